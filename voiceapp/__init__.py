@@ -1,0 +1,1 @@
+"""voiceapp: a self-hostable toolkit for TwiML-style voice applications."""

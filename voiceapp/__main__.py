@@ -1,0 +1,3 @@
+from voiceapp.cli import main
+
+main(prog_name="voiceapp")

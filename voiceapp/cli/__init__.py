@@ -1,0 +1,58 @@
+"""The ``voiceapp`` command line: one click group whose commands load lazily.
+
+Each command lives in its own module under ``voiceapp.cli`` and is imported only
+when it runs, so ``voiceapp lint`` never imports Flask.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+# command name -> "module:attribute"; modules are imported on first use.
+COMMANDS: dict[str, str] = {
+    "lint": "voiceapp.cli.lint:lint",
+    "fmt": "voiceapp.cli.lint:fmt",
+    "docs": "voiceapp.cli.docs:docs",
+    "digits": "voiceapp.cli.digits:digits",
+    "serve": "voiceapp.cli.serve:serve",
+    "demo": "voiceapp.cli.demo:demo",
+    "call": "voiceapp.cli.call:call",
+    "dialer": "voiceapp.cli.dialer:dialer",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = []
+        for name, target in COMMANDS.items():
+            module = target.partition(":")[0]
+            if importlib.util.find_spec(module) is not None:
+                available.append(name)
+        return sorted(available)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="voiceapp")
+def main() -> None:
+    """voiceapp: build, lint, serve and dial TwiML-style voice applications."""
+
+
+__all__ = ["main"]

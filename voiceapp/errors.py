@@ -1,0 +1,149 @@
+"""The one exception tree of voiceapp.
+
+Every error a user can cause carries a stable ``code``, a human ``message`` and a
+location: a line and column for XML, a field name for JSON, a character index for
+digit strings.  Each class knows the HTTP status it maps to and how to render
+itself as a dict, so the web layer needs a single error handler.
+
+    VoiceappError
+     ├── DocumentError          XML document problems (element path, line, column)
+     ├── DigitsError            senddigits / digits strings (character index)
+     ├── PhoneError             phone numbers (field)
+     ├── ValidationError        other request fields (field)
+     ├── ConfigError            deployment configuration (key)
+     ├── TokenError             signed session / step tokens
+     │    ├── TokenInvalid      tampered, wrong purpose or wrong destination (403)
+     │    ├── TokenExpired      past its ttl (410)
+     │    └── TokenUsed         already claimed by another fetch (410)
+     └── StoreError             the session / call store failed (503)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class VoiceappError(Exception):
+    """Base of every error voiceapp raises on purpose."""
+
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.field = field
+
+    def location(self) -> dict[str, Any]:
+        """Where the problem is, as plain data (empty when unknown)."""
+        return {"field": self.field} if self.field is not None else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.location()}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DocumentError(VoiceappError):
+    """A voice XML document is not valid."""
+
+    status = 422
+    default_code = "document"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        path: str = "",
+        attribute: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.path = path
+        self.attribute = attribute
+        self.line = line
+        self.column = column
+
+    def location(self) -> dict[str, Any]:
+        loc: dict[str, Any] = {"path": self.path}
+        if self.attribute is not None:
+            loc["attribute"] = self.attribute
+        if self.line is not None:
+            loc["line"] = self.line
+            loc["column"] = self.column
+        return loc
+
+    def __str__(self) -> str:
+        where = self.path + (f"@{self.attribute}" if self.attribute else "")
+        return f"{where}: {self.message}" if where else self.message
+
+
+class DigitsError(VoiceappError):
+    """A DTMF digit string is not valid; ``index`` is the first bad character."""
+
+    status = 422
+    default_code = "digits"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, index: int = 0, field: str | None = None
+    ) -> None:
+        super().__init__(message, code=code, field=field)
+        self.index = index
+
+    def location(self) -> dict[str, Any]:
+        return {**super().location(), "index": self.index}
+
+    def __str__(self) -> str:
+        return f"error at index {self.index}: {self.message}"
+
+
+class PhoneError(VoiceappError):
+    """A phone number cannot be parsed or is not valid."""
+
+    status = 422
+    default_code = "phone"
+
+
+class ValidationError(VoiceappError):
+    """A request field is missing or has a bad value."""
+
+    status = 422
+    default_code = "invalid"
+
+
+class ConfigError(VoiceappError):
+    """The deployment configuration is not usable; ``field`` names the key."""
+
+    status = 500
+    default_code = "config"
+
+
+class TokenError(VoiceappError):
+    """A signed token cannot be used."""
+
+    status = 403
+    default_code = "token"
+
+
+class TokenInvalid(TokenError):
+    status = 403
+    default_code = "token-invalid"
+
+
+class TokenExpired(TokenError):
+    status = 410
+    default_code = "token-expired"
+
+
+class TokenUsed(TokenError):
+    status = 410
+    default_code = "token-used"
+
+
+class StoreError(VoiceappError):
+    status = 503
+    default_code = "store"

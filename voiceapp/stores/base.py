@@ -1,0 +1,62 @@
+"""The store interface: one contract, implemented by SQLite and Redis.
+
+The store keeps what must survive the request that made it: sessions, the
+single-use claims of tokens (with the document served to the claimer, so a
+retrying dialer gets the same bytes), and small counters (PIN attempts).
+Every method is safe to call from several threads and several processes.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Session:
+    """A per-call session: which app runs, for whom, with what data."""
+
+    id: str
+    app: str
+    to: str  # E.164 destination the session is bound to
+    variables: dict[str, Any] = field(default_factory=dict)
+    language: str = "en"
+    created_at: float = 0.0
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The record of the one fetch that took a single-use key."""
+
+    owner: str  # the claimer's identity, e.g. the CallSid ("" when none was sent)
+    body: bytes  # the document served to the claimer
+    claimed_at: float  # store clock, seconds since the epoch
+
+
+class Store(abc.ABC):
+    """What voiceapp needs from a store. See ``tests/stores`` for the contract."""
+
+    @abc.abstractmethod
+    def put_session(self, session: Session) -> None:
+        """Save ``session`` until its ``expires_at``; replaces a session of the same id."""
+
+    @abc.abstractmethod
+    def get_session(self, session_id: str) -> Session | None:
+        """The session, or None when unknown or expired."""
+
+    @abc.abstractmethod
+    def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
+        """Atomically take ``key`` for ``owner`` unless somebody already has.
+
+        Returns ``(True, new_claim)`` for the one caller that took it and
+        ``(False, existing_claim)`` for everybody else. The record lives ``ttl`` seconds.
+        """
+
+    @abc.abstractmethod
+    def incr(self, key: str, ttl: int) -> int:
+        """Add one to the counter ``key`` (created at 0, expiring after ``ttl`` s); the new value."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""
