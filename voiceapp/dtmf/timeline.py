@@ -1,0 +1,262 @@
+"""Digit strings (``senddigits``, ``sendDigits``, ``<Play digits>``) as timed events.
+
+Grammar::
+
+    digits := symbol+ [ "@" ms ]
+    symbol := "0".."9" | "*" | "#" | "A".."D"     a tone
+            | "w"                                 wait 500 ms
+            | "W"                                 wait 1000 ms
+
+Timing rules (all exact, in whole milliseconds):
+
+* every tone lasts ``tone_ms`` (or the ``@ms`` suffix, Plivo style);
+* two tones written next to each other are separated by ``gap_ms`` of silence;
+* a run of waits *replaces* the gap: the silence between the tones around it is
+  exactly the sum of the waits (``1w2`` puts 500 ms between the end of 1 and the
+  start of 2, never 500 + gap);
+* a run of adjacent waits is one ``Wait`` event (``WWWW`` is one 4000 ms wait);
+* leading and trailing waits are kept; the timeline starts at 0 and its
+  ``duration_ms`` is the end of the last event.
+
+The gap between adjacent tones is silence, not an event: schedule by ``start_ms``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, ClassVar, Literal
+
+from voiceapp.errors import DigitsError
+
+__all__ = [
+    "DEFAULT_GAP_MS",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_TONE_MS",
+    "GAP_MS_RANGE",
+    "TONES",
+    "TONE_MS_RANGE",
+    "TWILIO_REST_MAX_LENGTH",
+    "WAIT_MS",
+    "Event",
+    "Timeline",
+    "Tone",
+    "Wait",
+    "parse_digits",
+]
+
+#: The sixteen DTMF symbols, in RFC 4733 event-code order (0-9, *, #, A-D).
+TONES = "0123456789*#ABCD"
+#: How long each wait character lasts.
+WAIT_MS: dict[str, int] = {"w": 500, "W": 1000}
+
+#: Default tone length: 100 ms, the default of Asterisk's SendDTMF and of the W3C
+#: WebRTC ``RTCDTMFSender.insertDTMF``; well above the 40 ms ITU-T Q.24 receivers
+#: must accept.
+DEFAULT_TONE_MS = 100
+#: Default silence between two adjacent tones: 250 ms, Asterisk SendDTMF's default.
+DEFAULT_GAP_MS = 250
+#: Accepted tone length (for ``tone_ms`` and the ``@ms`` suffix): the W3C
+#: insertDTMF bounds, 40 ms (the Q.24 recognition minimum) to 6000 ms.
+TONE_MS_RANGE = (40, 6000)
+#: Accepted gap between tones: 40 ms (Q.24 minimum pause) to 6000 ms.
+GAP_MS_RANGE = (40, 6000)
+#: Default maximum length of a digit string, in characters (suffix included).
+DEFAULT_MAX_LENGTH = 256
+#: Twilio's REST ``SendDigits`` takes at most 32 characters; pass it as
+#: ``max_length`` for strict parity.
+TWILIO_REST_MAX_LENGTH = 32
+
+_ALLOWED = "0-9 * # A-D w W"
+_VALID = re.compile(r"[0-9A-D*#wW]+(?:@[0-9]{1,6})?")
+_WAIT_RUNS = re.compile(r"([wW]+)")
+_SYMBOLS = frozenset(TONES + "wW")
+
+
+@dataclass(frozen=True, slots=True)
+class Tone:
+    """One DTMF tone: ``digit`` sounds from ``start_ms`` for ``duration_ms``."""
+
+    digit: str
+    start_ms: int
+    duration_ms: int
+
+    type: ClassVar[Literal["tone"]] = "tone"
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "tone",
+            "digit": self.digit,
+            "start_ms": self.start_ms,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Silence asked for by ``w`` / ``W`` characters (one event per run)."""
+
+    start_ms: int
+    duration_ms: int
+
+    type: ClassVar[Literal["wait"]] = "wait"
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "wait", "start_ms": self.start_ms, "duration_ms": self.duration_ms}
+
+
+Event = Tone | Wait
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A validated digit string: its ordered events and total length."""
+
+    digits: str
+    events: tuple[Event, ...]
+    duration_ms: int
+    tone_ms: int
+    gap_ms: int
+
+    @property
+    def tones(self) -> tuple[Tone, ...]:
+        return tuple(e for e in self.events if isinstance(e, Tone))
+
+    @property
+    def pressed(self) -> str:
+        """The digits that are pressed, in order, without waits (``WWWW101`` → ``101``)."""
+        return "".join(e.digit for e in self.events if isinstance(e, Tone))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``voiceapp digits --json`` document."""
+        return {
+            "digits": self.digits,
+            "duration_ms": self.duration_ms,
+            "events": [e.to_dict() for e in self.events],
+        }
+
+
+def _check_range(name: str, value: int, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+
+
+def parse_digits(
+    text: str,
+    *,
+    tone_ms: int = DEFAULT_TONE_MS,
+    gap_ms: int = DEFAULT_GAP_MS,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> Timeline:
+    """Validate a digit string and lay it out in time.
+
+    Raises :class:`~voiceapp.errors.DigitsError` (``code`` and ``index`` of the first
+    bad character) for bad input, and :class:`ValueError` for bad keyword arguments.
+    """
+    if not TONE_MS_RANGE[0] <= tone_ms <= TONE_MS_RANGE[1] or type(tone_ms) is not int:
+        _check_range("tone_ms", tone_ms, TONE_MS_RANGE)
+    if not GAP_MS_RANGE[0] <= gap_ms <= GAP_MS_RANGE[1] or type(gap_ms) is not int:
+        _check_range("gap_ms", gap_ms, GAP_MS_RANGE)
+    if type(max_length) is not int or max_length < 1:
+        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    if type(text) is not str:
+        raise TypeError(f"digits must be a str, got {type(text).__name__}")
+    if len(text) > max_length:
+        for index, char in enumerate(text[:max_length]):
+            if char not in _SYMBOLS and char != "@":
+                _diagnose(text[: index + 1])  # an earlier bad character wins
+        raise DigitsError(
+            f"digit string is {len(text)} characters long, the limit is {max_length}",
+            code="digits-too-long",
+            index=max_length,
+        )
+    if _VALID.fullmatch(text) is None:
+        _diagnose(text)  # always raises
+
+    body = text
+    at = text.find("@")
+    if at >= 0:
+        body = text[:at]
+        tone_ms = int(text[at + 1 :])
+        if not TONE_MS_RANGE[0] <= tone_ms <= TONE_MS_RANGE[1]:
+            raise DigitsError(
+                f"tone length @{tone_ms} ms is outside {TONE_MS_RANGE[0]}-{TONE_MS_RANGE[1]} ms",
+                code="digits-bad-suffix",
+                index=at + 1,
+            )
+
+    step = tone_ms + gap_ms
+    events: list[Event] = []
+    t = 0
+    if "w" not in body and "W" not in body:
+        k = len(body)
+        events.extend(map(Tone, body, range(0, k * step, step), repeat(tone_ms, k)))
+        t = k * step - gap_ms
+    else:
+        for i, part in enumerate(_WAIT_RUNS.split(body)):
+            if i & 1:
+                wait = 500 * (len(part) + part.count("W"))
+                events.append(Wait(t, wait))
+                t += wait
+            elif part:
+                k = len(part)
+                events.extend(map(Tone, part, range(t, t + k * step, step), repeat(tone_ms, k)))
+                t += k * step - gap_ms
+    return Timeline(text, tuple(events), t, tone_ms, gap_ms)
+
+
+def _diagnose(text: str) -> None:
+    """Slow path: find the first problem in a string the fast regex refused."""
+    if not text:
+        raise DigitsError("digit string is empty", code="digits-empty", index=0)
+    for index, char in enumerate(text):
+        if char in _SYMBOLS:
+            continue
+        if char == "@":
+            _diagnose_suffix(text, index)
+        hint = ""
+        if char in "abcd":
+            hint = f" (tones A-D are upper case: {char.upper()!r})"
+        elif char in ",pP":
+            hint = " (use 'w' for a 0.5 s wait or 'W' for 1 s)"
+        raise DigitsError(
+            f"{char!r} is not a DTMF symbol; allowed: {_ALLOWED}{hint}",
+            code="digits-bad-char",
+            index=index,
+        )
+    raise AssertionError(f"unreachable: {text!r} passed every check")  # pragma: no cover
+
+
+def _diagnose_suffix(text: str, at: int) -> None:
+    if at == 0:
+        raise DigitsError("no digits before the '@' tone length", code="digits-empty", index=0)
+    number = text[at + 1 :]
+    if not number:
+        raise DigitsError(
+            "'@' must be followed by a tone length in milliseconds, e.g. '123@200'",
+            code="digits-bad-suffix",
+            index=at,
+        )
+    for offset, char in enumerate(number):
+        if not "0" <= char <= "9":
+            raise DigitsError(
+                f"tone length after '@' must be a whole number of milliseconds, got {char!r}",
+                code="digits-bad-suffix",
+                index=at + 1 + offset,
+            )
+    # Only digits, but too many of them for the fast path: out of range.
+    raise DigitsError(
+        f"tone length @{number} ms is outside {TONE_MS_RANGE[0]}-{TONE_MS_RANGE[1]} ms",
+        code="digits-bad-suffix",
+        index=at + 1,
+    )
