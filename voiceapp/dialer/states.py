@@ -1,0 +1,169 @@
+"""The call state machine, as a table of transitions with no I/O in it.
+
+A call (or one leg of it) starts ``queued``.  Events from the dialer and the
+network move it along; each legal move is one row of :data:`TRANSITIONS`, which
+also says which status-callback event (the seed's ``initiated``, ``ringing``,
+``answered``, ``completed``) the move emits.  Anything not in the table is
+illegal and raises :class:`IllegalTransition`.
+
+::
+
+    queued ──dial──► initiated ──ring──► ringing ──answer──► in-progress ──hang-up──► completed
+       │                 │ answer ──────────────────────────────▲      │
+       │                 │ busy / no-answer / fail / cancel     │      │
+       │                 ▼                                      │      │
+       └─fail/cancel──► busy · no-answer · failed · canceled ◄──┘ (from ringing too)
+
+The table is plain data so the docs, the tests and the store can all read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from voiceapp.errors import VoiceappError
+
+__all__ = [
+    "ACTIVE",
+    "CANCELABLE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "CallState",
+    "CallStatus",
+    "CallbackEvent",
+    "Event",
+    "IllegalTransition",
+    "Transition",
+    "transition",
+]
+
+
+class CallStatus(StrEnum):
+    """Where a call or leg is; the values are what the API and callbacks show."""
+
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Event(StrEnum):
+    """What happens to a call; the inputs of the state machine."""
+
+    DIAL = "dial"  # the dialer starts placing the call
+    RING = "ring"  # the network reports the callee's phone ringing
+    ANSWER = "answer"  # the callee picked up
+    HANG_UP = "hang-up"  # either side ended an answered call
+    BUSY = "busy"  # the callee's line is busy
+    NO_ANSWER = "no-answer"  # rang until the timeout without an answer
+    FAIL = "fail"  # the call could not be placed
+    CANCEL = "cancel"  # withdrawn before it was answered
+
+
+class CallbackEvent(StrEnum):
+    """The status-callback events a subscriber can ask for (the seed's names)."""
+
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One legal move: ``source`` --``event``--> ``target``, emitting ``emits``."""
+
+    source: CallStatus
+    event: Event
+    target: CallStatus
+    emits: CallbackEvent | None
+
+
+S = CallStatus
+E = Event
+C = CallbackEvent
+
+_ROWS: Final[tuple[tuple[CallStatus, Event, CallStatus, CallbackEvent | None], ...]] = (
+    (S.QUEUED, E.DIAL, S.INITIATED, C.INITIATED),
+    (S.QUEUED, E.FAIL, S.FAILED, C.COMPLETED),
+    (S.QUEUED, E.CANCEL, S.CANCELED, C.COMPLETED),
+    (S.INITIATED, E.RING, S.RINGING, C.RINGING),
+    (S.INITIATED, E.ANSWER, S.IN_PROGRESS, C.ANSWERED),
+    (S.INITIATED, E.BUSY, S.BUSY, C.COMPLETED),
+    (S.INITIATED, E.NO_ANSWER, S.NO_ANSWER, C.COMPLETED),
+    (S.INITIATED, E.FAIL, S.FAILED, C.COMPLETED),
+    (S.INITIATED, E.CANCEL, S.CANCELED, C.COMPLETED),
+    (S.RINGING, E.ANSWER, S.IN_PROGRESS, C.ANSWERED),
+    (S.RINGING, E.BUSY, S.BUSY, C.COMPLETED),
+    (S.RINGING, E.NO_ANSWER, S.NO_ANSWER, C.COMPLETED),
+    (S.RINGING, E.FAIL, S.FAILED, C.COMPLETED),
+    (S.RINGING, E.CANCEL, S.CANCELED, C.COMPLETED),
+    (S.IN_PROGRESS, E.HANG_UP, S.COMPLETED, C.COMPLETED),
+)
+
+#: (status, event) -> Transition; every pair not in here is illegal.
+TRANSITIONS: Final[Mapping[tuple[CallStatus, Event], Transition]] = MappingProxyType(
+    {(src, ev): Transition(src, ev, dst, emits) for src, ev, dst, emits in _ROWS}
+)
+
+#: Statuses a call never leaves.
+TERMINAL: Final = frozenset({S.COMPLETED, S.BUSY, S.NO_ANSWER, S.FAILED, S.CANCELED})
+#: Statuses of a call that is queued or under way (a second call to its number is refused).
+ACTIVE: Final = frozenset({S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS})
+#: Statuses from which ``cancel`` is legal.
+CANCELABLE: Final = frozenset(src for src, ev in TRANSITIONS if ev is E.CANCEL)
+
+
+class IllegalTransition(VoiceappError):
+    """An event that the current status does not allow (a bug or a race, never ignored)."""
+
+    status = 409
+    default_code = "call-illegal-transition"
+
+    def __init__(self, status: CallStatus, event: Event) -> None:
+        allowed = sorted(ev.value for (src, ev) in TRANSITIONS if src is status)
+        hint = f"allowed: {', '.join(allowed)}" if allowed else f"{status.value} is final"
+        super().__init__(f"a call that is {status.value} cannot take event {event.value} ({hint})")
+        self.from_status = status
+        self.event = event
+
+
+def transition(status: CallStatus | str, event: Event | str) -> Transition:
+    """Look up the move for ``event`` in ``status``; raise :class:`IllegalTransition`."""
+    st = CallStatus(status)
+    ev = Event(event)
+    row = TRANSITIONS.get((st, ev))
+    if row is None:
+        raise IllegalTransition(st, ev)
+    return row
+
+
+@dataclass(slots=True)
+class CallState:
+    """The status of one call or leg, and the moves it made (oldest first)."""
+
+    status: CallStatus = CallStatus.QUEUED
+    history: list[Transition] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def can(self, event: Event) -> bool:
+        return (self.status, event) in TRANSITIONS
+
+    def apply(self, event: Event) -> Transition:
+        """Make the move for ``event`` and return it; the state is unchanged on error."""
+        row = transition(self.status, event)
+        self.status = row.target
+        self.history.append(row)
+        return row
