@@ -56,7 +56,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def incr(self, key: str, ttl: int) -> int:
-        """Add one to the counter ``key`` (created at 0, expiring after ``ttl`` s); the new value."""
+        """Add one to the counter ``key``; the new value.
+
+        A new counter starts at 0 and expires ``ttl`` seconds after its first increment.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

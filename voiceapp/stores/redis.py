@@ -1,0 +1,147 @@
+"""The shared store: Redis, for several worker processes or machines.
+
+Keys (all under a prefix, ``voiceapp:`` by default, set with ``?prefix=`` in the URL):
+
+``<prefix>session:<id>``
+    the session as JSON, ``SET ... EX`` until it expires;
+``<prefix>claim:<key>``
+    a claim record, written by exactly one ``SET key value NX EX ttl``: a JSON header
+    line (owner, claimed_at), a newline, then the document bytes;
+``<prefix>count:<key>``
+    a counter: ``INCR`` then ``EXPIRE ... NX`` in one MULTI/EXEC.
+
+Expiry is done by Redis itself (real time).  Reads of sessions also compare
+``expires_at`` with the store clock, so a controlled clock in tests is obeyed.
+redis-py's connection pool is thread-safe and reconnects in a forked child.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+
+from voiceapp.errors import ConfigError, StoreError
+from voiceapp.stores.base import Claim, Session, Store
+
+__all__ = ["RedisStore"]
+
+
+class RedisStore(Store):
+    """Sessions, claims and counters in Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "voiceapp:",
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisStore:
+        """``redis://[:password@]host:port/db[?prefix=name:]`` (also ``rediss://``, ``unix://``)."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        prefix = "voiceapp:"
+        rest = []
+        for name, value in query:
+            if name == "prefix":
+                prefix = value
+            else:
+                rest.append((name, value))
+        plain = urlunsplit(parts._replace(query=urlencode(rest)))
+        try:
+            client = redis.Redis.from_url(
+                plain, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"STORE_URL {url!r} is not a usable Redis URL: {exc}",
+                code="config-store-url",
+                field="STORE_URL",
+            ) from exc
+        return cls(client, clock=clock, prefix=prefix)
+
+    def __repr__(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        return f"RedisStore({where}/{kwargs.get('db', 0)}, prefix={self.prefix!r})"
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[redis.Redis]:
+        try:
+            yield self.client
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis store {what} failed: {exc}", code="store-unavailable") from exc
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ping(self) -> bool:
+        with self._errors("ping") as client:
+            return bool(client.ping())
+
+    # -- the Store contract --------------------------------------------------------------
+
+    def put_session(self, session: Session) -> None:
+        key = f"{self.prefix}session:{session.id}"
+        ttl = math.ceil(session.expires_at - self.clock())
+        with self._errors("put_session") as client:
+            if ttl <= 0:
+                client.delete(key)
+                return
+            data = json.dumps(asdict(session), separators=(",", ":"), ensure_ascii=False)
+            client.set(key, data.encode("utf-8"), ex=ttl)
+
+    def get_session(self, session_id: str) -> Session | None:
+        with self._errors("get_session") as client:
+            raw = cast("bytes | None", client.get(f"{self.prefix}session:{session_id}"))
+        if raw is None:
+            return None
+        fields: dict[str, Any] = json.loads(raw)
+        session = Session(**fields)
+        if self.clock() >= session.expires_at:
+            return None
+        return session
+
+    def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
+        name = f"{self.prefix}claim:{key}"
+        with self._errors("claim") as client:
+            # Bounded: a second round only if the winner's record expired between our
+            # SET NX and our GET.
+            for _ in range(3):
+                now = self.clock()
+                header = json.dumps({"owner": owner, "claimed_at": now}, separators=(",", ":"))
+                value = header.encode("utf-8") + b"\n" + body
+                if client.set(name, value, nx=True, ex=max(1, int(ttl))):
+                    return True, Claim(owner=owner, body=body, claimed_at=now)
+                raw = cast("bytes | None", client.get(name))
+                if raw is not None:
+                    return False, _parse_claim(raw)
+        raise StoreError(f"claim of {key!r} did not settle", code="store-claim-unsettled")
+
+    def incr(self, key: str, ttl: int) -> int:
+        name = f"{self.prefix}count:{key}"
+        with self._errors("incr") as client:
+            pipe = client.pipeline(transaction=True)
+            pipe.incr(name)
+            pipe.expire(name, max(1, int(ttl)), nx=True)
+            value, _ = pipe.execute()
+        return int(value)
+
+
+def _parse_claim(raw: bytes) -> Claim:
+    header, _, body = raw.partition(b"\n")
+    fields = json.loads(header)
+    return Claim(owner=str(fields["owner"]), body=body, claimed_at=float(fields["claimed_at"]))

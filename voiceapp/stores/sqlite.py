@@ -1,0 +1,227 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Every thread of every process gets its own connection (made on first use, never
+shared), so the store works under threads, forked workers and spawned processes.
+Writes are single statements in autocommit mode; each takes SQLite's write lock
+when it starts and waits up to ``busy_timeout`` seconds for it.
+
+A claim is a primary-key insert: ``INSERT ... ON CONFLICT(key) DO UPDATE ... WHERE
+the old row has expired``.  Exactly one concurrent inserter of a key gets a row
+back; the others read the winner's record.  Expired rows are ignored by every
+read and purged now and then by writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from voiceapp.errors import ConfigError, StoreError
+from voiceapp.stores.base import Claim, Session, Store
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    body BLOB NOT NULL,
+    claimed_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_expires_at ON claims (expires_at);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS counters_expires_at ON counters (expires_at);
+"""
+
+_CLAIM = """
+INSERT INTO claims (key, owner, body, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    owner = excluded.owner, body = excluded.body,
+    claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
+WHERE claims.expires_at <= excluded.claimed_at
+RETURNING owner
+"""
+
+_INCR = """
+INSERT INTO counters (key, value, expires_at) VALUES (:key, 1, :expires_at)
+ON CONFLICT (key) DO UPDATE SET
+    value = CASE WHEN counters.expires_at <= :now THEN 1 ELSE counters.value + 1 END,
+    expires_at = CASE WHEN counters.expires_at <= :now
+                      THEN excluded.expires_at ELSE counters.expires_at END
+RETURNING value
+"""
+
+
+class SQLiteStore(Store):
+    """Sessions, claims and counters in one SQLite database file."""
+
+    #: seconds (of the store clock) between purges of expired rows
+    purge_interval: float = 60.0
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
+            raise ConfigError(
+                "the SQLite store needs a file path (an in-memory database is not shared "
+                "between threads and processes)",
+                code="config-store-url",
+                field="STORE_URL",
+            )
+        self.clock = clock
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._last_purge = float("-inf")
+        parent = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the SQLite store at {self.path}: {exc}", code="store-unavailable"
+            ) from exc
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> SQLiteStore:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (three slashes, a path)."""
+        prefix = "sqlite:///"
+        if not url.lower().startswith(prefix) or len(url) == len(prefix):
+            raise ConfigError(
+                f"a SQLite STORE_URL is sqlite:///<path>, got {url!r}",
+                code="config-store-url",
+                field="STORE_URL",
+            )
+        return cls(url[len(prefix) :], clock=clock)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        pid = os.getpid()
+        if conn is None or local.pid != pid:
+            # First use in this thread, or a thread of a forked child that inherited
+            # the parent's connection object: never reuse it, open our own.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            local.conn = conn
+            local.pid = pid
+            with self._lock:
+                self._connections.append((pid, conn))
+        return conn
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"SQLite store {what} failed: {exc}", code="store-unavailable"
+            ) from exc
+
+    def close(self) -> None:
+        """Close this process's connections (other threads reconnect on next use)."""
+        pid = os.getpid()
+        with self._lock:
+            mine = [conn for owner, conn in self._connections if owner == pid]
+            self._connections = [(o, c) for o, c in self._connections if o != pid]
+        for conn in mine:
+            conn.close()
+        self._local = threading.local()
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> None:
+        if now - self._last_purge < self.purge_interval:
+            return
+        self._last_purge = now
+        for table in ("sessions", "claims", "counters"):
+            conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+
+    def purge(self) -> None:
+        """Delete every expired row now."""
+        with self._errors("purge") as conn:
+            self._last_purge = float("-inf")
+            self._maybe_purge(conn, self.clock())
+
+    # -- the Store contract --------------------------------------------------------------
+
+    def put_session(self, session: Session) -> None:
+        data = json.dumps(asdict(session), separators=(",", ":"), ensure_ascii=False)
+        with self._errors("put_session") as conn:
+            now = self.clock()
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (id, data, expires_at) VALUES (?, ?, ?)",
+                (session.id, data, session.expires_at),
+            )
+            self._maybe_purge(conn, now)
+
+    def get_session(self, session_id: str) -> Session | None:
+        with self._errors("get_session") as conn:
+            row = conn.execute(
+                "SELECT data FROM sessions WHERE id = ? AND expires_at > ?",
+                (session_id, self.clock()),
+            ).fetchone()
+        if row is None:
+            return None
+        fields: dict[str, Any] = json.loads(row[0])
+        return Session(**fields)
+
+    def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
+        with self._errors("claim") as conn:
+            # Bounded: a second round is only needed if the winner's row expired and
+            # was purged between our insert and our read.
+            for _ in range(3):
+                now = self.clock()
+                won = conn.execute(_CLAIM, (key, owner, body, now, now + ttl)).fetchall()
+                if won:
+                    return True, Claim(owner=owner, body=body, claimed_at=now)
+                row = conn.execute(
+                    "SELECT owner, body, claimed_at FROM claims WHERE key = ? AND expires_at > ?",
+                    (key, now),
+                ).fetchone()
+                if row is not None:
+                    return False, Claim(owner=row[0], body=bytes(row[1]), claimed_at=row[2])
+        raise StoreError(f"claim of {key!r} did not settle", code="store-claim-unsettled")
+
+    def incr(self, key: str, ttl: int) -> int:
+        with self._errors("incr") as conn:
+            now = self.clock()
+            row = conn.execute(_INCR, {"key": key, "expires_at": now + ttl, "now": now}).fetchall()
+        return int(row[0][0])
