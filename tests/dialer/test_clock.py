@@ -1,0 +1,243 @@
+"""The virtual and real clocks, the scheduler and processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from voiceapp.dialer.clock import (
+    Cancelled,
+    Clock,
+    Future,
+    RealClock,
+    VirtualClock,
+    first,
+)
+
+
+def test_both_clocks_satisfy_the_protocol() -> None:
+    assert isinstance(VirtualClock(), Clock)
+    assert isinstance(RealClock(), Clock)
+
+
+def test_virtual_timers_run_in_time_order_and_cost_no_real_time() -> None:
+    clock = VirtualClock()
+    seen: list[tuple[str, float]] = []
+    clock.call_later(4.0, lambda: seen.append(("b", clock.now())))
+    clock.call_later(0.5, lambda: seen.append(("a", clock.now())))
+    clock.call_later(4.0, lambda: seen.append(("c", clock.now())))  # same time: insertion order
+    clock.call_later(3600.0, lambda: seen.append(("d", clock.now())))
+    started = time.perf_counter()
+    clock.run_until_idle()
+    real = time.perf_counter() - started
+    assert seen == [("a", 0.5), ("b", 4.0), ("c", 4.0), ("d", 3600.0)]
+    assert clock.now() == 3600.0
+    # an hour of virtual time took (much) less than a second of real time
+    assert real < 1.0
+
+
+def test_cancelled_timer_does_not_run() -> None:
+    clock = VirtualClock()
+    seen: list[int] = []
+    timer = clock.call_later(1.0, lambda: seen.append(1))
+    clock.call_later(2.0, lambda: seen.append(2))
+    timer.cancel()
+    assert clock.pending == 1
+    clock.run_until_idle()
+    assert seen == [2]
+
+
+def test_sleep_advances_exactly_and_runs_due_timers() -> None:
+    clock = VirtualClock()
+    seen: list[float] = []
+    clock.call_later(1.0, lambda: seen.append(clock.now()))
+    clock.call_later(5.0, lambda: seen.append(clock.now()))
+    clock.sleep(4.0)
+    assert clock.now() == 4.0
+    assert seen == [1.0]
+    clock.sleep(1.0)
+    assert seen == [1.0, 5.0]
+
+
+def test_wall_time_follows_virtual_time() -> None:
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    clock = VirtualClock(start)
+    clock.sleep(90.5)
+    assert clock.wall() == start + timedelta(seconds=90.5)
+
+
+def test_process_waits_and_returns() -> None:
+    clock = VirtualClock()
+    marks: list[float] = []
+
+    def proc() -> Generator[Future[Any], Any, str]:
+        marks.append(clock.now())
+        value = yield clock.timeout(4.0, "x")  # a WWWW wait
+        marks.append(clock.now())
+        yield clock.timeout(0.5)
+        marks.append(clock.now())
+        return f"got {value}"
+
+    task = clock.spawn(proc(), "p")
+    assert clock.run_until(task) == "got x"
+    assert marks == [0.0, 4.0, 4.5]
+
+
+def test_many_processes_interleave_by_time() -> None:
+    clock = VirtualClock()
+    log: list[tuple[float, int]] = []
+
+    def proc(n: int) -> Generator[Future[Any], Any, None]:
+        for _ in range(3):
+            yield clock.timeout(n)
+            log.append((clock.now(), n))
+
+    for n in (3, 1, 2):
+        clock.spawn(proc(n))
+    clock.run_until_idle()
+    assert [t for t, _ in log] == sorted(t for t, _ in log)
+    assert len(log) == 9
+    assert log[-1] == (9.0, 3)
+
+
+def test_first_picks_the_earliest() -> None:
+    clock = VirtualClock()
+
+    def proc() -> Generator[Future[Any], Any, tuple[int, Any]]:
+        result = yield first(clock.timeout(3.0, "slow"), clock.timeout(1.0, "fast"))
+        return result
+
+    assert clock.run_until(clock.spawn(proc())) == (1, "fast")
+
+
+def test_first_passes_on_an_error() -> None:
+    bad: Future[int] = Future()
+    out = first(bad, Future())
+    bad.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        out.result()
+
+
+def test_future_first_writer_wins() -> None:
+    fut: Future[str] = Future()
+    fut.set_result("answer")
+    fut.set_result("timeout")
+    fut.set_exception(RuntimeError())
+    assert fut.result() == "answer"
+    with pytest.raises(RuntimeError, match="no result"):
+        Future().result()
+
+
+def test_process_errors_end_the_task() -> None:
+    clock = VirtualClock()
+
+    def proc() -> Generator[Future[Any], Any, None]:
+        yield clock.timeout(1.0)
+        raise KeyError("oops")
+
+    task = clock.spawn(proc())
+    clock.run_until_idle()
+    assert isinstance(task.exception(), KeyError)
+
+
+def test_yielding_a_non_future_is_an_error() -> None:
+    clock = VirtualClock()
+
+    def proc() -> Generator[Any, Any, None]:
+        yield 3
+
+    task = clock.spawn(proc(), "bad")
+    clock.run_until_idle()
+    assert isinstance(task.exception(), TypeError)
+
+
+def test_cancel_throws_into_the_process_which_may_clean_up() -> None:
+    clock = VirtualClock()
+    log: list[str] = []
+
+    def proc() -> Generator[Future[Any], Any, str]:
+        try:
+            yield clock.timeout(60.0)
+        except Cancelled as exc:
+            log.append(f"cleanup at {clock.now()}: {exc}")
+            yield clock.timeout(1.0)
+            return "cleaned"
+        return "finished"
+
+    task = clock.spawn(proc())
+    clock.call_later(2.0, lambda: task.cancel("hung up"))
+    assert clock.run_until(task) == "cleaned"
+    assert log == ["cleanup at 2.0: hung up"]
+    assert clock.now() == 3.0
+    clock.run_until_idle()
+    assert clock.now() == 60.0  # the abandoned timeout still fires, harmlessly
+    assert task.result() == "cleaned"
+
+
+def test_run_until_reports_a_deadlock() -> None:
+    clock = VirtualClock()
+    with pytest.raises(RuntimeError, match="not done"):
+        clock.run_until(Future())
+
+
+def test_step_bound() -> None:
+    clock = VirtualClock()
+
+    def again() -> None:
+        clock.call_later(1.0, again)
+
+    again()
+    with pytest.raises(RuntimeError, match="did not settle within 100 steps"):
+        clock.run_until_idle(max_steps=100)
+
+
+def test_virtual_time_stands_still_while_a_thread_works() -> None:
+    clock = VirtualClock()
+    release = threading.Event()
+    order: list[str] = []
+    clock.call_later(10.0, lambda: order.append(f"timer at {clock.now()}"))
+
+    def blocking() -> str:
+        release.wait(5.0)
+        return "fetched"
+
+    fut = clock.run_in_thread(blocking)
+    fut.add_done_callback(lambda f: order.append(f"{f.result()} at {clock.now()}"))
+    threading.Timer(0.05, release.set).start()
+    clock.run_until_idle()
+    assert order == ["fetched at 0.0", "timer at 10.0"]
+
+
+def test_thread_errors_arrive_as_exceptions() -> None:
+    clock = VirtualClock()
+
+    def boom() -> None:
+        raise OSError("connection refused")
+
+    fut = clock.run_in_thread(boom)
+    with pytest.raises(OSError, match="refused"):
+        clock.run_until(fut)
+
+
+def test_real_clock_waits_for_real() -> None:
+    clock = RealClock()
+    seen: list[float] = []
+    clock.call_later(0.05, lambda: seen.append(clock.now()))
+    started = time.perf_counter()
+    clock.run_until_idle()
+    assert time.perf_counter() - started >= 0.05
+    assert len(seen) == 1 and seen[0] >= 0.05
+    assert abs((clock.wall() - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_real_clock_wakes_for_threadsafe_work() -> None:
+    clock = RealClock()
+    fut = clock.run_in_thread(lambda: 42)
+    assert clock.run_until(fut) == 42
+    clock.sleep(0.01)
+    assert clock.now() >= 0.01
