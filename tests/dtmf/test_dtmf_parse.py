@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voiceapp.dtmf import (
     DEFAULT_GAP_MS,
@@ -144,3 +146,50 @@ def test_explicit_max_length_admits_long_strings() -> None:
 def test_bad_keyword_arguments_are_programming_errors(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         parse_digits("1", **kwargs)
+
+
+def reference_parse(text: str, tone_ms: int, gap_ms: int) -> tuple[list[Tone | Wait], int]:
+    """The timing rules written as plainly as possible, one character at a time."""
+    events: list[Tone | Wait] = []
+    t = 0
+    for char in text:
+        if char in "wW":
+            ms = 500 if char == "w" else 1000
+            last = events[-1] if events else None
+            if isinstance(last, Wait):
+                events[-1] = Wait(last.start_ms, last.duration_ms + ms)
+            else:
+                events.append(Wait(t, ms))
+            t += ms
+        else:
+            if events and isinstance(events[-1], Tone):
+                t += gap_ms
+            events.append(Tone(char, t, tone_ms))
+            t += tone_ms
+    return events, t
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="0123456789*#ABCDwW", min_size=1, max_size=80),
+    tone_ms=st.integers(40, 6000),
+    gap_ms=st.integers(40, 6000),
+)
+def test_fast_parser_matches_the_plain_rules(text: str, tone_ms: int, gap_ms: int) -> None:
+    tl = parse_digits(text, tone_ms=tone_ms, gap_ms=gap_ms)
+    events, duration = reference_parse(text, tone_ms, gap_ms)
+    assert list(tl.events) == events
+    assert tl.duration_ms == duration
+    assert tl == Timeline(text, tuple(events), duration, tone_ms, gap_ms)
+    assert all(type(e) in (Tone, Wait) for e in tl.events)
+
+
+@given(text=st.text(min_size=1, max_size=30))
+def test_any_text_either_parses_or_raises_digits_error(text: str) -> None:
+    try:
+        tl = parse_digits(text)
+    except DigitsError as exc:
+        assert exc.code.startswith("digits-")
+        assert 0 <= exc.index <= len(text)
+    else:
+        assert tl.digits == text

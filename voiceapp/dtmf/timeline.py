@@ -24,8 +24,11 @@ The gap between adjacent tones is silence, not an event: schedule by ``start_ms`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from itertools import repeat
+from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 from voiceapp.errors import DigitsError
@@ -196,23 +199,68 @@ def parse_digits(
             )
 
     step = tone_ms + gap_ms
-    events: list[Event] = []
-    t = 0
-    if "w" not in body and "W" not in body:
+    if "w" not in body and "W" not in body:  # the common case: tones only
         k = len(body)
-        events.extend(map(Tone, body, range(0, k * step, step), repeat(tone_ms, k)))
-        t = k * step - gap_ms
-    else:
-        for i, part in enumerate(_WAIT_RUNS.split(body)):
-            if i & 1:
-                wait = 500 * (len(part) + part.count("W"))
-                events.append(Wait(t, wait))
-                t += wait
-            elif part:
-                k = len(part)
-                events.extend(map(Tone, part, range(t, t + k * step, step), repeat(tone_ms, k)))
-                t += k * step - gap_ms
-    return Timeline(text, tuple(events), t, tone_ms, gap_ms)
+        tones = _make_tones(body, range(0, k * step, step), tone_ms)
+        return _make_timeline(text, tuple(tones), k * step - gap_ms, tone_ms, gap_ms)
+
+    # Split into alternating runs: tones, waits, tones, waits, ..., tones (some empty).
+    starts: list[int] = []
+    waits: list[Wait] = []
+    t = 0
+    for i, part in enumerate(_WAIT_RUNS.split(body)):
+        if i & 1:
+            wait = 500 * (len(part) + part.count("W"))
+            waits.append(Wait(t, wait))
+            t += wait
+        elif part:
+            k = len(part)
+            starts.extend(range(t, t + k * step, step))
+            t += k * step - gap_ms
+    tones = _make_tones(body.translate(_DROP_WAITS), starts, tone_ms)
+    # Start times are strictly increasing across both lists (a wait starts where a
+    # tone ends, runs of waits are merged), so this is a linear C-level merge.
+    merged: list[Event] = [*tones, *waits]
+    events = sorted(merged, key=_START)
+    return _make_timeline(text, tuple(events), t, tone_ms, gap_ms)
+
+
+# Building many small frozen objects is most of the cost of parsing; the dataclass
+# __init__ runs Python code per tone.  _make_tones sets the three slots straight
+# through their descriptors from C-level map() loops instead (about twice as fast,
+# and equal to ``list(map(Tone, digits, starts, repeat(tone_ms)))``: tested).
+_NEW = object.__new__
+_SET_DIGIT = vars(Tone)["digit"].__set__
+_SET_START = vars(Tone)["start_ms"].__set__
+_SET_DURATION = vars(Tone)["duration_ms"].__set__
+_DRAIN: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+_DROP_WAITS = str.maketrans("", "", "wW")
+_START = attrgetter("start_ms")
+_TIMELINE_SLOTS = tuple(vars(Timeline)[f.name].__set__ for f in fields(Timeline))
+
+
+def _make_timeline(
+    digits: str, events: tuple[Event, ...], duration_ms: int, tone_ms: int, gap_ms: int
+) -> Timeline:
+    timeline: Timeline = _NEW(Timeline)
+    a, b, c, d, e = _TIMELINE_SLOTS
+    a(timeline, digits)
+    b(timeline, events)
+    c(timeline, duration_ms)
+    d(timeline, tone_ms)
+    e(timeline, gap_ms)
+    return timeline
+
+
+def _make_tones(digits: str, starts: Iterable[int], tone_ms: int) -> list[Tone]:
+    k = len(digits)
+    if k < 3:
+        return list(map(Tone, digits, starts, repeat(tone_ms, k)))
+    tones: list[Tone] = list(map(_NEW, repeat(Tone, k)))
+    _DRAIN(map(_SET_DIGIT, tones, digits))
+    _DRAIN(map(_SET_START, tones, starts))
+    _DRAIN(map(_SET_DURATION, tones, repeat(tone_ms, k)))
+    return tones
 
 
 def _diagnose(text: str) -> None:
