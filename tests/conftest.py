@@ -3,7 +3,7 @@
 ``redis_server``: a real ``redis-server`` (Debian's package) on a free 127.0.0.1
 port, no persistence, started once per test session and stopped at the end.  It
 yields the server's URL, ``redis://127.0.0.1:<port>/0``.  Tests that need a clean
-keyspace use their own key prefix or database number (0–15).
+keyspace use their own key prefix or database number (0 to 15).
 """
 
 from __future__ import annotations
