@@ -1,0 +1,541 @@
+"""Network backends: how call legs are carried, behind one interface.
+
+:class:`NetworkBackend` is what the dialer asks of a phone network: place a leg,
+hang it up, send it a DTMF :class:`~voiceapp.dtmf.Timeline`, say or play to it,
+record it, bridge two legs.  What the network reports back arrives on the
+:class:`Leg`: ``on_event`` gets the progress (:class:`~voiceapp.dialer.states.Event`
+``ring``, ``answer``, ``busy``, ``fail``, and ``hang-up`` when the far end hangs
+up) and ``on_digit`` gets each DTMF digit the far end presses.  The state machine
+is not applied here: the caller feeds these events to it.
+
+:class:`SimulatedNetwork` is the default backend.  Each number behaves as its
+configuration says (plain data, e.g. the ``[network]`` table of the TOML config)::
+
+    {
+      "ring_seconds": 2.0,                  # one ring lasts this long
+      "default": {"rings": 1},              # numbers not listed below
+      "numbers": {
+        "+886912345678": {"rings": 2, "press": [{"at": 1.0, "digits": "1234#"}]},
+        "+886223456789": {"outcome": "busy"},
+        "+18005797676":  {"rings": 1, "ivr": {"expect": "101", "after": 2.0, "within": 10}},
+      },
+    }
+
+Per-number keys: ``outcome`` (``answer``, ``busy``, ``no-answer``, ``fail``),
+``rings`` (rings before answer or busy), ``hangup_after`` (seconds after answer),
+``talk_seconds`` (how long the callee speaks into a ``<Record>``), ``press``
+(digits the callee presses ``at`` seconds after answer, or ``delay`` seconds after
+it hears a Say containing ``on_hearing``), ``ivr`` (an IVR callee that connects
+only when it hears ``expect`` no earlier than ``after`` seconds after answer, and
+hangs up after ``within`` seconds or on a wrong digit), ``name``.  Bad data raises
+:class:`~voiceapp.errors.ConfigError` naming the key.  Time comes from a
+:class:`~voiceapp.dialer.clock.Clock`: virtual in tests, real in the demo.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from voiceapp.dialer.clock import Cancelled, Clock, Future, Task
+from voiceapp.dialer.states import Event
+from voiceapp.dialer.trace import Trace
+from voiceapp.dtmf import Timeline, Tone, parse_digits
+from voiceapp.errors import ConfigError, DigitsError, PhoneError
+from voiceapp.phone import check_e164
+
+__all__ = [
+    "OUTCOMES",
+    "Callee",
+    "Heard",
+    "Ivr",
+    "Leg",
+    "NetworkBackend",
+    "NetworkConfig",
+    "Press",
+    "SimulatedNetwork",
+]
+
+Outcome = Literal["answer", "busy", "no-answer", "fail"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
+
+
+# -- legs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """Something the far end of a leg heard: a Say, a Play, a DTMF digit."""
+
+    at: float  # clock seconds
+    kind: Literal["say", "play", "digit"]
+    value: str
+
+
+def _ignore_event(event: Event) -> None:
+    return None
+
+
+@dataclass(eq=False)
+class Leg:
+    """One call leg as the network sees it; the dialer owns its status."""
+
+    sid: str
+    from_: str
+    to: str
+    label: str = "a"
+    parent_sid: str | None = None
+    trace: Trace | None = None
+    on_event: Callable[[Event], None] = _ignore_event
+    on_digit: Callable[[str], None] | None = None
+    heard: list[Heard] = field(default_factory=list)
+    answered_at: float | None = None
+    ended: bool = False
+    bridged_to: Leg | None = None
+
+    def said(self) -> list[str]:
+        """The texts of every Say the far end heard, in order."""
+        return [h.value for h in self.heard if h.kind == "say"]
+
+    def digits_heard(self) -> str:
+        return "".join(h.value for h in self.heard if h.kind == "digit")
+
+    def note(self, kind: str, **detail: Any) -> None:
+        if self.trace is not None:
+            self.trace.add(self.label, kind, **detail)
+
+
+class NetworkBackend(ABC):
+    """What the dialer needs from a phone network."""
+
+    clock: Clock
+
+    @abstractmethod
+    def place(self, leg: Leg) -> None:
+        """Start calling ``leg.to``; progress arrives on ``leg.on_event``."""
+
+    @abstractmethod
+    def hang_up(self, leg: Leg) -> None:
+        """End the leg from our side (cancels it when not yet answered)."""
+
+    @abstractmethod
+    def send_digits(self, leg: Leg, timeline: Timeline) -> Future[None]:
+        """Play a DTMF timeline to the far end; done when its last event ends."""
+
+    @abstractmethod
+    def say(self, leg: Leg, text: str, seconds: float) -> Future[None]:
+        """Speak ``text`` to the far end for ``seconds``."""
+
+    @abstractmethod
+    def play(self, leg: Leg, url: str, seconds: float) -> Future[None]:
+        """Play the audio at ``url`` to the far end for ``seconds``."""
+
+    @abstractmethod
+    def record(self, leg: Leg, *, max_length: float, timeout: float) -> Future[float]:
+        """Record the far end; resolves to the recorded length in seconds."""
+
+    @abstractmethod
+    def bridge(self, a: Leg, b: Leg) -> None:
+        """Connect two answered legs: what one side presses, the other hears."""
+
+    @abstractmethod
+    def unbridge(self, a: Leg, b: Leg) -> None: ...
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """The callee presses ``digits`` at ``at`` s after answer, or on hearing a phrase."""
+
+    digits: Timeline
+    at: float | None = None
+    on_hearing: str | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ivr:
+    """An IVR callee: connects when it hears ``expect`` starting ``after`` s or later."""
+
+    expect: str
+    after: float = 0.0
+    within: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Callee:
+    outcome: Outcome = "answer"
+    rings: int = 1
+    hangup_after: float | None = None
+    talk_seconds: float = 3.0
+    press: tuple[Press, ...] = ()
+    ivr: Ivr | None = None
+    name: str = ""
+
+
+def _fail(path: str, reason: str) -> ConfigError:
+    return ConfigError(f"{path}: {reason}", code="config-network", field=path)
+
+
+def _table(value: Any, path: str, allowed: frozenset[str] | None) -> Mapping[str, Any]:
+    """``value`` as a table whose keys are all in ``allowed`` (any string key when None)."""
+    if not isinstance(value, Mapping):
+        raise _fail(path, f"must be a table, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _fail(f"{path}.{key!r}", "keys must be strings")
+        if allowed is not None and key not in allowed:
+            raise _fail(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _seconds(value: Any, path: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(path, f"must be a number of seconds, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise _fail(path, f"must be {'greater than' if positive else 'at least'} 0, got {value!r}")
+    return float(value)
+
+
+def _digits(value: Any, path: str) -> Timeline:
+    if not isinstance(value, str):
+        raise _fail(path, f"must be a digit string, got {value!r}")
+    try:
+        return parse_digits(value)
+    except DigitsError as exc:
+        raise _fail(path, f"{exc} in {value!r}") from None
+
+
+_CALLEE_KEYS = frozenset(
+    {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name"}
+)
+_PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
+_IVR_KEYS = frozenset({"expect", "after", "within"})
+_NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
+
+
+def _press(value: Any, path: str) -> Press:
+    data = _table(value, path, _PRESS_KEYS)
+    if "digits" not in data:
+        raise _fail(f"{path}.digits", "is required")
+    digits = _digits(data["digits"], f"{path}.digits")
+    at = data.get("at")
+    hearing = data.get("on_hearing")
+    if (at is None) == (hearing is None):
+        raise _fail(path, "needs exactly one of 'at' (seconds after answer) or 'on_hearing'")
+    if hearing is not None and (not isinstance(hearing, str) or not hearing.strip()):
+        raise _fail(f"{path}.on_hearing", "must be a non-empty phrase")
+    if at is not None and "delay" in data:
+        raise _fail(f"{path}.delay", "only goes with 'on_hearing'")
+    return Press(
+        digits=digits,
+        at=None if at is None else _seconds(at, f"{path}.at"),
+        on_hearing=hearing,
+        delay=_seconds(data.get("delay", 0.0), f"{path}.delay"),
+    )
+
+
+def _ivr(value: Any, path: str) -> Ivr:
+    data = _table(value, path, _IVR_KEYS)
+    if "expect" not in data:
+        raise _fail(f"{path}.expect", "is required")
+    expect = _digits(data["expect"], f"{path}.expect")
+    if expect.pressed != expect.digits:
+        raise _fail(f"{path}.expect", "must be tones only (no 'w'/'W' waits)")
+    ivr = Ivr(
+        expect=expect.digits,
+        after=_seconds(data.get("after", 0.0), f"{path}.after"),
+        within=_seconds(data.get("within", 10.0), f"{path}.within", positive=True),
+    )
+    if ivr.within <= ivr.after:
+        raise _fail(f"{path}.within", f"must be greater than after ({ivr.after})")
+    return ivr
+
+
+def _callee(value: Any, path: str) -> Callee:
+    data = _table(value, path, _CALLEE_KEYS)
+    outcome = data.get("outcome", "answer")
+    if outcome not in OUTCOMES:
+        raise _fail(f"{path}.outcome", f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    rings = data.get("rings", 1)
+    if isinstance(rings, bool) or not isinstance(rings, int) or not 0 <= rings <= 100:
+        raise _fail(f"{path}.rings", f"must be an integer from 0 to 100, got {rings!r}")
+    hangup_after = data.get("hangup_after")
+    press = data.get("press", [])
+    if not isinstance(press, list):
+        raise _fail(f"{path}.press", "must be a list of tables")
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise _fail(f"{path}.name", "must be a string")
+    callee = Callee(
+        outcome=outcome,
+        rings=rings,
+        hangup_after=None
+        if hangup_after is None
+        else _seconds(hangup_after, f"{path}.hangup_after", positive=True),
+        talk_seconds=_seconds(data.get("talk_seconds", 3.0), f"{path}.talk_seconds"),
+        press=tuple(_press(p, f"{path}.press[{i}]") for i, p in enumerate(press)),
+        ivr=None if data.get("ivr") is None else _ivr(data["ivr"], f"{path}.ivr"),
+        name=name,
+    )
+    if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
+        raise _fail(f"{path}.outcome", f"a {outcome} callee never answers, so it cannot press")
+    return callee
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """The simulated network, validated: ring length, default callee, callees by number."""
+
+    ring_seconds: float = 2.0
+    default: Callee = field(default_factory=Callee)
+    numbers: Mapping[str, Callee] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, key: str = "network") -> NetworkConfig:
+        """Validate plain data (from TOML); errors name the offending ``key`` path."""
+        table = _table({} if data is None else data, key, _NETWORK_KEYS)
+        numbers_in = _table(table.get("numbers", {}), f"{key}.numbers", None)
+        numbers: dict[str, Callee] = {}
+        for number, value in numbers_in.items():
+            path = f'{key}.numbers."{number}"'
+            try:
+                check_e164(number, field=path)
+            except PhoneError as exc:
+                raise _fail(path, exc.message) from None
+            numbers[number] = _callee(value, path)
+        return cls(
+            ring_seconds=_seconds(
+                table.get("ring_seconds", 2.0), f"{key}.ring_seconds", positive=True
+            ),
+            default=_callee(table.get("default", {}), f"{key}.default"),
+            numbers=numbers,
+        )
+
+    def callee(self, number: str) -> Callee:
+        return self.numbers.get(number, self.default)
+
+
+# -- the simulated network ------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Line:
+    """The simulator's private state for one placed leg."""
+
+    leg: Leg
+    callee: Callee
+    tasks: list[Task[Any]] = field(default_factory=list)
+    triggers: list[Press] = field(default_factory=list)
+    collected: str = ""
+    connected: bool = False
+    gave_up: bool = False
+
+
+class SimulatedNetwork(NetworkBackend):
+    """A phone network in memory, driven by a clock and per-number callee configs."""
+
+    def __init__(self, clock: Clock, config: NetworkConfig | Mapping[str, Any] | None = None):
+        self.clock = clock
+        self.config = (
+            config if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(config)
+        )
+        self._lines: dict[str, _Line] = {}
+
+    # interface ---------------------------------------------------------------------------
+    def place(self, leg: Leg) -> None:
+        if leg.sid in self._lines:
+            raise ValueError(f"leg {leg.sid} was already placed")
+        line = _Line(leg, self.config.callee(leg.to))
+        self._lines[leg.sid] = line
+        line.tasks.append(self.clock.spawn(self._ring(line), f"ring {leg.sid}"))
+
+    def hang_up(self, leg: Leg) -> None:
+        line = self._lines.get(leg.sid)
+        leg.ended = True
+        if line is not None:
+            self._stop(line)
+        if leg.bridged_to is not None:
+            self.unbridge(leg, leg.bridged_to)
+
+    def send_digits(self, leg: Leg, timeline: Timeline) -> Future[None]:
+        return self.clock.spawn(self._send(leg, timeline), f"digits {leg.sid}")
+
+    def say(self, leg: Leg, text: str, seconds: float) -> Future[None]:
+        self._hear(leg, "say", text)
+        return self.clock.timeout(seconds)
+
+    def play(self, leg: Leg, url: str, seconds: float) -> Future[None]:
+        self._hear(leg, "play", url)
+        return self.clock.timeout(seconds)
+
+    def record(self, leg: Leg, *, max_length: float, timeout: float) -> Future[float]:
+        line = self._lines.get(leg.sid)
+        talk = line.callee.talk_seconds if line is not None else 0.0
+        recorded = min(talk, max_length)
+        # the recording stops at max_length, or after `timeout` seconds of silence
+        elapsed = max_length if talk >= max_length else talk + timeout
+        return self.clock.timeout(elapsed, recorded)
+
+    def bridge(self, a: Leg, b: Leg) -> None:
+        a.bridged_to, b.bridged_to = b, a
+
+    def unbridge(self, a: Leg, b: Leg) -> None:
+        if a.bridged_to is b:
+            a.bridged_to = None
+        if b.bridged_to is a:
+            b.bridged_to = None
+
+    # callee behaviour --------------------------------------------------------------------
+    def _ring(self, line: _Line) -> Generator[Future[Any], Any, None]:
+        leg, callee = line.leg, line.callee
+        try:
+            if callee.outcome == "fail":
+                yield self.clock.timeout(0.0)
+                self._report(leg, Event.FAIL)
+                return
+            if callee.rings > 0 or callee.outcome == "no-answer":
+                self._report(leg, Event.RING)
+            if callee.outcome == "no-answer":
+                return  # rings until the dialer's timeout cancels it
+            yield self.clock.timeout(callee.rings * self.config.ring_seconds)
+            if callee.outcome == "busy":
+                self._report(leg, Event.BUSY)
+                return
+            leg.answered_at = self.clock.now()
+            self._report(leg, Event.ANSWER)
+            if leg.ended:
+                return
+            self._start_callee(line)
+        except Cancelled:
+            return
+
+    def _start_callee(self, line: _Line) -> None:
+        callee = line.callee
+        for press in callee.press:
+            if press.at is not None:
+                line.tasks.append(
+                    self.clock.spawn(self._press(line, press, press.at), f"press {line.leg.sid}")
+                )
+            else:
+                line.triggers.append(press)
+        if callee.hangup_after is not None:
+            line.tasks.append(
+                self.clock.spawn(self._hang_up_after(line, callee.hangup_after), "hangup_after")
+            )
+        if callee.ivr is not None:
+            line.tasks.append(
+                self.clock.spawn(self._ivr_deadline(line, callee.ivr), f"ivr {line.leg.sid}")
+            )
+
+    def _press(self, line: _Line, press: Press, delay: float) -> Generator[Future[Any], Any, None]:
+        leg = line.leg
+        try:
+            yield self.clock.timeout(delay)
+            start = self.clock.now()
+            for event in press.digits.events:
+                if not isinstance(event, Tone):
+                    continue
+                yield self.clock.timeout(start + event.start_ms / 1000 - self.clock.now())
+                if leg.ended:
+                    return
+                leg.note("callee-pressed", digit=event.digit)
+                if leg.on_digit is not None:
+                    leg.on_digit(event.digit)
+                if leg.bridged_to is not None:
+                    self._hear(leg.bridged_to, "digit", event.digit)
+        except Cancelled:
+            return
+
+    def _hang_up_after(self, line: _Line, seconds: float) -> Generator[Future[Any], Any, None]:
+        try:
+            yield self.clock.timeout(seconds)
+        except Cancelled:
+            return
+        self._remote_hang_up(line, "callee hung up")
+
+    def _ivr_deadline(self, line: _Line, ivr: Ivr) -> Generator[Future[Any], Any, None]:
+        try:
+            yield self.clock.timeout(ivr.within)
+        except Cancelled:
+            return
+        if not line.connected and not line.gave_up:
+            line.gave_up = True
+            line.leg.note("ivr", result="timeout", heard=line.collected, expect=ivr.expect)
+            self._remote_hang_up(line, "IVR heard no valid extension")
+
+    def _send(self, leg: Leg, timeline: Timeline) -> Generator[Future[Any], Any, None]:
+        start = self.clock.now()
+        for event in timeline.events:
+            if leg.ended:
+                return
+            if isinstance(event, Tone):
+                yield self.clock.timeout(start + event.start_ms / 1000 - self.clock.now())
+                if leg.ended:
+                    return
+                self._hear(leg, "digit", event.digit)
+        yield self.clock.timeout(start + timeline.duration_ms / 1000 - self.clock.now())
+
+    def _hear(self, leg: Leg, kind: Literal["say", "play", "digit"], value: str) -> None:
+        if leg.ended:
+            return
+        leg.heard.append(Heard(self.clock.now(), kind, value))
+        line = self._lines.get(leg.sid)
+        if line is None:
+            return
+        if kind == "say":
+            phrase = value.casefold()
+            for press in list(line.triggers):
+                if press.on_hearing is not None and press.on_hearing.casefold() in phrase:
+                    line.triggers.remove(press)
+                    line.tasks.append(
+                        self.clock.spawn(self._press(line, press, press.delay), "press")
+                    )
+        elif kind == "digit" and line.callee.ivr is not None:
+            self._ivr_digit(line, line.callee.ivr, value)
+
+    def _ivr_digit(self, line: _Line, ivr: Ivr, digit: str) -> None:
+        leg = line.leg
+        if line.connected or line.gave_up or leg.answered_at is None:
+            return
+        since = self.clock.now() - leg.answered_at
+        if since < ivr.after:
+            leg.note("ivr", result="ignored", digit=digit, after_s=round(since, 3))
+            return
+        line.collected += digit
+        if line.collected == ivr.expect:
+            line.connected = True
+            leg.note("ivr", result="connected", extension=ivr.expect)
+        elif not ivr.expect.startswith(line.collected):
+            line.gave_up = True
+            leg.note("ivr", result="wrong", heard=line.collected, expect=ivr.expect)
+            self._remote_hang_up(line, "IVR heard a wrong extension")
+
+    def _remote_hang_up(self, line: _Line, reason: str) -> None:
+        leg = line.leg
+        if leg.ended:
+            return
+        leg.note("callee-hangup", reason=reason)
+        leg.ended = True
+        self._stop(line)
+        self._report(leg, Event.HANG_UP)
+
+    def _stop(self, line: _Line) -> None:
+        for task in line.tasks:
+            task.cancel("leg ended")
+        line.tasks.clear()
+        line.triggers.clear()
+
+    def _report(self, leg: Leg, event: Event) -> None:
+        leg.on_event(event)
+
+    # inspection (tests, CLI) -------------------------------------------------------------
+    def connected(self, leg: Leg) -> bool:
+        """True when ``leg``'s IVR callee has heard its extension."""
+        line = self._lines.get(leg.sid)
+        return line is not None and line.connected

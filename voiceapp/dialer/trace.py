@@ -1,0 +1,73 @@
+"""The call trace: what happened on each leg, when, as structured data.
+
+Every part of the dialer (the state machine driver, the simulated network, the
+interpreter, callback delivery) appends :class:`TraceEntry` rows to one
+:class:`Trace` per call.  A row is ``(ms, leg, kind, detail)``:
+
+* ``ms`` — clock milliseconds since the trace started (the call was dialed);
+* ``leg`` — ``"a"`` for the called party of the API call, ``"b1"``, ``"b2"``, ...
+  for legs a ``<Dial>`` placed (what a simulated callee does is traced on its leg);
+* ``kind`` — a short stable word (``status``, ``say``, ``play``, ``digits-sent``,
+  ``digit-heard``, ``fetch``, ``unsupported``, ...; docs/dialer.md lists them);
+* ``detail`` — a JSON-able dict.
+
+:meth:`TraceEntry.format` renders one line of the CLI timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Trace", "TraceEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    ms: int
+    leg: str
+    kind: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ms": self.ms, "leg": self.leg, "kind": self.kind, "detail": self.detail}
+
+    def format(self) -> str:
+        """``  4.350s  b1      digits-sent  {"digits": "wwww101"}``."""
+        detail = json.dumps(self.detail, ensure_ascii=False, sort_keys=True, default=str)
+        return f"{self.ms / 1000:8.3f}s  {self.leg:<8} {self.kind:<14} {detail}"
+
+
+@dataclass
+class Trace:
+    """An append-only list of entries, timed by ``now`` (seconds)."""
+
+    now: Callable[[], float]
+    entries: list[TraceEntry] = field(default_factory=list)
+    origin: float = 0.0
+    listeners: list[Callable[[TraceEntry], None]] = field(default_factory=list)
+
+    def add(self, leg: str, kind: str, **detail: Any) -> TraceEntry:
+        entry = TraceEntry(round((self.now() - self.origin) * 1000), leg, kind, detail)
+        self.entries.append(entry)
+        for listener in self.listeners:
+            listener(entry)
+        return entry
+
+    def __iter__(self) -> Iterator[TraceEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def of(self, kind: str, leg: str | None = None) -> list[TraceEntry]:
+        """The entries of one ``kind`` (and one ``leg`` when given), in order."""
+        return [e for e in self.entries if e.kind == kind and (leg is None or e.leg == leg)]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.entries]
+
+    def format(self) -> str:
+        return "\n".join(e.format() for e in self.entries)
