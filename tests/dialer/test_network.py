@@ -136,13 +136,7 @@ def test_ivr_callee_connects_only_on_late_enough_right_digits(
 ) -> None:
     clock, net = make(IVR_CONFIG)
     leg, _ = place(net, IVR)
-    ended: list[float] = []
-    send_after_answer(clock, net, leg, digits)
-    inner = leg.on_event
-    leg.on_event = lambda ev: (
-        ended.append(clock.now()) if ev is Event.HANG_UP else None,
-        inner(ev),
-    )  # type: ignore[func-returns-value]
+    ended = send_after_answer(net, leg, digits)
     clock.run_until_idle()
     assert net.connected(leg) is connected
     assert leg.trace is not None
