@@ -1,0 +1,191 @@
+"""What every voice app is: variable validation, a first document, continuation steps.
+
+An app is a small object with no HTTP in it.  The web layer gives it a
+:class:`Context` per fetch: the session, the templates, and a ``step_url``
+callable that turns ``(step, data)`` into the absolute URL of a signed,
+single-use step token.  The app returns document bytes (already validated, see
+:meth:`Context.document`).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from voiceapp.apps.templates import Templates
+from voiceapp.errors import DigitsError, PhoneError, ValidationError
+from voiceapp.stores.base import Session
+
+__all__ = [
+    "App",
+    "Context",
+    "Example",
+    "StepUrl",
+    "check_digits",
+    "check_int",
+    "check_keys",
+    "check_number",
+    "check_pin",
+    "check_text",
+]
+
+
+class StepUrl(Protocol):
+    """``step_url(step, data, ttl=None)``: the absolute URL of a new step token.
+
+    The web layer makes one per fetch: it signs a single-use token for
+    ``(session, step, data)`` valid ``ttl`` seconds (``STEP_TTL`` when None, never
+    past the session) and returns ``<base>/voice/step/<token>``.
+    """
+
+    def __call__(self, step: str, data: Mapping[str, Any], *, ttl: int | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything an app may use while making one document."""
+
+    session: Session
+    templates: Templates
+    step_url: StepUrl
+    now: float
+    params: Mapping[str, str] = field(default_factory=dict)  # CallSid, Digits, DialCallStatus...
+
+    @property
+    def language(self) -> str:
+        return self.session.language
+
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        return self.session.variables
+
+    def document(self, name: str, **context: Any) -> bytes:
+        """Template ``<language>/<name>`` rendered with ``context``, validated, as bytes."""
+        return self.templates.document(self.language, name, context)
+
+
+@dataclass(frozen=True)
+class Example:
+    """Sample data that exercises an app's templates at boot.
+
+    ``steps`` are ``(step, data, params)`` continuations run after the first document.
+    """
+
+    variables: Mapping[str, Any]
+    steps: Sequence[tuple[str, Mapping[str, Any], Mapping[str, str]]] = ()
+
+
+class App(abc.ABC):
+    """A voice application: a function from session data to documents."""
+
+    #: the name clients use in ``{"app": ...}``
+    name: ClassVar[str]
+    #: one line for the docs
+    summary: ClassVar[str]
+    #: the template names (in every language folder) the app renders
+    templates: ClassVar[tuple[str, ...]]
+    #: the longest session ttl the app accepts (None: the deployment's limit)
+    max_ttl: ClassVar[int | None] = None
+
+    @abc.abstractmethod
+    def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The cleaned variables, or :class:`ValidationError` naming ``variables.<field>``."""
+
+    @abc.abstractmethod
+    def start(self, ctx: Context) -> bytes:
+        """The document served at the session's voice URL."""
+
+    def step(self, ctx: Context, step: str, data: Mapping[str, Any]) -> bytes:
+        """The document of continuation ``step`` (``ctx.params`` holds the request's values)."""
+        raise ValidationError(f"app {self.name} has no step {step!r}", code="unknown-step")
+
+    @abc.abstractmethod
+    def examples(self) -> Iterable[Example]:
+        """Sample sessions (and steps) that render every template of the app."""
+
+
+# -- variable checks shared by the apps ---------------------------------------------------
+
+
+def check_keys(
+    variables: Mapping[str, Any], *, required: Iterable[str], optional: Iterable[str], at: str
+) -> None:
+    """Refuse a non-object, missing required keys and unknown keys."""
+    if not isinstance(variables, Mapping):
+        raise ValidationError(f"{at} must be an object", code="invalid-type", field=at)
+    required = tuple(required)
+    allowed = set(required) | set(optional)
+    for key in required:
+        if key not in variables:
+            raise ValidationError(f"{at}.{key} is required", code="missing", field=f"{at}.{key}")
+    for key in variables:
+        if key not in allowed:
+            raise ValidationError(
+                f"{at}.{key} is not a known variable (known: {', '.join(sorted(allowed))})",
+                code="unknown-field",
+                field=f"{at}.{key}",
+            )
+
+
+_PIN = re.compile(r"[0-9]{4,10}")
+
+
+def check_pin(value: Any, *, field: str) -> str:
+    """A PIN: a string of 4 to 10 digits (a string keeps leading zeros)."""
+    if not isinstance(value, str) or _PIN.fullmatch(value) is None:
+        raise ValidationError(
+            f'{field} must be a string of 4 to 10 digits, such as "8970"',
+            code="invalid-pin",
+            field=field,
+        )
+    return value
+
+
+def check_int(value: Any, *, field: str, low: int, high: int, default: int | None = None) -> int:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            f"{field} must be an integer from {low} to {high}", code="invalid-range", field=field
+        )
+    return value
+
+
+def check_text(value: Any, *, field: str, max_length: int = 1000) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise ValidationError(
+            f"{field} must be a non-empty string of at most {max_length} characters",
+            code="invalid-text",
+            field=field,
+        )
+    return value.strip()
+
+
+def check_number(value: Any, *, field: str) -> str:
+    """An E.164 phone number (the strict form: the session is made by a program)."""
+    from voiceapp.phone import normalize
+
+    try:
+        return normalize(value, field=field)
+    except PhoneError:
+        raise
+    except ValueError as exc:  # defensive: phonenumbers surprises
+        raise PhoneError(str(exc), field=field) from None
+
+
+def check_digits(value: Any, *, field: str) -> str:
+    """A ``sendDigits`` string, checked by the DTMF parser (error index kept)."""
+    from voiceapp.dtmf import parse_digits
+
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", code="invalid-type", field=field)
+    try:
+        parse_digits(value)
+    except DigitsError as exc:
+        raise DigitsError(
+            f"{field}: {exc.message}", code=exc.code, index=exc.index, field=field
+        ) from None
+    return value

@@ -1,0 +1,173 @@
+"""Voice templates: Jinja2 files ``<language>/<name>.xml`` rendered into checked documents.
+
+One plain :class:`jinja2.Environment` (no Flask) loads from a list of folders, the
+first that has a file wins: a deployment's ``TEMPLATE_FOLDER`` first, then the
+built-in ``templates/voice``.  So a deployment can reword one file of one language,
+or add a language, without copying the rest.
+
+Autoescaping is on for ``.xml``: a variable can never inject markup.  Undefined
+variables are errors.  Statement lines keep their newline (no ``trim_blocks``), so
+a line of a rendered document is the same line of its template, except after a
+``{% for %}`` that repeats lines.
+
+:meth:`Templates.document` renders, parses and validates with the document core
+and returns the canonical bytes: every document that leaves voiceapp was checked.
+Any failure is a :class:`TemplateError` naming the template file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+
+from voiceapp.errors import ConfigError, DocumentError
+
+__all__ = ["BUILTIN_FOLDER", "TemplateError", "Templates"]
+
+#: The built-in templates: ``templates/voice`` at the root of the source tree.
+BUILTIN_FOLDER = Path(__file__).resolve().parents[2] / "templates" / "voice"
+
+
+class TemplateError(ConfigError):
+    """A voice template cannot be loaded, rendered or validated: file, line, reason."""
+
+    default_code = "template"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        code: str | None = None,
+        cause: DocumentError | None = None,
+    ) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}", code=code, field="TEMPLATE_FOLDER")
+        self.file = file
+        self.line = line
+        self.cause = cause
+
+    def location(self) -> dict[str, Any]:
+        loc: dict[str, Any] = {"file": self.file}
+        if self.line is not None:
+            loc["line"] = self.line
+        return loc
+
+
+def _template_line(tb: TracebackType | None, filename: str) -> int | None:
+    """The last traceback line that ran inside template ``filename`` (Jinja rewrites them)."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+class Templates:
+    """The voice templates of a deployment, by language."""
+
+    def __init__(self, folders: Sequence[str | os.PathLike[str]] = ()) -> None:
+        paths = [Path(f) for f in folders if f] + [BUILTIN_FOLDER]
+        for path in paths[:-1]:
+            if not path.is_dir():
+                raise ConfigError(
+                    f"template folder {path} does not exist",
+                    code="config-template-folder",
+                    field="TEMPLATE_FOLDER",
+                )
+        self.folders = tuple(paths)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in paths]),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("xml",), default_for_string=True
+            ),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language folder of every template folder, sorted."""
+        found: set[str] = set()
+        for folder in self.folders:
+            if folder.is_dir():
+                found.update(p.name for p in folder.iterdir() if p.is_dir())
+        return tuple(sorted(found))
+
+    def filename(self, language: str, name: str) -> str:
+        """The file ``language/name`` comes from (for messages)."""
+        for folder in self.folders:
+            candidate = folder / language / name
+            if candidate.is_file():
+                return str(candidate)
+        return f"{language}/{name}"
+
+    def check_syntax(self) -> None:
+        """Compile every ``.xml`` template of every folder; the first error is raised."""
+        for name in self.env.list_templates(extensions=["xml"]):
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(
+                    exc.message or "syntax error",
+                    file=exc.filename or name,
+                    line=exc.lineno,
+                    code="template-syntax",
+                ) from None
+
+    def text(self, language: str, name: str, context: Mapping[str, Any]) -> str:
+        """Template ``language/name`` rendered with ``context``, as text."""
+        path = f"{language}/{name}"
+        try:
+            template = self.env.get_template(path)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(
+                f"no template {path} in {', '.join(str(f) for f in self.folders)}",
+                file=path,
+                code="template-missing",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                exc.message or "syntax error",
+                file=exc.filename or path,
+                line=exc.lineno,
+                code="template-syntax",
+            ) from None
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as exc:
+            filename = template.filename or path
+            raise TemplateError(
+                f"rendering failed: {exc}",
+                file=filename,
+                line=_template_line(sys.exc_info()[2], filename),
+                code="template-render",
+            ) from None
+
+    def document(self, language: str, name: str, context: Mapping[str, Any]) -> bytes:
+        """Render, parse and validate ``language/name``; the canonical document bytes."""
+        from voiceapp.document import parse, serialize
+
+        text = self.text(language, name, context)
+        try:
+            doc = parse(text.encode("utf-8"))  # parses and validates against the schema
+        except DocumentError as exc:
+            where = exc.path + (f"@{exc.attribute}" if exc.attribute else "")
+            message = f"{where}: {exc.message}" if where else exc.message
+            raise TemplateError(
+                f"the rendered document is not valid ({exc.code}): {message}",
+                file=self.filename(language, name),
+                line=exc.line,
+                code="template-invalid",
+                cause=exc,
+            ) from None
+        return serialize(doc)

@@ -1,0 +1,138 @@
+"""The ``api`` blueprint: the REST API under ``/v1``.
+
+``POST /v1/sessions`` (API key) with JSON ``{"app", "to", "variables", "ttl",
+"language"}`` → ``201 {"token", "url", "expires_at"}``.  ``GET /v1/health`` →
+``{"status": "ok"}`` (no key; for load balancers and tests).
+
+:func:`require_api_key` and :func:`create_session` are shared with later routes
+(``/v1/calls`` creates sessions for ``{"app": ...}`` calls).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from voiceapp.apps import Context, TemplateError, get_app
+from voiceapp.errors import ValidationError
+from voiceapp.phone import normalize
+from voiceapp.stores.base import Session
+from voiceapp.web.problems import BadRequestBody, Unauthorized
+from voiceapp.web.runtime import Runtime, iso_time, runtime
+
+__all__ = ["SESSION_FIELDS", "bp", "create_session", "json_body", "require_api_key"]
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+SESSION_FIELDS = ("app", "to", "variables", "ttl", "language")
+
+
+def require_api_key(rt: Runtime) -> None:
+    """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; else 401."""
+    auth = request.headers.get("Authorization", "")
+    scheme, _, credential = auth.partition(" ")
+    key = credential.strip() if scheme.lower() == "bearer" else ""
+    key = key or request.headers.get("X-API-Key", "").strip()
+    if not key:
+        raise Unauthorized(
+            "send an API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+            code="api-key-missing",
+            field="Authorization",
+        )
+    good = False
+    for candidate in rt.settings.API_KEYS:
+        good |= hmac.compare_digest(candidate.encode(), key.encode())
+    if not good:
+        raise Unauthorized(
+            "the API key is not valid", code="api-key-invalid", field="Authorization"
+        )
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or 400 naming what is wrong."""
+    if not request.is_json:
+        raise BadRequestBody(
+            "the body must be JSON (Content-Type: application/json)",
+            code="invalid-content-type",
+            field="Content-Type",
+        )
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequestBody("the body must be a JSON object", code="invalid-json", field="body")
+    return data
+
+
+def _sample_step_url(step: str, data: Mapping[str, Any], *, ttl: int | None = None) -> str:
+    return "https://voiceapp.invalid/voice/step/preview"
+
+
+def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a session request and create the session: ``{"token", "url", "expires_at"}``.
+
+    Every problem is a 4xx :class:`~voiceapp.errors.VoiceappError` naming its field;
+    nothing is stored unless everything is valid.
+    """
+    for key in payload:
+        if key not in SESSION_FIELDS:
+            raise ValidationError(
+                f"unknown field {key!r} (fields: {', '.join(SESSION_FIELDS)})",
+                code="unknown-field",
+                field=str(key),
+            )
+    app = get_app(payload.get("app"))
+    to = normalize(payload.get("to"), field="to", default_region=rt.settings.DEFAULT_REGION or None)
+    variables = app.validate(payload.get("variables", {}))
+    ttl = payload.get("ttl", rt.settings.SESSION_TTL)
+    limit = rt.settings.MAX_SESSION_TTL
+    if app.max_ttl is not None:
+        limit = min(limit, app.max_ttl)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= limit:
+        raise ValidationError(
+            f"ttl must be an integer number of seconds from 1 to {limit}"
+            + (f" (the {app.name} app's limit)" if limit == app.max_ttl else ""),
+            code="invalid-range",
+            field="ttl",
+        )
+    language = payload.get("language", rt.settings.DEFAULT_LANGUAGE)
+    if language not in rt.languages:
+        raise ValidationError(
+            f"language must be one of {', '.join(rt.languages)}",
+            code="invalid-language",
+            field="language",
+        )
+    # Render the first document once now: data the templates cannot carry fails
+    # here with 422, not when the call is answered.
+    now = rt.clock()
+    preview = Session("preview", app.name, to, variables, language, now, now + ttl)
+    try:
+        app.start(Context(preview, rt.templates, _sample_step_url, now))
+    except TemplateError as exc:
+        raise ValidationError(
+            f"the variables do not make a valid document: {exc.cause or exc}",
+            code="invalid-document",
+            field="variables",
+        ) from None
+    _session, token, expires_at = rt.sessions.create(
+        app.name, to, variables, ttl=ttl, language=language
+    )
+    return {
+        "token": token,
+        "url": rt.external_url("voice.document", token=token),
+        "expires_at": iso_time(expires_at),
+    }
+
+
+@bp.post("/sessions")
+def sessions() -> tuple[Response, int]:
+    rt = runtime()
+    require_api_key(rt)
+    result = create_session(rt, json_body())
+    return jsonify(result), 201
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok"})
