@@ -1,0 +1,405 @@
+"""Status callbacks: who wants which events, what they receive, and delivery.
+
+* :class:`Subscription` — the call's ``statusCallback``, ``statusCallbackEvent``
+  (a subset of ``initiated ringing answered completed``; default ``completed``),
+  ``statusCallbackMethod`` (``GET``/``POST``, default ``POST``), ``secretKey`` and
+  ``optional``, validated with the seed's field names.
+* :func:`build_params` — one event's parameters, with the seed's names (``Called``,
+  ``ParentCallSid``, ``CallStatus``, ``Direction``, ``CallSid``,
+  ``CallbackSource=call-progress-event``, ``CallDuration`` and ``RecordingURL`` on
+  ``completed``) plus ``SequenceNumber``, ``Timestamp`` (RFC 2822), ``From``,
+  ``To``, ``StatusCallbackEvent``, ``apikey`` and the ``optional`` pairs.
+* :class:`Deliverer` — at-least-once delivery on a clock: an injected ``sender``
+  makes the request; failures are retried with exponential backoff per
+  :class:`RetryPolicy`; each event keeps a stable id (sent as
+  ``X-Voiceapp-Event-Id``) and the record of every attempt.  Events of one
+  call leg go out in order, and nothing here ever blocks the call.
+
+No HTTP is done here: the web layer supplies the sender (and signs there).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+from urllib.parse import parse_qsl
+
+from voiceapp.dialer.clock import Clock, Future
+from voiceapp.dialer.states import CallbackEvent, CallStatus
+from voiceapp.errors import ConfigError, ValidationError
+
+__all__ = [
+    "CALLBACK_SOURCE",
+    "DEFAULT_EVENTS",
+    "EVENT_ID_HEADER",
+    "RESERVED_PARAMS",
+    "Attempt",
+    "CallbackRequest",
+    "Deliverer",
+    "Delivery",
+    "RetryPolicy",
+    "Subscription",
+    "build_params",
+    "parse_events",
+    "parse_optional",
+]
+
+#: The seed's value of ``CallbackSource`` (Twilio spells it ``call-progress-events``).
+CALLBACK_SOURCE: Final = "call-progress-event"
+DEFAULT_EVENTS: Final = frozenset({CallbackEvent.COMPLETED})
+EVENT_ID_HEADER: Final = "X-Voiceapp-Event-Id"
+
+Direction = Literal["outbound-api", "outbound-dial"]
+Method = Literal["GET", "POST"]
+
+#: Parameter names voiceapp sets itself; ``optional`` may not reuse them.
+RESERVED_PARAMS: Final = frozenset(
+    {
+        "Called",
+        "ParentCallSid",
+        "CallStatus",
+        "Direction",
+        "CallSid",
+        "CallbackSource",
+        "CallDuration",
+        "RecordingURL",
+        "SequenceNumber",
+        "Timestamp",
+        "From",
+        "To",
+        "StatusCallbackEvent",
+        "apikey",
+    }
+)
+
+
+def parse_events(
+    value: str | Iterable[str] | None, *, field: str = "statusCallbackEvent"
+) -> frozenset[CallbackEvent]:
+    """``"initiated ringing"`` (spaces or commas) or a list → the set; empty → default."""
+    if value is None:
+        return DEFAULT_EVENTS
+    words = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    events: set[CallbackEvent] = set()
+    for word in words:
+        try:
+            events.add(CallbackEvent(word.strip().lower() if isinstance(word, str) else word))
+        except ValueError:
+            allowed = " ".join(e.value for e in CallbackEvent)
+            raise ValidationError(
+                f"{field}: {word!r} is not an event (allowed: {allowed})",
+                code="callback-bad-event",
+                field=field,
+            ) from None
+    return frozenset(events) or DEFAULT_EVENTS
+
+
+def parse_optional(value: str | None, *, field: str = "optional") -> tuple[tuple[str, str], ...]:
+    """``"token=123456&x=1"`` → ``(("token", "123456"), ("x", "1"))``, checked."""
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field} must be a string", code="callback-bad-optional", field=field
+        )
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=True, max_num_fields=50)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{field}: {value!r} is not name=value pairs joined by '&' ({exc})",
+            code="callback-bad-optional",
+            field=field,
+        ) from None
+    for name, _ in pairs:
+        if name in RESERVED_PARAMS:
+            raise ValidationError(
+                f"{field}: {name!r} is a parameter voiceapp sends itself",
+                code="callback-reserved-param",
+                field=field,
+            )
+    return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """Where a leg's status events go, and which ones."""
+
+    url: str | None = None
+    events: frozenset[CallbackEvent] = DEFAULT_EVENTS
+    method: Method = "POST"
+    secret_key: str | None = None
+    optional: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_fields(
+        cls,
+        *,
+        status_callback: str | None = None,
+        status_callback_event: str | Iterable[str] | None = None,
+        status_callback_method: str | None = None,
+        secret_key: str | None = None,
+        optional: str | None = None,
+    ) -> Subscription:
+        """Validate the API's fields (URL checks belong to the web layer's edge)."""
+        method = (status_callback_method or "POST").upper()
+        if method not in ("GET", "POST"):
+            raise ValidationError(
+                f"statusCallbackMethod must be GET or POST, got {status_callback_method!r}",
+                code="callback-bad-method",
+                field="statusCallbackMethod",
+            )
+        return cls(
+            url=status_callback or None,
+            events=parse_events(status_callback_event),
+            method="GET" if method == "GET" else "POST",
+            secret_key=secret_key or None,
+            optional=parse_optional(optional),
+        )
+
+    def wants(self, event: CallbackEvent | None) -> bool:
+        return self.url is not None and event is not None and event in self.events
+
+
+def build_params(
+    *,
+    event: CallbackEvent,
+    status: CallStatus,
+    call_sid: str,
+    from_: str,
+    to: str,
+    direction: Direction,
+    sequence: int,
+    timestamp: datetime,
+    parent_call_sid: str | None = None,
+    duration: int | None = None,
+    recording_url: str | None = None,
+    subscription: Subscription | None = None,
+) -> list[tuple[str, str]]:
+    """The parameters of one status callback, in a stable order.
+
+    ``CallStatus`` is the leg's status after the event (``in-progress`` for
+    ``answered``; ``busy``, ``no-answer``, ``failed`` or ``canceled`` for a
+    ``completed`` that never answered); ``StatusCallbackEvent`` is the event.
+    ``ParentCallSid`` is only sent for legs placed by ``<Dial>``.
+    """
+    params: list[tuple[str, str]] = [
+        ("CallSid", call_sid),
+        ("CallStatus", status.value),
+        ("StatusCallbackEvent", event.value),
+        ("Called", to),
+        ("To", to),
+        ("From", from_),
+        ("Direction", direction),
+        ("CallbackSource", CALLBACK_SOURCE),
+        ("SequenceNumber", str(sequence)),
+        ("Timestamp", email.utils.format_datetime(timestamp)),
+    ]
+    if parent_call_sid is not None:
+        params.append(("ParentCallSid", parent_call_sid))
+    if event is CallbackEvent.COMPLETED:
+        params.append(("CallDuration", str(duration or 0)))
+        if recording_url is not None:
+            params.append(("RecordingURL", recording_url))
+    if subscription is not None:
+        if subscription.secret_key is not None:
+            params.append(("apikey", subscription.secret_key))
+        params.extend(subscription.optional)
+    return params
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a callback is retried (exponential backoff)."""
+
+    attempts: int = 6  # total tries, the first included
+    first_delay: float = 1.0  # seconds before the second try
+    factor: float = 2.0
+    max_delay: float = 300.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("attempts", isinstance(self.attempts, int) and 1 <= self.attempts <= 100),
+            ("first_delay", _finite(self.first_delay) and self.first_delay > 0),
+            ("factor", _finite(self.factor) and self.factor >= 1),
+            ("max_delay", _finite(self.max_delay) and self.max_delay >= self.first_delay),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(
+                    f"callbacks.retry.{name}: bad value {getattr(self, name)!r}",
+                    code="config-retry",
+                    field=f"callbacks.retry.{name}",
+                )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RetryPolicy:
+        data = data or {}
+        for key in data:
+            if key not in ("attempts", "first_delay", "factor", "max_delay"):
+                raise ConfigError(
+                    f"callbacks.retry.{key}: unknown key",
+                    code="config-retry",
+                    field=f"callbacks.retry.{key}",
+                )
+        return cls(**data)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        return float(min(self.max_delay, self.first_delay * self.factor ** (attempt - 1)))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """What the sender is asked to send."""
+
+    event_id: str
+    method: Method
+    url: str
+    params: tuple[tuple[str, str], ...]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    at: float  # clock seconds
+    ok: bool
+    status: int | None = None  # the HTTP status, when there was a response
+    error: str | None = None  # why it failed without one
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One status event and the story of its delivery."""
+
+    event_id: str
+    key: str  # events with the same key are delivered in order
+    request: CallbackRequest
+    attempts: list[Attempt] = field(default_factory=list)
+    state: Literal["pending", "delivered", "failed"] = "pending"
+
+    @property
+    def done(self) -> bool:
+        return self.state != "pending"
+
+
+#: The sender: make the request, return the HTTP status (raise on no response).
+Sender = Callable[[CallbackRequest], int]
+
+
+def _retryable(status: int) -> bool:
+    return status in (408, 425, 429) or status >= 500
+
+
+class Deliverer:
+    """Delivers status callbacks at least once, in order per key, off the call's path.
+
+    ``send`` is called on the clock's loop, or in a thread when ``threaded`` (for
+    real HTTP on the real clock).  2xx is delivered; 408, 425, 429, 5xx and
+    exceptions are retried per ``policy``; any other status fails at once (the
+    receiver refused it).  ``on_change`` sees every delivery after each attempt
+    (the store persists it there).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        send: Sender,
+        policy: RetryPolicy | None = None,
+        *,
+        threaded: bool = False,
+        on_change: Callable[[Delivery], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.send = send
+        self.policy = policy or RetryPolicy()
+        self.threaded = threaded
+        self.on_change = on_change
+        self.deliveries: list[Delivery] = []
+        self._queues: dict[str, deque[Delivery]] = {}
+
+    def submit(
+        self,
+        *,
+        event_id: str,
+        key: str,
+        subscription: Subscription,
+        params: Iterable[tuple[str, str]],
+    ) -> Delivery:
+        """Queue one event (its ``event_id`` must be stable: sid + sequence number)."""
+        if subscription.url is None:
+            raise ValueError("a subscription without a URL receives nothing")
+        request = CallbackRequest(
+            event_id=event_id,
+            method=subscription.method,
+            url=subscription.url,
+            params=tuple(params),
+            headers={EVENT_ID_HEADER: event_id},
+        )
+        delivery = Delivery(event_id, key, request)
+        self.deliveries.append(delivery)
+        queue = self._queues.setdefault(key, deque())
+        queue.append(delivery)
+        if len(queue) == 1:
+            self.clock.call_soon(lambda: self._attempt(delivery))
+        return delivery
+
+    @property
+    def idle(self) -> bool:
+        return not self._queues
+
+    def _attempt(self, delivery: Delivery) -> None:
+        number = len(delivery.attempts) + 1
+        if self.threaded:
+            fut = self.clock.run_in_thread(lambda: self.send(delivery.request))
+        else:
+            fut = Future()
+            try:
+                fut.set_result(self.send(delivery.request))
+            except Exception as exc:
+                fut.set_exception(exc)
+        fut.add_done_callback(lambda f: self._attempted(delivery, number, f))
+
+    def _attempted(self, delivery: Delivery, number: int, fut: Future[int]) -> None:
+        error = fut.exception()
+        now = self.clock.now()
+        if error is not None:
+            attempt = Attempt(number, now, False, error=f"{type(error).__name__}: {error}")
+            retry = True
+        else:
+            status = fut.result()
+            ok = 200 <= status < 300
+            attempt = Attempt(number, now, ok, status=status)
+            retry = not ok and _retryable(status)
+        delivery.attempts.append(attempt)
+        if attempt.ok:
+            delivery.state = "delivered"
+        elif not retry or number >= self.policy.attempts:
+            delivery.state = "failed"
+        if self.on_change is not None:
+            self.on_change(delivery)
+        if delivery.done:
+            self._next(delivery.key)
+        else:
+            self.clock.call_later(self.policy.delay(number), lambda: self._attempt(delivery))
+
+    def _next(self, key: str) -> None:
+        queue = self._queues[key]
+        queue.popleft()
+        if queue:
+            following = queue[0]
+            self.clock.call_soon(lambda: self._attempt(following))
+        else:
+            del self._queues[key]
