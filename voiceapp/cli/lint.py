@@ -1,0 +1,116 @@
+"""``voiceapp lint`` and ``voiceapp fmt``: check and format voice documents.
+
+Contract (later work relies on it):
+
+- ``voiceapp lint [--json] PATH...`` (``-`` reads stdin): exit 0 when every document
+  is valid, 1 when any is invalid, 2 on usage errors or unreadable files.  Text output
+  is one line per problem, ``PATH:LINE:COL: CODE message``; ``--json`` prints a list of
+  ``{"path", "valid", "problems": [{"code", "message", "line", "column", "path"}]}``.
+- ``voiceapp fmt PATH`` prints the canonical document; exit 1 (problems on stderr)
+  when it is invalid, 2 when it cannot be read.
+
+Only the document layer is imported here (never Flask).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from voiceapp.document import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, check
+
+_limits = [
+    click.option(
+        "--max-bytes",
+        type=click.IntRange(1),
+        default=DEFAULT_MAX_BYTES,
+        show_default=True,
+        help="Refuse documents larger than this.",
+    ),
+    click.option(
+        "--max-depth",
+        type=click.IntRange(1),
+        default=DEFAULT_MAX_DEPTH,
+        show_default=True,
+        help="Refuse elements nested deeper than this.",
+    ),
+]
+
+
+def _read(path: str, max_bytes: int) -> bytes | None:
+    """The file's bytes (stdin for ``-``); None after reporting it unreadable.
+
+    Reads at most one byte past the cap, so a huge input is refused as ``too-large``
+    without being read whole."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read(max_bytes + 1)
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as exc:
+        click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+        return None
+
+
+def _line(path: str, problem: Problem) -> str:
+    return f"{path}:{problem.line or 0}:{problem.column or 0}: {problem.code} {problem.message}"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
+@_limits[0]
+@_limits[1]
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+def lint(as_json: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]) -> None:
+    """Check voice documents against the schema; print every problem.
+
+    PATH may be - for standard input.  Exit status: 0 all valid, 1 some invalid,
+    2 usage error or unreadable file.
+    """
+    unreadable = False
+    invalid = False
+    report = []
+    for path in paths:
+        data = _read(path, max_bytes)
+        if data is None:
+            unreadable = True
+            continue
+        _, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+        invalid = invalid or bool(problems)
+        if as_json:
+            report.append(
+                {
+                    "path": path,
+                    "valid": not problems,
+                    "problems": [p.to_dict() for p in problems],
+                }
+            )
+        else:
+            for problem in problems:
+                click.echo(_line(path, problem))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    sys.exit(2 if unreadable else 1 if invalid else 0)
+
+
+@click.command()
+@_limits[0]
+@_limits[1]
+@click.argument("path", metavar="PATH")
+def fmt(max_bytes: int, max_depth: int, path: str) -> None:
+    """Print the canonical form of a voice document (PATH may be -).
+
+    Exit status: 0 printed, 1 invalid (problems on stderr), 2 unreadable.
+    """
+    data = _read(path, max_bytes)
+    if data is None:
+        sys.exit(2)
+    doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+    if doc is None:
+        for problem in problems:
+            click.echo(_line(path, problem), err=True)
+        sys.exit(1)
+    sys.stdout.buffer.write(doc.to_xml())
+    sys.stdout.buffer.flush()

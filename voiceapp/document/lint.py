@@ -1,0 +1,327 @@
+"""The linter: untrusted XML -> the document model plus every located problem.
+
+One walk over the hardened parser's tree checks each element against the schema
+(the rules live in :mod:`voiceapp.schema`; this module only applies them), builds
+the :class:`~voiceapp.document.model.Node` tree, and records problems with the lxml
+element they belong to.  Locations (line, column, element path) are added at the end,
+only when there are problems.
+
+- :func:`check` -> ``(document or None, problems)``: the engine.
+- :func:`lint` -> every problem; :func:`iter_problems` yields them.
+- :func:`parse` -> the document, or :class:`~voiceapp.errors.DocumentError` for the
+  first problem; :func:`validate` does the same for a document or XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from voiceapp import schema
+from voiceapp.document.model import Node, Response
+from voiceapp.document.parser import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    Limits,
+    Locator,
+    ParseFailure,
+    load,
+)
+from voiceapp.errors import DocumentError
+from voiceapp.schema import Element, InvalidValue
+
+__all__ = ["CODES", "Problem", "check", "iter_problems", "lint", "parse", "validate"]
+
+CODES: dict[str, str] = {
+    "too-large": "the input is larger than the size cap (default 1 MiB)",
+    "too-deep": "elements are nested deeper than the depth cap (default 64)",
+    "doctype-forbidden": "a DOCTYPE (and so any entity declaration) is present",
+    "xml-malformed": "the input is not well-formed XML",
+    "control-char": "a character XML cannot carry (control characters, U+FFFE...)",
+    "root": "the root element is not <Response>",
+    "nested-response": "a <Response> inside the document",
+    "unknown-element": "an element the dialect does not have",
+    "child-not-allowed": "an element of the dialect where its parent does not take it",
+    "text-not-allowed": "text in an element that takes none",
+    "missing-text": "an element that needs text (a URL, a number, a name) has none",
+    "unknown-attribute": "an attribute the element does not have",
+    "missing-attribute": "a required attribute is absent",
+    "bad-value": "an attribute value or text of the wrong type or out of range",
+    "bad-digits": "a DTMF digit string with a bad character (its index is in the message)",
+}
+"""Every problem code, stable, with what it means."""
+
+_XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located problem of a document."""
+
+    code: str
+    message: str
+    line: int | None
+    column: int | None
+    path: str
+    attribute: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+        }
+
+    def to_error(self) -> DocumentError:
+        return DocumentError(
+            self.message,
+            code=self.code,
+            path=self.path,
+            attribute=self.attribute,
+            line=self.line,
+            column=self.column,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.line or 0}:{self.column or 0}: {self.code} {self.message}"
+
+
+# A problem before locations: (code, message, element, attribute, text snippet).
+_Raw = tuple[str, str, "etree._Element", str | None, str | None]
+
+
+def _qname(tag: str) -> str:
+    if tag.startswith(_XML_NS):
+        return "xml:" + tag[len(_XML_NS) :]
+    return tag
+
+
+class _Walk:
+    __slots__ = ("max_depth", "problems")
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        self.problems: list[_Raw] = []
+
+    def node(self, el: etree._Element, element: Element, node: Node, depth: int) -> Node:
+        problems = self.problems
+        attrib = el.attrib
+        if attrib:
+            attr_map = element.attr_map
+            attrs = node.attrs
+            for key, value in attrib.items():
+                name = key if key[0] != "{" else _qname(key)
+                attr = attr_map.get(name)
+                if attr is None:
+                    problems.append(
+                        (
+                            "unknown-attribute",
+                            f"<{element.name}> has no attribute {name!r}",
+                            el,
+                            name,
+                            None,
+                        )
+                    )
+                    continue
+                try:
+                    attr.type.parse(value)
+                except InvalidValue as exc:
+                    problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
+                attrs[name] = value
+        for attr in element.required_attrs:
+            if attr.name not in node.attrs:
+                problems.append(
+                    (
+                        "missing-attribute",
+                        f"<{element.name}> needs the attribute {attr.name} "
+                        f"({attr.type.describe()})",
+                        el,
+                        None,
+                        None,
+                    )
+                )
+        children = node.children
+        text = el.text
+        if text:
+            children.append(text)
+        child_map = element.child_map
+        for child in el:
+            tag = child.tag
+            if isinstance(tag, str):
+                spec = child_map.get(tag)
+                if spec is None:
+                    self.refuse(element, child, tag)
+                elif depth >= self.max_depth:
+                    problems.append(
+                        (
+                            "too-deep",
+                            f"elements are nested deeper than {self.max_depth}",
+                            child,
+                            None,
+                            None,
+                        )
+                    )
+                else:
+                    sub = Node(spec, {}, [], node)
+                    sub.line = child.sourceline
+                    children.append(self.node(child, spec, sub, depth + 1))
+            tail = child.tail
+            if tail:
+                if children and isinstance(children[-1], str):
+                    children[-1] += tail
+                else:
+                    children.append(tail)
+        self.check_text(el, element, node)
+        return node
+
+    def refuse(self, parent: Element, child: etree._Element, tag: str) -> None:
+        name = _qname(tag)
+        if name == "Response":
+            code, message = "nested-response", "<Response> can only be the root"
+        elif name in schema.TAGS:
+            code, message = "child-not-allowed", f"<{name}> is not allowed inside <{parent.name}>"
+        else:
+            code, message = "unknown-element", f"<{name}> is not an element of the dialect"
+        self.problems.append((code, message, child, None, None))
+
+    def check_text(self, el: etree._Element, element: Element, node: Node) -> None:
+        text_type = element.text
+        strings = [c for c in node.children if isinstance(c, str)]
+        if text_type is None:
+            for s in strings:
+                if not s.isspace():
+                    snippet = s.strip()
+                    self.problems.append(
+                        (
+                            "text-not-allowed",
+                            f"<{element.name}> takes no text, found {snippet[:40]!r}",
+                            el,
+                            None,
+                            snippet[:20],
+                        )
+                    )
+                    return
+            return
+        if element.mixed:
+            return
+        value = "".join(strings).strip()
+        if not value:
+            if element.text_required:
+                self.problems.append(
+                    (
+                        "missing-text",
+                        f"<{element.name}> needs text ({text_type.describe()})",
+                        el,
+                        None,
+                        None,
+                    )
+                )
+            return
+        try:
+            text_type.parse(value)
+        except InvalidValue as exc:
+            self.problems.append((exc.code, f"text: {exc.message}", el, None, value[:20]))
+
+
+def check(
+    data: bytes | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> tuple[Response | None, list[Problem]]:
+    """Parse and check untrusted XML: the document (None when it has problems) and
+    every problem found, located."""
+    limits = Limits(max_bytes, max_depth)
+    try:
+        root, source = load(data, limits)
+    except ParseFailure as failure:
+        return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
+    if root.tag != "Response":
+        message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
+        return None, _locate(root, source, [("root", message, root, None, None)])
+    walk = _Walk(max_depth)
+    doc = Response()
+    doc.line = root.sourceline
+    walk.node(root, schema.ROOT, doc, 1)
+    if walk.problems:
+        return None, _locate(root, source, walk.problems)
+    return doc, []
+
+
+def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[Problem]:
+    tree = root.getroottree()
+    locator = Locator(source, tree.docinfo.encoding)
+    order = {el: i for i, el in enumerate(root.iter(etree.Element))}
+    out = []
+    for code, message, el, attribute, snippet in raw:
+        index = order.get(el, 0)
+        where = None
+        if attribute is not None:
+            where = locator.attribute(index, attribute)
+        elif snippet:
+            where = locator.text_after(index, snippet)
+        if where is None:
+            where = locator.element(index)
+        line, column = where if where is not None else (el.sourceline, None)
+        path = _path(tree, el)
+        out.append(Problem(code, message, line, column, path, attribute))
+    out.sort(key=lambda p: (p.line or 0, p.column or 0))
+    return out
+
+
+def _path(tree: etree._ElementTree, el: etree._Element) -> str:
+    path = tree.getpath(el)
+    return path.replace(_XML_NS, "xml:") if "{" in path else path
+
+
+def iter_problems(
+    data: bytes | str | Node,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Iterator[Problem]:
+    """Yield every problem of a document (XML, or a built :class:`Node` tree)."""
+    if isinstance(data, Node):
+        data = data.to_xml()
+    yield from check(data, max_bytes=max_bytes, max_depth=max_depth)[1]
+
+
+def lint(
+    data: bytes | str | Node,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> list[Problem]:
+    """Every problem of a document; an empty list when it is valid."""
+    return list(iter_problems(data, max_bytes=max_bytes, max_depth=max_depth))
+
+
+def parse(
+    data: bytes | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Response:
+    """Untrusted XML -> the document; raises :class:`DocumentError` (the first problem)."""
+    doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+    if doc is None:
+        raise problems[0].to_error()
+    return doc
+
+
+def validate(
+    data: bytes | str | Node,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Response:
+    """Check a document (XML or a node tree); return it parsed, or raise
+    :class:`DocumentError` for the first problem."""
+    if isinstance(data, Node):
+        data = data.to_xml()
+    return parse(data, max_bytes=max_bytes, max_depth=max_depth)

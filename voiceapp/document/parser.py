@@ -1,0 +1,227 @@
+"""The hardened XML parser for untrusted documents, and source locations.
+
+One lxml parser configuration, every option spelled out (lxml's defaults have changed
+between releases): no entity expansion, no DTD loading or validation, no network, no
+huge trees, no XInclude.  On top of that, any DOCTYPE is refused before lxml sees the
+document (and checked again after, for encodings the byte scan cannot read), and the
+input size is capped before parsing.  Depth is capped by the linter's walk (and by
+libxml2's own limit of 256 beyond that).
+
+lxml gives elements a line but no column; :class:`Locator` scans the source text to
+find the line and column of the n-th start tag and of its attributes.  It runs only
+when there is a problem to locate, so valid documents do not pay for it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from lxml import etree
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "Limits", "Locator", "ParseFailure", "load"]
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied to untrusted documents (bytes of input, element nesting)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+class ParseFailure(Exception):
+    """The input is not a document we will read; carries a located problem."""
+
+    def __init__(self, code: str, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def new_parser(*, force_utf8: bool = False) -> etree.XMLParser:
+    """A fresh hardened parser (``force_utf8`` for text that was a Python str)."""
+    return etree.XMLParser(
+        encoding="utf-8" if force_utf8 else None,
+        attribute_defaults=False,
+        dtd_validation=False,
+        load_dtd=False,
+        no_network=True,
+        resolve_entities=False,
+        huge_tree=False,
+        recover=False,
+        remove_blank_text=False,
+        remove_comments=False,
+        remove_pis=False,
+        strip_cdata=True,
+        ns_clean=False,
+        compact=True,
+        collect_ids=False,
+    )
+
+
+_local = threading.local()  # lxml parsers must not be shared between threads
+
+
+def _parser(force_utf8: bool) -> etree.XMLParser:
+    name = "utf8" if force_utf8 else "bytes"
+    parser: etree.XMLParser | None = getattr(_local, name, None)
+    if parser is None:
+        parser = new_parser(force_utf8=force_utf8)
+        setattr(_local, name, parser)
+    return parser
+
+
+# Anything that may come before the root element; a DOCTYPE right after it is refused.
+_PROLOG_DOCTYPE = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL
+)
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    line = data.count(b"\n", 0, offset) + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    return line, len(data[start:offset].decode("utf-8", "replace")) + 1
+
+
+def _classify(message: str) -> str:
+    lowered = message.lower()
+    if "excessive depth" in lowered or "nesting" in lowered:
+        return "too-deep"
+    if (
+        "invalid xmlchar" in lowered
+        or "invalid char" in lowered
+        or "out of allowed range" in lowered
+    ):
+        return "control-char"
+    if "huge" in lowered:
+        return "too-large"
+    if "doctype" in lowered:
+        return "doctype-forbidden"
+    return "xml-malformed"
+
+
+def _syntax_failure(raw: bytes, force_utf8: bool) -> ParseFailure:
+    """Re-parse with a fresh parser to get a clean error log, and pick the telling error."""
+    parser = new_parser(force_utf8=force_utf8)
+    try:
+        etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        entries = [e for e in exc.error_log if e.level_name in ("ERROR", "FATAL")]
+        chosen = None
+        for entry in entries:
+            if _classify(entry.message) != "xml-malformed":
+                chosen = entry
+                break
+        if chosen is None and entries:
+            chosen = entries[0]
+        if chosen is not None:
+            message = chosen.message.strip()
+            return ParseFailure(_classify(message), message, chosen.line, max(chosen.column, 1))
+        line, column = exc.position
+        return ParseFailure(_classify(exc.msg), exc.msg, line, max(column, 1))
+    return ParseFailure("xml-malformed", "the document could not be parsed", 1, 1)
+
+
+def load(data: bytes | str, limits: Limits) -> tuple[etree._Element, bytes | str]:
+    """Parse untrusted ``data`` with the hardened parser; returns the root element and
+    the source (for :class:`Locator`).  Raises :class:`ParseFailure`."""
+    force_utf8 = isinstance(data, str)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > limits.max_bytes:
+        raise ParseFailure(
+            "too-large", f"document is {len(raw)} bytes, the limit is {limits.max_bytes}", 1, 1
+        )
+    if b"<!DOCTYPE" in raw:
+        found = _PROLOG_DOCTYPE.match(raw)
+        if found is not None:
+            line, column = _position(raw, found.end() - len(b"<!DOCTYPE"))
+            raise ParseFailure(
+                "doctype-forbidden", "DOCTYPE declarations are not allowed", line, column
+            )
+    try:
+        root = etree.fromstring(raw, _parser(force_utf8))
+    except etree.XMLSyntaxError:
+        raise _syntax_failure(raw, force_utf8) from None
+    except ValueError as exc:  # e.g. a str with an encoding declaration lxml refuses
+        raise ParseFailure("xml-malformed", str(exc), 1, 1) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", 1, 1)
+    return root, data
+
+
+_TOKENS = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>"
+    r"|<(?P<tag>[^\s/>!?][^\s/>]*)"
+    r"(?P<attrs>(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*/?>",
+    re.DOTALL,
+)
+_ATTR = re.compile(r"([^\s=/>]+)\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+
+
+class Locator:
+    """Line and column (1-based, in characters) of start tags, attributes and text."""
+
+    def __init__(self, source: bytes | str, encoding: str | None = None) -> None:
+        if isinstance(source, bytes):
+            codec = (encoding or "utf-8").lower()
+            if codec in ("utf-8", "utf8") and source.startswith(b"\xef\xbb\xbf"):
+                codec = "utf-8-sig"
+            try:
+                text = source.decode(codec, "replace")
+            except LookupError:
+                text = source.decode("utf-8", "replace")
+        else:
+            text = source
+        self.text = text
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        return [0] + [m.end() for m in re.finditer("\n", self.text)]
+
+    @cached_property
+    def _tags(self) -> list[re.Match[str]]:
+        return [m for m in _TOKENS.finditer(self.text) if m.group("tag") is not None]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        starts = self._line_starts
+        i = bisect.bisect_right(starts, offset) - 1
+        return i + 1, offset - starts[i] + 1
+
+    def element(self, index: int) -> tuple[int, int] | None:
+        """The ``<`` of the ``index``-th start tag (document order, from 0)."""
+        tags = self._tags
+        if index >= len(tags):
+            return None
+        return self.position(tags[index].start())
+
+    def attribute(self, index: int, name: str) -> tuple[int, int] | None:
+        """The name of attribute ``name`` (qualified, e.g. ``xml:lang``) of a start tag."""
+        tags = self._tags
+        if index >= len(tags):
+            return None
+        m = tags[index]
+        local = name.rpartition(":")[2]
+        fallback = None
+        for a in _ATTR.finditer(m.group("attrs")):
+            if a.group(1) == name:
+                return self.position(m.start("attrs") + a.start())
+            if fallback is None and a.group(1).rpartition(":")[2] == local:
+                fallback = self.position(m.start("attrs") + a.start())
+        return fallback
+
+    def text_after(self, index: int, snippet: str) -> tuple[int, int] | None:
+        """The first occurrence of ``snippet`` after the start of the ``index``-th tag."""
+        tags = self._tags
+        start = tags[index].end() if index < len(tags) else 0
+        found = self.text.find(snippet, start)
+        return None if found < 0 else self.position(found)

@@ -1,0 +1,71 @@
+"""The canonical serializer: a pure function from a node tree to UTF-8 bytes.
+
+Canonical means: the XML declaration, attributes in schema order, double quotes,
+``<Hangup/>`` for empty elements, and the escapes of Canonical XML (``&amp; &lt; &gt;``
+and ``&#13;`` in text; ``&amp; &lt; &quot; &#9; &#10; &#13;`` in attribute values).
+Text is written as it is, whitespace included, so a parsed document keeps its layout.
+Rendering never changes the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voiceapp.document.model import Node
+
+__all__ = ["DECLARATION", "serialize"]
+
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+_TEXT_SPECIAL = re.compile(r"[&<>\r]")
+_ATTR_SPECIAL = re.compile(r'[&<"\t\n\r]')
+_TEXT_ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+_ATTR_ESC = {"&": "&amp;", "<": "&lt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+
+
+def _text_sub(m: re.Match[str]) -> str:
+    return _TEXT_ESC[m.group()]
+
+
+def _attr_sub(m: re.Match[str]) -> str:
+    return _ATTR_ESC[m.group()]
+
+
+def serialize(node: Node) -> bytes:
+    """The document rooted at ``node`` as canonical UTF-8 bytes."""
+    out: list[str] = [DECLARATION]
+    _write(node, out)
+    out.append("\n")
+    return "".join(out).encode("utf-8")
+
+
+def _write(node: Node, out: list[str]) -> None:
+    tag = node.element.name
+    attrs = node.attrs
+    if attrs:
+        out.append("<" + tag)
+        items = attrs.items()
+        if len(attrs) > 1:
+            order = node.element.attr_order
+            items = sorted(items, key=lambda kv: order.get(kv[0], 1 << 20))  # type: ignore[assignment]
+        for name, value in items:
+            if _ATTR_SPECIAL.search(value) is not None:
+                value = _ATTR_SPECIAL.sub(_attr_sub, value)
+            out.append(f' {name}="{value}"')
+    else:
+        out.append("<" + tag)
+    children = node.children
+    if not children:
+        out.append("/>")
+        return
+    out.append(">")
+    for child in children:
+        if isinstance(child, str):
+            if _TEXT_SPECIAL.search(child) is not None:
+                child = _TEXT_SPECIAL.sub(_text_sub, child)
+            out.append(child)
+        else:
+            _write(child, out)
+    out.append(f"</{tag}>")

@@ -1,0 +1,1102 @@
+"""The one table of the voice dialect: every element, its attributes, children and text.
+
+Everything else reads this module: the builder derives its method and keyword names
+from the XML names here, the parser and linter check documents against it, the docs
+table is generated from it and the dialer reads its defaults (``Pause.length`` is 1).
+A rule written here is written nowhere else.
+
+Value types are small objects.  Each converts a Python value to the XML text it is
+written as (:meth:`ValueType.format`) and XML text to a typed Python value
+(:meth:`ValueType.parse`); both raise :class:`InvalidValue` with a reason a person
+can act on.
+
+Facts come from Twilio's public TwiML reference (ranges, enums, defaults); where the
+reference gives no range, none is invented.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+__all__ = [
+    "ELEMENTS",
+    "ROOT",
+    "Attr",
+    "Bool",
+    "Digits",
+    "Duration",
+    "Element",
+    "Enum",
+    "Int",
+    "InvalidValue",
+    "Keys",
+    "List",
+    "Method",
+    "Pattern",
+    "Text",
+    "Url",
+    "ValueType",
+    "check_chars",
+    "python_name",
+]
+
+# Characters XML 1.0 cannot carry at all (not even as character references).
+_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class InvalidValue(ValueError):
+    """A value a type refuses; ``code`` is the stable problem code, ``index`` a character."""
+
+    def __init__(self, message: str, *, code: str = "bad-value", index: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.index = index
+
+
+def check_chars(text: str) -> None:
+    """Refuse characters that XML 1.0 cannot carry (raises ``control-char``)."""
+    bad = _FORBIDDEN_CHARS.search(text)
+    if bad is not None:
+        raise InvalidValue(
+            f"character U+{ord(bad.group()):04X} at index {bad.start()} cannot be written in XML",
+            code="control-char",
+            index=bad.start(),
+        )
+
+
+def python_name(xml_name: str) -> str:
+    """The Python name derived from an XML name: ``sendDigits`` -> ``send_digits``,
+    ``say-as`` -> ``say_as``, ``xml:lang`` -> ``xml_lang``, ``for`` -> ``for_``."""
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", xml_name)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+# --------------------------------------------------------------------------- value types
+
+
+class ValueType:
+    """Base of the value types: converts and explains."""
+
+    kind: ClassVar[str] = "value"
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def parse(self, text: str) -> Any:
+        """XML text -> typed value; raises :class:`InvalidValue`.  Results are memoised."""
+        try:
+            return self._cache[text]
+        except KeyError:
+            pass
+        value = self._parse(text)
+        if len(self._cache) < 4096:
+            self._cache[text] = value
+        return value
+
+    def format(self, value: Any) -> str:
+        """A Python value (or its XML text) -> the XML text; raises :class:`InvalidValue`."""
+        if isinstance(value, str):
+            self.parse(value)
+            return value
+        text = self._format(value)
+        self.parse(text)
+        return text
+
+    def _parse(self, text: str) -> Any:
+        return text
+
+    def _format(self, value: Any) -> str:
+        raise InvalidValue(f"expected {self.describe()}, got {type(value).__name__} {value!r}")
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class Text(ValueType):
+    """Any text (characters XML cannot carry are refused everywhere, not here)."""
+
+    kind = "text"
+
+    def __init__(self, description: str = "text", *, nonempty: bool = False) -> None:
+        super().__init__()
+        self.description = description
+        self.nonempty = nonempty
+
+    def _parse(self, text: str) -> str:
+        if self.nonempty and not text.strip():
+            raise InvalidValue(f"expected {self.description}, got an empty value")
+        return text
+
+    def describe(self) -> str:
+        return self.description
+
+
+class Int(ValueType):
+    """A decimal integer in ``[lo, hi]`` (``hi`` None: no upper bound)."""
+
+    kind = "int"
+
+    def __init__(self, lo: int, hi: int | None = None) -> None:
+        super().__init__()
+        self.lo = lo
+        self.hi = hi
+
+    def _parse(self, text: str) -> int:
+        if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+            raise InvalidValue(f"expected an integer, got {text!r}")
+        value = int(text)
+        if value < self.lo or (self.hi is not None and value > self.hi):
+            raise InvalidValue(f"{value} is out of range, expected {self.describe()}")
+        return value
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return super()._format(value)
+
+    def describe(self) -> str:
+        if self.hi is None:
+            return f"integer >= {self.lo}"
+        return f"integer {self.lo}-{self.hi}"
+
+
+class Enum(ValueType):
+    """One of a fixed set of strings (case-sensitive)."""
+
+    kind = "enum"
+
+    def __init__(self, *values: str) -> None:
+        super().__init__()
+        self.values = values
+        self._set = frozenset(values)
+
+    def _parse(self, text: str) -> str:
+        if text not in self._set:
+            raise InvalidValue(f"{text!r} is not one of {', '.join(self.values)}")
+        return text
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(f"`{v}`" for v in self.values)
+
+
+class Method(Enum):
+    """An HTTP method for a callback: GET or POST."""
+
+    def __init__(self) -> None:
+        super().__init__("GET", "POST")
+
+
+class Bool(ValueType):
+    """``true`` or ``false``."""
+
+    kind = "bool"
+
+    def _parse(self, text: str) -> bool:
+        if text == "true":
+            return True
+        if text == "false":
+            return False
+        raise InvalidValue(f"expected true or false, got {text!r}")
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return super()._format(value)
+
+    def describe(self) -> str:
+        return "`true` or `false`"
+
+
+class Url(ValueType):
+    """An absolute URL with one of ``schemes``, or (when ``relative``) a relative reference."""
+
+    kind = "url"
+    _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+    def __init__(self, schemes: Sequence[str] = ("http", "https"), *, relative: bool = True):
+        super().__init__()
+        self.schemes = tuple(schemes)
+        self.relative = relative
+
+    def _parse(self, text: str) -> str:
+        if not text:
+            raise InvalidValue("expected a URL, got an empty value")
+        space = re.search(r"\s", text)
+        if space is not None:
+            raise InvalidValue(f"a URL cannot contain whitespace (index {space.start()})")
+        scheme = self._SCHEME.match(text)
+        if scheme is None:
+            if not self.relative:
+                raise InvalidValue(f"expected an absolute {'/'.join(self.schemes)} URL")
+            return text
+        if scheme.group(1).lower() not in self.schemes:
+            raise InvalidValue(
+                f"URL scheme {scheme.group(1)!r} is not allowed, expected {'/'.join(self.schemes)}"
+            )
+        if not text[scheme.end() :].startswith("//") or len(text) <= scheme.end() + 2:
+            raise InvalidValue(f"{text!r} has no host")
+        return text
+
+    def describe(self) -> str:
+        what = "absolute " if not self.relative else ""
+        tail = " or relative" if self.relative else ""
+        return f"{what}{'/'.join(self.schemes)} URL{tail}"
+
+
+class Pattern(ValueType):
+    """Text matching a regular expression, with a human description."""
+
+    kind = "pattern"
+
+    def __init__(self, regex: str, description: str) -> None:
+        super().__init__()
+        self.regex = re.compile(regex)
+        self.description = description
+
+    def _parse(self, text: str) -> str:
+        if not self.regex.fullmatch(text):
+            raise InvalidValue(f"expected {self.description}, got {text!r}")
+        return text
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return super()._format(value)
+
+    def describe(self) -> str:
+        return self.description
+
+
+class Keys(ValueType):
+    """A set of keypad keys (``0-9``, ``*``, ``#``), at most ``max_keys`` of them."""
+
+    kind = "keys"
+    KEYS: ClassVar[str] = "0123456789*#"
+
+    def __init__(self, max_keys: int | None = None, *, empty: bool = True) -> None:
+        super().__init__()
+        self.max_keys = max_keys
+        self.empty = empty
+
+    def _parse(self, text: str) -> str:
+        if not text and not self.empty:
+            raise InvalidValue("expected at least one key")
+        for i, ch in enumerate(text):
+            if ch not in self.KEYS:
+                raise InvalidValue(f"{ch!r} at index {i} is not a key (0-9, *, #)", index=i)
+        if self.max_keys is not None and len(text) > self.max_keys:
+            raise InvalidValue(f"at most {self.max_keys} key(s), got {len(text)}")
+        return text
+
+    def describe(self) -> str:
+        many = "one key" if self.max_keys == 1 else "keys"
+        empty = " or empty" if self.empty else ""
+        return f"{many} from `0-9 * #`{empty}"
+
+
+class Digits(ValueType):
+    """A DTMF digit string (``0-9 * # A-D``, ``w`` = 0.5 s wait, ``W`` = 1 s), checked by
+    :func:`voiceapp.dtmf.parse_digits`; the value is the digit text."""
+
+    kind = "digits"
+
+    def _parse(self, text: str) -> str:
+        from voiceapp.dtmf import parse_digits  # the DTMF layer owns the digit grammar
+        from voiceapp.errors import DigitsError
+
+        try:
+            parse_digits(text)
+        except DigitsError as exc:
+            raise InvalidValue(
+                f"bad DTMF digits at index {exc.index}: {exc.message}",
+                code="bad-digits",
+                index=exc.index,
+            ) from None
+        return text
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        return super()._format(value)
+
+    def describe(self) -> str:
+        return "DTMF digits `0-9 * # A-D`, `w` waits 0.5 s, `W` 1 s"
+
+
+class Duration(ValueType):
+    """A time like ``500ms`` or ``2s``; the value is in milliseconds."""
+
+    kind = "duration"
+    _RE = re.compile(r"([0-9]{1,9})(ms|s)")
+
+    def __init__(self, max_ms: int | None = None) -> None:
+        super().__init__()
+        self.max_ms = max_ms
+
+    def _parse(self, text: str) -> int:
+        m = self._RE.fullmatch(text)
+        if m is None:
+            raise InvalidValue(f"expected a duration like 500ms or 2s, got {text!r}")
+        ms = int(m.group(1)) * (1 if m.group(2) == "ms" else 1000)
+        if self.max_ms is not None and ms > self.max_ms:
+            raise InvalidValue(f"{text} is longer than the maximum {self.max_ms}ms")
+        return ms
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value}ms"
+        return super()._format(value)
+
+    def describe(self) -> str:
+        most = f", at most {self.max_ms}ms" if self.max_ms is not None else ""
+        return f"duration like `500ms` or `2s`{most}"
+
+
+class List(ValueType):
+    """A space-separated list of items of one type, without repeats; the value is a tuple."""
+
+    kind = "list"
+
+    def __init__(self, item: ValueType, *, min_items: int = 1) -> None:
+        super().__init__()
+        self.item = item
+        self.min_items = min_items
+
+    def _parse(self, text: str) -> tuple[Any, ...]:
+        parts = text.split(" ")
+        if parts == [""]:
+            parts = []
+        if len(parts) < self.min_items:
+            raise InvalidValue(f"expected at least {self.min_items} item(s)")
+        values = []
+        for part in parts:
+            if not part:
+                raise InvalidValue(f"items are separated by single spaces: {text!r}")
+            values.append(self.item.parse(part))
+        if len(set(parts)) != len(parts):
+            raise InvalidValue(f"repeated item in {text!r}")
+        return tuple(values)
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, Iterable):
+            parts = [self.item.format(v) for v in value]
+            return " ".join(parts)
+        return super()._format(value)
+
+    def describe(self) -> str:
+        return f"space-separated list of {self.item.describe()}"
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute: XML name, value type, default (as XML text), whether required."""
+
+    name: str
+    type: ValueType
+    default: str | None = None
+    required: bool = False
+    doc: str = ""
+
+    @property
+    def python_name(self) -> str:
+        return python_name(self.name)
+
+    @property
+    def default_value(self) -> Any:
+        """The default as a typed value (None when there is none)."""
+        return None if self.default is None else self.type.parse(self.default)
+
+
+Kind = Literal["root", "verb", "noun", "ssml"]
+
+
+@dataclass(eq=False)
+class Element:
+    """One element of the dialect.  ``key`` is unique; ``name`` is the XML tag (two
+    elements may share a tag in different parents, like ``<Sip>`` in ``<Dial>`` and in
+    ``<Refer>``).  ``text`` is the type of the element's text, None when it takes none."""
+
+    key: str
+    name: str
+    kind: Kind
+    doc: str
+    attrs: tuple[Attr, ...] = ()
+    children: tuple[str, ...] = ()
+    text: ValueType | None = None
+    text_required: bool = False
+    # filled in by _index() from the fields above
+    attr_map: dict[str, Attr] = field(default_factory=dict, repr=False)
+    attr_order: dict[str, int] = field(default_factory=dict, repr=False)
+    py_attrs: dict[str, Attr] = field(default_factory=dict, repr=False)
+    child_map: dict[str, Element] = field(default_factory=dict, repr=False)
+    py_children: dict[str, Element] = field(default_factory=dict, repr=False)
+    child_kinds: frozenset[str] = frozenset()
+    required_attrs: tuple[Attr, ...] = ()
+
+    @property
+    def python_name(self) -> str:
+        return python_name(self.name)
+
+    @property
+    def mixed(self) -> bool:
+        """Text and child elements may be interleaved (``<Say>`` and SSML)."""
+        return self.text is not None and bool(self.children)
+
+
+# shared attribute groups -----------------------------------------------------
+
+_URL = Url()
+_METHOD = Method()
+_LANGUAGE = Pattern(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", "BCP-47 language tag like `en-US`")
+_PHONE = Pattern(r"\+?[0-9][0-9 ()./\-]{0,30}", "phone number, E.164 recommended")
+_SIP_URI = Pattern(r"sips?:[^\s<>\"]+", "SIP URI like `sip:alice@example.com`")
+_TRIM = Enum("trim-silence", "do-not-trim")
+_TRACK = Enum("inbound_track", "outbound_track", "both_tracks")
+_CALL_EVENTS = List(Enum("initiated", "ringing", "answered", "completed"))
+_RECORDING_EVENTS = List(Enum("in-progress", "completed", "absent"))
+_NAME = Text("name", nonempty=True)
+
+
+def _a(name: str, type_: ValueType, default: str | None = None, doc: str = "") -> Attr:
+    return Attr(name, type_, default, False, doc)
+
+
+def _req(name: str, type_: ValueType, doc: str = "") -> Attr:
+    return Attr(name, type_, None, True, doc)
+
+
+def _method(name: str = "method", doc: str = "HTTP method for the URL") -> Attr:
+    return _a(name, _METHOD, "POST", doc)
+
+
+_ACTION = (_a("action", _URL, doc="URL requested when the verb ends"), _method())
+_STATUS = (
+    _a("url", _URL, doc="TwiML run on the called party before bridging (whisper)"),
+    _method(),
+    _a("statusCallbackEvent", _CALL_EVENTS, "completed", "call progress events to report"),
+    _a("statusCallback", _URL, doc="URL for call progress events"),
+    _method("statusCallbackMethod", "HTTP method for statusCallback"),
+)
+_AMD = (
+    _a("machineDetection", Enum("Enable", "DetectMessageEnd"), doc="answering machine detection"),
+    _method("amdStatusCallbackMethod", "HTTP method for amdStatusCallback"),
+    _a("amdStatusCallback", _URL, doc="URL for the detection result"),
+    _a("machineDetectionTimeout", Int(3, 60), "30", "seconds to decide"),
+    _a("machineDetectionSpeechThreshold", Int(1000, 6000), "2400", "ms of speech = machine"),
+    _a("machineDetectionSpeechEndThreshold", Int(500, 5000), "1200", "ms of silence after speech"),
+    _a("machineDetectionSilenceTimeout", Int(2000, 10000), "5000", "ms of initial silence"),
+)
+_RECORDING_STATUS = (
+    _a("recordingStatusCallback", _URL, doc="URL for recording status"),
+    _method("recordingStatusCallbackMethod", "HTTP method for recordingStatusCallback"),
+    _a("recordingStatusCallbackEvent", _RECORDING_EVENTS, "completed", "recording events"),
+)
+_PARAM = ("Parameter",)
+_SSML_ALL = ("break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w")
+_SSML_INLINE = ("break", "emphasis", "lang", "phoneme", "prosody", "say-as", "sub", "w")
+_SSML_WORD = ("break", "emphasis", "phoneme", "prosody", "say-as", "sub")
+_WORDS = Text("words")
+
+_E = Element
+
+# fmt: off
+_TABLE: tuple[Element, ...] = (
+    _E(
+        "Response", "Response", "root", "the document root; its verbs run in order",
+        children=(
+            "Connect", "Dial", "Echo", "Enqueue", "Gather", "Hangup", "Leave", "Pause", "Pay",
+            "Play", "Prompt", "Queue", "Record", "Redirect", "Refer", "Reject", "Say", "Sms",
+            "Start", "Stop",
+        ),
+    ),
+    # ------------------------------------------------------------------ verbs
+    _E(
+        "Say", "Say", "verb", "speaks text (and SSML) to the caller",
+        attrs=(
+            _a("voice", Pattern(
+                r"man|woman|alice|(Polly|Google)\.[A-Za-z0-9.\-]+",
+                "`man`, `woman`, `alice`, `Polly.<voice>` or `Google.<voice>`",
+            ), "man", "text-to-speech voice"),
+            _a("loop", Int(0, 1000), "1", "times to repeat; 0 repeats until hangup (1000 max)"),
+            _a("language", _LANGUAGE, "en-US", "language of the text"),
+        ),
+        children=_SSML_ALL, text=Text("text to speak"),
+    ),
+    _E(
+        "Play", "Play", "verb", "plays an audio file, or DTMF tones with `digits`",
+        attrs=(
+            _a("loop", Int(0, 1000), "1", "times to repeat; 0 repeats until hangup (1000 max)"),
+            _a("digits", Digits(), doc="DTMF tones to play instead of audio"),
+        ),
+        text=_URL,
+    ),
+    _E(
+        "Pause", "Pause", "verb", "waits silently",
+        attrs=(_a("length", Int(1), "1", "seconds to wait"),),
+    ),
+    _E(
+        "Gather", "Gather", "verb", "collects DTMF digits or speech while its children play",
+        attrs=(
+            _a("input", List(Enum("dtmf", "speech")), "dtmf", "what to collect"),
+            *_ACTION,
+            _a("timeout", Int(1), "5", "seconds of silence that end the input"),
+            _a("speechTimeout", Pattern(r"auto|[0-9]{1,6}", "seconds as an integer or `auto`"),
+               doc="silence after speech that ends it (default: timeout)"),
+            _a("maxSpeechTime", Int(1, 60), "60", "maximum seconds of speech"),
+            _a("profanityFilter", Bool(), "true", "mask profanity in speech results"),
+            _a("finishOnKey", Keys(1), "#", "key that ends the input; empty for none"),
+            _a("numDigits", Int(1), doc="digits to collect before ending (default: unlimited)"),
+            _a("partialResultCallback", _URL, doc="URL for interim speech results"),
+            _method("partialResultCallbackMethod", "HTTP method for partialResultCallback"),
+            _a("language", _LANGUAGE, "en-US", "speech recognition language"),
+            _a("hints", Text("comma-separated words and phrases"), doc="speech hints"),
+            _a("bargeIn", Bool(), "true", "input stops the nested Say/Play"),
+            _a("debug", Bool(), "false", "send debug information"),
+            _a("actionOnEmptyResult", Bool(), "false", "request action even without input"),
+            _a("speechModel", Text("speech model name"), doc="speech recognition model"),
+            _a("enhanced", Bool(), "false", "premium speech model"),
+        ),
+        children=("Say", "Play", "Pause"),
+    ),
+    _E(
+        "Dial", "Dial", "verb", "connects the caller to another party (the b-leg)",
+        attrs=(
+            *_ACTION,
+            _a("timeout", Int(5, 600), "30", "seconds to ring before no-answer"),
+            _a("hangupOnStar", Bool(), "false", "the caller may press * to leave"),
+            _a("timeLimit", Int(1, 14400), "14400", "maximum call seconds"),
+            _a("callerId", Text("phone number or client identifier", nonempty=True),
+               doc="caller ID shown to the called party (default: the caller's)"),
+            _a("record", Enum(
+                "do-not-record", "record-from-answer", "record-from-ringing",
+                "record-from-answer-dual", "record-from-ringing-dual",
+            ), "do-not-record", "record the bridged call"),
+            _a("trim", _TRIM, "do-not-trim", "trim leading and trailing silence"),
+            *_RECORDING_STATUS,
+            _a("recordingConfigurationId", Text(), doc="recording configuration SID"),
+            _a("answerOnBridge", Bool(), "false", "answer the caller only when the b-leg answers"),
+            _a("ringTone", Enum(
+                "at", "au", "bg", "br", "be", "ch", "cl", "cn", "cz", "de", "dk", "ee", "es",
+                "fi", "fr", "gr", "hu", "il", "in", "it", "lt", "jp", "mx", "my", "nl", "no",
+                "nz", "ph", "pl", "pt", "ru", "se", "sg", "th", "uk", "us", "us-old", "tw", "ve",
+                "za",
+            ), doc="ringback tone country (default: automatic)"),
+            _a("recordingTrack", Enum("both", "inbound", "outbound"), "both", "tracks to record"),
+            _a("sequential", Bool(), "false", "dial nouns one after another, not in parallel"),
+            _a("referUrl", _URL, doc="URL for SIP REFER requests"),
+            _method("referMethod", "HTTP method for referUrl"),
+            _a("events", Text(), doc="extra events to report"),
+            _a("passports", Text(), doc="SHAKEN/STIR passport"),
+        ),
+        children=(
+            "Application", "Client", "Conference", "Number", "Queue", "Sim", "Sip", "WhatsApp",
+        ),
+        text=_PHONE,
+    ),
+    _E(
+        "Record", "Record", "verb", "records the caller",
+        attrs=(
+            *_ACTION,
+            _a("timeout", Int(1), "5", "seconds of silence that end the recording"),
+            _a("finishOnKey", Keys(), "1234567890*#", "keys that end the recording"),
+            _a("maxLength", Int(1), "3600", "maximum recording seconds"),
+            _a("playBeep", Bool(), "true", "beep before recording"),
+            _a("trim", _TRIM, "trim-silence", "trim leading and trailing silence"),
+            *_RECORDING_STATUS,
+            _a("transcribe", Bool(), "false", "transcribe the recording"),
+            _a("transcribeCallback", _URL, doc="URL for the transcription"),
+            _a("recordingConfigurationId", Text(), doc="recording configuration SID"),
+        ),
+    ),
+    _E(
+        "Redirect", "Redirect", "verb", "continues with the document at a URL",
+        attrs=(_method(),), text=_URL, text_required=True,
+    ),
+    _E("Hangup", "Hangup", "verb", "ends the call", children=_PARAM),
+    _E(
+        "Reject", "Reject", "verb", "refuses an incoming call without answering it",
+        attrs=(_a("reason", Enum("rejected", "busy"), "rejected", "signal sent to the caller"),),
+        children=_PARAM,
+    ),
+    _E("Leave", "Leave", "verb", "takes the caller out of the queue"),
+    _E("Echo", "Echo", "verb", "echoes the caller's audio back (testing)"),
+    _E(
+        "Enqueue", "Enqueue", "verb", "puts the caller in a queue",
+        attrs=(
+            *_ACTION,
+            _a("maxQueueSize", Int(1, 5000), doc="maximum callers in the queue"),
+            _a("waitUrl", _URL, doc="TwiML played while waiting"),
+            _method("waitUrlMethod", "HTTP method for waitUrl"),
+            _a("workflowSid", Text(), doc="TaskRouter workflow SID"),
+        ),
+        children=("Task",), text=_NAME,
+    ),
+    _E(
+        "Sms", "Sms", "verb", "sends a text message during the call (legacy)",
+        attrs=(
+            _a("to", _PHONE, doc="recipient (default: the caller)"),
+            _a("from", _PHONE, doc="sender (default: the called number)"),
+            *_ACTION,
+            _a("statusCallback", _URL, doc="URL for message status"),
+        ),
+        text=Text("message", nonempty=True), text_required=True,
+    ),
+    _E(
+        "Pay", "Pay", "verb", "collects a payment",
+        attrs=(
+            _a("input", Enum("dtmf"), "dtmf", "input method"),
+            _a("action", _URL, doc="URL requested when the payment ends"),
+            _a("bankAccountType", Enum(
+                "consumer-checking", "consumer-savings", "commercial-checking",
+                "commercial-savings",
+            ), "consumer-checking", "ACH account type"),
+            _a("statusCallback", _URL, doc="URL for progress"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+            _a("timeout", Int(1), "5", "seconds to wait for input"),
+            _a("maxAttempts", Int(1, 3), "1", "attempts before failing"),
+            _a("securityCode", Bool(), "true", "ask for the card security code"),
+            _a("postalCode", Text(), "true", "`true`, `false` or the postal code"),
+            _a("minPostalCodeLength", Int(0), doc="minimum postal code length"),
+            _a("paymentConnector", Text(), "Default", "payment connector name"),
+            _a("paymentMethod", Enum("ach-debit", "credit-card"), "credit-card", "what to pay"),
+            _a("tokenType", Enum("one-time", "reusable", "payment-method"), "reusable", "token"),
+            _a("chargeAmount", Pattern(r"[0-9]+(\.[0-9]{1,2})?", "decimal amount"), doc="amount"),
+            _a("currency", Text(), "usd", "currency code"),
+            _a("description", Text(), doc="payment description"),
+            _a("validCardTypes", List(Enum(
+                "visa", "mastercard", "amex", "maestro", "discover", "optima", "jcb",
+                "diners-club", "enroute",
+            )), "visa mastercard amex", "accepted cards"),
+            _a("language", _LANGUAGE, "en-US", "prompt language"),
+        ),
+        children=("Parameter", "Prompt"),
+    ),
+    _E(
+        "Prompt", "Prompt", "verb", "customises a prompt of `<Pay>`",
+        attrs=(
+            _a("for", Enum(
+                "payment-card-number", "expiration-date", "security-code", "postal-code",
+                "payment-processing", "bank-account-number", "bank-routing-number",
+            ), doc="the step the prompt is for"),
+            _a("errorType", List(Enum(
+                "timeout", "invalid-card-number", "invalid-card-type", "invalid-date",
+                "invalid-security-code", "invalid-postal-code", "invalid-bank-routing-number",
+                "invalid-bank-account-number", "input-matching-failed",
+            )), doc="errors the prompt answers"),
+            _a("cardType", List(Enum(
+                "visa", "mastercard", "amex", "maestro", "discover", "optima", "jcb",
+                "diners-club", "enroute",
+            )), doc="cards the prompt is for"),
+            _a("attempt", List(Int(1)), doc="attempt numbers the prompt is for"),
+            _a("requireMatchingInputs", Bool(), "false", "ask twice and compare"),
+        ),
+        children=("Say", "Play", "Pause"),
+    ),
+    _E(
+        "Queue", "Queue", "noun", "a queue to dequeue a caller from (in `<Dial>`)",
+        attrs=(
+            _a("url", _URL, doc="TwiML run on the dequeued caller"),
+            _method(),
+            _a("reservationSid", Text(), doc="TaskRouter reservation SID"),
+            _a("postWorkActivitySid", Text(), doc="TaskRouter activity SID"),
+        ),
+        text=_NAME, text_required=True,
+    ),
+    _E(
+        "Refer", "Refer", "verb", "transfers a SIP call with REFER",
+        attrs=_ACTION, children=("ReferSip",),
+    ),
+    _E("ReferSip", "Sip", "noun", "SIP URI to refer to", text=_SIP_URI, text_required=True),
+    _E(
+        "Start", "Start", "verb", "starts a background stream, recording or transcription",
+        attrs=_ACTION, children=("Recording", "Siprec", "Stream", "Transcription"),
+    ),
+    _E(
+        "Stop", "Stop", "verb", "stops a background stream, SIPREC or transcription",
+        children=("Siprec", "Stream", "Transcription"),
+    ),
+    _E(
+        "Connect", "Connect", "verb", "connects the call to a service",
+        attrs=_ACTION,
+        children=(
+            "AiSession", "Autopilot", "Conversation", "ConversationRelay",
+            "ConversationRelaySession", "Room", "Stream", "VirtualAgent",
+        ),
+    ),
+    # ------------------------------------------------------------------ nouns of Dial
+    _E(
+        "Number", "Number", "noun", "a phone number to dial (up to ten in parallel)",
+        attrs=(
+            _a("sendDigits", Digits(), doc="DTMF tones sent when the number answers"),
+            *_STATUS,
+            _a("byoc", Text(), doc="BYOC trunk SID"),
+            *_AMD,
+        ),
+        text=_PHONE, text_required=True,
+    ),
+    _E(
+        "Client", "Client", "noun", "a client (app) identity to dial",
+        attrs=_STATUS, children=("Identity", "Parameter"), text=_NAME,
+    ),
+    _E("Identity", "Identity", "noun", "the identity of a `<Client>`", text=_NAME,
+       text_required=True),
+    _E(
+        "Sip", "Sip", "noun", "a SIP endpoint to dial",
+        attrs=(
+            _a("username", Text(), doc="SIP authentication user"),
+            _a("password", Text(), doc="SIP authentication password"),
+            *_STATUS,
+            *_AMD,
+        ),
+        children=("Headers", "Uri"), text=_SIP_URI,
+    ),
+    _E("Headers", "Headers", "noun", "custom SIP headers", children=("Header",)),
+    _E(
+        "Header", "Header", "noun", "one custom SIP header",
+        attrs=(_req("name", _NAME, "header name"), _req("value", Text(), "header value")),
+    ),
+    _E(
+        "Uri", "Uri", "noun", "one SIP URI of a `<Sip>` with several",
+        attrs=(
+            _a("priority", Int(0), doc="lower is tried first"),
+            _a("weight", Int(1), doc="share among equal priority"),
+            _a("username", Text(), doc="SIP authentication user"),
+            _a("password", Text(), doc="SIP authentication password"),
+        ),
+        text=_SIP_URI, text_required=True,
+    ),
+    _E("Sim", "Sim", "noun", "a SIM to dial", text=_NAME, text_required=True),
+    _E(
+        "Application", "Application", "noun", "a TwiML application to dial",
+        attrs=(
+            *_STATUS,
+            _a("customerId", Text(), doc="customer identifier"),
+            _a("copyParentTo", Bool(), "false", "copy the parent's To"),
+        ),
+        children=("ApplicationSid", "Parameter"), text=_NAME,
+    ),
+    _E("ApplicationSid", "ApplicationSid", "noun", "the SID of an `<Application>`", text=_NAME,
+       text_required=True),
+    _E(
+        "WhatsApp", "WhatsApp", "noun", "a WhatsApp number to dial",
+        attrs=_STATUS, text=_PHONE, text_required=True,
+    ),
+    _E(
+        "Conference", "Conference", "noun", "a conference room to join",
+        attrs=(
+            _a("muted", Bool(), "false", "join muted"),
+            _a("beep", Enum("true", "false", "onEnter", "onExit"), "true", "beep on join/leave"),
+            _a("startConferenceOnEnter", Bool(), "true", "start when this participant joins"),
+            _a("endConferenceOnExit", Bool(), "false", "end when this participant leaves"),
+            _a("waitUrl", _URL, doc="TwiML played while waiting"),
+            _method("waitMethod", "HTTP method for waitUrl"),
+            _a("maxParticipants", Int(2, 250), "250", "maximum participants"),
+            _a("record", Enum("do-not-record", "record-from-start"), "do-not-record", "record"),
+            _a("recordingConfigurationId", Text(), doc="recording configuration SID"),
+            _a("region", Enum("us1", "us2", "ie1", "de1", "sg1", "br1", "au1", "jp1"),
+               doc="media region (default: nearest)"),
+            _a("coach", Text(), doc="call SID of the participant to coach"),
+            _a("trim", _TRIM, "trim-silence", "trim silence from the recording"),
+            _a("statusCallbackEvent", List(Enum(
+                "start", "end", "join", "leave", "mute", "hold", "modify", "speaker",
+                "announcement",
+            )), doc="conference events to report"),
+            _a("statusCallback", _URL, doc="URL for conference events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+            *_RECORDING_STATUS,
+            _a("eventCallbackUrl", _URL, doc="legacy event URL"),
+            _a("jitterBufferSize", Enum("off", "small", "medium", "large"), "large", "jitter"),
+            _a("participantLabel", Text(), doc="label of this participant"),
+        ),
+        text=_NAME, text_required=True,
+    ),
+    _E(
+        "Task", "Task", "noun", "a TaskRouter task (JSON attributes) for `<Enqueue>`",
+        attrs=(
+            _a("priority", Int(0), doc="task priority"),
+            _a("timeout", Int(1), doc="task timeout in seconds"),
+        ),
+        text=Text("JSON task attributes", nonempty=True), text_required=True,
+    ),
+    _E(
+        "Parameter", "Parameter", "noun", "a custom name/value parameter",
+        attrs=(_req("name", _NAME, "parameter name"), _a("value", Text(), doc="parameter value")),
+    ),
+    # ------------------------------------------------------------------ Start / Stop nouns
+    _E(
+        "Stream", "Stream", "noun", "a media stream to a WebSocket",
+        attrs=(
+            _a("name", _NAME, doc="name used to stop it"),
+            _a("connectorName", Text(), doc="stream connector"),
+            _a("url", Url(("ws", "wss"), relative=False), doc="WebSocket URL"),
+            _a("track", _TRACK, "inbound_track", "tracks to stream"),
+            _a("statusCallback", _URL, doc="URL for stream events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+        ),
+        children=_PARAM,
+    ),
+    _E(
+        "Siprec", "Siprec", "noun", "a SIPREC recording session",
+        attrs=(
+            _a("name", _NAME, doc="name used to stop it"),
+            _a("connectorName", Text(), doc="SIPREC connector"),
+            _a("track", _TRACK, "inbound_track", "tracks to send"),
+            _a("statusCallback", _URL, doc="URL for events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+        ),
+        children=_PARAM,
+    ),
+    _E(
+        "Transcription", "Transcription", "noun", "a real-time transcription",
+        attrs=(
+            _a("name", _NAME, doc="name used to stop it"),
+            _a("track", _TRACK, "both_tracks", "tracks to transcribe"),
+            _a("statusCallbackUrl", _URL, doc="URL for transcription events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallbackUrl"),
+            _a("inboundTrackLabel", Text(), doc="label of the inbound track"),
+            _a("outboundTrackLabel", Text(), doc="label of the outbound track"),
+            _a("partialResults", Bool(), "false", "send interim results"),
+            _a("languageCode", _LANGUAGE, "en-US", "language"),
+            _a("transcriptionEngine", Enum("google", "deepgram"), "google", "engine"),
+            _a("profanityFilter", Bool(), "true", "mask profanity"),
+            _a("speechModel", Text(), doc="engine speech model"),
+            _a("hints", Text(), doc="words and phrases to expect"),
+            _a("enableAutomaticPunctuation", Bool(), "true", "punctuate"),
+            _a("intelligenceService", Text(), doc="Conversational Intelligence service SID"),
+        ),
+        children=("Config", "Parameter"),
+    ),
+    _E(
+        "Recording", "Recording", "noun", "a background call recording",
+        attrs=(
+            *_RECORDING_STATUS,
+            _a("trim", _TRIM, "do-not-trim", "trim silence"),
+            _a("track", Enum("inbound", "outbound", "both"), "both", "tracks to record"),
+            _a("channels", Enum("mono", "dual"), "mono", "channels"),
+            _a("recordingConfigurationId", Text(), doc="recording configuration SID"),
+        ),
+    ),
+    _E(
+        "Config", "Config", "noun", "a configuration name/value pair",
+        attrs=(_req("name", _NAME, "setting name"), _a("value", Text(), doc="setting value")),
+    ),
+    # ------------------------------------------------------------------ Connect nouns
+    _E(
+        "ConversationRelay", "ConversationRelay", "noun", "real-time voice AI over a WebSocket",
+        attrs=(
+            _req("url", Url(("ws", "wss"), relative=False), "WebSocket URL"),
+            _a("language", _LANGUAGE, "en-US", "language for speech in and out"),
+            _a("ttsLanguage", _LANGUAGE, doc="text-to-speech language"),
+            _a("transcriptionLanguage", _LANGUAGE, doc="speech-to-text language"),
+            _a("ttsProvider", Text(), doc="text-to-speech provider"),
+            _a("voice", Text(), doc="text-to-speech voice"),
+            _a("transcriptionProvider", Text(), doc="speech-to-text provider"),
+            _a("speechModel", Text(), doc="speech-to-text model"),
+            _a("profanityFilter", Bool(), "true", "mask profanity"),
+            _a("dtmfDetection", Bool(), "false", "report DTMF"),
+            _a("welcomeGreeting", Text(), doc="spoken on connect"),
+            _a("partialPrompts", Bool(), "true", "send partial prompts"),
+            _a("welcomeGreetingInterruptible", Enum("none", "dtmf", "speech", "any"), "any",
+               "what interrupts the greeting"),
+            _a("interruptible", Enum("none", "dtmf", "speech", "any"), "any",
+               "what interrupts speech"),
+            _a("preemptible", Bool(), "false", "new text preempts speech"),
+            _a("hints", Text(), doc="words and phrases to expect"),
+            _a("intelligenceService", Text(), doc="Conversational Intelligence service SID"),
+            _a("reportInputDuringAgentSpeech", Enum("none", "dtmf", "speech", "any"), "none",
+               "report input while speaking"),
+            _a("elevenlabsTextNormalization", Enum("on", "off", "auto"), "off", "normalisation"),
+            _a("interruptSensitivity", Enum("low", "medium", "high"), "high", "sensitivity"),
+            _a("debug", Text(), doc="debug channels"),
+            _a("backgroundNoiseReduction", Bool(), "false", "reduce noise"),
+            _a("speechTimeout", Int(0), doc="ms of silence that ends speech"),
+            _a("deepgramSmartFormat", Bool(), "true", "Deepgram smart format"),
+            _a("ignoreBackchannel", Bool(), "false", "ignore short acknowledgements"),
+            _a("events", Text(), doc="extra events to report"),
+        ),
+        children=("Language", "Parameter"),
+    ),
+    _E(
+        "Language", "Language", "noun", "per-language settings of `<ConversationRelay>`",
+        attrs=(
+            _req("code", _LANGUAGE, "language"),
+            _a("ttsProvider", Text(), doc="text-to-speech provider"),
+            _a("voice", Text(), doc="text-to-speech voice"),
+            _a("transcriptionProvider", Text(), doc="speech-to-text provider"),
+            _a("speechModel", Text(), doc="speech-to-text model"),
+        ),
+    ),
+    _E(
+        "ConversationRelaySession", "ConversationRelaySession", "noun",
+        "a ConversationRelay session from a connector",
+        attrs=(_a("connector", Text(), doc="connector"),
+               _a("sessionConfiguration", Text(), doc="session configuration")),
+    ),
+    _E(
+        "AiSession", "AiSession", "noun", "an AI session from a connector",
+        attrs=(_a("aiConnector", Text(), doc="connector"),
+               _a("aiSessionConfiguration", Text(), doc="session configuration")),
+    ),
+    _E(
+        "Conversation", "Conversation", "noun", "a Conversations service",
+        attrs=(
+            _a("serviceInstanceSid", Text(), doc="Conversations service SID"),
+            _a("inboundAutocreation", Bool(), "false", "create conversations for inbound calls"),
+            _a("routingAssignmentTimeout", Int(0), doc="seconds to wait for routing"),
+            _a("inboundTimeout", Int(0), doc="seconds to wait for an agent"),
+            _a("url", _URL, doc="URL for the call when the conversation ends"),
+            _method(),
+            _a("record", Enum(
+                "do-not-record", "record-from-answer", "record-from-ringing",
+                "record-from-answer-dual", "record-from-ringing-dual",
+            ), "do-not-record", "record"),
+            _a("trim", _TRIM, "do-not-trim", "trim silence"),
+            *_RECORDING_STATUS,
+            _a("statusCallback", _URL, doc="URL for call events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+            _a("statusCallbackEvent", List(Enum(
+                "call-initiated", "call-ringing", "call-answered", "call-completed",
+            )), doc="call events to report"),
+        ),
+    ),
+    _E(
+        "VirtualAgent", "VirtualAgent", "noun", "a virtual agent (Dialogflow CX)",
+        attrs=(
+            _a("connectorName", Text(), doc="connector"),
+            _a("language", _LANGUAGE, "en-US", "language"),
+            _a("sentimentAnalysis", Bool(), "false", "sentiment analysis"),
+            _a("statusCallback", _URL, doc="URL for events"),
+            _method("statusCallbackMethod", "HTTP method for statusCallback"),
+        ),
+        children=("Config", "Parameter"),
+    ),
+    _E("Autopilot", "Autopilot", "noun", "an Autopilot assistant (legacy)", text=_NAME,
+       text_required=True),
+    _E(
+        "Room", "Room", "noun", "a Video room",
+        attrs=(_a("participantIdentity", Text(), doc="identity in the room"),),
+        text=_NAME, text_required=True,
+    ),
+    # ------------------------------------------------------------------ SSML inside Say
+    _E(
+        "break", "break", "ssml", "a pause in speech",
+        attrs=(
+            _a("strength", Enum("none", "x-weak", "weak", "medium", "strong", "x-strong"),
+               "medium", "pause strength"),
+            _a("time", Duration(10_000), doc="pause length (up to 10s)"),
+        ),
+    ),
+    _E(
+        "emphasis", "emphasis", "ssml", "stressed words",
+        attrs=(_a("level", Enum("strong", "moderate", "reduced"), "moderate", "stress"),),
+        children=_SSML_INLINE, text=_WORDS,
+    ),
+    _E(
+        "lang", "lang", "ssml", "words in another language",
+        attrs=(_req("xml:lang", _LANGUAGE, "language of the words"),),
+        children=_SSML_ALL, text=_WORDS,
+    ),
+    _E("p", "p", "ssml", "a paragraph", children=(*_SSML_INLINE, "s"), text=_WORDS),
+    _E(
+        "phoneme", "phoneme", "ssml", "a phonetic pronunciation",
+        attrs=(
+            _a("alphabet", Enum(
+                "ipa", "x-sampa", "x-amazon-jyutping", "x-amazon-pinyin", "x-amazon-pron-kana",
+                "x-amazon-yomigana",
+            ), doc="phonetic alphabet"),
+            _req("ph", Text("pronunciation", nonempty=True), "the pronunciation"),
+        ),
+        text=_WORDS,
+    ),
+    _E(
+        "prosody", "prosody", "ssml", "volume, rate and pitch of words",
+        attrs=(
+            _a("volume", Pattern(
+                r"silent|x-soft|soft|medium|loud|x-loud|[+-][0-9]{1,2}(\.[0-9]+)?dB",
+                "`silent`, `x-soft`...`x-loud` or `+ndB`/`-ndB`",
+            ), doc="loudness"),
+            _a("rate", Pattern(
+                r"x-slow|slow|medium|fast|x-fast|[0-9]{1,3}%", "`x-slow`...`x-fast` or `n%`"
+            ), doc="speaking rate"),
+            _a("pitch", Pattern(
+                r"x-low|low|medium|high|x-high|[+-][0-9]{1,3}(\.[0-9]+)?%",
+                "`x-low`...`x-high` or `+n%`/`-n%`",
+            ), doc="pitch"),
+        ),
+        children=_SSML_ALL, text=_WORDS,
+    ),
+    _E("s", "s", "ssml", "a sentence", children=_SSML_INLINE, text=_WORDS),
+    _E(
+        "say-as", "say-as", "ssml", "how to read words (digits, dates...)",
+        attrs=(
+            _req("interpret-as", Enum(
+                "character", "spell-out", "cardinal", "number", "ordinal", "digits", "fraction",
+                "unit", "date", "time", "address", "expletive", "telephone",
+            ), "how to read the words"),
+            _a("format", Enum(
+                "mdy", "dmy", "ymd", "md", "dm", "ym", "my", "d", "m", "y", "yyyymmdd",
+            ), doc="date format"),
+        ),
+        text=_WORDS,
+    ),
+    _E(
+        "sub", "sub", "ssml", "words spoken as an alias",
+        attrs=(_req("alias", Text("alias", nonempty=True), "what to say instead"),),
+        text=_WORDS,
+    ),
+    _E(
+        "w", "w", "ssml", "a word with a part of speech",
+        attrs=(_a("role", Enum(
+            "amazon:VB", "amazon:VBD", "amazon:DT", "amazon:IN", "amazon:JJ", "amazon:NN",
+            "amazon:SENSE_1",
+        ), doc="part of speech"),),
+        children=_SSML_WORD, text=_WORDS,
+    ),
+)
+# fmt: on
+
+
+def _index(table: Sequence[Element]) -> dict[str, Element]:
+    by_key = {e.key: e for e in table}
+    if len(by_key) != len(table):
+        raise RuntimeError("schema: duplicate element key")
+    for element in table:
+        element.attr_map = {a.name: a for a in element.attrs}
+        element.attr_order = {a.name: i for i, a in enumerate(element.attrs)}
+        element.py_attrs = {a.python_name: a for a in element.attrs}
+        element.required_attrs = tuple(a for a in element.attrs if a.required)
+        children = [by_key[k] for k in element.children]
+        element.child_map = {c.name: c for c in children}
+        element.py_children = {c.python_name: c for c in children}
+        element.child_kinds = frozenset(c.kind for c in children)
+        if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
+            raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")
+    return by_key
+
+
+ELEMENTS: Mapping[str, Element] = _index(_TABLE)
+"""Every element of the dialect by unique key (the XML tag, or e.g. ``ReferSip``)."""
+
+ROOT: Element = ELEMENTS["Response"]
+"""The document root, ``<Response>``."""
+
+TAGS: frozenset[str] = frozenset(e.name for e in _TABLE)
+"""Every XML tag the dialect knows, anywhere."""
+
+KIND_BY_PYTHON_NAME: Mapping[str, frozenset[str]] = {
+    name: frozenset(e.kind for e in _TABLE if e.python_name == name)
+    for name in {e.python_name for e in _TABLE}
+}
+"""Builder method name -> the kinds of element it can make."""
+
+XML_NAME_BY_PYTHON_NAME: Mapping[str, str] = {e.python_name: e.name for e in _TABLE}
+"""Builder method name -> the XML tag it makes."""
