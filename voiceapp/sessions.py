@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed
+from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed, ValidationError
 from voiceapp.stores.base import Session, Store
 from voiceapp.tokens import Signer
 
@@ -72,8 +72,16 @@ class Sessions:
         """Save a new session and sign its voice token: (session, token, expires_at).
 
         ``to`` should already be normalised (E.164); ``variables`` must be
-        JSON-serialisable and already validated for ``app``.
+        JSON-serialisable and already validated for ``app``.  A ``ttl`` that is not a
+        positive whole number of seconds raises ``ValidationError`` (``invalid-ttl``,
+        field ``ttl``).
         """
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise ValidationError(
+                "ttl must be a positive whole number of seconds", code="invalid-ttl", field="ttl"
+            )
+        if not isinstance(to, str) or not to:
+            raise ValidationError("the destination number is missing", code="missing", field="to")
         session_id = secrets.token_urlsafe(16)
         token, expires_at = self.signer.issue(VOICE_PURPOSE, {"sid": session_id, "to": to}, ttl)
         session = Session(
@@ -138,8 +146,10 @@ class Sessions:
     ) -> str:
         """A single-use token for continuation ``step`` of ``session`` carrying ``data``.
 
-        The token never outlives the session.  With ``call_sid`` it is also bound to
-        that call: :meth:`open_step` refuses it for any other ``CallSid``.
+        ``data`` must be JSON-serialisable; it travels signed (readable, not secret)
+        inside the token.  The token never outlives the session.  With ``call_sid``
+        it is also bound to that call: :meth:`open_step` refuses it for any other
+        ``CallSid``.
         """
         now = self.clock()
         remaining = math.ceil(session.expires_at - now)

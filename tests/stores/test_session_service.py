@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from storekit import Clock
 
-from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed
+from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed, ValidationError
 from voiceapp.sessions import Sessions
 from voiceapp.stores import Session, Store
 from voiceapp.tokens import Signer
@@ -46,6 +46,17 @@ def test_create_saves_the_session_and_signs_a_bound_token(
     assert store.get_session(session.id) == session
     payload = sessions.signer.verify("voice", token)
     assert (payload["sid"], payload["to"], payload["exp"]) == (session.id, TO, expires_at)
+
+
+@pytest.mark.parametrize(
+    ("to", "ttl", "field"), [(TO, 0, "ttl"), (TO, -1, "ttl"), (TO, 1.5, "ttl"), ("", 60, "to")]
+)
+def test_create_refuses_bad_ttl_and_missing_destination(
+    sessions: Sessions, to: str, ttl: Any, field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        sessions.create("pin", to, {"pin": "1"}, ttl=ttl)
+    assert (info.value.field, info.value.status) == (field, 422)
 
 
 def test_first_open_renders_for_the_session(sessions: Sessions) -> None:
@@ -186,7 +197,7 @@ def test_tampered_and_foreign_tokens_are_invalid(
     sessions: Sessions, store: Store, clock: Clock
 ) -> None:
     session, token, _ = sessions.create("pin", TO, {"pin": "8970"}, ttl=600)
-    payload, signature = token.split(".")
+    payload, signature = token.rsplit(".", 1)
     flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     stranger = Sessions(store, Signer(["someone-else"], clock=clock), clock=clock)
     _, foreign, _ = stranger.create("pin", TO, {"pin": "0000"}, ttl=600)
@@ -232,10 +243,10 @@ def test_a_step_token_opens_once_with_its_data(sessions: Sessions, clock: Clock)
 def test_step_tokens_cannot_be_forged_or_misused(sessions: Sessions, clock: Clock) -> None:
     session, voice, _ = sessions.create("pin-verify", TO, {"pin": "8970"}, ttl=600)
     step = sessions.step_token(session, "check", {"attempt": 1}, ttl=120)
-    payload, signature = step.split(".")
+    payload, signature = step.rsplit(".", 1)
     other_session, _, _ = sessions.create("pin-verify", TO, {"pin": "1111"}, ttl=600)
     other = sessions.step_token(other_session, "check", {"attempt": 1}, ttl=120)
-    forged = f"{other.split('.')[0]}.{signature}"  # someone else's payload, our signature
+    forged = f"{other.rsplit('.', 1)[0]}.{signature}"  # someone else's payload, our signature
 
     def render(s: Session, data: dict[str, Any]) -> bytes:
         return b"<Response/>"

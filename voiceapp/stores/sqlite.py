@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -70,6 +71,18 @@ RETURNING value
 """
 
 
+# Connections a forked child inherited from its parent.  SQLite must not close them
+# in the child (the parent still uses the same file handles), so they are kept here,
+# unused, for the life of the child.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that remembers its process and can be weakly referenced."""
+
+    pid: int = 0
+
+
 class SQLiteStore(Store):
     """Sessions, claims and counters in one SQLite database file."""
 
@@ -95,7 +108,9 @@ class SQLiteStore(Store):
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        # Weak: a connection belongs to its thread and goes away with it.
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._generation = 0
         self._last_purge = float("-inf")
         parent = os.path.dirname(os.path.abspath(self.path))
         try:
@@ -127,23 +142,28 @@ class SQLiteStore(Store):
 
     def _conn(self) -> sqlite3.Connection:
         local = self._local
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        conn: _Connection | None = getattr(local, "conn", None)
         pid = os.getpid()
-        if conn is None or local.pid != pid:
-            # First use in this thread, or a thread of a forked child that inherited
-            # the parent's connection object: never reuse it, open our own.
-            conn = sqlite3.connect(
+        if conn is None or conn.pid != pid or local.generation != self._generation:
+            # First use in this thread, a store closed since, or a thread of a forked
+            # child that inherited the parent's connection object: never reuse (nor
+            # close) an inherited one, open our own.
+            if conn is not None and conn.pid != pid:
+                _INHERITED.append(conn)
+            new = sqlite3.connect(
                 self.path,
                 timeout=self.busy_timeout,
                 isolation_level=None,
-                check_same_thread=False,
+                check_same_thread=False,  # only so that close() may close it
+                factory=_Connection,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            local.conn = conn
-            local.pid = pid
+            new.pid = pid
+            new.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            new.execute("PRAGMA synchronous = NORMAL")
+            local.conn = conn = new
+            local.generation = self._generation
             with self._lock:
-                self._connections.append((pid, conn))
+                self._connections.add(new)
         return conn
 
     @contextmanager
@@ -159,11 +179,12 @@ class SQLiteStore(Store):
         """Close this process's connections (other threads reconnect on next use)."""
         pid = os.getpid()
         with self._lock:
-            mine = [conn for owner, conn in self._connections if owner == pid]
-            self._connections = [(o, c) for o, c in self._connections if o != pid]
+            mine = [conn for conn in self._connections if conn.pid == pid]
+            for conn in mine:
+                self._connections.discard(conn)
+            self._generation += 1
         for conn in mine:
             conn.close()
-        self._local = threading.local()
 
     # -- housekeeping --------------------------------------------------------------------
 
