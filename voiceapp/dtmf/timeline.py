@@ -204,24 +204,37 @@ def parse_digits(
         tones = _make_tones(body, range(0, k * step, step), tone_ms)
         return _make_timeline(text, tuple(tones), k * step - gap_ms, tone_ms, gap_ms)
 
-    # Split into alternating runs: tones, waits, tones, waits, ..., tones (some empty).
+    # One pass over the characters collects the tone start times and the merged
+    # wait runs; the tone objects are then built in bulk (see _make_tones).
     starts: list[int] = []
-    waits: list[Wait] = []
+    add_start = starts.append
+    waits: list[Event] = []
+    wait_ms = WAIT_MS.get
     t = 0
-    for i, part in enumerate(_WAIT_RUNS.split(body)):
-        if i & 1:
-            wait = 500 * (len(part) + part.count("W"))
-            waits.append(Wait(t, wait))
-            t += wait
-        elif part:
-            k = len(part)
-            starts.extend(range(t, t + k * step, step))
-            t += k * step - gap_ms
-    tones = _make_tones(body.translate(_DROP_WAITS), starts, tone_ms)
-    # Start times are strictly increasing across both lists (a wait starts where a
-    # tone ends, runs of waits are merged), so this is a linear C-level merge.
-    merged: list[Event] = [*tones, *waits]
-    events = sorted(merged, key=_START)
+    wait_start = -1  # start of the wait run in progress, -1 outside one
+    after_tone = False
+    for char in body:
+        ms = wait_ms(char)
+        if ms is None:
+            if wait_start >= 0:
+                waits.append(_make_wait(wait_start, t - wait_start))
+                wait_start = -1
+            elif after_tone:
+                t += gap_ms
+            add_start(t)
+            t += tone_ms
+            after_tone = True
+        else:
+            if wait_start < 0:
+                wait_start = t
+            t += ms
+    if wait_start >= 0:
+        waits.append(_make_wait(wait_start, t - wait_start))
+    events = _make_tones(body.translate(_DROP_WAITS), starts, tone_ms)
+    # Start times are strictly increasing across tones and waits (a wait starts
+    # where a tone ends; runs of waits are merged), so sorting is a C-level merge.
+    events += waits
+    events.sort(key=_START)
     return _make_timeline(text, tuple(events), t, tone_ms, gap_ms)
 
 
@@ -236,6 +249,17 @@ _SET_DURATION = vars(Tone)["duration_ms"].__set__
 _DRAIN: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 _DROP_WAITS = str.maketrans("", "", "wW")
 _START = attrgetter("start_ms")
+_SET_WAIT_START = vars(Wait)["start_ms"].__set__
+_SET_WAIT_DURATION = vars(Wait)["duration_ms"].__set__
+
+
+def _make_wait(start_ms: int, duration_ms: int) -> Wait:
+    wait: Wait = _NEW(Wait)
+    _SET_WAIT_START(wait, start_ms)
+    _SET_WAIT_DURATION(wait, duration_ms)
+    return wait
+
+
 _TIMELINE_SLOTS = tuple(vars(Timeline)[f.name].__set__ for f in fields(Timeline))
 
 
@@ -252,11 +276,13 @@ def _make_timeline(
     return timeline
 
 
-def _make_tones(digits: str, starts: Iterable[int], tone_ms: int) -> list[Tone]:
+def _make_tones(digits: str, starts: Iterable[int], tone_ms: int) -> list[Event]:
     k = len(digits)
+    tones: list[Event]
     if k < 3:
-        return list(map(Tone, digits, starts, repeat(tone_ms, k)))
-    tones: list[Tone] = list(map(_NEW, repeat(Tone, k)))
+        tones = list(map(Tone, digits, starts, repeat(tone_ms, k)))
+        return tones
+    tones = list(map(_NEW, repeat(Tone, k)))
     _DRAIN(map(_SET_DIGIT, tones, digits))
     _DRAIN(map(_SET_START, tones, starts))
     _DRAIN(map(_SET_DURATION, tones, repeat(tone_ms, k)))
