@@ -83,6 +83,11 @@ class _Connection(sqlite3.Connection):
     pid: int = 0
 
 
+def _close_if_ours(conn: _Connection) -> None:
+    if conn.pid == os.getpid():
+        conn.close()
+
+
 class SQLiteStore(Store):
     """Sessions, claims and counters in one SQLite database file."""
 
@@ -164,6 +169,9 @@ class SQLiteStore(Store):
             local.generation = self._generation
             with self._lock:
                 self._connections.add(new)
+            # Close it when its thread is gone (a threaded server makes many threads).
+            finalizer = weakref.finalize(threading.current_thread(), _close_if_ours, new)
+            finalizer.atexit = False
         return conn
 
     @contextmanager
