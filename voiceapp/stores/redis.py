@@ -8,7 +8,7 @@ Keys (all under a prefix, ``voiceapp:`` by default, set with ``?prefix=`` in the
     a claim record, written by exactly one ``SET key value NX EX ttl``: a JSON header
     line (owner, claimed_at), a newline, then the document bytes;
 ``<prefix>count:<key>``
-    a counter: ``INCR`` then ``EXPIRE ... NX`` in one MULTI/EXEC.
+    a counter: ``SET key 0 NX EX ttl`` then ``INCR`` in one MULTI/EXEC.
 
 Expiry is done by Redis itself (real time).  Reads of sessions also compare
 ``expires_at`` with the store clock, so a controlled clock in tests is obeyed.
@@ -135,9 +135,9 @@ class RedisStore(Store):
         name = f"{self.prefix}count:{key}"
         with self._errors("incr") as client:
             pipe = client.pipeline(transaction=True)
-            pipe.incr(name)
-            pipe.expire(name, max(1, int(ttl)), nx=True)
-            value, _ = pipe.execute()
+            pipe.set(name, 0, nx=True, ex=max(1, int(ttl)))  # a new counter starts at 0
+            pipe.incr(name)  # INCR keeps the key's expiry
+            _, value = pipe.execute()
         return int(value)
 
 
