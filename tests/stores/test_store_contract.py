@@ -267,3 +267,37 @@ def test_sqlite_connections_of_finished_threads_are_released(tmp_path: Any) -> N
         assert store.incr("count:0:0", 60) == 3  # a closed store reconnects on use
     finally:
         store.close()
+
+
+def _open_fresh_and_count(path: str, barrier: Any, queue: Any) -> None:
+    barrier.wait(60)
+    try:
+        store = open_store(f"sqlite:///{path}")
+        store.incr("count:boot", 60)
+        store.close()
+        queue.put("ok")
+    except Exception as exc:  # reported to the parent
+        queue.put(repr(exc))
+
+
+def test_sqlite_workers_booting_at_once_on_a_new_file(tmp_path: Any) -> None:
+    """Like gunicorn workers starting together: 16 processes create the same new database."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(3):
+        path = tmp_path / f"boot{trial}.db"
+        barrier, queue = ctx.Barrier(16), ctx.Queue()
+        workers = [
+            ctx.Process(target=_open_fresh_and_count, args=(str(path), barrier, queue))
+            for _ in range(16)
+        ]
+        for worker in workers:
+            worker.start()
+        results = [queue.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert results == ["ok"] * 16
+        store = open_store(f"sqlite:///{path}")
+        try:
+            assert store.incr("count:boot", 60) == 17
+        finally:
+            store.close()
