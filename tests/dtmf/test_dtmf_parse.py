@@ -193,3 +193,14 @@ def test_any_text_either_parses_or_raises_digits_error(text: str) -> None:
         assert 0 <= exc.index <= len(text)
     else:
         assert tl.digits == text
+
+
+@given(
+    prefix=st.text(alphabet="0123456789*#ABCDwW", min_size=0, max_size=20),
+    bad=st.characters(blacklist_characters="0123456789*#ABCDwW@"),
+    suffix=st.text(max_size=10),
+)
+def test_the_index_is_the_first_bad_character(prefix: str, bad: str, suffix: str) -> None:
+    with pytest.raises(DigitsError) as info:
+        parse_digits(prefix + bad + suffix)
+    assert (info.value.code, info.value.index) == ("digits-bad-char", len(prefix))

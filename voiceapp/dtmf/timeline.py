@@ -54,12 +54,12 @@ TONES = "0123456789*#ABCD"
 #: How long each wait character lasts.
 WAIT_MS: dict[str, int] = {"w": 500, "W": 1000}
 
-#: Default tone length: 100 ms, the default of Asterisk's SendDTMF and of the W3C
-#: WebRTC ``RTCDTMFSender.insertDTMF``; well above the 40 ms ITU-T Q.24 receivers
-#: must accept.
-DEFAULT_TONE_MS = 100
-#: Default silence between two adjacent tones: 250 ms, Asterisk SendDTMF's default.
-DEFAULT_GAP_MS = 250
+#: Default tone length and silence between adjacent tones: 200 ms and 400 ms, the
+#: documented defaults of Bandwidth's SendDtmf (toneDuration / toneInterval), a
+#: carrier that also documents the rule used here that a wait replaces the gap.
+#: Comfortably above the 40 ms tone and pause ITU-T Q.24 receivers must accept.
+DEFAULT_TONE_MS = 200
+DEFAULT_GAP_MS = 400
 #: Accepted tone length (for ``tone_ms`` and the ``@ms`` suffix): the W3C
 #: insertDTMF bounds, 40 ms (the Q.24 recognition minimum) to 6000 ms.
 TONE_MS_RANGE = (40, 6000)
