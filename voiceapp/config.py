@@ -265,7 +265,7 @@ class Settings:
     def check(self) -> None:
         """Cross-setting rules that hold in every mode."""
         if not self.SECRET_KEYS:
-            raise ConfigError("at least one secret key is required", field="SECRET_KEYS")
+            raise ConfigError("SECRET_KEYS needs at least one secret key", field="SECRET_KEYS")
         if self.SESSION_TTL > self.MAX_SESSION_TTL:
             raise ConfigError(
                 f"SESSION_TTL ({self.SESSION_TTL}) exceeds MAX_SESSION_TTL "
