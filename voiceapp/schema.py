@@ -433,6 +433,9 @@ class Element:
     children: tuple[str, ...] = ()
     text: ValueType | None = None
     text_required: bool = False
+    mixed: bool = False
+    """Free text and child elements interleave (``<Say>`` and SSML); otherwise the text,
+    joined and stripped, is one value of type ``text``."""
     # filled in by _index() from the fields above
     attr_map: dict[str, Attr] = field(default_factory=dict, repr=False)
     attr_order: dict[str, int] = field(default_factory=dict, repr=False)
@@ -445,11 +448,6 @@ class Element:
     @property
     def python_name(self) -> str:
         return python_name(self.name)
-
-    @property
-    def mixed(self) -> bool:
-        """Text and child elements may be interleaved (``<Say>`` and SSML)."""
-        return self.text is not None and bool(self.children)
 
 
 # shared attribute groups -----------------------------------------------------
@@ -514,8 +512,7 @@ _TABLE: tuple[Element, ...] = (
         "Response", "Response", "root", "the document root; its verbs run in order",
         children=(
             "Connect", "Dial", "Echo", "Enqueue", "Gather", "Hangup", "Leave", "Pause", "Pay",
-            "Play", "Prompt", "Queue", "Record", "Redirect", "Refer", "Reject", "Say", "Sms",
-            "Start", "Stop",
+            "Play", "Record", "Redirect", "Refer", "Reject", "Say", "Sms", "Start", "Stop",
         ),
     ),
     # ------------------------------------------------------------------ verbs
@@ -529,7 +526,7 @@ _TABLE: tuple[Element, ...] = (
             _a("loop", Int(0, 1000), "1", "times to repeat; 0 repeats until hangup (1000 max)"),
             _a("language", _LANGUAGE, "en-US", "language of the text"),
         ),
-        children=_SSML_ALL, text=Text("text to speak"),
+        children=_SSML_ALL, text=Text("text to speak"), mixed=True,
     ),
     _E(
         "Play", "Play", "verb", "plays an audio file, or DTMF tones with `digits`",
@@ -681,7 +678,7 @@ _TABLE: tuple[Element, ...] = (
         children=("Parameter", "Prompt"),
     ),
     _E(
-        "Prompt", "Prompt", "verb", "customises a prompt of `<Pay>`",
+        "Prompt", "Prompt", "noun", "customises a prompt of `<Pay>`",
         attrs=(
             _a("for", Enum(
                 "payment-card-number", "expiration-date", "security-code", "postal-code",
@@ -998,14 +995,14 @@ _TABLE: tuple[Element, ...] = (
     _E(
         "emphasis", "emphasis", "ssml", "stressed words",
         attrs=(_a("level", Enum("strong", "moderate", "reduced"), "moderate", "stress"),),
-        children=_SSML_INLINE, text=_WORDS,
+        children=_SSML_INLINE, text=_WORDS, mixed=True,
     ),
     _E(
         "lang", "lang", "ssml", "words in another language",
         attrs=(_req("xml:lang", _LANGUAGE, "language of the words"),),
-        children=_SSML_ALL, text=_WORDS,
+        children=_SSML_ALL, text=_WORDS, mixed=True,
     ),
-    _E("p", "p", "ssml", "a paragraph", children=(*_SSML_INLINE, "s"), text=_WORDS),
+    _E("p", "p", "ssml", "a paragraph", children=(*_SSML_INLINE, "s"), text=_WORDS, mixed=True),
     _E(
         "phoneme", "phoneme", "ssml", "a phonetic pronunciation",
         attrs=(
@@ -1015,7 +1012,7 @@ _TABLE: tuple[Element, ...] = (
             ), doc="phonetic alphabet"),
             _req("ph", Text("pronunciation", nonempty=True), "the pronunciation"),
         ),
-        text=_WORDS,
+        text=_WORDS, mixed=True,
     ),
     _E(
         "prosody", "prosody", "ssml", "volume, rate and pitch of words",
@@ -1032,9 +1029,9 @@ _TABLE: tuple[Element, ...] = (
                 "`x-low`...`x-high` or `+n%`/`-n%`",
             ), doc="pitch"),
         ),
-        children=_SSML_ALL, text=_WORDS,
+        children=_SSML_ALL, text=_WORDS, mixed=True,
     ),
-    _E("s", "s", "ssml", "a sentence", children=_SSML_INLINE, text=_WORDS),
+    _E("s", "s", "ssml", "a sentence", children=_SSML_INLINE, text=_WORDS, mixed=True),
     _E(
         "say-as", "say-as", "ssml", "how to read words (digits, dates...)",
         attrs=(
@@ -1046,12 +1043,12 @@ _TABLE: tuple[Element, ...] = (
                 "mdy", "dmy", "ymd", "md", "dm", "ym", "my", "d", "m", "y", "yyyymmdd",
             ), doc="date format"),
         ),
-        text=_WORDS,
+        text=_WORDS, mixed=True,
     ),
     _E(
         "sub", "sub", "ssml", "words spoken as an alias",
         attrs=(_req("alias", Text("alias", nonempty=True), "what to say instead"),),
-        text=_WORDS,
+        text=_WORDS, mixed=True,
     ),
     _E(
         "w", "w", "ssml", "a word with a part of speech",
@@ -1059,7 +1056,7 @@ _TABLE: tuple[Element, ...] = (
             "amazon:VB", "amazon:VBD", "amazon:DT", "amazon:IN", "amazon:JJ", "amazon:NN",
             "amazon:SENSE_1",
         ), doc="part of speech"),),
-        children=_SSML_WORD, text=_WORDS,
+        children=_SSML_WORD, text=_WORDS, mixed=True,
     ),
 )
 # fmt: on

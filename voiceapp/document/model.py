@@ -263,7 +263,7 @@ def _add_text(node: Node, value: Any) -> None:
         text = value if isinstance(value, str) else element.text.format(value)
         schema.check_chars(text)
         if not element.mixed:
-            element.text.parse(text.strip())
+            element.text.parse((node.text + text).strip())
     except InvalidValue as exc:
         raise _error(node, None, f"text: {exc.message}", exc.code) from None
     children = node.children

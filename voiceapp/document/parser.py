@@ -86,6 +86,31 @@ _PROLOG_DOCTYPE = re.compile(
 )
 
 
+_PROLOG_DOCTYPE_TEXT = re.compile(r"\A\ufeff?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
+
+
+def _doctype(raw: bytes) -> tuple[int, int] | None:
+    """Where a DOCTYPE starts in the prolog, if there is one (before any parsing)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4]:
+        # UTF-16 or UTF-32: read the text, not the bytes
+        for codec in ("utf-32", "utf-16") if raw[:4].count(b"\x00") >= 2 else ("utf-16",):
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            found_text = _PROLOG_DOCTYPE_TEXT.match(text)
+            if found_text is None:
+                return None
+            offset = found_text.end() - len("<!DOCTYPE")
+            line = text.count("\n", 0, offset) + 1
+            return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return None
+    if b"<!DOCTYPE" not in raw:
+        return None
+    found = _PROLOG_DOCTYPE.match(raw)
+    return None if found is None else _position(raw, found.end() - len(b"<!DOCTYPE"))
+
+
 def _position(data: bytes, offset: int) -> tuple[int, int]:
     line = data.count(b"\n", 0, offset) + 1
     start = data.rfind(b"\n", 0, offset) + 1
@@ -104,7 +129,7 @@ def _classify(message: str) -> str:
         return "control-char"
     if "huge" in lowered:
         return "too-large"
-    if "doctype" in lowered:
+    if "doctype" in lowered or "amplification" in lowered:
         return "doctype-forbidden"
     return "xml-malformed"
 
@@ -115,7 +140,7 @@ def _syntax_failure(raw: bytes, force_utf8: bool) -> ParseFailure:
     try:
         etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as exc:
-        entries = [e for e in exc.error_log if e.level_name in ("ERROR", "FATAL")]
+        entries = [e for e in parser.error_log if e.level_name in ("ERROR", "FATAL")]
         chosen = None
         for entry in entries:
             if _classify(entry.message) != "xml-malformed":
@@ -140,13 +165,9 @@ def load(data: bytes | str, limits: Limits) -> tuple[etree._Element, bytes | str
         raise ParseFailure(
             "too-large", f"document is {len(raw)} bytes, the limit is {limits.max_bytes}", 1, 1
         )
-    if b"<!DOCTYPE" in raw:
-        found = _PROLOG_DOCTYPE.match(raw)
-        if found is not None:
-            line, column = _position(raw, found.end() - len(b"<!DOCTYPE"))
-            raise ParseFailure(
-                "doctype-forbidden", "DOCTYPE declarations are not allowed", line, column
-            )
+    where = _doctype(raw)
+    if where is not None:
+        raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", *where)
     try:
         root = etree.fromstring(raw, _parser(force_utf8))
     except etree.XMLSyntaxError:
