@@ -73,7 +73,6 @@ TWILIO_REST_MAX_LENGTH = 32
 
 _ALLOWED = "0-9 * # A-D w W"
 _VALID = re.compile(r"[0-9A-D*#wW]+(?:@[0-9]{1,6})?")
-_WAIT_RUNS = re.compile(r"([wW]+)")
 _SYMBOLS = frozenset(TONES + "wW")
 
 
@@ -230,7 +229,7 @@ def parse_digits(
             t += ms
     if wait_start >= 0:
         waits.append(_make_wait(wait_start, t - wait_start))
-    events = _make_tones(body.translate(_DROP_WAITS), starts, tone_ms)
+    events = _make_tones(body.replace("w", "").replace("W", ""), starts, tone_ms)
     # Start times are strictly increasing across tones and waits (a wait starts
     # where a tone ends; runs of waits are merged), so sorting is a C-level merge.
     events += waits
@@ -247,7 +246,6 @@ _SET_DIGIT = vars(Tone)["digit"].__set__
 _SET_START = vars(Tone)["start_ms"].__set__
 _SET_DURATION = vars(Tone)["duration_ms"].__set__
 _DRAIN: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
-_DROP_WAITS = str.maketrans("", "", "wW")
 _START = attrgetter("start_ms")
 _SET_WAIT_START = vars(Wait)["start_ms"].__set__
 _SET_WAIT_DURATION = vars(Wait)["duration_ms"].__set__
