@@ -204,6 +204,8 @@ class Sessions:
     # -- the claim -----------------------------------------------------------------------
 
     def _claim(self, key: str, call_sid: str, body: bytes, expires_at: float) -> bytes:
+        if not isinstance(body, bytes):
+            raise TypeError(f"render must return bytes, not {type(body).__name__}")
         now = self.clock()
         # The record must outlive the token, or a late fetch could claim it again.
         ttl = max(1, math.ceil(expires_at - now), math.ceil(self.retry_window)) + 1

@@ -129,6 +129,14 @@ def test_a_failing_render_leaves_the_token_unused(sessions: Sessions) -> None:
     assert sessions.open(token, to=TO, call_sid="CA2", render=fresh).startswith(b"<Response>")
 
 
+def test_a_render_that_returns_text_is_a_programming_error(sessions: Sessions) -> None:
+    _, token, _ = sessions.create("pin", TO, {"pin": "8970"}, ttl=600)
+    as_text: Any = lambda session: "<Response/>"  # noqa: E731
+    with pytest.raises(TypeError):
+        sessions.open(token, to=TO, call_sid="CA1", render=as_text)
+    assert sessions.open(token, to=TO, call_sid="CA1", render=fresh)  # still unused
+
+
 # -- expiry ---------------------------------------------------------------------------------
 
 
