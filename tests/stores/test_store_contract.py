@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -301,3 +302,17 @@ def test_sqlite_workers_booting_at_once_on_a_new_file(tmp_path: Any) -> None:
             assert store.incr("count:boot", 60) == 17
         finally:
             store.close()
+
+
+def test_redis_claims_without_set_nx_get_as_on_redis_6(redis_server: str) -> None:
+    store = open_store(f"{redis_server}?prefix=legacy{uuid.uuid4().hex}:")
+    assert isinstance(store, RedisStore)
+    store._set_nx_get = False  # what the store falls back to when Redis < 7 refuses NX GET
+    try:
+        won, first = store.claim("k", "CA1", b"one", 60)
+        assert won
+        won, seen = store.claim("k", "CA2", b"two", 60)
+        assert not won
+        assert seen == first
+    finally:
+        store.close()

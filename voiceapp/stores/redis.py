@@ -6,7 +6,9 @@ Keys (all under a prefix, ``voiceapp:`` by default, set with ``?prefix=`` in the
     the session as JSON, ``SET ... EX`` until it expires;
 ``<prefix>claim:<key>``
     a claim record, written by exactly one ``SET key value NX EX ttl``: a JSON header
-    line (owner, claimed_at), a newline, then the document bytes;
+    line (owner, claimed_at), a newline, then the document bytes.  With Redis 7 the
+    SET also carries ``GET``, so a loser reads the winner's record in the same round
+    trip; older servers get a second command (``GET``);
 ``<prefix>count:<key>``
     a counter: ``SET key 0 NX EX ttl`` then ``INCR`` in one MULTI/EXEC.
 
@@ -47,6 +49,7 @@ class RedisStore(Store):
         self.client = client
         self.clock = clock
         self.prefix = prefix
+        self._set_nx_get = True
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisStore:
@@ -118,13 +121,25 @@ class RedisStore(Store):
     def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
         name = f"{self.prefix}claim:{key}"
         with self._errors("claim") as client:
-            # Bounded: a second round only if the winner's record expired between our
-            # SET NX and our GET.
+            # Bounded: another round only if the winner's record expired between our
+            # SET NX and our GET (old Redis, without SET ... NX GET).
             for _ in range(3):
                 now = self.clock()
                 header = json.dumps({"owner": owner, "claimed_at": now}, separators=(",", ":"))
                 value = header.encode("utf-8") + b"\n" + body
-                if client.set(name, value, nx=True, ex=max(1, int(ttl))):
+                ex = max(1, int(ttl))
+                if self._set_nx_get:
+                    # Redis >= 7: one round trip; the old value comes back, nil if we set it.
+                    try:
+                        reply = client.set(name, value, nx=True, ex=ex, get=True)
+                    except redis.ResponseError:
+                        self._set_nx_get = False  # Redis < 7 refuses NX with GET
+                    else:
+                        old = cast("bytes | None", reply)
+                        if old is None:
+                            return True, Claim(owner=owner, body=body, claimed_at=now)
+                        return False, _parse_claim(old)
+                if client.set(name, value, nx=True, ex=ex):
                     return True, Claim(owner=owner, body=body, claimed_at=now)
                 raw = cast("bytes | None", client.get(name))
                 if raw is not None:
