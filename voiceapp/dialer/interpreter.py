@@ -1,0 +1,888 @@
+"""The interpreter: runs one outbound call, and the documents it fetches, on a network.
+
+:func:`place_call` takes an :class:`OutboundCall` (the API's ``from``, ``to``,
+``url``, ``senddigits`` and callback subscription) and an :class:`Environment`
+(clock, network backend, an injected ``fetch``, an optional callback
+:class:`~voiceapp.dialer.callbacks.Deliverer`) and starts a process on the clock:
+
+1. the a-leg is dialed and driven through the state table
+   (:mod:`voiceapp.dialer.states`); every move is traced and emits the
+   subscribed status callbacks;
+2. on answer, ``senddigits`` is played as a DTMF timeline, then ``url`` is
+   fetched (``CallSid``, ``From``, ``To``, ``Direction``, ``CallStatus``) and the
+   validated document runs; without ``url`` the call is bridged to ``from``;
+3. verbs run in order: Say, Play (audio or ``digits``), Pause, Gather, Dial
+   (b-legs with ``callerId``, ``timeout``, ``<Number sendDigits url>``, status
+   callbacks with ``ParentCallSid``, ``action`` with ``DialCallStatus``),
+   Redirect, Record, Hangup, Reject.  Verbs and attributes the simulator cannot
+   carry out are traced as ``unsupported``; nothing is dropped silently;
+4. a fetch error or an invalid document is traced, announced to the callee,
+   and the call is hung up.
+
+Everything that happens is a row in the call's :class:`~voiceapp.dialer.trace.Trace`.
+``fetch(method, url, params) -> bytes`` is the only door to HTTP; it is injected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import urljoin
+
+from voiceapp.dialer.callbacks import (
+    Deliverer,
+    Direction,
+    Subscription,
+    build_params,
+    parse_events,
+)
+from voiceapp.dialer.clock import Clock, Future, Process, Task, first
+from voiceapp.dialer.network import Leg, NetworkBackend
+from voiceapp.dialer.states import TERMINAL, CallState, CallStatus, Event, Transition
+from voiceapp.dialer.trace import Trace
+from voiceapp.document import Node, Response, parse
+from voiceapp.dtmf import parse_digits
+from voiceapp.errors import DocumentError, PhoneError, VoiceappError
+from voiceapp.phone import normalize
+
+__all__ = [
+    "APP_ERROR_TEXT",
+    "HONOURED",
+    "CallHandle",
+    "Environment",
+    "Fetch",
+    "FetchError",
+    "LegRun",
+    "OutboundCall",
+    "place_call",
+    "speech_seconds",
+    "spoken_text",
+]
+
+#: ``fetch(method, url, params) -> body``: the injected HTTP client (raise on failure).
+Fetch = Callable[[str, str, Sequence[tuple[str, str]]], bytes]
+
+APP_ERROR_TEXT: Final = "We are sorry, an application error has occurred. Goodbye."
+SECONDS_PER_WORD: Final = 0.4  # about 150 words a minute
+_BREAK_STRENGTH_MS: Final = {
+    "none": 0,
+    "x-weak": 100,
+    "weak": 250,
+    "medium": 500,
+    "strong": 1000,
+    "x-strong": 2000,
+}
+
+#: The attributes each element's simulation honours; any other attribute present
+#: on a document element is traced as ``unsupported`` (and otherwise ignored).
+HONOURED: Final[dict[str, frozenset[str]]] = {
+    "Say": frozenset({"voice", "loop", "language"}),
+    "Play": frozenset({"loop", "digits"}),
+    "Pause": frozenset({"length"}),
+    "Gather": frozenset(
+        {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
+        | {"actionOnEmptyResult"}
+    ),
+    "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"}),
+    "Number": frozenset(
+        {"sendDigits", "url", "method", "statusCallbackEvent", "statusCallback"}
+        | {"statusCallbackMethod"}
+    ),
+    "Record": frozenset({"action", "method", "timeout", "maxLength", "playBeep", "finishOnKey"}),
+    "Redirect": frozenset({"method"}),
+    "Hangup": frozenset(),
+    "Reject": frozenset({"reason"}),
+}
+
+
+class FetchError(VoiceappError):
+    """A document could not be fetched (an injected ``fetch`` may raise this)."""
+
+    status = 502
+    default_code = "fetch-failed"
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    """One call to place, as the call API validated it."""
+
+    from_: str
+    to: str
+    url: str | None = None
+    method: Literal["GET", "POST"] = "POST"
+    send_digits: str | None = None
+    subscription: Subscription = field(default_factory=Subscription)
+    timeout: float = 60.0  # seconds to ring before no-answer
+    sid: str | None = None
+
+
+def _new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+@dataclass
+class Environment:
+    """What a call runs against; shared by every call of a dialer."""
+
+    clock: Clock
+    network: NetworkBackend
+    fetch: Fetch
+    deliverer: Deliverer | None = None
+    new_sid: Callable[[str], str] = _new_sid
+    recording_base_url: str = "http://recordings.voiceapp.invalid"
+    play_seconds: float = 5.0  # assumed length of an audio file (not downloaded)
+    max_documents: int = 50  # fetches per call before it is ended (redirect loops)
+    default_region: str | None = None  # for <Number> text in national format
+    fetch_in_thread: bool = False  # real HTTP on the real clock: do not block the loop
+    on_transition: Callable[[LegRun, Transition], None] | None = None
+
+
+# -- legs as the dialer sees them -----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class LegRun:
+    """A leg, its state machine and its callback bookkeeping."""
+
+    leg: Leg
+    direction: Direction
+    subscription: Subscription
+    state: CallState = field(default_factory=CallState)
+    answered: Future[None] = field(default_factory=Future)
+    finished: Future[CallStatus] = field(default_factory=Future)
+    initiated_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    sequence: int = 0
+    recording_url: str | None = None
+    callbacks: list[list[tuple[str, str]]] = field(default_factory=list)
+
+    @property
+    def sid(self) -> str:
+        return self.leg.sid
+
+    @property
+    def status(self) -> CallStatus:
+        return self.state.status
+
+    @property
+    def duration(self) -> int:
+        """Whole seconds from answer to end (0 if never answered)."""
+        if self.answered_at is None or self.ended_at is None:
+            return 0
+        return round(self.ended_at - self.answered_at)
+
+
+@dataclass(eq=False)
+class CallHandle:
+    """A placed call: its a-leg, every b-leg, its trace, and the running task."""
+
+    sid: str
+    trace: Trace
+    a: LegRun
+    legs: list[LegRun]
+    task: Task[CallStatus]
+    _call: _Call
+
+    @property
+    def status(self) -> CallStatus:
+        return self.a.status
+
+    def cancel(self) -> bool:
+        """Withdraw the call if it is not answered yet; False when it is too late."""
+        return self._call.cancel()
+
+
+# -- control flow inside a call -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Goto:
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+class _HangupVerb(Exception):
+    """A <Hangup> or <Reject> ended the document."""
+
+
+class _LegGone(Exception):
+    def __init__(self, run: LegRun) -> None:
+        super().__init__(run.sid)
+        self.run = run
+
+
+class _AppError(Exception):
+    """Fetch failed or the document is invalid: announce, then hang up."""
+
+
+class _Interrupted:
+    pass
+
+
+_INTERRUPTED: Final = _Interrupted()
+_TIMED_OUT: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    run: LegRun  # the leg the document runs on
+    watch: tuple[LegRun, ...]  # legs whose end aborts the document
+    whisper: bool = False
+
+
+def spoken_text(node: Node) -> str:
+    """The words a <Say> speaks, SSML included, whitespace collapsed."""
+    parts: list[str] = []
+
+    def walk(n: Node) -> None:
+        for child in n.children:
+            if isinstance(child, str):
+                parts.append(child)
+            else:
+                parts.append(" ")
+                walk(child)
+                parts.append(" ")
+
+    walk(node)
+    return " ".join("".join(parts).split())
+
+
+def speech_seconds(node: Node) -> float:
+    """An estimate of how long a <Say> speaks: words at ~150 a minute, plus SSML breaks."""
+    words = len(spoken_text(node).split())
+    pause_ms = 0
+    for child in node.iter():
+        if child.tag == "break":
+            time_ms = child.get("time")
+            pause_ms += (
+                time_ms if time_ms is not None else _BREAK_STRENGTH_MS.get(child.get("strength"), 0)
+            )
+    return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
+
+
+class _Call:
+    """The process of one outbound call."""
+
+    def __init__(self, env: Environment, spec: OutboundCall) -> None:
+        self.env = env
+        self.spec = spec
+        self.clock = env.clock
+        self.sid = spec.sid or env.new_sid("CA")
+        self.trace = Trace(self.clock.now, origin=self.clock.now())
+        self.legs: list[LegRun] = []
+        self.documents = 0
+        self.a = self._new_leg(
+            sid=self.sid,
+            label="a",
+            from_=spec.from_,
+            to=spec.to,
+            direction="outbound-api",
+            subscription=spec.subscription,
+        )
+
+    # legs ---------------------------------------------------------------------------------
+    def _new_leg(
+        self,
+        *,
+        sid: str,
+        label: str,
+        from_: str,
+        to: str,
+        direction: Direction,
+        subscription: Subscription,
+        parent: str | None = None,
+    ) -> LegRun:
+        leg = Leg(sid=sid, from_=from_, to=to, label=label, parent_sid=parent, trace=self.trace)
+        run = LegRun(leg, direction, subscription)
+
+        def on_event(event: Event) -> None:
+            self._apply(run, event)
+
+        leg.on_event = on_event
+        leg.on_digit = self._ignore_digits(label)
+        self.legs.append(run)
+        return run
+
+    def _ignore_digits(self, label: str) -> Callable[[str], None]:
+        """The digit handler outside <Gather>: digits are traced and dropped."""
+
+        def ignore(digit: str) -> None:
+            self.trace.add(label, "digit-ignored", digit=digit)
+
+        return ignore
+
+    def _apply(self, run: LegRun, event: Event) -> Transition | None:
+        if not run.state.can(event):
+            self.trace.add(
+                run.leg.label, "illegal-event", event=event.value, status=run.status.value
+            )
+            return None
+        row = run.state.apply(event)
+        now = self.clock.now()
+        if row.target is CallStatus.INITIATED:
+            run.initiated_at = now
+        elif row.target is CallStatus.IN_PROGRESS:
+            run.answered_at = now
+        elif row.target in TERMINAL:
+            run.ended_at = now
+        self.trace.add(
+            run.leg.label,
+            "status",
+            sid=run.sid,
+            status=row.target.value,
+            callback=None if row.emits is None else row.emits.value,
+        )
+        if row.emits is not None and run.subscription.wants(row.emits):
+            params = build_params(
+                event=row.emits,
+                status=row.target,
+                call_sid=run.sid,
+                parent_call_sid=run.leg.parent_sid,
+                from_=run.leg.from_,
+                to=run.leg.to,
+                direction=run.direction,
+                sequence=run.sequence,
+                timestamp=self.clock.wall(),
+                duration=run.duration,
+                recording_url=run.recording_url,
+                subscription=run.subscription,
+            )
+            run.sequence += 1
+            run.callbacks.append(params)
+            event_id = f"{run.sid}:{row.emits.value}"
+            if self.env.deliverer is not None:
+                self.env.deliverer.submit(
+                    event_id=event_id, key=run.sid, subscription=run.subscription, params=params
+                )
+            self.trace.add(
+                run.leg.label, "callback", event=row.emits.value, event_id=event_id,
+                url=run.subscription.url,
+            )  # fmt: skip
+        if self.env.on_transition is not None:
+            self.env.on_transition(run, row)
+        if row.target is CallStatus.IN_PROGRESS:
+            run.answered.set_result(None)
+        if row.target in TERMINAL:
+            run.leg.ended = True
+            run.finished.set_result(row.target)
+        return row
+
+    def _end(self, run: LegRun, event: Event = Event.HANG_UP) -> None:
+        """End a leg from our side: hang up if answered, else ``event`` (cancel/no-answer)."""
+        if run.status in TERMINAL:
+            return
+        self.env.network.hang_up(run.leg)
+        self._apply(run, Event.HANG_UP if run.status is CallStatus.IN_PROGRESS else event)
+
+    def cancel(self) -> bool:
+        if self.a.status not in (CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING):
+            return False
+        self.trace.add("a", "cancel")
+        if self.a.status is CallStatus.QUEUED:
+            self._apply(self.a, Event.CANCEL)
+        else:
+            self._end(self.a, Event.CANCEL)
+        return True
+
+    # waiting ------------------------------------------------------------------------------
+    def _wait(
+        self,
+        fut: Future[Any],
+        watch: Sequence[LegRun],
+        *,
+        timeout: float | None = None,
+        interrupt: Future[Any] | None = None,
+    ) -> Generator[Future[Any], Any, Any]:
+        """Wait for ``fut``; raise :class:`_LegGone` if a watched leg ends first.
+
+        Returns the result, ``_TIMED_OUT`` or ``_INTERRUPTED``.
+        """
+        for run in watch:
+            if run.finished.done:
+                raise _LegGone(run)
+        futures: list[Future[Any]] = [fut, *(run.finished for run in watch)]
+        timer_index = interrupt_index = -1
+        timer = None
+        if timeout is not None:
+            timer_fut: Future[Any] = Future()
+            timer = self.clock.call_later(timeout, lambda: timer_fut.set_result(None))
+            timer_index = len(futures)
+            futures.append(timer_fut)
+        if interrupt is not None:
+            interrupt_index = len(futures)
+            futures.append(interrupt)
+        try:
+            index, value = yield first(*futures)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if index == 0:
+            return value
+        if index == timer_index:
+            return _TIMED_OUT
+        if index == interrupt_index:
+            return _INTERRUPTED
+        raise _LegGone(watch[index - 1])
+
+    # the call -----------------------------------------------------------------------------
+    def run(self) -> Process[CallStatus]:
+        a = self.a
+        if a.status is CallStatus.CANCELED:
+            return a.status
+        self._apply(a, Event.DIAL)
+        self.env.network.place(a.leg)
+        outcome = yield from self._wait(
+            first(a.answered, a.finished), [], timeout=self.spec.timeout
+        )
+        if outcome is _TIMED_OUT:
+            self._end(a, Event.NO_ANSWER)
+        if a.status is not CallStatus.IN_PROGRESS:
+            return a.status
+        ctx = _Ctx(a, (a,))
+        try:
+            if self.spec.send_digits:
+                timeline = parse_digits(self.spec.send_digits)
+                self.trace.add("a", "digits-sent", digits=timeline.digits, ms=timeline.duration_ms)
+                yield from self._wait(self.env.network.send_digits(a.leg, timeline), [a])
+            if self.spec.url is not None:
+                yield from self._run_url(ctx, _Goto(self.spec.method, self.spec.url))
+            else:
+                # the seed's rule: no url -> connect the callee to the `from` number
+                doc = Response()
+                doc.dial(self.spec.from_, caller_id=self.spec.to)
+                self.trace.add("a", "document", url=None, verbs=["Dial"], note="no url: bridge")
+                goto = yield from self._run_document(ctx, doc, None)
+                if goto is not None:
+                    yield from self._run_url(ctx, goto)
+        except _HangupVerb:
+            pass
+        except _LegGone:
+            pass
+        except _AppError:
+            if a.status is CallStatus.IN_PROGRESS:
+                self.trace.add("a", "announce", text=APP_ERROR_TEXT)
+                with contextlib.suppress(_LegGone):
+                    yield from self._say(ctx, APP_ERROR_TEXT, None)
+        finally:
+            for run in self.legs:
+                self._end(run)
+        return a.status
+
+    # documents ----------------------------------------------------------------------------
+    def _run_url(self, ctx: _Ctx, goto: _Goto | None) -> Process[None]:
+        while goto is not None:
+            doc = yield from self._fetch(ctx, goto)
+            goto = yield from self._run_document(ctx, doc, goto.url)
+
+    def _params(self, run: LegRun) -> list[tuple[str, str]]:
+        params = [
+            ("CallSid", run.sid),
+            ("From", run.leg.from_),
+            ("To", run.leg.to),
+            ("Direction", run.direction),
+            ("CallStatus", run.status.value),
+        ]
+        if run.leg.parent_sid is not None:
+            params.append(("ParentCallSid", run.leg.parent_sid))
+        return params
+
+    def _fetch(self, ctx: _Ctx, goto: _Goto) -> Process[Response]:
+        label = ctx.run.leg.label
+        self.documents += 1
+        if self.documents > self.env.max_documents:
+            self.trace.add(label, "fetch-error", url=goto.url, error="too many documents")
+            raise _AppError
+        params = [*self._params(ctx.run), *goto.params]
+        self.trace.add(label, "fetch", method=goto.method, url=goto.url, params=dict(params))
+        fetch = self.env.fetch
+        try:
+            if self.env.fetch_in_thread:
+                body = yield from self._wait(
+                    self.clock.run_in_thread(lambda: fetch(goto.method, goto.url, params)),
+                    ctx.watch,
+                )
+            else:
+                body = fetch(goto.method, goto.url, params)
+        except _LegGone:
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, VoiceappError) else type(exc).__name__
+            self.trace.add(label, "fetch-error", url=goto.url, code=code, error=str(exc))
+            raise _AppError from exc
+        try:
+            doc = parse(body)
+        except DocumentError as exc:
+            self.trace.add(label, "document-error", url=goto.url, **exc.to_dict())
+            raise _AppError from exc
+        self.trace.add(label, "document", url=goto.url, verbs=[n.tag for n in doc.elements])
+        return doc
+
+    def _run_document(self, ctx: _Ctx, doc: Node, url: str | None) -> Process[_Goto | None]:
+        for verb in doc.elements:
+            goto = yield from self._verb(ctx, verb, url, None)
+            if isinstance(goto, _Goto):
+                return goto
+        return None
+
+    def _unsupported(self, ctx: _Ctx, node: Node, reason: str, **detail: Any) -> None:
+        self.trace.add(
+            ctx.run.leg.label, "unsupported", verb=node.tag, path=node.path, reason=reason, **detail
+        )
+
+    def _check_attrs(self, ctx: _Ctx, node: Node) -> None:
+        honoured = HONOURED.get(node.tag, frozenset())
+        for name, value in node.attrs.items():
+            if name not in honoured:
+                self._unsupported(ctx, node, "attribute not simulated", attribute=name, value=value)
+
+    def _verb(
+        self, ctx: _Ctx, node: Node, url: str | None, interrupt: Future[Any] | None
+    ) -> Process[_Goto | _Interrupted | None]:
+        tag = node.tag
+        if tag not in HONOURED:
+            self._unsupported(ctx, node, "verb not simulated")
+            return None
+        self._check_attrs(ctx, node)
+        if tag == "Say":
+            return (yield from self._say(ctx, spoken_text(node), node, interrupt))
+        if tag == "Play":
+            return (yield from self._play(ctx, node, interrupt))
+        if tag == "Pause":
+            seconds = node.get("length")
+            self.trace.add(ctx.run.leg.label, "pause", seconds=seconds)
+            if interrupt is not None and interrupt.done:
+                return _INTERRUPTED
+            out = yield from self._wait(Future(), ctx.watch, timeout=seconds, interrupt=interrupt)
+            return _INTERRUPTED if out is _INTERRUPTED else None
+        if tag == "Gather":
+            return (yield from self._gather(ctx, node, url))
+        if tag == "Dial":
+            return (yield from self._dial(ctx, node, url))
+        if tag == "Record":
+            return (yield from self._record(ctx, node, url))
+        if tag == "Redirect":
+            target = urljoin(url or "", node.value)
+            self.trace.add(ctx.run.leg.label, "redirect", url=target, method=node.get("method"))
+            return _Goto(node.get("method"), target)
+        for child in node.elements:
+            self._unsupported(ctx, child, f"<{child.tag}> inside <{tag}> not simulated")
+        if tag == "Reject":
+            self.trace.add(
+                ctx.run.leg.label, "reject", reason=node.get("reason"),
+                note="the call is already answered: hanging up",
+            )  # fmt: skip
+        else:
+            self.trace.add(ctx.run.leg.label, "hangup")
+        raise _HangupVerb
+
+    def _say(
+        self, ctx: _Ctx, text: str, node: Node | None, interrupt: Future[Any] | None = None
+    ) -> Process[_Interrupted | None]:
+        seconds = speech_seconds(node) if node is not None else max(0.5, len(text.split()) * 0.4)
+        loop = node.get("loop") if node is not None else 1
+        detail: dict[str, Any] = {"text": text, "seconds": seconds, "loop": loop}
+        if node is not None:
+            detail |= {"voice": node.get("voice"), "language": node.get("language")}
+        self.trace.add(ctx.run.leg.label, "say", **detail)
+        for _ in range(loop or 1000):
+            if interrupt is not None and interrupt.done:
+                return _INTERRUPTED
+            out = yield from self._wait(
+                self.env.network.say(ctx.run.leg, text, seconds), ctx.watch, interrupt=interrupt
+            )
+            if isinstance(out, _Interrupted):
+                return out
+        return None
+
+    def _play(
+        self, ctx: _Ctx, node: Node, interrupt: Future[Any] | None
+    ) -> Process[_Interrupted | None]:
+        label = ctx.run.leg.label
+        loop = node.get("loop") or 1000
+        digits = node.get("digits")
+        if digits is not None:
+            timeline = parse_digits(digits)
+            self.trace.add(label, "play-digits", digits=digits, ms=timeline.duration_ms, loop=loop)
+        else:
+            if node.value is None:
+                self._unsupported(ctx, node, "nothing to play (no URL and no digits)")
+                return None
+            self.trace.add(label, "play", url=node.value, seconds=self.env.play_seconds, loop=loop)
+        for _ in range(loop):
+            if interrupt is not None and interrupt.done:
+                return _INTERRUPTED
+            if digits is not None:
+                fut = self.env.network.send_digits(ctx.run.leg, timeline)
+            else:
+                fut = self.env.network.play(ctx.run.leg, node.value, self.env.play_seconds)
+            out = yield from self._wait(fut, ctx.watch, interrupt=interrupt)
+            if isinstance(out, _Interrupted):
+                return out
+        return None
+
+    # Gather -------------------------------------------------------------------------------
+    def _gather(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+        run = ctx.run
+        label = run.leg.label
+        inputs = node.get("input")
+        num_digits = node.get("numDigits")
+        finish = node.get("finishOnKey")
+        timeout = node.get("timeout")
+        self.trace.add(
+            label, "gather", input=list(inputs), numDigits=num_digits, finishOnKey=finish,
+            timeout=timeout,
+        )  # fmt: skip
+        if "speech" in inputs:
+            self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
+        digits: list[str] = []
+        done: Future[str] = Future()
+        first_digit: Future[None] = Future()
+        activity: list[Future[None]] = [Future()]
+
+        def on_digit(digit: str) -> None:
+            self.trace.add(label, "digit-heard", digit=digit)
+            if done.done:
+                return
+            first_digit.set_result(None)
+            if finish and digit in finish:
+                done.set_result("finishOnKey")
+                return
+            digits.append(digit)
+            if num_digits is not None and len(digits) >= num_digits:
+                done.set_result("numDigits")
+            else:
+                activity[0].set_result(None)
+
+        if "dtmf" in inputs:
+            run.leg.on_digit = on_digit
+        try:
+            interrupt = first_digit if node.get("bargeIn") else None
+            for child in node.elements:
+                if done.done:
+                    break
+                out = yield from self._verb(ctx, child, url, interrupt)
+                if out is _INTERRUPTED:
+                    break
+            reason = "timeout"
+            while not done.done:
+                activity[0] = Future()
+                out = yield from self._wait(first(done, activity[0]), ctx.watch, timeout=timeout)
+                if out is _TIMED_OUT:
+                    break
+            if done.done:
+                reason = done.result()
+        finally:
+            run.leg.on_digit = self._ignore_digits(label)
+        result = "".join(digits)
+        action = node.get("action")
+        self.trace.add(label, "gathered", digits=result, reason=reason, action=action)
+        if (result or node.get("actionOnEmptyResult")) and action is not None:
+            return _Goto(node.get("method"), urljoin(url or "", action), (("Digits", result),))
+        return None
+
+    # Record -------------------------------------------------------------------------------
+    def _record(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+        run = ctx.run
+        label = run.leg.label
+        if node.get("playBeep"):
+            self.trace.add(label, "beep")
+            yield from self._wait(Future(), ctx.watch, timeout=0.5)
+        max_length = node.get("maxLength")
+        timeout = node.get("timeout")
+        self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
+        seconds = yield from self._wait(
+            self.env.network.record(run.leg, max_length=max_length, timeout=timeout), ctx.watch
+        )
+        rec_sid = self.env.new_sid("RE")
+        rec_url = f"{self.env.recording_base_url.rstrip('/')}/{self.sid}/{rec_sid}.wav"
+        run.recording_url = rec_url
+        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=rec_sid)
+        action = node.get("action")
+        if action is None:
+            return None
+        return _Goto(
+            node.get("method"),
+            urljoin(url or "", action),
+            (
+                ("RecordingUrl", rec_url),
+                ("RecordingSid", rec_sid),
+                ("RecordingDuration", str(round(seconds))),
+            ),
+        )
+
+    # Dial ---------------------------------------------------------------------------------
+    def _dial(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+        a = ctx.run
+        if ctx.whisper:
+            self._unsupported(ctx, node, "<Dial> is not allowed in a whisper document")
+            return None
+        targets: list[tuple[str, Node | None]] = []
+        if node.value is not None:
+            targets.append((node.value, None))
+        for child in node.elements:
+            if child.tag == "Number":
+                self._check_attrs(ctx, child)
+                targets.append((child.value, child))
+            else:
+                self._unsupported(ctx, child, f"<{child.tag}> is not simulated; only <Number>")
+        timeout = node.get("timeout")
+        caller_id = node.get("callerId") or a.leg.from_
+        self.trace.add(
+            a.leg.label, "dial", numbers=[t for t, _ in targets], callerId=caller_id,
+            timeout=timeout,
+        )  # fmt: skip
+        runs: list[tuple[LegRun, Node | None]] = []
+        failed = 0
+        for number, noun in targets:
+            label = f"b{sum(1 for r in self.legs if r.direction == 'outbound-dial') + 1}"
+            try:
+                to = normalize(number, field="Number", default_region=self.env.default_region)
+            except PhoneError as exc:
+                self.trace.add(a.leg.label, "dial-error", number=number, **exc.to_dict())
+                failed += 1
+                continue
+            run = self._new_leg(
+                sid=self.env.new_sid("CA"),
+                label=label,
+                from_=caller_id,
+                to=to,
+                direction="outbound-dial",
+                subscription=self._b_subscription(noun),
+                parent=a.sid,
+            )
+            runs.append((run, noun))
+        status, winner = "failed", None
+        if runs:
+            status, winner = yield from self._ring_b_legs(ctx, [r for r, _ in runs], timeout)
+        duration = 0
+        if winner is not None:
+            noun = next(n for r, n in runs if r is winner)
+            status, duration = yield from self._connect(ctx, node, url, winner, noun)
+        self.trace.add(
+            a.leg.label, "dial-result", DialCallStatus=status,
+            DialCallSid=None if winner is None else winner.sid, DialCallDuration=duration,
+        )  # fmt: skip
+        action = node.get("action")
+        if action is None:
+            return None
+        params = [("DialCallStatus", status), ("DialCallDuration", str(duration))]
+        if winner is not None:
+            params.append(("DialCallSid", winner.sid))
+        return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+
+    def _b_subscription(self, noun: Node | None) -> Subscription:
+        """A b-leg reports to its <Number statusCallback>, else to the call's callback."""
+        base = self.spec.subscription
+        if noun is None or noun.get("statusCallback") is None:
+            return base
+        return Subscription(
+            url=noun.get("statusCallback"),
+            events=parse_events(noun.get("statusCallbackEvent")),
+            method=noun.get("statusCallbackMethod"),
+            secret_key=base.secret_key,
+            optional=base.optional,
+        )
+
+    def _ring_b_legs(
+        self, ctx: _Ctx, runs: list[LegRun], timeout: float
+    ) -> Process[tuple[str, LegRun | None]]:
+        for run in runs:
+            self._apply(run, Event.DIAL)
+            self.env.network.place(run.leg)
+        all_over: Future[None] = Future()
+
+        def check_all(_: Future[Any]) -> None:
+            if all(r.finished.done for r in runs):
+                all_over.set_result(None)
+
+        for run in runs:
+            run.finished.add_done_callback(check_all)
+        try:
+            out = yield from self._wait(
+                first(*(r.answered for r in runs), all_over), ctx.watch, timeout=timeout
+            )
+        except _LegGone:
+            for run in runs:
+                self._end(run, Event.CANCEL)
+            raise
+        winner = None
+        if out is not _TIMED_OUT:
+            index, _ = out
+            if index < len(runs):
+                winner = runs[index]
+        for run in runs:
+            if run is not winner:
+                self._end(run, Event.NO_ANSWER if out is _TIMED_OUT else Event.CANCEL)
+        if winner is not None:
+            return "answered", winner
+        statuses = {r.status for r in runs}
+        for status in (CallStatus.BUSY, CallStatus.NO_ANSWER, CallStatus.CANCELED):
+            if status in statuses:
+                return status.value, None
+        return "failed", None
+
+    def _connect(
+        self, ctx: _Ctx, node: Node, url: str | None, b: LegRun, noun: Node | None
+    ) -> Process[tuple[str, int]]:
+        a = ctx.run
+        watch = (a, b)
+        try:
+            send = None if noun is None else noun.get("sendDigits")
+            if send:
+                timeline = parse_digits(send)
+                self.trace.add(b.leg.label, "digits-sent", digits=send, ms=timeline.duration_ms)
+                yield from self._wait(self.env.network.send_digits(b.leg, timeline), watch)
+            if noun is not None and noun.get("url") is not None:
+                wctx = _Ctx(b, watch, whisper=True)
+                try:
+                    whisper = _Goto(noun.get("method"), urljoin(url or "", noun.get("url")))
+                    yield from self._run_url(wctx, whisper)
+                except (_HangupVerb, _AppError):
+                    self.trace.add(b.leg.label, "whisper-ended", note="b-leg hung up by whisper")
+                    self._end(b)
+                    return "completed", b.duration
+            self.env.network.bridge(a.leg, b.leg)
+            self.trace.add(a.leg.label, "bridge", a=a.sid, b=b.sid)
+            star: Future[None] = Future()
+            if node.get("hangupOnStar"):
+                label = a.leg.label
+
+                def on_digit(digit: str) -> None:
+                    self.trace.add(label, "digit-heard", digit=digit)
+                    if digit == "*":
+                        star.set_result(None)
+
+                a.leg.on_digit = on_digit
+            out = yield from self._wait(
+                first(b.finished, star), (a,), timeout=node.get("timeLimit")
+            )
+            if out is _TIMED_OUT:
+                self.trace.add(a.leg.label, "time-limit", seconds=node.get("timeLimit"))
+        except _LegGone as gone:
+            if gone.run is a:
+                raise
+            # the b-leg ended before the bridge: a-leg continues
+        finally:
+            if a.leg.bridged_to is b.leg:
+                self.env.network.unbridge(a.leg, b.leg)
+                self.trace.add(a.leg.label, "unbridge", b=b.sid)
+            a.leg.on_digit = self._ignore_digits(a.leg.label)
+            if a.status is not CallStatus.IN_PROGRESS:
+                self._end(b)
+        self._end(b)
+        return "completed", b.duration
+
+
+def place_call(env: Environment, spec: OutboundCall) -> CallHandle:
+    """Start ``spec`` on ``env``'s clock; run the clock to make it progress."""
+    call = _Call(env, spec)
+    task = env.clock.spawn(call.run(), f"call {call.sid}")
+    return CallHandle(call.sid, call.trace, call.a, call.legs, task, call)
