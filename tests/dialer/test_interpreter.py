@@ -565,3 +565,23 @@ def test_runs_on_the_real_clock() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed >= 0.55  # one 50 ms ring plus a 0.5 s Say, really waited
     assert handle.a.leg.said() == ["Hi"]
+
+
+class BrokenNetwork(SimulatedNetwork):
+    """A backend with a bug: saying anything blows up."""
+
+    def say(self, leg: Any, text: str, seconds: float) -> Any:
+        raise RuntimeError("speech engine crashed")
+
+
+def test_an_internal_error_is_traced_hung_up_and_raised(lab: Lab) -> None:
+    url = lab.site.add("/pin", PIN)
+    env = lab.env()
+    env.network = BrokenNetwork(lab.clock, {"default": {"rings": 0}})
+    handle = place_call(env, OutboundCall(from_=CALLER, to=CALLEE, url=url))
+    lab.clock.run_until_idle()
+    assert isinstance(handle.task.exception(), RuntimeError)
+    assert handle.trace.of("internal-error")[0].detail == {
+        "error": "RuntimeError: speech engine crashed"
+    }
+    assert handle.status == "completed"  # the line is not left open

@@ -471,6 +471,10 @@ class _Call:
                 self.trace.add("a", "announce", text=APP_ERROR_TEXT)
                 with contextlib.suppress(_LegGone):
                     yield from self._say(ctx, APP_ERROR_TEXT, None)
+        except Exception as exc:
+            # a bug, not a user error: leave a mark in the trace, hang up, fail the task
+            self.trace.add("a", "internal-error", error=f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             for run in self.legs:
                 self._end(run)
