@@ -442,6 +442,7 @@ class Element:
     py_attrs: dict[str, Attr] = field(default_factory=dict, repr=False)
     child_map: dict[str, Element] = field(default_factory=dict, repr=False)
     py_children: dict[str, Element] = field(default_factory=dict, repr=False)
+    any_children: dict[str, Element] = field(default_factory=dict, repr=False)
     child_kinds: frozenset[str] = frozenset()
     required_attrs: tuple[Attr, ...] = ()
 
@@ -1074,6 +1075,7 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         children = [by_key[k] for k in element.children]
         element.child_map = {c.name: c for c in children}
         element.py_children = {c.python_name: c for c in children}
+        element.any_children = {**element.child_map, **element.py_children}
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

@@ -21,11 +21,10 @@ from typing import Any
 from lxml import etree
 
 from voiceapp import schema
-from voiceapp.document.model import Node, Response
+from voiceapp.document.model import Node, Response, from_source
 from voiceapp.document.parser import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
-    Limits,
     Locator,
     ParseFailure,
     load,
@@ -101,131 +100,150 @@ def _qname(tag: str) -> str:
     return tag
 
 
-class _Walk:
-    __slots__ = ("max_depth", "problems")
+def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
+    """Check a whole tree against the schema; the problems, not yet located.
 
-    def __init__(self, max_depth: int) -> None:
-        self.max_depth = max_depth
-        self.problems: list[_Raw] = []
-
-    def node(self, el: etree._Element, element: Element, node: Node, depth: int) -> Node:
-        problems = self.problems
-        attrib = el.attrib
-        if attrib:
-            attr_map = element.attr_map
-            attrs = node.attrs
-            for key, value in attrib.items():
-                name = key if key[0] != "{" else _qname(key)
-                attr = attr_map.get(name)
-                if attr is None:
-                    problems.append(
-                        (
-                            "unknown-attribute",
-                            f"<{element.name}> has no attribute {name!r}",
-                            el,
-                            name,
-                            None,
-                        )
-                    )
-                    continue
-                try:
-                    attr.type.parse(value)
-                except InvalidValue as exc:
-                    problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
-                attrs[name] = value
-        for attr in element.required_attrs:
-            if attr.name not in node.attrs:
-                problems.append(
-                    (
-                        "missing-attribute",
-                        f"<{element.name}> needs the attribute {attr.name} "
-                        f"({attr.type.describe()})",
-                        el,
-                        None,
-                        None,
-                    )
-                )
-        children = node.children
+    This loop is the hot path of parsing, so it is written flat: a stack instead of
+    recursion, attribute values checked through each type's memo first."""
+    problems: list[_Raw] = []
+    stack: list[tuple[etree._Element, Element, int]] = [(root, schema.ROOT, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        el, element, depth = pop()
+        items = el.items()
+        if items:
+            _check_attrs(el, element, items, problems)
+        elif element.required_attrs:
+            _check_required(el, element, {}, problems)
+        text_type = element.text
         text = el.text
-        if text:
-            children.append(text)
+        if text is not None and text_type is None and not text.isspace():
+            _no_text(el, element, text, problems)
+            text_type = _NOTHING  # one problem per element is enough
         child_map = element.child_map
+        tails = None
         for child in el:
             tag = child.tag
-            if isinstance(tag, str):
+            if tag.__class__ is str:
                 spec = child_map.get(tag)
                 if spec is None:
-                    self.refuse(element, child, tag)
-                elif depth >= self.max_depth:
+                    _refuse(element, child, tag, problems)
+                elif depth >= max_depth:
                     problems.append(
                         (
                             "too-deep",
-                            f"elements are nested deeper than {self.max_depth}",
+                            f"elements are nested deeper than {max_depth}",
                             child,
                             None,
                             None,
                         )
                     )
                 else:
-                    sub = Node(spec, {}, [], node)
-                    sub.line = child.sourceline
-                    children.append(self.node(child, spec, sub, depth + 1))
+                    push((child, spec, depth + 1))
             tail = child.tail
-            if tail:
-                if children and isinstance(children[-1], str):
-                    children[-1] += tail
+            if tail is not None:
+                if text_type is None:
+                    if not tail.isspace():
+                        _no_text(el, element, tail, problems)
+                        text_type = _NOTHING
+                elif tails is None:
+                    tails = [tail]
                 else:
-                    children.append(tail)
-        self.check_text(el, element, node)
-        return node
+                    tails.append(tail)
+        if text_type is not None and text_type is not _NOTHING and not element.mixed:
+            value = (text or "") + ("".join(tails) if tails else "")
+            _check_text(el, element, value.strip(), problems)
+    return problems
 
-    def refuse(self, parent: Element, child: etree._Element, tag: str) -> None:
-        name = _qname(tag)
-        if name == "Response":
-            code, message = "nested-response", "<Response> can only be the root"
-        elif name in schema.TAGS:
-            code, message = "child-not-allowed", f"<{name}> is not allowed inside <{parent.name}>"
-        else:
-            code, message = "unknown-element", f"<{name}> is not an element of the dialect"
-        self.problems.append((code, message, child, None, None))
 
-    def check_text(self, el: etree._Element, element: Element, node: Node) -> None:
-        text_type = element.text
-        strings = [c for c in node.children if isinstance(c, str)]
-        if text_type is None:
-            for s in strings:
-                if not s.isspace():
-                    snippet = s.strip()
-                    self.problems.append(
-                        (
-                            "text-not-allowed",
-                            f"<{element.name}> takes no text, found {snippet[:40]!r}",
-                            el,
-                            None,
-                            snippet[:20],
-                        )
-                    )
-                    return
-            return
-        if element.mixed:
-            return
-        value = "".join(strings).strip()
-        if not value:
-            if element.text_required:
-                self.problems.append(
-                    (
-                        "missing-text",
-                        f"<{element.name}> needs text ({text_type.describe()})",
-                        el,
-                        None,
-                        None,
-                    )
-                )
-            return
+_NOTHING = schema.Text("nothing")  # marks "text already reported" in the walk
+
+
+def _check_attrs(
+    el: etree._Element, element: Element, items: list[tuple[Any, Any]], problems: list[_Raw]
+) -> None:
+    attr_map = element.attr_map
+    seen: dict[str, str] = {}
+    for key, value in items:
+        name = key if key[0] != "{" else _qname(key)
+        attr = attr_map.get(name)
+        if attr is None:
+            problems.append(
+                ("unknown-attribute", f"<{element.name}> has no attribute {name!r}", el, name, None)
+            )
+            continue
+        seen[name] = value
+        type_ = attr.type
+        if value in type_._cache:
+            continue
         try:
-            text_type.parse(value)
+            type_.parse(value)
         except InvalidValue as exc:
-            self.problems.append((exc.code, f"text: {exc.message}", el, None, value[:20]))
+            problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
+    if element.required_attrs:
+        _check_required(el, element, seen, problems)
+
+
+def _check_required(
+    el: etree._Element, element: Element, seen: dict[str, str], problems: list[_Raw]
+) -> None:
+    for attr in element.required_attrs:
+        if attr.name not in seen:
+            problems.append(
+                (
+                    "missing-attribute",
+                    f"<{element.name}> needs the attribute {attr.name} ({attr.type.describe()})",
+                    el,
+                    None,
+                    None,
+                )
+            )
+
+
+def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Raw]) -> None:
+    name = _qname(tag)
+    if name == "Response":
+        code, message = "nested-response", "<Response> can only be the root"
+    elif name in schema.TAGS:
+        code, message = "child-not-allowed", f"<{name}> is not allowed inside <{parent.name}>"
+    else:
+        code, message = "unknown-element", f"<{name}> is not an element of the dialect"
+    problems.append((code, message, child, None, None))
+
+
+def _no_text(el: etree._Element, element: Element, text: str, problems: list[_Raw]) -> None:
+    snippet = text.strip()
+    problems.append(
+        (
+            "text-not-allowed",
+            f"<{element.name}> takes no text, found {snippet[:40]!r}",
+            el,
+            None,
+            snippet[:20],
+        )
+    )
+
+
+def _check_text(el: etree._Element, element: Element, value: str, problems: list[_Raw]) -> None:
+    text_type = element.text
+    assert text_type is not None
+    if not value:
+        if element.text_required:
+            problems.append(
+                (
+                    "missing-text",
+                    f"<{element.name}> needs text ({text_type.describe()})",
+                    el,
+                    None,
+                    None,
+                )
+            )
+        return
+    try:
+        text_type.parse(value)
+    except InvalidValue as exc:
+        problems.append((exc.code, f"text: {exc.message}", el, None, value[:20]))
 
 
 def check(
@@ -236,21 +254,17 @@ def check(
 ) -> tuple[Response | None, list[Problem]]:
     """Parse and check untrusted XML: the document (None when it has problems) and
     every problem found, located."""
-    limits = Limits(max_bytes, max_depth)
     try:
-        root, source = load(data, limits)
+        root, source = load(data, max_bytes)
     except ParseFailure as failure:
         return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
         return None, _locate(root, source, [("root", message, root, None, None)])
-    walk = _Walk(max_depth)
-    doc = Response()
-    doc.line = root.sourceline
-    walk.node(root, schema.ROOT, doc, 1)
-    if walk.problems:
-        return None, _locate(root, source, walk.problems)
-    return doc, []
+    problems = _walk(root, max_depth)
+    if problems:
+        return None, _locate(root, source, problems)
+    return from_source(root), []
 
 
 def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[Problem]:

@@ -1,41 +1,48 @@
 """The document model: one :class:`Node` class for every element, and the builder.
 
 A node holds its schema :class:`~voiceapp.schema.Element`, its attributes as XML text
-in a dict, and its children: nodes and text strings, in document order.  Typed values
-come from the schema on access (:meth:`Node.get`), with the schema's defaults.
+(a dict in schema order) and its children: nodes and text strings, in document order.
+Typed values come from the schema on access (:meth:`Node.get`), with its defaults.
 
 Building goes through one checked :meth:`Node.add`; ``node.say(...)``,
 ``node.gather(...)``, ``node.say_as(...)`` are shortcuts whose names are derived from
-the schema's XML names (``sendDigits`` -> ``send_digits``).  A problem fails the call
-that introduces it with a :class:`~voiceapp.errors.DocumentError` naming the element
-path and the attribute.
+the schema's XML names (``sendDigits`` -> ``send_digits``), installed on the class
+from the schema table.  A problem fails the call that introduces it with a
+:class:`~voiceapp.errors.DocumentError` naming the element path and the attribute.
+
+Parsed documents are built lazily: the parser validates the whole tree up front, and
+a node makes its children from the (hardened, already checked) lxml element the first
+time they are read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voiceapp import schema
 from voiceapp.errors import DocumentError
 from voiceapp.schema import Element, InvalidValue
 
+if TYPE_CHECKING:
+    from lxml import etree
+
 __all__ = ["Node", "Response"]
 
 _MISSING: Any = object()
+_XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
 
 class Node:
     """One element of a voice document."""
 
-    __slots__ = ("attrs", "children", "column", "element", "line", "parent")
+    __slots__ = ("_children", "_source", "attrs", "element", "parent")
 
     element: Element
     attrs: dict[str, str]
-    children: list[Node | str]
     parent: Node | None
-    line: int | None
-    column: int | None
+    _children: list[Node | str] | None
+    _source: etree._Element | None
 
     def __init__(
         self,
@@ -46,10 +53,9 @@ class Node:
     ) -> None:
         self.element = element
         self.attrs = {} if attrs is None else attrs
-        self.children = [] if children is None else children
+        self._children = [] if children is None else children
         self.parent = parent
-        self.line = None
-        self.column = None
+        self._source = None
 
     # ------------------------------------------------------------------ reading
 
@@ -59,23 +65,36 @@ class Node:
         return self.element.name
 
     @property
+    def children(self) -> list[Node | str]:
+        """Child nodes and text strings, in document order."""
+        children = self._children
+        if children is None:
+            children = self._children = _materialize(self)
+        return children
+
+    @property
     def elements(self) -> list[Node]:
         """Child elements in order (text left out)."""
         return [c for c in self.children if isinstance(c, Node)]
 
     @property
     def text(self) -> str:
-        """All text directly inside this element, joined (SSML children left out)."""
+        """All text directly inside this element, joined (child elements left out)."""
         return "".join(c for c in self.children if isinstance(c, str))
 
     @property
     def value(self) -> Any:
-        """The element's text as its schema type gives it, stripped (e.g. the URL of a
+        """The element's text as its schema type gives it, stripped (the URL of a
         ``<Redirect>``, the number of a ``<Number>``); None when there is none."""
         text = self.text.strip()
         if not text or self.element.text is None:
             return None
         return self.element.text.parse(text)
+
+    @property
+    def line(self) -> int | None:
+        """The source line of a parsed node (None for built nodes)."""
+        return None if self._source is None else self._source.sourceline
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The typed value of attribute ``name`` (XML or Python name).
@@ -138,36 +157,44 @@ class Node:
 
     def to_xml(self) -> bytes:
         """The canonical document: UTF-8 bytes with the XML declaration."""
-        from voiceapp.document.serialize import serialize
-
-        return serialize(self)
+        return _serialize(self)
 
     def add(self, name: str, text: Any = None, /, **attrs: Any) -> Node:
         """Append a child element and return it.
 
         ``name`` is the XML tag (``"say-as"``) or the derived Python name (``"say_as"``);
         ``text`` becomes the element's text; keyword arguments are attributes by Python
-        name (``send_digits="wwww101"``), None values left out.  A name this element does
-        not take, but its parent does, is added to the parent when it is of another kind
-        than this element's children (``r.say("hi").hangup()`` appends ``<Hangup>`` to the
-        response; ``gather.dial()`` fails because ``<Gather>`` holds verbs).
+        or XML name (``send_digits="wwww101"``), None values left out.  A name this
+        element does not take, but its parent does, is added to the parent when it is of
+        another kind than this element's children: ``r.say("hi").hangup()`` appends
+        ``<Hangup>`` to the response, while ``gather.dial()`` fails because ``<Gather>``
+        holds verbs.
         """
-        element = self.element.child_map.get(name) or self.element.py_children.get(name)
+        element = self.element.any_children.get(name)
         if element is None:
             return self._forward(name, text, attrs)
-        child = Node(element, _attrs_for(self, element, attrs), [], self)
+        child = Node.__new__(Node)
+        child.element = element
+        child.attrs = _attrs_for(self, element, attrs) if attrs else _no_attrs(self, element)
+        child._children = []
+        child.parent = self
+        child._source = None
         if text is not None and text != "":
             _add_text(child, text)
         elif element.text_required:
             raise _error(
                 self, element.name, f"<{element.name}> needs text ({element.text})", "missing-text"
             )
-        self.children.append(child)
+        children = self._children
+        if children is None:
+            children = self.children
+        children.append(child)
         return child
 
     def _forward(self, name: str, text: Any, attrs: dict[str, Any]) -> Node:
-        kinds = schema.KIND_BY_PYTHON_NAME.get(schema.python_name(name))
-        name = schema.XML_NAME_BY_PYTHON_NAME.get(schema.python_name(name), name)
+        py = schema.python_name(name)
+        kinds = schema.KIND_BY_PYTHON_NAME.get(py)
+        name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
         if kinds is None:
             raise _error(
                 self, name, f"<{name}> is not an element of the dialect", "unknown-element"
@@ -183,15 +210,21 @@ class Node:
         _add_text(self, text)
         return self
 
-    def __getattr__(self, name: str) -> Callable[..., Node]:
-        if name.startswith("_") or name not in schema.KIND_BY_PYTHON_NAME:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def set(self, name: str, value: Any) -> Node:
+        """Set an attribute (XML or Python name), checked like the builder's; None
+        removes it.  Returns this node."""
+        attr = self.element.attr_map.get(name) or self.element.py_attrs.get(name)
+        given: dict[str, Any] = {
+            k: v for k, v in self.attrs.items() if attr is None or k != attr.name
+        }
+        given[name if attr is None else attr.name] = value
+        self.attrs = _attrs_for(self.parent or self, self.element, given)
+        return self
 
-        def build(text: Any = None, /, **attrs: Any) -> Node:
-            return self.add(name, text, **attrs)
-
-        build.__name__ = name
-        return build
+    if TYPE_CHECKING:
+        # The builder shortcuts (say, gather, dial, number, say_as...) are installed
+        # on the class from the schema table below; this tells type checkers so.
+        def __getattr__(self, name: str) -> Callable[..., Node]: ...
 
     def __enter__(self) -> Node:
         return self
@@ -206,10 +239,32 @@ class Response(Node):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__(schema.ROOT)
+        self.element = schema.ROOT
+        self.attrs = {}
+        self._children = []
+        self.parent = None
+        self._source = None
 
     def __enter__(self) -> Response:
         return self
+
+
+def _shortcut(name: str) -> Callable[..., Node]:
+    def build(self: Node, text: Any = None, /, **attrs: Any) -> Node:
+        return self.add(name, text, **attrs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"Append a ``<{schema.XML_NAME_BY_PYTHON_NAME[name]}>`` (see :meth:`add`)."
+    return build
+
+
+for _name in schema.KIND_BY_PYTHON_NAME:
+    if hasattr(Node, _name):
+        raise RuntimeError(f"schema element name {_name!r} clashes with a Node attribute")
+    setattr(Node, _name, _shortcut(_name))
+
+
+# ---------------------------------------------------------------------- checks
 
 
 def _error(node: Node, child: str | None, message: str, code: str, attr: str | None = None) -> Any:
@@ -217,20 +272,36 @@ def _error(node: Node, child: str | None, message: str, code: str, attr: str | N
     return DocumentError(message, code=code, path=path, attribute=attr)
 
 
+def _no_attrs(parent: Node, element: Element) -> dict[str, str]:
+    return _attrs_for(parent, element, {}) if element.required_attrs else {}
+
+
+# (element key, names, values, value types) -> checked attributes in schema order
+_ATTR_CACHE: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
 def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> dict[str, str]:
     """Check keyword attributes against the schema; XML name -> XML text, schema order."""
+    values = tuple(given.values())
+    try:
+        key = (element.key, tuple(given), values, tuple(map(type, values)))
+        cached = _ATTR_CACHE.get(key)
+    except TypeError:  # an unhashable value, e.g. a list for a List attribute
+        key, cached = None, None
+    if cached is not None:
+        return cached.copy()
     out: dict[str, str] = {}
-    for key, value in given.items():
+    for name, value in given.items():
         if value is None:
             continue
-        attr = element.py_attrs.get(key) or element.attr_map.get(key)
+        attr = element.py_attrs.get(name) or element.attr_map.get(name)
         if attr is None:
             raise _error(
                 parent,
                 element.name,
-                f"<{element.name}> has no attribute {key!r}",
+                f"<{element.name}> has no attribute {name!r}",
                 "unknown-attribute",
-                key,
+                name,
             )
         try:
             text = attr.type.format(value)
@@ -252,18 +323,21 @@ def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> dict[st
     if len(out) > 1:
         order = element.attr_order
         out = dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
+    if key is not None and len(_ATTR_CACHE) < 8192:
+        _ATTR_CACHE[key] = out.copy()
     return out
 
 
 def _add_text(node: Node, value: Any) -> None:
     element = node.element
-    if element.text is None:
+    text_type = element.text
+    if text_type is None:
         raise _error(node, None, f"<{node.tag}> takes no text", "text-not-allowed")
     try:
-        text = value if isinstance(value, str) else element.text.format(value)
+        text = value if isinstance(value, str) else text_type.format(value)
         schema.check_chars(text)
         if not element.mixed:
-            element.text.parse((node.text + text).strip())
+            text_type.parse((node.text + text).strip())
     except InvalidValue as exc:
         raise _error(node, None, f"text: {exc.message}", exc.code) from None
     children = node.children
@@ -271,3 +345,53 @@ def _add_text(node: Node, value: Any) -> None:
         children[-1] += text
     else:
         children.append(text)
+
+
+# ---------------------------------------------------------------------- parsed nodes
+
+
+def from_source(root: etree._Element) -> Response:
+    """The lazy document over a hardened, already validated lxml tree."""
+    doc = Response()
+    doc._children = None
+    doc._source = root
+    return doc
+
+
+def _materialize(node: Node) -> list[Node | str]:
+    el = node._source
+    assert el is not None
+    children: list[Node | str] = []
+    text = el.text
+    if text:
+        children.append(text)
+    child_map = node.element.child_map
+    for c in el:
+        tag = c.tag
+        if isinstance(tag, str):
+            element = child_map[tag]
+            child = Node.__new__(Node)
+            child.element = element
+            items = c.items()
+            if items:
+                attrs = {(k if k[0] != "{" else "xml:" + k[len(_XML_NS) :]): v for k, v in items}
+                if len(attrs) > 1:
+                    order = element.attr_order
+                    attrs = dict(sorted(attrs.items(), key=lambda kv: order[kv[0]]))
+                child.attrs = attrs
+            else:
+                child.attrs = {}
+            child._children = None
+            child._source = c
+            child.parent = node
+            children.append(child)
+        tail = c.tail
+        if tail:
+            if children and isinstance(children[-1], str):
+                children[-1] += tail
+            else:
+                children.append(tail)
+    return children
+
+
+from voiceapp.document.serialize import serialize as _serialize  # noqa: E402

@@ -17,23 +17,14 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from dataclasses import dataclass
 from functools import cached_property
 
 from lxml import etree
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "Limits", "Locator", "ParseFailure", "load"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "Locator", "ParseFailure", "load"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 64
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps applied to untrusted documents (bytes of input, element nesting)."""
-
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_depth: int = DEFAULT_MAX_DEPTH
 
 
 class ParseFailure(Exception):
@@ -111,6 +102,10 @@ def _doctype(raw: bytes) -> tuple[int, int] | None:
     return None if found is None else _position(raw, found.end() - len(b"<!DOCTYPE"))
 
 
+# First bytes of inputs whose prolog _doctype() reads (ASCII-compatible, UTF-16/32).
+_SCANNED_STARTS = frozenset([b"<", b" ", b"\t", b"\n", b"\r", b"\xef", b"\xff", b"\xfe", b"\x00"])
+
+
 def _position(data: bytes, offset: int) -> tuple[int, int]:
     line = data.count(b"\n", 0, offset) + 1
     start = data.rfind(b"\n", 0, offset) + 1
@@ -156,14 +151,14 @@ def _syntax_failure(raw: bytes, force_utf8: bool) -> ParseFailure:
     return ParseFailure("xml-malformed", "the document could not be parsed", 1, 1)
 
 
-def load(data: bytes | str, limits: Limits) -> tuple[etree._Element, bytes | str]:
+def load(data: bytes | str, max_bytes: int) -> tuple[etree._Element, bytes | str]:
     """Parse untrusted ``data`` with the hardened parser; returns the root element and
     the source (for :class:`Locator`).  Raises :class:`ParseFailure`."""
     force_utf8 = isinstance(data, str)
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if len(raw) > limits.max_bytes:
+    if len(raw) > max_bytes:
         raise ParseFailure(
-            "too-large", f"document is {len(raw)} bytes, the limit is {limits.max_bytes}", 1, 1
+            "too-large", f"document is {len(raw)} bytes, the limit is {max_bytes}", 1, 1
         )
     where = _doctype(raw)
     if where is not None:
@@ -174,9 +169,11 @@ def load(data: bytes | str, limits: Limits) -> tuple[etree._Element, bytes | str
         raise _syntax_failure(raw, force_utf8) from None
     except ValueError as exc:  # e.g. a str with an encoding declaration lxml refuses
         raise ParseFailure("xml-malformed", str(exc), 1, 1) from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", 1, 1)
+    if raw[:1] not in _SCANNED_STARTS:
+        # an encoding the byte scan above cannot read (EBCDIC...): ask lxml
+        docinfo = root.getroottree().docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None:
+            raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", 1, 1)
     return root, data
 
 

@@ -1,6 +1,7 @@
 """The canonical serializer: a pure function from a node tree to UTF-8 bytes.
 
-Canonical means: the XML declaration, attributes in schema order, double quotes,
+Canonical means: the XML declaration, attributes in schema order (the builder, the
+parser and :meth:`~voiceapp.document.model.Node.set` keep ``attrs`` in that order), double quotes,
 ``<Hangup/>`` for empty elements, and the escapes of Canonical XML (``&amp; &lt; &gt;``
 and ``&#13;`` in text; ``&amp; &lt; &quot; &#9; &#10; &#13;`` in attribute values).
 Text is written as it is, whitespace included, so a parsed document keeps its layout.
@@ -45,27 +46,26 @@ def _write(node: Node, out: list[str]) -> None:
     tag = node.element.name
     attrs = node.attrs
     if attrs:
-        out.append("<" + tag)
-        items = attrs.items()
-        if len(attrs) > 1:
-            order = node.element.attr_order
-            items = sorted(items, key=lambda kv: order.get(kv[0], 1 << 20))  # type: ignore[assignment]
-        for name, value in items:
+        parts = ["<", tag]
+        for name, value in attrs.items():
             if _ATTR_SPECIAL.search(value) is not None:
                 value = _ATTR_SPECIAL.sub(_attr_sub, value)
-            out.append(f' {name}="{value}"')
+            parts.append(f' {name}="{value}"')
+        out.append("".join(parts))
     else:
         out.append("<" + tag)
-    children = node.children
+    children = node._children
+    if children is None:
+        children = node.children
     if not children:
         out.append("/>")
         return
     out.append(">")
     for child in children:
-        if isinstance(child, str):
+        if child.__class__ is str:
             if _TEXT_SPECIAL.search(child) is not None:
                 child = _TEXT_SPECIAL.sub(_text_sub, child)
             out.append(child)
         else:
-            _write(child, out)
+            _write(child, out)  # type: ignore[arg-type]
     out.append(f"</{tag}>")
