@@ -48,7 +48,6 @@ def create_app(
     settings.check_production()
     app.config.update(settings.as_dict())
     app.config.update(flask_extra)
-    app.config["SECRET_KEY"] = settings.SECRET_KEYS[-1]
 
     clock = settings.CLOCK or time.time
     templates = Templates([settings.TEMPLATE_FOLDER] if settings.TEMPLATE_FOLDER else [])

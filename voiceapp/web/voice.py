@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from voiceapp.errors import PhoneError, TokenInvalid
-from voiceapp.phone import normalize
+from voiceapp.phone import is_e164, normalize
 from voiceapp.signatures import HEADER, TWILIO_HEADER, validate_twilio, verify_request
 from voiceapp.web.runtime import Runtime, runtime
 
@@ -63,6 +63,8 @@ def _destination(value: str | None, rt: Runtime) -> str | None:
     """The ``To`` parameter as E.164 when it parses; as given otherwise (it then mismatches)."""
     if not value:
         return None
+    if is_e164(value):  # what dialers send; phonenumbers is slow, keep it for the rest
+        return value
     try:
         return normalize(value, field="To", default_region=rt.settings.DEFAULT_REGION or None)
     except PhoneError:

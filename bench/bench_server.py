@@ -1,0 +1,292 @@
+"""Server benchmark: PIN session documents vs a constant XML view, wrk against gunicorn.
+
+For each store (SQLite file, then a real redis-server started here) the script:
+
+1. starts gunicorn on a free 127.0.0.1 port with ``bench_app:create_bench_app()``
+   (voiceapp plus ``GET /bench/constant``, a plain Flask view with a constant XML
+   document);
+2. pre-creates N PIN sessions in the same store with the same secret (each
+   request of the run needs a fresh single-use token) and writes the tokens to a
+   file;
+3. runs wrk on the constant view, then wrk with a Lua script that walks the token
+   list (every thread takes its own share, so no token is fetched twice): token
+   verify + claim + render + schema validation per request;
+4. prints requests/s of both and the ratio.  Targets: >= 0.7 with SQLite, >= 0.6
+   with Redis.  Non-2xx answers (a token fetched twice, errors) are reported.
+
+Usage: ``.venv/bin/python bench/bench_server.py [--duration 5] [--workers 2]
+[--threads 2] [--connections 16] [--sessions 40000] [--rounds 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-" + "0" * 20
+API_KEY = "bench-api-key-" + "0" * 20
+TO = "+14155550123"
+
+LUA = r"""
+-- Walk the token file: thread k of n takes tokens k, k+n, k+2n, ...
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  tokens = {}
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  nthreads = tonumber(args[2])
+  index = id
+  sent = 0
+end
+
+function request()
+  local token = tokens[index]
+  if token == nil then
+    token = "exhausted"
+  end
+  index = index + nthreads
+  sent = sent + 1
+  local query = "?CallSid=CA" .. id .. "x" .. sent .. "&To=%2B14155550123"
+  return wrk.format("GET", "/voice/" .. token .. query)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (scripts/setup installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def gunicorn(store_url: str, workers: int, log: Path) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
+    env.update(VOICEAPP_STORE_URL=store_url, VOICEAPP_SECRET_KEYS=SECRET, VOICEAPP_API_KEYS=API_KEY)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--pythonpath",
+                str(ROOT / "bench"),
+                "--log-level",
+                "warning",
+                "bench_app:create_bench_app()",
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/v1/health", proc)
+        time.sleep(1.0)  # every worker booted
+        yield base
+    finally:
+        stop(proc)
+
+
+def make_tokens(store_url: str, count: int, path: Path) -> None:
+    """Create ``count`` PIN sessions in the server's store, as POST /v1/sessions would."""
+    from voiceapp.sessions import Sessions
+    from voiceapp.stores import open_store
+    from voiceapp.tokens import Signer
+
+    store = open_store(store_url)
+    sessions = Sessions(store, Signer([SECRET]))
+    with path.open("w") as out:
+        for _ in range(count):
+            _, token, _ = sessions.create("pin", TO, {"pin": "8970", "repeat": 2}, ttl=3600)
+            out.write(token + "\n")
+    store.close()
+
+
+def wrk(
+    url: str, args: argparse.Namespace, script: list[str] | None = None
+) -> tuple[float, int, int]:
+    """(requests/s, requests, non-2xx) of one wrk run."""
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script[0], url, "--", *script[1:]]
+    else:
+        cmd.append(url)
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, timeout=args.duration + 60
+    )
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    if errors:
+        print(f"    wrk socket errors: {errors.group(1)}")
+    return rps, total, int(bad.group(1)) if bad else 0
+
+
+def check_document(base: str) -> None:
+    """One real session through the API, to be sure the measured path serves the PIN."""
+    created = requests.post(
+        base + "/v1/sessions",
+        json={"app": "pin", "to": TO, "variables": {"pin": "8970", "repeat": 2}},
+        headers={"X-API-Key": API_KEY},
+        timeout=10,
+    )
+    created.raise_for_status()
+    body = requests.get(created.json()["url"], params={"CallSid": "CAcheck", "To": TO}, timeout=10)
+    assert body.status_code == 200 and b"Your pin is 8 9 7 0" in body.content, body.text
+    constant = requests.get(base + "/bench/constant", timeout=10)
+    assert constant.status_code == 200
+
+
+def run_store(name: str, store_url: str, workdir: Path, args: argparse.Namespace) -> float:
+    tokens = workdir / f"tokens-{name}.txt"
+    lua = workdir / "walk.lua"
+    lua.write_text(LUA)
+    ratios = []
+    with gunicorn(store_url, args.workers, workdir / f"gunicorn-{name}.log") as base:
+        check_document(base)
+        for round_no in range(1, args.rounds + 1):
+            t0 = time.perf_counter()
+            make_tokens(store_url, args.sessions, tokens)
+            made = time.perf_counter() - t0
+            plain, plain_n, plain_bad = wrk(base + "/bench/constant", args)
+            session, session_n, session_bad = wrk(
+                base + "/", args, [str(lua), str(tokens), str(args.threads)]
+            )
+            ratio = session / plain
+            ratios.append(ratio)
+            print(
+                f"  {name} round {round_no}: constant view {plain:8.0f} req/s ({plain_n} req, "
+                f"{plain_bad} non-2xx) | PIN session {session:8.0f} req/s ({session_n} req, "
+                f"{session_bad} non-2xx) | ratio {ratio:.2f}  [{args.sessions} sessions made "
+                f"in {made:.1f} s]"
+            )
+            if session_n > args.sessions:
+                print(
+                    f"    warning: {session_n} requests > {args.sessions} tokens; raise --sessions"
+                )
+    return sorted(ratios)[len(ratios) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--sessions", type=int, default=40000, help="tokens made per round")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per store (median ratio)")
+    parser.add_argument("--store", choices=["sqlite", "redis", "both"], default="both")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (scripts/setup installs it)")
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s against gunicorn "
+        f"-w {args.workers} on 127.0.0.1 ({os.cpu_count()} CPUs)"
+    )
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="voiceapp-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.store in ("sqlite", "both"):
+            results["sqlite"] = run_store(
+                "sqlite", f"sqlite:///{workdir / 'bench.db'}", workdir, args
+            )
+        if args.store in ("redis", "both"):
+            with redis_server(workdir) as url:
+                results["redis"] = run_store("redis", url, workdir, args)
+    targets = {"sqlite": 0.7, "redis": 0.6}
+    for name, ratio in results.items():
+        verdict = "meets" if ratio >= targets[name] else "BELOW"
+        print(f"{name}: session/constant = {ratio:.2f} ({verdict} target {targets[name]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
