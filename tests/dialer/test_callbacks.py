@@ -10,6 +10,7 @@ import pytest
 from voiceapp.dialer.callbacks import (
     CALLBACK_SOURCE,
     EVENT_ID_HEADER,
+    Attempt,
     CallbackRequest,
     Deliverer,
     Delivery,
@@ -307,3 +308,18 @@ def test_submit_without_url_is_a_bug() -> None:
         Deliverer(VirtualClock(), lambda r: 200).submit(
             event_id="x", key="k", subscription=Subscription(), params=[]
         )
+
+
+def test_a_delivery_resumed_after_a_restart_continues_its_count() -> None:
+    clock = VirtualClock()
+    receiver = Receiver(clock, [500, 500])
+    deliverer = Deliverer(clock, receiver, RetryPolicy(attempts=4, first_delay=1))
+    before = [Attempt(1, 0.0, False, status=503), Attempt(2, 1.0, False, error="timeout")]
+    delivery = deliverer.submit(
+        event_id="CA1:completed", key="CA1", subscription=SUB, params=[], attempts=before
+    )
+    clock.run_until_idle()
+    # tries 3 and 4 fail; the policy allows four in all, so it gives up
+    assert [a.number for a in delivery.attempts] == [1, 2, 3, 4]
+    assert delivery.state == "failed"
+    assert [t for t, _ in receiver.calls] == [0.0, 4.0]  # at once, then after 1 * 2**2 s

@@ -327,7 +327,6 @@ class Deliverer:
         self.policy = policy or RetryPolicy()
         self.threaded = threaded
         self.on_change = on_change
-        self.deliveries: list[Delivery] = []
         self._queues: dict[str, deque[Delivery]] = {}
 
     def submit(
@@ -337,8 +336,14 @@ class Deliverer:
         key: str,
         subscription: Subscription,
         params: Iterable[tuple[str, str]],
+        attempts: Iterable[Attempt] = (),
     ) -> Delivery:
-        """Queue one event (its ``event_id`` must be stable: sid + sequence number)."""
+        """Queue one event; its ``event_id`` must be stable (``<CallSid>:<event>``).
+
+        ``attempts`` resumes a delivery read back from the store after a restart:
+        numbering (and the policy's limit) continues from them, and the next try
+        is made at once.
+        """
         if subscription.url is None:
             raise ValueError("a subscription without a URL receives nothing")
         request = CallbackRequest(
@@ -348,8 +353,7 @@ class Deliverer:
             params=tuple(params),
             headers={EVENT_ID_HEADER: event_id},
         )
-        delivery = Delivery(event_id, key, request)
-        self.deliveries.append(delivery)
+        delivery = Delivery(event_id, key, request, list(attempts))
         queue = self._queues.setdefault(key, deque())
         queue.append(delivery)
         if len(queue) == 1:

@@ -65,19 +65,15 @@ class Cancelled(Exception):
 class Timer:
     """A scheduled callback; :meth:`cancel` stops it from running."""
 
-    __slots__ = ("_seq", "cancelled", "fn", "when")
+    __slots__ = ("cancelled", "fn", "when")
 
-    def __init__(self, when: float, seq: int, fn: Callable[[], None]) -> None:
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
         self.when = when
-        self._seq = seq
         self.fn = fn
         self.cancelled = False
 
     def cancel(self) -> None:
         self.cancelled = True
-
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self._seq) < (other.when, other._seq)
 
 
 class Future(Generic[T]):
@@ -237,7 +233,8 @@ class _Scheduler:
     """The heap of timers and the run loop shared by both clocks."""
 
     def __init__(self) -> None:
-        self._heap: list[Timer] = []
+        # (when, insertion number, timer): tuples compare in C, ties keep insertion order
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -257,8 +254,8 @@ class _Scheduler:
 
     # -- scheduling -----------------------------------------------------------------------
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        timer = Timer(self.now() + max(0.0, delay), next(self._seq), fn)
-        heapq.heappush(self._heap, timer)
+        timer = Timer(self.now() + max(0.0, delay), fn)
+        heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
         return timer
 
     def call_soon(self, fn: Callable[[], None]) -> Timer:
@@ -318,13 +315,13 @@ class _Scheduler:
                 return
             self._drain_incoming()
             heap = self._heap
-            while heap and heap[0].cancelled:
+            while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)
             now = self.now()
-            if heap and heap[0].when <= now:
-                heapq.heappop(heap).fn()
+            if heap and heap[0][0] <= now:
+                heapq.heappop(heap)[2].fn()
                 continue
-            next_at = heap[0].when if heap else None
+            next_at = heap[0][0] if heap else None
             if stop_at is not None and (next_at is None or next_at > stop_at):
                 if now >= stop_at:
                     return
@@ -353,7 +350,7 @@ class _Scheduler:
     @property
     def pending(self) -> int:
         """Timers still scheduled (cancelled ones excluded)."""
-        return sum(1 for t in self._heap if not t.cancelled)
+        return sum(1 for _, _, t in self._heap if not t.cancelled)
 
 
 class VirtualClock(_Scheduler):
