@@ -585,3 +585,28 @@ def test_an_internal_error_is_traced_hung_up_and_raised(lab: Lab) -> None:
         "error": "RuntimeError: speech engine crashed"
     }
     assert handle.status == "completed"  # the line is not left open
+
+
+def test_callee_hangs_up_while_the_b_leg_rings(lab: Lab) -> None:
+    lab.network_config["numbers"][CALLEE] = {"rings": 0, "hangup_after": 3}
+    lab.network_config["numbers"][IVR] = {"rings": 10}
+    url = lab.site.add("/b", f"<Response><Dial action='/never'>{IVR}</Dial></Response>")
+    call = lab.call(url)
+    a, b = call.legs
+    assert (a.status, b.status) == ("completed", "canceled")
+    assert lab.receiver.events(b.sid)[-1] == ("completed", "canceled")
+    assert [r[1] for r in lab.site.requests] == [url]  # no Dial action for a gone caller
+
+
+def test_dial_time_limit(lab: Lab) -> None:
+    lab.network_config["numbers"][IVR] = {"rings": 1}
+    url = lab.site.add(
+        "/t", f"<Response><Dial timeLimit='30' action='/done'>{IVR}</Dial></Response>"
+    )
+    lab.site.add(
+        "/done", lambda p: f"<Response><Say>{p['DialCallDuration']}</Say></Response>".encode()
+    )
+    call = lab.call(url)
+    assert call.trace.of("time-limit")[0].detail == {"seconds": 30}
+    assert call.a.leg.said() == ["30"]
+    assert call.legs[1].status == "completed"
