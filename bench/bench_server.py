@@ -226,11 +226,75 @@ def check_document(base: str) -> None:
     assert constant.status_code == 200
 
 
+def breakdown(store_url: str, n: int = 1500) -> str:
+    """Microseconds per stage of one session fetch, in this process (no HTTP server)."""
+    import io
+    import timeit
+
+    from werkzeug.test import EnvironBuilder
+
+    from voiceapp.apps import Templates
+    from voiceapp.sessions import Sessions
+    from voiceapp.stores import open_store
+    from voiceapp.tokens import Signer
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_app import create_bench_app
+
+    store = open_store(store_url)
+    signer = Signer([SECRET])
+    sessions = Sessions(store, signer)
+    made = [
+        sessions.create("pin", TO, {"pin": "8970", "repeat": 2}, ttl=3600) for _ in range(2 * n)
+    ]
+    templates = Templates()
+    context = {"pin": "8970", "digits": "8 9 7 0", "repeat": 2}
+    keys = iter(range(10**9))
+    stages = {
+        "token verify": lambda: signer.verify("voice", made[0][1]),
+        "store get_session": lambda: store.get_session(made[0][0].id),
+        "store claim": lambda: store.claim(f"bench:{next(keys)}", "CA1", b"x" * 300, 3600),
+        "render + validate": lambda: templates.document("en", "pin.xml", context),
+    }
+    parts = [f"{name} {timeit.timeit(fn, number=n) / n * 1e6:.0f}" for name, fn in stages.items()]
+
+    env = dict(os.environ)
+    os.environ.update(VOICEAPP_STORE_URL=store_url, VOICEAPP_SECRET_KEYS=SECRET)
+    try:
+        app = create_bench_app()
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    base = EnvironBuilder(path="/").get_environ()
+
+    def call(path: str, query: str) -> None:
+        environ = {**base, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO()}
+        status: list[str] = []
+        b"".join(app.wsgi_app(environ, lambda s, h, e=None: status.append(s)))  # type: ignore[arg-type]
+        assert status[0].startswith("200"), status
+
+    tokens = iter(made[n:])
+    constant = timeit.timeit(lambda: call("/bench/constant", ""), number=n) / n * 1e6
+    session = (
+        timeit.timeit(
+            lambda: call(f"/voice/{next(tokens)[1]}", "CallSid=CA1&To=%2B14155550123"), number=n
+        )
+        / n
+        * 1e6
+    )
+    store.close()
+    return (
+        f"in-process us/request: constant view {constant:.0f}, session {session:.0f} "
+        f"({', '.join(parts)})"
+    )
+
+
 def run_store(name: str, store_url: str, workdir: Path, args: argparse.Namespace) -> float:
     tokens = workdir / f"tokens-{name}.txt"
     lua = workdir / "walk.lua"
     lua.write_text(LUA)
     ratios = []
+    print(f"  {name} {breakdown(store_url)}")
     with gunicorn(store_url, args.workers, workdir / f"gunicorn-{name}.log") as base:
         check_document(base)
         for round_no in range(1, args.rounds + 1):

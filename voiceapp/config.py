@@ -164,9 +164,16 @@ def _callable(value: Any) -> Any:
     return value
 
 
-def setting(default: Any, convert: Converter, doc: str, *, env: bool = True) -> Any:
-    """A dataclass field that carries its converter and its documentation."""
-    meta = {"convert": convert, "doc": doc, "env": env}
+def setting(
+    default: Any, convert: Converter, doc: str, *, env: bool = True, file: bool = True
+) -> Any:
+    """A dataclass field that carries its converter and its documentation.
+
+    ``env``: read from ``VOICEAPP_<NAME>`` (scalars and comma lists; structured
+    settings such as tables of numbers are ``env=False``); ``file``: read from the
+    TOML file.  A setting with neither comes only from ``test_config``.
+    """
+    meta = {"convert": convert, "doc": doc, "env": env, "file": file}
     if isinstance(default, list | dict):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
@@ -247,6 +254,7 @@ class Settings:
         _callable,
         "Tests only: a callable returning the time; never read from files or environment.",
         env=False,
+        file=False,
     )
 
     # ---------------------------------------------------------------- helpers
@@ -336,7 +344,7 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = key.upper()
-        if name not in FIELDS or not FIELDS[name].metadata["env"]:
+        if name not in FIELDS or not FIELDS[name].metadata["file"]:
             raise ConfigError(
                 f"config file {file}: unknown setting {key!r}", code="config-unknown", field=key
             )
