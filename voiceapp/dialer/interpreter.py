@@ -363,9 +363,12 @@ class _Call:
                     event_id=event_id, key=run.sid, subscription=run.subscription, params=params
                 )
             self.trace.add(
-                run.leg.label, "callback", event=row.emits.value, event_id=event_id,
+                run.leg.label,
+                "callback",
+                event=row.emits.value,
+                event_id=event_id,
                 url=run.subscription.url,
-            )  # fmt: skip
+            )
         if self.env.on_transition is not None:
             self.env.on_transition(run, row)
         if row.target is CallStatus.IN_PROGRESS:
@@ -580,9 +583,11 @@ class _Call:
             self._unsupported(ctx, child, f"<{child.tag}> inside <{tag}> not simulated")
         if tag == "Reject":
             self.trace.add(
-                ctx.run.leg.label, "reject", reason=node.get("reason"),
+                ctx.run.leg.label,
+                "reject",
+                reason=node.get("reason"),
                 note="the call is already answered: hanging up",
-            )  # fmt: skip
+            )
         else:
             self.trace.add(ctx.run.leg.label, "hangup")
         raise _HangupVerb
@@ -641,9 +646,13 @@ class _Call:
         finish = node.get("finishOnKey")
         timeout = node.get("timeout")
         self.trace.add(
-            label, "gather", input=list(inputs), numDigits=num_digits, finishOnKey=finish,
+            label,
+            "gather",
+            input=list(inputs),
+            numDigits=num_digits,
+            finishOnKey=finish,
             timeout=timeout,
-        )  # fmt: skip
+        )
         if "speech" in inputs:
             self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
         digits: list[str] = []
@@ -740,9 +749,12 @@ class _Call:
         timeout = node.get("timeout")
         caller_id = node.get("callerId") or a.leg.from_
         self.trace.add(
-            a.leg.label, "dial", numbers=[t for t, _ in targets], callerId=caller_id,
+            a.leg.label,
+            "dial",
+            numbers=[t for t, _ in targets],
+            callerId=caller_id,
             timeout=timeout,
-        )  # fmt: skip
+        )
         runs: list[tuple[LegRun, Node | None]] = []
         failed = 0
         for number, noun in targets:
@@ -771,9 +783,12 @@ class _Call:
             noun = next(n for r, n in runs if r is winner)
             status, duration = yield from self._connect(ctx, node, url, winner, noun)
         self.trace.add(
-            a.leg.label, "dial-result", DialCallStatus=status,
-            DialCallSid=None if winner is None else winner.sid, DialCallDuration=duration,
-        )  # fmt: skip
+            a.leg.label,
+            "dial-result",
+            DialCallStatus=status,
+            DialCallSid=None if winner is None else winner.sid,
+            DialCallDuration=duration,
+        )
         action = node.get("action")
         if action is None:
             return None
