@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voiceapp.dialer.clock import (
     Cancelled,
@@ -241,3 +243,25 @@ def test_real_clock_wakes_for_threadsafe_work() -> None:
     assert clock.run_until(fut) == 42
     clock.sleep(0.01)
     assert clock.now() >= 0.01
+
+
+@given(
+    delays=st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=60),
+    cancel=st.sets(st.integers(min_value=0, max_value=59)),
+)
+@settings(max_examples=200, deadline=None)
+def test_timers_fire_in_time_then_insertion_order(delays: list[float], cancel: set[int]) -> None:
+    clock = VirtualClock()
+    fired: list[tuple[float, int]] = []
+    timers = [
+        clock.call_later(d, lambda i=i: fired.append((clock.now(), i)))
+        for i, d in enumerate(delays)
+    ]
+    for i in cancel:
+        if i < len(timers):
+            timers[i].cancel()
+    clock.run_until_idle()
+    expected = sorted(
+        ((d, i) for i, d in enumerate(delays) if i not in cancel), key=lambda x: (x[0], x[1])
+    )
+    assert fired == expected

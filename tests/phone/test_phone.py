@@ -127,3 +127,42 @@ def test_check_region_refuses(region: object) -> None:
 )
 def test_region_of(number: str, region: str | None) -> None:
     assert region_of(number) == region
+
+
+def _examples() -> list[tuple[str, str, str, str]]:
+    """(region, national, international, E.164) for every region with an example number."""
+    import phonenumbers
+
+    rows = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number(region)
+        if example is None:
+            continue
+        fmt = phonenumbers.PhoneNumberFormat
+        rows.append(
+            (
+                region,
+                phonenumbers.format_number(example, fmt.NATIONAL),
+                phonenumbers.format_number(example, fmt.INTERNATIONAL),
+                phonenumbers.format_number(example, fmt.E164),
+            )
+        )
+    return rows
+
+
+EXAMPLES = _examples()
+
+
+def test_examples_cover_most_regions() -> None:
+    assert len(EXAMPLES) > 200
+
+
+@pytest.mark.parametrize(("region", "national", "international", "e164"), EXAMPLES)
+def test_every_regions_example_number(
+    region: str, national: str, international: str, e164: str
+) -> None:
+    assert normalize(international, field="to") == e164
+    assert normalize(e164, field="to") == e164
+    assert is_e164(e164)
+    assert normalize(national, field="to", country_code=region) == e164
+    assert normalize(national, field="to", default_region=region) == e164
