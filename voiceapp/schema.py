@@ -44,8 +44,8 @@ __all__ = [
     "python_name",
 ]
 
-# Characters XML 1.0 cannot carry at all (not even as character references).
-_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 cannot carry at all (not even as character references)."""
 
 
 class InvalidValue(ValueError):
@@ -60,7 +60,7 @@ class InvalidValue(ValueError):
 
 def check_chars(text: str) -> None:
     """Refuse characters that XML 1.0 cannot carry (raises ``control-char``)."""
-    bad = _FORBIDDEN_CHARS.search(text)
+    bad = FORBIDDEN_CHARS.search(text)
     if bad is not None:
         raise InvalidValue(
             f"character U+{ord(bad.group()):04X} at index {bad.start()} cannot be written in XML",
@@ -443,6 +443,7 @@ class Element:
     child_map: dict[str, Element] = field(default_factory=dict, repr=False)
     py_children: dict[str, Element] = field(default_factory=dict, repr=False)
     any_children: dict[str, Element] = field(default_factory=dict, repr=False)
+    open_tag: str = field(default="", repr=False)
     child_kinds: frozenset[str] = frozenset()
     required_attrs: tuple[Attr, ...] = ()
 
@@ -1076,6 +1077,7 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.child_map = {c.name: c for c in children}
         element.py_children = {c.python_name: c for c in children}
         element.any_children = {**element.child_map, **element.py_children}
+        element.open_tag = "<" + element.name
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

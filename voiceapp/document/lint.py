@@ -100,105 +100,88 @@ def _qname(tag: str) -> str:
     return tag
 
 
+# The parent of the root element: it takes exactly one <Response>.
+_DOCUMENT = Element("#document", "#document", "root", "the document")
+_DOCUMENT.child_map = {"Response": schema.ROOT}
+
+
 def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
     """Check a whole tree against the schema; the problems, not yet located.
 
-    This loop is the hot path of parsing, so it is written flat: a stack instead of
-    recursion, attribute values checked through each type's memo first."""
+    This loop is the hot path of parsing, so it is written flat and inline: one pass
+    over ``root.iter()`` (lxml's C iterator), each element's schema entry found from
+    its parent's, attribute values checked against each type's memo first."""
     problems: list[_Raw] = []
-    stack: list[tuple[etree._Element, Element, int]] = [(root, schema.ROOT, 1)]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        el, element, depth = pop()
+    # element -> (schema entry, depth), for elements that have children
+    parents: dict[etree._Element | None, tuple[Element, int]] = {None: (_DOCUMENT, 0)}
+    texted: set[etree._Element] = set()  # elements already reported for text
+    for el in root.iter():
+        parent = el.getparent()
+        entry = parents.get(parent)
+        if entry is None:
+            continue  # inside a refused or too deep subtree
+        pspec, pdepth = entry
+        tail = el.tail
+        if tail is not None and pspec.text is None and parent is not None and not tail.isspace():
+            _no_text(parent, pspec, tail, problems, texted)
+        tag = el.tag
+        if tag.__class__ is not str:
+            continue  # a comment or processing instruction
+        spec = pspec.child_map.get(tag)
+        if spec is None:
+            _refuse(pspec, el, tag, problems)
+            continue
+        if pdepth >= max_depth:
+            message = f"elements are nested deeper than {max_depth}"
+            problems.append(("too-deep", message, el, None, None))
+            continue
+        if len(el):
+            parents[el] = (spec, pdepth + 1)
         items = el.items()
         if items:
-            _check_attrs(el, element, items, problems)
-        elif element.required_attrs:
-            _check_required(el, element, {}, problems)
-        text_type = element.text
+            attr_map = spec.attr_map
+            for key, value in items:
+                attr = attr_map.get(key)
+                if attr is None or value not in attr.type._cache:
+                    _check_attr(el, spec, key, value, problems)
+            if spec.required_attrs:
+                _check_required(el, spec, {_qname(k) for k, _ in items}, problems)
+        elif spec.required_attrs:
+            _check_required(el, spec, set(), problems)
         text = el.text
-        if text is not None and text_type is None and not text.isspace():
-            _no_text(el, element, text, problems)
-            text_type = _NOTHING  # one problem per element is enough
-        child_map = element.child_map
-        tails = None
-        for child in el:
-            tag = child.tag
-            if tag.__class__ is str:
-                spec = child_map.get(tag)
-                if spec is None:
-                    _refuse(element, child, tag, problems)
-                elif depth >= max_depth:
-                    problems.append(
-                        (
-                            "too-deep",
-                            f"elements are nested deeper than {max_depth}",
-                            child,
-                            None,
-                            None,
-                        )
-                    )
-                else:
-                    push((child, spec, depth + 1))
-            tail = child.tail
-            if tail is not None:
-                if text_type is None:
-                    if not tail.isspace():
-                        _no_text(el, element, tail, problems)
-                        text_type = _NOTHING
-                elif tails is None:
-                    tails = [tail]
-                else:
-                    tails.append(tail)
-        if text_type is not None and text_type is not _NOTHING and not element.mixed:
-            value = (text or "") + ("".join(tails) if tails else "")
-            _check_text(el, element, value.strip(), problems)
+        if spec.text is None:
+            if text is not None and not text.isspace():
+                _no_text(el, spec, text, problems, texted)
+        elif not spec.mixed:
+            value = text or ""
+            if len(el):
+                value += "".join(c.tail or "" for c in el)
+            _check_text(el, spec, value.strip(), problems)
     return problems
 
 
-_NOTHING = schema.Text("nothing")  # marks "text already reported" in the walk
-
-
-def _check_attrs(
-    el: etree._Element, element: Element, items: list[tuple[Any, Any]], problems: list[_Raw]
+def _check_attr(
+    el: etree._Element, spec: Element, key: str, value: str, problems: list[_Raw]
 ) -> None:
-    attr_map = element.attr_map
-    seen: dict[str, str] = {}
-    for key, value in items:
-        name = key if key[0] != "{" else _qname(key)
-        attr = attr_map.get(name)
-        if attr is None:
-            problems.append(
-                ("unknown-attribute", f"<{element.name}> has no attribute {name!r}", el, name, None)
-            )
-            continue
-        seen[name] = value
-        type_ = attr.type
-        if value in type_._cache:
-            continue
-        try:
-            type_.parse(value)
-        except InvalidValue as exc:
-            problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
-    if element.required_attrs:
-        _check_required(el, element, seen, problems)
+    name = _qname(key)
+    attr = spec.attr_map.get(name)
+    if attr is None:
+        message = f"<{spec.name}> has no attribute {name!r}"
+        problems.append(("unknown-attribute", message, el, name, None))
+        return
+    try:
+        attr.type.parse(value)
+    except InvalidValue as exc:
+        problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
 
 
 def _check_required(
-    el: etree._Element, element: Element, seen: dict[str, str], problems: list[_Raw]
+    el: etree._Element, spec: Element, present: set[str], problems: list[_Raw]
 ) -> None:
-    for attr in element.required_attrs:
-        if attr.name not in seen:
-            problems.append(
-                (
-                    "missing-attribute",
-                    f"<{element.name}> needs the attribute {attr.name} ({attr.type.describe()})",
-                    el,
-                    None,
-                    None,
-                )
-            )
+    for attr in spec.required_attrs:
+        if attr.name not in present:
+            message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
+            problems.append(("missing-attribute", message, el, None, None))
 
 
 def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Raw]) -> None:
@@ -212,17 +195,19 @@ def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Ra
     problems.append((code, message, child, None, None))
 
 
-def _no_text(el: etree._Element, element: Element, text: str, problems: list[_Raw]) -> None:
+def _no_text(
+    el: etree._Element,
+    spec: Element,
+    text: str,
+    problems: list[_Raw],
+    texted: set[etree._Element],
+) -> None:
+    if el in texted:
+        return  # one text problem per element is enough
+    texted.add(el)
     snippet = text.strip()
-    problems.append(
-        (
-            "text-not-allowed",
-            f"<{element.name}> takes no text, found {snippet[:40]!r}",
-            el,
-            None,
-            snippet[:20],
-        )
-    )
+    message = f"<{spec.name}> takes no text, found {snippet[:40]!r}"
+    problems.append(("text-not-allowed", message, el, None, snippet[:20]))
 
 
 def _check_text(el: etree._Element, element: Element, value: str, problems: list[_Raw]) -> None:

@@ -30,19 +30,21 @@ if TYPE_CHECKING:
 __all__ = ["Node", "Response"]
 
 _MISSING: Any = object()
+_FORBIDDEN_CHARS = schema.FORBIDDEN_CHARS
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
 
 class Node:
     """One element of a voice document."""
 
-    __slots__ = ("_children", "_source", "attrs", "element", "parent")
+    __slots__ = ("_children", "_open", "_source", "attrs", "element", "parent")
 
     element: Element
     attrs: dict[str, str]
     parent: Node | None
     _children: list[Node | str] | None
     _source: etree._Element | None
+    _open: str | None  # the start tag without its ">" (a cache the builder fills)
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class Node:
         self._children = [] if children is None else children
         self.parent = parent
         self._source = None
+        self._open = None
 
     # ------------------------------------------------------------------ reading
 
@@ -170,29 +173,10 @@ class Node:
         ``<Hangup>`` to the response, while ``gather.dial()`` fails because ``<Gather>``
         holds verbs.
         """
-        element = self.element.any_children.get(name)
-        if element is None:
-            return self._forward(name, text, attrs)
-        child = Node.__new__(Node)
-        child.element = element
-        child.attrs = _attrs_for(self, element, attrs) if attrs else _no_attrs(self, element)
-        child._children = []
-        child.parent = self
-        child._source = None
-        if text is not None and text != "":
-            _add_text(child, text)
-        elif element.text_required:
-            raise _error(
-                self, element.name, f"<{element.name}> needs text ({element.text})", "missing-text"
-            )
-        children = self._children
-        if children is None:
-            children = self.children
-        children.append(child)
-        return child
+        return _add(self, name, text, attrs)
 
     def _forward(self, name: str, text: Any, attrs: dict[str, Any]) -> Node:
-        py = schema.python_name(name)
+        py = name if name in schema.KIND_BY_PYTHON_NAME else schema.python_name(name)
         kinds = schema.KIND_BY_PYTHON_NAME.get(py)
         name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
         if kinds is None:
@@ -218,7 +202,7 @@ class Node:
             k: v for k, v in self.attrs.items() if attr is None or k != attr.name
         }
         given[name if attr is None else attr.name] = value
-        self.attrs = _attrs_for(self.parent or self, self.element, given)
+        self.attrs, self._open = _attrs_for(self.parent or self, self.element, given)
         return self
 
     if TYPE_CHECKING:
@@ -244,6 +228,7 @@ class Response(Node):
         self._children = []
         self.parent = None
         self._source = None
+        self._open = "<Response"
 
     def __enter__(self) -> Response:
         return self
@@ -251,7 +236,7 @@ class Response(Node):
 
 def _shortcut(name: str) -> Callable[..., Node]:
     def build(self: Node, text: Any = None, /, **attrs: Any) -> Node:
-        return self.add(name, text, **attrs)
+        return _add(self, name, text, attrs)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = f"Append a ``<{schema.XML_NAME_BY_PYTHON_NAME[name]}>`` (see :meth:`add`)."
@@ -267,29 +252,58 @@ for _name in schema.KIND_BY_PYTHON_NAME:
 # ---------------------------------------------------------------------- checks
 
 
+def _add(node: Node, name: str, text: Any, attrs: dict[str, Any]) -> Node:
+    """The one checked way to append a child (see :meth:`Node.add`)."""
+    element = node.element.any_children.get(name)
+    if element is None:
+        return node._forward(name, text, attrs)
+    child = Node.__new__(Node)
+    child.element = element
+    if attrs:
+        child.attrs, child._open = _attrs_for(node, element, attrs)
+    elif element.required_attrs:
+        child.attrs, child._open = _attrs_for(node, element, {})
+    else:
+        child.attrs, child._open = {}, element.open_tag
+    child.parent = node
+    child._source = None
+    if text is None or text == "":
+        if element.text_required:
+            raise _error(
+                node, element.name, f"<{element.name}> needs text ({element.text})", "missing-text"
+            )
+        child._children = []
+    elif element.mixed and text.__class__ is str and _FORBIDDEN_CHARS.search(text) is None:
+        child._children = [text]
+    else:
+        child._children = [_checked_text(child, text, "")]
+    children = node._children
+    if children is None:
+        children = node.children
+    children.append(child)
+    return child
+
+
 def _error(node: Node, child: str | None, message: str, code: str, attr: str | None = None) -> Any:
     path = node.path + (f"/{child}" if child else "")
     return DocumentError(message, code=code, path=path, attribute=attr)
 
 
-def _no_attrs(parent: Node, element: Element) -> dict[str, str]:
-    return _attrs_for(parent, element, {}) if element.required_attrs else {}
+# (element key, names..., values..., value types...) -> (attributes, start tag)
+_ATTR_CACHE: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
 
 
-# (element key, names, values, value types) -> checked attributes in schema order
-_ATTR_CACHE: dict[tuple[Any, ...], dict[str, str]] = {}
-
-
-def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> dict[str, str]:
-    """Check keyword attributes against the schema; XML name -> XML text, schema order."""
-    values = tuple(given.values())
+def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """Check keyword attributes against the schema: the attributes (XML name -> XML
+    text, in schema order) and the start tag they make (without its ``>``)."""
+    values = given.values()
     try:
-        key = (element.key, tuple(given), values, tuple(map(type, values)))
-        cached = _ATTR_CACHE.get(key)
+        key: tuple[Any, ...] | None = (element.key, *given, *values, *map(type, values))
+        cached = _ATTR_CACHE.get(key)  # type: ignore[arg-type]
     except TypeError:  # an unhashable value, e.g. a list for a List attribute
         key, cached = None, None
     if cached is not None:
-        return cached.copy()
+        return cached[0].copy(), cached[1]
     out: dict[str, str] = {}
     for name, value in given.items():
         if value is None:
@@ -323,12 +337,14 @@ def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> dict[st
     if len(out) > 1:
         order = element.attr_order
         out = dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
+    start = open_tag(element.name, out)
     if key is not None and len(_ATTR_CACHE) < 8192:
-        _ATTR_CACHE[key] = out.copy()
-    return out
+        _ATTR_CACHE[key] = (out.copy(), start)
+    return out, start
 
 
-def _add_text(node: Node, value: Any) -> None:
+def _checked_text(node: Node, value: Any, before: str) -> str:
+    """``value`` as text for ``node`` (whose text so far is ``before``), checked."""
     element = node.element
     text_type = element.text
     if text_type is None:
@@ -337,9 +353,14 @@ def _add_text(node: Node, value: Any) -> None:
         text = value if isinstance(value, str) else text_type.format(value)
         schema.check_chars(text)
         if not element.mixed:
-            text_type.parse((node.text + text).strip())
+            text_type.parse((before + text).strip())
     except InvalidValue as exc:
         raise _error(node, None, f"text: {exc.message}", exc.code) from None
+    return text
+
+
+def _add_text(node: Node, value: Any) -> None:
+    text = _checked_text(node, value, node.text)
     children = node.children
     if children and isinstance(children[-1], str):
         children[-1] += text
@@ -383,6 +404,7 @@ def _materialize(node: Node) -> list[Node | str]:
                 child.attrs = {}
             child._children = None
             child._source = c
+            child._open = None
             child.parent = node
             children.append(child)
         tail = c.tail
@@ -394,4 +416,5 @@ def _materialize(node: Node) -> list[Node | str]:
     return children
 
 
+from voiceapp.document.serialize import open_tag  # noqa: E402
 from voiceapp.document.serialize import serialize as _serialize  # noqa: E402

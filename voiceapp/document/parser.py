@@ -155,22 +155,32 @@ def load(data: bytes | str, max_bytes: int) -> tuple[etree._Element, bytes | str
     """Parse untrusted ``data`` with the hardened parser; returns the root element and
     the source (for :class:`Locator`).  Raises :class:`ParseFailure`."""
     force_utf8 = isinstance(data, str)
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data) if data.__class__ is not bytes else data  # bytearray, memoryview
+    parser = getattr(_local, "bytes", None) if not force_utf8 else None
+    if parser is None:
+        parser = _parser(force_utf8)
     if len(raw) > max_bytes:
         raise ParseFailure(
             "too-large", f"document is {len(raw)} bytes, the limit is {max_bytes}", 1, 1
         )
-    where = _doctype(raw)
-    if where is not None:
-        raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", *where)
+    # Fast path: ASCII-compatible input (first byte "<", second not NUL) without the
+    # word DOCTYPE anywhere; everything else goes through the careful prolog scan.
+    scanned = raw[:1] == b"<" and raw[1:2] != b"\x00" and b"<!DOCTYPE" not in raw
+    if not scanned:
+        where = _doctype(raw)
+        if where is not None:
+            raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", *where)
     try:
-        root = etree.fromstring(raw, _parser(force_utf8))
+        root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError:
         raise _syntax_failure(raw, force_utf8) from None
     except ValueError as exc:  # e.g. a str with an encoding declaration lxml refuses
         raise ParseFailure("xml-malformed", str(exc), 1, 1) from None
-    if raw[:1] not in _SCANNED_STARTS:
-        # an encoding the byte scan above cannot read (EBCDIC...): ask lxml
+    if not scanned and raw[:1] not in _SCANNED_STARTS:
+        # an encoding the prolog scan cannot read (EBCDIC...): ask lxml
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None:
             raise ParseFailure("doctype-forbidden", "DOCTYPE declarations are not allowed", 1, 1)

@@ -42,25 +42,27 @@ def serialize(node: Node) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+def open_tag(tag: str, attrs: dict[str, str]) -> str:
+    """The start tag of an element, without its closing ``>`` or ``/>``."""
+    parts = ["<", tag]
+    for name, value in attrs.items():
+        if _ATTR_SPECIAL.search(value) is not None:
+            value = _ATTR_SPECIAL.sub(_attr_sub, value)
+        parts.append(f' {name}="{value}"')
+    return "".join(parts)
+
+
 def _write(node: Node, out: list[str]) -> None:
-    tag = node.element.name
-    attrs = node.attrs
-    if attrs:
-        parts = ["<", tag]
-        for name, value in attrs.items():
-            if _ATTR_SPECIAL.search(value) is not None:
-                value = _ATTR_SPECIAL.sub(_attr_sub, value)
-            parts.append(f' {name}="{value}"')
-        out.append("".join(parts))
-    else:
-        out.append("<" + tag)
+    start = node._open
+    if start is None:
+        start = open_tag(node.element.name, node.attrs)
     children = node._children
     if children is None:
         children = node.children
     if not children:
-        out.append("/>")
+        out.append(start + "/>")
         return
-    out.append(">")
+    out.append(start + ">")
     for child in children:
         if child.__class__ is str:
             if _TEXT_SPECIAL.search(child) is not None:
@@ -68,4 +70,4 @@ def _write(node: Node, out: list[str]) -> None:
             out.append(child)
         else:
             _write(child, out)  # type: ignore[arg-type]
-    out.append(f"</{tag}>")
+    out.append(f"</{node.element.name}>")
