@@ -149,3 +149,11 @@ def test_docs_check_detects_stale(tmp_path: Path) -> None:
     assert run("docs", "--check", "--output", str(target))[0] == 0
     target.write_text(target.read_text() + "edited\n")
     assert run("docs", "--check", "--output", str(target))[0] == 1
+
+
+def test_every_problem_code_is_documented() -> None:
+    from voiceapp.document import CODES
+
+    text = (ROOT / "docs" / "document.md").read_text(encoding="utf-8")
+    for code in CODES:
+        assert f"| `{code}` |" in text

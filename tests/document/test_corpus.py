@@ -67,3 +67,11 @@ def test_valid_corpus_covers_every_attribute() -> None:
     }
     every = {(e.key, a.name) for e in ELEMENTS.values() for a in e.attrs}
     assert every - seen == set()
+
+
+def test_every_code_seen_is_a_documented_code() -> None:
+    from voiceapp.document import CODES
+
+    for path in INVALID:
+        for problem in lint(path.read_bytes()):
+            assert problem.code in CODES
