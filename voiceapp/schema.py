@@ -133,6 +133,11 @@ class Text(ValueType):
             raise InvalidValue(f"expected {self.description}, got an empty value")
         return text
 
+    def _format(self, value: Any) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return super()._format(value)
+
     def describe(self) -> str:
         return self.description
 
