@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["Node", "Response"]
 
 _MISSING: Any = object()
+# (element key, name) -> True when the name goes to the parent (see Node.add)
+_FORWARDS: dict[tuple[str, str], bool] = {}
 _FORBIDDEN_CHARS = schema.FORBIDDEN_CHARS
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
@@ -176,17 +178,24 @@ class Node:
         return _add(self, name, text, attrs)
 
     def _forward(self, name: str, text: Any, attrs: dict[str, Any]) -> Node:
+        parent = self.parent
+        if parent is not None and _FORWARDS.get((self.element.key, name)):
+            return _add(parent, name, text, attrs)
         py = name if name in schema.KIND_BY_PYTHON_NAME else schema.python_name(name)
         kinds = schema.KIND_BY_PYTHON_NAME.get(py)
-        name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
+        xml_name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
         if kinds is None:
             raise _error(
-                self, name, f"<{name}> is not an element of the dialect", "unknown-element"
+                self, xml_name, f"<{xml_name}> is not an element of the dialect", "unknown-element"
             )
-        if self.parent is not None and not (kinds & self.element.child_kinds):
-            return self.parent.add(name, text, **attrs)
+        if parent is not None and not (kinds & self.element.child_kinds):
+            _FORWARDS[self.element.key, name] = True
+            return _add(parent, name, text, attrs)
         raise _error(
-            self, name, f"<{name}> is not allowed inside <{self.tag}>", "child-not-allowed"
+            self,
+            xml_name,
+            f"<{xml_name}> is not allowed inside <{self.tag}>",
+            "child-not-allowed",
         )
 
     def add_text(self, text: str) -> Node:
