@@ -172,3 +172,12 @@ def test_doctype_inside_text_is_not_a_doctype() -> None:
 def test_junk_never_crashes(data: Callable[[], None] | bytes | str) -> None:
     problems = lint(data)  # type: ignore[arg-type]
     assert problems and problems[0].code in ("xml-malformed", "control-char")
+
+
+def test_many_problems_are_all_reported_with_paths() -> None:
+    """A document made of errors is reported whole (paths are computed in one pass,
+    not one ``getpath()`` per problem, which was quadratic)."""
+    problems = lint("<Response>" + "<Foo/>" * 20_000 + "</Response>")
+    assert len(problems) == 20_000
+    assert problems[-1].path == "/Response/Foo[20000]"
+    assert problems[-1].column == len("<Response>") + 19_999 * len("<Foo/>") + 1

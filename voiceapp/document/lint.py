@@ -253,9 +253,10 @@ def check(
 
 
 def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[Problem]:
-    tree = root.getroottree()
-    locator = Locator(source, tree.docinfo.encoding)
-    order = {el: i for i, el in enumerate(root.iter(etree.Element))}
+    locator = Locator(source, root.getroottree().docinfo.encoding)
+    elements = list(root.iter(etree.Element))
+    order = {el: i for i, el in enumerate(elements)}
+    paths = _Paths(elements)
     out = []
     for code, message, el, attribute, snippet in raw:
         index = order.get(el, 0)
@@ -267,15 +268,36 @@ def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[
         if where is None:
             where = locator.element(index)
         line, column = where if where is not None else (el.sourceline, None)
-        path = _path(tree, el)
-        out.append(Problem(code, message, line, column, path, attribute))
+        out.append(Problem(code, message, line, column, paths.path(el), attribute))
     out.sort(key=lambda p: (p.line or 0, p.column or 0))
     return out
 
 
-def _path(tree: etree._ElementTree, el: etree._Element) -> str:
-    path = tree.getpath(el)
-    return path.replace(_XML_NS, "xml:") if "{" in path else path
+class _Paths:
+    """Element paths like ``/Response/Gather[2]/Say`` for many elements in linear time
+    (``getpath()`` per problem would be quadratic on a document of many problems)."""
+
+    def __init__(self, elements: list[etree._Element]) -> None:
+        self.counts: dict[tuple[etree._Element | None, Any], int] = {}
+        self.index: dict[etree._Element, int] = {}
+        self.cache: dict[etree._Element, str] = {}
+        for el in elements:
+            key = (el.getparent(), el.tag)
+            n = self.counts.get(key, 0) + 1
+            self.counts[key] = n
+            self.index[el] = n
+
+    def path(self, el: etree._Element) -> str:
+        cached = self.cache.get(el)
+        if cached is not None:
+            return cached
+        parent = el.getparent()
+        step = _qname(str(el.tag))
+        if self.counts.get((parent, el.tag), 1) > 1:
+            step += f"[{self.index[el]}]"
+        path = (self.path(parent) if parent is not None else "") + "/" + step
+        self.cache[el] = path
+        return path
 
 
 def iter_problems(
