@@ -398,3 +398,19 @@ def test_ivr_refuses_bad_trees_with_the_path_of_the_problem(
     with pytest.raises((ValidationError, PhoneError)) as info:
         get_app("ivr").validate(variables)
     assert getattr(info.value, "field", None) == field
+
+
+def test_the_apps_layer_does_not_import_flask() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, voiceapp.apps\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug')"
+        " or m.startswith(('voiceapp.web', 'voiceapp.cli', 'voiceapp.dialer'))]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

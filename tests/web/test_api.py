@@ -158,3 +158,22 @@ def test_http_errors_are_problems_too(client: FlaskClient) -> None:
 
 def test_health(client: FlaskClient) -> None:
     assert client.get("/v1/health").get_json() == {"status": "ok"}
+
+
+def test_proxy_fix_uses_the_forwarded_address(make_app: Callable[..., Flask]) -> None:
+    client = make_app(PROXY_FIX=1).test_client()
+    response = client.post(
+        "/v1/sessions",
+        json={"app": "pin", "to": TO, "variables": {"pin": "8970"}},
+        headers={**AUTH, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "voice.example.org"},
+    )
+    assert response.status_code == 201
+    assert response.get_json()["url"].startswith("https://voice.example.org/voice/")
+    # without the setting the headers are not trusted
+    plain = make_app().test_client()
+    data = plain.post(
+        "/v1/sessions",
+        json={"app": "pin", "to": TO, "variables": {"pin": "8970"}},
+        headers={**AUTH, "X-Forwarded-Host": "evil.example"},
+    ).get_json()
+    assert data["url"].startswith("http://localhost/voice/")
