@@ -15,6 +15,8 @@ itself as a dict, so the web layer needs a single error handler.
      │    ├── TokenInvalid      tampered, wrong purpose or wrong destination (403)
      │    ├── TokenExpired      past its ttl (410)
      │    └── TokenUsed         already claimed by another fetch (410)
+     ├── NotFoundError          a named thing (a call) does not exist (404)
+     ├── ConflictError          the request clashes with current state (409)
      └── StoreError             the session / call store failed (503)
 """
 
@@ -142,6 +144,20 @@ class TokenExpired(TokenError):
 class TokenUsed(TokenError):
     status = 410
     default_code = "token-used"
+
+
+class NotFoundError(VoiceappError):
+    """What the request names does not exist (e.g. an unknown CallSid)."""
+
+    status = 404
+    default_code = "not-found"
+
+
+class ConflictError(VoiceappError):
+    """The request clashes with the current state (a busy number, a call past canceling)."""
+
+    status = 409
+    default_code = "conflict"
 
 
 class StoreError(VoiceappError):
