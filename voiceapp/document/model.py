@@ -282,8 +282,13 @@ def _add(node: Node, name: str, text: Any, attrs: dict[str, Any]) -> Node:
                 node, element.name, f"<{element.name}> needs text ({element.text})", "missing-text"
             )
         child._children = []
-    elif element.mixed and text.__class__ is str and _FORBIDDEN_CHARS.search(text) is None:
-        child._children = [text]
+    elif (
+        text.__class__ is str
+        and (element.mixed or (element.text is not None and text in element.text._cache))
+        and _FORBIDDEN_CHARS.search(text) is None
+        and (element.mixed or text == text.strip())
+    ):
+        child._children = [text]  # free text, or a value its type already accepted
     else:
         child._children = [_checked_text(child, text, "")]
     children = node._children
