@@ -401,7 +401,7 @@ class List(ValueType):
 # --------------------------------------------------------------------------- the table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attr:
     """One attribute: XML name, value type, default (as XML text), whether required."""
 
@@ -424,7 +424,7 @@ class Attr:
 Kind = Literal["root", "verb", "noun", "ssml"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Element:
     """One element of the dialect.  ``key`` is unique; ``name`` is the XML tag (two
     elements may share a tag in different parents, like ``<Sip>`` in ``<Dial>`` and in
