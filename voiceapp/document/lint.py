@@ -91,7 +91,8 @@ class Problem:
 
 
 # A problem before locations: (code, message, element, attribute, text snippet).
-_Raw = tuple[str, str, "etree._Element", str | None, str | None]
+# (code, message, element, attribute, text snippet, element the text follows)
+_Raw = tuple[str, str, "etree._Element", str | None, str | None, "etree._Element | None"]
 
 
 def _qname(tag: str) -> str:
@@ -123,7 +124,7 @@ def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
         pspec, pdepth = entry
         tail = el.tail
         if tail is not None and pspec.text is None and parent is not None and not tail.isspace():
-            _no_text(parent, pspec, tail, problems, texted)
+            _no_text(parent, pspec, tail, problems, texted, el)
         tag = el.tag
         if tag.__class__ is not str:
             continue  # a comment or processing instruction
@@ -133,7 +134,7 @@ def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
             continue
         if pdepth >= max_depth:
             message = f"elements are nested deeper than {max_depth}"
-            problems.append(("too-deep", message, el, None, None))
+            problems.append(("too-deep", message, el, None, None, None))
             continue
         if len(el):
             parents[el] = (spec, pdepth + 1)
@@ -167,12 +168,12 @@ def _check_attr(
     attr = spec.attr_map.get(name)
     if attr is None:
         message = f"<{spec.name}> has no attribute {name!r}"
-        problems.append(("unknown-attribute", message, el, name, None))
+        problems.append(("unknown-attribute", message, el, name, None, None))
         return
     try:
         attr.type.parse(value)
     except InvalidValue as exc:
-        problems.append((exc.code, f"{name}: {exc.message}", el, name, None))
+        problems.append((exc.code, f"{name}: {exc.message}", el, name, None, None))
 
 
 def _check_required(
@@ -181,7 +182,7 @@ def _check_required(
     for attr in spec.required_attrs:
         if attr.name not in present:
             message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
-            problems.append(("missing-attribute", message, el, None, None))
+            problems.append(("missing-attribute", message, el, None, None, None))
 
 
 def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Raw]) -> None:
@@ -192,7 +193,7 @@ def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Ra
         code, message = "child-not-allowed", f"<{name}> is not allowed inside <{parent.name}>"
     else:
         code, message = "unknown-element", f"<{name}> is not an element of the dialect"
-    problems.append((code, message, child, None, None))
+    problems.append((code, message, child, None, None, None))
 
 
 def _no_text(
@@ -201,13 +202,15 @@ def _no_text(
     text: str,
     problems: list[_Raw],
     texted: set[etree._Element],
+    anchor: etree._Element | None = None,
 ) -> None:
+    """Report text in ``el``, which takes none; ``anchor`` is the child it follows."""
     if el in texted:
         return  # one text problem per element is enough
     texted.add(el)
     snippet = text.strip()
     message = f"<{spec.name}> takes no text, found {snippet[:40]!r}"
-    problems.append(("text-not-allowed", message, el, None, snippet[:20]))
+    problems.append(("text-not-allowed", message, el, None, snippet[:20], anchor))
 
 
 def _check_text(el: etree._Element, element: Element, value: str, problems: list[_Raw]) -> None:
@@ -222,13 +225,14 @@ def _check_text(el: etree._Element, element: Element, value: str, problems: list
                     el,
                     None,
                     None,
+                    None,
                 )
             )
         return
     try:
         text_type.parse(value)
     except InvalidValue as exc:
-        problems.append((exc.code, f"text: {exc.message}", el, None, value[:20]))
+        problems.append((exc.code, f"text: {exc.message}", el, None, value[:20], None))
 
 
 def check(
@@ -245,7 +249,7 @@ def check(
         return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
-        return None, _locate(root, source, [("root", message, root, None, None)])
+        return None, _locate(root, source, [("root", message, root, None, None, None)])
     problems = _walk(root, max_depth)
     if problems:
         return None, _locate(root, source, problems)
@@ -258,13 +262,15 @@ def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[
     order = {el: i for i, el in enumerate(elements)}
     paths = _Paths(elements)
     out = []
-    for code, message, el, attribute, snippet in raw:
+    for code, message, el, attribute, snippet, anchor in raw:
         index = order.get(el, 0)
         where = None
         if attribute is not None:
             where = locator.attribute(index, attribute)
         elif snippet:
-            where = locator.text_after(index, snippet)
+            where = locator.text_after(
+                index if anchor is None else order.get(anchor, index), snippet
+            )
         if where is None:
             where = locator.element(index)
         line, column = where if where is not None else (el.sourceline, None)
