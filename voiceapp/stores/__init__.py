@@ -2,7 +2,8 @@
 
 ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the embedded
 default) and ``redis://host:port/db`` (several processes or machines).  See
-``docs/sessions.md``.
+``docs/sessions.md``.  Call records and the call queue: :func:`open_call_store`
+on the same URL (``docs/calls.md``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Callable
 
 from voiceapp.errors import ConfigError
 from voiceapp.stores.base import Claim, Session, Store
+from voiceapp.stores.calls import open_call_store
 
-__all__ = ["Claim", "Session", "Store", "open_store"]
+__all__ = ["Claim", "Session", "Store", "open_call_store", "open_store"]
 
 
 def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:

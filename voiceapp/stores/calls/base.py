@@ -1,0 +1,471 @@
+"""The call store interface: durable call records and the call queue.
+
+A call is created ``queued`` and enqueued in one atomic step, which refuses a
+second call to a number (``to``) that already has a queued or active call.  A
+dialer worker *takes* the next queued call with a lease (worker id + deadline);
+statuses, legs and status-callback events (with their delivery attempts) are
+written as the call goes.  When the call (its a-leg) reaches a terminal status
+its number is free again.
+
+The store sits below the dialer, so statuses are plain strings here; they are
+the values of :class:`voiceapp.dialer.states.CallStatus` (a test checks the sets).
+Every method is one atomic step, safe from several threads and processes, and
+has written everything before it returns.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from voiceapp.errors import ConflictError, NotFoundError, ValidationError
+
+__all__ = [
+    "ACTIVE",
+    "CANCELABLE",
+    "DELIVERY_STATES",
+    "LIVE",
+    "QUEUED",
+    "STATUSES",
+    "TERMINAL",
+    "AttemptRecord",
+    "CallRecord",
+    "CallSpec",
+    "CallStore",
+    "EventRecord",
+    "LegRecord",
+    "StatusChange",
+]
+
+QUEUED: Final = "queued"
+#: A call under way (dialed, not ended).
+LIVE: Final = frozenset({"initiated", "ringing", "in-progress"})
+#: Statuses a call never leaves; reaching one frees the call's number.
+TERMINAL: Final = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: Queued or under way: a second call to the same number is refused.
+ACTIVE: Final = frozenset({QUEUED, *LIVE})
+#: Statuses from which a call can be canceled (queued at once; the others by the dialer).
+CANCELABLE: Final = frozenset({QUEUED, "initiated", "ringing"})
+STATUSES: Final = ACTIVE | TERMINAL
+#: ``pending`` until delivered (2xx) or given up (``failed``).
+DELIVERY_STATES: Final = frozenset({"pending", "delivered", "failed"})
+
+_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_sid(value: str, field: str = "sid") -> str:
+    if not isinstance(value, str) or not _SID.match(value):
+        raise ValidationError(
+            f"{field} must be 1-64 letters, digits, '_' or '-', got {value!r}",
+            code="call-bad-sid",
+            field=field,
+        )
+    return value
+
+
+def check_status(value: str, field: str = "status") -> str:
+    if value not in STATUSES:
+        raise ValidationError(
+            f"{value!r} is not a call status ({', '.join(sorted(STATUSES))})",
+            code="call-bad-status",
+            field=field,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """A call as ``POST /v1/calls`` validated it (the seed's fields, typed)."""
+
+    sid: str
+    from_: str
+    to: str  # E.164; at most one queued or active call per number
+    url: str | None = None
+    method: str = "POST"  # of the document fetch
+    app: str | None = None  # a call made from an app ("app": "pin") ...
+    session_id: str | None = None  # ... and the session the server created for it
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    send_digits: str | None = None
+    status_callback: str | None = None
+    status_callback_events: tuple[str, ...] = ("completed",)
+    status_callback_method: str = "POST"
+    secret_key: str | None = None
+    optional: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # anything else the dialer needs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "from": self.from_,
+            "to": self.to,
+            "url": self.url,
+            "method": self.method,
+            "app": self.app,
+            "session_id": self.session_id,
+            "variables": dict(self.variables),
+            "senddigits": self.send_digits,
+            "statusCallback": self.status_callback,
+            "statusCallbackEvent": list(self.status_callback_events),
+            "statusCallbackMethod": self.status_callback_method,
+            "secretKey": self.secret_key,
+            "optional": self.optional,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallSpec:
+        return cls(
+            sid=data["sid"],
+            from_=data["from"],
+            to=data["to"],
+            url=data["url"],
+            method=data["method"],
+            app=data["app"],
+            session_id=data["session_id"],
+            variables=data["variables"],
+            send_digits=data["senddigits"],
+            status_callback=data["statusCallback"],
+            status_callback_events=tuple(data["statusCallbackEvent"]),
+            status_callback_method=data["statusCallbackMethod"],
+            secret_key=data["secretKey"],
+            optional=data["optional"],
+            extra=data["extra"],
+        )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: str
+    at: float  # store clock, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class LegRecord:
+    """One leg: the a-leg (``sid`` is the CallSid) or a ``<Dial>`` b-leg."""
+
+    sid: str
+    parent_sid: str | None
+    from_: str
+    to: str
+    direction: str  # outbound-api (a-leg) | outbound-dial (b-legs)
+    status: str
+    created_at: float
+    ended_at: float | None = None
+    duration: int | None = None
+    history: tuple[StatusChange, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "parentCallSid": self.parent_sid,
+            "from": self.from_,
+            "to": self.to,
+            "direction": self.direction,
+            "status": self.status,
+            "createdAt": self.created_at,
+            "endedAt": self.ended_at,
+            "duration": self.duration,
+            "history": [{"status": c.status, "at": c.at} for c in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try at delivering a status callback."""
+
+    number: int  # 1-based
+    at: float
+    ok: bool
+    status: int | None = None  # HTTP status, when there was a response
+    error: str | None = None  # why there was none
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "at": self.at,
+            "ok": self.ok,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One status-callback event, stored before any delivery is tried."""
+
+    event_id: str  # stable: ``<CallSid>:<event>`` (CallSid of the leg)
+    call_sid: str
+    leg_sid: str
+    sequence: int  # the leg's SequenceNumber
+    name: str  # initiated | ringing | answered | completed
+    url: str
+    method: str
+    params: tuple[tuple[str, str], ...]
+    created_at: float
+    state: str = "pending"  # pending | delivered | failed
+    attempts: tuple[AttemptRecord, ...] = ()
+
+    @property
+    def delivered(self) -> bool:
+        return self.state == "delivered"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.event_id,
+            "callSid": self.leg_sid,
+            "event": self.name,
+            "sequenceNumber": self.sequence,
+            "url": self.url,
+            "method": self.method,
+            "params": [list(p) for p in self.params],
+            "createdAt": self.created_at,
+            "state": self.state,
+            "delivered": self.delivered,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call as stored: what was asked, where it is, and what happened to it."""
+
+    spec: CallSpec
+    status: str
+    created_at: float
+    updated_at: float
+    ended_at: float | None = None
+    duration: int | None = None
+    lease_owner: str | None = None  # the worker holding the call
+    lease_until: float | None = None
+    takes: int = 0  # how many times a worker took (or reclaimed) it
+    cancel_requested_at: float | None = None
+    legs: tuple[LegRecord, ...] = ()  # the a-leg first
+    events: tuple[EventRecord, ...] = ()  # in the order they were stored
+
+    @property
+    def sid(self) -> str:
+        return self.spec.sid
+
+    @property
+    def to(self) -> str:
+        return self.spec.to
+
+    @property
+    def timestamps(self) -> dict[str, float]:
+        """When the a-leg first reached each status it went through."""
+        out: dict[str, float] = {}
+        for leg in self.legs[:1]:
+            for change in leg.history:
+                out.setdefault(change.status, change.at)
+        return out
+
+    def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """Plain data for ``GET /v1/calls/<sid>`` (``secretKey`` only with ``secrets``)."""
+        spec = self.spec.to_json()
+        if not secrets:
+            spec.pop("secretKey")
+            spec["secretKey"] = None if self.spec.secret_key is None else "***"
+        return {
+            **spec,
+            "status": self.status,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "endedAt": self.ended_at,
+            "duration": self.duration,
+            "timestamps": self.timestamps,
+            "cancelRequested": self.cancel_requested_at is not None,
+            "legs": [leg.to_dict() for leg in self.legs],
+            "events": [event.to_dict() for event in self.events],
+        }
+
+
+def to_busy(to: str, holder: str | None) -> ConflictError:
+    who = f" ({holder})" if holder else ""
+    return ConflictError(
+        f"{to} already has a queued or active call{who}", code="call-to-busy", field="to"
+    )
+
+
+def sid_exists(sid: str) -> ConflictError:
+    return ConflictError(f"a call {sid} already exists", code="call-sid-exists", field="sid")
+
+
+def not_found(sid: str) -> NotFoundError:
+    return NotFoundError(f"no call {sid}", code="call-not-found", field="sid")
+
+
+def not_cancelable(sid: str, status: str) -> ConflictError:
+    return ConflictError(
+        f"call {sid} is {status}; only queued, initiated or ringing calls can be canceled",
+        code="call-not-cancelable",
+        field="sid",
+    )
+
+
+def status_conflict(leg_sid: str, current: str, wanted: str) -> ConflictError:
+    return ConflictError(
+        f"leg {leg_sid} is {current}; it cannot become {wanted} here",
+        code="call-status-conflict",
+        field="status",
+    )
+
+
+def leg_not_found(leg_sid: str) -> NotFoundError:
+    return NotFoundError(f"no leg {leg_sid}", code="call-leg-not-found", field="leg_sid")
+
+
+def event_not_found(event_id: str) -> NotFoundError:
+    return NotFoundError(f"no event {event_id}", code="call-event-not-found", field="event_id")
+
+
+def expected(expect: str | Collection[str] | None) -> tuple[str, ...]:
+    if expect is None:
+        return ()
+    items = (expect,) if isinstance(expect, str) else tuple(expect)
+    for item in items:
+        check_status(item, "expect")
+    return items
+
+
+class CallStore(abc.ABC):
+    """What the call API and the dialer need from a store (see ``docs/calls.md``)."""
+
+    #: seconds a finished call is kept (None: forever)
+    retention: float | None
+
+    # -- calls and the queue ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create(self, spec: CallSpec) -> CallRecord:
+        """Store ``spec`` as a ``queued`` call and enqueue it, in one atomic step.
+
+        Raises ``ConflictError`` ``call-to-busy`` (field ``to``) when ``spec.to``
+        already has a queued or active call, ``call-sid-exists`` for a reused sid.
+        """
+
+    @abc.abstractmethod
+    def get(self, sid: str) -> CallRecord | None:
+        """The call with its legs, status history, events and attempts; None if unknown."""
+
+    def require(self, sid: str) -> CallRecord:
+        """:meth:`get`, or ``NotFoundError`` ``call-not-found`` (404)."""
+        record = self.get(sid)
+        if record is None:
+            raise not_found(sid)
+        return record
+
+    @abc.abstractmethod
+    def take(self, worker: str, lease: float) -> CallRecord | None:
+        """Take the oldest waiting call for ``worker`` until ``now + lease``; None when empty.
+
+        Each call is taken by exactly one caller.  The call stays ``queued``
+        until the worker records ``initiated``.
+        """
+
+    @abc.abstractmethod
+    def renew(self, sid: str, worker: str, lease: float) -> bool:
+        """Extend ``worker``'s lease on ``sid`` to ``now + lease``; False if it lost it."""
+
+    @abc.abstractmethod
+    def expired_leases(self, limit: int = 100) -> list[str]:
+        """Sids of unfinished calls whose lease has run out (their worker is gone)."""
+
+    @abc.abstractmethod
+    def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
+        """Atomically move an expired lease to ``worker``; None if it is not expired now."""
+
+    @abc.abstractmethod
+    def cancel_requests(self, worker: str) -> list[str]:
+        """Calls leased by ``worker`` whose cancel was requested while they were dialing."""
+
+    @abc.abstractmethod
+    def cancel(self, sid: str) -> CallRecord:
+        """Cancel a call: a ``queued`` one is ``canceled`` at once (and leaves the queue);
+
+        an ``initiated`` or ``ringing`` one gets ``cancel_requested_at`` and its dialer
+        ends it.  Others: ``ConflictError`` ``call-not-cancelable``; unknown:
+        ``NotFoundError`` ``call-not-found``.
+        """
+
+    # -- legs and statuses -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_leg(
+        self,
+        call_sid: str,
+        leg_sid: str,
+        *,
+        from_: str,
+        to: str,
+        direction: str = "outbound-dial",
+        parent_sid: str | None = None,
+        at: float | None = None,
+    ) -> bool:
+        """Add a b-leg (status ``queued``) to the call; False if it is already there."""
+
+    @abc.abstractmethod
+    def set_status(
+        self,
+        call_sid: str,
+        status: str,
+        *,
+        leg_sid: str | None = None,
+        expect: str | Collection[str] | None = None,
+        at: float | None = None,
+        duration: int | None = None,
+    ) -> str:
+        """Record that a leg (the a-leg by default) is now ``status``; the previous status.
+
+        With ``expect``, the leg must be in (one of) those statuses, else
+        ``ConflictError`` ``call-status-conflict``; a leg in a terminal status never
+        changes.  A terminal a-leg status ends the call: ``ended_at``, ``duration``,
+        the lease is dropped and the number is free.
+        """
+
+    # -- status-callback events ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_event(
+        self,
+        call_sid: str,
+        event_id: str,
+        *,
+        leg_sid: str,
+        sequence: int,
+        name: str,
+        url: str,
+        method: str,
+        params: Iterable[tuple[str, str]],
+        at: float | None = None,
+    ) -> bool:
+        """Store a status-callback event as ``pending``; False if ``event_id`` is known."""
+
+    @abc.abstractmethod
+    def record_attempt(
+        self,
+        call_sid: str,
+        event_id: str,
+        attempt: AttemptRecord,
+        *,
+        state: str,
+    ) -> None:
+        """Add a delivery attempt (idempotent per number) and set the event's ``state``.
+
+        A ``delivered`` event stays delivered.
+        """
+
+    @abc.abstractmethod
+    def undelivered(self, limit: int = 1000) -> list[EventRecord]:
+        """Pending events, oldest first, with their attempts: what a restart resumes."""
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """Delete finished calls older than the retention now; how many went."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""

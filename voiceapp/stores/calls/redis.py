@@ -1,0 +1,642 @@
+"""Call records and the call queue in Redis, for several dialer processes or machines.
+
+Every write is one Lua script (atomic on the server).  Keys, under the store's
+prefix (``voiceapp:`` by default):
+
+``call:<sid>``
+    hash: ``spec`` (JSON), ``status``, ``created_at``, ``updated_at``, ``ended_at``,
+    ``duration``, ``waiting``, ``lease_owner``, ``lease_until``, ``takes``,
+    ``cancel_requested_at``, and per leg ``leg:<legsid>:info`` (JSON),
+    ``leg:<legsid>:status``, ``leg:<legsid>:ended_at``, ``leg:<legsid>:duration``;
+``call:<sid>:history``
+    list of status changes (JSON ``{"leg", "status", "at"}``), oldest first;
+``call:<sid>:events``
+    hash: ``<event_id>`` (JSON), ``<event_id>|state``, ``<event_id>|n`` (order),
+    ``<event_id>|a<number>`` (one JSON attempt each);
+``calls:to:<number>``
+    the per-number lock: the sid of the number's unfinished call;
+``calls:queue``
+    list of waiting sids (RPUSH on create, LPOP in ``take``);
+``calls:leases``
+    sorted set sid → lease deadline;
+``calls:cancels``
+    set of sids whose cancel was requested while dialing;
+``calls:undelivered``
+    sorted set of ``"<call_sid> <event_id>"`` by storage order; ``calls:eventseq``
+    is that order's counter.
+
+Unfinished calls have no expiry.  When a call ends, its three keys get
+``retention`` seconds (default two hours).  Numbers are written by Python
+(``repr`` of floats, exact); the scripts only compare strings, so no float ever
+passes through Lua's number formatting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import redis
+
+from voiceapp.errors import StoreError
+from voiceapp.stores.calls.base import (
+    DELIVERY_STATES,
+    QUEUED,
+    TERMINAL,
+    AttemptRecord,
+    CallRecord,
+    CallSpec,
+    CallStore,
+    EventRecord,
+    LegRecord,
+    StatusChange,
+    check_sid,
+    check_status,
+    event_not_found,
+    expected,
+    leg_not_found,
+    not_cancelable,
+    not_found,
+    sid_exists,
+    status_conflict,
+    to_busy,
+)
+
+__all__ = ["RedisCallStore"]
+
+# The shared part of the scripts: end a call (its a-leg reached a terminal status).
+# ARGV layout used by finish(): p = prefix, sid, status, at, duration, retention, entry
+_FINISH = """
+local function expire_all(p, sid, retention)
+  if retention ~= '' then
+    local ms = tonumber(retention)
+    redis.call('PEXPIRE', p..'call:'..sid, ms)
+    redis.call('PEXPIRE', p..'call:'..sid..':history', ms)
+    redis.call('PEXPIRE', p..'call:'..sid..':events', ms)
+  end
+end
+local function set_leg(p, sid, leg, status, at, duration, terminal, entry)
+  local call = p..'call:'..sid
+  redis.call('HSET', call, 'leg:'..leg..':status', status, 'updated_at', at)
+  if terminal then
+    redis.call('HSET', call, 'leg:'..leg..':ended_at', at)
+    if duration ~= '' then redis.call('HSET', call, 'leg:'..leg..':duration', duration) end
+  end
+  redis.call('RPUSH', p..'call:'..sid..':history', entry)
+  if leg ~= sid then return end
+  redis.call('HSET', call, 'status', status)
+  if redis.call('HGET', call, 'waiting') == '1' then
+    redis.call('HSET', call, 'waiting', '0')
+    redis.call('LREM', p..'calls:queue', 0, sid)
+  end
+  if terminal then
+    redis.call('HSET', call, 'ended_at', at)
+    if duration ~= '' then redis.call('HSET', call, 'duration', duration) end
+    redis.call('HDEL', call, 'lease_owner', 'lease_until')
+    local lock = p..'calls:to:'..redis.call('HGET', call, 'to')
+    if redis.call('GET', lock) == sid then redis.call('DEL', lock) end
+    redis.call('ZREM', p..'calls:leases', sid)
+    redis.call('SREM', p..'calls:cancels', sid)
+  end
+end
+"""
+
+# ARGV: prefix, sid, to, spec, now, leg_info, entry
+_CREATE = """
+local p, sid, to = ARGV[1], ARGV[2], ARGV[3]
+local call = p..'call:'..sid
+if redis.call('EXISTS', call) == 1 then return {'exists'} end
+local lock = p..'calls:to:'..to
+local holder = redis.call('GET', lock)
+if holder then
+  local other = p..'call:'..holder
+  if redis.call('EXISTS', other) == 1 and not redis.call('HGET', other, 'ended_at') then
+    return {'busy', holder}
+  end
+end
+redis.call('SET', lock, sid)
+redis.call('HSET', call, 'spec', ARGV[4], 'to', to, 'status', 'queued', 'created_at', ARGV[5],
+  'updated_at', ARGV[5], 'waiting', '1', 'takes', '0',
+  'leg:'..sid..':info', ARGV[6], 'leg:'..sid..':status', 'queued', 'legs', sid)
+redis.call('RPUSH', call..':history', ARGV[7])
+redis.call('RPUSH', p..'calls:queue', sid)
+return {'ok'}
+"""
+
+# ARGV: prefix, worker, until, now
+_TAKE = """
+local p = ARGV[1]
+for i = 1, 1000 do
+  local sid = redis.call('LPOP', p..'calls:queue')
+  if not sid then return false end
+  local call = p..'call:'..sid
+  if redis.call('HGET', call, 'waiting') == '1' then
+    redis.call('HSET', call, 'waiting', '0', 'lease_owner', ARGV[2], 'lease_until', ARGV[3],
+      'updated_at', ARGV[4])
+    redis.call('HINCRBY', call, 'takes', 1)
+    redis.call('ZADD', p..'calls:leases', ARGV[3], sid)
+    return sid
+  end
+end
+return false
+"""
+
+# ARGV: prefix, sid, worker, until
+_RENEW = """
+local call = ARGV[1]..'call:'..ARGV[2]
+if redis.call('HGET', call, 'lease_owner') ~= ARGV[3] then return 0 end
+if redis.call('HGET', call, 'ended_at') then return 0 end
+redis.call('HSET', call, 'lease_until', ARGV[4])
+redis.call('ZADD', ARGV[1]..'calls:leases', ARGV[4], ARGV[2])
+return 1
+"""
+
+# ARGV: prefix, sid, worker, until, now
+_RECLAIM = """
+local p, sid = ARGV[1], ARGV[2]
+local score = redis.call('ZSCORE', p..'calls:leases', sid)
+if not score or tonumber(score) > tonumber(ARGV[5]) then return 0 end
+local call = p..'call:'..sid
+if redis.call('HGET', call, 'ended_at') then return 0 end
+redis.call('HSET', call, 'lease_owner', ARGV[3], 'lease_until', ARGV[4], 'updated_at', ARGV[5])
+redis.call('HINCRBY', call, 'takes', 1)
+redis.call('ZADD', p..'calls:leases', ARGV[4], sid)
+return 1
+"""
+
+# ARGV: prefix, sid, now, entry, retention
+_CANCEL = (
+    _FINISH
+    + """
+local p, sid = ARGV[1], ARGV[2]
+local call = p..'call:'..sid
+local status = redis.call('HGET', call, 'status')
+if not status then return {'missing'} end
+if status == 'queued' then
+  set_leg(p, sid, sid, 'canceled', ARGV[3], '0', true, ARGV[4])
+  expire_all(p, sid, ARGV[5])
+  return {'canceled'}
+end
+if status == 'initiated' or status == 'ringing' then
+  redis.call('HSETNX', call, 'cancel_requested_at', ARGV[3])
+  redis.call('HSET', call, 'updated_at', ARGV[3])
+  redis.call('SADD', p..'calls:cancels', sid)
+  return {'requested'}
+end
+return {'refused', status}
+"""
+)
+
+# ARGV: prefix, sid, leg, status, expect (space separated), at, duration, terminal, retention,
+# entry
+_SET_STATUS = (
+    _FINISH
+    + """
+local p, sid, leg = ARGV[1], ARGV[2], ARGV[3]
+local call = p..'call:'..sid
+if redis.call('EXISTS', call) == 0 then return {'missing'} end
+local current = redis.call('HGET', call, 'leg:'..leg..':status')
+if not current then return {'no-leg'} end
+if redis.call('HEXISTS', call, 'leg:'..leg..':ended_at') == 1 then
+  return {'conflict', current}
+end
+if ARGV[5] ~= '' then
+  local ok = false
+  for s in string.gmatch(ARGV[5], '%S+') do
+    if s == current then ok = true end
+  end
+  if not ok then return {'conflict', current} end
+end
+local terminal = ARGV[8] == '1'
+set_leg(p, sid, leg, ARGV[4], ARGV[6], ARGV[7], terminal, ARGV[10])
+if terminal and leg == sid then expire_all(p, sid, ARGV[9]) end
+return {'ok', current}
+"""
+)
+
+# ARGV: prefix, sid, leg, info, now, entry
+_ADD_LEG = """
+local p, sid, leg = ARGV[1], ARGV[2], ARGV[3]
+local call = p..'call:'..sid
+if redis.call('EXISTS', call) == 0 then return -1 end
+if redis.call('HEXISTS', call, 'leg:'..leg..':status') == 1 then return 0 end
+local legs = redis.call('HGET', call, 'legs')
+redis.call('HSET', call, 'leg:'..leg..':info', ARGV[4], 'leg:'..leg..':status', 'queued',
+  'legs', legs..' '..leg)
+redis.call('RPUSH', call..':history', ARGV[6])
+local ttl = redis.call('PTTL', call)
+if ttl > 0 then redis.call('PEXPIRE', call..':history', ttl) end
+return 1
+"""
+
+# ARGV: prefix, sid, event_id, event JSON
+_ADD_EVENT = """
+local p, sid, eid = ARGV[1], ARGV[2], ARGV[3]
+local call = p..'call:'..sid
+if redis.call('EXISTS', call) == 0 then return -1 end
+local events = call..':events'
+if redis.call('HEXISTS', events, eid) == 1 then return 0 end
+local n = redis.call('INCR', p..'calls:eventseq')
+redis.call('HSET', events, eid, ARGV[4], eid..'|state', 'pending', eid..'|n', n)
+redis.call('ZADD', p..'calls:undelivered', n, sid..' '..eid)
+local ttl = redis.call('PTTL', call)
+if ttl > 0 then redis.call('PEXPIRE', events, ttl) end
+return 1
+"""
+
+# ARGV: prefix, sid, event_id, number, attempt JSON, state
+_ATTEMPT = """
+local p, sid, eid = ARGV[1], ARGV[2], ARGV[3]
+local events = p..'call:'..sid..':events'
+local state = redis.call('HGET', events, eid..'|state')
+if not state then return -1 end
+redis.call('HSETNX', events, eid..'|a'..ARGV[4], ARGV[5])
+if state ~= 'delivered' then
+  redis.call('HSET', events, eid..'|state', ARGV[6])
+  state = ARGV[6]
+end
+if state ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
+return 1
+"""
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _s(value: bytes | str | None) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _f(value: bytes | str | None) -> float | None:
+    return None if value is None or value in (b"", "") else float(value)
+
+
+def _i(value: bytes | str | None) -> int | None:
+    return None if value is None or value in (b"", "") else int(value)
+
+
+class RedisCallStore(CallStore):
+    """Calls, legs, events and the queue in Redis (each write one Lua script)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "voiceapp:",
+        retention: float | None = 7200.0,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.prefix = prefix
+        self.retention = retention
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in {
+                "create": _CREATE,
+                "take": _TAKE,
+                "renew": _RENEW,
+                "reclaim": _RECLAIM,
+                "cancel": _CANCEL,
+                "set_status": _SET_STATUS,
+                "add_leg": _ADD_LEG,
+                "add_event": _ADD_EVENT,
+                "attempt": _ATTEMPT,
+            }.items()
+        }
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention: float | None = 7200.0,
+    ) -> RedisCallStore:
+        """The same URLs as :class:`~voiceapp.stores.redis.RedisStore` (``?prefix=``)."""
+        from voiceapp.stores.redis import RedisStore
+
+        store = RedisStore.from_url(url, clock=clock)
+        return cls(store.client, clock=clock, prefix=store.prefix, retention=retention)
+
+    def __repr__(self) -> str:
+        return f"RedisCallStore(prefix={self.prefix!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[redis.Redis]:
+        try:
+            yield self.client
+        except redis.RedisError as exc:
+            raise StoreError(
+                f"Redis call store {what} failed: {exc}", code="store-unavailable"
+            ) from exc
+
+    def _run(self, name: str, *args: Any) -> Any:
+        with self._errors(name):
+            return self._scripts[name](keys=[], args=[self.prefix, *args])
+
+    def _retention_ms(self) -> str:
+        return "" if self.retention is None else str(max(1, round(self.retention * 1000)))
+
+    # -- calls and the queue ---------------------------------------------------------------
+
+    def create(self, spec: CallSpec) -> CallRecord:
+        check_sid(spec.sid)
+        now = self.clock()
+        info: dict[str, Any] = {"parent": None, "from": spec.from_, "to": spec.to}
+        info.update(direction="outbound-api", created_at=now)
+        entry = _dump({"leg": spec.sid, "status": QUEUED, "at": now})
+        reply = self._run(
+            "create", spec.sid, spec.to, _dump(spec.to_json()), repr(now), _dump(info), entry
+        )
+        kind = _s(reply[0])
+        if kind == "exists":
+            raise sid_exists(spec.sid)
+        if kind == "busy":
+            raise to_busy(spec.to, _s(reply[1]))
+        a_leg = LegRecord(
+            spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
+            (StatusChange(QUEUED, now),),
+        )  # fmt: skip
+        return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
+
+    def get(self, sid: str) -> CallRecord | None:
+        key = f"{self.prefix}call:{sid}"
+        with self._errors("get") as client:
+            pipe = client.pipeline(transaction=True)
+            pipe.hgetall(key)
+            pipe.lrange(f"{key}:history", 0, -1)
+            pipe.hgetall(f"{key}:events")
+            fields, history, events = pipe.execute()
+        if not fields:
+            return None
+        return _record(fields, history, events)
+
+    def take(self, worker: str, lease: float) -> CallRecord | None:
+        now = self.clock()
+        sid = self._run("take", worker, repr(now + lease), repr(now))
+        return None if not sid else self.get(_s(sid) or "")
+
+    def renew(self, sid: str, worker: str, lease: float) -> bool:
+        return bool(self._run("renew", sid, worker, repr(self.clock() + lease)))
+
+    def expired_leases(self, limit: int = 100) -> list[str]:
+        with self._errors("expired_leases") as client:
+            sids = client.zrangebyscore(
+                f"{self.prefix}calls:leases", "-inf", repr(self.clock()), start=0, num=limit
+            )
+        return [_s(s) or "" for s in cast("list[bytes]", sids)]
+
+    def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
+        now = self.clock()
+        won = self._run("reclaim", sid, worker, repr(now + lease), repr(now))
+        return self.get(sid) if won else None
+
+    def cancel_requests(self, worker: str) -> list[str]:
+        with self._errors("cancel_requests") as client:
+            sids = sorted(_s(s) or "" for s in cast("set[bytes]", client.smembers(
+                f"{self.prefix}calls:cancels"
+            )))  # fmt: skip
+            if not sids:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for sid in sids:
+                pipe.hget(f"{self.prefix}call:{sid}", "lease_owner")
+            owners = pipe.execute()
+        return [sid for sid, owner in zip(sids, owners, strict=True) if _s(owner) == worker]
+
+    def cancel(self, sid: str) -> CallRecord:
+        now = self.clock()
+        entry = _dump({"leg": sid, "status": "canceled", "at": now})
+        reply = self._run("cancel", sid, repr(now), entry, self._retention_ms())
+        kind = _s(reply[0])
+        if kind == "missing":
+            raise not_found(sid)
+        if kind == "refused":
+            raise not_cancelable(sid, _s(reply[1]) or "")
+        return self.require(sid)
+
+    # -- legs and statuses -----------------------------------------------------------------
+
+    def add_leg(
+        self,
+        call_sid: str,
+        leg_sid: str,
+        *,
+        from_: str,
+        to: str,
+        direction: str = "outbound-dial",
+        parent_sid: str | None = None,
+        at: float | None = None,
+    ) -> bool:
+        check_sid(leg_sid, "leg_sid")
+        now = self.clock() if at is None else at
+        info: dict[str, Any] = {"parent": parent_sid, "from": from_, "to": to}
+        info.update(direction=direction, created_at=now)
+        entry = _dump({"leg": leg_sid, "status": QUEUED, "at": now})
+        done = int(self._run("add_leg", call_sid, leg_sid, _dump(info), repr(now), entry))
+        if done < 0:
+            raise not_found(call_sid)
+        return done == 1
+
+    def set_status(
+        self,
+        call_sid: str,
+        status: str,
+        *,
+        leg_sid: str | None = None,
+        expect: str | Collection[str] | None = None,
+        at: float | None = None,
+        duration: int | None = None,
+    ) -> str:
+        check_status(status)
+        allowed = expected(expect)
+        leg = leg_sid or call_sid
+        now = self.clock() if at is None else at
+        terminal = status in TERMINAL
+        reply = self._run(
+            "set_status",
+            call_sid,
+            leg,
+            status,
+            " ".join(allowed),
+            repr(now),
+            "" if duration is None else str(int(duration)),
+            "1" if terminal else "0",
+            self._retention_ms(),
+            _dump({"leg": leg, "status": status, "at": now}),
+        )
+        kind = _s(reply[0])
+        if kind == "missing":
+            raise not_found(call_sid)
+        if kind == "no-leg":
+            raise leg_not_found(leg)
+        if kind == "conflict":
+            raise status_conflict(leg, _s(reply[1]) or "", status)
+        return _s(reply[1]) or ""
+
+    # -- status-callback events ------------------------------------------------------------
+
+    def add_event(
+        self,
+        call_sid: str,
+        event_id: str,
+        *,
+        leg_sid: str,
+        sequence: int,
+        name: str,
+        url: str,
+        method: str,
+        params: Iterable[tuple[str, str]],
+        at: float | None = None,
+    ) -> bool:
+        now = self.clock() if at is None else at
+        data = {
+            "call": call_sid,
+            "leg": leg_sid,
+            "seq": int(sequence),
+            "name": name,
+            "url": url,
+            "method": method,
+            "params": [list(p) for p in params],
+            "at": now,
+        }
+        done = int(self._run("add_event", call_sid, event_id, _dump(data)))
+        if done < 0:
+            raise not_found(call_sid)
+        return done == 1
+
+    def record_attempt(
+        self,
+        call_sid: str,
+        event_id: str,
+        attempt: AttemptRecord,
+        *,
+        state: str,
+    ) -> None:
+        if state not in DELIVERY_STATES:
+            raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}")
+        data = _dump(attempt.to_dict())
+        done = int(self._run("attempt", call_sid, event_id, str(attempt.number), data, state))
+        if done < 0:
+            raise event_not_found(event_id)
+
+    def undelivered(self, limit: int = 1000) -> list[EventRecord]:
+        key = f"{self.prefix}calls:undelivered"
+        with self._errors("undelivered") as client:
+            members = [
+                _s(m) or "" for m in cast("list[bytes]", client.zrange(key, 0, max(0, limit - 1)))
+            ]
+            if limit <= 0 or not members:
+                return []
+            wanted: dict[str, list[str]] = {}
+            for member in members:
+                call_sid, _, event_id = member.partition(" ")
+                wanted.setdefault(call_sid, []).append(event_id)
+            pipe = client.pipeline(transaction=False)
+            for call_sid in wanted:
+                pipe.hgetall(f"{self.prefix}call:{call_sid}:events")
+            replies = pipe.execute()
+            found: dict[str, EventRecord] = {}
+            gone: list[str] = []
+            for (call_sid, ids), fields in zip(wanted.items(), replies, strict=True):
+                events = {e.event_id: e for e in _events(fields)}
+                for event_id in ids:
+                    event = events.get(event_id)
+                    if event is None:  # its call expired (retention): forget it
+                        gone.append(f"{call_sid} {event_id}")
+                    elif event.state == "pending":
+                        found[f"{call_sid} {event_id}"] = event
+            if gone:
+                client.zrem(key, *gone)
+        return [found[m] for m in members if m in found]
+
+
+def _events(fields: dict[bytes, bytes]) -> list[EventRecord]:
+    """The events of one call from its ``:events`` hash, in storage order."""
+    heads: dict[str, dict[str, Any]] = {}
+    extra: dict[str, dict[str, str]] = {}
+    attempts: dict[str, list[AttemptRecord]] = {}
+    for raw_name, raw_value in fields.items():
+        name, value = raw_name.decode("utf-8"), raw_value.decode("utf-8")
+        event_id, bar, tail = name.rpartition("|")
+        if not bar:
+            heads[name] = json.loads(value)
+        elif tail.startswith("a"):
+            a = json.loads(value)
+            attempts.setdefault(event_id, []).append(
+                AttemptRecord(int(a["number"]), a["at"], bool(a["ok"]), a["status"], a["error"])
+            )
+        else:
+            extra.setdefault(event_id, {})[tail] = value
+    out = []
+    for event_id, head in heads.items():
+        more = extra.get(event_id, {})
+        out.append(
+            (
+                int(more.get("n", "0")),
+                EventRecord(
+                    event_id=event_id,
+                    call_sid=head["call"],
+                    leg_sid=head["leg"],
+                    sequence=head["seq"],
+                    name=head["name"],
+                    url=head["url"],
+                    method=head["method"],
+                    params=tuple((str(k), str(v)) for k, v in head["params"]),
+                    created_at=head["at"],
+                    state=more.get("state", "pending"),
+                    attempts=tuple(sorted(attempts.get(event_id, ()), key=lambda a: a.number)),
+                ),
+            )
+        )
+    out.sort(key=lambda pair: pair[0])
+    return [event for _, event in out]
+
+
+def _record(
+    fields: dict[bytes, bytes], history: list[bytes], events: dict[bytes, bytes]
+) -> CallRecord:
+    f = {k.decode("utf-8"): v for k, v in fields.items()}
+    changes: dict[str, list[StatusChange]] = {}
+    for raw in history:
+        entry = json.loads(raw)
+        changes.setdefault(entry["leg"], []).append(StatusChange(entry["status"], entry["at"]))
+    legs = []
+    for leg_sid in (_s(f["legs"]) or "").split():
+        info = json.loads(f[f"leg:{leg_sid}:info"])
+        legs.append(
+            LegRecord(
+                sid=leg_sid,
+                parent_sid=info["parent"],
+                from_=info["from"],
+                to=info["to"],
+                direction=info["direction"],
+                status=_s(f[f"leg:{leg_sid}:status"]) or "",
+                created_at=info["created_at"],
+                ended_at=_f(f.get(f"leg:{leg_sid}:ended_at")),
+                duration=_i(f.get(f"leg:{leg_sid}:duration")),
+                history=tuple(changes.get(leg_sid, ())),
+            )
+        )
+    return CallRecord(
+        spec=CallSpec.from_json(json.loads(f["spec"])),
+        status=_s(f["status"]) or "",
+        created_at=float(f["created_at"]),
+        updated_at=float(f["updated_at"]),
+        ended_at=_f(f.get("ended_at")),
+        duration=_i(f.get("duration")),
+        lease_owner=_s(f.get("lease_owner")),
+        lease_until=_f(f.get("lease_until")),
+        takes=int(f.get("takes", b"0")),
+        cancel_requested_at=_f(f.get("cancel_requested_at")),
+        legs=tuple(legs),
+        events=tuple(_events(events)),
+    )

@@ -1,0 +1,645 @@
+"""Call records and the call queue in the embedded SQLite file.
+
+The tables live in the same file as sessions (one ``STORE_URL``).  Every write
+is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so a
+writer never has to retry on a stale snapshot) on connections with
+``synchronous = FULL``: a committed call survives a power cut, not only a crash
+of the process.
+
+* the per-number lock is a partial unique index,
+  ``UNIQUE (dest) WHERE ended_at IS NULL``: a second unfinished call to the same
+  number cannot be inserted, and ending the call frees it;
+* the queue is ``waiting = 1`` in insertion order; ``take`` is one
+  ``UPDATE ... WHERE id = (oldest waiting) RETURNING`` under the write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from voiceapp.errors import ConfigError, StoreError
+from voiceapp.stores.calls.base import (
+    CANCELABLE,
+    DELIVERY_STATES,
+    QUEUED,
+    TERMINAL,
+    AttemptRecord,
+    CallRecord,
+    CallSpec,
+    CallStore,
+    EventRecord,
+    LegRecord,
+    StatusChange,
+    check_sid,
+    check_status,
+    event_not_found,
+    expected,
+    leg_not_found,
+    not_cancelable,
+    not_found,
+    sid_exists,
+    status_conflict,
+    to_busy,
+)
+
+__all__ = ["SQLiteCallStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sid TEXT NOT NULL UNIQUE,
+    dest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ended_at REAL,
+    duration INTEGER,
+    waiting INTEGER NOT NULL DEFAULT 1,
+    lease_owner TEXT,
+    lease_until REAL,
+    takes INTEGER NOT NULL DEFAULT 0,
+    cancel_requested_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS calls_busy_dest ON calls (dest) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS calls_waiting ON calls (id) WHERE waiting = 1;
+CREATE INDEX IF NOT EXISTS calls_lease ON calls (lease_until) WHERE lease_until IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at) WHERE ended_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS call_legs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sid TEXT NOT NULL UNIQUE,
+    call_sid TEXT NOT NULL,
+    parent_sid TEXT,
+    from_number TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    duration INTEGER
+);
+CREATE INDEX IF NOT EXISTS call_legs_call ON call_legs (call_sid);
+CREATE TABLE IF NOT EXISTS call_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_sid TEXT NOT NULL,
+    leg_sid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_history_call ON call_history (call_sid);
+CREATE TABLE IF NOT EXISTS call_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    call_sid TEXT NOT NULL,
+    leg_sid TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_events_call ON call_events (call_sid);
+CREATE INDEX IF NOT EXISTS call_events_pending ON call_events (id) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS call_attempts (
+    event_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT,
+    PRIMARY KEY (event_id, number)
+) WITHOUT ROWID;
+"""
+
+_CALL_COLUMNS = (
+    "spec, status, created_at, updated_at, ended_at, duration, lease_owner, lease_until, "
+    "takes, cancel_requested_at"
+)
+
+_TAKE = """
+UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
+WHERE id = (SELECT id FROM calls WHERE waiting = 1 ORDER BY id LIMIT 1)
+RETURNING sid
+"""
+
+# Connections a forked child inherited; never closed (nor used) in the child.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+class SQLiteCallStore(CallStore):
+    """Calls, legs, events and the queue in one SQLite file (WAL, synchronous=FULL)."""
+
+    #: seconds (store clock) between automatic purges of old finished calls
+    purge_interval: float = 60.0
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        retention: float | None = 7200.0,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
+            raise ConfigError(
+                "the SQLite call store needs a file path",
+                code="config-store-url",
+                field="STORE_URL",
+            )
+        self.clock = clock
+        self.retention = retention
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._generation = 0
+        self._last_purge = float("-inf")
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode = WAL")
+            with self._write(conn):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the SQLite call store at {self.path}: {exc}",
+                code="store-unavailable",
+            ) from exc
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention: float | None = 7200.0,
+    ) -> SQLiteCallStore:
+        prefix = "sqlite:///"
+        if not url.lower().startswith(prefix) or len(url) == len(prefix):
+            raise ConfigError(
+                f"a SQLite STORE_URL is sqlite:///<path>, got {url!r}",
+                code="config-store-url",
+                field="STORE_URL",
+            )
+        return cls(url[len(prefix) :], clock=clock, retention=retention)
+
+    def __repr__(self) -> str:
+        return f"SQLiteCallStore({self.path!r})"
+
+    # -- connections and transactions ------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        pid = os.getpid()
+        if conn is None or local.pid != pid or local.generation != self._generation:
+            if conn is not None and local.pid != pid:
+                _INHERITED.append(conn)  # a forked child: the parent still uses it
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = FULL")
+            local.conn, local.pid, local.generation = conn, pid, self._generation
+            with self._lock:
+                self._connections.append((pid, conn))
+        return conn
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite errors become ``StoreError``."""
+        try:
+            conn = self._conn()
+            with self._write(conn):
+                yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"SQLite call store {what} failed: {exc}", code="store-unavailable"
+            ) from exc
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A consistent read: one deferred transaction (one WAL snapshot)."""
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"SQLite call store {what} failed: {exc}", code="store-unavailable"
+            ) from exc
+
+    def close(self) -> None:
+        pid = os.getpid()
+        with self._lock:
+            mine = [conn for owner, conn in self._connections if owner == pid]
+            self._connections = [(o, c) for o, c in self._connections if o != pid]
+            self._generation += 1
+        for conn in mine:
+            conn.close()
+
+    # -- calls and the queue ---------------------------------------------------------------
+
+    def create(self, spec: CallSpec) -> CallRecord:
+        check_sid(spec.sid)
+        data = json.dumps(spec.to_json(), separators=(",", ":"), ensure_ascii=False)
+        now = self.clock()
+        with self._tx("create") as conn:
+            self._maybe_purge(conn, now)
+            try:
+                conn.execute(
+                    "INSERT INTO calls (sid, dest, status, spec, created_at, updated_at) "
+                    "VALUES (?, ?, 'queued', ?, ?, ?)",
+                    (spec.sid, spec.to, data, now, now),
+                )
+                conn.execute(
+                    "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
+                    "direction, status, created_at) VALUES (?, ?, NULL, ?, ?, 'outbound-api', "
+                    "'queued', ?)",
+                    (spec.sid, spec.sid, spec.from_, spec.to, now),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "calls.dest" in str(exc):
+                    row = conn.execute(
+                        "SELECT sid FROM calls WHERE dest = ? AND ended_at IS NULL", (spec.to,)
+                    ).fetchone()
+                    raise to_busy(spec.to, row[0] if row else None) from None
+                raise sid_exists(spec.sid) from None
+            conn.execute(
+                "INSERT INTO call_history (call_sid, leg_sid, status, at) VALUES (?, ?, ?, ?)",
+                (spec.sid, spec.sid, QUEUED, now),
+            )
+        a_leg = LegRecord(
+            spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
+            (StatusChange(QUEUED, now),),
+        )  # fmt: skip
+        return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
+
+    def get(self, sid: str) -> CallRecord | None:
+        with self._read("get") as conn:
+            row = conn.execute(
+                f"SELECT {_CALL_COLUMNS} FROM calls WHERE sid = ?", (sid,)
+            ).fetchone()
+            if row is None:
+                return None
+            legs = conn.execute(
+                "SELECT sid, parent_sid, from_number, to_number, direction, status, created_at, "
+                "ended_at, duration FROM call_legs WHERE call_sid = ? ORDER BY id",
+                (sid,),
+            ).fetchall()
+            history = conn.execute(
+                "SELECT leg_sid, status, at FROM call_history WHERE call_sid = ? ORDER BY id",
+                (sid,),
+            ).fetchall()
+            events = self._events(conn, "e.call_sid = ?", (sid,))
+        changes: dict[str, list[StatusChange]] = {}
+        for leg_sid, status, at in history:
+            changes.setdefault(leg_sid, []).append(StatusChange(status, at))
+        leg_records = tuple(
+            LegRecord(
+                sid=leg[0],
+                parent_sid=leg[1],
+                from_=leg[2],
+                to=leg[3],
+                direction=leg[4],
+                status=leg[5],
+                created_at=leg[6],
+                ended_at=leg[7],
+                duration=leg[8],
+                history=tuple(changes.get(leg[0], ())),
+            )
+            for leg in legs
+        )
+        return _call(row, legs=leg_records, events=tuple(events))
+
+    def _events(
+        self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...], limit: int = -1
+    ) -> list[EventRecord]:
+        rows = conn.execute(
+            "SELECT e.event_id, e.call_sid, e.leg_sid, e.sequence, e.name, e.url, e.method, "
+            "e.params, e.created_at, e.state, a.number, a.at, a.ok, a.status, a.error "
+            "FROM (SELECT * FROM call_events e WHERE "
+            + where
+            + " ORDER BY id LIMIT ?) e LEFT JOIN call_attempts a ON a.event_id = e.event_id "
+            "ORDER BY e.id, a.number",
+            (*args, limit),
+        ).fetchall()
+        out: list[EventRecord] = []
+        attempts: dict[str, list[AttemptRecord]] = {}
+        for row in rows:
+            if not out or out[-1].event_id != row[0]:
+                params = tuple((str(k), str(v)) for k, v in json.loads(row[7]))
+                out.append(
+                    EventRecord(
+                        event_id=row[0],
+                        call_sid=row[1],
+                        leg_sid=row[2],
+                        sequence=row[3],
+                        name=row[4],
+                        url=row[5],
+                        method=row[6],
+                        params=params,
+                        created_at=row[8],
+                        state=row[9],
+                    )
+                )
+                attempts[row[0]] = []
+            if row[10] is not None:
+                attempts[row[0]].append(
+                    AttemptRecord(row[10], row[11], bool(row[12]), row[13], row[14])
+                )
+        return [replace(e, attempts=tuple(attempts[e.event_id])) for e in out]
+
+    def take(self, worker: str, lease: float) -> CallRecord | None:
+        now = self.clock()
+        with self._tx("take") as conn:
+            row = conn.execute(_TAKE, (worker, now + lease, now)).fetchone()
+        return None if row is None else self.get(row[0])
+
+    def renew(self, sid: str, worker: str, lease: float) -> bool:
+        now = self.clock()
+        with self._tx("renew") as conn:
+            cur = conn.execute(
+                "UPDATE calls SET lease_until = ? "
+                "WHERE sid = ? AND lease_owner = ? AND ended_at IS NULL",
+                (now + lease, sid, worker),
+            )
+            return cur.rowcount == 1
+
+    def expired_leases(self, limit: int = 100) -> list[str]:
+        with self._read("expired_leases") as conn:
+            rows = conn.execute(
+                "SELECT sid FROM calls WHERE lease_until IS NOT NULL AND lease_until <= ? "
+                "AND ended_at IS NULL ORDER BY lease_until LIMIT ?",
+                (self.clock(), limit),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
+        now = self.clock()
+        with self._tx("reclaim") as conn:
+            cur = conn.execute(
+                "UPDATE calls SET lease_owner = ?, lease_until = ?, takes = takes + 1, "
+                "updated_at = ? WHERE sid = ? AND lease_until IS NOT NULL AND lease_until <= ? "
+                "AND ended_at IS NULL",
+                (worker, now + lease, now, sid, now),
+            )
+            won = cur.rowcount == 1
+        return self.get(sid) if won else None
+
+    def cancel_requests(self, worker: str) -> list[str]:
+        with self._read("cancel_requests") as conn:
+            rows = conn.execute(
+                "SELECT sid FROM calls WHERE lease_owner = ? AND cancel_requested_at IS NOT NULL "
+                "AND ended_at IS NULL ORDER BY id",
+                (worker,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def cancel(self, sid: str) -> CallRecord:
+        now = self.clock()
+        with self._tx("cancel") as conn:
+            row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
+            if row is None:
+                raise not_found(sid)
+            status = row[0]
+            if status not in CANCELABLE:
+                raise not_cancelable(sid, status)
+            if status == QUEUED:
+                self._set_status(conn, sid, sid, "canceled", now, 0)
+            else:
+                conn.execute(
+                    "UPDATE calls SET cancel_requested_at = coalesce(cancel_requested_at, ?), "
+                    "updated_at = ? WHERE sid = ?",
+                    (now, now, sid),
+                )
+        return self.require(sid)
+
+    # -- legs and statuses -----------------------------------------------------------------
+
+    def add_leg(
+        self,
+        call_sid: str,
+        leg_sid: str,
+        *,
+        from_: str,
+        to: str,
+        direction: str = "outbound-dial",
+        parent_sid: str | None = None,
+        at: float | None = None,
+    ) -> bool:
+        check_sid(leg_sid, "leg_sid")
+        now = self.clock() if at is None else at
+        with self._tx("add_leg") as conn:
+            if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
+                raise not_found(call_sid)
+            cur = conn.execute(
+                "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
+                "direction, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) "
+                "ON CONFLICT (sid) DO NOTHING",
+                (leg_sid, call_sid, parent_sid, from_, to, direction, now),
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute(
+                "INSERT INTO call_history (call_sid, leg_sid, status, at) VALUES (?, ?, ?, ?)",
+                (call_sid, leg_sid, QUEUED, now),
+            )
+            return True
+
+    def set_status(
+        self,
+        call_sid: str,
+        status: str,
+        *,
+        leg_sid: str | None = None,
+        expect: str | Collection[str] | None = None,
+        at: float | None = None,
+        duration: int | None = None,
+    ) -> str:
+        check_status(status)
+        allowed = expected(expect)
+        leg = leg_sid or call_sid
+        now = self.clock() if at is None else at
+        with self._tx("set_status") as conn:
+            row = conn.execute(
+                "SELECT status FROM call_legs WHERE sid = ? AND call_sid = ?", (leg, call_sid)
+            ).fetchone()
+            if row is None:
+                if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone():
+                    raise leg_not_found(leg)
+                raise not_found(call_sid)
+            current = row[0]
+            if current in TERMINAL or (allowed and current not in allowed):
+                raise status_conflict(leg, current, status)
+            self._set_status(conn, call_sid, leg, status, now, duration)
+            return str(current)
+
+    def _set_status(
+        self,
+        conn: sqlite3.Connection,
+        call_sid: str,
+        leg: str,
+        status: str,
+        now: float,
+        duration: int | None,
+    ) -> None:
+        ended = now if status in TERMINAL else None
+        conn.execute(
+            "UPDATE call_legs SET status = ?, ended_at = ?, duration = ? WHERE sid = ?",
+            (status, ended, duration if ended is not None else None, leg),
+        )
+        conn.execute(
+            "INSERT INTO call_history (call_sid, leg_sid, status, at) VALUES (?, ?, ?, ?)",
+            (call_sid, leg, status, now),
+        )
+        if leg != call_sid:
+            return
+        if ended is None:
+            conn.execute(
+                "UPDATE calls SET status = ?, updated_at = ?, waiting = 0 WHERE sid = ?",
+                (status, now, call_sid),
+            )
+        else:  # the call is over: its number is free, nobody holds it any more
+            conn.execute(
+                "UPDATE calls SET status = ?, updated_at = ?, waiting = 0, ended_at = ?, "
+                "duration = ?, lease_owner = NULL, lease_until = NULL WHERE sid = ?",
+                (status, now, now, duration, call_sid),
+            )
+
+    # -- status-callback events ------------------------------------------------------------
+
+    def add_event(
+        self,
+        call_sid: str,
+        event_id: str,
+        *,
+        leg_sid: str,
+        sequence: int,
+        name: str,
+        url: str,
+        method: str,
+        params: Iterable[tuple[str, str]],
+        at: float | None = None,
+    ) -> bool:
+        data = json.dumps([list(p) for p in params], separators=(",", ":"), ensure_ascii=False)
+        now = self.clock() if at is None else at
+        with self._tx("add_event") as conn:
+            if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
+                raise not_found(call_sid)
+            cur = conn.execute(
+                "INSERT INTO call_events (event_id, call_sid, leg_sid, sequence, name, url, "
+                "method, params, created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') "
+                "ON CONFLICT (event_id) DO NOTHING",
+                (event_id, call_sid, leg_sid, sequence, name, url, method, data, now),
+            )
+            return cur.rowcount == 1
+
+    def record_attempt(
+        self,
+        call_sid: str,
+        event_id: str,
+        attempt: AttemptRecord,
+        *,
+        state: str,
+    ) -> None:
+        _check_state(state)
+        with self._tx("record_attempt") as conn:
+            cur = conn.execute(
+                "UPDATE call_events SET state = CASE WHEN state = 'delivered' THEN state "
+                "ELSE ? END WHERE event_id = ? AND call_sid = ?",
+                (state, event_id, call_sid),
+            )
+            if cur.rowcount != 1:
+                raise event_not_found(event_id)
+            conn.execute(
+                "INSERT INTO call_attempts (event_id, number, at, ok, status, error) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    event_id,
+                    attempt.number,
+                    attempt.at,
+                    int(attempt.ok),
+                    attempt.status,
+                    attempt.error,
+                ),
+            )
+
+    def undelivered(self, limit: int = 1000) -> list[EventRecord]:
+        with self._read("undelivered") as conn:
+            return self._events(conn, "e.state = 'pending'", (), limit)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> int:
+        if self.retention is None or now - self._last_purge < self.purge_interval:
+            return 0
+        self._last_purge = now
+        before = now - self.retention
+        old = "SELECT sid FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?"
+        conn.execute(
+            "DELETE FROM call_attempts WHERE event_id IN "
+            f"(SELECT event_id FROM call_events WHERE call_sid IN ({old}))",
+            (before,),
+        )
+        for table in ("call_events", "call_history", "call_legs"):
+            conn.execute(f"DELETE FROM {table} WHERE call_sid IN ({old})", (before,))
+        return conn.execute(
+            "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
+        ).rowcount
+
+    def purge(self) -> int:
+        with self._tx("purge") as conn:
+            self._last_purge = float("-inf")
+            return self._maybe_purge(conn, self.clock())
+
+
+def _check_state(state: str) -> None:
+    if state not in DELIVERY_STATES:
+        raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}, not {state!r}")
+
+
+def _call(
+    row: tuple[Any, ...], *, legs: tuple[LegRecord, ...], events: tuple[EventRecord, ...]
+) -> CallRecord:
+    spec = CallSpec.from_json(json.loads(row[0]))
+    return CallRecord(
+        spec=spec,
+        status=row[1],
+        created_at=row[2],
+        updated_at=row[3],
+        ended_at=row[4],
+        duration=row[5],
+        lease_owner=row[6],
+        lease_until=row[7],
+        takes=row[8],
+        cancel_requested_at=row[9],
+        legs=legs,
+        events=events,
+    )
