@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ CONFIG_ENV = "VOICEAPP_CONFIG"
 DEV_SECRETS = frozenset({"", "dev", "development", "secret", "changeme", "change-me", "test"})
 #: A production secret must be at least this long.
 MIN_SECRET_LENGTH = 16
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 class Invalid(ValueError):
@@ -158,6 +160,50 @@ def _optional_path(value: Any) -> str:
     return _str(value).strip()
 
 
+#: Statuses an outbound number can have; only ``active`` numbers may place calls.
+NUMBER_STATUSES = ("active", "inactive")
+
+
+def _outbound_numbers(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"+19499300360": "active"}`` (TOML table) or ``"+1949...=active,+1..."`` (env).
+
+    A number without a status is active.  Numbers must be E.164.
+    """
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            number, _, status = part.strip().partition("=")
+            if number.strip():
+                pairs.append((number.strip(), status.strip() or "active"))
+        items: list[tuple[Any, Any]] = pairs
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = [(v, "active") if isinstance(v, str) else tuple(v) for v in value]
+    else:
+        raise Invalid('must be a table of "+E164" = "active" | "inactive"')
+    out: dict[str, str] = {}
+    for number, status in items:
+        if not isinstance(number, str) or not _E164.fullmatch(number.strip()):
+            raise Invalid(f"{number!r} is not an E.164 number such as +19499300360")
+        if not isinstance(status, str) or status.strip().lower() not in NUMBER_STATUSES:
+            raise Invalid(f"{number}: status {status!r} must be one of active, inactive")
+        out[number.strip()] = status.strip().lower()
+    return tuple(out.items())
+
+
+def _host_ports(value: Any) -> tuple[str, ...]:
+    """``host:port`` entries (``127.0.0.1:8000``, ``[::1]:8000``, ``localhost:5000``)."""
+    entries = _str_list(value)
+    out = []
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise Invalid(f"{entry!r} is not host:port (e.g. 127.0.0.1:8000)")
+        out.append(host.lower() + ":" + str(int(port)))
+    return tuple(out)
+
+
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
         raise Invalid("must be a callable returning seconds since the epoch")
@@ -249,6 +295,22 @@ class Settings:
         _region,
         "ISO 3166 region for national phone numbers (e.g. TW); empty = E.164 only.",
     )
+    OUTBOUND_NUMBERS: tuple[tuple[str, str], ...] = setting(
+        (),
+        _outbound_numbers,
+        "Caller IDs calls may use as from: E.164 = active or inactive (env: +1...=active,...).",
+    )
+    URL_ALLOWLIST: tuple[str, ...] = setting(
+        (),
+        _host_ports,
+        "host:port entries call URLs may use though not public (e.g. 127.0.0.1:8000).",
+    )
+    DIALER: str = setting(
+        "auto",
+        _choice("auto", "embedded", "external"),
+        "embedded: the server runs the dialer; external: voiceapp dialer does; auto: "
+        "embedded unless TESTING.",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,
@@ -265,6 +327,11 @@ class Settings:
     @property
     def signature_secrets(self) -> tuple[str, ...]:
         return self.SIGNATURE_SECRETS or self.SECRET_KEYS
+
+    @property
+    def embedded_dialer(self) -> bool:
+        """Whether ``create_app`` starts the in-process dialer."""
+        return self.DIALER == "embedded" or (self.DIALER == "auto" and not self.TESTING)
 
     @property
     def production(self) -> bool:

@@ -1,0 +1,297 @@
+"""``voiceapp call``: place a call against a running server and print its live timeline.
+
+    voiceapp call --from +19499300360 --to 0912345678 --app pin --var pin=8970
+    voiceapp call --from +19499300360 --to +18005797676 --url http://127.0.0.1:5000/x.xml \\
+        --senddigits wwww101 --server http://127.0.0.1:5000 --api-key KEY
+
+The command posts ``/v1/calls`` and then polls ``GET /v1/calls/<sid>`` (a bounded
+loop) and prints each new thing as it appears: status changes of every leg,
+dialer trace rows when the server keeps them (fetched documents, digits sent),
+status-callback events and each delivery attempt.  It returns when the call has
+ended and its callbacks are settled, or at ``--timeout``.
+
+:class:`Timeline` turns successive call records into new lines; ``voiceapp demo``
+uses it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import click
+
+__all__ = ["TERMINAL", "Timeline", "call", "format_row", "place", "watch"]
+
+TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+DEFAULT_SERVER = "http://127.0.0.1:5000"
+
+
+def format_row(seconds: float, leg: str, kind: str, detail: str) -> str:
+    return f"{seconds:8.3f}s  {leg:<4} {kind:<14} {detail}"
+
+
+def _short(value: Any, limit: int = 110) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Timeline:
+    """New timeline lines from successive ``GET /v1/calls/<sid>`` bodies.
+
+    Rows are keyed, so a row printed once is never printed again, and sorted by
+    time within each poll.  Times are seconds since the call was created.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[Any, ...]] = set()
+        self.start: float | None = None
+
+    def _rows(self, call: Mapping[str, Any]) -> Iterator[tuple[float, tuple[Any, ...], str]]:
+        start = self.start if self.start is not None else float(call.get("createdAt") or 0)
+        self.start = start
+        labels: dict[str, str] = {}
+        key: tuple[Any, ...]
+        for index, leg in enumerate(call.get("legs") or ()):
+            label = "a" if index == 0 else f"b{index}"
+            labels[leg["sid"]] = label
+            for change in leg.get("history") or ():
+                key = ("status", leg["sid"], change["status"])
+                text = change["status"]
+                if index and change["status"] == "queued":
+                    text += f"  (b-leg {leg['sid']} to {leg['to']})"
+                if change["status"] in TERMINAL and leg.get("duration") is not None:
+                    text += f"  duration {leg['duration']} s"
+                yield (
+                    change["at"] - start,
+                    key,
+                    format_row(change["at"] - start, label, "status", text),
+                )
+        for row in call.get("trace") or ():
+            at = float(row.get("at", start + row.get("ms", 0) / 1000))
+            key = ("trace", row.get("leg"), row.get("kind"), json.dumps(row, sort_keys=True))
+            detail = row.get("detail", {})
+            yield (
+                at - start,
+                key,
+                format_row(
+                    at - start, str(row.get("leg", "a")), str(row.get("kind")), _short(detail)
+                ),
+            )
+        for event in call.get("events") or ():
+            label = labels.get(event.get("callSid", ""), "a")
+            key = ("event", event["id"])
+            text = f"{event['event']} -> {event['method']} {event['url']}"
+            yield (
+                event["createdAt"] - start,
+                key,
+                format_row(event["createdAt"] - start, label, "callback", text),
+            )
+            for attempt in event.get("attempts") or ():
+                key = ("attempt", event["id"], attempt["number"])
+                result = (
+                    f"HTTP {attempt['status']}"
+                    if attempt.get("status") is not None
+                    else str(attempt.get("error"))
+                )
+                text = (
+                    f"{event['event']} attempt {attempt['number']}: "
+                    f"{'delivered' if attempt['ok'] else 'failed'} ({_short(result, 60)})"
+                )
+                yield (
+                    attempt["at"] - start,
+                    key,
+                    format_row(attempt["at"] - start, label, "delivery", text),
+                )
+
+    def update(self, call: Mapping[str, Any]) -> list[str]:
+        """Lines not printed before, in time order."""
+        new = []
+        for at, key, line in self._rows(call):
+            if key not in self.seen:
+                self.seen.add(key)
+                new.append((at, line))
+        new.sort(key=lambda item: item[0])
+        return [line for _, line in new]
+
+
+def settled(call: Mapping[str, Any]) -> bool:
+    """The call has ended and no callback is still pending."""
+    if call.get("status") not in TERMINAL:
+        return False
+    return all(event.get("state") != "pending" for event in call.get("events") or ())
+
+
+def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: float = 10) -> str:
+    """POST /v1/calls; the sid, or ``click.ClickException`` with the problem's detail."""
+    import requests
+
+    try:
+        response = requests.post(
+            server.rstrip("/") + "/v1/calls",
+            json=dict(fields),
+            headers={"X-API-Key": api_key},
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {server}: {exc}") from None
+    if response.status_code != 201:
+        raise click.ClickException(_problem_text(response))
+    sid = response.json()["sid"]
+    assert isinstance(sid, str)
+    return sid
+
+
+def _problem_text(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    where = "".join(
+        f" {name}={body[name]}" for name in ("field", "index") if body.get(name) is not None
+    )
+    return f"HTTP {response.status_code} {body.get('code')}{where}: {body.get('detail')}"
+
+
+def watch(
+    server: str,
+    api_key: str,
+    sid: str,
+    *,
+    timeout: float = 120.0,
+    interval: float = 0.2,
+    settle: float = 10.0,
+    echo: Any = click.echo,
+) -> dict[str, Any]:
+    """Poll the call until it is settled (or ``timeout``), echoing new timeline lines.
+
+    After the call ends, pending callbacks are waited for at most ``settle`` s.
+    Returns the last call record.
+    """
+    import requests
+
+    timeline = Timeline()
+    deadline = time.monotonic() + timeout
+    ended_at: float | None = None
+    url = f"{server.rstrip('/')}/v1/calls/{sid}"
+    call: dict[str, Any] = {}
+    while True:
+        try:
+            response = requests.get(url, headers={"X-API-Key": api_key}, timeout=10)
+        except requests.RequestException as exc:
+            raise click.ClickException(f"cannot reach {server}: {exc}") from None
+        if response.status_code != 200:
+            raise click.ClickException(_problem_text(response))
+        call = response.json()
+        for line in timeline.update(call):
+            echo(line)
+        now = time.monotonic()
+        if call.get("status") in TERMINAL and ended_at is None:
+            ended_at = now
+        if settled(call) or (ended_at is not None and now - ended_at > settle):
+            return call
+        if now > deadline:
+            raise click.ClickException(
+                f"call {sid} is still {call.get('status')} after {timeout:g} s"
+            )
+        time.sleep(interval)
+
+
+def _variables(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not name=value", param_hint="--var")
+        try:
+            out[name] = json.loads(value) if value[:1] in "[{" else value
+        except ValueError:
+            raise click.BadParameter(
+                f"{pair!r}: the value is not JSON", param_hint="--var"
+            ) from None
+    return out
+
+
+def default_api_key() -> str | None:
+    key = os.environ.get("VOICEAPP_API_KEY")
+    if key:
+        return key
+    keys = [k.strip() for k in os.environ.get("VOICEAPP_API_KEYS", "").split(",") if k.strip()]
+    return keys[-1] if keys else None
+
+
+@click.command()
+@click.option("--from", "from_", required=True, help="Caller ID: an active outbound number.")
+@click.option("--to", required=True, help="The number to call (E.164 or national).")
+@click.option("--url", default=None, help="Document URL fetched when the callee answers.")
+@click.option("--app", default=None, help="Or an app the server makes a session for (pin...).")
+@click.option("--var", "variables", multiple=True, help="An app variable, name=value (repeat).")
+@click.option("--senddigits", default=None, help="DTMF sent on answer, e.g. wwww101.")
+@click.option("--status-callback", default=None, help="URL receiving status callbacks.")
+@click.option(
+    "--status-callback-event",
+    default=None,
+    help="Events to report: a space-separated subset of initiated ringing answered completed.",
+)
+@click.option(
+    "--server",
+    default=lambda: os.environ.get("VOICEAPP_SERVER", DEFAULT_SERVER),
+    show_default=f"$VOICEAPP_SERVER or {DEFAULT_SERVER}",
+    help="Base URL of the voiceapp server.",
+)
+@click.option(
+    "--api-key",
+    default=default_api_key,
+    show_default="$VOICEAPP_API_KEY or the last of $VOICEAPP_API_KEYS",
+    help="API key of the server.",
+)
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1, 3600))
+@click.option(
+    "--expect",
+    default=None,
+    help="Exit with status 1 unless the call ends with this status (e.g. completed).",
+)
+def call(
+    from_: str,
+    to: str,
+    url: str | None,
+    app: str | None,
+    variables: tuple[str, ...],
+    senddigits: str | None,
+    status_callback: str | None,
+    status_callback_event: str | None,
+    server: str,
+    api_key: str | None,
+    timeout: float,
+    expect: str | None,
+) -> None:
+    """Place a call and print its timeline until it ends."""
+    if url and app:
+        raise click.UsageError("give --url or --app, not both")
+    if variables and not app:
+        raise click.UsageError("--var goes with --app")
+    if not api_key:
+        raise click.UsageError("no API key: pass --api-key or set VOICEAPP_API_KEY")
+    fields: dict[str, Any] = {"from": from_, "to": to}
+    if url:
+        fields["url"] = url
+    if app:
+        fields["app"] = app
+        fields["variables"] = _variables(variables)
+    for name, value in (
+        ("senddigits", senddigits),
+        ("statusCallback", status_callback),
+        ("statusCallbackEvent", status_callback_event),
+    ):
+        if value:
+            fields[name] = value
+    sid = place(server, api_key, fields)
+    click.echo(f"call {sid} queued: {from_} -> {to}")
+    record = watch(server, api_key, sid, timeout=timeout)
+    status = record.get("status")
+    click.echo(f"call {sid} ended: {status} (duration {record.get('duration')} s)")
+    if expect is not None and status != expect:
+        raise click.ClickException(f"expected {expect}, the call ended {status}")

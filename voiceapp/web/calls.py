@@ -1,0 +1,411 @@
+"""The ``calls`` blueprint: place outbound calls through the REST API.
+
+``POST /v1/calls`` (API key) with the seed's fields, JSON or form-encoded →
+``201 {"sid", "status": "queued"}``; ``GET /v1/calls/<sid>`` → the stored call
+(status, timestamps, duration, legs, events with their delivery attempts);
+``POST /v1/calls/<sid>/cancel`` → the call after the cancel (queued calls end at
+once, dialing ones are ended by their dialer).
+
+Every field is validated here, at the edge, and becomes a typed
+:class:`~voiceapp.stores.calls.CallSpec`; the call is written to the call store
+(created and enqueued in one step) before the caller is answered.  See
+``docs/calls-api.md``.
+
+:func:`init_app` opens the call store on ``STORE_URL`` and, unless ``DIALER`` says
+``external`` (or ``auto`` under ``TESTING``), starts the in-process dialer
+(``voiceapp.dialer.worker``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from voiceapp.config import Settings
+from voiceapp.dialer.callbacks import Subscription
+from voiceapp.dtmf import parse_digits
+from voiceapp.errors import DigitsError, NotFoundError, ValidationError
+from voiceapp.phone import normalize
+from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
+from voiceapp.web.api import create_session, require_api_key
+from voiceapp.web.problems import BadRequestBody
+from voiceapp.web.runtime import runtime
+
+__all__ = [
+    "CALL_FIELDS",
+    "EXTENSION",
+    "CallService",
+    "MissingField",
+    "bp",
+    "call_service",
+    "check_url",
+    "init_app",
+    "parse_call",
+    "shutdown",
+]
+
+log = logging.getLogger("voiceapp.web.calls")
+
+bp = Blueprint("calls", __name__, url_prefix="/v1")
+
+EXTENSION = "voiceapp.calls"
+
+#: The fields of ``POST /v1/calls``: the seed's names, plus ``country_code`` (for
+#: national numbers), ``method`` (of the document fetch) and ``app``/``variables``.
+CALL_FIELDS = (
+    "from",
+    "to",
+    "url",
+    "method",
+    "senddigits",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "secretKey",
+    "optional",
+    "country_code",
+    "app",
+    "variables",
+)
+MAX_URL_LENGTH = 2048
+MAX_TEXT_LENGTH = 512
+
+
+class MissingField(ValidationError):
+    """A required field is absent (400)."""
+
+    status = 400
+    default_code = "missing"
+
+
+class Dialer(Protocol):
+    """What the call service needs of ``voiceapp.dialer.worker.Dialer``."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class CallService:
+    """The app's call store and (when embedded) its dialer."""
+
+    store: CallStore
+    dialer: Dialer | None = None
+
+    def close(self) -> None:
+        if self.dialer is not None:
+            self.dialer.stop()
+            self.dialer = None
+        self.store.close()
+
+
+def call_service(app: Flask | None = None) -> CallService:
+    service = (app or current_app).extensions[EXTENSION]
+    assert isinstance(service, CallService)
+    return service
+
+
+def init_app(
+    app: Flask, settings: Settings, store_url: str, clock: Callable[[], float]
+) -> CallService:
+    """Open the call store, start the embedded dialer (unless told not to), add the routes."""
+    store = open_call_store(store_url, clock=clock)
+    service = CallService(store)
+    app.extensions[EXTENSION] = service
+    app.register_blueprint(bp)
+    if settings.embedded_dialer:
+        from voiceapp.dialer.worker import Dialer as Worker
+
+        worker = Worker(settings, store)
+        worker.start()
+        service.dialer = worker
+    return service
+
+
+def shutdown(app: Flask) -> None:
+    """Stop the embedded dialer and close the call store (tests, the demo)."""
+    service = app.extensions.get(EXTENSION)
+    if isinstance(service, CallService):
+        service.close()
+
+
+# -- validation at the edge --------------------------------------------------------------------
+
+
+def _body() -> dict[str, Any]:
+    """The request's fields: a JSON object, or a form (``variables`` then is JSON text)."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadRequestBody(
+                "the body must be a JSON object", code="invalid-json", field="body"
+            )
+        return data
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form: dict[str, Any] = {}
+        for key in request.form:
+            values = request.form.getlist(key)
+            if len(values) > 1:
+                raise ValidationError(
+                    f"{key} is given {len(values)} times", code="duplicate-field", field=key
+                )
+            form[key] = values[0]
+        if "variables" in form:
+            try:
+                form["variables"] = json.loads(form["variables"])
+            except ValueError:
+                raise ValidationError(
+                    "variables must be a JSON object (in a form field, as JSON text)",
+                    code="invalid-type",
+                    field="variables",
+                ) from None
+        return form
+    raise BadRequestBody(
+        "the body must be JSON (application/json) or a form (application/x-www-form-urlencoded)",
+        code="invalid-content-type",
+        field="Content-Type",
+    )
+
+
+def _text(data: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip() and not required):
+        if required:
+            raise MissingField(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", code="invalid-type", field=name)
+    if not value.strip():
+        raise MissingField(f"{name} is required", field=name)
+    if len(value) > MAX_TEXT_LENGTH and name not in ("url", "statusCallback"):
+        raise ValidationError(
+            f"{name} is longer than {MAX_TEXT_LENGTH} characters", code="too-long", field=name
+        )
+    return value.strip()
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(
+    value: str,
+    *,
+    field: str,
+    allowlist: tuple[str, ...] = (),
+    resolve: Callable[[str, int], list[str]] | None = None,
+) -> str:
+    """``value`` if it is an absolute http(s) URL whose host resolves to public addresses
+    only, or whose ``host:port`` is in ``allowlist``; else ``ValidationError`` (422).
+
+    Codes: ``url-invalid``, ``url-scheme``, ``url-unresolvable``, ``url-not-public``.
+    """
+    if len(value) > MAX_URL_LENGTH:
+        raise ValidationError(
+            f"{field} is longer than {MAX_URL_LENGTH} characters", code="url-invalid", field=field
+        )
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(
+            f"{field} {value!r} is not a URL: {exc}", code="url-invalid", field=field
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            f"{field} must be an http or https URL, got {value!r}", code="url-scheme", field=field
+        )
+    if not host:
+        raise ValidationError(f"{field} {value!r} has no host", code="url-invalid", field=field)
+    if any(c.isspace() for c in value):
+        raise ValidationError(
+            f"{field} {value!r} contains white space", code="url-invalid", field=field
+        )
+    port = port or (443 if parts.scheme == "https" else 80)
+    host = host.lower()
+    for entry in allowlist:
+        entry_host, _, entry_port = entry.rpartition(":")
+        if entry_host.strip("[]") == host and int(entry_port) == port:
+            return value
+    addresses = (resolve or _resolve)(host, port)
+    if not addresses:
+        raise ValidationError(
+            f"{field}: the host {host!r} does not resolve", code="url-unresolvable", field=field
+        )
+    for address in addresses:
+        if not _public(address):
+            raise ValidationError(
+                f"{field}: {host}:{port} resolves to {address}, which is not a public address"
+                " (a deployment may allow it in URL_ALLOWLIST)",
+                code="url-not-public",
+                field=field,
+            )
+    return value
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _digits(value: str) -> str:
+    try:
+        parse_digits(value)
+    except DigitsError as exc:
+        raise DigitsError(exc.message, code=exc.code, index=exc.index, field="senddigits") from None
+    return value
+
+
+def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, dict[str, Any]]:
+    """Validate a call request: the spec (without a ``url`` for app calls) and the session
+    request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``."""
+    for key in data:
+        if key not in CALL_FIELDS:
+            raise ValidationError(
+                f"unknown field {key!r} (fields: {', '.join(CALL_FIELDS)})",
+                code="unknown-field",
+                field=str(key),
+            )
+    country = _text(data, "country_code")
+    region = settings.DEFAULT_REGION or None
+    raw_from = _text(data, "from", required=True)
+    raw_to = _text(data, "to", required=True)
+    from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
+    to = normalize(raw_to, field="to", country_code=country, default_region=region)
+
+    url = _text(data, "url")
+    app = _text(data, "app")
+    variables = data.get("variables")
+    if url is not None and app is not None:
+        raise ValidationError("give url or app, not both", code="invalid-combination", field="app")
+    if variables is not None and app is None:
+        raise ValidationError(
+            "variables go with app", code="invalid-combination", field="variables"
+        )
+    method = (_text(data, "method") or "POST").upper()
+    if method not in ("GET", "POST"):
+        raise ValidationError("method must be GET or POST", code="invalid-choice", field="method")
+    send_digits = _text(data, "senddigits")
+    if send_digits is not None:
+        _digits(send_digits)
+    allow = settings.URL_ALLOWLIST
+    if url is not None:
+        check_url(url, field="url", allowlist=allow)
+    status_callback = _text(data, "statusCallback")
+    if status_callback is not None:
+        check_url(status_callback, field="statusCallback", allowlist=allow)
+    events = data.get("statusCallbackEvent")
+    if events is not None and not isinstance(events, str | list):
+        raise ValidationError(
+            "statusCallbackEvent must be a space-separated string or a list",
+            code="invalid-type",
+            field="statusCallbackEvent",
+        )
+    if isinstance(events, list) and not all(isinstance(e, str) for e in events):
+        raise ValidationError(
+            "statusCallbackEvent must list event names",
+            code="invalid-type",
+            field="statusCallbackEvent",
+        )
+    subscription = Subscription.from_fields(
+        status_callback=status_callback,
+        status_callback_event=events,
+        status_callback_method=_text(data, "statusCallbackMethod"),
+        secret_key=_text(data, "secretKey"),
+        optional=_text(data, "optional"),
+    )
+    if subscription.url is None and events is not None:
+        raise ValidationError(
+            "statusCallbackEvent needs statusCallback",
+            code="invalid-combination",
+            field="statusCallbackEvent",
+        )
+
+    numbers = dict(settings.OUTBOUND_NUMBERS)
+    status = numbers.get(from_)
+    if status is None:
+        raise NotFoundError(
+            f"from {from_} is not one of this deployment's outbound numbers",
+            code="from-not-configured",
+            field="from",
+        )
+    if status != "active":
+        raise NotFoundError(
+            f"from {from_} is an outbound number, but it is {status}",
+            code="from-inactive",
+            field="from",
+        )
+
+    session: dict[str, Any] = {}
+    if app is not None:
+        session = {"app": app, "to": to, "variables": variables or {}}
+    spec = CallSpec(
+        sid="CA" + uuid.uuid4().hex,
+        from_=from_,
+        to=to,
+        url=url,
+        method=method,
+        app=app,
+        variables=dict(variables or {}),
+        send_digits=send_digits,
+        status_callback=subscription.url,
+        status_callback_events=tuple(sorted(e.value for e in subscription.events)),
+        status_callback_method=subscription.method,
+        secret_key=subscription.secret_key,
+        optional=_text(data, "optional"),
+    )
+    return spec, session
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+@bp.post("/calls")
+def create_call() -> tuple[Response, int]:
+    rt = runtime()
+    require_api_key(rt)
+    spec, session = parse_call(rt.settings, _body())
+    if session:
+        created = create_session(rt, session)
+        spec = dataclasses.replace(spec, url=created["url"], method="POST")
+    record = call_service().store.create(spec)
+    log.info("call %s queued: %s -> %s", record.sid, spec.from_, spec.to)
+    return jsonify({"sid": record.sid, "status": record.status}), 201
+
+
+@bp.get("/calls/<sid>")
+def get_call(sid: str) -> Response:
+    rt = runtime()
+    require_api_key(rt)
+    return jsonify(call_service().store.require(sid).to_dict())
+
+
+@bp.post("/calls/<sid>/cancel")
+def cancel_call(sid: str) -> Response:
+    rt = runtime()
+    require_api_key(rt)
+    return jsonify(call_service().store.cancel(sid).to_dict())
