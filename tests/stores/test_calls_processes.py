@@ -203,7 +203,8 @@ def test_a_killed_worker_s_calls_are_found_when_its_lease_runs_out(store_url: st
         assert held.split() == [b"CA0", b"CA1"]
         assert store.expired_leases() == []  # not yet: the lease still runs
         deadline = time.monotonic() + 10
-        while not (expired := store.expired_leases()) and time.monotonic() < deadline:
+        # the two leases end a moment apart (one take after the other)
+        while len(expired := store.expired_leases()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sorted(expired) == ["CA0", "CA1"]
         again = store.reclaim("CA0", "rescuer", 30)
@@ -226,4 +227,33 @@ def test_sqlite_call_store_is_wal_with_synchronous_full(tmp_path: Any) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     finally:
+        store.close()
+
+
+def _boot(path: str, index: int, barrier: Any, outbox: Any) -> None:
+    try:
+        barrier.wait(60)
+        store = open_call_store(f"sqlite:///{path}")
+        store.create(CallSpec(sid=f"CA{index}", from_="+19499300360", to=f"+88691200000{index}"))
+        store.close()
+        outbox.put("ok")
+    except BaseException as exc:
+        outbox.put(repr(exc))
+
+
+def test_sqlite_workers_opening_a_new_file_at_once(tmp_path: Any) -> None:
+    """Like gunicorn workers starting together on a fresh database."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(3):
+        path = str(tmp_path / f"boot{trial}.db")
+        barrier, outbox = ctx.Barrier(8), ctx.Queue()
+        workers = [ctx.Process(target=_boot, args=(path, i, barrier, outbox)) for i in range(8)]
+        for worker in workers:
+            worker.start()
+        results = [outbox.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert results == ["ok"] * 8
+        store = open_call_store(f"sqlite:///{path}")
+        assert [store.take("w", 10) is not None for _ in range(9)] == [True] * 8 + [False]
         store.close()
