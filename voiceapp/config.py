@@ -204,6 +204,28 @@ def _host_ports(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _network(value: Any) -> Any:
+    """The ``[network]`` table, validated into a ``NetworkConfig`` (errors name the key)."""
+    from voiceapp.dialer.network import NetworkConfig
+
+    if isinstance(value, NetworkConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise Invalid("must be a table (see docs/dialer.md, the simulated network)")
+    return NetworkConfig.from_dict(value, key="network")
+
+
+def _retry(value: Any) -> Any:
+    """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
+    from voiceapp.dialer.callbacks import RetryPolicy
+
+    if isinstance(value, RetryPolicy):
+        return value
+    if not isinstance(value, Mapping):
+        raise Invalid("must be a table: attempts, first_delay, factor, max_delay")
+    return RetryPolicy.from_dict(value, key="callback_retry")
+
+
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
         raise Invalid("must be a callable returning seconds since the epoch")
@@ -310,6 +332,35 @@ class Settings:
         _choice("auto", "embedded", "external"),
         "embedded: the server runs the dialer; external: voiceapp dialer does; auto: "
         "embedded unless TESTING.",
+    )
+    NETWORK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+        None,
+        _network,
+        "The simulated network: [network] table of numbers and callee scripts (file only).",
+        env=False,
+    )
+    CALLBACK_RETRY: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+        None,
+        _retry,
+        "Status-callback retries: [callback_retry] attempts, first_delay, factor, max_delay.",
+        env=False,
+    )
+    DIALER_CLOCK: str = setting(
+        "real", _choice("real", "virtual"), "Dialer time: real, or virtual (tests, benchmarks)."
+    )
+    DIALER_LEASE: float = setting(
+        30.0,
+        _float_range(1, 3600),
+        "Seconds a dialer holds a call between renewals; a silent dialer's calls are settled.",
+    )
+    DIALER_CONCURRENCY: int = setting(
+        10000, _int_range(1, 100000), "Calls one dialer worker runs at the same time."
+    )
+    DIALER_WORKERS: int = setting(
+        1, _int_range(1, 64), "Dialer workers (threads) voiceapp dialer starts by default."
+    )
+    DIALER_POLL: float = setting(
+        0.2, _float_range(0.01, 10), "Seconds between two looks at the call queue."
     )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,

@@ -240,16 +240,26 @@ class RetryPolicy:
                 )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> RetryPolicy:
+    def from_dict(
+        cls, data: Mapping[str, Any] | None, *, key: str = "callbacks.retry"
+    ) -> RetryPolicy:
         data = data or {}
-        for key in data:
-            if key not in ("attempts", "first_delay", "factor", "max_delay"):
+        for name in data:
+            if name not in ("attempts", "first_delay", "factor", "max_delay"):
                 raise ConfigError(
-                    f"callbacks.retry.{key}: unknown key",
-                    code="config-retry",
-                    field=f"callbacks.retry.{key}",
+                    f"{key}.{name}: unknown key", code="config-retry", field=f"{key}.{name}"
                 )
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            if key == "callbacks.retry" or exc.field is None:
+                raise
+            name = exc.field.rpartition(".")[2]
+            raise ConfigError(
+                f"{key}.{name}: bad value {data.get(name)!r}",
+                code="config-retry",
+                field=f"{key}.{name}",
+            ) from None
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""

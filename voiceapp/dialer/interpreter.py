@@ -198,6 +198,10 @@ class CallHandle:
         """Withdraw the call if it is not answered yet; False when it is too late."""
         return self._call.cancel()
 
+    def hang_up(self) -> None:
+        """End the call from our side now, whatever its state (b-legs included)."""
+        self._call.hang_up()
+
 
 # -- control flow inside a call -------------------------------------------------------------
 
@@ -340,6 +344,9 @@ class _Call:
             status=row.target.value,
             callback=None if row.emits is None else row.emits.value,
         )
+        if self.env.on_transition is not None:
+            # the store records the move before any callback about it is queued
+            self.env.on_transition(run, row)
         if row.emits is not None and run.subscription.wants(row.emits):
             params = build_params(
                 event=row.emits,
@@ -369,8 +376,6 @@ class _Call:
                 event_id=event_id,
                 url=run.subscription.url,
             )
-        if self.env.on_transition is not None:
-            self.env.on_transition(run, row)
         if row.target is CallStatus.IN_PROGRESS:
             run.answered.set_result(None)
         if row.target in TERMINAL:
@@ -384,6 +389,14 @@ class _Call:
             return
         self.env.network.hang_up(run.leg)
         self._apply(run, Event.HANG_UP if run.status is CallStatus.IN_PROGRESS else event)
+
+    def hang_up(self) -> None:
+        if self.a.status is CallStatus.QUEUED:
+            self._apply(self.a, Event.CANCEL)
+            return
+        self.trace.add("a", "hangup", reason="ended by the dialer")
+        for run in reversed(self.legs):
+            self._end(run, Event.CANCEL)
 
     def cancel(self) -> bool:
         if self.a.status not in (CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING):

@@ -1,0 +1,787 @@
+"""The dialer worker: takes queued calls from the call store and runs them.
+
+:class:`Dialer` joins the pieces of :mod:`voiceapp.dialer` to a
+:class:`~voiceapp.stores.calls.CallStore`:
+
+* it *takes* queued calls (one atomic step per call, with a lease, so several
+  workers in several processes never dial a call twice), writes ``initiated``
+  and places the a-leg on the network backend (the simulated network, built
+  from the ``NETWORK`` setting, unless one is passed in);
+* every status change of every leg, every ``<Dial>`` b-leg and every
+  status-callback event is written to the store *before* anything about it is
+  delivered; delivery attempts are written as they happen;
+* documents are fetched and callbacks sent with the signed
+  :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature`` with the
+  newest of ``SIGNATURE_SECRETS``, else of ``SECRET_KEYS``), in threads, so
+  neither a slow document server nor a slow callback receiver holds up other
+  calls;
+* it renews the leases of its calls, and carries out cancel requests the API
+  stored for calls that are already dialing;
+* :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
+  worker died (their lease ran out) and resumes status callbacks nobody is
+  delivering any more.  docs/dialer.md, "Running the dialer", states the rules.
+
+All call work happens on one thread, the clock's loop: the store is only
+written from there, in the order things happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from voiceapp.config import Settings
+from voiceapp.dialer.callbacks import (
+    EVENT_ID_HEADER,
+    Attempt,
+    CallbackRequest,
+    Deliverer,
+    Delivery,
+    RetryPolicy,
+    Sender,
+    Subscription,
+    build_params,
+)
+from voiceapp.dialer.clock import Clock, Future, RealClock, VirtualClock
+from voiceapp.dialer.fetch import HttpClient
+from voiceapp.dialer.interpreter import (
+    CallHandle,
+    Environment,
+    Fetch,
+    LegRun,
+    OutboundCall,
+    place_call,
+)
+from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
+from voiceapp.dialer.trace import Trace, TraceEntry
+from voiceapp.errors import ConflictError, VoiceappError
+from voiceapp.stores.calls import (
+    TERMINAL,
+    AttemptRecord,
+    CallRecord,
+    CallStore,
+    EventRecord,
+    LegRecord,
+)
+
+__all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id"]
+
+log = logging.getLogger("voiceapp.dialer")
+
+#: ``listener(call_sid, entry)``: every trace row of every call this dialer runs.
+Listener = Callable[[str, TraceEntry], None]
+
+#: Finished calls whose traces stay readable through :meth:`Dialer.trace`.
+RECENT_TRACES: Final = 1000
+#: Calls taken from the queue in one round (then other work gets a turn).
+TAKE_BATCH: Final = 200
+#: Virtual seconds run between two rounds of queue work (virtual clock).
+VIRTUAL_SLICE: Final = 1.0
+_MAX_STEPS: Final = 1 << 62
+
+
+def default_worker_id() -> str:
+    """``<host>:<pid>:<random>``: unique per process start (a restart is a new worker)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _setting(settings: Settings, name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+@dataclass
+class RecoveryReport:
+    """What one :meth:`Dialer.recover` pass did."""
+
+    settled: list[str] = field(default_factory=list)  # in-flight calls of a dead worker, ended
+    taken_over: list[str] = field(default_factory=list)  # taken but never dialed: dialed now
+    resumed: list[str] = field(default_factory=list)  # event ids whose delivery was resumed
+
+    def __bool__(self) -> bool:
+        return bool(self.settled or self.taken_over or self.resumed)
+
+
+@dataclass(eq=False)
+class _Live:
+    """A call this worker is running."""
+
+    record: CallRecord
+    handle: CallHandle
+    lost: bool = False  # the store refused a write or the lease went: stop writing
+    cancel_sent: bool = False
+
+    @property
+    def sid(self) -> str:
+        return self.handle.sid
+
+
+class _StoredDeliverer(Deliverer):
+    """A :class:`Deliverer` that stores each event before queueing it, and each attempt."""
+
+    def __init__(
+        self, dialer: Dialer, send: Sender, policy: RetryPolicy, *, threaded: bool
+    ) -> None:
+        super().__init__(dialer.clock, send, policy, threaded=threaded, on_change=self._changed)
+        self.dialer = dialer
+        self.calls: dict[str, str] = {}  # event id -> call sid, while delivering
+
+    def submit(
+        self,
+        *,
+        event_id: str,
+        key: str,
+        subscription: Subscription,
+        params: Iterable[tuple[str, str]],
+        attempts: Iterable[Attempt] = (),
+        call_sid: str | None = None,
+        stored: bool = False,
+    ) -> Delivery:
+        params = tuple(params)
+        values = dict(params)
+        call = call_sid or values.get("ParentCallSid") or values.get("CallSid") or key
+        if event_id in self.calls:  # already on its way from this worker
+            return Delivery(event_id, key, _request_stub(event_id, subscription, params))
+        if not stored and not self.dialer._store_event(call, event_id, key, subscription, params):
+            return Delivery(
+                event_id, key, _request_stub(event_id, subscription, params), state="failed"
+            )
+        self.calls[event_id] = call
+        return super().submit(
+            event_id=event_id,
+            key=key,
+            subscription=subscription,
+            params=params,
+            attempts=attempts,
+        )
+
+    def _changed(self, delivery: Delivery) -> None:
+        call = self.calls.get(delivery.event_id)
+        if call is None:
+            return
+        attempt = delivery.attempts[-1]
+        record = AttemptRecord(
+            attempt.number, time.time(), attempt.ok, attempt.status, attempt.error
+        )
+        try:
+            self.dialer.store.record_attempt(call, delivery.event_id, record, state=delivery.state)
+        except Exception:
+            log.exception("could not store attempt %d of %s", attempt.number, delivery.event_id)
+        if delivery.done:
+            self.calls.pop(delivery.event_id, None)
+            if delivery.state == "failed":
+                log.warning(
+                    "callback %s to %s given up after %d attempts",
+                    delivery.event_id,
+                    delivery.request.url,
+                    len(delivery.attempts),
+                )
+
+
+def _request_stub(
+    event_id: str, sub: Subscription, params: tuple[tuple[str, str], ...]
+) -> CallbackRequest:
+    return CallbackRequest(event_id, sub.method, sub.url or "", params, {EVENT_ID_HEADER: event_id})
+
+
+class Dialer:
+    """Takes queued calls from ``call_store`` and runs them on a network.
+
+    ``clock``: a :class:`VirtualClock` for tests and benchmarks, else the
+    ``DIALER_CLOCK`` setting decides (``real`` by default).  ``network``: a
+    backend on that clock; default a :class:`SimulatedNetwork` from ``NETWORK``.
+    ``fetch`` / ``send`` replace the HTTP client's document fetch and callback
+    sender (in-process sites in tests and benchmarks); they then run on the loop.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        call_store: CallStore,
+        *,
+        clock: Clock | None = None,
+        network: NetworkBackend | None = None,
+        worker_id: str | None = None,
+        fetch: Fetch | None = None,
+        send: Sender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = call_store
+        if clock is None:
+            virtual = _setting(settings, "DIALER_CLOCK", "real") == "virtual"
+            clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
+        self.clock: Clock = clock
+        self.virtual = isinstance(clock, VirtualClock)
+        if network is None:
+            config = _setting(settings, "NETWORK", None)
+            if config is not None and not isinstance(config, NetworkConfig):
+                config = NetworkConfig.from_dict(config)
+            network = SimulatedNetwork(clock, config)
+        self.network = network
+        self.worker_id = worker_id or default_worker_id()
+        self.lease = float(_setting(settings, "DIALER_LEASE", 30.0))
+        self.concurrency = int(_setting(settings, "DIALER_CONCURRENCY", 10_000))
+        self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
+        policy = _setting(settings, "CALLBACK_RETRY", None)
+        self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        secrets = settings.signature_secrets
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=64)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self.http = HttpClient(secret=secrets[-1] if secrets else None, session=session)
+        self.deliverer = _StoredDeliverer(
+            self, send or self.http.send_callback, self.policy, threaded=send is None
+        )
+        self.env = Environment(
+            clock,
+            network,
+            fetch or self.http.fetch,
+            deliverer=self.deliverer,
+            default_region=settings.DEFAULT_REGION or None,
+            fetch_in_thread=fetch is None,
+            on_transition=self._on_transition,
+        )
+        if settings.PUBLIC_URL:
+            self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
+        self._live: dict[str, _Live] = {}
+        self._recent: OrderedDict[str, Trace] = OrderedDict()
+        self._listeners: list[Listener] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._wake = threading.Event()
+        self._stop_deadline = 0.0
+        self._stop_future: Future[None] = Future()
+        self._queue_empty = False
+        self._last_renew = time.monotonic()
+        self._last_sweep = time.monotonic()
+        self.started = 0  # calls this worker dialed
+        self.finished = 0  # calls this worker saw to their end
+        self.answered_now = 0  # a-legs in progress right now
+        self.peak_in_flight = 0
+        self.peak_answered = 0
+
+    # -- observing -------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(call_sid, entry)`` for every trace row (on the dialer's thread).
+
+        Returns a function that unsubscribes.  A listener must be quick and must
+        not raise (errors are logged and ignored).
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def trace(self, sid: str) -> Trace | None:
+        """The trace of a call running here, or of one of the last finished ones."""
+        live = self._live.get(sid)
+        if live is not None:
+            return live.handle.trace
+        return self._recent.get(sid)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls this worker is running now."""
+        return len(self._live)
+
+    def wake(self) -> None:
+        """Look at the queue (and cancel requests) now instead of at the next poll."""
+        self._wake.set()
+        if not self.virtual and self._thread is not None:
+            self.clock.call_soon_threadsafe(self._poke)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover, then take and run queued calls on a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            raise RuntimeError("this dialer is already running")
+        self._stopping = False
+        self._stopped.clear()
+        self.recover()
+        target = self._run_virtual if self.virtual else self._run_real
+        self._thread = threading.Thread(
+            target=target, name=f"voiceapp-dialer-{self.worker_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking calls, hang up the calls still running, flush callbacks, stop.
+
+        Waits at most ``timeout`` seconds; callbacks not delivered by then stay
+        ``pending`` in the store and are resumed by the next :meth:`recover`.
+        """
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + max(0.0, timeout)
+        self._wake.set()
+        if not self.virtual:
+            self.clock.call_soon_threadsafe(self._poke)
+        thread.join(timeout + 1.0)
+        if thread.is_alive():
+            log.warning("dialer %s did not stop within %.1f s", self.worker_id, timeout)
+        self._thread = None
+        self.http.close()
+
+    def run_until_idle(self, max_calls: int | None = None) -> int:
+        """Take queued calls and run them to their end; the number finished.
+
+        For a virtual clock (on the caller's thread, not with :meth:`start`): the
+        queue is worked in rounds of :data:`VIRTUAL_SLICE` virtual seconds until it
+        is empty (or ``max_calls`` were taken), no call runs and every callback
+        is settled.  On a real clock it waits in real time, so keep it to tests.
+        """
+        before = self.finished
+        budget = max_calls
+        while True:
+            taken = self._housekeeping(budget)
+            if budget is not None:
+                budget -= taken
+            if not self._live and self.deliverer.idle and (self._queue_empty or budget == 0):
+                break
+            self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
+        self.clock.run_until_idle()
+        return self.finished - before
+
+    def _run_real(self) -> None:
+        stopped: Future[None] = Future()
+        self._stop_future = stopped
+        self.clock.call_soon_threadsafe(self._round)
+        while not stopped.done:
+            try:
+                self.clock.run_until(stopped, _MAX_STEPS)
+            except Exception:
+                log.exception("dialer %s: error on the loop (going on)", self.worker_id)
+
+    def _run_virtual(self) -> None:
+        while not self._stopping:
+            try:
+                self.run_until_idle()
+            except Exception:
+                log.exception("dialer %s: error on the loop (going on)", self.worker_id)
+            self._wake.wait(self.poll)
+            self._wake.clear()
+        self._drain()
+        self._stopped.set()
+
+    def _round(self) -> None:
+        """The real clock's periodic round; schedules the next one."""
+        if self._stopped.is_set():
+            return
+        if self._stopping:
+            self._drain_step()
+            return
+        try:
+            self._poke()
+        finally:
+            self.clock.call_later(self.poll, self._round)
+
+    def _poke(self) -> None:
+        """Queue work now (a :meth:`wake` between rounds); never raises."""
+        if self._stopping or self._stopped.is_set():
+            return
+        self._wake.clear()
+        try:
+            self._housekeeping(None)
+        except Exception:
+            log.exception("dialer %s: housekeeping failed", self.worker_id)
+
+    def _drain(self) -> None:
+        """Virtual clock: hang up what runs, deliver what can be delivered."""
+        for live in list(self._live.values()):
+            live.handle.hang_up()
+        self.clock.run_until_idle()
+
+    def _drain_step(self) -> None:
+        """Real clock: hang up what runs; finish when callbacks are out or time is up."""
+        for live in list(self._live.values()):
+            if not live.cancel_sent:
+                live.cancel_sent = True
+                live.handle.hang_up()
+        done = not self._live and self.deliverer.idle
+        if done or time.monotonic() >= self._stop_deadline:
+            self._stopped.set()
+            self._stop_future.set_result(None)
+            return
+        self.clock.call_later(0.05, self._drain_step)
+
+    # -- one round of queue work -----------------------------------------------------------
+
+    def _housekeeping(self, budget: int | None) -> int:
+        """Cancel requests, lease renewals, recovery sweeps, then take calls; how many taken."""
+        now = time.monotonic()
+        if self._live:
+            self._carry_out_cancels()
+            if now - self._last_renew >= self.lease / 3:
+                self._last_renew = now
+                self._renew_leases()
+        if now - self._last_sweep >= max(1.0, self.lease / 2):
+            self._last_sweep = now
+            self.recover()
+        taken = 0
+        self._queue_empty = False
+        while not self._stopping and len(self._live) < self.concurrency and taken < TAKE_BATCH:
+            if budget is not None and taken >= budget:
+                break
+            record = self.store.take(self.worker_id, self.lease)
+            if record is None:
+                self._queue_empty = True
+                break
+            taken += 1
+            self._start(record)
+        return taken
+
+    def _carry_out_cancels(self) -> None:
+        for sid in self.store.cancel_requests(self.worker_id):
+            live = self._live.get(sid)
+            if live is not None and not live.cancel_sent and not live.lost:
+                live.cancel_sent = True
+                if not live.handle.cancel():
+                    live.handle.trace.add("a", "cancel-refused", status=live.handle.status.value)
+
+    def _renew_leases(self) -> None:
+        for live in list(self._live.values()):
+            if live.lost:
+                continue
+            try:
+                kept = self.store.renew(live.sid, self.worker_id, self.lease)
+            except Exception as exc:
+                log.warning("lease renewal of %s failed: %s", live.sid, exc)
+                continue
+            if not kept:
+                self._lose(live, "the lease went to another worker")
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _wall(self) -> float:
+        return self.clock.wall().timestamp()
+
+    def _start(self, record: CallRecord) -> None:
+        spec = record.spec
+        try:
+            subscription = Subscription.from_fields(
+                status_callback=spec.status_callback,
+                status_callback_event=spec.status_callback_events,
+                status_callback_method=spec.status_callback_method,
+                secret_key=spec.secret_key,
+                optional=spec.optional,
+            )
+            timeout = float(spec.extra.get("timeout", 60.0))
+        except (VoiceappError, TypeError, ValueError) as exc:
+            log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
+            with contextlib.suppress(VoiceappError):
+                self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
+            return
+        try:
+            self.store.set_status(spec.sid, "initiated", expect="queued", at=self._wall())
+        except ConflictError:
+            return  # canceled between take and dial: nothing to do
+        except Exception as exc:
+            log.warning(
+                "call %s: cannot record initiated (%s); its lease will expire", spec.sid, exc
+            )
+            return
+        call = OutboundCall(
+            from_=spec.from_,
+            to=spec.to,
+            url=spec.url,
+            method="GET" if spec.method.upper() == "GET" else "POST",
+            send_digits=spec.send_digits,
+            subscription=subscription,
+            timeout=timeout,
+            sid=spec.sid,
+        )
+        handle = place_call(self.env, call)
+        live = _Live(record, handle)
+        self._live[spec.sid] = live
+        self.started += 1
+        self.peak_in_flight = max(self.peak_in_flight, len(self._live))
+        sid = spec.sid
+        handle.trace.listeners.append(lambda entry: self._emit(sid, entry))
+        handle.task.add_done_callback(lambda _task: self._finished(live))
+
+    def _emit(self, sid: str, entry: TraceEntry) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(sid, entry)
+            except Exception:
+                log.exception("trace listener failed")
+
+    def _finished(self, live: _Live) -> None:
+        self._live.pop(live.sid, None)
+        self.finished += 1
+        self._recent[live.sid] = live.handle.trace
+        while len(self._recent) > RECENT_TRACES:
+            self._recent.popitem(last=False)
+        error = live.handle.task.exception()
+        if error is not None:
+            log.error("call %s ended with an internal error: %r", live.sid, error)
+
+    def _lose(self, live: _Live, reason: str) -> None:
+        """Stop writing for a call (its store record is no longer ours) and hang it up."""
+        if live.lost:
+            return
+        live.lost = True
+        log.warning("call %s: %s; hanging up", live.sid, reason)
+        live.handle.trace.add("a", "store-error", error=reason)
+        self.clock.call_soon(live.handle.hang_up)
+
+    def _on_transition(self, run: LegRun, row: Transition) -> None:
+        """The interpreter's hook: write a leg's move before anything is said about it."""
+        call_sid = run.leg.parent_sid or run.sid
+        a_leg = run.leg.parent_sid is None
+        if a_leg:
+            if row.target is CallStatus.IN_PROGRESS:
+                self.answered_now += 1
+                self.peak_answered = max(self.peak_answered, self.answered_now)
+            elif row.source is CallStatus.IN_PROGRESS:
+                self.answered_now -= 1
+        live = self._live.get(call_sid)
+        if live is None or live.lost or (a_leg and row.event is Event.DIAL):
+            return  # not ours to write, or (initiated) written before the call was placed
+        at = self._wall()
+        try:
+            if not a_leg and row.event is Event.DIAL:
+                self.store.add_leg(
+                    call_sid,
+                    run.sid,
+                    from_=run.leg.from_,
+                    to=run.leg.to,
+                    direction=run.direction,
+                    parent_sid=run.leg.parent_sid,
+                    at=at,
+                )
+            self.store.set_status(
+                call_sid,
+                row.target.value,
+                leg_sid=None if a_leg else run.sid,
+                expect=row.source.value,
+                at=at,
+                duration=run.duration if row.target in TERMINAL else None,
+            )
+        except Exception as exc:
+            self._lose(live, f"the store refused {run.sid} -> {row.target.value}: {exc}")
+
+    def _store_event(
+        self,
+        call_sid: str,
+        event_id: str,
+        leg_sid: str,
+        subscription: Subscription,
+        params: tuple[tuple[str, str], ...],
+    ) -> bool:
+        live = self._live.get(call_sid)
+        if live is not None and live.lost:
+            return False
+        values = dict(params)
+        try:
+            self.store.add_event(
+                call_sid,
+                event_id,
+                leg_sid=leg_sid,
+                sequence=int(values.get("SequenceNumber", "0")),
+                name=values.get("StatusCallbackEvent", ""),
+                url=subscription.url or "",
+                method=subscription.method,
+                params=params,
+                at=time.time(),
+            )
+        except Exception as exc:
+            if live is not None:
+                self._lose(live, f"the store refused event {event_id}: {exc}")
+            else:
+                log.error("event %s not stored (%s); not delivered", event_id, exc)
+            return False
+        return True
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def recover(self) -> RecoveryReport:
+        """Settle the calls of dead workers and resume the callbacks nobody delivers.
+
+        Run by :meth:`start` and then every ``max(1, DIALER_LEASE / 2)`` seconds, on
+        the dialer's thread.  Rules (docs/dialer.md, "Recovery"):
+
+        * a call whose lease ran out lost its worker.  If it is still ``queued``
+          it was never dialed (``initiated`` is written before dialing): this
+          worker dials it now.  Otherwise it is ended where it stood and never
+          dialed again (the callee may have heard half a PIN, and a session URL is
+          single use): ``initiated``/``ringing`` become ``failed`` (``canceled``
+          when a cancel was requested), ``in-progress`` becomes ``completed`` with
+          its duration up to now; open b-legs alike.  The ``completed`` callbacks
+          the subscriptions ask for are stored and delivered.
+        * a ``pending`` event is resumed (its stored attempts kept, numbering
+          going on) when no live worker holds its call and its next try is
+          overdue by more than ``DIALER_LEASE`` seconds: its worker is gone.
+        """
+        report = RecoveryReport()
+        try:
+            for sid in self.store.expired_leases(limit=TAKE_BATCH):
+                record = self.store.reclaim(sid, self.worker_id, self.lease)
+                if record is None:
+                    continue  # somebody else got there first
+                if record.status == "queued":
+                    report.taken_over.append(sid)
+                    self._start(record)
+                else:
+                    report.settled.append(sid)
+                    self._settle(record)
+            now = time.time()
+            holders: dict[str, bool] = {}
+            for event in self.store.undelivered(limit=1000):
+                if event.event_id in self.deliverer.calls:
+                    continue
+                if not self._overdue(event, now):
+                    continue
+                held = holders.get(event.call_sid)
+                if held is None:
+                    record = self.store.get(event.call_sid)
+                    held = (
+                        record is not None
+                        and record.lease_owner is not None
+                        and record.lease_until is not None
+                        and record.lease_until > now
+                        and record.lease_owner != self.worker_id
+                    )
+                    holders[event.call_sid] = held
+                if held:
+                    continue
+                self._resume(event)
+                report.resumed.append(event.event_id)
+        except Exception:
+            log.exception("dialer %s: recovery pass failed", self.worker_id)
+        if report:
+            log.info(
+                "dialer %s recovered: settled %s, took over %s, resumed %d callbacks",
+                self.worker_id,
+                report.settled,
+                report.taken_over,
+                len(report.resumed),
+            )
+        return report
+
+    def _overdue(self, event: EventRecord, now: float) -> bool:
+        if event.attempts:
+            last = event.attempts[-1]
+            due = last.at + self.policy.delay(last.number)
+        else:
+            due = event.created_at
+        return now >= due + self.lease
+
+    def _resume(self, event: EventRecord) -> None:
+        subscription = Subscription(
+            url=event.url, method="GET" if event.method == "GET" else "POST"
+        )
+        attempts = [Attempt(a.number, a.at, a.ok, a.status, a.error) for a in event.attempts]
+        self.deliverer.submit(
+            event_id=event.event_id,
+            key=event.leg_sid,
+            subscription=subscription,
+            params=event.params,
+            attempts=attempts,
+            call_sid=event.call_sid,
+            stored=True,
+        )
+
+    def _settle(self, record: CallRecord) -> None:
+        """End a call whose worker died, where it stood (see :meth:`recover`)."""
+        now = self._wall()
+        spec = record.spec
+        a_sub = Subscription.from_fields(
+            status_callback=spec.status_callback,
+            status_callback_event=spec.status_callback_events,
+            status_callback_method=spec.status_callback_method,
+            secret_key=spec.secret_key,
+            optional=spec.optional,
+        )
+        legs = [*record.legs[1:], *record.legs[:1]]  # b-legs first, the a-leg ends the call
+        for leg in legs:
+            if leg.status in TERMINAL:
+                continue
+            is_a = leg.sid == record.sid
+            answered = _answered_at(leg)
+            if leg.status == "in-progress":
+                status = CallStatus.COMPLETED
+            elif is_a and record.cancel_requested_at is not None:
+                status = CallStatus.CANCELED
+            else:
+                status = CallStatus.FAILED
+            duration = round(max(0.0, now - answered)) if answered is not None else 0
+            try:
+                self.store.set_status(
+                    record.sid,
+                    status.value,
+                    leg_sid=None if is_a else leg.sid,
+                    expect=leg.status,
+                    at=now,
+                    duration=duration,
+                )
+            except Exception as exc:
+                log.warning("could not settle leg %s of %s: %s", leg.sid, record.sid, exc)
+                continue
+            sub = a_sub if is_a else _b_subscription(record, leg, a_sub)
+            if not sub.wants(CallbackEvent.COMPLETED):
+                continue
+            sequence = sum(1 for e in record.events if e.leg_sid == leg.sid)
+            params = build_params(
+                event=CallbackEvent.COMPLETED,
+                status=status,
+                call_sid=leg.sid,
+                from_=leg.from_,
+                to=leg.to,
+                direction="outbound-api" if is_a else "outbound-dial",
+                sequence=sequence,
+                timestamp=datetime.fromtimestamp(now, UTC),
+                parent_call_sid=leg.parent_sid,
+                duration=duration,
+                subscription=sub,
+            )
+            self.deliverer.submit(
+                event_id=f"{leg.sid}:completed",
+                key=leg.sid,
+                subscription=sub,
+                params=params,
+                call_sid=record.sid,
+            )
+
+
+def _answered_at(leg: LegRecord) -> float | None:
+    for change in leg.history:
+        if change.status == "in-progress":
+            return change.at
+    return None
+
+
+def _b_subscription(record: CallRecord, leg: LegRecord, a_sub: Subscription) -> Subscription:
+    """Where a settled b-leg reports: where its earlier events went, else the call's callback."""
+    for event in record.events:
+        if event.leg_sid == leg.sid:
+            return Subscription(
+                url=event.url,
+                events=frozenset({CallbackEvent.COMPLETED}),
+                method="GET" if event.method == "GET" else "POST",
+                secret_key=a_sub.secret_key,
+                optional=a_sub.optional,
+            )
+    return a_sub
