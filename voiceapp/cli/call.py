@@ -70,8 +70,11 @@ class Timeline:
                     key,
                     format_row(change["at"] - start, label, "status", text),
                 )
+        dialed = float((call.get("timestamps") or {}).get("initiated", start))
         for row in call.get("trace") or ():
-            at = float(row.get("at", start + row.get("ms", 0) / 1000))
+            if row.get("kind") in ("status", "callback"):
+                continue  # the store's history and events say it (with attempts)
+            at = dialed + float(row.get("ms", 0)) / 1000
             key = ("trace", row.get("leg"), row.get("kind"), json.dumps(row, sort_keys=True))
             detail = row.get("detail", {})
             yield (

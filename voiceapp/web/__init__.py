@@ -9,7 +9,8 @@
    broken template raises :class:`~voiceapp.apps.TemplateError` with file and line);
 3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``),
    the token signer and the session service;
-4. the blueprints ``voice`` and ``api`` and one problem+json error handler.
+4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
+   ``DIALER`` is ``external``, the in-process dialer) and one problem+json error handler.
 
 Production: ``gunicorn 'voiceapp.web:create_app()'``.
 """
@@ -29,7 +30,7 @@ from voiceapp.errors import ConfigError
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, problems, voice
+from voiceapp.web import api, calls, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -86,4 +87,5 @@ def create_app(
     problems.init_app(app)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
+    calls.init_app(app, settings, store_url, clock)
     return app

@@ -33,6 +33,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from voiceapp.config import Settings
 from voiceapp.dialer.callbacks import Subscription
+from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.phone import normalize
@@ -95,6 +96,10 @@ class Dialer(Protocol):
 
     def stop(self) -> None: ...
 
+    def trace(self, sid: str) -> Trace | None: ...
+
+    def wake(self) -> None: ...
+
 
 @dataclass
 class CallService:
@@ -102,6 +107,13 @@ class CallService:
 
     store: CallStore
     dialer: Dialer | None = None
+
+    def trace(self, sid: str) -> list[dict[str, Any]] | None:
+        """The dialer's trace rows of a call this process runs (or ran lately), else None."""
+        if self.dialer is None:
+            return None
+        trace = self.dialer.trace(sid)
+        return None if trace is None else [entry.to_dict() for entry in list(trace.entries)]
 
     def close(self) -> None:
         if self.dialer is not None:
@@ -392,7 +404,10 @@ def create_call() -> tuple[Response, int]:
     if session:
         created = create_session(rt, session)
         spec = dataclasses.replace(spec, url=created["url"], method="POST")
-    record = call_service().store.create(spec)
+    service = call_service()
+    record = service.store.create(spec)
+    if service.dialer is not None:
+        service.dialer.wake()
     log.info("call %s queued: %s -> %s", record.sid, spec.from_, spec.to)
     return jsonify({"sid": record.sid, "status": record.status}), 201
 
@@ -401,7 +416,12 @@ def create_call() -> tuple[Response, int]:
 def get_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
-    return jsonify(call_service().store.require(sid).to_dict())
+    service = call_service()
+    body = service.store.require(sid).to_dict()
+    trace = service.trace(sid)
+    if trace is not None:
+        body["trace"] = trace
+    return jsonify(body)
 
 
 @bp.post("/calls/<sid>/cancel")

@@ -1,0 +1,103 @@
+"""Fixtures for the end-to-end tests: the app on a real HTTP server, callback receivers.
+
+``serve(**settings)`` starts ``create_app`` on a threaded werkzeug server on
+127.0.0.1 (the SQLite store in tmp, the server's own port and every receiver's
+port in ``URL_ALLOWLIST``) and returns the :class:`~e2eutil.Server`; everything
+started is stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2eutil import API_KEY, FROM, INACTIVE_FROM, NETWORK, Receiver, Server
+
+from voiceapp.dialer.callbacks import RetryPolicy
+from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
+from voiceapp.dialer.network import NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.worker import Dialer
+from voiceapp.web import create_app, runtime
+from voiceapp.web.calls import call_service, shutdown
+
+
+def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "API_KEYS": [API_KEY],
+        "SECRET_KEYS": ["e2e-secret-key-0123456789"],
+        "STORE_URL": f"sqlite:///{tmp_path / 'voiceapp.db'}",
+        "DEFAULT_REGION": "TW",
+        "OUTBOUND_NUMBERS": {FROM: "active", INACTIVE_FROM: "inactive"},
+        "URL_ALLOWLIST": allow,
+        "DIALER": "external",
+    }
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """``receiver(fail_first=0)``: a started callback receiver (stopped at the end)."""
+    started: list[Receiver] = []
+
+    def make(fail_first: int = 0) -> Receiver:
+        rec = Receiver(fail_first=fail_first).start()
+        started.append(rec)
+        return rec
+
+    yield make
+    for rec in started:
+        rec.stop()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def make(*, allow: tuple[int, ...] = (), **settings: Any) -> Server:
+        server = Server()
+        servers.append(server)
+        ports = [server.port, *allow]
+        config = base_config(tmp_path, [f"127.0.0.1:{p}" for p in ports])
+        config.update(settings)
+        app = create_app(config)
+        server.start(app)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+        app = server.dispatch.app
+        if app is not None:
+            shutdown(app)
+            with app.app_context():
+                runtime().store.close()
+
+
+@pytest.fixture
+def dialer() -> Callable[..., Dialer]:
+    """``dialer(server, policy=None, real=False)``: the server's dialer, started.
+
+    It takes calls from the server's call store on a background thread; rings,
+    waits and retry delays cost no real time, fetches and callbacks are real HTTP.
+    ``real=True`` puts it on the real clock (for a call that must stay ringing a
+    while).  ``shutdown`` (in ``serve``) stops it.
+    """
+
+    def make(server: Server, policy: RetryPolicy | None = None, *, real: bool = False) -> Dialer:
+        app = server.dispatch.app
+        service = call_service(app)
+        with app.app_context():
+            settings = runtime().settings
+        clock: Clock = RealClock() if real else VirtualClock()
+        network = SimulatedNetwork(clock, NetworkConfig.from_dict(NETWORK))
+        worker = Dialer(settings, service.store, clock=clock, network=network)
+        if policy is not None:
+            worker.policy = policy
+            worker.deliverer.policy = policy
+        service.dialer = worker
+        worker.start()
+        return worker
+
+    return make

@@ -1,0 +1,188 @@
+"""Real HTTP parts for the end-to-end tests: the app on a WSGI server, a callback receiver.
+
+Everything listens on 127.0.0.1 (port 0, so the OS picks a free one) and every
+``start`` has a ``stop``; the fixtures in conftest.py call both.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+API_KEY = "e2e-api-key"
+AUTH = {"X-API-Key": API_KEY}
+FROM = "+19499300360"  # an active outbound number in every test config
+INACTIVE_FROM = "+19499300361"
+PIN_CALLEE = "+886912345678"
+IVR = "+18005797676"
+BUSY = "+886223456789"
+NO_ANSWER = "+886223456788"
+FAILING = "+886223456787"
+SLOW = "+886912000111"  # rings a long time: a call that stays queued/ringing
+
+NETWORK: dict[str, Any] = {
+    "ring_seconds": 1.0,
+    "default": {"rings": 1},
+    "numbers": {
+        PIN_CALLEE: {"rings": 1},
+        IVR: {"rings": 1, "hangup_after": 8, "ivr": {"expect": "101", "after": 2.0, "within": 6}},
+        BUSY: {"rings": 1, "outcome": "busy"},
+        NO_ANSWER: {"outcome": "no-answer"},
+        FAILING: {"outcome": "fail"},
+        SLOW: {"rings": 100},
+        FROM: {"rings": 1, "hangup_after": 5},
+    },
+}
+
+
+class Dispatch:
+    """A WSGI app that forwards to ``app`` once it is set (the port is known first)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+class Server:
+    """A threaded werkzeug server on 127.0.0.1 serving a Flask app."""
+
+    def __init__(self) -> None:
+        self.dispatch = Dispatch()
+        self.httpd: BaseWSGIServer = make_server("127.0.0.1", 0, self.dispatch, threaded=True)
+        self.port: int = self.httpd.server_port
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self, app: Flask) -> None:
+        self.dispatch.app = app
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.thread.join(10)
+        self.httpd.server_close()
+
+    def post_call(self, **fields: Any) -> requests.Response:
+        return requests.post(f"{self.base}/v1/calls", json=fields, headers=AUTH, timeout=10)
+
+    def get_call(self, sid: str) -> dict[str, Any]:
+        response = requests.get(f"{self.base}/v1/calls/{sid}", headers=AUTH, timeout=10)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    status: int  # what the receiver answered
+
+
+@dataclass
+class Receiver:
+    """A status-callback receiver: records every request; ``fail_first`` answers 503 first."""
+
+    fail_first: int = 0
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    httpd: ThreadingHTTPServer | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.httpd is not None
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/status"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                params = dict(parse_qsl(parts.query))
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    params.update(parse_qsl(self.rfile.read(length).decode()))
+                with receiver.lock:
+                    failed = sum(1 for r in receiver.received if r.status >= 500)
+                    status = 503 if failed < receiver.fail_first else 204
+                    receiver.received.append(
+                        Received(self.command, parts.path, params, dict(self.headers), status)
+                    )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = _handle
+            do_POST = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.thread is not None:
+            self.thread.join(10)
+
+    def delivered(self) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.status < 300]
+
+    def events(self) -> list[tuple[str, str]]:
+        """(CallSid, StatusCallbackEvent) of every delivered callback, in order."""
+        return [(r.params["CallSid"], r.params["StatusCallbackEvent"]) for r in self.delivered()]
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something true (bounded); return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def problem(response: requests.Response) -> dict[str, Any]:
+    assert response.headers["Content-Type"].startswith("application/problem+json"), response.text
+    data: dict[str, Any] = json.loads(response.text)
+    return data
+
+
+def statuses(call: dict[str, Any], leg: int = 0) -> list[str]:
+    return [change["status"] for change in call["legs"][leg]["history"]]
+
+
+def only(items: Iterable[Any]) -> Any:
+    (item,) = list(items)
+    return item
