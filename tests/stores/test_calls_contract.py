@@ -504,3 +504,47 @@ def test_finished_calls_expire_after_the_retention(
         assert calls.get("CA1") is None
         assert calls.undelivered() == []
         assert calls.require("CA2").status == "queued"
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+def test_batch_groups_writes_and_keeps_them_after_a_caught_error(
+    make_calls: Callable[..., CallStore], calls: CallStore, clock: Clock
+) -> None:
+    other = make_calls(clock)  # another process, in effect
+    calls.create(spec("CA1"))
+    calls.take("w1", 60)
+    with calls.batch():
+        calls.set_status("CA1", "initiated", expect="queued")
+        add_event(calls, "CA1", "initiated", 0)
+        with pytest.raises(ConflictError):  # caught: only this operation is undone
+            calls.set_status("CA1", "in-progress", expect="ringing")
+        calls.create(spec("CA2", to="+886912000111"))
+        with pytest.raises(ConflictError):
+            calls.create(spec("CA3", to="+886912000111"))
+        calls.set_status("CA1", "ringing", expect="initiated")
+        assert calls.require("CA1").status == "ringing"  # reads see the batch's writes
+        if isinstance(calls, SQLiteCallStore):
+            assert other.require("CA1").status == "queued"  # nobody else sees them yet
+    record = other.require("CA1")
+    assert [c.status for c in record.legs[0].history] == ["queued", "initiated", "ringing"]
+    assert [e.event_id for e in record.events] == ["CA1:initiated"]
+    assert other.require("CA2").status == "queued"
+    assert other.get("CA3") is None
+
+
+def test_sqlite_batch_that_raises_writes_nothing(tmp_path: Path, clock: Clock) -> None:
+    calls = SQLiteCallStore(tmp_path / "calls.db", clock=clock)
+    try:
+        calls.create(spec("CA1"))
+        with pytest.raises(RuntimeError), calls.batch():
+            calls.set_status("CA1", "failed", duration=0)
+            calls.create(spec("CA2", to="+886912000111"))
+            raise RuntimeError("the dialer fell over")
+        assert calls.require("CA1").status == "queued"
+        assert calls.get("CA2") is None
+        with pytest.raises(ConflictError):  # CA1 still holds its number
+            calls.create(spec("CA3"))
+    finally:
+        calls.close()

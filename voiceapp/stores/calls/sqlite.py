@@ -220,6 +220,17 @@ class SQLiteCallStore(CallStore):
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """A write transaction, or a savepoint inside the open one of :meth:`batch`."""
+        if conn.in_transaction:
+            conn.execute("SAVEPOINT call_op")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK TO call_op")
+                conn.execute("RELEASE call_op")
+                raise
+            conn.execute("RELEASE call_op")
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -245,6 +256,9 @@ class SQLiteCallStore(CallStore):
         """A consistent read: one deferred transaction (one WAL snapshot)."""
         try:
             conn = self._conn()
+            if conn.in_transaction:  # inside batch(): see its own writes
+                yield conn
+                return
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -254,6 +268,12 @@ class SQLiteCallStore(CallStore):
             raise StoreError(
                 f"SQLite call store {what} failed: {exc}", code="store-unavailable"
             ) from exc
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction (one fsync) for every write of this thread inside the block."""
+        with self._tx("batch"):
+            yield
 
     def close(self) -> None:
         pid = os.getpid()
