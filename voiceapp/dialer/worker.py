@@ -174,7 +174,7 @@ class _StoredDeliverer(Deliverer):
             return
         attempt = delivery.attempts[-1]
         record = AttemptRecord(
-            attempt.number, time.time(), attempt.ok, attempt.status, attempt.error
+            attempt.number, self.dialer.store_now(), attempt.ok, attempt.status, attempt.error
         )
         try:
             self.dialer.store.record_attempt(call, delivery.event_id, record, state=delivery.state)
@@ -220,6 +220,8 @@ class Dialer:
     ) -> None:
         self.settings = settings
         self.store = call_store
+        #: the store's clock (seconds since the epoch): attempt times, overdue events
+        self.store_now: Callable[[], float] = getattr(call_store, "clock", time.time)
         if clock is None:
             virtual = _setting(settings, "DIALER_CLOCK", "real") == "virtual"
             clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
@@ -358,7 +360,8 @@ class Dialer:
             taken = self._housekeeping(budget)
             if budget is not None:
                 budget -= taken
-            if not self._live and self.deliverer.idle and (self._queue_empty or budget == 0):
+            done_taking = self._queue_empty or budget == 0 or self._stopping
+            if not self._live and self.deliverer.idle and done_taking:
                 break
             self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
         self.clock.run_until_idle()
@@ -605,7 +608,7 @@ class Dialer:
                 url=subscription.url or "",
                 method=subscription.method,
                 params=params,
-                at=time.time(),
+                at=self.store_now(),
             )
         except Exception as exc:
             if live is not None:
@@ -632,8 +635,9 @@ class Dialer:
           its duration up to now; open b-legs alike.  The ``completed`` callbacks
           the subscriptions ask for are stored and delivered.
         * a ``pending`` event is resumed (its stored attempts kept, numbering
-          going on) when no live worker holds its call and its next try is
-          overdue by more than ``DIALER_LEASE`` seconds: its worker is gone.
+          going on) when its call is settled here (before the ``completed`` one),
+          or when no live worker holds its call and its next try is overdue by
+          more than ``DIALER_LEASE`` seconds: its worker is gone.
         """
         report = RecoveryReport()
         try:
@@ -646,8 +650,13 @@ class Dialer:
                     self._start(record)
                 else:
                     report.settled.append(sid)
+                    # its worker is gone: its pending events are nobody's, resume them first
+                    for event in record.events:
+                        if event.state == "pending" and event.event_id not in self.deliverer.calls:
+                            self._resume(event)
+                            report.resumed.append(event.event_id)
                     self._settle(record)
-            now = time.time()
+            now = self.store_now()
             holders: dict[str, bool] = {}
             for event in self.store.undelivered(limit=1000):
                 if event.event_id in self.deliverer.calls:
@@ -706,7 +715,7 @@ class Dialer:
 
     def _settle(self, record: CallRecord) -> None:
         """End a call whose worker died, where it stood (see :meth:`recover`)."""
-        now = self._wall()
+        now = self.store_now()  # compared with the stored times of the dead worker
         spec = record.spec
         a_sub = Subscription.from_fields(
             status_callback=spec.status_callback,
@@ -743,7 +752,9 @@ class Dialer:
             sub = a_sub if is_a else _b_subscription(record, leg, a_sub)
             if not sub.wants(CallbackEvent.COMPLETED):
                 continue
-            sequence = sum(1 for e in record.events if e.leg_sid == leg.sid)
+            sequence = 1 + max(
+                (e.sequence for e in record.events if e.leg_sid == leg.sid), default=-1
+            )
             params = build_params(
                 event=CallbackEvent.COMPLETED,
                 status=status,

@@ -1,0 +1,362 @@
+"""The dialer worker in-process: the call store (SQLite), real HTTP on 127.0.0.1 for
+documents and callbacks, the virtual clock (rings and retries cost no real time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_site import PIN_XML, Site, serve_site
+
+from voiceapp.config import Settings, load_settings
+from voiceapp.dialer.clock import VirtualClock
+from voiceapp.dialer.trace import TraceEntry
+from voiceapp.dialer.worker import Dialer
+from voiceapp.stores.calls import AttemptRecord, CallSpec, CallStore, open_call_store
+
+SECRETS = ["old-signing-key-0001", "new-signing-key-0002"]
+CALLER = "+19499300360"
+PIN_CALLEE = "+886912345678"
+BUSY = "+886223456789"
+SILENT = "+886223456788"
+BROKEN = "+886223456787"
+SLOW = "+886223456786"
+ALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+NETWORK = {
+    "numbers": {
+        PIN_CALLEE: {"rings": 2},
+        BUSY: {"outcome": "busy", "rings": 1},
+        SILENT: {"outcome": "no-answer"},
+        BROKEN: {"outcome": "fail"},
+        SLOW: {"rings": 10},
+        CALLER: {"rings": 1, "hangup_after": 5},
+    }
+}
+
+
+def make_settings(**extra: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEYS": SECRETS,
+        "NETWORK": NETWORK,
+        "CALLBACK_RETRY": {"attempts": 5, "first_delay": 1.0, "factor": 2.0, "max_delay": 10.0},
+        "DIALER_LEASE": 5,
+    }
+    overrides.update(extra)
+    settings, _ = load_settings(environ={}, overrides=overrides)
+    return settings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CallStore]:
+    calls = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}")
+    yield calls
+    calls.close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve_site(SECRETS[-1], documents={"pin": PIN_XML}) as running:
+        yield running
+
+
+def spec(sid: str, to: str, site: Site, *, url: str | None = "/doc/pin", **kw: Any) -> CallSpec:
+    fields: dict[str, Any] = {
+        "status_callback": site.url("/cb"),
+        "status_callback_events": ALL_EVENTS,
+        "secret_key": "k-123",
+        "optional": "token=123456",
+    }
+    fields.update(kw)
+    return CallSpec(
+        sid=sid, from_=CALLER, to=to, url=None if url is None else site.url(url), **fields
+    )
+
+
+def new_dialer(store: CallStore, **extra: Any) -> Dialer:
+    return Dialer(make_settings(**extra), store, clock=VirtualClock(), worker_id="w-test")
+
+
+def history(store: CallStore, sid: str, leg: str | None = None) -> list[str]:
+    record = store.require(sid)
+    legs = {leg_.sid: leg_ for leg_ in record.legs}
+    return [c.status for c in legs[leg or sid].history]
+
+
+def test_pin_call_is_stored_signed_and_reported(store: CallStore, site: Site) -> None:
+    store.create(spec("CApin1", PIN_CALLEE, site))
+    dialer = new_dialer(store)
+    rows: list[tuple[str, TraceEntry]] = []
+    dialer.subscribe(lambda sid, entry: rows.append((sid, entry)))
+
+    assert dialer.run_until_idle() == 1
+
+    record = store.require("CApin1")
+    assert record.status == "completed"
+    assert history(store, "CApin1") == [
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    assert record.takes == 1 and record.lease_owner is None
+    # the document was fetched once, signed with the newest key, with the call's parameters
+    assert site.fetches == {"CApin1": 1}
+    assert site.bad_signatures == []
+    params = site.fetch_params[0]
+    assert params["From"] == CALLER and params["To"] == PIN_CALLEE
+    assert params["Direction"] == "outbound-api" and params["CallStatus"] == "in-progress"
+    # the callee heard the PIN; the live listener saw every row of the trace
+    trace = dialer.trace("CApin1")
+    assert trace is not None
+    assert [e.detail["text"] for e in trace.of("say")] == ["Your pin is 8 9 7 0"]
+    assert [e for sid, e in rows if sid == "CApin1"] == trace.entries
+    # four events stored, each delivered on its first try, in order, with the seed's fields
+    assert [(e.name, e.sequence, e.state, len(e.attempts)) for e in record.events] == [
+        ("initiated", 0, "delivered", 1),
+        ("ringing", 1, "delivered", 1),
+        ("answered", 2, "delivered", 1),
+        ("completed", 3, "delivered", 1),
+    ]
+    assert site.accepted_events("CApin1") == sorted(ALL_EVENTS)
+    completed = site.accepted["CApin1:completed"][0]
+    assert completed["CallStatus"] == "completed"
+    assert completed["CallbackSource"] == "call-progress-event"
+    assert completed["apikey"] == "k-123" and completed["token"] == "123456"
+    assert int(completed["CallDuration"]) == record.duration == 3
+
+
+def test_no_url_bridges_to_the_from_number(store: CallStore, site: Site) -> None:
+    store.create(spec("CAbridge", PIN_CALLEE, site, url=None))
+    dialer = new_dialer(store)
+    assert dialer.run_until_idle() == 1
+    record = store.require("CAbridge")
+    assert record.status == "completed"
+    assert site.fetches == {}
+    a_leg, b_leg = record.legs
+    assert a_leg.sid == "CAbridge"
+    assert (b_leg.parent_sid, b_leg.to, b_leg.from_) == ("CAbridge", CALLER, PIN_CALLEE)
+    assert [c.status for c in b_leg.history] == [
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    # b-leg events went to the call's callback, with ParentCallSid
+    b_events = [e for e in record.events if e.leg_sid == b_leg.sid]
+    assert [e.name for e in b_events] == list(ALL_EVENTS)
+    assert all(dict(e.params)["ParentCallSid"] == "CAbridge" for e in b_events)
+    assert all(e.state == "delivered" for e in record.events)
+
+
+@pytest.mark.parametrize(
+    ("to", "status", "events"),
+    [
+        (BUSY, "busy", ["initiated", "ringing", "completed"]),
+        (SILENT, "no-answer", ["initiated", "ringing", "completed"]),
+        (BROKEN, "failed", ["initiated", "completed"]),
+    ],
+)
+def test_unanswered_outcomes(
+    store: CallStore, site: Site, to: str, status: str, events: list[str]
+) -> None:
+    store.create(spec("CAout", to, site))
+    assert new_dialer(store).run_until_idle() == 1
+    record = store.require("CAout")
+    assert record.status == status and record.duration == 0
+    assert site.fetches == {}  # nothing is fetched for an unanswered call
+    assert [e.name for e in record.events] == events
+    last = site.accepted["CAout:completed"][0]
+    assert last["CallStatus"] == status and last["CallDuration"] == "0"
+
+
+def test_receiver_failing_twice_then_recovering(store: CallStore) -> None:
+    with serve_site(SECRETS[-1], documents={"pin": PIN_XML}, fail_first=2) as site:
+        store.create(spec("CAflaky", PIN_CALLEE, site))
+        dialer = new_dialer(store)
+        assert dialer.run_until_idle() == 1
+        record = store.require("CAflaky")
+        # each event: two 500s, then delivered, and accepted exactly once
+        for event in record.events:
+            assert [(a.number, a.ok, a.status) for a in event.attempts] == [
+                (1, False, 500),
+                (2, False, 500),
+                (3, True, 204),
+            ]
+            assert event.state == "delivered"
+            assert len(site.accepted[event.event_id]) == 1
+            assert site.tries[event.event_id] == 3
+        assert sorted(site.accepted) == sorted(f"CAflaky:{name}" for name in ALL_EVENTS)
+        # no duplicate state change in the store, and events in order per leg
+        assert history(store, "CAflaky") == [
+            "queued",
+            "initiated",
+            "ringing",
+            "in-progress",
+            "completed",
+        ]
+        order = [params["StatusCallbackEvent"] for _, params in site.callbacks]
+        assert order == [name for name in ALL_EVENTS for _ in range(3)]
+
+
+def test_cancel_request_ends_a_ringing_call(store: CallStore, site: Site) -> None:
+    store.create(spec("CAcancel", SLOW, site))
+    dialer = new_dialer(store)
+
+    def cancel_when_ringing(sid: str, entry: TraceEntry) -> None:
+        if entry.kind == "status" and entry.detail["status"] == "ringing":
+            store.cancel(sid)  # what POST /v1/calls/<sid>/cancel does
+
+    dialer.subscribe(cancel_when_ringing)
+    assert dialer.run_until_idle() == 1
+    record = store.require("CAcancel")
+    assert record.status == "canceled"
+    assert record.cancel_requested_at is not None
+    assert site.accepted["CAcancel:completed"][0]["CallStatus"] == "canceled"
+
+
+def test_canceled_while_queued_is_never_dialed(store: CallStore, site: Site) -> None:
+    store.create(spec("CAq", PIN_CALLEE, site))
+    store.cancel("CAq")
+    assert new_dialer(store).run_until_idle() == 0
+    assert store.require("CAq").status == "canceled"
+    assert site.fetches == {} and site.callbacks == []
+
+
+def test_max_calls_and_concurrency(store: CallStore, site: Site) -> None:
+    for index in range(6):
+        store.create(spec(f"CAm{index}", f"+88691234560{index}", site, status_callback=None))
+    dialer = new_dialer(store, DIALER_CONCURRENCY=2)
+    assert dialer.run_until_idle(max_calls=4) == 4
+    assert dialer.peak_in_flight == 2
+    assert [store.require(f"CAm{i}").status for i in range(6)] == ["completed"] * 4 + ["queued"] * 2
+    assert dialer.run_until_idle() == 2
+    assert sorted(site.fetches.values()) == [1] * 6
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
+    clock = FakeTime()
+    store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        for sid, to in (("CAnever", PIN_CALLEE), ("CAring", SLOW), ("CAtalk", CALLER)):
+            store.create(spec(sid, to, site))
+        # a worker takes all three, then dies at different points
+        for _ in range(3):
+            assert store.take("dead-worker", 5.0) is not None
+        store.set_status("CAring", "initiated", expect="queued")
+        store.set_status("CAring", "ringing", expect="initiated")
+        store.set_status("CAtalk", "initiated", expect="queued")
+        clock.now += 1
+        store.set_status("CAtalk", "in-progress", expect="initiated")
+        params = [("CallSid", "CAtalk"), ("StatusCallbackEvent", "answered")]
+        store.add_event(
+            "CAtalk",
+            "CAtalk:answered",
+            leg_sid="CAtalk",
+            sequence=1,
+            name="answered",
+            url=site.url("/cb"),
+            method="POST",
+            params=params,
+        )
+        store.record_attempt(
+            "CAtalk", "CAtalk:answered", AttemptRecord(1, clock.now, False, 500), state="pending"
+        )
+        # a fourth call ended, its completed callback stored but never tried
+        store.create(spec("CAdone", BUSY, site))
+        assert store.take("dead-worker", 5.0) is not None
+        store.set_status("CAdone", "initiated", expect="queued")
+        store.set_status("CAdone", "busy", expect="initiated", duration=0)
+        store.add_event(
+            "CAdone",
+            "CAdone:completed",
+            leg_sid="CAdone",
+            sequence=0,
+            name="completed",
+            url=site.url("/cb"),
+            method="POST",
+            params=[("CallSid", "CAdone"), ("StatusCallbackEvent", "completed")],
+        )
+        dialer = new_dialer(store)
+        assert not dialer.recover()  # the leases have not run out: nothing is touched
+        clock.now += 4
+        report = dialer.recover()  # the leases ran out: the worker is gone
+        assert report.taken_over == ["CAnever"]
+        assert sorted(report.settled) == ["CAring", "CAtalk"]
+        assert report.resumed == ["CAtalk:answered"]
+        dialer.run_until_idle()
+        assert site.tries["CAdone:completed"] == 0  # an ended call's event: not overdue yet
+        clock.now += 5
+        assert dialer.recover().resumed == ["CAdone:completed"]
+        dialer.run_until_idle()
+        assert [p["CallSid"] for p in site.accepted["CAdone:completed"]] == ["CAdone"]
+
+        # never dialed: dialed now, once
+        assert store.require("CAnever").status == "completed"
+        assert site.fetches["CAnever"] == 1
+        # ringing when its worker died: failed, not dialed again
+        ring = store.require("CAring")
+        assert ring.status == "failed"
+        assert history(store, "CAring") == ["queued", "initiated", "ringing", "failed"]
+        assert site.accepted["CAring:completed"][0]["CallStatus"] == "failed"
+        # talking: completed, duration from the stored answer to the settling
+        talk = store.require("CAtalk")
+        assert talk.status == "completed" and talk.duration == 4
+        assert site.fetches["CAtalk"] == 0
+        answered = next(e for e in talk.events if e.event_id == "CAtalk:answered")
+        assert [(a.number, a.ok) for a in answered.attempts] == [(1, False), (2, True)]
+        completed = site.accepted["CAtalk:completed"][0]
+        assert completed["CallDuration"] == "4" and completed["SequenceNumber"] == "2"
+        assert store.undelivered() == []
+        assert store.expired_leases() == []
+    finally:
+        store.close()
+
+
+def test_events_of_a_call_held_by_a_live_worker_are_left_alone(tmp_path: Path, site: Site) -> None:
+    clock = FakeTime()
+    store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        store.create(spec("CAheld", PIN_CALLEE, site))
+        assert store.take("other-worker", 600.0) is not None
+        store.set_status("CAheld", "initiated", expect="queued")
+        store.add_event(
+            "CAheld",
+            "CAheld:initiated",
+            leg_sid="CAheld",
+            sequence=0,
+            name="initiated",
+            url=site.url("/cb"),
+            method="POST",
+            params=[("CallSid", "CAheld")],
+        )
+        clock.now += 120
+        dialer = new_dialer(store)
+        assert not dialer.recover()
+        assert [e.event_id for e in store.undelivered()] == ["CAheld:initiated"]
+        assert site.callbacks == []
+    finally:
+        store.close()
+
+
+def test_bad_network_setting_names_the_key() -> None:
+    from voiceapp.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_settings(NETWORK={"numbers": {PIN_CALLEE: {"rings": "two"}}})
+    assert caught.value.field == f'network.numbers."{PIN_CALLEE}".rings'
+    with pytest.raises(ConfigError) as caught:
+        make_settings(CALLBACK_RETRY={"attempts": 0})
+    assert caught.value.field == "callback_retry.attempts"
