@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["TERMINAL", "Timeline", "call", "format_row", "place", "watch"]
+__all__ = ["TERMINAL", "Timeline", "call", "describe", "format_row", "place", "settled", "watch"]
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 DEFAULT_SERVER = "http://127.0.0.1:5000"
@@ -37,6 +37,36 @@ def format_row(seconds: float, leg: str, kind: str, detail: str) -> str:
 def _short(value: Any, limit: int = 110) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _url(url: Any) -> str:
+    """A URL with its long token cut short: ``http://h/voice/eyJzaWQi…``."""
+    text = str(url)
+    head, sep, token = text.rpartition("/")
+    return f"{head}{sep}{token[:10]}…" if sep and len(token) > 24 else text
+
+
+def describe(kind: str, detail: Mapping[str, Any]) -> str:
+    """One dialer trace row in words (the JSON detail for kinds without a rule)."""
+    d = detail
+    rules: dict[str, Callable[[], str]] = {
+        "fetch": lambda: f"{d.get('method')} {_url(d.get('url'))}",
+        "document": lambda: "verbs: " + " ".join(map(str, d.get("verbs") or ())),
+        "say": lambda: f'"{d.get("text")}" ({d.get("seconds")} s)',
+        "play": lambda: f"{_url(d.get('url'))} ({d.get('seconds')} s)",
+        "pause": lambda: f"{d.get('seconds')} s",
+        "digits-sent": lambda: f"{d.get('digits')} (over {d.get('ms')} ms)",
+        "callee-pressed": lambda: f"{d.get('digit')}",
+        "digit-heard": lambda: f"{d.get('digit')}",
+        "gathered": lambda: f"digits {d.get('digits')!r} ({d.get('reason')})",
+        "dial": lambda: f"{', '.join(d.get('numbers') or ())} callerId {d.get('callerId')}",
+        "dial-result": lambda: f"{d.get('DialCallStatus')} ({d.get('DialCallDuration')} s)",
+        "ivr": lambda: " ".join(f"{k}={v}" for k, v in sorted(d.items())),
+        "redirect": lambda: f"{d.get('method')} {_url(d.get('url'))}",
+        "fetch-error": lambda: f"{d.get('code')}: {d.get('error')}",
+    }
+    rule = rules.get(kind)
+    return rule() if rule is not None else _short(dict(d))
 
 
 class Timeline:
@@ -76,14 +106,9 @@ class Timeline:
                 continue  # the store's history and events say it (with attempts)
             at = dialed + float(row.get("ms", 0)) / 1000
             key = ("trace", row.get("leg"), row.get("kind"), json.dumps(row, sort_keys=True))
-            detail = row.get("detail", {})
-            yield (
-                at - start,
-                key,
-                format_row(
-                    at - start, str(row.get("leg", "a")), str(row.get("kind")), _short(detail)
-                ),
-            )
+            kind = str(row.get("kind"))
+            text = _short(describe(kind, row.get("detail") or {}), 120)
+            yield at - start, key, format_row(at - start, str(row.get("leg", "a")), kind, text)
         for event in call.get("events") or ():
             label = labels.get(event.get("callSid", ""), "a")
             key = ("event", event["id"])

@@ -1,0 +1,334 @@
+"""``voiceapp demo``: the PIN, click-to-call and IVR flows end to end on one machine.
+
+It starts the server (werkzeug's threaded WSGI server on 127.0.0.1) with the
+embedded dialer on the real clock and the simulated network of the config file
+(default ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
+and a status-callback receiver on 127.0.0.1 that refuses its first request (so a
+retry shows).  Then it places three calls through ``POST /v1/calls``:
+
+1. a PIN call: the callee hears "Your pin is 8 9 7 0";
+2. a click-to-call bridge: the customer hears a greeting while the call centre's
+   IVR is dialed with ``sendDigits="wwww101"``; the IVR connects only when ``101``
+   arrives at least 2 s after it answered;
+3. an IVR walk: a caller presses 3 for more options, then 9 to finish;
+
+and prints each call's timeline from ``GET /v1/calls/<sid>`` as ``voiceapp call``
+does.  Exit status 0 when every call ended as expected, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import click
+
+from voiceapp.cli.call import place, watch
+from voiceapp.errors import VoiceappError
+
+FROM = "+19499300360"
+PIN_CALLEE = "0912345678"  # national (default region TW): +886912345678
+CUSTOMER = "+886912000222"
+IVR = "+18005797676"
+WALKER = "+14155552671"
+EVENTS = "initiated ringing answered completed"
+IVR_MENU = {
+    "prompt": "Welcome to Example Corp. For opening hours press 1. For more options press 3.",
+    "options": {
+        "1": {"say": "We are open 9 to 5.", "then": "hangup"},
+        "3": {
+            "menu": {
+                "prompt": "To hear our address press 2. To finish press 9.",
+                "options": {
+                    "2": {"say": "We are at 1 Main Street."},
+                    "9": {"say": "Thank you for calling. Goodbye.", "then": "hangup"},
+                },
+            }
+        },
+    },
+    "retries": 1,
+}
+
+
+@dataclass
+class Flow:
+    title: str
+    fields: dict[str, Any]
+    check: Callable[[dict[str, Any]], list[str]]  # what went wrong (empty: as expected)
+    sid: str = ""
+
+
+def _rows(call: dict[str, Any], kind: str, leg: str | None = None) -> list[dict[str, Any]]:
+    return [
+        row.get("detail") or {}
+        for row in call.get("trace") or ()
+        if row.get("kind") == kind and (leg is None or row.get("leg") == leg)
+    ]
+
+
+def _expect(cond: bool, what: str) -> list[str]:
+    return [] if cond else [what]
+
+
+def check_pin(call: dict[str, Any]) -> list[str]:
+    said = [d.get("text") for d in _rows(call, "say", "a")]
+    return _expect(call.get("status") == "completed", "the call did not complete") + _expect(
+        "Your pin is 8 9 7 0." in said, f"the callee did not hear the PIN (heard {said})"
+    )
+
+
+def check_bridge(call: dict[str, Any]) -> list[str]:
+    ivr = [d.get("result") for d in _rows(call, "ivr")]
+    dial = [d.get("DialCallStatus") for d in _rows(call, "dial-result")]
+    return (
+        _expect(call.get("status") == "completed", "the call did not complete")
+        + _expect("connected" in ivr, f"the IVR did not connect (ivr: {ivr})")
+        + _expect(dial == ["completed"], f"the bridge did not complete (Dial: {dial})")
+    )
+
+
+def check_ivr(call: dict[str, Any]) -> list[str]:
+    gathered = [d.get("digits") for d in _rows(call, "gathered")]
+    said = [d.get("text") for d in _rows(call, "say", "a")]
+    return (
+        _expect(call.get("status") == "completed", "the call did not complete")
+        + _expect(gathered[:2] == ["3", "9"], f"the walk pressed {gathered}, not 3 then 9")
+        + _expect("Thank you for calling. Goodbye." in said, "the caller did not hear goodbye")
+    )
+
+
+def flows(callback: str) -> list[Flow]:
+    status = {"statusCallback": callback, "statusCallbackEvent": EVENTS}
+    return [
+        Flow(
+            "PIN call: tell the customer their PIN",
+            {
+                "from": FROM,
+                "to": PIN_CALLEE,
+                "app": "pin",
+                "variables": {"pin": "8970", "repeat": 1},
+                **status,
+                "optional": "token=123456",
+            },
+            check_pin,
+        ),
+        Flow(
+            "Click-to-call: bridge the customer to the call centre IVR, extension wwww101",
+            {
+                "from": FROM,
+                "to": CUSTOMER,
+                "app": "bridge",
+                "variables": {"number": IVR, "send_digits": "wwww101"},
+                **status,
+            },
+            check_bridge,
+        ),
+        Flow(
+            "IVR walk: a caller presses 3 for more options, then 9",
+            {"from": FROM, "to": WALKER, "app": "ivr", "variables": IVR_MENU, **status},
+            check_ivr,
+        ),
+    ]
+
+
+class _Receiver:
+    """Status callbacks land here; the very first request is refused (503) to show a retry."""
+
+    def __init__(self, port: int) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                with receiver.lock:
+                    receiver.count += 1
+                    first = receiver.count == 1
+                self.send_response(503 if first else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = _handle
+            do_POST = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+class _Dispatch:
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def _quiet_handler() -> type[Any]:
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return None
+
+    return Quiet
+
+
+def default_config() -> str:
+    """``examples/demo.toml`` of the current folder, else of the source checkout."""
+    here = Path("examples/demo.toml")
+    if here.is_file():
+        return str(here)
+    return str(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
+
+
+@contextmanager
+def running(
+    config: str, port: int, receiver_port: int, echo: Callable[[str], None]
+) -> Iterator[tuple[str, str, str]]:
+    """Server + embedded dialer + receiver; yields (base URL, API key, callback URL)."""
+    from werkzeug.serving import make_server
+
+    from voiceapp.config import read_toml
+    from voiceapp.web import create_app, runtime
+    from voiceapp.web.calls import shutdown
+
+    _QuietHandler = _quiet_handler()
+    folder = tempfile.mkdtemp(prefix="voiceapp-demo-")
+    receiver: _Receiver | None = None
+    httpd = None
+    thread = None
+    app = None
+    try:
+        receiver = _Receiver(receiver_port)
+        dispatch = _Dispatch()
+        httpd = make_server(
+            "127.0.0.1", port, dispatch, threaded=True, request_handler=_QuietHandler
+        )
+        base = f"http://127.0.0.1:{httpd.server_port}"
+        allow = tuple(read_toml(config).get("URL_ALLOWLIST", ()))
+        ours = (f"127.0.0.1:{httpd.server_port}", f"127.0.0.1:{receiver.port}")
+        app = create_app(
+            {
+                "STORE_URL": f"sqlite:///{Path(folder) / 'voiceapp.db'}",
+                "URL_ALLOWLIST": list(allow + tuple(a for a in ours if a not in allow)),
+                "DIALER": "embedded",
+            },
+            config_file=config,
+        )
+        dispatch.app = app
+        with app.app_context():
+            settings = runtime().settings
+        if not settings.API_KEYS:
+            raise click.ClickException(f"{config}: api_keys is empty; the demo needs one")
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        receiver.start()
+        echo(f"server   {base}  (store {folder}/voiceapp.db, dialer embedded, real clock)")
+        echo(f"receiver http://127.0.0.1:{receiver.port}/status  (refuses its first request)")
+        yield base, settings.API_KEYS[-1], f"http://127.0.0.1:{receiver.port}/status"
+    finally:
+        if httpd is not None:
+            if thread is not None:
+                httpd.shutdown()
+                thread.join(5)
+            httpd.server_close()
+        if app is not None:
+            shutdown(app)
+            with app.app_context():
+                runtime().store.close()
+        if receiver is not None:
+            receiver.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, exists=True),
+    default=default_config,
+    show_default="examples/demo.toml",
+    help="TOML settings: keys, numbers, the simulated network, callback retries.",
+)
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Server port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--receiver-port",
+    default=8471,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Callback receiver port (0: any free port).",
+)
+@click.option(
+    "--timeout",
+    default=45.0,
+    show_default=True,
+    type=click.FloatRange(5, 600),
+    help="Seconds each call may take.",
+)
+def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
+    """Run the PIN, click-to-call and IVR flows on the simulated network."""
+    started = time.monotonic()
+    problems: list[str] = []
+    try:
+        with running(config, port, receiver_port, click.echo) as (base, key, callback):
+            todo = flows(callback)
+            for flow in todo:  # all three ring at once; the timelines print one by one
+                flow.sid = place(base, key, flow.fields)
+            for number, flow in enumerate(todo, 1):
+                click.echo("")
+                click.secho(f"[{number}] {flow.title}", bold=True)
+                click.echo(f"    POST /v1/calls {_fields(flow.fields)}")
+                click.echo(f"    -> {flow.sid} queued")
+                record = watch(base, key, flow.sid, timeout=timeout, interval=0.1)
+                wrong = flow.check(record)
+                verdict = "as expected" if not wrong else "NOT as expected: " + "; ".join(wrong)
+                click.echo(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
+                problems += [f"[{number}] {w}" for w in wrong]
+    except VoiceappError as exc:
+        where = f" [{exc.field}]" if exc.field else ""
+        raise click.ClickException(f"{exc.code}{where}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the demo: {exc}") from None
+    click.echo("")
+    elapsed = time.monotonic() - started
+    if problems:
+        raise click.ClickException(
+            f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems)
+        )
+    click.echo(f"demo: 3 calls ended as expected in {elapsed:.1f} s")
+
+
+def _fields(fields: dict[str, Any]) -> str:
+    shown = {k: v for k, v in fields.items() if k not in ("statusCallback", "variables")}
+    if "variables" in fields and fields.get("app") != "ivr":
+        shown["variables"] = fields["variables"]
+    return " ".join(f"{k}={v}" for k, v in shown.items())
