@@ -10,6 +10,9 @@ import sqlite3
 import time
 from typing import Any
 
+import pytest
+
+from voiceapp.errors import ConfigError
 from voiceapp.stores.calls import AttemptRecord, CallSpec, open_call_store
 
 CALLS = 200
@@ -228,6 +231,15 @@ def test_sqlite_call_store_is_wal_with_synchronous_full(tmp_path: Any) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     finally:
         store.close()
+    relaxed = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", sqlite_synchronous="normal")
+    try:
+        conn = relaxed._conn()  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    finally:
+        relaxed.close()
+    with pytest.raises(ConfigError) as info:
+        SQLiteCallStore(tmp_path / "calls.db", synchronous="OFF")
+    assert info.value.code == "config-call-synchronous"
 
 
 def _boot(path: str, index: int, barrier: Any, outbox: Any) -> None:

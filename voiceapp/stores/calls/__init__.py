@@ -48,11 +48,15 @@ def open_call_store(
     *,
     clock: Callable[[], float] = time.time,
     retention: float | None = 7200.0,
+    sqlite_synchronous: str = "FULL",
 ) -> CallStore:
     """Open the call store named by ``url`` (the ``STORE_URL`` setting).
 
     ``retention``: seconds a finished call is kept (``None``: forever).  ``clock``
-    (seconds since the epoch) stamps records and decides leases.  Raises
+    (seconds since the epoch) stamps records and decides leases.
+    ``sqlite_synchronous``: ``FULL`` (default: a write is on disk before the call
+    returns) or ``NORMAL`` (survives a killed process, not a power cut; ~7x the
+    write rate without :meth:`~CallStore.batch`).  Raises
     ``ConfigError`` ``config-store-url`` for a URL no store understands.
     """
     if retention is not None and not retention > 0:
@@ -67,7 +71,9 @@ def open_call_store(
     if scheme == "sqlite":
         from voiceapp.stores.calls.sqlite import SQLiteCallStore
 
-        return SQLiteCallStore.from_url(url, clock=clock, retention=retention)
+        return SQLiteCallStore.from_url(
+            url, clock=clock, retention=retention, synchronous=sqlite_synchronous
+        )
     if scheme in ("redis", "rediss", "unix"):
         from voiceapp.stores.calls.redis import RedisCallStore
 

@@ -149,8 +149,16 @@ class SQLiteCallStore(CallStore):
         clock: Callable[[], float] = time.time,
         retention: float | None = 7200.0,
         busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
     ) -> None:
         self.path = os.fspath(path)
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ConfigError(
+                f"synchronous must be FULL or NORMAL, got {synchronous!r}",
+                code="config-call-synchronous",
+                field="CALL_SYNCHRONOUS",
+            )
+        self.synchronous = synchronous.upper()
         if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
             raise ConfigError(
                 "the SQLite call store needs a file path",
@@ -186,6 +194,7 @@ class SQLiteCallStore(CallStore):
         *,
         clock: Callable[[], float] = time.time,
         retention: float | None = 7200.0,
+        synchronous: str = "FULL",
     ) -> SQLiteCallStore:
         prefix = "sqlite:///"
         if not url.lower().startswith(prefix) or len(url) == len(prefix):
@@ -194,7 +203,7 @@ class SQLiteCallStore(CallStore):
                 code="config-store-url",
                 field="STORE_URL",
             )
-        return cls(url[len(prefix) :], clock=clock, retention=retention)
+        return cls(url[len(prefix) :], clock=clock, retention=retention, synchronous=synchronous)
 
     def __repr__(self) -> str:
         return f"SQLiteCallStore({self.path!r})"
@@ -212,7 +221,7 @@ class SQLiteCallStore(CallStore):
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             local.conn, local.pid, local.generation = conn, pid, self._generation
             with self._lock:
                 self._connections.append((pid, conn))
