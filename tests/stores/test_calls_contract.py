@@ -207,6 +207,24 @@ def test_create_is_atomic_under_threads(calls: CallStore) -> None:
     assert results.count("call-to-busy") == 11
 
 
+def test_threads_take_each_call_once(calls: CallStore) -> None:
+    sids = [f"CA{i:03d}" for i in range(60)]
+    for i, sid in enumerate(sids):
+        calls.create(spec(sid, to=f"+1415555{i:04d}"))
+    barrier = threading.Barrier(6, timeout=30)
+
+    def drain(worker: int) -> list[str]:
+        barrier.wait()
+        mine = []
+        while (call := calls.take(f"w{worker}", 30)) is not None:
+            mine.append(call.sid)
+        return mine
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        taken = [sid for mine in pool.map(drain, range(6)) for sid in mine]
+    assert sorted(taken) == sids
+
+
 def test_take_is_fifo_with_a_lease(calls: CallStore, clock: Clock) -> None:
     for i in range(3):
         calls.create(spec(f"CA{i}", to=f"+88691234567{i}"))
