@@ -175,17 +175,31 @@ class SQLiteCallStore(CallStore):
         self._last_purge = float("-inf")
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode = WAL")
-            with self._write(conn):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            self._setup()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"cannot open the SQLite call store at {self.path}: {exc}",
                 code="store-unavailable",
             ) from exc
+
+    def _setup(self) -> None:
+        """WAL mode and the tables.  Several processes may open a new file at once:
+        switching it to WAL can fail with "database is locked" without waiting for
+        the busy timeout, so that step is retried (bounded)."""
+        conn = self._conn()
+        for attempt in range(40):
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                with self._write(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 39:
+                    raise
+                time.sleep(min(0.25, 0.01 * (attempt + 1)))
 
     @classmethod
     def from_url(
