@@ -156,6 +156,14 @@ def test_a_malformed_sid_is_refused(calls: CallStore, bad: str) -> None:
     assert info.value.code == "call-bad-sid"
 
 
+def test_missing_numbers_are_refused(calls: CallStore) -> None:
+    for bad, field in ((spec("CA1", to=""), "to"), (CallSpec("CA1", "", "+886912345678"), "from")):
+        with pytest.raises(ValidationError) as info:
+            calls.create(bad)
+        assert (info.value.code, info.value.field) == ("missing", field)
+    assert calls.get("CA1") is None
+
+
 @pytest.mark.parametrize("path", [(), ("initiated",), ("initiated", "ringing"), ("in-progress",)])
 def test_second_call_to_a_queued_or_active_number_is_409(
     calls: CallStore, path: tuple[str, ...]

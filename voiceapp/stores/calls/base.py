@@ -67,6 +67,14 @@ def check_sid(value: str, field: str = "sid") -> str:
     return value
 
 
+def check_spec(spec: CallSpec) -> None:
+    """What the store itself relies on (the API validates the rest at the edge)."""
+    check_sid(spec.sid)
+    for name, value in (("to", spec.to), ("from", spec.from_)):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"the {name} number is missing", code="missing", field=name)
+
+
 def check_status(value: str, field: str = "status") -> str:
     if value not in STATUSES:
         raise ValidationError(

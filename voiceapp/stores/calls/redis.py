@@ -54,6 +54,7 @@ from voiceapp.stores.calls.base import (
     LegRecord,
     StatusChange,
     check_sid,
+    check_spec,
     check_status,
     event_not_found,
     expected,
@@ -348,7 +349,7 @@ class RedisCallStore(CallStore):
     # -- calls and the queue ---------------------------------------------------------------
 
     def create(self, spec: CallSpec) -> CallRecord:
-        check_sid(spec.sid)
+        check_spec(spec)
         now = self.clock()
         info: dict[str, Any] = {"parent": None, "from": spec.from_, "to": spec.to}
         info.update(direction="outbound-api", created_at=now)

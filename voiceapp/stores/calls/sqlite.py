@@ -39,6 +39,7 @@ from voiceapp.stores.calls.base import (
     LegRecord,
     StatusChange,
     check_sid,
+    check_spec,
     check_status,
     event_not_found,
     expected,
@@ -310,7 +311,7 @@ class SQLiteCallStore(CallStore):
     # -- calls and the queue ---------------------------------------------------------------
 
     def create(self, spec: CallSpec) -> CallRecord:
-        check_sid(spec.sid)
+        check_spec(spec)
         data = json.dumps(spec.to_json(), separators=(",", ":"), ensure_ascii=False)
         now = self.clock()
         with self._tx("create") as conn:
