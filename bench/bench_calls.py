@@ -1,28 +1,36 @@
-"""Benchmark: the call store's work per call, against the session store's work per call.
+"""Benchmark: outbound calls end to end, calls in flight, and the call store's cost per call.
 
-For each store (a SQLite file, then a real redis-server started here), in this one
-process and thread:
+Three parts (``--part``, default all), each in this one process:
 
-* **peer** — what a PIN call costs the session store: ``put_session`` and the
-  single-use ``claim`` of its token (the existing, tuned path);
-* **calls** — what one call costs the call store: ``create`` (the API's write),
-  ``take``, ``initiated`` / ``ringing`` / ``in-progress`` / ``completed``, two
-  status-callback events each with one delivery attempt, and one ``get`` (the API's
-  ``GET /v1/calls/<sid>``): 13 operations, each its own transaction;
-* **batched** — the same, with the dialer's writes for 50 calls grouped in one
-  ``batch()`` (``create`` stays alone: the API answers after it);
-* **sync NORMAL** (SQLite) — 13 ops/call on connections with ``synchronous = NORMAL``.
+* **api** — simulated PIN calls per second on the virtual clock, end to end
+  through the API: ``POST /v1/calls {"app": "pin"}`` with Flask's test client
+  (validation, session, call created and queued in the store), then the
+  :class:`~voiceapp.dialer.worker.Dialer` on a virtual clock takes the calls,
+  rings and answers them on the simulated network, fetches each single-use
+  session document through the same app (signed, in-process WSGI: no sockets),
+  runs it ("Your pin is 8 9 7 0", Hangup) and writes every status to the store.
+  Peer: the bare interpreter running the same PIN document the same number of
+  times in this process (no API, no store, no HTTP).  Target >= 500 calls/s.
+* **inflight** — calls in flight: 10,000 calls queued in the call store whose
+  callees answer and keep the line open while the document's
+  ``<Pause length="600"/>`` runs; printed: the peak number of calls answered at
+  the same time (target 10,000), the real seconds it took, the process's peak RSS.
+  ``gc.freeze()`` after setup keeps the collector off the long-lived objects.
+* **store** — the call store's work per call, against the session store's work
+  per call (peer): 13 single operations, a batch of 50 calls, and SQLite with
+  ``synchronous = NORMAL``.
 
-Printed: calls per second and the ratio to the peer (> 1: the call store keeps up
-with the session store).  SQLite writes calls with ``synchronous = FULL`` (one fsync
-per transaction) where sessions use ``NORMAL``.
+The api and inflight parts run on SQLite (the embedded default) and on a real
+redis-server started here (``--store``).
 
-    .venv/bin/python bench/bench_calls.py [--calls N] [--rounds R]
+    .venv/bin/python bench/bench_calls.py [--part api|inflight|store|all]
+        [--store sqlite|redis|both] [--calls N] [--inflight N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -34,6 +42,12 @@ from bench_server import redis_server
 
 from voiceapp.stores import Session, open_call_store, open_store
 from voiceapp.stores.calls import AttemptRecord, CallSpec, CallStore
+
+API_KEY = "bench-api-key-" + "0" * 20
+SECRET = "bench-secret-" + "0" * 20
+PIN_TARGET = 500.0
+INFLIGHT_TARGET = 10_000
+HOLD_XML = b'<Response><Pause length="600"/></Response>'
 
 FROM = "+19499300360"
 PATH = ("initiated", "ringing", "in-progress", "completed")
@@ -122,16 +136,203 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
         print(f"{name:7s} {label:28s} {rate:8.0f} calls/s   ratio {rate / peer_rate:.2f}")
 
 
+# -- api: PIN calls end to end through the API, on the virtual clock -------------------------
+
+
+def callee(index: int) -> str:
+    return f"+8869123{index:05d}"
+
+
+def bare_interpreter(n: int) -> float:
+    """Peer: the interpreter alone runs ``n`` PIN calls (no API, no store, no HTTP)."""
+    from voiceapp.dialer.clock import VirtualClock
+    from voiceapp.dialer.interpreter import Environment, OutboundCall, place_call
+    from voiceapp.dialer.network import SimulatedNetwork
+
+    xml = b"<Response><Say>Your pin is 8 9 7 0.</Say><Hangup/></Response>"
+    clock = VirtualClock()
+    env = Environment(clock, SimulatedNetwork(clock), lambda method, url, params: xml)
+    started = time.perf_counter()
+    handles = [
+        place_call(env, OutboundCall(from_=FROM, to=callee(i), url="http://app/pin"))
+        for i in range(n)
+    ]
+    clock.run_until_idle()
+    elapsed = time.perf_counter() - started
+    assert all(h.status == "completed" for h in handles)
+    return n / elapsed
+
+
+def api_run(url: str, n: int) -> tuple[float, float, float]:
+    """(end-to-end calls/s, POST /v1/calls per s, dialer calls/s) for ``n`` PIN calls."""
+    from urllib.parse import urlsplit
+
+    from voiceapp.dialer.clock import VirtualClock
+    from voiceapp.dialer.worker import Dialer
+    from voiceapp.signatures import HEADER, sign_request
+    from voiceapp.web import create_app, runtime
+    from voiceapp.web.calls import call_service, shutdown
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "API_KEYS": [API_KEY],
+            "SECRET_KEYS": [SECRET],
+            "STORE_URL": url,
+            "OUTBOUND_NUMBERS": {FROM: "active"},
+            "DEFAULT_REGION": "TW",
+            "DIALER": "external",
+            "NETWORK": {"default": {"rings": 1}},
+        }
+    )
+    client = app.test_client()
+
+    def fetch(method: str, target: str, params: object) -> bytes:
+        from urllib.parse import urlencode
+
+        body = urlencode(list(params)).encode()  # type: ignore[call-overload]
+        parts = urlsplit(target)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        signature = sign_request(SECRET, method, target, body, timestamp=int(time.time()))
+        response = client.open(
+            path,
+            method=method,
+            data=body,
+            headers={HEADER: signature},
+            content_type="application/x-www-form-urlencoded",
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"{target}: HTTP {response.status_code}")
+        return response.get_data()
+
+    with app.app_context():
+        settings = runtime().settings
+    service = call_service(app)
+    dialer = Dialer(settings, service.store, clock=VirtualClock(), fetch=fetch)
+    headers = {"X-API-Key": API_KEY}
+    started = time.perf_counter()
+    sids = []
+    for i in range(n):
+        response = client.post(
+            "/v1/calls",
+            json={
+                "from": FROM,
+                "to": callee(i),
+                "app": "pin",
+                "variables": {"pin": "8970", "repeat": 1},
+            },
+            headers=headers,
+        )
+        assert response.status_code == 201, response.get_data(as_text=True)
+        sids.append(response.get_json()["sid"])
+    posted = time.perf_counter()
+    finished = dialer.run_until_idle()
+    done = time.perf_counter()
+    assert finished == n, (finished, n)
+    for sid in sids[:: max(1, n // 50)]:
+        record = service.store.require(sid)
+        assert record.status == "completed", record.status
+        trace = dialer.trace(sid)
+        assert trace is None or "Your pin is 8 9 7 0." in [
+            e.detail["text"] for e in trace.of("say")
+        ]
+    shutdown(app)
+    with app.app_context():
+        runtime().store.close()
+    return n / (done - started), n / (posted - started), n / (done - posted)
+
+
+def run_api(name: str, url_for: Callable[[], str], args: argparse.Namespace) -> None:
+    n = args.calls
+    rows = [api_run(url_for(), n) for _ in range(args.rounds)]
+    e2e = statistics.median(r[0] for r in rows)
+    post = statistics.median(r[1] for r in rows)
+    dial = statistics.median(r[2] for r in rows)
+    peer_rate = statistics.median(bare_interpreter(n) for _ in range(args.rounds))
+    print(
+        f"{name:7s} PIN calls end to end (POST + dial)  {e2e:8.0f} calls/s   "
+        f"ratio to target {e2e / PIN_TARGET:.2f}   ratio to bare interpreter {e2e / peer_rate:.2f}"
+    )
+    print(f"{name:7s}   POST /v1/calls (test client)       {post:8.0f} calls/s")
+    print(f"{name:7s}   dialer (take, dial, fetch, store)  {dial:8.0f} calls/s")
+    print(f"{name:7s}   peer: bare interpreter             {peer_rate:8.0f} calls/s")
+
+
+# -- inflight: calls on the line at the same time --------------------------------------------
+
+
+def run_inflight(name: str, url: str, args: argparse.Namespace) -> None:
+    import gc
+    import resource
+
+    from voiceapp.config import load_settings
+    from voiceapp.dialer.clock import VirtualClock
+    from voiceapp.dialer.worker import Dialer
+
+    n = args.inflight
+    calls = open_call_store(url)
+    tag = uuid.uuid4().hex[:6]
+    with calls.batch():
+        for i in range(n):
+            calls.create(
+                CallSpec(sid=f"CA{tag}{i}", from_=FROM, to=callee(i), url="http://app/hold")
+            )
+    settings, _ = load_settings(
+        environ={},
+        overrides={
+            "TESTING": True,
+            "SECRET_KEYS": [SECRET],
+            "DIALER_CONCURRENCY": n,
+            "DIALER_LEASE": 600,
+            "NETWORK": {"default": {"rings": 1}},
+        },
+    )
+    dialer = Dialer(
+        settings, calls, clock=VirtualClock(), fetch=lambda method, target, params: HOLD_XML
+    )
+    gc.collect()
+    gc.freeze()
+    started = time.perf_counter()
+    finished = dialer.run_until_idle()
+    elapsed = time.perf_counter() - started
+    gc.unfreeze()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert finished == n, (finished, n)
+    peak = dialer.peak_answered
+    print(
+        f"{name:7s} calls in flight (answered at once)   {peak:8d} calls    "
+        f"ratio to target {peak / INFLIGHT_TARGET:.2f}   "
+        f"{elapsed:.1f} s real for {n} calls of 600 s each, peak RSS {rss_mb:.0f} MB"
+    )
+    calls.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["api", "inflight", "store", "all"], default="all")
+    parser.add_argument("--store", choices=["sqlite", "redis", "both"], default="both")
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--inflight", type=int, default=INFLIGHT_TARGET)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    parts = ["api", "inflight", "store"] if args.part == "all" else [args.part]
     with tempfile.TemporaryDirectory(prefix="voiceapp-bench-calls-") as tmp:
         workdir = Path(tmp)
-        run("sqlite", f"sqlite:///{workdir / 'store.db'}", args)
-        with redis_server(workdir) as url:
-            run("redis", url, args)
+        counter = iter(range(1_000_000))
+        stores: list[tuple[str, Callable[[], str]]] = []
+        if args.store in ("sqlite", "both"):
+            stores.append(("sqlite", lambda: f"sqlite:///{workdir / f'store{next(counter)}.db'}"))
+        with contextlib.ExitStack() as stack:
+            if args.store in ("redis", "both"):
+                redis_url = stack.enter_context(redis_server(workdir))
+                stores.append(("redis", lambda: f"{redis_url}?prefix=b{next(counter)}:"))
+            for name, url_for in stores:
+                if "api" in parts:
+                    run_api(name, url_for, args)
+                if "inflight" in parts:
+                    run_inflight(name, url_for(), args)
+                if "store" in parts:
+                    run(name, url_for(), args)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ RECENT_TRACES: Final = 1000
 TAKE_BATCH: Final = 200
 #: Virtual seconds run between two rounds of queue work (virtual clock).
 VIRTUAL_SLICE: Final = 1.0
+#: Queued store writes that force a batch at once.
+MAX_QUEUED_WRITES: Final = 2000
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -176,10 +178,10 @@ class _StoredDeliverer(Deliverer):
         record = AttemptRecord(
             attempt.number, self.dialer.store_now(), attempt.ok, attempt.status, attempt.error
         )
-        try:
-            self.dialer.store.record_attempt(call, delivery.event_id, record, state=delivery.state)
-        except Exception:
-            log.exception("could not store attempt %d of %s", attempt.number, delivery.event_id)
+        store, event_id, state = self.dialer.store, delivery.event_id, delivery.state
+        self.dialer._queue_write(
+            call, lambda: store.record_attempt(call, event_id, record, state=state)
+        )
         if delivery.done:
             self.calls.pop(delivery.event_id, None)
             if delivery.state == "failed":
@@ -189,6 +191,17 @@ class _StoredDeliverer(Deliverer):
                     delivery.request.url,
                     len(delivery.attempts),
                 )
+
+    def _attempt(self, delivery: Delivery) -> None:
+        self.dialer._flush()  # everything about the call is in the store before it is told
+        if delivery.event_id in self.dialer._unwritten_events:
+            # the store refused the event: it is not delivered (and its call was hung up)
+            self.dialer._unwritten_events.discard(delivery.event_id)
+            self.calls.pop(delivery.event_id, None)
+            delivery.state = "failed"
+            self._next(delivery.key)
+            return
+        super()._attempt(delivery)
 
 
 def _request_stub(
@@ -260,6 +273,9 @@ class Dialer:
         if settings.PUBLIC_URL:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
         self._live: dict[str, _Live] = {}
+        self._writes: list[tuple[str, str | None, Callable[[], object]]] = []
+        self._flush_scheduled = False
+        self._unwritten_events: set[str] = set()
         self._recent: OrderedDict[str, Trace] = OrderedDict()
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
@@ -365,6 +381,7 @@ class Dialer:
                 break
             self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
         self.clock.run_until_idle()
+        self._flush()
         return self.finished - before
 
     def _run_real(self) -> None:
@@ -415,6 +432,7 @@ class Dialer:
         for live in list(self._live.values()):
             live.handle.hang_up()
         self.clock.run_until_idle()
+        self._flush()
 
     def _drain_step(self) -> None:
         """Real clock: hang up what runs; finish when callbacks are out or time is up."""
@@ -424,6 +442,7 @@ class Dialer:
                 live.handle.hang_up()
         done = not self._live and self.deliverer.idle
         if done or time.monotonic() >= self._stop_deadline:
+            self._flush()
             self._stopped.set()
             self._stop_future.set_result(None)
             return
@@ -444,15 +463,30 @@ class Dialer:
             self.recover()
         taken = 0
         self._queue_empty = False
-        while not self._stopping and len(self._live) < self.concurrency and taken < TAKE_BATCH:
-            if budget is not None and taken >= budget:
-                break
-            record = self.store.take(self.worker_id, self.lease)
-            if record is None:
-                self._queue_empty = True
-                break
-            taken += 1
-            self._start(record)
+        room = min(TAKE_BATCH, self.concurrency - len(self._live))
+        if budget is not None:
+            room = min(room, budget)
+        if self._stopping or room <= 0:
+            return 0
+        ready: list[tuple[CallRecord, OutboundCall]] = []
+        try:
+            # takes and their ``initiated`` in one batch; nothing is dialed before it is durable
+            with self.store.batch():
+                while taken < room:
+                    record = self.store.take(self.worker_id, self.lease)
+                    if record is None:
+                        self._queue_empty = True
+                        break
+                    taken += 1
+                    call = self._prepare(record)
+                    if call is not None:
+                        ready.append((record, call))
+        except Exception as exc:
+            # nothing of the batch is durable: those calls stay queued, their leases expire
+            log.warning("dialer %s: taking calls failed: %s", self.worker_id, exc)
+            return taken
+        for record, call in ready:
+            self._place(record, call)
         return taken
 
     def _carry_out_cancels(self) -> None:
@@ -464,16 +498,67 @@ class Dialer:
                     live.handle.trace.add("a", "cancel-refused", status=live.handle.status.value)
 
     def _renew_leases(self) -> None:
-        for live in list(self._live.values()):
-            if live.lost:
-                continue
-            try:
-                kept = self.store.renew(live.sid, self.worker_id, self.lease)
-            except Exception as exc:
-                log.warning("lease renewal of %s failed: %s", live.sid, exc)
-                continue
-            if not kept:
-                self._lose(live, "the lease went to another worker")
+        lost: list[_Live] = []
+        try:
+            with self.store.batch():
+                for live in list(self._live.values()):
+                    if not live.lost and not self.store.renew(live.sid, self.worker_id, self.lease):
+                        lost.append(live)
+        except Exception as exc:
+            log.warning("dialer %s: lease renewal failed: %s", self.worker_id, exc)
+            return
+        for live in lost:
+            self._lose(live, "the lease went to another worker")
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _queue_write(
+        self, call_sid: str, write: Callable[[], object], event_id: str | None = None
+    ) -> None:
+        """Queue a store write; queued writes go in one batch, in order, soon.
+
+        The batch is written at the end of the current burst of timers (a
+        ``call_soon``), and always before a callback is sent.
+        """
+        self._writes.append((call_sid, event_id, write))
+        if len(self._writes) >= MAX_QUEUED_WRITES:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.clock.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the queued writes in one batch; a call whose write fails is hung up."""
+        self._flush_scheduled = False
+        if not self._writes:
+            return
+        writes, self._writes = self._writes, []
+        failed: dict[str, str] = {}
+        try:
+            with self.store.batch():
+                for call_sid, event_id, write in writes:
+                    live = self._live.get(call_sid)
+                    if call_sid in failed or (live is not None and live.lost):
+                        if event_id is not None:
+                            self._unwritten_events.add(event_id)
+                        continue
+                    try:
+                        write()
+                    except Exception as exc:
+                        failed[call_sid] = f"{type(exc).__name__}: {exc}"
+                        if event_id is not None:
+                            self._unwritten_events.add(event_id)
+        except Exception as exc:  # the batch itself failed: none of it is durable
+            for call_sid, event_id, _ in writes:
+                failed.setdefault(call_sid, f"{type(exc).__name__}: {exc}")
+                if event_id is not None:
+                    self._unwritten_events.add(event_id)
+        for call_sid, reason in failed.items():
+            live = self._live.get(call_sid)
+            if live is not None:
+                self._lose(live, f"the store refused a write: {reason}")
+            else:
+                log.error("call %s: the store refused a write: %s", call_sid, reason)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -481,6 +566,13 @@ class Dialer:
         return self.clock.wall().timestamp()
 
     def _start(self, record: CallRecord) -> None:
+        """Write ``initiated`` and dial (a call taken outside a batch: recovery)."""
+        call = self._prepare(record)
+        if call is not None:
+            self._place(record, call)
+
+    def _prepare(self, record: CallRecord) -> OutboundCall | None:
+        """The call to place, after ``initiated`` is written; None if it must not be dialed."""
         spec = record.spec
         try:
             subscription = Subscription.from_fields(
@@ -495,17 +587,17 @@ class Dialer:
             log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
             with contextlib.suppress(VoiceappError):
                 self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
-            return
+            return None
         try:
             self.store.set_status(spec.sid, "initiated", expect="queued", at=self._wall())
         except ConflictError:
-            return  # canceled between take and dial: nothing to do
+            return None  # canceled between take and dial: nothing to do
         except Exception as exc:
             log.warning(
                 "call %s: cannot record initiated (%s); its lease will expire", spec.sid, exc
             )
-            return
-        call = OutboundCall(
+            return None
+        return OutboundCall(
             from_=spec.from_,
             to=spec.to,
             url=spec.url,
@@ -515,6 +607,9 @@ class Dialer:
             timeout=timeout,
             sid=spec.sid,
         )
+
+    def _place(self, record: CallRecord, call: OutboundCall) -> None:
+        spec = record.spec
         handle = place_call(self.env, call)
         live = _Live(record, handle)
         self._live[spec.sid] = live
@@ -564,27 +659,30 @@ class Dialer:
         if live is None or live.lost or (a_leg and row.event is Event.DIAL):
             return  # not ours to write, or (initiated) written before the call was placed
         at = self._wall()
-        try:
-            if not a_leg and row.event is Event.DIAL:
-                self.store.add_leg(
-                    call_sid,
-                    run.sid,
-                    from_=run.leg.from_,
-                    to=run.leg.to,
-                    direction=run.direction,
-                    parent_sid=run.leg.parent_sid,
-                    at=at,
-                )
-            self.store.set_status(
+        store = self.store
+        if not a_leg and row.event is Event.DIAL:
+            leg = run.leg
+            self._queue_write(
                 call_sid,
-                row.target.value,
-                leg_sid=None if a_leg else run.sid,
-                expect=row.source.value,
-                at=at,
-                duration=run.duration if row.target in TERMINAL else None,
+                lambda: store.add_leg(
+                    call_sid,
+                    leg.sid,
+                    from_=leg.from_,
+                    to=leg.to,
+                    direction=run.direction,
+                    parent_sid=leg.parent_sid,
+                    at=at,
+                ),
             )
-        except Exception as exc:
-            self._lose(live, f"the store refused {run.sid} -> {row.target.value}: {exc}")
+        status, expect = row.target.value, row.source.value
+        leg_sid = None if a_leg else run.sid
+        duration = run.duration if row.target in TERMINAL else None
+        self._queue_write(
+            call_sid,
+            lambda: store.set_status(
+                call_sid, status, leg_sid=leg_sid, expect=expect, at=at, duration=duration
+            ),
+        )
 
     def _store_event(
         self,
@@ -598,8 +696,10 @@ class Dialer:
         if live is not None and live.lost:
             return False
         values = dict(params)
-        try:
-            self.store.add_event(
+        store, at = self.store, self.store_now()
+        self._queue_write(
+            call_sid,
+            lambda: store.add_event(
                 call_sid,
                 event_id,
                 leg_sid=leg_sid,
@@ -608,14 +708,10 @@ class Dialer:
                 url=subscription.url or "",
                 method=subscription.method,
                 params=params,
-                at=self.store_now(),
-            )
-        except Exception as exc:
-            if live is not None:
-                self._lose(live, f"the store refused event {event_id}: {exc}")
-            else:
-                log.error("event %s not stored (%s); not delivered", event_id, exc)
-            return False
+                at=at,
+            ),
+            event_id,
+        )
         return True
 
     # -- recovery --------------------------------------------------------------------------
