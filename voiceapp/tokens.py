@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from itsdangerous import BadData, BadPayload, BadSignature, URLSafeSerializer
+from itsdangerous import Signer as ItsSigner
 
 from voiceapp.errors import ConfigError, TokenExpired, TokenInvalid
 
@@ -91,16 +92,22 @@ class Signer:
     ) -> None:
         self.keys = key_list(secret_keys)
         self.clock = clock
-        self._serializers: dict[str, URLSafeSerializer] = {}
+        self._purposes: dict[str, tuple[URLSafeSerializer, ItsSigner]] = {}
 
-    def _serializer(self, purpose: str) -> URLSafeSerializer:
-        serializer = self._serializers.get(purpose)
-        if serializer is None:
+    def _serializer(self, purpose: str) -> tuple[URLSafeSerializer, ItsSigner]:
+        """The serializer of ``purpose`` and its signer, made once.
+
+        ``serializer.dumps`` / ``loads`` would build a new signer on every call;
+        ``sign(dump_payload(...))`` and ``load_payload(unsign(...))`` with one kept
+        signer are the same steps (no fallback signers are configured).
+        """
+        made = self._purposes.get(purpose)
+        if made is None:
             if not purpose or not isinstance(purpose, str):
                 raise ValueError("a token purpose is a non-empty string")
             serializer = URLSafeSerializer(self.keys, salt=SALT_PREFIX + purpose)
-            self._serializers[purpose] = serializer
-        return serializer
+            made = self._purposes[purpose] = (serializer, serializer.make_signer())
+        return made
 
     def issue(self, purpose: str, payload: Mapping[str, Any], ttl: int) -> tuple[str, float]:
         """A token for ``purpose`` carrying ``payload``, valid ``ttl`` seconds: (token, exp).
@@ -115,7 +122,8 @@ class Signer:
             raise ValueError(f"payload field(s) {sorted(clash)} are reserved for the signer")
         expires_at = float(self.clock()) + ttl
         body = {**payload, "nonce": secrets.token_urlsafe(16), "exp": expires_at}
-        token = self._serializer(purpose).dumps(body)
+        serializer, signer = self._serializer(purpose)
+        token = signer.sign(serializer.dump_payload(body)).decode("ascii")
         return token, expires_at
 
     def verify(self, purpose: str, token: str) -> dict[str, Any]:
@@ -129,13 +137,14 @@ class Signer:
         if not isinstance(token, str) or not token or "." not in token:
             raise TokenInvalid("the token is not in the expected format", code="token-malformed")
         try:
-            token.encode("ascii")
+            raw = token.encode("ascii")
         except UnicodeEncodeError:
             raise TokenInvalid(
                 "the token is not in the expected format", code="token-malformed"
             ) from None
+        serializer, signer = self._serializer(purpose)
         try:
-            payload = self._serializer(purpose).loads(token)
+            payload = serializer.load_payload(signer.unsign(raw))
         except BadPayload:
             # Signed by us but not decodable: cannot happen for our own tokens.
             raise TokenInvalid("the token payload is damaged", code="token-malformed") from None
