@@ -173,9 +173,10 @@ class _Receiver:
         self.thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever: only when it runs
+            self.httpd.shutdown()
+            self.thread.join(5)
         self.httpd.server_close()
-        self.thread.join(5)
 
 
 class _Dispatch:

@@ -1,0 +1,203 @@
+"""The command line as people use it: ``voiceapp call`` against a running server,
+``voiceapp demo`` as scripts/run starts it, and a bad config failing at start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, Server
+
+from voiceapp.cli import main
+from voiceapp.cli.call import Timeline
+from voiceapp.dialer.worker import Dialer
+
+VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
+    return subprocess.run(
+        [VOICEAPP, *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+
+
+def test_call_prints_the_timeline(
+    serve: Callable[..., Server], dialer: Callable[..., Dialer]
+) -> None:
+    server = serve()
+    dialer(server)
+    result = CliRunner().invoke(
+        main,
+        [
+            "call",
+            "--from",
+            FROM,
+            "--to",
+            "0912345678",
+            "--app",
+            "pin",
+            "--var",
+            "pin=8970",
+            "--server",
+            server.base,
+            "--api-key",
+            API_KEY,
+            "--expect",
+            "completed",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"queued: {FROM} -> 0912345678" in out
+    for expected in (
+        "status         initiated",
+        "status         in-progress",
+        "fetch          POST",
+        "verbs: Say",
+        '"Your pin is 8 9 7 0." (2.8 s)',
+        "ended: completed",
+    ):
+        assert expected in out, out
+
+
+def test_call_with_senddigits_shows_digits(
+    serve: Callable[..., Server], dialer: Callable[..., Dialer]
+) -> None:
+    server = serve()
+    dialer(server)
+    result = CliRunner().invoke(
+        main,
+        [
+            "call",
+            "--from",
+            FROM,
+            "--to",
+            IVR,
+            "--senddigits",
+            "wwww101",
+            "--server",
+            server.base,
+            "--api-key",
+            API_KEY,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "digits-sent    wwww101 (over 3400 ms)" in result.output
+    assert "ivr            extension=101 result=connected" in result.output
+
+
+def test_call_reports_a_refusal(serve: Callable[..., Server]) -> None:
+    server = serve()
+    result = CliRunner().invoke(
+        main,
+        [
+            "call",
+            "--from",
+            "+14155550100",
+            "--to",
+            PIN_CALLEE,
+            "--server",
+            server.base,
+            "--api-key",
+            API_KEY,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "HTTP 404 from-not-configured field=from" in result.output
+    usage = CliRunner().invoke(
+        main,
+        [
+            "call",
+            "--from",
+            FROM,
+            "--to",
+            PIN_CALLEE,
+            "--url",
+            "http://x",
+            "--app",
+            "pin",
+            "--api-key",
+            "k",
+        ],
+    )
+    assert usage.exit_code == 2 and "--url or --app" in usage.output
+
+
+def test_timeline_prints_each_row_once() -> None:
+    call = {
+        "createdAt": 100.0,
+        "status": "ringing",
+        "legs": [
+            {
+                "sid": "CA1",
+                "to": PIN_CALLEE,
+                "duration": None,
+                "history": [{"status": "queued", "at": 100.0}, {"status": "ringing", "at": 101.5}],
+            }
+        ],
+        "events": [
+            {
+                "id": "CA1:ringing",
+                "callSid": "CA1",
+                "event": "ringing",
+                "method": "POST",
+                "url": "http://r/s",
+                "createdAt": 101.5,
+                "state": "pending",
+                "attempts": [{"number": 1, "at": 101.6, "ok": False, "status": 503, "error": None}],
+            }
+        ],
+    }
+    timeline = Timeline()
+    first = timeline.update(call)
+    assert first == [
+        "   0.000s  a    status         queued",
+        "   1.500s  a    status         ringing",
+        "   1.500s  a    callback       ringing -> POST http://r/s",
+        "   1.600s  a    delivery       ringing attempt 1: failed (HTTP 503)",
+    ]
+    assert timeline.update(call) == []
+
+
+def test_demo_runs_and_exits_0() -> None:
+    result = run_cli("demo", "--port", "0", "--receiver-port", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count(", as expected") == 3
+    assert '"Your pin is 8 9 7 0."' in out
+    assert "digits-sent    wwww101" in out and "result=connected" in out
+    assert "gathered       digits '3'" in out and "gathered       digits '9'" in out
+    assert "attempt 1: failed (HTTP 503)" in out and "attempt 2: delivered (HTTP 204)" in out
+    assert "demo: 3 calls ended as expected" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ('[outbound_numbers]\n"12345" = "active"\n', "OUTBOUND_NUMBERS", "not an E.164 number"),
+        (
+            '[outbound_numbers]\n"+19499300360" = "paused"\n',
+            "OUTBOUND_NUMBERS",
+            "must be one of active, inactive",
+        ),
+        ('url_allowlist = ["localhost"]\n', "URL_ALLOWLIST", "is not host:port"),
+        ('default_region = "Taiwan"\n', "DEFAULT_REGION", "ISO 3166-1"),
+        ('[network.numbers."+886912345678"]\nrings = "two"\n', "network", "rings"),
+    ],
+)
+def test_bad_config_fails_at_start(tmp_path: Path, text: str, key: str, reason: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('testing = true\napi_keys = ["k"]\n' + text, encoding="utf-8")
+    result = run_cli("demo", "--config", str(config), "--port", "0", "--receiver-port", "0")
+    assert result.returncode == 1
+    assert key in result.stderr and reason in result.stderr, result.stderr
+    serve = run_cli("serve", "--config", str(config), "--port", "0")
+    assert serve.returncode == 1
+    assert key in serve.stderr and reason in serve.stderr, serve.stderr
