@@ -451,6 +451,12 @@ class Element:
     open_tag: str = field(default="", repr=False)
     child_kinds: frozenset[str] = frozenset()
     required_attrs: tuple[Attr, ...] = ()
+    value_type: ValueType | None = field(default=None, repr=False)
+    """The type of the text when it is one value: ``text`` unless ``mixed``."""
+    valid_items: set[tuple[tuple[str, str], ...]] = field(default_factory=set, repr=False)
+    """A memo for the linter: attribute lists, as lxml gives them, already found to be
+    exactly what this element accepts (every name known, every value of its type,
+    every required attribute present)."""
 
     @property
     def python_name(self) -> str:
@@ -1083,6 +1089,7 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.py_children = {c.python_name: c for c in children}
         element.any_children = {**element.child_map, **element.py_children}
         element.open_tag = "<" + element.name
+        element.value_type = None if element.mixed else element.text
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

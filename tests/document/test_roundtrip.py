@@ -140,3 +140,13 @@ def test_any_text_round_trips_in_say_and_attributes(text: str) -> None:
     doc.say(text)
     doc.gather(hints=text)
     assert parse(doc.to_xml()) == doc
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.data())
+def test_fast_walk_agrees_on_near_valid_documents(doc: Response, data: st.DataObject) -> None:
+    """Random valid documents and near misses of them: the linter's fast walk and its
+    full walk agree."""
+    from .test_robustness import near_misses_agree
+
+    near_misses_agree(doc.to_xml(), data)

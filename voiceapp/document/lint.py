@@ -161,6 +161,107 @@ def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
     return problems
 
 
+# --------------------------------------------------------------- the fast yes-or-no walk
+
+_MEMO_LIMIT = 1024  # attribute lists remembered per element
+
+
+def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_depth: int) -> bool:
+    """Whether :func:`_walk` would find no problem in ``kids``, the children of an
+    element of ``spec`` at ``depth`` (the root at 1; call it with ``[root]``,
+    ``_DOCUMENT`` and 0 for a whole tree), and everything under them.
+
+    The same checks as :func:`_walk`, in a walk that only answers yes or no, so valid
+    documents (the common case) pay for no bookkeeping; on a no, :func:`_walk` finds
+    and reports the problems.  Attribute lists already found valid for an element
+    are remembered on it."""
+    child_map = spec.child_map
+    no_text = spec.text is None
+    for c in kids:
+        if no_text:
+            tail = c.tail
+            if tail is not None and not tail.isspace():
+                return False
+        tag = c.tag
+        cspec = child_map.get(tag)  # type: ignore[arg-type]
+        if cspec is None:
+            if tag.__class__ is str:
+                return False  # not allowed here
+            continue  # a comment or processing instruction
+        if depth >= max_depth:
+            return False
+        items = c.items()
+        if items:
+            key = tuple(items)
+            memo = cspec.valid_items
+            if key not in memo:
+                if not _valid_items(cspec, items):
+                    return False
+                if len(memo) < _MEMO_LIMIT:
+                    memo.add(key)
+        elif cspec.required_attrs:
+            return False
+        value_type = cspec.value_type
+        if len(c):
+            grandkids = c.getchildren()
+            if value_type is not None:
+                value = c.text or ""
+                for x in grandkids:
+                    tail = x.tail
+                    if tail is not None:
+                        value += tail
+                if not _valid_text(cspec, value_type, value):
+                    return False
+            elif cspec.text is None:
+                text = c.text
+                if text is not None and not text.isspace():
+                    return False
+            if not _valid_children(grandkids, cspec, depth + 1, max_depth):
+                return False
+        elif value_type is not None:
+            leaf = c.text
+            if leaf is None:
+                if cspec.text_required:
+                    return False
+            elif leaf not in value_type._cache and not _valid_text(cspec, value_type, leaf):
+                return False
+        elif cspec.text is None:
+            text = c.text
+            if text is not None and not text.isspace():
+                return False
+    return True
+
+
+def _valid_items(spec: Element, items: list[tuple[str, str]]) -> bool:
+    """Every attribute known and of its type, every required one present."""
+    attr_map = spec.attr_map
+    names = set()
+    for key, value in items:
+        name = _qname(key)
+        attr = attr_map.get(name)
+        if attr is None:
+            return False
+        try:
+            attr.type.parse(value)
+        except InvalidValue:
+            return False
+        names.add(name)
+    return all(attr.name in names for attr in spec.required_attrs)
+
+
+def _valid_text(spec: Element, value_type: schema.ValueType, value: str) -> bool:
+    """The text of an element whose text is one value (joined, not yet stripped)."""
+    value = value.strip()
+    if not value:
+        return not spec.text_required
+    if value not in value_type._cache:
+        try:
+            value_type.parse(value)
+        except InvalidValue:
+            return False
+    return True
+
+
 def _check_attr(
     el: etree._Element, spec: Element, key: str, value: str, problems: list[_Raw]
 ) -> None:
@@ -250,6 +351,8 @@ def check(
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
         return None, _locate(root, source, [("root", message, root, None, None, None)])
+    if _valid_children([root], _DOCUMENT, 0, max_depth):
+        return from_source(root), []
     problems = _walk(root, max_depth)
     if problems:
         return None, _locate(root, source, problems)

@@ -34,6 +34,7 @@ _MISSING: Any = object()
 _FORWARDS: dict[tuple[str, str], bool] = {}
 _FORBIDDEN_CHARS = schema.FORBIDDEN_CHARS
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+_ROOT = schema.ROOT
 
 
 class Node:
@@ -387,9 +388,13 @@ def _add_text(node: Node, value: Any) -> None:
 
 def from_source(root: etree._Element) -> Response:
     """The lazy document over a hardened, already validated lxml tree."""
-    doc = Response()
+    doc = Node.__new__(Response)
+    doc.element = _ROOT
+    doc.attrs = {}
+    doc.parent = None
     doc._children = None
     doc._source = root
+    doc._open = "<Response"
     return doc
 
 

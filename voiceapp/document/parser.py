@@ -154,21 +154,41 @@ def _syntax_failure(raw: bytes, force_utf8: bool) -> ParseFailure:
 def load(data: bytes | str, max_bytes: int) -> tuple[etree._Element, bytes | str]:
     """Parse untrusted ``data`` with the hardened parser; returns the root element and
     the source (for :class:`Locator`).  Raises :class:`ParseFailure`."""
+    if data.__class__ is bytes:
+        raw = data
+        # Fast path: ASCII-compatible bytes (first byte "<", second not NUL) within the
+        # size cap, with no "!" at all or at least no "<!DOCTYPE" ("in" on bytes first
+        # tries the needle as an integer; find() does not).
+        size = len(raw)
+        if (
+            1 < size <= max_bytes
+            and raw[0] == 60
+            and raw[1]
+            and (raw.find(b"!") < 0 or raw.find(b"<!DOCTYPE") < 0)
+        ):
+            try:
+                parser = _local.bytes
+            except AttributeError:
+                parser = _parser(False)
+            try:
+                return etree.fromstring(raw, parser), raw
+            except etree.XMLSyntaxError:
+                raise _syntax_failure(raw, False) from None
+    return _load(data, max_bytes)
+
+
+def _load(data: bytes | str, max_bytes: int) -> tuple[etree._Element, bytes | str]:
     force_utf8 = isinstance(data, str)
-    if isinstance(data, str):
-        raw = data.encode("utf-8", "surrogatepass")
-    else:
-        raw = bytes(data) if data.__class__ is not bytes else data  # bytearray, memoryview
-    parser = getattr(_local, "bytes", None) if not force_utf8 else None
-    if parser is None:
-        parser = _parser(force_utf8)
+    # a str is encoded; bytes, bytearray and memoryview are copied as bytes
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    parser = _parser(force_utf8)
     if len(raw) > max_bytes:
         raise ParseFailure(
             "too-large", f"document is {len(raw)} bytes, the limit is {max_bytes}", 1, 1
         )
-    # Fast path: ASCII-compatible input (first byte "<", second not NUL) without the
-    # word DOCTYPE anywhere; everything else goes through the careful prolog scan.
-    scanned = raw[:1] == b"<" and raw[1:2] != b"\x00" and b"<!DOCTYPE" not in raw
+    # Scanned the cheap way: ASCII-compatible input without the word DOCTYPE anywhere;
+    # everything else goes through the careful prolog scan.
+    scanned = raw[:1] == b"<" and raw[1:2] != b"\x00" and raw.find(b"<!DOCTYPE") < 0
     if not scanned:
         where = _doctype(raw)
         if where is not None:
