@@ -226,6 +226,17 @@ def _retry(value: Any) -> Any:
     return RetryPolicy.from_dict(value, key="callback_retry")
 
 
+def _compat(value: Any) -> Any:
+    """The ``[compat]`` table (vendor-compatible routes), validated into a ``CompatConfig``."""
+    from voiceapp.web.compat.config import CompatConfig
+
+    if value is None or isinstance(value, CompatConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise Invalid("must be a table of vendors (see docs/compat.md)")
+    return CompatConfig.from_dict(value, key="compat")
+
+
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
         raise Invalid("must be a callable returning seconds since the epoch")
@@ -343,6 +354,12 @@ class Settings:
         None,
         _retry,
         "Status-callback retries: [callback_retry] attempts, first_delay, factor, max_delay.",
+        env=False,
+    )
+    COMPAT: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+        None,
+        _compat,
+        "Vendor-compatible routes: [compat.pathors|feather|thunderphone|polyai] (file only).",
         env=False,
     )
     DIALER_CLOCK: str = setting(

@@ -21,6 +21,7 @@ from typing import Any
 
 from voiceapp.apps.base import App, Context, Example, StepUrl
 from voiceapp.apps.bridge import BridgeApp
+from voiceapp.apps.greeting import GreetingApp
 from voiceapp.apps.ivr import IvrApp
 from voiceapp.apps.pin import PinApp, PinVerifyApp
 from voiceapp.apps.templates import TemplateError, Templates
@@ -66,7 +67,7 @@ def get_app(name: Any) -> App:
     return app
 
 
-for _app in (PinApp(), PinVerifyApp(), BridgeApp(), IvrApp()):
+for _app in (PinApp(), PinVerifyApp(), BridgeApp(), IvrApp(), GreetingApp()):
     register(_app)
 
 

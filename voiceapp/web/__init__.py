@@ -10,7 +10,8 @@
 3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``),
    the token signer and the session service;
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
-   ``DIALER`` is ``external``, the in-process dialer) and one problem+json error handler.
+   ``DIALER`` is ``external``, the in-process dialer), the vendor-compatible
+   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``) and one problem+json error handler.
 
 Production: ``gunicorn 'voiceapp.web:create_app()'``.
 """
@@ -30,7 +31,7 @@ from voiceapp.errors import ConfigError
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, problems, voice
+from voiceapp.web import api, calls, compat, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -88,4 +89,5 @@ def create_app(
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     calls.init_app(app, settings, store_url, clock)
+    compat.init_app(app, settings)
     return app

@@ -37,7 +37,7 @@ from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.phone import normalize
-from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, require_api_key
 from voiceapp.web.problems import BadRequestBody
 from voiceapp.web.runtime import runtime
@@ -52,6 +52,7 @@ __all__ = [
     "check_url",
     "init_app",
     "parse_call",
+    "place_call",
     "shutdown",
 ]
 
@@ -306,7 +307,13 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
     region = settings.DEFAULT_REGION or None
     raw_from = _text(data, "from", required=True)
     raw_to = _text(data, "to", required=True)
-    from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
+    numbers = dict(settings.OUTBOUND_NUMBERS)
+    # A caller ID written in OUTBOUND_NUMBERS is taken as written: the deployment vouches
+    # for its own numbers (phonenumbers' metadata may not know a new or test range).
+    if raw_from in numbers:
+        from_ = raw_from
+    else:
+        from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
     to = normalize(raw_to, field="to", country_code=country, default_region=region)
 
     url = _text(data, "url")
@@ -357,7 +364,6 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
             field="statusCallbackEvent",
         )
 
-    numbers = dict(settings.OUTBOUND_NUMBERS)
     status = numbers.get(from_)
     if status is None:
         raise NotFoundError(
@@ -396,12 +402,27 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
 # -- routes ------------------------------------------------------------------------------------
 
 
-@bp.post("/calls")
-def create_call() -> tuple[Response, int]:
+def place_call(
+    data: Mapping[str, Any],
+    *,
+    sid: str | None = None,
+    language: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> CallRecord:
+    """The core of ``POST /v1/calls``: validate ``data`` (the route's fields), create the
+    app session, store and enqueue the call, wake the dialer; the stored record.
+
+    ``sid``, ``language`` (of an app call's session) and ``extra`` (kept on the call) are
+    for the vendor-compatible routes, which translate their requests into ``data``.
+    Raises a :class:`~voiceapp.errors.VoiceappError`; nothing is queued unless all is valid.
+    """
     rt = runtime()
-    require_api_key(rt)
-    spec, session = parse_call(rt.settings, _body())
+    spec, session = parse_call(rt.settings, data)
+    if sid is not None or extra:
+        spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
     if session:
+        if language is not None:
+            session["language"] = language
         created = create_session(rt, session)
         spec = dataclasses.replace(spec, url=created["url"], method="POST")
     service = call_service()
@@ -409,6 +430,13 @@ def create_call() -> tuple[Response, int]:
     if service.dialer is not None:
         service.dialer.wake()
     log.info("call %s queued: %s -> %s", record.sid, spec.from_, spec.to)
+    return record
+
+
+@bp.post("/calls")
+def create_call() -> tuple[Response, int]:
+    require_api_key(runtime())
+    record = place_call(_body())
     return jsonify({"sid": record.sid, "status": record.status}), 201
 
 
