@@ -166,8 +166,12 @@ class SQLiteStore(Store):
         try:
             os.makedirs(parent, exist_ok=True)
             conn = self._conn()
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
+            # In line with the other writers: processes starting together on a new file
+            # would otherwise race to switch it to WAL, and the loser of that race gets
+            # "database is locked" at once (the busy handler does not cover it).
+            with self._writer(conn):
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"cannot open the SQLite store at {self.path}: {exc}", code="store-unavailable"
