@@ -360,3 +360,56 @@ def test_bad_network_setting_names_the_key() -> None:
     with pytest.raises(ConfigError) as caught:
         make_settings(CALLBACK_RETRY={"attempts": 0})
     assert caught.value.field == "callback_retry.attempts"
+
+
+def test_everything_is_stored_before_a_callback_is_sent(store: CallStore, site: Site) -> None:
+    from voiceapp.dialer.callbacks import CallbackRequest
+
+    for index, to in enumerate((PIN_CALLEE, BUSY, CALLER)):
+        store.create(spec(f"CAorder{index}", to, site, url=None if to == CALLER else "/doc/pin"))
+    checked: list[str] = []
+
+    def send(request: CallbackRequest) -> int:
+        params = dict(request.params)
+        record = store.require(params.get("ParentCallSid") or params["CallSid"])
+        leg = next(leg for leg in record.legs if leg.sid == params["CallSid"])
+        stored = {e.event_id: e for e in record.events}
+        assert request.event_id in stored  # the event itself
+        assert leg.status == params["CallStatus"]  # the status change it reports
+        checked.append(request.event_id)
+        return 204
+
+    dialer = Dialer(make_settings(), store, clock=VirtualClock(), worker_id="w-order", send=send)
+    assert dialer.run_until_idle() == 3
+    # PIN: 4 events; busy: 3; bridge to the caller: 4 on the a-leg and 4 on the b-leg
+    assert len(checked) == 15
+
+
+def test_a_call_taken_away_from_its_worker_is_hung_up(tmp_path: Path, site: Site) -> None:
+    clock = FakeTime()
+    store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        store.create(spec("CAstolen", SLOW, site))
+        dialer = new_dialer(store)
+
+        def steal_when_ringing(sid: str, entry: TraceEntry) -> None:
+            if entry.kind == "status" and entry.detail["status"] == "ringing":
+                dialer._flush()  # what the worker wrote so far (initiated) is in the store
+                clock.now += 60  # the worker stalls beyond its lease ...
+                taken = store.reclaim(sid, "other-worker", 30.0)  # ... another settles it
+                assert taken is not None
+                store.set_status(sid, "failed", expect="initiated")
+
+        dialer.subscribe(steal_when_ringing)
+        assert dialer.run_until_idle() == 1
+        record = store.require("CAstolen")
+        assert record.status == "failed"  # as the other worker left it
+        assert history(store, "CAstolen") == ["queued", "initiated", "failed"]
+        trace = dialer.trace("CAstolen")
+        assert trace is not None and trace.of("store-error")
+        assert site.fetches == {}  # never answered here
+        # nothing the worker did after losing the call reached the receiver
+        assert sorted(site.accepted) == ["CAstolen:initiated"]
+        assert [e.event_id for e in record.events] == ["CAstolen:initiated"]
+    finally:
+        store.close()

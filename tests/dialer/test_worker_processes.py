@@ -157,7 +157,7 @@ def test_two_dialer_processes_dial_each_of_200_calls_once(
     for index, sid in enumerate(sids):
         enqueue(store, site, sid, number(index), "short")
     config = write_config(tmp_path, store_url, dialer_concurrency=25)
-    first = DialerProcess(config)
+    first = DialerProcess(config, "--workers", "2")  # two workers (threads) in this one
     second = DialerProcess(config)
     try:
         assert wait_for(
