@@ -4,6 +4,7 @@ real receiver, and GET /v1/calls/<sid> reading it all back from the store."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -263,3 +264,32 @@ def test_409_while_queued_and_cancel_while_ringing(
     call = finished(server, sid)
     assert call["status"] == "canceled"
     assert rec.delivered()[-1].params["CallStatus"] == "canceled"
+
+
+def test_pin_call_on_redis(
+    serve: Callable[..., Server],
+    dialer: Callable[..., Dialer],
+    receiver: Callable[..., Receiver],
+    redis_server: str,
+) -> None:
+    """The same flow with STORE_URL on a real redis-server (sessions and calls)."""
+    rec = receiver()
+    prefix = f"e2e{uuid.uuid4().hex[:8]}:"
+    server = serve(allow=(rec.port,), STORE_URL=f"{redis_server}?prefix={prefix}")
+    dialer(server)
+    response = server.post_call(
+        **{
+            "from": FROM,
+            "to": PIN_CALLEE,
+            "app": "pin",
+            "variables": {"pin": "8970"},
+            "statusCallback": rec.url,
+            "statusCallbackEvent": ALL,
+        }
+    )
+    assert response.status_code == 201, response.text
+    sid = response.json()["sid"]
+    call = finished(server, sid)
+    assert call["status"] == "completed"
+    assert "Your pin is 8 9 7 0." in [d["text"] for d in trace(call, "say")]
+    assert [event for call_sid, event in rec.events() if call_sid == sid] == ALL.split()
