@@ -1,0 +1,59 @@
+"""Fixtures: ``vendors(**settings)`` starts voiceapp with examples/vendors.toml (plus
+``settings``: a SQLite store in tmp, the external dialer) on a real HTTP server;
+``dial(server)`` starts that server's dialer (virtual clock, simulated network of the
+config).  Everything started is stopped at the end of the test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from compatkit import VENDORS, Server
+
+from voiceapp.dialer.clock import VirtualClock
+from voiceapp.dialer.worker import Dialer
+from voiceapp.web import create_app, runtime
+from voiceapp.web.calls import call_service, shutdown
+
+
+@pytest.fixture
+def vendors(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def make(**settings: Any) -> Server:
+        server = Server()
+        servers.append(server)
+        config: dict[str, Any] = {
+            "TESTING": True,
+            "STORE_URL": f"sqlite:///{tmp_path / f'voiceapp-{len(servers)}.db'}",
+            "DIALER": "external",
+        }
+        config.update(settings)
+        server.start(create_app(config, config_file=VENDORS))
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+        app = server.dispatch.app
+        if app is not None:
+            shutdown(app)
+            with app.app_context():
+                runtime().store.close()
+
+
+@pytest.fixture
+def dial() -> Callable[[Server], Dialer]:
+    def make(server: Server) -> Dialer:
+        app = server.dispatch.app
+        service = call_service(app)
+        with app.app_context():
+            settings = runtime().settings
+        worker = Dialer(settings, service.store, clock=VirtualClock())
+        service.dialer = worker
+        worker.start()
+        return worker
+
+    return make
