@@ -185,6 +185,29 @@ def test_body_formats(server: Server) -> None:
     call = server.get_call(form.json()["sid"])
     assert (call["to"], call["app"], call["status"]) == (PIN_CALLEE, "pin", "queued")
     assert call["url"].startswith(server.base + "/voice/")
+    # a form may repeat statusCallbackEvent, one event per value
+    repeated = requests.post(
+        f"{server.base}/v1/calls",
+        data=[
+            ("from", FROM),
+            ("to", "+886912000999"),
+            ("statusCallback", "https://93.184.215.14/cb"),
+            ("statusCallbackEvent", "ringing"),
+            ("statusCallbackEvent", "completed"),
+        ],
+        headers=AUTH,
+        timeout=10,
+    )
+    assert repeated.status_code == 201, repeated.text
+    stored = server.get_call(repeated.json()["sid"])
+    assert stored["statusCallbackEvent"] == ["completed", "ringing"]
+    twice = requests.post(
+        f"{server.base}/v1/calls",
+        data=[("from", FROM), ("to", PIN_CALLEE), ("to", PIN_CALLEE)],
+        headers=AUTH,
+        timeout=10,
+    )
+    assert (twice.status_code, problem(twice)["code"]) == (422, "duplicate-field")
 
 
 def test_created_call_is_stored(server: Server) -> None:

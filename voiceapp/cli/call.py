@@ -66,7 +66,9 @@ def describe(kind: str, detail: Mapping[str, Any]) -> str:
         "fetch-error": lambda: f"{d.get('code')}: {d.get('error')}",
     }
     rule = rules.get(kind)
-    return rule() if rule is not None else _short(dict(d))
+    if rule is not None:
+        return rule()
+    return _short(dict(d)) if d else ""
 
 
 class Timeline:

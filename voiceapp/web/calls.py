@@ -169,6 +169,8 @@ def _body() -> dict[str, Any]:
         form: dict[str, Any] = {}
         for key in request.form:
             values = request.form.getlist(key)
+            if key == "statusCallbackEvent":  # may be repeated, one event per value
+                values = [" ".join(values)]
             if len(values) > 1:
                 raise ValidationError(
                     f"{key} is given {len(values)} times", code="duplicate-field", field=key
