@@ -16,6 +16,11 @@ Three parts (``--part``, default all), each in this one process:
   ``<Pause length="600"/>`` runs; printed: the peak number of calls answered at
   the same time (target 10,000), the real seconds it took, the process's peak RSS.
   ``gc.freeze()`` after setup keeps the collector off the long-lived objects.
+* **inflight-real** (not in ``all``: about a minute of real time) — the same on
+  the real clock, as the demo and deployments run: the dialer started on its
+  thread takes the calls as fast as it can, each holds the line for
+  ``--hold`` seconds; printed: the peak answered at once and how late the loop
+  ran timers (a probe timer every 100 ms: median, p99 and worst lateness).
 * **store** — the call store's work per call, against the session store's work
   per call (peer): 13 single operations, a batch of 50 calls, and SQLite with
   ``synchronous = NORMAL``.
@@ -307,9 +312,72 @@ def run_inflight(name: str, url: str, args: argparse.Namespace) -> None:
     calls.close()
 
 
+def run_inflight_real(name: str, url: str, args: argparse.Namespace) -> None:
+    import gc
+    import resource
+
+    from voiceapp.config import load_settings
+    from voiceapp.dialer.clock import RealClock
+    from voiceapp.dialer.worker import Dialer
+
+    n = args.inflight
+    hold = f'<Response><Pause length="{args.hold:g}"/></Response>'.encode()
+    calls = open_call_store(url)
+    tag = uuid.uuid4().hex[:6]
+    with calls.batch():
+        for i in range(n):
+            calls.create(CallSpec(sid=f"CA{tag}{i}", from_=FROM, to=callee(i), url="http://app/h"))
+    settings, _ = load_settings(
+        environ={},
+        overrides={
+            "TESTING": True,
+            "SECRET_KEYS": [SECRET],
+            "DIALER_CONCURRENCY": n,
+            "DIALER_LEASE": 600,
+            "DIALER_POLL": 0.05,
+            "NETWORK": {"default": {"rings": 1}},
+        },
+    )
+    clock = RealClock()
+    dialer = Dialer(settings, calls, clock=clock, fetch=lambda method, target, params: hold)
+    lateness: list[float] = []
+
+    def probe(due: float) -> None:
+        lateness.append(clock.now() - due)
+        if dialer.finished < n:
+            following = clock.now() + 0.1
+            clock.call_later(0.1, lambda: probe(following))
+
+    gc.collect()
+    gc.freeze()
+    started = time.perf_counter()
+    dialer.start()
+    clock.call_soon_threadsafe(lambda: probe(clock.now()))
+    deadline = time.monotonic() + args.hold * 3 + 120
+    while dialer.finished < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    dialer.stop(timeout=10)
+    gc.unfreeze()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    late = sorted(lateness) or [0.0]
+    peak = dialer.peak_answered
+    print(
+        f"{name:7s} calls in flight, real clock           {peak:8d} calls    "
+        f"ratio to target {peak / INFLIGHT_TARGET:.2f}   {dialer.finished}/{n} done in "
+        f"{elapsed:.1f} s (hold {args.hold:g} s), timer lateness median "
+        f"{late[len(late) // 2] * 1000:.0f} ms, p99 {late[int(len(late) * 0.99)] * 1000:.0f} ms, "
+        f"worst {late[-1] * 1000:.0f} ms, peak RSS {rss_mb:.0f} MB"
+    )
+    calls.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["api", "inflight", "store", "all"], default="all")
+    parser.add_argument(
+        "--part", choices=["api", "inflight", "inflight-real", "store", "all"], default="all"
+    )
+    parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--store", choices=["sqlite", "redis", "both"], default="both")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--inflight", type=int, default=INFLIGHT_TARGET)
@@ -331,6 +399,8 @@ def main() -> None:
                     run_api(name, url_for, args)
                 if "inflight" in parts:
                     run_inflight(name, url_for(), args)
+                if "inflight-real" in parts:
+                    run_inflight_real(name, url_for(), args)
                 if "store" in parts:
                     run(name, url_for(), args)
 
