@@ -6,6 +6,7 @@ config).  Everything started is stopped at the end of the test."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ def dial() -> Callable[[Server], Dialer]:
         service = call_service(app)
         with app.app_context():
             settings = runtime().settings
-        worker = Dialer(settings, service.store, clock=VirtualClock())
+        # virtual time from now: the call's times are then near the store's clock
+        worker = Dialer(settings, service.store, clock=VirtualClock(start=datetime.now(UTC)))
         service.dialer = worker
         worker.start()
         return worker
