@@ -449,6 +449,7 @@ class Element:
     py_children: dict[str, Element] = field(default_factory=dict, repr=False)
     any_children: dict[str, Element] = field(default_factory=dict, repr=False)
     open_tag: str = field(default="", repr=False)
+    close_tag: str = field(default="", repr=False)
     child_kinds: frozenset[str] = frozenset()
     required_attrs: tuple[Attr, ...] = ()
     value_type: ValueType | None = field(default=None, repr=False)
@@ -1089,6 +1090,7 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.py_children = {c.python_name: c for c in children}
         element.any_children = {**element.child_map, **element.py_children}
         element.open_tag = "<" + element.name
+        element.close_tag = "</" + element.name + ">"
         element.value_type = None if element.mixed else element.text
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["Node", "Response"]
 
 _MISSING: Any = object()
-# (element key, name) -> True when the name goes to the parent (see Node.add)
-_FORWARDS: dict[tuple[str, str], bool] = {}
 _FORBIDDEN_CHARS = schema.FORBIDDEN_CHARS
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _ROOT = schema.ROOT
@@ -176,28 +174,10 @@ class Node:
         ``<Hangup>`` to the response, while ``gather.dial()`` fails because ``<Gather>``
         holds verbs.
         """
-        return _add(self, name, text, attrs)
-
-    def _forward(self, name: str, text: Any, attrs: dict[str, Any]) -> Node:
-        parent = self.parent
-        if parent is not None and _FORWARDS.get((self.element.key, name)):
-            return _add(parent, name, text, attrs)
-        py = name if name in schema.KIND_BY_PYTHON_NAME else schema.python_name(name)
-        kinds = schema.KIND_BY_PYTHON_NAME.get(py)
-        xml_name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
-        if kinds is None:
-            raise _error(
-                self, xml_name, f"<{xml_name}> is not an element of the dialect", "unknown-element"
-            )
-        if parent is not None and not (kinds & self.element.child_kinds):
-            _FORWARDS[self.element.key, name] = True
-            return _add(parent, name, text, attrs)
-        raise _error(
-            self,
-            xml_name,
-            f"<{xml_name}> is not allowed inside <{self.tag}>",
-            "child-not-allowed",
-        )
+        adder = _ADDERS.get(name)
+        if adder is None:
+            adder = _adder(name)
+        return adder(self, text, **attrs)
 
     def add_text(self, text: str) -> Node:
         """Append text (after the children added so far) and return this node."""
@@ -212,7 +192,7 @@ class Node:
             k: v for k, v in self.attrs.items() if attr is None or k != attr.name
         }
         given[name if attr is None else attr.name] = value
-        self.attrs, self._open = _attrs_for(self.parent or self, self.element, given)
+        self.attrs, self._open = _attrs_for(self.parent or self, self.element, given, None)
         return self
 
     if TYPE_CHECKING:
@@ -244,59 +224,103 @@ class Response(Node):
         return self
 
 
-def _shortcut(name: str) -> Callable[..., Node]:
-    def build(self: Node, text: Any = None, /, **attrs: Any) -> Node:
-        return _add(self, name, text, attrs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"Append a ``<{schema.XML_NAME_BY_PYTHON_NAME[name]}>`` (see :meth:`add`)."
-    return build
-
-
-for _name in schema.KIND_BY_PYTHON_NAME:
-    if hasattr(Node, _name):
-        raise RuntimeError(f"schema element name {_name!r} clashes with a Node attribute")
-    setattr(Node, _name, _shortcut(_name))
-
-
 # ---------------------------------------------------------------------- checks
 
 
-def _add(node: Node, name: str, text: Any, attrs: dict[str, Any]) -> Node:
-    """The one checked way to append a child (see :meth:`Node.add`)."""
-    element = node.element.any_children.get(name)
-    if element is None:
-        return node._forward(name, text, attrs)
-    child = Node.__new__(Node)
-    child.element = element
-    if attrs:
-        child.attrs, child._open = _attrs_for(node, element, attrs)
-    elif element.required_attrs:
-        child.attrs, child._open = _attrs_for(node, element, {})
-    else:
-        child.attrs, child._open = {}, element.open_tag
-    child.parent = node
-    child._source = None
-    if text is None or text == "":
-        if element.text_required:
-            raise _error(
-                node, element.name, f"<{element.name}> needs text ({element.text})", "missing-text"
+def _adder(name: str) -> Callable[..., Node]:
+    """The one checked way to append a child named ``name`` (an XML or Python name):
+    ``adder(node, text, **attrs)`` (see :meth:`Node.add`).  The builder shortcuts
+    (``say``, ``gather``...) are these functions, made once per name."""
+    py = name if name in schema.KIND_BY_PYTHON_NAME else schema.python_name(name)
+    kinds = schema.KIND_BY_PYTHON_NAME.get(py, frozenset())
+    # elements whose children are of other kinds: from them, ``name`` goes to the parent
+    goes_up = frozenset(e.key for e in schema.ELEMENTS.values() if not (kinds & e.child_kinds))
+    if not kinds:
+        goes_up = frozenset()
+
+    def add(node: Node, text: Any = None, /, **attrs: Any) -> Node:
+        element = node.element.any_children.get(name)
+        while element is None:
+            parent = node.parent
+            if parent is None or node.element.key not in goes_up:
+                raise _refused(node, name)
+            node = parent
+            element = node.element.any_children.get(name)
+        child = Node.__new__(Node)
+        child.element = element
+        if attrs:
+            try:
+                key: tuple[Any, ...] | None = (element, *attrs.items(), *map(type, attrs.values()))
+                cached = _ATTR_CACHE.get(key)  # type: ignore[arg-type]
+            except TypeError:  # an unhashable value, e.g. a list for a List attribute
+                key, cached = None, None
+            if cached is None:
+                cached = _attrs_for(node, element, attrs, key)
+            child.attrs = cached[0].copy()
+            child._open = cached[1]
+        elif element.required_attrs:
+            child.attrs, child._open = _attrs_for(node, element, {}, None)
+        else:
+            child.attrs = {}
+            child._open = element.open_tag
+        child.parent = node
+        child._source = None
+        if text is None or text == "":
+            if element.text_required:
+                raise _error(
+                    node,
+                    element.name,
+                    f"<{element.name}> needs text ({element.text})",
+                    "missing-text",
+                )
+            child._children = []
+        elif text.__class__ is str and (
+            element.mixed
+            or (
+                element.value_type is not None
+                and text in element.value_type._cache
+                and text == text.strip()
             )
-        child._children = []
-    elif (
-        text.__class__ is str
-        and (element.mixed or (element.text is not None and text in element.text._cache))
-        and _FORBIDDEN_CHARS.search(text) is None
-        and (element.mixed or text == text.strip())
-    ):
-        child._children = [text]  # free text, or a value its type already accepted
-    else:
-        child._children = [_checked_text(child, text, "")]
-    children = node._children
-    if children is None:
-        children = node.children
-    children.append(child)
-    return child
+        ):
+            # free text, or a value its type already accepted: only the characters
+            if (text.isascii() and text.isprintable()) or _FORBIDDEN_CHARS.search(text) is None:
+                child._children = [text]
+            else:
+                child._children = [_checked_text(child, text, "")]  # raises control-char
+        else:
+            child._children = [_checked_text(child, text, "")]
+        children = node._children
+        if children is None:
+            children = node.children
+        children.append(child)
+        return child
+
+    add.__name__ = add.__qualname__ = py
+    xml_name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
+    add.__doc__ = f"Append a ``<{xml_name}>`` (see :meth:`Node.add`)."
+    return add
+
+
+def _refused(node: Node, name: str) -> DocumentError:
+    """The error for a child ``name`` that neither ``node`` nor its parents take."""
+    py = name if name in schema.KIND_BY_PYTHON_NAME else schema.python_name(name)
+    xml_name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
+    if py not in schema.KIND_BY_PYTHON_NAME:
+        message = f"<{xml_name}> is not an element of the dialect"
+        return _error(node, xml_name, message, "unknown-element")  # type: ignore[no-any-return]
+    message = f"<{xml_name}> is not allowed inside <{node.tag}>"
+    return _error(node, xml_name, message, "child-not-allowed")  # type: ignore[no-any-return]
+
+
+_ADDERS: dict[str, Callable[..., Node]] = {}
+for _element in schema.ELEMENTS.values():
+    for _name in (_element.name, _element.python_name):
+        if _name not in _ADDERS:
+            _ADDERS[_name] = _adder(_name)
+for _name in schema.KIND_BY_PYTHON_NAME:
+    if hasattr(Node, _name):
+        raise RuntimeError(f"schema element name {_name!r} clashes with a Node attribute")
+    setattr(Node, _name, _ADDERS[_name])
 
 
 def _error(node: Node, child: str | None, message: str, code: str, attr: str | None = None) -> Any:
@@ -304,21 +328,17 @@ def _error(node: Node, child: str | None, message: str, code: str, attr: str | N
     return DocumentError(message, code=code, path=path, attribute=attr)
 
 
-# (element key, names..., values..., value types...) -> (attributes, start tag)
+# (element, (name, value)..., value types...) -> (attributes, start tag), for keyword
+# attributes already checked (the types tell 1 from True and from 1.0)
 _ATTR_CACHE: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
 
 
-def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> tuple[dict[str, str], str]:
+def _attrs_for(
+    parent: Node, element: Element, given: dict[str, Any], key: tuple[Any, ...] | None
+) -> tuple[dict[str, str], str]:
     """Check keyword attributes against the schema: the attributes (XML name -> XML
-    text, in schema order) and the start tag they make (without its ``>``)."""
-    values = given.values()
-    try:
-        key: tuple[Any, ...] | None = (element.key, *given, *values, *map(type, values))
-        cached = _ATTR_CACHE.get(key)  # type: ignore[arg-type]
-    except TypeError:  # an unhashable value, e.g. a list for a List attribute
-        key, cached = None, None
-    if cached is not None:
-        return cached[0].copy(), cached[1]
+    text, in schema order) and the start tag they make (without its ``>``); remembered
+    under ``key`` when it is not None.  The caller copies the attributes."""
     out: dict[str, str] = {}
     for name, value in given.items():
         if value is None:
@@ -354,7 +374,7 @@ def _attrs_for(parent: Node, element: Element, given: dict[str, Any]) -> tuple[d
         out = dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
     start = open_tag(element.name, out)
     if key is not None and len(_ATTR_CACHE) < 8192:
-        _ATTR_CACHE[key] = (out.copy(), start)
+        _ATTR_CACHE[key] = (out, start)
     return out, start
 
 

@@ -63,11 +63,28 @@ def _write(node: Node, out: list[str]) -> None:
         out.append(start + "/>")
         return
     out.append(start + ">")
+    append = out.append
     for child in children:
         if child.__class__ is str:
-            if _TEXT_SPECIAL.search(child) is not None:
-                child = _TEXT_SPECIAL.sub(_text_sub, child)
-            out.append(child)
+            text: str = child
+            if "&" in text or "<" in text or ">" in text or "\r" in text:
+                text = _TEXT_SPECIAL.sub(_text_sub, text)
+            append(text)
+            continue
+        sub: Node = child  # type: ignore[assignment]
+        kids = sub._children
+        start = sub._open
+        if kids is None or start is None or len(kids) > 1:
+            _write(sub, out)
+        elif not kids:
+            append(start + "/>")
         else:
-            _write(child, out)  # type: ignore[arg-type]
-    out.append(f"</{node.element.name}>")
+            text = kids[0]  # type: ignore[assignment]
+            if text.__class__ is not str:
+                _write(sub, out)
+                continue
+            # a leaf with text, written here rather than in a call of its own
+            if "&" in text or "<" in text or ">" in text or "\r" in text:
+                text = _TEXT_SPECIAL.sub(_text_sub, text)
+            append(start + ">" + text + sub.element.close_tag)
+    append(node.element.close_tag)
