@@ -359,7 +359,7 @@ class Settings:
     COMPAT: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _compat,
-        "Vendor-compatible routes: [compat.pathors|feather|thunderphone|polyai] (file only).",
+        "Vendor-compatible routes: [compat.<vendor>] tables, see docs/compat.md (file only).",
         env=False,
     )
     DIALER_CLOCK: str = setting(
