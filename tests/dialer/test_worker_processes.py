@@ -260,3 +260,36 @@ def test_a_dialer_killed_mid_call_loses_nothing(
             assert len(numbers) > tries_before.get(event.event_id, 0)
     settled = site.accepted["CAtalk2:completed"][0]
     assert settled["CallStatus"] == "completed" and int(settled["CallDuration"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ('testing = true\nsecret_keys = ["k"]\n', "needs STORE_URL"),
+        (
+            'testing = true\nstore_url = "sqlite:///x.db"\n'
+            '[network.numbers."+886912345678"]\nrings = "two"\n',
+            'network.numbers."+886912345678".rings',
+        ),
+        (
+            'testing = true\nstore_url = "sqlite:///x.db"\n[callback_retry]\nattempts = 0\n',
+            "callback_retry.attempts",
+        ),
+        ('testing = true\nstore_url = "sqlite:///x.db"\ndialer_lease = 0\n', "DIALER_LEASE"),
+    ],
+)
+def test_a_bad_config_stops_the_dialer_at_start(tmp_path: Path, config: str, expected: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(config, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "voiceapp", "dialer", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing was opened
