@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2eutil import API_KEY, FROM, INACTIVE_FROM, NETWORK, Receiver, Server
+from e2eutil import NETWORK, Receiver, Server, base_config
 
 from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
@@ -21,19 +21,6 @@ from voiceapp.dialer.network import NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
 from voiceapp.web import create_app, runtime
 from voiceapp.web.calls import call_service, shutdown
-
-
-def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "API_KEYS": [API_KEY],
-        "SECRET_KEYS": ["e2e-secret-key-0123456789"],
-        "STORE_URL": f"sqlite:///{tmp_path / 'voiceapp.db'}",
-        "DEFAULT_REGION": "TW",
-        "OUTBOUND_NUMBERS": {FROM: "active", INACTIVE_FROM: "inactive"},
-        "URL_ALLOWLIST": allow,
-        "DIALER": "external",
-    }
 
 
 @pytest.fixture

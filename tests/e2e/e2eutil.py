@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,6 +44,19 @@ NETWORK: dict[str, Any] = {
         FROM: {"rings": 1, "hangup_after": 5},
     },
 }
+
+
+def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "API_KEYS": [API_KEY],
+        "SECRET_KEYS": ["e2e-secret-key-0123456789"],
+        "STORE_URL": f"sqlite:///{tmp_path / 'voiceapp.db'}",
+        "DEFAULT_REGION": "TW",
+        "OUTBOUND_NUMBERS": {FROM: "active", INACTIVE_FROM: "inactive"},
+        "URL_ALLOWLIST": allow,
+        "DIALER": "external",
+    }
 
 
 class Dispatch:

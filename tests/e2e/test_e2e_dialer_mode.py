@@ -1,0 +1,41 @@
+"""DIALER decides whether create_app runs the dialer in the server process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from e2eutil import base_config
+
+from voiceapp.dialer.worker import Dialer
+from voiceapp.web import create_app, runtime
+from voiceapp.web.calls import call_service, shutdown
+
+
+@pytest.mark.parametrize(
+    ("settings", "embedded"),
+    [
+        ({"DIALER": "embedded"}, True),
+        ({"DIALER": "external"}, False),
+        ({"DIALER": "auto"}, False),  # TESTING: tests drive their own dialer
+        ({"DIALER": "auto", "TESTING": False, "API_KEYS": ["k" * 20]}, True),
+    ],
+)
+def test_dialer_setting(tmp_path: Path, settings: dict[str, object], embedded: bool) -> None:
+    config = base_config(tmp_path, [])
+    config.update(settings)
+    app = create_app(config)
+    service = call_service(app)
+    try:
+        assert isinstance(service.dialer, Dialer) is embedded
+        if embedded:
+            assert service.dialer is not None and service.dialer._thread is not None
+            assert service.dialer._thread.is_alive()
+    finally:
+        worker = service.dialer
+        shutdown(app)
+        with app.app_context():
+            runtime().store.close()
+    assert service.dialer is None
+    if isinstance(worker, Dialer):
+        assert worker._thread is None  # stopped and joined
