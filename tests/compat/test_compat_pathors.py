@@ -104,3 +104,11 @@ def test_a_to_number_already_in_the_queue_is_409(vendors: Callable[..., Server])
     assert server.post(PATH, request, AUTH).status_code == 200
     message = error(server.post(PATH, {**request, "toNumber": "+886912345678"}, AUTH), 409)
     assert "already in the call queue" in message
+
+
+def test_an_http_error_inside_the_route_keeps_its_status_in_pathors_shape(
+    vendors: Callable[..., Server],
+) -> None:
+    server = vendors(MAX_CONTENT_LENGTH=256)
+    big = {**EXAMPLE, "dynamicVariables": {"note": "x" * 1000}}
+    assert error(server.post(PATH, big, AUTH), 413)

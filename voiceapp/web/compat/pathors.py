@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
     ConflictError,
@@ -78,6 +79,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
 
 @bp.errorhandler(Exception)
 def _crash(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: keep its status
+        return jsonify({"error": error.description or error.name}), error.code or 500
     log.exception("pathors: unexpected error")
     return jsonify({"error": "Internal server error"}), 500
 

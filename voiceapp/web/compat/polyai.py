@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
 from voiceapp.stores.calls import TERMINAL
@@ -79,6 +80,10 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
 
 @bp.errorhandler(Exception)
 def _crash(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: keep its status
+        return jsonify(
+            {"message": error.description or error.name, "code": "http"}
+        ), error.code or 500
     log.exception("polyai: unexpected error")
     return _reply(500, "Failed to place the outbound call; retry with backoff", "internal")
 

@@ -26,6 +26,7 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
 from voiceapp.phone import normalize
@@ -79,6 +80,10 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
 
 @bp.errorhandler(Exception)
 def _crash(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: keep its status
+        return jsonify(
+            {"detail": error.description or error.name, "code": "http"}
+        ), error.code or 500
     log.exception("thunderphone: unexpected error")
     return _reply(502, UPSTREAM, "upstream-failure")
 
