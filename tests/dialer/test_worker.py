@@ -413,3 +413,41 @@ def test_a_call_taken_away_from_its_worker_is_hung_up(tmp_path: Path, site: Site
         assert [e.event_id for e in record.events] == ["CAstolen:initiated"]
     finally:
         store.close()
+
+
+def test_real_clock_leases_are_renewed_through_a_long_call(store: CallStore) -> None:
+    import threading
+
+    from voiceapp.dialer.clock import RealClock
+
+    hold = b'<Response><Say>Your pin is 8 9 7 0</Say><Pause length="4"/></Response>'
+    with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
+        store.create(spec("CAlong", CALLER, site, url="/doc/hold"))
+        settings = make_settings(
+            DIALER_LEASE=2, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}}
+        )
+        dialer = Dialer(settings, store, clock=RealClock(), worker_id="w-real")
+        expired: list[list[str]] = []
+        done = threading.Event()
+
+        def watch() -> None:  # what another worker would see: never an expired lease
+            while not done.wait(0.05):
+                expired.append(store.expired_leases())
+
+        watcher = threading.Thread(target=watch)
+        dialer.start()
+        watcher.start()
+        try:
+            assert site.wait(lambda: len(site.accepted) == 3, timeout=30)  # no ringing: 0 rings
+        finally:
+            done.set()
+            watcher.join(10)
+            dialer.stop(timeout=5)
+    record = store.require("CAlong")
+    # the call outlived its 2 s lease several times over: renewed, never up for grabs
+    assert record.status == "completed" and record.duration is not None
+    assert record.duration >= 6
+    assert len(expired) > 50 and not any(expired)
+    assert record.takes == 1
+    assert history(store, "CAlong") == ["queued", "initiated", "in-progress", "completed"]
+    assert site.fetches == {"CAlong": 1} and site.bad_signatures == []

@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,6 +91,8 @@ RECENT_TRACES: Final = 1000
 TAKE_BATCH: Final = 200
 #: Virtual seconds run between two rounds of queue work (virtual clock).
 VIRTUAL_SLICE: Final = 1.0
+#: Leases renewed in one round at most (the rest wait for the next round).
+RENEW_BATCH: Final = 500
 #: Queued store writes that force a batch at once.
 MAX_QUEUED_WRITES: Final = 2000
 _MAX_STEPS: Final = 1 << 62
@@ -125,6 +127,7 @@ class _Live:
     handle: CallHandle
     lost: bool = False  # the store refused a write or the lease went: stop writing
     cancel_sent: bool = False
+    renewed_at: float = field(default_factory=time.monotonic)  # when the lease was last set
 
     @property
     def sid(self) -> str:
@@ -285,7 +288,7 @@ class Dialer:
         self._stop_deadline = 0.0
         self._stop_future: Future[None] = Future()
         self._queue_empty = False
-        self._last_renew = time.monotonic()
+        self._renewals: deque[_Live] = deque()  # live calls, the stalest lease first
         self._last_sweep = time.monotonic()
         self.started = 0  # calls this worker dialed
         self.finished = 0  # calls this worker saw to their end
@@ -455,9 +458,7 @@ class Dialer:
         now = time.monotonic()
         if self._live:
             self._carry_out_cancels()
-            if now - self._last_renew >= self.lease / 3:
-                self._last_renew = now
-                self._renew_leases()
+            self._renew_leases(now)
         if now - self._last_sweep >= max(1.0, self.lease / 2):
             self._last_sweep = now
             self.recover()
@@ -497,16 +498,34 @@ class Dialer:
                 if not live.handle.cancel():
                     live.handle.trace.add("a", "cancel-refused", status=live.handle.status.value)
 
-    def _renew_leases(self) -> None:
+    def _renew_leases(self, now: float) -> None:
+        """Renew the leases set ``DIALER_LEASE/3`` ago or more, at most
+        :data:`RENEW_BATCH` a round (the stalest first), in one batch."""
+        due: list[_Live] = []
+        queue = self._renewals
+        while queue and len(due) < RENEW_BATCH:
+            live = queue[0]
+            if live.sid not in self._live or live.lost:
+                queue.popleft()  # finished or lost: nothing to renew
+                continue
+            if now - live.renewed_at < self.lease / 3:
+                break
+            due.append(queue.popleft())
+        if not due:
+            return
         lost: list[_Live] = []
         try:
             with self.store.batch():
-                for live in list(self._live.values()):
-                    if not live.lost and not self.store.renew(live.sid, self.worker_id, self.lease):
+                for live in due:
+                    if not self.store.renew(live.sid, self.worker_id, self.lease):
                         lost.append(live)
         except Exception as exc:
             log.warning("dialer %s: lease renewal failed: %s", self.worker_id, exc)
+            queue.extendleft(reversed(due))  # try again next round
             return
+        for live in due:
+            live.renewed_at = now
+            queue.append(live)
         for live in lost:
             self._lose(live, "the lease went to another worker")
 
@@ -613,6 +632,7 @@ class Dialer:
         handle = place_call(self.env, call)
         live = _Live(record, handle)
         self._live[spec.sid] = live
+        self._renewals.append(live)
         self.started += 1
         self.peak_in_flight = max(self.peak_in_flight, len(self._live))
         sid = spec.sid
@@ -738,6 +758,11 @@ class Dialer:
         report = RecoveryReport()
         try:
             for sid in self.store.expired_leases(limit=TAKE_BATCH):
+                live = self._live.get(sid)
+                if live is not None:  # ours, and we are alive: the loop was slow to renew
+                    if not live.lost and self.store.renew(sid, self.worker_id, self.lease):
+                        live.renewed_at = time.monotonic()
+                    continue
                 record = self.store.reclaim(sid, self.worker_id, self.lease)
                 if record is None:
                     continue  # somebody else got there first
