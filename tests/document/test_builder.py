@@ -123,3 +123,35 @@ def test_builder_names_are_derived_from_the_schema() -> None:
     assert python_name("xml:lang") == "xml_lang"
     with pytest.raises(AttributeError):
         r.no_such_verb  # noqa: B018
+
+
+def test_checked_attributes_are_remembered_by_value_and_type() -> None:
+    """Equal values of other types are checked on their own: after ``loop=2`` was
+    accepted, ``loop=True`` and ``loop=2.0`` still fail, and text from ``1`` and
+    ``1.0`` stays apart."""
+    r = Response()
+    for _ in range(2):
+        r.say("x", loop=2)
+        r.say("x", loop=1)
+        r.gather(hints=1)
+        r.gather(hints=1.0)
+        for bad in (True, 2.0, 1.0):
+            with pytest.raises(DocumentError) as info:
+                r.say("x", loop=bad)
+            assert info.value.code == "bad-value"
+    assert [n.attrs for n in r.elements[:4]] == [
+        {"loop": "2"},
+        {"loop": "1"},
+        {"hints": "1"},
+        {"hints": "1.0"},
+    ]
+
+
+def test_remembered_attributes_are_not_shared_between_nodes() -> None:
+    r = Response()
+    a = r.say("x", voice="alice")
+    b = r.say("y", voice="alice")
+    a.set("loop", 3)
+    assert a.attrs == {"voice": "alice", "loop": "3"} and b.attrs == {"voice": "alice"}
+    assert r.say("z", voice="alice").attrs == {"voice": "alice"}
+    assert b'<Say voice="alice">y</Say>' in r.to_xml()

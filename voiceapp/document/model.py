@@ -192,7 +192,7 @@ class Node:
             k: v for k, v in self.attrs.items() if attr is None or k != attr.name
         }
         given[name if attr is None else attr.name] = value
-        self.attrs, self._open = _attrs_for(self.parent or self, self.element, given, None)
+        self.attrs, self._open, _ = _attrs_for(self.parent or self, self.element, given, None)
         return self
 
     if TYPE_CHECKING:
@@ -227,6 +227,12 @@ class Response(Node):
 # ---------------------------------------------------------------------- checks
 
 
+# (element, (keyword, value)...) -> (attributes, start tag, ((keyword, type)...)) for
+# keyword attributes already checked.  Equal values of other types (1, True and 1.0)
+# are told apart by the types of the values that are not str, kept with them.
+_ATTR_CACHE: dict[tuple[Any, ...], tuple[dict[str, str], str, tuple[tuple[str, type], ...]]] = {}
+
+
 def _adder(name: str) -> Callable[..., Node]:
     """The one checked way to append a child named ``name`` (an XML or Python name):
     ``adder(node, text, **attrs)`` (see :meth:`Node.add`).  The builder shortcuts
@@ -237,6 +243,7 @@ def _adder(name: str) -> Callable[..., Node]:
     goes_up = frozenset(e.key for e in schema.ELEMENTS.values() if not (kinds & e.child_kinds))
     if not kinds:
         goes_up = frozenset()
+    new, cache_get, forbidden = Node.__new__, _ATTR_CACHE.get, _FORBIDDEN_CHARS.search
 
     def add(node: Node, text: Any = None, /, **attrs: Any) -> Node:
         element = node.element.any_children.get(name)
@@ -246,26 +253,44 @@ def _adder(name: str) -> Callable[..., Node]:
                 raise _refused(node, name)
             node = parent
             element = node.element.any_children.get(name)
-        child = Node.__new__(Node)
+        child = new(Node)
         child.element = element
+        child.parent = node
+        child._source = None
         if attrs:
             try:
-                key: tuple[Any, ...] | None = (element, *attrs.items(), *map(type, attrs.values()))
-                cached = _ATTR_CACHE.get(key)  # type: ignore[arg-type]
+                key: tuple[Any, ...] | None = (element, *attrs.items())
+                cached = cache_get(key)  # type: ignore[arg-type]
             except TypeError:  # an unhashable value, e.g. a list for a List attribute
                 key, cached = None, None
+            if cached is not None:
+                for kw, cls in cached[2]:  # the keywords whose values are not str
+                    if attrs[kw].__class__ is not cls:
+                        cached = None
+                        break
             if cached is None:
                 cached = _attrs_for(node, element, attrs, key)
             child.attrs = cached[0].copy()
             child._open = cached[1]
         elif element.required_attrs:
-            child.attrs, child._open = _attrs_for(node, element, {}, None)
+            child.attrs, child._open, _ = _attrs_for(node, element, {}, None)
         else:
             child.attrs = {}
             child._open = element.open_tag
-        child.parent = node
-        child._source = None
-        if text is None or text == "":
+        if text.__class__ is str and text:
+            if element.mixed or (
+                element.value_type is not None
+                and text in element.value_type._cache
+                and text == text.strip()
+            ):
+                # free text, or a value its type already accepted: only the characters
+                if (text.isascii() and text.isprintable()) or forbidden(text) is None:
+                    child._children = [text]
+                else:
+                    child._children = [_checked_text(child, text, "")]  # raises control-char
+            else:
+                child._children = [_checked_text(child, text, "")]
+        elif text is None or text == "":
             if element.text_required:
                 raise _error(
                     node,
@@ -274,19 +299,6 @@ def _adder(name: str) -> Callable[..., Node]:
                     "missing-text",
                 )
             child._children = []
-        elif text.__class__ is str and (
-            element.mixed
-            or (
-                element.value_type is not None
-                and text in element.value_type._cache
-                and text == text.strip()
-            )
-        ):
-            # free text, or a value its type already accepted: only the characters
-            if (text.isascii() and text.isprintable()) or _FORBIDDEN_CHARS.search(text) is None:
-                child._children = [text]
-            else:
-                child._children = [_checked_text(child, text, "")]  # raises control-char
         else:
             child._children = [_checked_text(child, text, "")]
         children = node._children
@@ -328,14 +340,9 @@ def _error(node: Node, child: str | None, message: str, code: str, attr: str | N
     return DocumentError(message, code=code, path=path, attribute=attr)
 
 
-# (element, (name, value)..., value types...) -> (attributes, start tag), for keyword
-# attributes already checked (the types tell 1 from True and from 1.0)
-_ATTR_CACHE: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
-
-
 def _attrs_for(
     parent: Node, element: Element, given: dict[str, Any], key: tuple[Any, ...] | None
-) -> tuple[dict[str, str], str]:
+) -> tuple[dict[str, str], str, tuple[tuple[str, type], ...]]:
     """Check keyword attributes against the schema: the attributes (XML name -> XML
     text, in schema order) and the start tag they make (without its ``>``); remembered
     under ``key`` when it is not None.  The caller copies the attributes."""
@@ -373,9 +380,11 @@ def _attrs_for(
         order = element.attr_order
         out = dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
     start = open_tag(element.name, out)
+    typed = tuple((kw, v.__class__) for kw, v in given.items() if v.__class__ is not str)
+    result = (out, start, typed)
     if key is not None and len(_ATTR_CACHE) < 8192:
-        _ATTR_CACHE[key] = (out, start)
-    return out, start
+        _ATTR_CACHE[key] = result
+    return result
 
 
 def _checked_text(node: Node, value: Any, before: str) -> str:
