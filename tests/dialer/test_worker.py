@@ -451,3 +451,32 @@ def test_real_clock_leases_are_renewed_through_a_long_call(store: CallStore) -> 
     assert record.takes == 1
     assert history(store, "CAlong") == ["queued", "initiated", "in-progress", "completed"]
     assert site.fetches == {"CAlong": 1} and site.bad_signatures == []
+
+
+def test_stop_hangs_up_running_calls_and_flushes_their_callbacks(store: CallStore) -> None:
+    import threading
+    import time
+
+    from voiceapp.dialer.clock import RealClock
+
+    hold = b'<Response><Say>Hold on</Say><Pause length="60"/></Response>'
+    with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
+        store.create(spec("CAstop", CALLER, site, url="/doc/hold"))
+        settings = make_settings(DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}})
+        dialer = Dialer(settings, store, clock=RealClock(), worker_id="w-stop")
+        talking = threading.Event()
+        dialer.subscribe(lambda sid, entry: talking.set() if entry.kind == "pause" else None)
+        dialer.start()
+        try:
+            assert talking.wait(20)
+        finally:
+            started = time.monotonic()
+            dialer.stop(timeout=5)
+            stopped_in = time.monotonic() - started
+        assert stopped_in < 6
+        record = store.require("CAstop")
+        assert record.status == "completed"
+        assert record.duration is not None and record.duration < 10  # hung up, not 60 s
+        # initiated, answered and completed: stored, then delivered before stop returned
+        assert [e.state for e in record.events] == ["delivered"] * 3
+        assert site.accepted_events("CAstop") == ["answered", "completed", "initiated"]

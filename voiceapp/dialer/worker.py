@@ -382,6 +382,13 @@ class Dialer:
             done_taking = self._queue_empty or budget == 0 or self._stopping
             if not self._live and self.deliverer.idle and done_taking:
                 break
+            if self._stopping:  # stop() from another thread: end what runs, promptly
+                for live in list(self._live.values()):
+                    if not live.cancel_sent:
+                        live.cancel_sent = True
+                        live.handle.hang_up()
+                if time.monotonic() >= self._stop_deadline:
+                    break
             self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
         self.clock.run_until_idle()
         self._flush()
