@@ -480,3 +480,51 @@ def test_stop_hangs_up_running_calls_and_flushes_their_callbacks(store: CallStor
         # initiated, answered and completed: stored, then delivered before stop returned
         assert [e.state for e in record.events] == ["delivered"] * 3
         assert site.accepted_events("CAstop") == ["answered", "completed", "initiated"]
+
+
+def test_recovery_settles_a_bridged_call_and_its_b_leg(tmp_path: Path, site: Site) -> None:
+    clock = FakeTime()
+    store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        store.create(spec("CAbridged", PIN_CALLEE, site, url=None))
+        assert store.take("dead-worker", 5.0) is not None
+        store.set_status("CAbridged", "initiated", expect="queued")
+        store.set_status("CAbridged", "in-progress", expect="initiated")
+        store.add_leg("CAbridged", "CAbleg", from_=PIN_CALLEE, to=CALLER, parent_sid="CAbridged")
+        store.set_status("CAbridged", "initiated", leg_sid="CAbleg", expect="queued")
+        clock.now += 2
+        store.set_status("CAbridged", "in-progress", leg_sid="CAbleg", expect="initiated")
+        # the b-leg reported to its own <Number statusCallback>
+        store.add_event(
+            "CAbridged",
+            "CAbleg:answered",
+            leg_sid="CAbleg",
+            sequence=0,
+            name="answered",
+            url=site.url("/cb?leg=b"),
+            method="POST",
+            params=[("CallSid", "CAbleg"), ("StatusCallbackEvent", "answered")],
+        )
+        store.record_attempt(
+            "CAbridged",
+            "CAbleg:answered",
+            AttemptRecord(1, clock.now, True, 204),
+            state="delivered",
+        )
+        clock.now += 8
+        dialer = new_dialer(store)
+        assert dialer.recover().settled == ["CAbridged"]
+        dialer.run_until_idle()
+        record = store.require("CAbridged")
+        assert record.status == "completed" and record.duration == 10
+        b_leg = next(leg for leg in record.legs if leg.sid == "CAbleg")
+        assert b_leg.status == "completed" and b_leg.duration == 8
+        b_done = next(e for e in record.events if e.event_id == "CAbleg:completed")
+        assert b_done.url == site.url("/cb?leg=b") and b_done.state == "delivered"
+        params = dict(b_done.params)
+        assert params["ParentCallSid"] == "CAbridged" and params["Direction"] == "outbound-dial"
+        assert params["CallDuration"] == "8" and params["SequenceNumber"] == "1"
+        a_done = site.accepted["CAbridged:completed"][0]
+        assert a_done["CallStatus"] == "completed" and a_done["CallDuration"] == "10"
+    finally:
+        store.close()
