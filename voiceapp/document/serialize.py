@@ -39,7 +39,7 @@ def serialize(node: Node) -> bytes:
     out: list[str] = [DECLARATION]
     _write(node, out)
     out.append("\n")
-    return "".join(out).encode("utf-8")
+    return "".join(out).encode()
 
 
 def open_tag(tag: str, attrs: dict[str, str]) -> str:
@@ -60,16 +60,15 @@ def _write(node: Node, out: list[str]) -> None:
     if children is None:
         children = node.children
     if not children:
-        out.append(start + "/>")
+        out += (start, "/>")
         return
-    out.append(start + ">")
-    append = out.append
+    out += (start, ">")
     for child in children:
         if child.__class__ is str:
             text: str = child
             if "&" in text or "<" in text or ">" in text or "\r" in text:
                 text = _TEXT_SPECIAL.sub(_text_sub, text)
-            append(text)
+            out.append(text)
             continue
         sub: Node = child  # type: ignore[assignment]
         kids = sub._children
@@ -77,7 +76,7 @@ def _write(node: Node, out: list[str]) -> None:
         if kids is None or start is None or len(kids) > 1:
             _write(sub, out)
         elif not kids:
-            append(start + "/>")
+            out += (start, "/>")
         else:
             text = kids[0]  # type: ignore[assignment]
             if text.__class__ is not str:
@@ -86,5 +85,5 @@ def _write(node: Node, out: list[str]) -> None:
             # a leaf with text, written here rather than in a call of its own
             if "&" in text or "<" in text or ">" in text or "\r" in text:
                 text = _TEXT_SPECIAL.sub(_text_sub, text)
-            append(start + ">" + text + sub.element.close_tag)
-    append(node.element.close_tag)
+            out += (start, ">", text, sub.element.close_tag)
+    out.append(node.element.close_tag)
