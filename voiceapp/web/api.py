@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from voiceapp.apps import Context, TemplateError, get_app
+from voiceapp.config import Settings
 from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
@@ -69,6 +70,19 @@ def _sample_step_url(step: str, data: Mapping[str, Any], *, ttl: int | None = No
     return "https://voiceapp.invalid/voice/step/preview"
 
 
+def destination(
+    settings: Settings, number: object, *, field: str, country_code: str | None = None
+) -> str:
+    """A callee number in E.164 (``country_code``, else ``DEFAULT_REGION``, reads national
+    numbers).  A number the deployment's simulated network defines is taken as written:
+    the deployment vouches for its own test numbers, which phonenumbers may not know."""
+    network = settings.NETWORK
+    if network is not None and isinstance(number, str) and number in network.numbers:
+        return number
+    region = settings.DEFAULT_REGION or None
+    return normalize(number, field=field, country_code=country_code, default_region=region)
+
+
 def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a session request and create the session: ``{"token", "url", "expires_at"}``.
 
@@ -83,7 +97,7 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
                 field=str(key),
             )
     app = get_app(payload.get("app"))
-    to = normalize(payload.get("to"), field="to", default_region=rt.settings.DEFAULT_REGION or None)
+    to = destination(rt.settings, payload.get("to"), field="to")
     variables = app.validate(payload.get("variables", {}))
     ttl = payload.get("ttl", rt.settings.SESSION_TTL)
     limit = rt.settings.MAX_SESSION_TTL

@@ -38,7 +38,7 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
-from voiceapp.web.api import create_session, require_api_key
+from voiceapp.web.api import create_session, destination, require_api_key
 from voiceapp.web.problems import BadRequestBody
 from voiceapp.web.runtime import runtime
 
@@ -316,7 +316,7 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
         from_ = raw_from
     else:
         from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
-    to = normalize(raw_to, field="to", country_code=country, default_region=region)
+    to = destination(settings, raw_to, field="to", country_code=country)
 
     url = _text(data, "url")
     app = _text(data, "app")
