@@ -155,3 +155,42 @@ def test_remembered_attributes_are_not_shared_between_nodes() -> None:
     assert a.attrs == {"voice": "alice", "loop": "3"} and b.attrs == {"voice": "alice"}
     assert r.say("z", voice="alice").attrs == {"voice": "alice"}
     assert b'<Say voice="alice">y</Say>' in r.to_xml()
+
+
+def test_attributes_by_python_or_xml_name_alike() -> None:
+    r = Response()
+    say = r.say("Your pin is ")
+    a = say.say_as("8970", interpret_as="digits")
+    b = say.say_as("8970", **{"interpret-as": "digits"})
+    c = r.add("Pause", length=2)
+    d = r.pause(length=2)
+    e = r.pause(length=None)
+    assert a.attrs == b.attrs == {"interpret-as": "digits"}
+    assert c.attrs == d.attrs == {"length": "2"}
+    assert e.attrs == {}
+    with pytest.raises(DocumentError) as info:
+        say.say_as("8970", interpret_as="digits", **{"format": "nope"})
+    assert info.value.attribute == "format"
+
+
+def test_attributes_are_keywords_only() -> None:
+    r = Response()
+    with pytest.raises(TypeError):
+        r.say("hi", "alice")
+    with pytest.raises(TypeError):
+        r.dial("+15551230000", 30)
+    assert r.children == []
+
+
+def test_several_wrong_attributes_name_the_first_in_schema_order() -> None:
+    for attrs in ({"wait_url": 1, "method": 1000}, {"method": 1000, "wait_url": 1}):
+        with pytest.raises(DocumentError) as info:
+            Response().enqueue("queue", **attrs)
+        assert info.value.attribute == next(
+            a.name for a in ELEMENTS["Enqueue"].attrs if a.name in ("waitUrl", "method")
+        )
+
+
+def test_missing_text_says_what_text() -> None:
+    with pytest.raises(DocumentError, match=r"<Redirect> needs text \(http/https URL"):
+        Response().redirect()

@@ -192,7 +192,7 @@ class Node:
             k: v for k, v in self.attrs.items() if attr is None or k != attr.name
         }
         given[name if attr is None else attr.name] = value
-        self.attrs, self._open, _ = _attrs_for(self.parent or self, self.element, given, None)
+        self.attrs, self._open, _ = _attrs_for(self.parent or self, self.element, given, None, None)
         return self
 
     if TYPE_CHECKING:
@@ -227,10 +227,88 @@ class Response(Node):
 # ---------------------------------------------------------------------- checks
 
 
-# (element, (keyword, value)...) -> (attributes, start tag, ((keyword, type)...)) for
-# keyword attributes already checked.  Equal values of other types (1, True and 1.0)
-# are told apart by the types of the values that are not str, kept with them.
-_ATTR_CACHE: dict[tuple[Any, ...], tuple[dict[str, str], str, tuple[tuple[str, type], ...]]] = {}
+_ADDER_SOURCE = """\
+def _add(_node, _text=None, _stop=_STOP, /, {params}**_more):
+    if _stop is not _STOP:
+        raise TypeError(_usage)
+    _element = _node.element.any_children.get(_name)
+    while _element is None:
+        _parent = _node.parent
+        if _parent is None or _node.element.key not in _goes_up:
+            raise _refused(_node, _name)
+        _node = _parent
+        _element = _node.element.any_children.get(_name)
+    _child = _new(_Node)
+    _child.element = _element
+    _child.parent = _node
+    _child._source = None
+    if _more or {any_given}:
+        if _more:
+            _given = {merge}_more
+            _key = (_element, *_given, *_given.values())
+        else:
+            _given = None
+            _key = (_element, {values})
+        try:
+            _cached = _memo_get(_key)
+        except TypeError:  # an unhashable value, e.g. a list for a List attribute
+            _key, _cached = None, None
+        if _cached is not None and _cached[2]:
+            for _i, _cls in _cached[2]:  # the values that are not str, by position
+                if _key[_i].__class__ is not _cls:
+                    _cached = None
+                    break
+        if _cached is None:
+            if _given is None:
+                _given = {{{given}}}
+            _cached = _attrs_for(_node, _element, _given, _key, _memo)
+        _child.attrs = _cached[0].copy()
+        _child._open = _cached[1]
+    elif _element.required_attrs:
+        _child.attrs, _child._open, _ = _attrs_for(_node, _element, {{}}, None, None)
+    else:
+        _child.attrs = {{}}
+        _child._open = _element.open_tag
+    if _text.__class__ is str and _text:
+        if _element.mixed or (
+            _element.value_type is not None
+            and _text in _element.value_type._cache
+            and _text == _text.strip()
+        ):
+            # free text, or a value its type already accepted: only the characters
+            if (_text.isascii() and _text.isprintable()) or _forbidden(_text) is None:
+                _child._children = [_text]
+            else:
+                _child._children = [_checked_text(_child, _text, "")]  # raises control-char
+        else:
+            _child._children = [_checked_text(_child, _text, "")]
+    elif _text is None or _text == "":
+        if _element.text_required:
+            raise _missing_text(_node, _element)
+        _child._children = []
+    else:
+        _child._children = [_checked_text(_child, _text, "")]
+    _children = _node._children
+    if _children is None:
+        _children = _node.children
+    _children.append(_child)
+    return _child
+"""
+"""The source of the builder's adders, made from it once per element name the way
+:mod:`dataclasses` makes ``__init__`` (only the schema's attribute names are written
+into it).  An element with few attributes takes them as parameters (by Python name),
+so the memo of checked attributes is keyed by a plain tuple of the values and no
+keyword dict is built; others, and XML names, arrive as keywords in ``_more``."""
+
+_STOP: Any = object()  # a third positional argument: attributes are keywords
+_PARAMETERS_MAX = 6  # elements with more attributes take them as keywords
+
+# (element, attribute values...) or (element, keywords..., values...) -> (attributes,
+# start tag, ((position in the key, type)...)), one memo per adder, for attributes
+# already checked.  Equal values of other types (1, True and 1.0) are told apart by
+# the types of the values that are neither str nor None.
+_Memo = dict[tuple[Any, ...], tuple[dict[str, str], str, tuple[tuple[int, type], ...]]]
+_MEMO_LIMIT = 1024
 
 
 def _adder(name: str) -> Callable[..., Node]:
@@ -243,74 +321,49 @@ def _adder(name: str) -> Callable[..., Node]:
     goes_up = frozenset(e.key for e in schema.ELEMENTS.values() if not (kinds & e.child_kinds))
     if not kinds:
         goes_up = frozenset()
-    new, cache_get, forbidden = Node.__new__, _ATTR_CACHE.get, _FORBIDDEN_CHARS.search
-
-    def add(node: Node, text: Any = None, /, **attrs: Any) -> Node:
-        element = node.element.any_children.get(name)
-        while element is None:
-            parent = node.parent
-            if parent is None or node.element.key not in goes_up:
-                raise _refused(node, name)
-            node = parent
-            element = node.element.any_children.get(name)
-        child = new(Node)
-        child.element = element
-        child.parent = node
-        child._source = None
-        if attrs:
-            try:
-                key: tuple[Any, ...] | None = (element, *attrs.items())
-                cached = cache_get(key)  # type: ignore[arg-type]
-            except TypeError:  # an unhashable value, e.g. a list for a List attribute
-                key, cached = None, None
-            if cached is not None:
-                for kw, cls in cached[2]:  # the keywords whose values are not str
-                    if attrs[kw].__class__ is not cls:
-                        cached = None
-                        break
-            if cached is None:
-                cached = _attrs_for(node, element, attrs, key)
-            child.attrs = cached[0].copy()
-            child._open = cached[1]
-        elif element.required_attrs:
-            child.attrs, child._open, _ = _attrs_for(node, element, {}, None)
-        else:
-            child.attrs = {}
-            child._open = element.open_tag
-        if text.__class__ is str and text:
-            if element.mixed or (
-                element.value_type is not None
-                and text in element.value_type._cache
-                and text == text.strip()
-            ):
-                # free text, or a value its type already accepted: only the characters
-                if (text.isascii() and text.isprintable()) or forbidden(text) is None:
-                    child._children = [text]
-                else:
-                    child._children = [_checked_text(child, text, "")]  # raises control-char
-            else:
-                child._children = [_checked_text(child, text, "")]
-        elif text is None or text == "":
-            if element.text_required:
-                raise _error(
-                    node,
-                    element.name,
-                    f"<{element.name}> needs text ({element.text})",
-                    "missing-text",
-                )
-            child._children = []
-        else:
-            child._children = [_checked_text(child, text, "")]
-        children = node._children
-        if children is None:
-            children = node.children
-        children.append(child)
-        return child
-
+    params = list(
+        dict.fromkeys(
+            a.python_name for e in schema.ELEMENTS.values() if e.python_name == py for a in e.attrs
+        )
+    )
+    if len(params) > _PARAMETERS_MAX:
+        params = []
+    memo: _Memo = {}
+    namespace: dict[str, Any] = {
+        "_name": name,
+        "_STOP": _STOP,
+        "_usage": f"{py}() takes the text, then attributes as keywords",
+        "_goes_up": goes_up,
+        "_new": Node.__new__,
+        "_Node": Node,
+        "_refused": _refused,
+        "_attrs_for": _attrs_for,
+        "_memo": memo,
+        "_memo_get": memo.get,
+        "_checked_text": _checked_text,
+        "_missing_text": _missing_text,
+        "_forbidden": _FORBIDDEN_CHARS.search,
+    }
+    given = ", ".join(f"{p!r}: {p}" for p in params)
+    source = _ADDER_SOURCE.format(
+        params="".join(f"{p}=None, " for p in params),
+        merge="{" + given + "} | " if params else "",
+        any_given=" or ".join(f"{p} is not None" for p in params) or "False",
+        given=given,
+        values="".join(f"{p}, " for p in params),
+    )
+    exec(compile(source, f"<voiceapp adder {py}>", "exec"), namespace)
+    add: Callable[..., Node] = namespace["_add"]
     add.__name__ = add.__qualname__ = py
     xml_name = schema.XML_NAME_BY_PYTHON_NAME.get(py, name)
     add.__doc__ = f"Append a ``<{xml_name}>`` (see :meth:`Node.add`)."
     return add
+
+
+def _missing_text(node: Node, element: Element) -> DocumentError:
+    assert element.text is not None  # an element that needs text takes text
+    message = f"<{element.name}> needs text ({element.text.describe()})"
+    return _error(node, element.name, message, "missing-text")  # type: ignore[no-any-return]
 
 
 def _refused(node: Node, name: str) -> DocumentError:
@@ -324,29 +377,23 @@ def _refused(node: Node, name: str) -> DocumentError:
     return _error(node, xml_name, message, "child-not-allowed")  # type: ignore[no-any-return]
 
 
-_ADDERS: dict[str, Callable[..., Node]] = {}
-for _element in schema.ELEMENTS.values():
-    for _name in (_element.name, _element.python_name):
-        if _name not in _ADDERS:
-            _ADDERS[_name] = _adder(_name)
-for _name in schema.KIND_BY_PYTHON_NAME:
-    if hasattr(Node, _name):
-        raise RuntimeError(f"schema element name {_name!r} clashes with a Node attribute")
-    setattr(Node, _name, _ADDERS[_name])
-
-
 def _error(node: Node, child: str | None, message: str, code: str, attr: str | None = None) -> Any:
     path = node.path + (f"/{child}" if child else "")
     return DocumentError(message, code=code, path=path, attribute=attr)
 
 
 def _attrs_for(
-    parent: Node, element: Element, given: dict[str, Any], key: tuple[Any, ...] | None
-) -> tuple[dict[str, str], str, tuple[tuple[str, type], ...]]:
+    parent: Node,
+    element: Element,
+    given: dict[str, Any],
+    key: tuple[Any, ...] | None,
+    memo: _Memo | None,
+) -> tuple[dict[str, str], str, tuple[tuple[int, type], ...]]:
     """Check keyword attributes against the schema: the attributes (XML name -> XML
     text, in schema order) and the start tag they make (without its ``>``); remembered
-    under ``key`` when it is not None.  The caller copies the attributes."""
-    out: dict[str, str] = {}
+    in ``memo`` under ``key`` when they are not None.  The caller copies the
+    attributes."""
+    chosen: dict[str, tuple[schema.Attr, Any]] = {}
     for name, value in given.items():
         if value is None:
             continue
@@ -359,6 +406,11 @@ def _attrs_for(
                 "unknown-attribute",
                 name,
             )
+        chosen[attr.name] = (attr, value)
+    # values checked in schema order: with several wrong, the error names the first
+    order = element.attr_order
+    out: dict[str, str] = {}
+    for attr, value in sorted(chosen.values(), key=lambda pair: order[pair[0].name]):
         try:
             text = attr.type.format(value)
             schema.check_chars(text)
@@ -376,14 +428,17 @@ def _attrs_for(
                 "missing-attribute",
                 attr.name,
             )
-    if len(out) > 1:
-        order = element.attr_order
-        out = dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
     start = open_tag(element.name, out)
-    typed = tuple((kw, v.__class__) for kw, v in given.items() if v.__class__ is not str)
+    typed: tuple[tuple[int, type], ...] = ()
+    if key is not None:
+        typed = tuple(
+            (i, v.__class__)
+            for i, v in enumerate(key)
+            if i and v is not None and v.__class__ is not str
+        )
     result = (out, start, typed)
-    if key is not None and len(_ATTR_CACHE) < 8192:
-        _ATTR_CACHE[key] = result
+    if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
+        memo[key] = result
     return result
 
 
@@ -466,3 +521,13 @@ def _materialize(node: Node) -> list[Node | str]:
 
 from voiceapp.document.serialize import open_tag  # noqa: E402
 from voiceapp.document.serialize import serialize as _serialize  # noqa: E402
+
+_ADDERS: dict[str, Callable[..., Node]] = {}
+for _element in schema.ELEMENTS.values():
+    for _name in (_element.name, _element.python_name):
+        if _name not in _ADDERS:
+            _ADDERS[_name] = _adder(_name)
+for _name in schema.KIND_BY_PYTHON_NAME:
+    if hasattr(Node, _name):
+        raise RuntimeError(f"schema element name {_name!r} clashes with a Node attribute")
+    setattr(Node, _name, _ADDERS[_name])
