@@ -348,11 +348,11 @@ def check(
         root, source = load(data, max_bytes)
     except ParseFailure as failure:
         return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
+    if _valid_children([root], _DOCUMENT, 0, max_depth):  # it checks the root's tag too
+        return from_source(root), []
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
         return None, _locate(root, source, [("root", message, root, None, None, None)])
-    if _valid_children([root], _DOCUMENT, 0, max_depth):
-        return from_source(root), []
     problems = _walk(root, max_depth)
     if problems:
         return None, _locate(root, source, problems)
