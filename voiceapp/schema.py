@@ -146,6 +146,7 @@ class Int(ValueType):
     """A decimal integer in ``[lo, hi]`` (``hi`` None: no upper bound)."""
 
     kind = "int"
+    _RE = re.compile(r"[+-]?[0-9]{1,18}")
 
     def __init__(self, lo: int, hi: int | None = None) -> None:
         super().__init__()
@@ -153,7 +154,7 @@ class Int(ValueType):
         self.hi = hi
 
     def _parse(self, text: str) -> int:
-        if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+        if self._RE.fullmatch(text) is None:
             raise InvalidValue(f"expected an integer, got {text!r}")
         value = int(text)
         if value < self.lo or (self.hi is not None and value > self.hi):
@@ -223,6 +224,7 @@ class Url(ValueType):
 
     kind = "url"
     _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+    _SPACE = re.compile(r"\s")
 
     def __init__(self, schemes: Sequence[str] = ("http", "https"), *, relative: bool = True):
         super().__init__()
@@ -232,7 +234,7 @@ class Url(ValueType):
     def _parse(self, text: str) -> str:
         if not text:
             raise InvalidValue("expected a URL, got an empty value")
-        space = re.search(r"\s", text)
+        space = self._SPACE.search(text)
         if space is not None:
             raise InvalidValue(f"a URL cannot contain whitespace (index {space.start()})")
         scheme = self._SCHEME.match(text)

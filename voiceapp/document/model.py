@@ -408,12 +408,16 @@ def _attrs_for(
             )
         chosen[attr.name] = (attr, value)
     # values checked in schema order: with several wrong, the error names the first
-    order = element.attr_order
+    pairs = list(chosen.values())
+    if len(pairs) > 1:
+        order = element.attr_order
+        pairs.sort(key=lambda pair: order[pair[0].name])
     out: dict[str, str] = {}
-    for attr, value in sorted(chosen.values(), key=lambda pair: order[pair[0].name]):
+    for attr, value in pairs:
         try:
             text = attr.type.format(value)
-            schema.check_chars(text)
+            if not (text.isascii() and text.isprintable()):
+                schema.check_chars(text)
         except InvalidValue as exc:
             raise _error(
                 parent, element.name, f"{attr.name}: {exc.message}", exc.code, attr.name
@@ -432,10 +436,12 @@ def _attrs_for(
     typed: tuple[tuple[int, type], ...] = ()
     if key is not None:
         typed = tuple(
-            (i, v.__class__)
-            for i, v in enumerate(key)
-            if i and v is not None and v.__class__ is not str
-        )
+            [
+                (i, v.__class__)
+                for i, v in enumerate(key)
+                if v.__class__ is not str and v is not None
+            ]
+        )[1:]  # not the element, at 0
     result = (out, start, typed)
     if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
         memo[key] = result
