@@ -277,6 +277,11 @@ class Settings:
         _store_url,
         "sqlite:///path or redis://host:port/db; empty = instance/voiceapp.db (SQLite).",
     )
+    CALL_SYNCHRONOUS: str = setting(
+        "normal",
+        _choice("normal", "full"),
+        "SQLite call store: normal survives a killed process; full also a power cut (slower).",
+    )
     PUBLIC_URL: str = setting(
         "",
         _http_url,

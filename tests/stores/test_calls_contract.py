@@ -18,10 +18,16 @@ from voiceapp.stores import open_call_store
 from voiceapp.stores.calls import (
     ACTIVE,
     CANCELABLE,
+    SKIPPED,
     TERMINAL,
+    AddEvent,
+    AddLeg,
     AttemptRecord,
     CallSpec,
     CallStore,
+    RecordAttempt,
+    Renew,
+    SetStatus,
 )
 from voiceapp.stores.calls.redis import RedisCallStore
 from voiceapp.stores.calls.sqlite import SQLiteCallStore
@@ -558,6 +564,69 @@ def test_batch_groups_writes_and_keeps_them_after_a_caught_error(
     assert [e.event_id for e in record.events] == ["CA1:initiated"]
     assert other.require("CA2").status == "queued"
     assert other.get("CA3") is None
+
+
+def test_take_many_takes_the_oldest_each_once(calls: CallStore, clock: Clock) -> None:
+    for i in range(5):
+        calls.create(spec(f"CA{i}", to=f"+88691234567{i}"))
+        clock.advance(1)
+    calls.cancel("CA1")  # a canceled call is never taken
+    assert calls.take_many("w1", 30, 0) == []
+    first = calls.take_many("w1", 30, 2)
+    assert [(c.sid, c.status, c.lease_owner, c.lease_until, c.takes) for c in first] == [
+        ("CA0", "queued", "w1", clock.now + 30, 1),
+        ("CA2", "queued", "w1", clock.now + 30, 1),
+    ]
+    assert [c.legs[0].history[0].status for c in first] == ["queued", "queued"]
+    assert [c.sid for c in calls.take_many("w2", 30, 10)] == ["CA3", "CA4"]
+    assert calls.take_many("w2", 30, 10) == []
+    assert calls.take("w1", 30) is None
+
+
+def test_apply_writes_in_order_and_skips_the_rest_of_a_failed_call(
+    make_calls: Callable[..., CallStore], calls: CallStore, clock: Clock
+) -> None:
+    other = make_calls(clock)
+    calls.create(spec("CA1"))
+    calls.create(spec("CA2", to="+886912000111"))
+    calls.take_many("w1", 60, 2)
+    attempt = AttemptRecord(1, clock.now, True, 200)
+    params = (("CallSid", "CA1"), ("CallStatus", "initiated"))
+    results = calls.apply(
+        [
+            SetStatus("CA1", "initiated", expect=("queued",)),
+            AddEvent("CA1", "CA1:initiated", "CA1", 0, "initiated", "http://cb", "POST", params),
+            SetStatus("CA2", "ringing", expect=("initiated",)),  # CA2 is queued: refused
+            AddEvent("CA2", "CA2:ringing", "CA2", 0, "ringing", "http://cb", "POST", params),
+            SetStatus("CA2", "failed", duration=0),  # skipped: an earlier write of CA2 failed
+            RecordAttempt("CA1", "CA1:initiated", attempt, "delivered"),
+            AddLeg("CA1", "CA1b1", "+19499300360", "+886912000222", parent_sid="CA1"),
+            SetStatus("CA1", "in-progress", leg_sid="CA1b1", expect=("queued",)),
+            Renew("CA1", "w1", 120),
+            Renew("CA2", "w2", 120),  # skipped (CA2 failed); and not w2's anyway
+            SetStatus("CA9", "failed"),  # no such call
+            SetStatus("CA1", "bogus"),  # refused before it is sent
+            Renew("CA1", "w1", 180),  # skipped: CA1's previous write failed
+        ]
+    )
+    assert results[:2] == ["queued", True]
+    assert isinstance(results[2], ConflictError) and results[2].code == "call-status-conflict"
+    assert results[3:5] == [SKIPPED, SKIPPED]
+    assert results[5:8] == [None, True, "queued"]
+    assert results[8:10] == [True, SKIPPED]
+    assert isinstance(results[10], NotFoundError)
+    assert isinstance(results[11], ValidationError)
+    assert results[12] is SKIPPED
+    one, two = other.require("CA1"), other.require("CA2")
+    assert (one.status, one.lease_until) == ("initiated", clock.now + 120)
+    assert [e.event_id for e in one.events] == ["CA1:initiated"]
+    assert one.events[0].delivered and one.events[0].attempts == (attempt,)
+    assert [(leg.sid, leg.status) for leg in one.legs] == [
+        ("CA1", "initiated"),
+        ("CA1b1", "in-progress"),
+    ]
+    assert (two.status, two.events, two.lease_until) == ("queued", (), clock.now + 60)
+    assert calls.apply([]) == []
 
 
 def test_sqlite_batch_that_raises_writes_nothing(tmp_path: Path, clock: Clock) -> None:

@@ -70,12 +70,19 @@ from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.errors import ConflictError, VoiceappError
 from voiceapp.stores.calls import (
+    SKIPPED,
     TERMINAL,
+    AddEvent,
+    AddLeg,
     AttemptRecord,
     CallRecord,
     CallStore,
     EventRecord,
     LegRecord,
+    RecordAttempt,
+    Renew,
+    SetStatus,
+    Write,
 )
 
 __all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id"]
@@ -181,10 +188,7 @@ class _StoredDeliverer(Deliverer):
         record = AttemptRecord(
             attempt.number, self.dialer.store_now(), attempt.ok, attempt.status, attempt.error
         )
-        store, event_id, state = self.dialer.store, delivery.event_id, delivery.state
-        self.dialer._queue_write(
-            call, lambda: store.record_attempt(call, event_id, record, state=state)
-        )
+        self.dialer._queue_write(RecordAttempt(call, delivery.event_id, record, delivery.state))
         if delivery.done:
             self.calls.pop(delivery.event_id, None)
             if delivery.state == "failed":
@@ -276,7 +280,7 @@ class Dialer:
         if settings.PUBLIC_URL:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
         self._live: dict[str, _Live] = {}
-        self._writes: list[tuple[str, str | None, Callable[[], object]]] = []
+        self._writes: list[tuple[Write, str | None]] = []  # (write, event id of an AddEvent)
         self._flush_scheduled = False
         self._unwritten_events: set[str] = set()
         self._recent: OrderedDict[str, Trace] = OrderedDict()
@@ -480,20 +484,32 @@ class Dialer:
         try:
             # takes and their ``initiated`` in one batch; nothing is dialed before it is durable
             with self.store.batch():
-                while taken < room:
-                    record = self.store.take(self.worker_id, self.lease)
-                    if record is None:
-                        self._queue_empty = True
-                        break
-                    taken += 1
-                    call = self._prepare(record)
+                records = self.store.take_many(self.worker_id, self.lease, room)
+                taken = len(records)
+                if taken < room:
+                    self._queue_empty = True
+                for record in records:
+                    call = self._outbound(record)
                     if call is not None:
                         ready.append((record, call))
+                at = self._wall()
+                results = self.store.apply(
+                    [SetStatus(r.sid, "initiated", expect=("queued",), at=at) for r, _ in ready]
+                )
         except Exception as exc:
             # nothing of the batch is durable: those calls stay queued, their leases expire
             log.warning("dialer %s: taking calls failed: %s", self.worker_id, exc)
             return taken
-        for record, call in ready:
+        for (record, call), result in zip(ready, results, strict=True):
+            if isinstance(result, ConflictError):
+                continue  # canceled between take and dial: nothing to do
+            if isinstance(result, Exception):
+                log.warning(
+                    "call %s: cannot record initiated (%s); its lease will expire",
+                    record.sid,
+                    result,
+                )
+                continue
             self._place(record, call)
         return taken
 
@@ -522,10 +538,9 @@ class Dialer:
             return
         lost: list[_Live] = []
         try:
-            with self.store.batch():
-                for live in due:
-                    if not self.store.renew(live.sid, self.worker_id, self.lease):
-                        lost.append(live)
+            renewals = [Renew(live.sid, self.worker_id, self.lease) for live in due]
+            results = self.store.apply(renewals)
+            lost = [live for live, kept in zip(due, results, strict=True) if kept is not True]
         except Exception as exc:
             log.warning("dialer %s: lease renewal failed: %s", self.worker_id, exc)
             queue.extendleft(reversed(due))  # try again next round
@@ -538,15 +553,13 @@ class Dialer:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _queue_write(
-        self, call_sid: str, write: Callable[[], object], event_id: str | None = None
-    ) -> None:
-        """Queue a store write; queued writes go in one batch, in order, soon.
+    def _queue_write(self, write: Write, event_id: str | None = None) -> None:
+        """Queue a store write; queued writes go in one :meth:`CallStore.apply`, in order, soon.
 
-        The batch is written at the end of the current burst of timers (a
+        They are written at the end of the current burst of timers (a
         ``call_soon``), and always before a callback is sent.
         """
-        self._writes.append((call_sid, event_id, write))
+        self._writes.append((write, event_id))
         if len(self._writes) >= MAX_QUEUED_WRITES:
             self._flush()
         elif not self._flush_scheduled:
@@ -554,29 +567,32 @@ class Dialer:
             self.clock.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Write the queued writes in one batch; a call whose write fails is hung up."""
+        """Write the queued writes in one group; a call whose write fails is hung up.
+
+        A write of a call already lost is not made; after a failed write the
+        store skips the later writes of that call (:data:`SKIPPED`).
+        """
         self._flush_scheduled = False
         if not self._writes:
             return
         writes, self._writes = self._writes, []
         failed: dict[str, str] = {}
+        todo: list[tuple[Write, str | None]] = []
+        for write, event_id in writes:
+            live = self._live.get(write.call_sid)
+            if live is not None and live.lost:
+                if event_id is not None:
+                    self._unwritten_events.add(event_id)
+                continue
+            todo.append((write, event_id))
         try:
-            with self.store.batch():
-                for call_sid, event_id, write in writes:
-                    live = self._live.get(call_sid)
-                    if call_sid in failed or (live is not None and live.lost):
-                        if event_id is not None:
-                            self._unwritten_events.add(event_id)
-                        continue
-                    try:
-                        write()
-                    except Exception as exc:
-                        failed[call_sid] = f"{type(exc).__name__}: {exc}"
-                        if event_id is not None:
-                            self._unwritten_events.add(event_id)
-        except Exception as exc:  # the batch itself failed: none of it is durable
-            for call_sid, event_id, _ in writes:
-                failed.setdefault(call_sid, f"{type(exc).__name__}: {exc}")
+            results = self.store.apply([write for write, _ in todo])
+        except Exception as exc:  # the group itself failed: none of it is durable
+            results = [exc] * len(todo)
+        for (write, event_id), result in zip(todo, results, strict=True):
+            if result is SKIPPED or isinstance(result, Exception):
+                if isinstance(result, Exception):
+                    failed.setdefault(write.call_sid, f"{type(result).__name__}: {result}")
                 if event_id is not None:
                     self._unwritten_events.add(event_id)
         for call_sid, reason in failed.items():
@@ -593,12 +609,23 @@ class Dialer:
 
     def _start(self, record: CallRecord) -> None:
         """Write ``initiated`` and dial (a call taken outside a batch: recovery)."""
-        call = self._prepare(record)
-        if call is not None:
-            self._place(record, call)
+        call = self._outbound(record)
+        if call is None:
+            return
+        try:
+            self.store.set_status(record.sid, "initiated", expect="queued", at=self._wall())
+        except ConflictError:
+            return  # canceled between take and dial: nothing to do
+        except Exception as exc:
+            log.warning(
+                "call %s: cannot record initiated (%s); its lease will expire", record.sid, exc
+            )
+            return
+        self._place(record, call)
 
-    def _prepare(self, record: CallRecord) -> OutboundCall | None:
-        """The call to place, after ``initiated`` is written; None if it must not be dialed."""
+    def _outbound(self, record: CallRecord) -> OutboundCall | None:
+        """The call to place (``initiated`` not yet written); None if its spec is unusable
+        (the call is then failed)."""
         spec = record.spec
         try:
             subscription = Subscription.from_fields(
@@ -613,15 +640,6 @@ class Dialer:
             log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
             with contextlib.suppress(VoiceappError):
                 self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
-            return None
-        try:
-            self.store.set_status(spec.sid, "initiated", expect="queued", at=self._wall())
-        except ConflictError:
-            return None  # canceled between take and dial: nothing to do
-        except Exception as exc:
-            log.warning(
-                "call %s: cannot record initiated (%s); its lease will expire", spec.sid, exc
-            )
             return None
         return OutboundCall(
             from_=spec.from_,
@@ -686,29 +704,21 @@ class Dialer:
         if live is None or live.lost or (a_leg and row.event is Event.DIAL):
             return  # not ours to write, or (initiated) written before the call was placed
         at = self._wall()
-        store = self.store
         if not a_leg and row.event is Event.DIAL:
             leg = run.leg
             self._queue_write(
-                call_sid,
-                lambda: store.add_leg(
-                    call_sid,
-                    leg.sid,
-                    from_=leg.from_,
-                    to=leg.to,
-                    direction=run.direction,
-                    parent_sid=leg.parent_sid,
-                    at=at,
-                ),
+                AddLeg(call_sid, leg.sid, leg.from_, leg.to, run.direction, leg.parent_sid, at)
             )
-        status, expect = row.target.value, row.source.value
-        leg_sid = None if a_leg else run.sid
         duration = run.duration if row.target in TERMINAL else None
         self._queue_write(
-            call_sid,
-            lambda: store.set_status(
-                call_sid, status, leg_sid=leg_sid, expect=expect, at=at, duration=duration
-            ),
+            SetStatus(
+                call_sid,
+                row.target.value,
+                leg_sid=None if a_leg else run.sid,
+                expect=row.source.value,
+                at=at,
+                duration=duration,
+            )
         )
 
     def _store_event(
@@ -723,10 +733,8 @@ class Dialer:
         if live is not None and live.lost:
             return False
         values = dict(params)
-        store, at = self.store, self.store_now()
         self._queue_write(
-            call_sid,
-            lambda: store.add_event(
+            AddEvent(
                 call_sid,
                 event_id,
                 leg_sid=leg_sid,
@@ -735,7 +743,7 @@ class Dialer:
                 url=subscription.url or "",
                 method=subscription.method,
                 params=params,
-                at=at,
+                at=self.store_now(),
             ),
             event_id,
         )

@@ -133,7 +133,7 @@ def init_app(
     app: Flask, settings: Settings, store_url: str, clock: Callable[[], float]
 ) -> CallService:
     """Open the call store, start the embedded dialer (unless told not to), add the routes."""
-    store = open_call_store(store_url, clock=clock)
+    store = open_call_store(store_url, clock=clock, sqlite_synchronous=settings.CALL_SYNCHRONOUS)
     service = CallService(store)
     app.extensions[EXTENSION] = service
     app.register_blueprint(bp)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from voiceapp.errors import ConflictError, NotFoundError, ValidationError
 
@@ -30,15 +30,22 @@ __all__ = [
     "DELIVERY_STATES",
     "LIVE",
     "QUEUED",
+    "SKIPPED",
     "STATUSES",
     "TERMINAL",
+    "AddEvent",
+    "AddLeg",
     "AttemptRecord",
     "CallRecord",
     "CallSpec",
     "CallStore",
     "EventRecord",
     "LegRecord",
+    "RecordAttempt",
+    "Renew",
+    "SetStatus",
     "StatusChange",
+    "Write",
 ]
 
 QUEUED: Final = "queued"
@@ -291,6 +298,82 @@ class CallRecord:
         }
 
 
+# -- deferred writes (CallStore.apply) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """:meth:`CallStore.set_status` as data; its result is the previous status."""
+
+    call_sid: str
+    status: str
+    leg_sid: str | None = None
+    expect: str | tuple[str, ...] | None = None
+    at: float | None = None
+    duration: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddLeg:
+    """:meth:`CallStore.add_leg` as data; its result is True when the leg is new."""
+
+    call_sid: str
+    leg_sid: str
+    from_: str
+    to: str
+    direction: str = "outbound-dial"
+    parent_sid: str | None = None
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddEvent:
+    """:meth:`CallStore.add_event` as data; its result is True when the event is new."""
+
+    call_sid: str
+    event_id: str
+    leg_sid: str
+    sequence: int
+    name: str
+    url: str
+    method: str
+    params: tuple[tuple[str, str], ...]
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAttempt:
+    """:meth:`CallStore.record_attempt` as data; its result is None."""
+
+    call_sid: str
+    event_id: str
+    attempt: AttemptRecord
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Renew:
+    """:meth:`CallStore.renew` as data; its result is False once the worker lost the call."""
+
+    call_sid: str
+    worker: str
+    lease: float
+
+
+#: One write :meth:`CallStore.apply` carries out.
+Write: TypeAlias = SetStatus | AddLeg | AddEvent | RecordAttempt | Renew
+
+
+class _Skipped:
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+#: The result of a write :meth:`CallStore.apply` did not try: an earlier write of
+#: the same call failed.
+SKIPPED: Final = _Skipped()
+
+
 def to_busy(to: str, holder: str | None) -> ConflictError:
     who = f" ({holder})" if holder else ""
     return ConflictError(
@@ -470,6 +553,82 @@ class CallStore(abc.ABC):
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         """Pending events, oldest first, with their attempts: what a restart resumes."""
 
+    # -- several writes at once -----------------------------------------------------------
+
+    def apply(self, writes: Sequence[Write]) -> list[object]:
+        """Carry out ``writes`` in order, as one group; one result per write.
+
+        A result is what the method would return, the exception it would raise
+        (that write changed nothing), or :data:`SKIPPED` when an earlier write of
+        the same call failed (a call's writes build on each other: a status
+        callback event is not stored after its status change was refused).  Each
+        write is as atomic as its method.  SQLite: one transaction (one fsync),
+        durable when this returns.  Redis: one Lua script, one round trip.  An
+        exception raised by ``apply`` itself (the store is down) means none of the
+        writes can be counted on.
+        """
+        results: list[object] = []
+        failed: set[str] = set()
+        with self.batch():
+            for write in writes:
+                if write.call_sid in failed:
+                    results.append(SKIPPED)
+                    continue
+                try:
+                    results.append(self._apply_one(write))
+                except Exception as exc:
+                    failed.add(write.call_sid)
+                    results.append(exc)
+        return results
+
+    def _apply_one(self, write: Write) -> object:
+        if isinstance(write, SetStatus):
+            return self.set_status(
+                write.call_sid,
+                write.status,
+                leg_sid=write.leg_sid,
+                expect=write.expect,
+                at=write.at,
+                duration=write.duration,
+            )
+        if isinstance(write, AddLeg):
+            return self.add_leg(
+                write.call_sid,
+                write.leg_sid,
+                from_=write.from_,
+                to=write.to,
+                direction=write.direction,
+                parent_sid=write.parent_sid,
+                at=write.at,
+            )
+        if isinstance(write, AddEvent):
+            return self.add_event(
+                write.call_sid,
+                write.event_id,
+                leg_sid=write.leg_sid,
+                sequence=write.sequence,
+                name=write.name,
+                url=write.url,
+                method=write.method,
+                params=write.params,
+                at=write.at,
+            )
+        if isinstance(write, RecordAttempt):
+            return self.record_attempt(
+                write.call_sid, write.event_id, write.attempt, state=write.state
+            )
+        return self.renew(write.call_sid, write.worker, write.lease)
+
+    def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
+        """Up to ``limit`` calls of the queue, oldest first, as :meth:`take` takes each."""
+        taken: list[CallRecord] = []
+        while len(taken) < limit:
+            record = self.take(worker, lease)
+            if record is None:
+                break
+            taken.append(record)
+        return taken
+
     # -- housekeeping ----------------------------------------------------------------------
 
     @contextmanager
@@ -481,6 +640,7 @@ class CallStore(abc.ABC):
         inside is undone on its own, so catching its error keeps the others).  Redis:
         every operation is already one atomic round trip; nothing is grouped.  Act on
         the writes (answer a caller, deliver a callback) only after the block.
+        For grouped writes on both stores use :meth:`apply`.
         """
         yield
 

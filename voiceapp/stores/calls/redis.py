@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -45,14 +45,21 @@ from voiceapp.errors import StoreError
 from voiceapp.stores.calls.base import (
     DELIVERY_STATES,
     QUEUED,
+    SKIPPED,
     TERMINAL,
+    AddEvent,
+    AddLeg,
     AttemptRecord,
     CallRecord,
     CallSpec,
     CallStore,
     EventRecord,
     LegRecord,
+    RecordAttempt,
+    Renew,
+    SetStatus,
     StatusChange,
+    Write,
     check_sid,
     check_spec,
     check_status,
@@ -145,16 +152,6 @@ end
 return false
 """
 
-# ARGV: prefix, sid, worker, until
-_RENEW = """
-local call = ARGV[1]..'call:'..ARGV[2]
-if redis.call('HGET', call, 'lease_owner') ~= ARGV[3] then return 0 end
-if redis.call('HGET', call, 'ended_at') then return 0 end
-redis.call('HSET', call, 'lease_until', ARGV[4])
-redis.call('ZADD', ARGV[1]..'calls:leases', ARGV[4], ARGV[2])
-return 1
-"""
-
 # ARGV: prefix, sid, worker, until, now
 _RECLAIM = """
 local p, sid = ARGV[1], ARGV[2]
@@ -191,77 +188,154 @@ return {'refused', status}
 """
 )
 
-# ARGV: prefix, sid, leg, status, expect (space separated), at, duration, terminal, retention,
-# entry
-_SET_STATUS = (
+# The writes CallStore.apply groups, as functions: one script each, and all of them in
+# _APPLY.  set_status returns {'ok', previous} or {'missing'} / {'no-leg'} /
+# {'conflict', current}; add_leg and add_event 1 (new), 0 (known) or -1 (no call);
+# attempt 1 or -1 (no event); renew 1 or 0 (lost).
+_OPS = (
     _FINISH
     + """
-local p, sid, leg = ARGV[1], ARGV[2], ARGV[3]
-local call = p..'call:'..sid
-if redis.call('EXISTS', call) == 0 then return {'missing'} end
-local current = redis.call('HGET', call, 'leg:'..leg..':status')
-if not current then return {'no-leg'} end
-if redis.call('HEXISTS', call, 'leg:'..leg..':ended_at') == 1 then
-  return {'conflict', current}
-end
-if ARGV[5] ~= '' then
-  local ok = false
-  for s in string.gmatch(ARGV[5], '%S+') do
-    if s == current then ok = true end
+local function op_set_status(p, sid, leg, status, expect, at, duration, terminal, retention,
+                             entry)
+  local call = p..'call:'..sid
+  if redis.call('EXISTS', call) == 0 then return {'missing'} end
+  local current = redis.call('HGET', call, 'leg:'..leg..':status')
+  if not current then return {'no-leg'} end
+  if redis.call('HEXISTS', call, 'leg:'..leg..':ended_at') == 1 then
+    return {'conflict', current}
   end
-  if not ok then return {'conflict', current} end
+  if expect ~= '' then
+    local ok = false
+    for s in string.gmatch(expect, '%S+') do
+      if s == current then ok = true end
+    end
+    if not ok then return {'conflict', current} end
+  end
+  local term = terminal == '1'
+  set_leg(p, sid, leg, status, at, duration, term, entry)
+  if term and leg == sid then expire_all(p, sid, retention) end
+  return {'ok', current}
 end
-local terminal = ARGV[8] == '1'
-set_leg(p, sid, leg, ARGV[4], ARGV[6], ARGV[7], terminal, ARGV[10])
-if terminal and leg == sid then expire_all(p, sid, ARGV[9]) end
-return {'ok', current}
+local function op_add_leg(p, sid, leg, info, now, entry)
+  local call = p..'call:'..sid
+  if redis.call('EXISTS', call) == 0 then return -1 end
+  if redis.call('HEXISTS', call, 'leg:'..leg..':status') == 1 then return 0 end
+  local legs = redis.call('HGET', call, 'legs')
+  redis.call('HSET', call, 'leg:'..leg..':info', info, 'leg:'..leg..':status', 'queued',
+    'legs', legs..' '..leg)
+  redis.call('RPUSH', call..':history', entry)
+  local ttl = redis.call('PTTL', call)
+  if ttl > 0 then redis.call('PEXPIRE', call..':history', ttl) end
+  return 1
+end
+local function op_add_event(p, sid, eid, data)
+  local call = p..'call:'..sid
+  if redis.call('EXISTS', call) == 0 then return -1 end
+  local events = call..':events'
+  if redis.call('HEXISTS', events, eid) == 1 then return 0 end
+  local n = redis.call('INCR', p..'calls:eventseq')
+  redis.call('HSET', events, eid, data, eid..'|state', 'pending', eid..'|n', n)
+  redis.call('ZADD', p..'calls:undelivered', n, sid..' '..eid)
+  local ttl = redis.call('PTTL', call)
+  if ttl > 0 then redis.call('PEXPIRE', events, ttl) end
+  return 1
+end
+local function op_attempt(p, sid, eid, number, data, state)
+  local events = p..'call:'..sid..':events'
+  local current = redis.call('HGET', events, eid..'|state')
+  if not current then return -1 end
+  redis.call('HSETNX', events, eid..'|a'..number, data)
+  if current ~= 'delivered' then
+    redis.call('HSET', events, eid..'|state', state)
+    current = state
+  end
+  if current ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
+  return 1
+end
+local function op_renew(p, sid, worker, deadline)
+  local call = p..'call:'..sid
+  if redis.call('HGET', call, 'lease_owner') ~= worker then return 0 end
+  if redis.call('HGET', call, 'ended_at') then return 0 end
+  redis.call('HSET', call, 'lease_until', deadline)
+  redis.call('ZADD', p..'calls:leases', deadline, sid)
+  return 1
+end
 """
 )
 
+# ARGV: prefix, sid, leg, status, expect (space separated), at, duration, terminal, retention,
+# entry
+_SET_STATUS = _OPS + "return op_set_status(unpack(ARGV))"
 # ARGV: prefix, sid, leg, info, now, entry
-_ADD_LEG = """
-local p, sid, leg = ARGV[1], ARGV[2], ARGV[3]
-local call = p..'call:'..sid
-if redis.call('EXISTS', call) == 0 then return -1 end
-if redis.call('HEXISTS', call, 'leg:'..leg..':status') == 1 then return 0 end
-local legs = redis.call('HGET', call, 'legs')
-redis.call('HSET', call, 'leg:'..leg..':info', ARGV[4], 'leg:'..leg..':status', 'queued',
-  'legs', legs..' '..leg)
-redis.call('RPUSH', call..':history', ARGV[6])
-local ttl = redis.call('PTTL', call)
-if ttl > 0 then redis.call('PEXPIRE', call..':history', ttl) end
-return 1
-"""
-
+_ADD_LEG = _OPS + "return op_add_leg(unpack(ARGV))"
 # ARGV: prefix, sid, event_id, event JSON
-_ADD_EVENT = """
-local p, sid, eid = ARGV[1], ARGV[2], ARGV[3]
-local call = p..'call:'..sid
-if redis.call('EXISTS', call) == 0 then return -1 end
-local events = call..':events'
-if redis.call('HEXISTS', events, eid) == 1 then return 0 end
-local n = redis.call('INCR', p..'calls:eventseq')
-redis.call('HSET', events, eid, ARGV[4], eid..'|state', 'pending', eid..'|n', n)
-redis.call('ZADD', p..'calls:undelivered', n, sid..' '..eid)
-local ttl = redis.call('PTTL', call)
-if ttl > 0 then redis.call('PEXPIRE', events, ttl) end
-return 1
+_ADD_EVENT = _OPS + "return op_add_event(unpack(ARGV))"
+# ARGV: prefix, sid, event_id, number, attempt JSON, state
+_ATTEMPT = _OPS + "return op_attempt(unpack(ARGV))"
+# ARGV: prefix, sid, worker, until
+_RENEW = _OPS + "return op_renew(unpack(ARGV))"
+
+# ARGV: prefix, then for each write its name and its arguments (as for its own script,
+# without the prefix).  In order; a write of a call one of whose writes failed earlier
+# is 'skipped'.  One reply per write.
+_APPLY = (
+    _OPS
+    + """
+local p = ARGV[1]
+local ops = {set_status = op_set_status, add_leg = op_add_leg, add_event = op_add_event,
+  attempt = op_attempt, renew = op_renew}
+local arity = {set_status = 9, add_leg = 5, add_event = 3, attempt = 5, renew = 3}
+local failed = {}
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local name = ARGV[i]
+  local n = arity[name]
+  local sid = ARGV[i + 1]
+  local r = 'skipped'
+  if not failed[sid] then
+    r = ops[name](p, unpack(ARGV, i + 1, i + n))
+    if name == 'set_status' then
+      if r[1] ~= 'ok' then failed[sid] = true end
+    elseif r == -1 then
+      failed[sid] = true
+    end
+  end
+  out[#out + 1] = r
+  i = i + 1 + n
+end
+return out
+"""
+)
+
+# ARGV: prefix, worker, until, now, limit
+_TAKE_MANY = """
+local p, limit = ARGV[1], tonumber(ARGV[5])
+local out = {}
+for i = 1, limit * 2 + 1000 do
+  if #out >= limit then break end
+  local sid = redis.call('LPOP', p..'calls:queue')
+  if not sid then break end
+  local call = p..'call:'..sid
+  if redis.call('HGET', call, 'waiting') == '1' then
+    redis.call('HSET', call, 'waiting', '0', 'lease_owner', ARGV[2], 'lease_until', ARGV[3],
+      'updated_at', ARGV[4])
+    redis.call('HINCRBY', call, 'takes', 1)
+    redis.call('ZADD', p..'calls:leases', ARGV[3], sid)
+    out[#out + 1] = sid
+  end
+end
+return out
 """
 
-# ARGV: prefix, sid, event_id, number, attempt JSON, state
-_ATTEMPT = """
-local p, sid, eid = ARGV[1], ARGV[2], ARGV[3]
-local events = p..'call:'..sid..':events'
-local state = redis.call('HGET', events, eid..'|state')
-if not state then return -1 end
-redis.call('HSETNX', events, eid..'|a'..ARGV[4], ARGV[5])
-if state ~= 'delivered' then
-  redis.call('HSET', events, eid..'|state', ARGV[6])
-  state = ARGV[6]
-end
-if state ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
-return 1
-"""
+
+_SCRIPT_OF: dict[type, str] = {
+    SetStatus: "set_status",
+    AddLeg: "add_leg",
+    AddEvent: "add_event",
+    RecordAttempt: "attempt",
+    Renew: "renew",
+}
 
 
 def _dump(value: Any) -> str:
@@ -307,6 +381,8 @@ class RedisCallStore(CallStore):
                 "add_leg": _ADD_LEG,
                 "add_event": _ADD_EVENT,
                 "attempt": _ATTEMPT,
+                "apply": _APPLY,
+                "take_many": _TAKE_MANY,
             }.items()
         }
 
@@ -385,8 +461,28 @@ class RedisCallStore(CallStore):
         sid = self._run("take", worker, repr(now + lease), repr(now))
         return None if not sid else self.get(_s(sid) or "")
 
+    def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
+        """One script takes up to ``limit`` calls; one pipeline reads them back."""
+        if limit <= 0:
+            return []
+        now = self.clock()
+        replies = self._run("take_many", worker, repr(now + lease), repr(now), str(int(limit)))
+        sids = [_s(sid) or "" for sid in replies]
+        if not sids:
+            return []
+        with self._errors("take_many") as client:
+            pipe = client.pipeline(transaction=False)
+            for sid in sids:
+                key = f"{self.prefix}call:{sid}"
+                pipe.hgetall(key)
+                pipe.lrange(f"{key}:history", 0, -1)
+                pipe.hgetall(f"{key}:events")
+            raw = pipe.execute()
+        return [_record(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3) if raw[i]]
+
     def renew(self, sid: str, worker: str, lease: float) -> bool:
-        return bool(self._run("renew", sid, worker, repr(self.clock() + lease)))
+        op = Renew(sid, worker, lease)
+        return bool(self._result(op, self._run("renew", *self._args(op))))
 
     def expired_leases(self, limit: int = 100) -> list[str]:
         with self._errors("expired_leases") as client:
@@ -437,15 +533,8 @@ class RedisCallStore(CallStore):
         parent_sid: str | None = None,
         at: float | None = None,
     ) -> bool:
-        check_sid(leg_sid, "leg_sid")
-        now = self.clock() if at is None else at
-        info: dict[str, Any] = {"parent": parent_sid, "from": from_, "to": to}
-        info.update(direction=direction, created_at=now)
-        entry = _dump({"leg": leg_sid, "status": QUEUED, "at": now})
-        done = int(self._run("add_leg", call_sid, leg_sid, _dump(info), repr(now), entry))
-        if done < 0:
-            raise not_found(call_sid)
-        return done == 1
+        op = AddLeg(call_sid, leg_sid, from_, to, direction, parent_sid, at)
+        return bool(self._result(op, self._run("add_leg", *self._args(op))))
 
     def set_status(
         self,
@@ -458,30 +547,8 @@ class RedisCallStore(CallStore):
         duration: int | None = None,
     ) -> str:
         check_status(status)
-        allowed = expected(expect)
-        leg = leg_sid or call_sid
-        now = self.clock() if at is None else at
-        terminal = status in TERMINAL
-        reply = self._run(
-            "set_status",
-            call_sid,
-            leg,
-            status,
-            " ".join(allowed),
-            repr(now),
-            "" if duration is None else str(int(duration)),
-            "1" if terminal else "0",
-            self._retention_ms(),
-            _dump({"leg": leg, "status": status, "at": now}),
-        )
-        kind = _s(reply[0])
-        if kind == "missing":
-            raise not_found(call_sid)
-        if kind == "no-leg":
-            raise leg_not_found(leg)
-        if kind == "conflict":
-            raise status_conflict(leg, _s(reply[1]) or "", status)
-        return _s(reply[1]) or ""
+        op = SetStatus(call_sid, status, leg_sid, expected(expect), at, duration)
+        return str(self._result(op, self._run("set_status", *self._args(op))))
 
     # -- status-callback events ------------------------------------------------------------
 
@@ -498,21 +565,8 @@ class RedisCallStore(CallStore):
         params: Iterable[tuple[str, str]],
         at: float | None = None,
     ) -> bool:
-        now = self.clock() if at is None else at
-        data = {
-            "call": call_sid,
-            "leg": leg_sid,
-            "seq": int(sequence),
-            "name": name,
-            "url": url,
-            "method": method,
-            "params": [list(p) for p in params],
-            "at": now,
-        }
-        done = int(self._run("add_event", call_sid, event_id, _dump(data)))
-        if done < 0:
-            raise not_found(call_sid)
-        return done == 1
+        op = AddEvent(call_sid, event_id, leg_sid, sequence, name, url, method, tuple(params), at)
+        return bool(self._result(op, self._run("add_event", *self._args(op))))
 
     def record_attempt(
         self,
@@ -522,12 +576,107 @@ class RedisCallStore(CallStore):
         *,
         state: str,
     ) -> None:
-        if state not in DELIVERY_STATES:
-            raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}")
-        data = _dump(attempt.to_dict())
-        done = int(self._run("attempt", call_sid, event_id, str(attempt.number), data, state))
+        op = RecordAttempt(call_sid, event_id, attempt, state)
+        self._result(op, self._run("attempt", *self._args(op)))
+
+    # -- several writes in one round trip --------------------------------------------------
+
+    def apply(self, writes: Sequence[Write]) -> list[object]:
+        """All of ``writes`` in one Lua script (one round trip, atomic as a whole)."""
+        results: list[object] = [SKIPPED] * len(writes)
+        failed: set[str] = set()
+        sent: list[int] = []
+        args: list[str] = []
+        for index, write in enumerate(writes):
+            if write.call_sid in failed:
+                continue
+            try:
+                encoded = self._args(write)
+            except Exception as exc:  # refused before it was sent: later ones of the call too
+                failed.add(write.call_sid)
+                results[index] = exc
+                continue
+            args.append(_SCRIPT_OF[type(write)])
+            args.extend(encoded)
+            sent.append(index)
+        if not sent:
+            return results
+        replies = self._run("apply", *args)
+        for index, reply in zip(sent, replies, strict=True):
+            if reply == b"skipped":
+                continue
+            try:
+                results[index] = self._result(writes[index], reply)
+            except Exception as exc:
+                results[index] = exc
+        return results
+
+    def _args(self, write: Write) -> list[str]:
+        """The script arguments of ``write`` (after the prefix); raises for bad values."""
+        if isinstance(write, SetStatus):
+            check_status(write.status)
+            allowed = expected(write.expect)
+            leg = write.leg_sid or write.call_sid
+            now = self.clock() if write.at is None else write.at
+            return [
+                write.call_sid,
+                leg,
+                write.status,
+                " ".join(allowed),
+                repr(now),
+                "" if write.duration is None else str(int(write.duration)),
+                "1" if write.status in TERMINAL else "0",
+                self._retention_ms(),
+                _dump({"leg": leg, "status": write.status, "at": now}),
+            ]
+        if isinstance(write, AddLeg):
+            check_sid(write.leg_sid, "leg_sid")
+            now = self.clock() if write.at is None else write.at
+            info: dict[str, Any] = {"parent": write.parent_sid, "from": write.from_}
+            info.update(to=write.to, direction=write.direction, created_at=now)
+            entry = _dump({"leg": write.leg_sid, "status": QUEUED, "at": now})
+            return [write.call_sid, write.leg_sid, _dump(info), repr(now), entry]
+        if isinstance(write, AddEvent):
+            now = self.clock() if write.at is None else write.at
+            data = {
+                "call": write.call_sid,
+                "leg": write.leg_sid,
+                "seq": int(write.sequence),
+                "name": write.name,
+                "url": write.url,
+                "method": write.method,
+                "params": [list(p) for p in write.params],
+                "at": now,
+            }
+            return [write.call_sid, write.event_id, _dump(data)]
+        if isinstance(write, RecordAttempt):
+            if write.state not in DELIVERY_STATES:
+                raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}")
+            number = str(write.attempt.number)
+            attempt = _dump(write.attempt.to_dict())
+            return [write.call_sid, write.event_id, number, attempt, write.state]
+        return [write.call_sid, write.worker, repr(self.clock() + write.lease)]
+
+    def _result(self, write: Write, reply: Any) -> object:
+        """The method's result for a script's ``reply``, or its error raised."""
+        if isinstance(write, SetStatus):
+            kind = _s(reply[0])
+            leg = write.leg_sid or write.call_sid
+            if kind == "missing":
+                raise not_found(write.call_sid)
+            if kind == "no-leg":
+                raise leg_not_found(leg)
+            if kind == "conflict":
+                raise status_conflict(leg, _s(reply[1]) or "", write.status)
+            return _s(reply[1]) or ""
+        done = int(reply)
+        if isinstance(write, Renew):
+            return done == 1
         if done < 0:
-            raise event_not_found(event_id)
+            if isinstance(write, RecordAttempt):
+                raise event_not_found(write.event_id)
+            raise not_found(write.call_sid)
+        return None if isinstance(write, RecordAttempt) else done == 1
 
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         key = f"{self.prefix}calls:undelivered"

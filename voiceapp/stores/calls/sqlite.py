@@ -2,9 +2,10 @@
 
 The tables live in the same file as sessions (one ``STORE_URL``).  Every write
 is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so a
-writer never has to retry on a stale snapshot) on connections with
-``synchronous = FULL``: a committed call survives a power cut, not only a crash
-of the process.
+writer never has to retry on a stale snapshot), in WAL mode.  With
+``synchronous = NORMAL`` (the default, as for sessions) a committed call survives
+a killed process; ``FULL`` (setting ``CALL_SYNCHRONOUS``) adds an fsync per commit
+so that it survives a power cut too.
 
 * the per-number lock is a partial unique index,
   ``UNIQUE (dest) WHERE ended_at IS NULL``: a second unfinished call to the same
@@ -138,7 +139,7 @@ _INHERITED: list[sqlite3.Connection] = []
 
 
 class SQLiteCallStore(CallStore):
-    """Calls, legs, events and the queue in one SQLite file (WAL, synchronous=FULL)."""
+    """Calls, legs, events and the queue in one SQLite file (WAL; synchronous NORMAL or FULL)."""
 
     #: seconds (store clock) between automatic purges of old finished calls
     purge_interval: float = 60.0
@@ -150,7 +151,7 @@ class SQLiteCallStore(CallStore):
         clock: Callable[[], float] = time.time,
         retention: float | None = 7200.0,
         busy_timeout: float = 30.0,
-        synchronous: str = "FULL",
+        synchronous: str = "NORMAL",
     ) -> None:
         self.path = os.fspath(path)
         if synchronous.upper() not in ("FULL", "NORMAL"):
@@ -209,7 +210,7 @@ class SQLiteCallStore(CallStore):
         *,
         clock: Callable[[], float] = time.time,
         retention: float | None = 7200.0,
-        synchronous: str = "FULL",
+        synchronous: str = "NORMAL",
     ) -> SQLiteCallStore:
         prefix = "sqlite:///"
         if not url.lower().startswith(prefix) or len(url) == len(prefix):
