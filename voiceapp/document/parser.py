@@ -174,6 +174,8 @@ def load(data: bytes | str, max_bytes: int) -> tuple[etree._Element, bytes | str
                 return etree.fromstring(raw, parser), raw
             except etree.XMLSyntaxError:
                 raise _syntax_failure(raw, False) from None
+            except ValueError as exc:
+                raise ParseFailure("xml-malformed", str(exc), 1, 1) from None
     return _load(data, max_bytes)
 
 
