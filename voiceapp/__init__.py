@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from voiceapp.document import Response as Response
     from voiceapp.document import check as check
     from voiceapp.document import iter_problems as iter_problems
-    from voiceapp.document.lint import lint as lint
     from voiceapp.document import parse as parse
     from voiceapp.document import validate as validate
+    from voiceapp.document.lint import lint as lint
     from voiceapp.errors import DocumentError as DocumentError
 
 _EXPORTS = {
