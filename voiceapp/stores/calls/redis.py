@@ -41,7 +41,7 @@ from typing import Any, cast
 
 import redis
 
-from voiceapp.errors import StoreError
+from voiceapp.errors import StoreError, ValidationError
 from voiceapp.stores.calls.base import (
     DELIVERY_STATES,
     QUEUED,
@@ -275,26 +275,36 @@ _ATTEMPT = _OPS + "return op_attempt(unpack(ARGV))"
 # ARGV: prefix, sid, worker, until
 _RENEW = _OPS + "return op_renew(unpack(ARGV))"
 
-# ARGV: prefix, then for each write its name and its arguments (as for its own script,
-# without the prefix).  In order; a write of a call one of whose writes failed earlier
-# is 'skipped'.  One reply per write.
+# ARGV: prefix, then one argument per write: its name and its arguments (as for its own
+# script, without the prefix) joined by the unit separator \x1f (one argument per write,
+# not ten: redis-py's packing of arguments cost more than the script).  In order; a
+# write of a call one of whose writes failed earlier is 'skipped'.  One reply per write.
 _APPLY = (
     _OPS
     + """
 local p = ARGV[1]
 local ops = {set_status = op_set_status, add_leg = op_add_leg, add_event = op_add_event,
   attempt = op_attempt, renew = op_renew}
-local arity = {set_status = 9, add_leg = 5, add_event = 3, attempt = 5, renew = 3}
+local function split(s)
+  local t, start = {}, 1
+  while true do
+    local i = string.find(s, '\\31', start, true)
+    if not i then
+      t[#t + 1] = string.sub(s, start)
+      return t
+    end
+    t[#t + 1] = string.sub(s, start, i - 1)
+    start = i + 1
+  end
+end
 local failed = {}
 local out = {}
-local i = 2
-while i <= #ARGV do
-  local name = ARGV[i]
-  local n = arity[name]
-  local sid = ARGV[i + 1]
+for i = 2, #ARGV do
+  local args = split(ARGV[i])
+  local name, sid = args[1], args[2]
   local r = 'skipped'
   if not failed[sid] then
-    r = ops[name](p, unpack(ARGV, i + 1, i + n))
+    r = ops[name](p, unpack(args, 2))
     if name == 'set_status' then
       if r[1] ~= 'ok' then failed[sid] = true end
     elseif r == -1 then
@@ -302,13 +312,13 @@ while i <= #ARGV do
     end
   end
   out[#out + 1] = r
-  i = i + 1 + n
 end
 return out
 """
 )
 
-# ARGV: prefix, worker, until, now, limit
+# ARGV: prefix, worker, until, now, limit.  Returns {sid, call hash, history, events hash}
+# of each call taken (hashes as flat lists).
 _TAKE_MANY = """
 local p, limit = ARGV[1], tonumber(ARGV[5])
 local out = {}
@@ -322,13 +332,15 @@ for i = 1, limit * 2 + 1000 do
       'updated_at', ARGV[4])
     redis.call('HINCRBY', call, 'takes', 1)
     redis.call('ZADD', p..'calls:leases', ARGV[3], sid)
-    out[#out + 1] = sid
+    out[#out + 1] = {sid, redis.call('HGETALL', call),
+      redis.call('LRANGE', call..':history', 0, -1), redis.call('HGETALL', call..':events')}
   end
 end
 return out
 """
 
 
+_SEP = "\x1f"  # between the arguments of one write in _APPLY (JSON escapes it in strings)
 _SCRIPT_OF: dict[type, str] = {
     SetStatus: "set_status",
     AddLeg: "add_leg",
@@ -336,6 +348,11 @@ _SCRIPT_OF: dict[type, str] = {
     RecordAttempt: "attempt",
     Renew: "renew",
 }
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash from a script's flat ``HGETALL`` list."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _dump(value: Any) -> str:
@@ -462,23 +479,15 @@ class RedisCallStore(CallStore):
         return None if not sid else self.get(_s(sid) or "")
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
-        """One script takes up to ``limit`` calls; one pipeline reads them back."""
+        """One script takes up to ``limit`` calls and returns them (one round trip)."""
         if limit <= 0:
             return []
         now = self.clock()
         replies = self._run("take_many", worker, repr(now + lease), repr(now), str(int(limit)))
-        sids = [_s(sid) or "" for sid in replies]
-        if not sids:
-            return []
-        with self._errors("take_many") as client:
-            pipe = client.pipeline(transaction=False)
-            for sid in sids:
-                key = f"{self.prefix}call:{sid}"
-                pipe.hgetall(key)
-                pipe.lrange(f"{key}:history", 0, -1)
-                pipe.hgetall(f"{key}:events")
-            raw = pipe.execute()
-        return [_record(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3) if raw[i]]
+        return [
+            _record(_pairs(fields), history, _pairs(events))
+            for _sid, fields, history, events in replies
+        ]
 
     def renew(self, sid: str, worker: str, lease: float) -> bool:
         op = Renew(sid, worker, lease)
@@ -592,12 +601,18 @@ class RedisCallStore(CallStore):
                 continue
             try:
                 encoded = self._args(write)
+                packed = _SEP.join([_SCRIPT_OF[type(write)], *encoded])
+                if packed.count(_SEP) != len(encoded):
+                    raise ValidationError(
+                        "a call store value contains the character \\x1f",
+                        code="call-bad-value",
+                        field="value",
+                    )
             except Exception as exc:  # refused before it was sent: later ones of the call too
                 failed.add(write.call_sid)
                 results[index] = exc
                 continue
-            args.append(_SCRIPT_OF[type(write)])
-            args.extend(encoded)
+            args.append(packed)
             sent.append(index)
         if not sent:
             return results

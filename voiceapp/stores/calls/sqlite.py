@@ -134,6 +134,12 @@ WHERE id = (SELECT id FROM calls WHERE waiting = 1 ORDER BY id LIMIT 1)
 RETURNING sid
 """
 
+_TAKE_MANY = f"""
+UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
+WHERE id IN (SELECT id FROM calls WHERE waiting = 1 ORDER BY id LIMIT ?)
+RETURNING id, sid, {_CALL_COLUMNS}
+"""
+
 # Connections a forked child inherited; never closed (nor used) in the child.
 _INHERITED: list[sqlite3.Connection] = []
 
@@ -353,35 +359,52 @@ class SQLiteCallStore(CallStore):
             ).fetchone()
             if row is None:
                 return None
-            legs = conn.execute(
-                "SELECT sid, parent_sid, from_number, to_number, direction, status, created_at, "
-                "ended_at, duration FROM call_legs WHERE call_sid = ? ORDER BY id",
-                (sid,),
-            ).fetchall()
-            history = conn.execute(
-                "SELECT leg_sid, status, at FROM call_history WHERE call_sid = ? ORDER BY id",
-                (sid,),
-            ).fetchall()
-            events = self._events(conn, "e.call_sid = ?", (sid,))
+            return self._records(conn, [(sid, row)])[0]
+
+    def _records(
+        self, conn: sqlite3.Connection, rows: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[CallRecord]:
+        """The records of calls whose ``calls`` rows (``_CALL_COLUMNS``) were read, by sid:
+        their legs, history and events in three more queries, inside ``conn``'s snapshot."""
+        sids = [sid for sid, _ in rows]
+        marks = ", ".join("?" * len(sids))
+        legs = conn.execute(
+            "SELECT call_sid, sid, parent_sid, from_number, to_number, direction, status, "
+            f"created_at, ended_at, duration FROM call_legs WHERE call_sid IN ({marks}) "
+            "ORDER BY id",
+            sids,
+        ).fetchall()
+        history = conn.execute(
+            f"SELECT leg_sid, status, at FROM call_history WHERE call_sid IN ({marks}) ORDER BY id",
+            sids,
+        ).fetchall()
+        events = self._events(conn, f"e.call_sid IN ({marks})", tuple(sids))
         changes: dict[str, list[StatusChange]] = {}
         for leg_sid, status, at in history:
             changes.setdefault(leg_sid, []).append(StatusChange(status, at))
-        leg_records = tuple(
-            LegRecord(
-                sid=leg[0],
-                parent_sid=leg[1],
-                from_=leg[2],
-                to=leg[3],
-                direction=leg[4],
-                status=leg[5],
-                created_at=leg[6],
-                ended_at=leg[7],
-                duration=leg[8],
-                history=tuple(changes.get(leg[0], ())),
+        legs_of: dict[str, list[LegRecord]] = {}
+        for leg in legs:
+            legs_of.setdefault(leg[0], []).append(
+                LegRecord(
+                    sid=leg[1],
+                    parent_sid=leg[2],
+                    from_=leg[3],
+                    to=leg[4],
+                    direction=leg[5],
+                    status=leg[6],
+                    created_at=leg[7],
+                    ended_at=leg[8],
+                    duration=leg[9],
+                    history=tuple(changes.get(leg[1], ())),
+                )
             )
-            for leg in legs
-        )
-        return _call(row, legs=leg_records, events=tuple(events))
+        events_of: dict[str, list[EventRecord]] = {}
+        for event in events:
+            events_of.setdefault(event.call_sid, []).append(event)
+        return [
+            _call(row, legs=tuple(legs_of.get(sid, ())), events=tuple(events_of.get(sid, ())))
+            for sid, row in rows
+        ]
 
     def _events(
         self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...], limit: int = -1
@@ -426,6 +449,17 @@ class SQLiteCallStore(CallStore):
         with self._tx("take") as conn:
             row = conn.execute(_TAKE, (worker, now + lease, now)).fetchone()
         return None if row is None else self.get(row[0])
+
+    def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
+        """One ``UPDATE ... RETURNING`` takes up to ``limit`` calls; three reads complete
+        them, in the same transaction."""
+        if limit <= 0:
+            return []
+        now = self.clock()
+        with self._tx("take_many") as conn:
+            rows = conn.execute(_TAKE_MANY, (worker, now + lease, now, limit)).fetchall()
+            rows.sort(key=lambda row: row[0])  # RETURNING comes in no set order
+            return self._records(conn, [(row[1], row[2:]) for row in rows]) if rows else []
 
     def renew(self, sid: str, worker: str, lease: float) -> bool:
         now = self.clock()
