@@ -116,7 +116,10 @@ class RedisStore(Store):
         pool = self.client.connection_pool
         if conn is not None and conn.pid == os.getpid():
             pool.release(conn)
-        conn = pool.get_connection()
+        try:
+            conn = pool.get_connection()
+        except TypeError:  # redis-py < 5.3 wants a command name (later ones warn about it)
+            conn = pool.get_connection("GET")  # type: ignore[call-arg,unused-ignore]
         local.conn = conn
         local.generation = self._generation
         finalizer = weakref.finalize(threading.current_thread(), _give_back, pool, conn)
