@@ -27,7 +27,8 @@ Three parts (``--part``, default all), each in this one process:
   ``--hold`` seconds; printed: the peak answered at once and how late the loop
   ran timers (a probe timer every 100 ms: median, p99 and worst lateness).
 * **store** — the call store's work per call, against the session store's work
-  per call (peer): 13 single operations, a batch of 50 calls, and SQLite with
+  per call (peer): 13 single operations, 50 calls in one ``batch()``, 50 calls
+  through ``take_many`` and one ``apply`` per step (as the dialer writes), and SQLite with
   ``synchronous = FULL`` (the default is NORMAL).
 
 The api and inflight parts run on SQLite (the embedded default) and on a real
@@ -55,7 +56,15 @@ from typing import Any
 from bench_server import redis_server
 
 from voiceapp.stores import Session, open_call_store, open_store
-from voiceapp.stores.calls import AttemptRecord, CallSpec, CallStore
+from voiceapp.stores.calls import (
+    AddEvent,
+    AttemptRecord,
+    CallSpec,
+    CallStore,
+    RecordAttempt,
+    SetStatus,
+    Write,
+)
 
 API_KEY = "bench-api-key-" + "0" * 20
 SECRET = "bench-secret-" + "0" * 20
@@ -129,6 +138,43 @@ def lifecycle(url: str, n: int, group: int, synchronous: str = "NORMAL") -> floa
     return n / elapsed
 
 
+def applied(url: str, n: int, group: int) -> float:
+    """The same work per call, ``group`` calls at a time through ``take_many`` and one
+    ``apply`` per step (as the dialer writes): one transaction / one round trip each."""
+    calls = open_call_store(url)
+    tag = uuid.uuid4().hex[:8]
+    started = time.perf_counter()
+    for base in range(0, n, group):
+        sids = [f"CA{tag}{i}" for i in range(base, min(n, base + group))]
+        for i, sid in enumerate(sids, base):
+            calls.create(CallSpec(sid=sid, from_=FROM, to=f"+1415{i:07d}"))
+        assert len(calls.take_many("bench", 60, len(sids))) == len(sids)
+        previous = "queued"
+        for sequence, status in enumerate(PATH):
+            writes: list[Write] = []
+            for sid in sids:
+                duration = 7 if status == "completed" else None
+                writes.append(SetStatus(sid, status, expect=(previous,), duration=duration))
+                if status in ("initiated", "completed"):
+                    event_id = f"{sid}:{status}"
+                    params = (("CallSid", sid), ("CallStatus", status))
+                    url_ = "http://127.0.0.1:9/cb"
+                    writes.append(
+                        AddEvent(sid, event_id, sid, sequence, status, url_, "POST", params)
+                    )
+            assert not any(isinstance(r, Exception) for r in calls.apply(writes))
+            if status in ("initiated", "completed"):
+                attempt = AttemptRecord(1, time.time(), True, 200)
+                done = [RecordAttempt(sid, f"{sid}:{status}", attempt, "delivered") for sid in sids]
+                assert not any(isinstance(r, Exception) for r in calls.apply(done))
+            previous = status
+        for sid in sids:
+            assert calls.require(sid).status == "completed"
+    elapsed = time.perf_counter() - started
+    calls.close()
+    return n / elapsed
+
+
 def best(fn: Callable[[], float], rounds: int) -> float:
     return statistics.median(fn() for _ in range(rounds))
 
@@ -138,10 +184,12 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
     peer_rate = best(lambda: peer(url, n), args.rounds)
     plain = best(lambda: lifecycle(url, n, 1), args.rounds)
     grouped = best(lambda: lifecycle(url, n, 50), args.rounds)
+    grouped_apply = best(lambda: applied(url, n, 50), args.rounds)
     rows = [
         ("peer (session put + claim)", peer_rate),
         ("call store, 13 ops/call", plain),
-        ("call store, batch of 50", grouped),
+        ("call store, batch() of 50", grouped),
+        ("call store, apply() of 50", grouped_apply),
     ]
     if name == "sqlite":
         full = best(lambda: lifecycle(url, n, 1, "FULL"), args.rounds)
