@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 
@@ -92,3 +93,23 @@ def redis_server() -> Iterator[str]:
         return
     shutil.rmtree(workdir, ignore_errors=True)
     pytest.fail(f"could not start redis-server: {last_error}")
+
+
+def _dialer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("voiceapp-dialer")}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_dialer_threads() -> Iterator[None]:
+    """Fail a test that leaves a dialer thread running: a stray thread holding a store
+    lock can hang a later test that forks (and it would be a leak in real use too)."""
+    before = _dialer_threads()
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked = _dialer_threads() - before
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = {t for t in leaked if t.is_alive()}
+    if leaked:
+        names = sorted(t.name for t in leaked)
+        pytest.fail(f"dialer threads still running after the test: {names}")
