@@ -540,7 +540,10 @@ class Dialer:
         try:
             renewals = [Renew(live.sid, self.worker_id, self.lease) for live in due]
             results = self.store.apply(renewals)
-            lost = [live for live, kept in zip(due, results, strict=True) if kept is not True]
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result  # the store failed (renewing is idempotent): all again
+            lost = [live for live, kept in zip(due, results, strict=True) if kept is False]
         except Exception as exc:
             log.warning("dialer %s: lease renewal failed: %s", self.worker_id, exc)
             queue.extendleft(reversed(due))  # try again next round
