@@ -15,8 +15,7 @@ from compatkit import VENDORS, Server
 
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
-from voiceapp.web import create_app, runtime
-from voiceapp.web.calls import call_service, shutdown
+from voiceapp.web import create_app
 
 
 @pytest.fixture
@@ -38,24 +37,12 @@ def vendors(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for server in servers:
         server.stop()
-        app = server.dispatch.app
-        if app is not None:
-            shutdown(app)
-            with app.app_context():
-                runtime().store.close()
 
 
 @pytest.fixture
 def dial() -> Callable[[Server], Dialer]:
     def make(server: Server) -> Dialer:
-        app = server.dispatch.app
-        service = call_service(app)
-        with app.app_context():
-            settings = runtime().settings
         # virtual time from now: the call's times are then near the store's clock
-        worker = Dialer(settings, service.store, clock=VirtualClock(start=datetime.now(UTC)))
-        service.dialer = worker
-        worker.start()
-        return worker
+        return server.start_dialer(VirtualClock(start=datetime.now(UTC)))
 
     return make

@@ -19,8 +19,7 @@ from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dialer.network import NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
-from voiceapp.web import create_app, runtime
-from voiceapp.web.calls import call_service, shutdown
+from voiceapp.web import create_app
 
 
 @pytest.fixture
@@ -55,11 +54,6 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for server in servers:
         server.stop()
-        app = server.dispatch.app
-        if app is not None:
-            shutdown(app)
-            with app.app_context():
-                runtime().store.close()
 
 
 @pytest.fixture
@@ -73,18 +67,8 @@ def dialer() -> Callable[..., Dialer]:
     """
 
     def make(server: Server, policy: RetryPolicy | None = None, *, real: bool = False) -> Dialer:
-        app = server.dispatch.app
-        service = call_service(app)
-        with app.app_context():
-            settings = runtime().settings
         clock: Clock = RealClock() if real else VirtualClock()
         network = SimulatedNetwork(clock, NetworkConfig.from_dict(NETWORK))
-        worker = Dialer(settings, service.store, clock=clock, network=network)
-        if policy is not None:
-            worker.policy = policy
-            worker.deliverer.policy = policy
-        service.dialer = worker
-        worker.start()
-        return worker
+        return server.start_dialer(clock, network, policy)
 
     return make

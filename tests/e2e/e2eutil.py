@@ -1,4 +1,5 @@
-"""Real HTTP parts for the end-to-end tests: the app on a WSGI server, a callback receiver.
+"""Real HTTP parts for the end-to-end tests: the app on a WSGI server (serverkit), a
+callback receiver.
 
 Everything listens on 127.0.0.1 (port 0, so the OS picks a free one) and every
 ``start`` has a ``stop``; the fixtures in conftest.py call both.
@@ -8,17 +9,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+import serverkit
+from serverkit import wait_for
+
+from voiceapp.cli.call import settled
 
 API_KEY = "e2e-api-key"
 AUTH = {"X-API-Key": API_KEY}
@@ -59,44 +61,14 @@ def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
     }
 
 
-class Dispatch:
-    """A WSGI app that forwards to ``app`` once it is set (the port is known first)."""
+class Server(serverkit.Server):
+    """voiceapp on 127.0.0.1 with the e2e API key (serverkit.Server)."""
 
     def __init__(self) -> None:
-        self.app: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.app(environ, start_response)
-
-
-class Server:
-    """A threaded werkzeug server on 127.0.0.1 serving a Flask app."""
-
-    def __init__(self) -> None:
-        self.dispatch = Dispatch()
-        self.httpd: BaseWSGIServer = make_server("127.0.0.1", 0, self.dispatch, threaded=True)
-        self.port: int = self.httpd.server_port
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self, app: Flask) -> None:
-        self.dispatch.app = app
-        self.thread.start()
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.thread.join(10)
-        self.httpd.server_close()
+        super().__init__(AUTH)
 
     def post_call(self, **fields: Any) -> requests.Response:
-        return requests.post(f"{self.base}/v1/calls", json=fields, headers=AUTH, timeout=10)
-
-    def get_call(self, sid: str) -> dict[str, Any]:
-        response = requests.get(f"{self.base}/v1/calls/{sid}", headers=AUTH, timeout=10)
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()
-        return data
+        return self.post("/v1/calls", fields, AUTH)
 
 
 @dataclass
@@ -175,16 +147,19 @@ class Receiver:
         return [(r.params["CallSid"], r.params["StatusCallbackEvent"]) for r in self.delivered()]
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something true (bounded); return that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+class Calls(Protocol):
+    def call(self, sid: str) -> dict[str, Any]: ...
+
+
+def finished(server: Calls, sid: str) -> dict[str, Any]:
+    """Poll ``server.call(sid)`` until the call ended and its callbacks are settled (bounded)."""
+
+    def done() -> dict[str, Any] | None:
+        call = server.call(sid)
+        return call if settled(call) else None
+
+    result: dict[str, Any] = wait_for(done, timeout=30)
+    return result
 
 
 def problem(response: requests.Response) -> dict[str, Any]:

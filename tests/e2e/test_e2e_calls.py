@@ -20,27 +20,16 @@ from e2eutil import (
     SLOW,
     Receiver,
     Server,
+    finished,
     problem,
     statuses,
-    wait_for,
 )
+from serverkit import wait_for
 
-from voiceapp.cli.call import settled
 from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.worker import Dialer
 
 ALL = "initiated ringing answered completed"
-
-
-def finished(server: Server, sid: str) -> dict[str, Any]:
-    """Poll until the call ended and its callbacks are settled (bounded)."""
-
-    def done() -> dict[str, Any] | None:
-        call = server.get_call(sid)
-        return call if settled(call) else None
-
-    result: dict[str, Any] = wait_for(done, timeout=30)
-    return result
 
 
 def trace(call: dict[str, Any], kind: str, leg: str | None = None) -> list[dict[str, Any]]:
@@ -255,9 +244,9 @@ def test_409_while_queued_and_cancel_while_ringing(
     second = server.post_call(**{"from": FROM, "to": SLOW})
     assert (second.status_code, problem(second)["code"]) == (409, "call-to-busy")
     sid = first.json()["sid"]
-    assert server.get_call(sid)["status"] == "queued"
+    assert server.call(sid)["status"] == "queued"
     dialer(server, real=True)  # SLOW rings for a minute of real time
-    wait_for(lambda: server.get_call(sid)["status"] == "ringing")
+    wait_for(lambda: server.call(sid)["status"] == "ringing")
     assert server.post_call(**{"from": FROM, "to": SLOW}).status_code == 409  # still active
     canceled = requests.post(f"{server.base}/v1/calls/{sid}/cancel", headers=AUTH, timeout=10)
     assert canceled.status_code == 200

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 from e2eutil import base_config
+from serverkit import close_app
 
 from voiceapp.dialer.worker import Dialer
-from voiceapp.web import create_app, runtime
-from voiceapp.web.calls import call_service, shutdown
+from voiceapp.web import create_app
+from voiceapp.web.calls import call_service
 
 
 @pytest.mark.parametrize(
@@ -33,9 +34,7 @@ def test_dialer_setting(tmp_path: Path, settings: dict[str, object], embedded: b
             assert service.dialer._thread.is_alive()
     finally:
         worker = service.dialer
-        shutdown(app)
-        with app.app_context():
-            runtime().store.close()
+        close_app(app)
     assert service.dialer is None
     if isinstance(worker, Dialer):
         assert worker._thread is None  # stopped and joined

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, PIN_CALLEE, Receiver, problem, wait_for
-
-from voiceapp.cli.call import settled
+from e2eutil import AUTH, FROM, PIN_CALLEE, Receiver, finished, problem
+from serverkit import wait_for
 
 SECOND = "+886912000333"
 VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
@@ -107,16 +106,6 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def settled(self, sid: str) -> dict[str, Any]:
-        """Poll until the call ended and its callbacks are settled (bounded)."""
-
-        def done() -> dict[str, Any] | None:
-            call = self.call(sid)
-            return call if settled(call) else None
-
-        result: dict[str, Any] = wait_for(done, timeout=30)
-        return result
-
     def call(self, sid: str) -> dict[str, Any]:
         response = requests.get(f"{self.base}/v1/calls/{sid}", headers=AUTH, timeout=10)
         assert response.status_code == 200, response.text
@@ -176,8 +165,8 @@ def test_sigkill_mid_call_loses_nothing(
         requests.get(server.base + "/v1/health", timeout=1)
     server.start()
 
-    after_a = server.settled(a)
-    after_b = server.settled(b)
+    after_a = finished(server, a)
+    after_b = finished(server, b)
 
     # no call, leg, status or event is lost; the interrupted call is settled, not redialed
     history_before = [c["status"] for c in before_a["legs"][0]["history"]]

@@ -182,7 +182,7 @@ def test_body_formats(server: Server) -> None:
         timeout=10,
     )
     assert form.status_code == 201, form.text
-    call = server.get_call(form.json()["sid"])
+    call = server.call(form.json()["sid"])
     assert (call["to"], call["app"], call["status"]) == (PIN_CALLEE, "pin", "queued")
     assert call["url"].startswith(server.base + "/voice/")
     # a form may repeat statusCallbackEvent, one event per value
@@ -199,7 +199,7 @@ def test_body_formats(server: Server) -> None:
         timeout=10,
     )
     assert repeated.status_code == 201, repeated.text
-    stored = server.get_call(repeated.json()["sid"])
+    stored = server.call(repeated.json()["sid"])
     assert stored["statusCallbackEvent"] == ["completed", "ringing"]
     twice = requests.post(
         f"{server.base}/v1/calls",
@@ -225,7 +225,7 @@ def test_created_call_is_stored(server: Server) -> None:
     assert response.status_code == 201
     created = response.json()
     assert created["status"] == "queued" and created["sid"].startswith("CA")
-    call = server.get_call(created["sid"])
+    call = server.call(created["sid"])
     assert call["sid"] == created["sid"]
     assert call["senddigits"] == "wwww101"
     assert call["statusCallbackEvent"] == ["answered", "initiated"]
