@@ -6,7 +6,7 @@ Variables (``number`` or ``queue``, not both)::
      "send_digits": "ww101",        # extension, checked by the DTMF parser (number only)
      "queue": "support",            # instead of number: <Dial><Queue>support</Queue>
      "caller_id": "+14155550199",   # <Dial callerId>, optional
-     "timeout": 30,                 # seconds to ring, 5-600 (default 30)
+     "timeout": 30,                 # seconds to ring: <Dial timeout>, 5-600 (default 30)
      "whisper": "Web lead, connecting"}  # said to the answering agent first, optional
 
 Documents: ``bridge.xml`` (greeting and the ``<Dial>``, whose ``action`` is the
@@ -33,12 +33,24 @@ from voiceapp.apps.base import (
     check_text,
 )
 from voiceapp.errors import ValidationError
+from voiceapp.schema import ELEMENTS, Int
 
 __all__ = ["DIAL_STATUSES", "BridgeApp", "after_document", "check_bridge", "dial_document"]
 
 _QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 #: the DialCallStatus values a dialer reports to the Dial action
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
+
+
+def _dial_timeout() -> tuple[int, int, int]:
+    """(lowest, highest, default) of ``<Dial timeout>``: the rule is the schema's."""
+    attr = ELEMENTS["Dial"].attr_map["timeout"]
+    kind = attr.type
+    assert isinstance(kind, Int) and kind.hi is not None
+    return kind.lo, kind.hi, attr.default_value
+
+
+_TIMEOUT_LOW, _TIMEOUT_HIGH, _TIMEOUT_DEFAULT = _dial_timeout()
 
 
 def check_bridge(variables: Mapping[str, Any], *, at: str) -> dict[str, Any]:
@@ -56,7 +68,11 @@ def check_bridge(variables: Mapping[str, Any], *, at: str) -> dict[str, Any]:
         )
     out: dict[str, Any] = {
         "timeout": check_int(
-            variables.get("timeout"), field=f"{at}.timeout", low=5, high=600, default=30
+            variables.get("timeout"),
+            field=f"{at}.timeout",
+            low=_TIMEOUT_LOW,
+            high=_TIMEOUT_HIGH,
+            default=_TIMEOUT_DEFAULT,
         )
     }
     if has_number:
