@@ -117,15 +117,7 @@ class Templates:
     def check_syntax(self) -> None:
         """Compile every ``.xml`` template of every folder; the first error is raised."""
         for name in self.env.list_templates(extensions=["xml"]):
-            try:
-                self.env.get_template(name)
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(
-                    exc.message or "syntax error",
-                    file=exc.filename or name,
-                    line=exc.lineno,
-                    code="template-syntax",
-                ) from None
+            self._load(name)
 
     def _load(self, path: str) -> tuple[jinja2.Template, dict[str, Any]]:
         """Template ``path`` and its globals, compiled once (``auto_reload`` is off)."""
