@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import requests
 from e2eutil import (
     AUTH,
@@ -32,6 +33,19 @@ from voiceapp.dialer.worker import Dialer
 ALL = "initiated ringing answered completed"
 
 
+@pytest.fixture
+def running(
+    serve: Callable[..., Server],
+    dialer: Callable[..., Dialer],
+    receiver: Callable[..., Receiver],
+) -> tuple[Server, Receiver]:
+    """A server with its dialer started, and a callback receiver it may call."""
+    rec = receiver()
+    server = serve(allow=(rec.port,))
+    dialer(server)
+    return server, rec
+
+
 def trace(call: dict[str, Any], kind: str, leg: str | None = None) -> list[dict[str, Any]]:
     return [
         row["detail"]
@@ -40,14 +54,8 @@ def trace(call: dict[str, Any], kind: str, leg: str | None = None) -> list[dict[
     ]
 
 
-def test_pin_call(
-    serve: Callable[..., Server],
-    dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> None:
-    rec = receiver()
-    server = serve(allow=(rec.port,))
-    dialer(server)
+def test_pin_call(running: tuple[Server, Receiver]) -> None:
+    server, rec = running
     response = server.post_call(
         **{
             "from": FROM,
@@ -108,14 +116,8 @@ def bridge(server: Server, rec: Receiver, digits: str) -> dict[str, Any]:
     return finished(server, response.json()["sid"])
 
 
-def test_bridge_to_ivr_with_waits_connects(
-    serve: Callable[..., Server],
-    dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> None:
-    rec = receiver()
-    server = serve(allow=(rec.port,))
-    dialer(server)
+def test_bridge_to_ivr_with_waits_connects(running: tuple[Server, Receiver]) -> None:
+    server, rec = running
     call = bridge(server, rec, "wwww101")
     assert call["status"] == "completed"
     assert [leg["to"] for leg in call["legs"]] == [PIN_CALLEE, IVR]
@@ -132,14 +134,8 @@ def test_bridge_to_ivr_with_waits_connects(
     assert all(p["Direction"] == "outbound-dial" for p in b_events)
 
 
-def test_bridge_to_ivr_without_waits_is_not_connected(
-    serve: Callable[..., Server],
-    dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> None:
-    rec = receiver()
-    server = serve(allow=(rec.port,))
-    dialer(server)
+def test_bridge_to_ivr_without_waits_is_not_connected(running: tuple[Server, Receiver]) -> None:
+    server, rec = running
     call = bridge(server, rec, "101")  # arrives during the greeting: ignored
     results = [d["result"] for d in trace(call, "ivr", "b1")]
     assert "connected" not in results
@@ -147,15 +143,9 @@ def test_bridge_to_ivr_without_waits_is_not_connected(
     assert call["legs"][1]["status"] == "completed"  # the IVR answered, then hung up
 
 
-def test_senddigits_on_the_a_leg(
-    serve: Callable[..., Server],
-    dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> None:
+def test_senddigits_on_the_a_leg(running: tuple[Server, Receiver]) -> None:
     """No url, no app: the IVR is called, hears senddigits, and is bridged to ``from``."""
-    rec = receiver()
-    server = serve(allow=(rec.port,))
-    dialer(server)
+    server, _ = running
     response = server.post_call(**{"from": FROM, "to": IVR, "senddigits": "wwww101"})
     call = finished(server, response.json()["sid"])
     assert [d["result"] for d in trace(call, "ivr", "a")] == ["connected"]
@@ -178,14 +168,8 @@ def outcome(server: Server, rec: Receiver, to: str) -> tuple[dict[str, Any], lis
     return call, [r.params for r in rec.delivered() if r.params["CallSid"] == call["sid"]]
 
 
-def test_busy_no_answer_failed(
-    serve: Callable[..., Server],
-    dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> None:
-    rec = receiver()
-    server = serve(allow=(rec.port,))
-    dialer(server)
+def test_busy_no_answer_failed(running: tuple[Server, Receiver]) -> None:
+    server, rec = running
     expected = {
         BUSY: ("busy", ["initiated", "ringing", "completed"]),
         NO_ANSWER: ("no-answer", ["initiated", "ringing", "completed"]),
