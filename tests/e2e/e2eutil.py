@@ -8,6 +8,8 @@ Everything listens on 127.0.0.1 (port 0, so the OS picks a free one) and every
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from serverkit import wait_for
 
 from voiceapp.cli.call import settled
 
+#: the ``voiceapp`` console script of this virtualenv
+VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
 API_KEY = "e2e-api-key"
 AUTH = {"X-API-Key": API_KEY}
 FROM = "+19499300360"  # an active outbound number in every test config
@@ -46,6 +50,11 @@ NETWORK: dict[str, Any] = {
         FROM: {"rings": 1, "hangup_after": 5},
     },
 }
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without ``VOICEAPP_*`` settings (the command's own decide)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
 
 
 def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:

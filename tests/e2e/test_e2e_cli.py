@@ -3,28 +3,24 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, Server
+from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, Server, clean_env
 
 from voiceapp.cli import main
 from voiceapp.cli.call import Timeline
 from voiceapp.dialer.worker import Dialer
 
-VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
     return subprocess.run(
-        [VOICEAPP, *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+        [VOICEAPP, *args], capture_output=True, text=True, timeout=120, env=clean_env(), cwd=ROOT
     )
 
 

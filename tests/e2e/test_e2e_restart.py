@@ -5,21 +5,18 @@ the callback receiver."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, PIN_CALLEE, Receiver, finished, problem
+from e2eutil import AUTH, FROM, PIN_CALLEE, VOICEAPP, Receiver, clean_env, finished, problem
 from serverkit import wait_for
 
 SECOND = "+886912000333"
-VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
 
 
 def free_port() -> int:
@@ -72,13 +69,12 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [VOICEAPP, "serve", "--config", str(self.config), "--port", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=clean_env(),
             )
 
         def up() -> bool:
