@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
@@ -422,21 +422,57 @@ def expected(expect: str | Collection[str] | None) -> tuple[str, ...]:
     return items
 
 
+def check_state(state: str) -> None:
+    """A delivery state (:data:`DELIVERY_STATES`); ``ValueError`` otherwise (a caller's bug)."""
+    if state not in DELIVERY_STATES:
+        raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}, not {state!r}")
+
+
+def check_write(write: Write) -> None:
+    """What every store checks in a write before it touches anything."""
+    if isinstance(write, SetStatus):
+        check_status(write.status)
+        expected(write.expect)
+    elif isinstance(write, AddLeg):
+        check_sid(write.leg_sid, "leg_sid")
+    elif isinstance(write, RecordAttempt):
+        check_state(write.state)
+
+
+def new_record(spec: CallSpec, now: float) -> CallRecord:
+    """The record :meth:`CallStore.create` returns: ``queued``, with its a-leg."""
+    a_leg = LegRecord(
+        spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
+        (StatusChange(QUEUED, now),),
+    )  # fmt: skip
+    return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
+
+
 class CallStore(abc.ABC):
     """What the call API and the dialer need from a store (see ``docs/calls.md``)."""
 
     #: seconds a finished call is kept (None: forever)
     retention: float | None
+    #: seconds since the epoch: stamps records and decides leases
+    clock: Callable[[], float]
 
     # -- calls and the queue ---------------------------------------------------------------
 
-    @abc.abstractmethod
     def create(self, spec: CallSpec) -> CallRecord:
         """Store ``spec`` as a ``queued`` call and enqueue it, in one atomic step.
 
         Raises ``ConflictError`` ``call-to-busy`` (field ``to``) when ``spec.to``
         already has a queued or active call, ``call-sid-exists`` for a reused sid.
         """
+        check_spec(spec)
+        now = self.clock()
+        self._insert(spec, now)
+        return new_record(spec, now)
+
+    @abc.abstractmethod
+    def _insert(self, spec: CallSpec, now: float) -> None:
+        """:meth:`create`'s atomic step for a checked ``spec``: the call, its a-leg
+        (``outbound-api``) and its first history entry, all ``queued`` at ``now``."""
 
     @abc.abstractmethod
     def get(self, sid: str) -> CallRecord | None:
@@ -457,9 +493,9 @@ class CallStore(abc.ABC):
         until the worker records ``initiated``.
         """
 
-    @abc.abstractmethod
     def renew(self, sid: str, worker: str, lease: float) -> bool:
         """Extend ``worker``'s lease on ``sid`` to ``now + lease``; False if it lost it."""
+        return bool(self._carry_out(Renew(sid, worker, lease)))
 
     @abc.abstractmethod
     def expired_leases(self, limit: int = 100) -> list[str]:
@@ -484,7 +520,6 @@ class CallStore(abc.ABC):
 
     # -- legs and statuses -----------------------------------------------------------------
 
-    @abc.abstractmethod
     def add_leg(
         self,
         call_sid: str,
@@ -497,8 +532,9 @@ class CallStore(abc.ABC):
         at: float | None = None,
     ) -> bool:
         """Add a b-leg (status ``queued``) to the call; False if it is already there."""
+        op = AddLeg(call_sid, leg_sid, from_, to, direction, parent_sid, at)
+        return bool(self._carry_out(op))
 
-    @abc.abstractmethod
     def set_status(
         self,
         call_sid: str,
@@ -516,10 +552,11 @@ class CallStore(abc.ABC):
         changes.  A terminal a-leg status ends the call: ``ended_at``, ``duration``,
         the lease is dropped and the number is free.
         """
+        op = SetStatus(call_sid, status, leg_sid, expected(expect), at, duration)
+        return str(self._carry_out(op))
 
     # -- status-callback events ------------------------------------------------------------
 
-    @abc.abstractmethod
     def add_event(
         self,
         call_sid: str,
@@ -534,8 +571,9 @@ class CallStore(abc.ABC):
         at: float | None = None,
     ) -> bool:
         """Store a status-callback event as ``pending``; False if ``event_id`` is known."""
+        op = AddEvent(call_sid, event_id, leg_sid, sequence, name, url, method, tuple(params), at)
+        return bool(self._carry_out(op))
 
-    @abc.abstractmethod
     def record_attempt(
         self,
         call_sid: str,
@@ -548,6 +586,7 @@ class CallStore(abc.ABC):
 
         A ``delivered`` event stays delivered.
         """
+        self._carry_out(RecordAttempt(call_sid, event_id, attempt, state))
 
     @abc.abstractmethod
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
@@ -575,49 +614,27 @@ class CallStore(abc.ABC):
                     results.append(SKIPPED)
                     continue
                 try:
-                    results.append(self._apply_one(write))
+                    results.append(self._carry_out(write))
                 except Exception as exc:
                     failed.add(write.call_sid)
                     results.append(exc)
         return results
 
+    def _stamp(self, at: float | None) -> float:
+        """A write's time: ``at`` when given, else the store clock now."""
+        return self.clock() if at is None else at
+
+    def _carry_out(self, write: Write) -> object:
+        """One write, checked (:func:`check_write`) and carried out; the method's result."""
+        check_write(write)
+        return self._apply_one(write)
+
+    @abc.abstractmethod
     def _apply_one(self, write: Write) -> object:
-        if isinstance(write, SetStatus):
-            return self.set_status(
-                write.call_sid,
-                write.status,
-                leg_sid=write.leg_sid,
-                expect=write.expect,
-                at=write.at,
-                duration=write.duration,
-            )
-        if isinstance(write, AddLeg):
-            return self.add_leg(
-                write.call_sid,
-                write.leg_sid,
-                from_=write.from_,
-                to=write.to,
-                direction=write.direction,
-                parent_sid=write.parent_sid,
-                at=write.at,
-            )
-        if isinstance(write, AddEvent):
-            return self.add_event(
-                write.call_sid,
-                write.event_id,
-                leg_sid=write.leg_sid,
-                sequence=write.sequence,
-                name=write.name,
-                url=write.url,
-                method=write.method,
-                params=write.params,
-                at=write.at,
-            )
-        if isinstance(write, RecordAttempt):
-            return self.record_attempt(
-                write.call_sid, write.event_id, write.attempt, state=write.state
-            )
-        return self.renew(write.call_sid, write.worker, write.lease)
+        """Carry out one checked write atomically: the result of its method
+        (:meth:`set_status`: the previous status; :meth:`add_leg`, :meth:`add_event`:
+        True when new; :meth:`record_attempt`: None; :meth:`renew`: False once the
+        worker lost the call), or the method's error raised."""
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
         """Up to ``limit`` calls of the queue, oldest first, as :meth:`take` takes each."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -43,7 +43,6 @@ import redis
 
 from voiceapp.errors import StoreError, ValidationError
 from voiceapp.stores.calls.base import (
-    DELIVERY_STATES,
     QUEUED,
     SKIPPED,
     TERMINAL,
@@ -60,9 +59,7 @@ from voiceapp.stores.calls.base import (
     SetStatus,
     StatusChange,
     Write,
-    check_sid,
-    check_spec,
-    check_status,
+    check_write,
     event_not_found,
     expected,
     leg_not_found,
@@ -441,9 +438,7 @@ class RedisCallStore(CallStore):
 
     # -- calls and the queue ---------------------------------------------------------------
 
-    def create(self, spec: CallSpec) -> CallRecord:
-        check_spec(spec)
-        now = self.clock()
+    def _insert(self, spec: CallSpec, now: float) -> None:
         info: dict[str, Any] = {"parent": None, "from": spec.from_, "to": spec.to}
         info.update(direction="outbound-api", created_at=now)
         entry = _dump({"leg": spec.sid, "status": QUEUED, "at": now})
@@ -455,11 +450,6 @@ class RedisCallStore(CallStore):
             raise sid_exists(spec.sid)
         if kind == "busy":
             raise to_busy(spec.to, _s(reply[1]))
-        a_leg = LegRecord(
-            spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
-            (StatusChange(QUEUED, now),),
-        )  # fmt: skip
-        return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
 
     def get(self, sid: str) -> CallRecord | None:
         key = f"{self.prefix}call:{sid}"
@@ -488,10 +478,6 @@ class RedisCallStore(CallStore):
             _record(_pairs(fields), history, _pairs(events))
             for _sid, fields, history, events in replies
         ]
-
-    def renew(self, sid: str, worker: str, lease: float) -> bool:
-        op = Renew(sid, worker, lease)
-        return bool(self._result(op, self._run("renew", *self._args(op))))
 
     def expired_leases(self, limit: int = 100) -> list[str]:
         with self._errors("expired_leases") as client:
@@ -529,64 +515,11 @@ class RedisCallStore(CallStore):
             raise not_cancelable(sid, _s(reply[1]) or "")
         return self.require(sid)
 
-    # -- legs and statuses -----------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------------------
 
-    def add_leg(
-        self,
-        call_sid: str,
-        leg_sid: str,
-        *,
-        from_: str,
-        to: str,
-        direction: str = "outbound-dial",
-        parent_sid: str | None = None,
-        at: float | None = None,
-    ) -> bool:
-        op = AddLeg(call_sid, leg_sid, from_, to, direction, parent_sid, at)
-        return bool(self._result(op, self._run("add_leg", *self._args(op))))
-
-    def set_status(
-        self,
-        call_sid: str,
-        status: str,
-        *,
-        leg_sid: str | None = None,
-        expect: str | Collection[str] | None = None,
-        at: float | None = None,
-        duration: int | None = None,
-    ) -> str:
-        check_status(status)
-        op = SetStatus(call_sid, status, leg_sid, expected(expect), at, duration)
-        return str(self._result(op, self._run("set_status", *self._args(op))))
-
-    # -- status-callback events ------------------------------------------------------------
-
-    def add_event(
-        self,
-        call_sid: str,
-        event_id: str,
-        *,
-        leg_sid: str,
-        sequence: int,
-        name: str,
-        url: str,
-        method: str,
-        params: Iterable[tuple[str, str]],
-        at: float | None = None,
-    ) -> bool:
-        op = AddEvent(call_sid, event_id, leg_sid, sequence, name, url, method, tuple(params), at)
-        return bool(self._result(op, self._run("add_event", *self._args(op))))
-
-    def record_attempt(
-        self,
-        call_sid: str,
-        event_id: str,
-        attempt: AttemptRecord,
-        *,
-        state: str,
-    ) -> None:
-        op = RecordAttempt(call_sid, event_id, attempt, state)
-        self._result(op, self._run("attempt", *self._args(op)))
+    def _apply_one(self, write: Write) -> object:
+        """One write, its own script (one round trip)."""
+        return self._result(write, self._run(_SCRIPT_OF[type(write)], *self._args(write)))
 
     # -- several writes in one round trip --------------------------------------------------
 
@@ -600,6 +533,7 @@ class RedisCallStore(CallStore):
             if write.call_sid in failed:
                 continue
             try:
+                check_write(write)
                 encoded = self._args(write)
                 packed = _SEP.join([_SCRIPT_OF[type(write)], *encoded])
                 if packed.count(_SEP) != len(encoded):
@@ -627,12 +561,11 @@ class RedisCallStore(CallStore):
         return results
 
     def _args(self, write: Write) -> list[str]:
-        """The script arguments of ``write`` (after the prefix); raises for bad values."""
+        """The script arguments of a checked ``write`` (after the prefix)."""
         if isinstance(write, SetStatus):
-            check_status(write.status)
             allowed = expected(write.expect)
             leg = write.leg_sid or write.call_sid
-            now = self.clock() if write.at is None else write.at
+            now = self._stamp(write.at)
             return [
                 write.call_sid,
                 leg,
@@ -645,14 +578,13 @@ class RedisCallStore(CallStore):
                 _dump({"leg": leg, "status": write.status, "at": now}),
             ]
         if isinstance(write, AddLeg):
-            check_sid(write.leg_sid, "leg_sid")
-            now = self.clock() if write.at is None else write.at
+            now = self._stamp(write.at)
             info: dict[str, Any] = {"parent": write.parent_sid, "from": write.from_}
             info.update(to=write.to, direction=write.direction, created_at=now)
             entry = _dump({"leg": write.leg_sid, "status": QUEUED, "at": now})
             return [write.call_sid, write.leg_sid, _dump(info), repr(now), entry]
         if isinstance(write, AddEvent):
-            now = self.clock() if write.at is None else write.at
+            now = self._stamp(write.at)
             data = {
                 "call": write.call_sid,
                 "leg": write.leg_sid,
@@ -665,8 +597,6 @@ class RedisCallStore(CallStore):
             }
             return [write.call_sid, write.event_id, _dump(data)]
         if isinstance(write, RecordAttempt):
-            if write.state not in DELIVERY_STATES:
-                raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}")
             number = str(write.attempt.number)
             attempt = _dump(write.attempt.to_dict())
             return [write.call_sid, write.event_id, number, attempt, write.state]

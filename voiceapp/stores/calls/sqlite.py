@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -29,19 +29,21 @@ from typing import Any
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.calls.base import (
     CANCELABLE,
-    DELIVERY_STATES,
     QUEUED,
     TERMINAL,
+    AddEvent,
+    AddLeg,
     AttemptRecord,
     CallRecord,
     CallSpec,
     CallStore,
     EventRecord,
     LegRecord,
+    RecordAttempt,
+    Renew,
+    SetStatus,
     StatusChange,
-    check_sid,
-    check_spec,
-    check_status,
+    Write,
     event_not_found,
     expected,
     leg_not_found,
@@ -317,10 +319,8 @@ class SQLiteCallStore(CallStore):
 
     # -- calls and the queue ---------------------------------------------------------------
 
-    def create(self, spec: CallSpec) -> CallRecord:
-        check_spec(spec)
+    def _insert(self, spec: CallSpec, now: float) -> None:
         data = json.dumps(spec.to_json(), separators=(",", ":"), ensure_ascii=False)
-        now = self.clock()
         with self._tx("create") as conn:
             self._maybe_purge(conn, now)
             try:
@@ -346,11 +346,6 @@ class SQLiteCallStore(CallStore):
                 "INSERT INTO call_history (call_sid, leg_sid, status, at) VALUES (?, ?, ?, ?)",
                 (spec.sid, spec.sid, QUEUED, now),
             )
-        a_leg = LegRecord(
-            spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
-            (StatusChange(QUEUED, now),),
-        )  # fmt: skip
-        return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
 
     def get(self, sid: str) -> CallRecord | None:
         with self._read("get") as conn:
@@ -461,13 +456,13 @@ class SQLiteCallStore(CallStore):
             rows.sort(key=lambda row: row[0])  # RETURNING comes in no set order
             return self._records(conn, [(row[1], row[2:]) for row in rows]) if rows else []
 
-    def renew(self, sid: str, worker: str, lease: float) -> bool:
+    def _renew(self, op: Renew) -> bool:
         now = self.clock()
         with self._tx("renew") as conn:
             cur = conn.execute(
                 "UPDATE calls SET lease_until = ? "
                 "WHERE sid = ? AND lease_owner = ? AND ended_at IS NULL",
-                (now + lease, sid, worker),
+                (now + op.lease, op.call_sid, op.worker),
             )
             return cur.rowcount == 1
 
@@ -522,19 +517,21 @@ class SQLiteCallStore(CallStore):
 
     # -- legs and statuses -----------------------------------------------------------------
 
-    def add_leg(
-        self,
-        call_sid: str,
-        leg_sid: str,
-        *,
-        from_: str,
-        to: str,
-        direction: str = "outbound-dial",
-        parent_sid: str | None = None,
-        at: float | None = None,
-    ) -> bool:
-        check_sid(leg_sid, "leg_sid")
-        now = self.clock() if at is None else at
+    def _apply_one(self, write: Write) -> object:
+        if isinstance(write, SetStatus):
+            return self._set_status_op(write)
+        if isinstance(write, AddLeg):
+            return self._add_leg(write)
+        if isinstance(write, AddEvent):
+            return self._add_event(write)
+        if isinstance(write, RecordAttempt):
+            self._record_attempt(write)
+            return None
+        return self._renew(write)
+
+    def _add_leg(self, op: AddLeg) -> bool:
+        call_sid, leg_sid = op.call_sid, op.leg_sid
+        now = self._stamp(op.at)
         with self._tx("add_leg") as conn:
             if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
                 raise not_found(call_sid)
@@ -542,7 +539,7 @@ class SQLiteCallStore(CallStore):
                 "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
                 "direction, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) "
                 "ON CONFLICT (sid) DO NOTHING",
-                (leg_sid, call_sid, parent_sid, from_, to, direction, now),
+                (leg_sid, call_sid, op.parent_sid, op.from_, op.to, op.direction, now),
             )
             if cur.rowcount != 1:
                 return False
@@ -552,20 +549,11 @@ class SQLiteCallStore(CallStore):
             )
             return True
 
-    def set_status(
-        self,
-        call_sid: str,
-        status: str,
-        *,
-        leg_sid: str | None = None,
-        expect: str | Collection[str] | None = None,
-        at: float | None = None,
-        duration: int | None = None,
-    ) -> str:
-        check_status(status)
-        allowed = expected(expect)
-        leg = leg_sid or call_sid
-        now = self.clock() if at is None else at
+    def _set_status_op(self, op: SetStatus) -> str:
+        call_sid, status = op.call_sid, op.status
+        allowed = expected(op.expect)
+        leg = op.leg_sid or call_sid
+        now = self._stamp(op.at)
         with self._tx("set_status") as conn:
             row = conn.execute(
                 "SELECT status FROM call_legs WHERE sid = ? AND call_sid = ?", (leg, call_sid)
@@ -577,7 +565,7 @@ class SQLiteCallStore(CallStore):
             current = row[0]
             if current in TERMINAL or (allowed and current not in allowed):
                 raise status_conflict(leg, current, status)
-            self._set_status(conn, call_sid, leg, status, now, duration)
+            self._set_status(conn, call_sid, leg, status, now, op.duration)
             return str(current)
 
     def _set_status(
@@ -614,21 +602,11 @@ class SQLiteCallStore(CallStore):
 
     # -- status-callback events ------------------------------------------------------------
 
-    def add_event(
-        self,
-        call_sid: str,
-        event_id: str,
-        *,
-        leg_sid: str,
-        sequence: int,
-        name: str,
-        url: str,
-        method: str,
-        params: Iterable[tuple[str, str]],
-        at: float | None = None,
-    ) -> bool:
-        data = json.dumps([list(p) for p in params], separators=(",", ":"), ensure_ascii=False)
-        now = self.clock() if at is None else at
+    def _add_event(self, op: AddEvent) -> bool:
+        call_sid = op.call_sid
+        params = [list(p) for p in op.params]
+        data = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
+        now = self._stamp(op.at)
         with self._tx("add_event") as conn:
             if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
                 raise not_found(call_sid)
@@ -636,24 +614,27 @@ class SQLiteCallStore(CallStore):
                 "INSERT INTO call_events (event_id, call_sid, leg_sid, sequence, name, url, "
                 "method, params, created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') "
                 "ON CONFLICT (event_id) DO NOTHING",
-                (event_id, call_sid, leg_sid, sequence, name, url, method, data, now),
+                (
+                    op.event_id,
+                    call_sid,
+                    op.leg_sid,
+                    op.sequence,
+                    op.name,
+                    op.url,
+                    op.method,
+                    data,
+                    now,
+                ),
             )
             return cur.rowcount == 1
 
-    def record_attempt(
-        self,
-        call_sid: str,
-        event_id: str,
-        attempt: AttemptRecord,
-        *,
-        state: str,
-    ) -> None:
-        _check_state(state)
+    def _record_attempt(self, op: RecordAttempt) -> None:
+        event_id, attempt = op.event_id, op.attempt
         with self._tx("record_attempt") as conn:
             cur = conn.execute(
                 "UPDATE call_events SET state = CASE WHEN state = 'delivered' THEN state "
                 "ELSE ? END WHERE event_id = ? AND call_sid = ?",
-                (state, event_id, call_sid),
+                (op.state, event_id, op.call_sid),
             )
             if cur.rowcount != 1:
                 raise event_not_found(event_id)
@@ -697,11 +678,6 @@ class SQLiteCallStore(CallStore):
         with self._tx("purge") as conn:
             self._last_purge = float("-inf")
             return self._maybe_purge(conn, self.clock())
-
-
-def _check_state(state: str) -> None:
-    if state not in DELIVERY_STATES:
-        raise ValueError(f"delivery state must be one of {sorted(DELIVERY_STATES)}, not {state!r}")
 
 
 def _call(
