@@ -20,10 +20,11 @@ import keyword
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal, get_args
 
 __all__ = [
     "ELEMENTS",
+    "HTTP_METHODS",
     "ROOT",
     "Attr",
     "Bool",
@@ -31,6 +32,7 @@ __all__ = [
     "Duration",
     "Element",
     "Enum",
+    "HttpMethod",
     "Int",
     "InvalidValue",
     "Keys",
@@ -191,11 +193,18 @@ class Enum(ValueType):
         return "one of " + ", ".join(f"`{v}`" for v in self.values)
 
 
+#: An HTTP method for a callback or a document fetch.
+HttpMethod = Literal["GET", "POST"]
+#: The values of :data:`HttpMethod`: what ``method`` attributes, the call API's ``method``
+#: and ``statusCallbackMethod`` accept.
+HTTP_METHODS: Final[tuple[HttpMethod, ...]] = get_args(HttpMethod)
+
+
 class Method(Enum):
-    """An HTTP method for a callback: GET or POST."""
+    """An HTTP method for a callback: one of :data:`HTTP_METHODS` (GET or POST)."""
 
     def __init__(self) -> None:
-        super().__init__("GET", "POST")
+        super().__init__(*HTTP_METHODS)
 
 
 class Bool(ValueType):

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 from voiceapp.dialer.clock import Clock, Future
 from voiceapp.dialer.states import CallbackEvent, CallStatus
 from voiceapp.errors import ConfigError, ValidationError
+from voiceapp.schema import HTTP_METHODS, HttpMethod
 
 __all__ = [
     "CALLBACK_SOURCE",
@@ -55,7 +56,8 @@ DEFAULT_EVENTS: Final = frozenset({CallbackEvent.COMPLETED})
 EVENT_ID_HEADER: Final = "X-Voiceapp-Event-Id"
 
 Direction = Literal["outbound-api", "outbound-dial"]
-Method = Literal["GET", "POST"]
+#: The schema's HTTP method type (kept under its old name here).
+Method = HttpMethod
 
 #: Parameter names voiceapp sets itself; ``optional`` may not reuse them.
 RESERVED_PARAMS: Final = frozenset(
@@ -147,16 +149,17 @@ class Subscription:
     ) -> Subscription:
         """Validate the API's fields (URL checks belong to the web layer's edge)."""
         method = (status_callback_method or "POST").upper()
-        if method not in ("GET", "POST"):
+        if method not in HTTP_METHODS:
+            allowed = " or ".join(HTTP_METHODS)
             raise ValidationError(
-                f"statusCallbackMethod must be GET or POST, got {status_callback_method!r}",
+                f"statusCallbackMethod must be {allowed}, got {status_callback_method!r}",
                 code="callback-bad-method",
                 field="statusCallbackMethod",
             )
         return cls(
             url=status_callback or None,
             events=parse_events(status_callback_event),
-            method="GET" if method == "GET" else "POST",
+            method=method,
             secret_key=secret_key or None,
             optional=parse_optional(optional),
         )

@@ -29,7 +29,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urljoin
 
 from voiceapp.dialer.callbacks import (
@@ -47,6 +47,7 @@ from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DocumentError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
+from voiceapp.schema import HttpMethod
 
 __all__ = [
     "APP_ERROR_TEXT",
@@ -115,7 +116,7 @@ class OutboundCall:
     from_: str
     to: str
     url: str | None = None
-    method: Literal["GET", "POST"] = "POST"
+    method: HttpMethod = "POST"
     send_digits: str | None = None
     subscription: Subscription = field(default_factory=Subscription)
     timeout: float = 60.0  # seconds to ring before no-answer

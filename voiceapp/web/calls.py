@@ -37,6 +37,7 @@ from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.phone import normalize
+from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, require_api_key
 from voiceapp.web.problems import BadRequestBody
@@ -328,8 +329,10 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
             "variables go with app", code="invalid-combination", field="variables"
         )
     method = (_text(data, "method") or "POST").upper()
-    if method not in ("GET", "POST"):
-        raise ValidationError("method must be GET or POST", code="invalid-choice", field="method")
+    if method not in HTTP_METHODS:
+        raise ValidationError(
+            f"method must be {' or '.join(HTTP_METHODS)}", code="invalid-choice", field="method"
+        )
     send_digits = _text(data, "senddigits")
     if send_digits is not None:
         _digits(send_digits)
