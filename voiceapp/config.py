@@ -28,6 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from voiceapp.errors import ConfigError
+from voiceapp.settings_tables.compat import CompatConfig
+from voiceapp.settings_tables.network import NetworkConfig
+from voiceapp.settings_tables.retry import RetryPolicy
 
 ENV_PREFIX = "VOICEAPP_"
 CONFIG_ENV = "VOICEAPP_CONFIG"
@@ -206,8 +209,6 @@ def _host_ports(value: Any) -> tuple[str, ...]:
 
 def _network(value: Any) -> Any:
     """The ``[network]`` table, validated into a ``NetworkConfig`` (errors name the key)."""
-    from voiceapp.dialer.network import NetworkConfig
-
     if isinstance(value, NetworkConfig):
         return value
     if not isinstance(value, Mapping):
@@ -217,8 +218,6 @@ def _network(value: Any) -> Any:
 
 def _retry(value: Any) -> Any:
     """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
-    from voiceapp.dialer.callbacks import RetryPolicy
-
     if isinstance(value, RetryPolicy):
         return value
     if not isinstance(value, Mapping):
@@ -228,8 +227,6 @@ def _retry(value: Any) -> Any:
 
 def _compat(value: Any) -> Any:
     """The ``[compat]`` table (vendor-compatible routes), validated into a ``CompatConfig``."""
-    from voiceapp.web.compat.config import CompatConfig
-
     if value is None or isinstance(value, CompatConfig):
         return value
     if not isinstance(value, Mapping):

@@ -21,18 +21,18 @@ No HTTP is done here: the web layer supplies the sender (and signs there).
 from __future__ import annotations
 
 import email.utils
-import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 from urllib.parse import parse_qsl
 
 from voiceapp.dialer.clock import Clock, Future
 from voiceapp.dialer.states import CallbackEvent, CallStatus
-from voiceapp.errors import ConfigError, ValidationError
+from voiceapp.errors import ValidationError
 from voiceapp.schema import HTTP_METHODS, HttpMethod
+from voiceapp.settings_tables.retry import RetryPolicy
 
 __all__ = [
     "CALLBACK_SOURCE",
@@ -216,61 +216,6 @@ def build_params(
 
 
 # -- delivery -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a callback is retried (exponential backoff)."""
-
-    attempts: int = 6  # total tries, the first included
-    first_delay: float = 1.0  # seconds before the second try
-    factor: float = 2.0
-    max_delay: float = 300.0
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("attempts", isinstance(self.attempts, int) and 1 <= self.attempts <= 100),
-            ("first_delay", _finite(self.first_delay) and self.first_delay > 0),
-            ("factor", _finite(self.factor) and self.factor >= 1),
-            ("max_delay", _finite(self.max_delay) and self.max_delay >= self.first_delay),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(
-                    f"callbacks.retry.{name}: bad value {getattr(self, name)!r}",
-                    code="config-retry",
-                    field=f"callbacks.retry.{name}",
-                )
-
-    @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any] | None, *, key: str = "callbacks.retry"
-    ) -> RetryPolicy:
-        data = data or {}
-        for name in data:
-            if name not in ("attempts", "first_delay", "factor", "max_delay"):
-                raise ConfigError(
-                    f"{key}.{name}: unknown key", code="config-retry", field=f"{key}.{name}"
-                )
-        try:
-            return cls(**data)
-        except ConfigError as exc:
-            if key == "callbacks.retry" or exc.field is None:
-                raise
-            name = exc.field.rpartition(".")[2]
-            raise ConfigError(
-                f"{key}.{name}: bad value {data.get(name)!r}",
-                code="config-retry",
-                field=f"{key}.{name}",
-            ) from None
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based)."""
-        return float(min(self.max_delay, self.first_delay * self.factor ** (attempt - 1)))
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)
