@@ -131,23 +131,34 @@ redis.call('RPUSH', p..'calls:queue', sid)
 return {'ok'}
 """
 
-# ARGV: prefix, worker, until, now
-_TAKE = """
-local p = ARGV[1]
-for i = 1, 1000 do
+# The shared part of take and take_many: pop the queue's head and lease it to the worker
+# when it still waits.  Returns its sid and whether it was leased (false: the queue is empty).
+_POP_LEASE = """
+local function pop_lease(p, worker, deadline, now)
   local sid = redis.call('LPOP', p..'calls:queue')
-  if not sid then return false end
+  if not sid then return false, false end
   local call = p..'call:'..sid
-  if redis.call('HGET', call, 'waiting') == '1' then
-    redis.call('HSET', call, 'waiting', '0', 'lease_owner', ARGV[2], 'lease_until', ARGV[3],
-      'updated_at', ARGV[4])
-    redis.call('HINCRBY', call, 'takes', 1)
-    redis.call('ZADD', p..'calls:leases', ARGV[3], sid)
-    return sid
-  end
+  if redis.call('HGET', call, 'waiting') ~= '1' then return sid, false end
+  redis.call('HSET', call, 'waiting', '0', 'lease_owner', worker, 'lease_until', deadline,
+    'updated_at', now)
+  redis.call('HINCRBY', call, 'takes', 1)
+  redis.call('ZADD', p..'calls:leases', deadline, sid)
+  return sid, true
+end
+"""
+
+# ARGV: prefix, worker, until, now
+_TAKE = (
+    _POP_LEASE
+    + """
+for i = 1, 1000 do
+  local sid, leased = pop_lease(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+  if not sid then return false end
+  if leased then return sid end
 end
 return false
 """
+)
 
 # ARGV: prefix, sid, worker, until, now
 _RECLAIM = """
@@ -316,25 +327,24 @@ return out
 
 # ARGV: prefix, worker, until, now, limit.  Returns {sid, call hash, history, events hash}
 # of each call taken (hashes as flat lists).
-_TAKE_MANY = """
+_TAKE_MANY = (
+    _POP_LEASE
+    + """
 local p, limit = ARGV[1], tonumber(ARGV[5])
 local out = {}
 for i = 1, limit * 2 + 1000 do
   if #out >= limit then break end
-  local sid = redis.call('LPOP', p..'calls:queue')
+  local sid, leased = pop_lease(p, ARGV[2], ARGV[3], ARGV[4])
   if not sid then break end
-  local call = p..'call:'..sid
-  if redis.call('HGET', call, 'waiting') == '1' then
-    redis.call('HSET', call, 'waiting', '0', 'lease_owner', ARGV[2], 'lease_until', ARGV[3],
-      'updated_at', ARGV[4])
-    redis.call('HINCRBY', call, 'takes', 1)
-    redis.call('ZADD', p..'calls:leases', ARGV[3], sid)
+  if leased then
+    local call = p..'call:'..sid
     out[#out + 1] = {sid, redis.call('HGETALL', call),
       redis.call('LRANGE', call..':history', 0, -1), redis.call('HGETALL', call..':events')}
   end
 end
 return out
 """
+)
 
 
 _SEP = "\x1f"  # between the arguments of one write in _APPLY (JSON escapes it in strings)

@@ -533,8 +533,7 @@ class SQLiteCallStore(CallStore):
         call_sid, leg_sid = op.call_sid, op.leg_sid
         now = self._stamp(op.at)
         with self._tx("add_leg") as conn:
-            if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
-                raise not_found(call_sid)
+            _require_call(conn, call_sid)
             cur = conn.execute(
                 "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
                 "direction, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) "
@@ -559,9 +558,8 @@ class SQLiteCallStore(CallStore):
                 "SELECT status FROM call_legs WHERE sid = ? AND call_sid = ?", (leg, call_sid)
             ).fetchone()
             if row is None:
-                if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone():
-                    raise leg_not_found(leg)
-                raise not_found(call_sid)
+                _require_call(conn, call_sid)
+                raise leg_not_found(leg)
             current = row[0]
             if current in TERMINAL or (allowed and current not in allowed):
                 raise status_conflict(leg, current, status)
@@ -608,8 +606,7 @@ class SQLiteCallStore(CallStore):
         data = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
         now = self._stamp(op.at)
         with self._tx("add_event") as conn:
-            if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (call_sid,)).fetchone() is None:
-                raise not_found(call_sid)
+            _require_call(conn, call_sid)
             cur = conn.execute(
                 "INSERT INTO call_events (event_id, call_sid, leg_sid, sequence, name, url, "
                 "method, params, created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') "
@@ -678,6 +675,12 @@ class SQLiteCallStore(CallStore):
         with self._tx("purge") as conn:
             self._last_purge = float("-inf")
             return self._maybe_purge(conn, self.clock())
+
+
+def _require_call(conn: sqlite3.Connection, sid: str) -> None:
+    """``NotFoundError`` ``call-not-found`` unless the call ``sid`` exists."""
+    if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (sid,)).fetchone() is None:
+        raise not_found(sid)
 
 
 def _call(

@@ -2,32 +2,7 @@
 
 from __future__ import annotations
 
-from voiceapp.settings_tables.compat import (
-    VARIABLE_TYPES,
-    Agent,
-    CompatConfig,
-    FeatherConfig,
-    FeatherNumber,
-    PathorsConfig,
-    PathorsProject,
-    PolyaiConfig,
-    PolyaiConnector,
-    Team,
-    ThunderNumber,
-    ThunderPhoneConfig,
-)
+from voiceapp.settings_tables import compat as _tables
+from voiceapp.settings_tables.compat import *  # noqa: F403 - the same names, from their old place
 
-__all__ = [
-    "VARIABLE_TYPES",
-    "Agent",
-    "CompatConfig",
-    "FeatherConfig",
-    "FeatherNumber",
-    "PathorsConfig",
-    "PathorsProject",
-    "PolyaiConfig",
-    "PolyaiConnector",
-    "Team",
-    "ThunderNumber",
-    "ThunderPhoneConfig",
-]
+__all__ = [*_tables.__all__]
