@@ -485,13 +485,19 @@ class CallStore(abc.ABC):
             raise not_found(sid)
         return record
 
-    @abc.abstractmethod
     def take(self, worker: str, lease: float) -> CallRecord | None:
         """Take the oldest waiting call for ``worker`` until ``now + lease``; None when empty.
 
         Each call is taken by exactly one caller.  The call stays ``queued``
         until the worker records ``initiated``.
         """
+        now = self.clock()
+        sid = self._take(worker, now + lease, now)
+        return None if sid is None else self.get(sid)
+
+    @abc.abstractmethod
+    def _take(self, worker: str, until: float, now: float) -> str | None:
+        """:meth:`take`'s atomic step: lease the oldest waiting call; its sid, None if none."""
 
     def renew(self, sid: str, worker: str, lease: float) -> bool:
         """Extend ``worker``'s lease on ``sid`` to ``now + lease``; False if it lost it."""
@@ -501,15 +507,19 @@ class CallStore(abc.ABC):
     def expired_leases(self, limit: int = 100) -> list[str]:
         """Sids of unfinished calls whose lease has run out (their worker is gone)."""
 
-    @abc.abstractmethod
     def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
         """Atomically move an expired lease to ``worker``; None if it is not expired now."""
+        now = self.clock()
+        return self.get(sid) if self._reclaim(sid, worker, now + lease, now) else None
+
+    @abc.abstractmethod
+    def _reclaim(self, sid: str, worker: str, until: float, now: float) -> bool:
+        """:meth:`reclaim`'s atomic step: True when the lease was expired and moved."""
 
     @abc.abstractmethod
     def cancel_requests(self, worker: str) -> list[str]:
         """Calls leased by ``worker`` whose cancel was requested while they were dialing."""
 
-    @abc.abstractmethod
     def cancel(self, sid: str) -> CallRecord:
         """Cancel a call: a ``queued`` one is ``canceled`` at once (and leaves the queue);
 
@@ -517,6 +527,12 @@ class CallStore(abc.ABC):
         ends it.  Others: ``ConflictError`` ``call-not-cancelable``; unknown:
         ``NotFoundError`` ``call-not-found``.
         """
+        self._cancel(sid, self.clock())
+        return self.require(sid)
+
+    @abc.abstractmethod
+    def _cancel(self, sid: str, now: float) -> None:
+        """:meth:`cancel`'s atomic step (it raises the errors :meth:`cancel` names)."""
 
     # -- legs and statuses -----------------------------------------------------------------
 

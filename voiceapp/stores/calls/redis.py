@@ -473,10 +473,9 @@ class RedisCallStore(CallStore):
             return None
         return _record(fields, history, events)
 
-    def take(self, worker: str, lease: float) -> CallRecord | None:
-        now = self.clock()
-        sid = self._run("take", worker, repr(now + lease), repr(now))
-        return None if not sid else self.get(_s(sid) or "")
+    def _take(self, worker: str, until: float, now: float) -> str | None:
+        sid = self._run("take", worker, repr(until), repr(now))
+        return _s(sid) if sid else None
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
         """One script takes up to ``limit`` calls and returns them (one round trip)."""
@@ -496,10 +495,8 @@ class RedisCallStore(CallStore):
             )
         return [_s(s) or "" for s in cast("list[bytes]", sids)]
 
-    def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
-        now = self.clock()
-        won = self._run("reclaim", sid, worker, repr(now + lease), repr(now))
-        return self.get(sid) if won else None
+    def _reclaim(self, sid: str, worker: str, until: float, now: float) -> bool:
+        return bool(self._run("reclaim", sid, worker, repr(until), repr(now)))
 
     def cancel_requests(self, worker: str) -> list[str]:
         with self._errors("cancel_requests") as client:
@@ -514,8 +511,7 @@ class RedisCallStore(CallStore):
             owners = pipe.execute()
         return [sid for sid, owner in zip(sids, owners, strict=True) if _s(owner) == worker]
 
-    def cancel(self, sid: str) -> CallRecord:
-        now = self.clock()
+    def _cancel(self, sid: str, now: float) -> None:
         entry = _dump({"leg": sid, "status": "canceled", "at": now})
         reply = self._run("cancel", sid, repr(now), entry, self._retention_ms())
         kind = _s(reply[0])
@@ -523,7 +519,6 @@ class RedisCallStore(CallStore):
             raise not_found(sid)
         if kind == "refused":
             raise not_cancelable(sid, _s(reply[1]) or "")
-        return self.require(sid)
 
     # -- writes ---------------------------------------------------------------------------
 

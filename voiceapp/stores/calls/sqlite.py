@@ -439,11 +439,10 @@ class SQLiteCallStore(CallStore):
                 )
         return [replace(e, attempts=tuple(attempts[e.event_id])) for e in out]
 
-    def take(self, worker: str, lease: float) -> CallRecord | None:
-        now = self.clock()
+    def _take(self, worker: str, until: float, now: float) -> str | None:
         with self._tx("take") as conn:
-            row = conn.execute(_TAKE, (worker, now + lease, now)).fetchone()
-        return None if row is None else self.get(row[0])
+            row = conn.execute(_TAKE, (worker, until, now)).fetchone()
+        return None if row is None else str(row[0])
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
         """One ``UPDATE ... RETURNING`` takes up to ``limit`` calls; three reads complete
@@ -475,17 +474,15 @@ class SQLiteCallStore(CallStore):
             ).fetchall()
         return [row[0] for row in rows]
 
-    def reclaim(self, sid: str, worker: str, lease: float) -> CallRecord | None:
-        now = self.clock()
+    def _reclaim(self, sid: str, worker: str, until: float, now: float) -> bool:
         with self._tx("reclaim") as conn:
             cur = conn.execute(
                 "UPDATE calls SET lease_owner = ?, lease_until = ?, takes = takes + 1, "
                 "updated_at = ? WHERE sid = ? AND lease_until IS NOT NULL AND lease_until <= ? "
                 "AND ended_at IS NULL",
-                (worker, now + lease, now, sid, now),
+                (worker, until, now, sid, now),
             )
-            won = cur.rowcount == 1
-        return self.get(sid) if won else None
+            return cur.rowcount == 1
 
     def cancel_requests(self, worker: str) -> list[str]:
         with self._read("cancel_requests") as conn:
@@ -496,8 +493,7 @@ class SQLiteCallStore(CallStore):
             ).fetchall()
         return [row[0] for row in rows]
 
-    def cancel(self, sid: str) -> CallRecord:
-        now = self.clock()
+    def _cancel(self, sid: str, now: float) -> None:
         with self._tx("cancel") as conn:
             row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
             if row is None:
@@ -513,7 +509,6 @@ class SQLiteCallStore(CallStore):
                     "updated_at = ? WHERE sid = ?",
                     (now, now, sid),
                 )
-        return self.require(sid)
 
     # -- legs and statuses -----------------------------------------------------------------
 
