@@ -143,6 +143,7 @@ def gunicorn(store_url: str, workers: int, log: Path) -> Iterator[tuple[str, lis
         VOICEAPP_SECRET_KEYS=SECRET,
         VOICEAPP_API_KEYS=API_KEY,
         VOICEAPP_DIALER="external",
+        VOICEAPP_PUBLIC_URL=f"http://127.0.0.1:{port}",  # required in production
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -12,7 +12,9 @@ applied in this order, each overriding the one before:
 
 A value that does not fit its type raises :class:`~voiceapp.errors.ConfigError`
 naming the key and the source.  :meth:`Settings.check_production` refuses a
-production start (neither ``DEBUG`` nor ``TESTING``) with a development secret.
+production start (neither ``DEBUG`` nor ``TESTING``) with a development secret;
+:meth:`Settings.check_serving` a production server that places calls without
+``PUBLIC_URL``.
 """
 
 from __future__ import annotations
@@ -282,7 +284,8 @@ class Settings:
     PUBLIC_URL: str = setting(
         "",
         _http_url,
-        "Base URL the dialer reaches this server at; empty = taken from each request.",
+        "Base URL the dialer reaches this server at (required in production); empty = "
+        "taken from each request (DEBUG/TESTING only).",
     )
     PROXY_FIX: int = setting(
         0, _int_range(0, 5), "Number of trusted reverse proxies setting X-Forwarded-* headers."
@@ -399,6 +402,20 @@ class Settings:
         return self.SIGNATURE_SECRETS or self.SECRET_KEYS
 
     @property
+    def outbound_allowlist(self) -> tuple[str, ...]:
+        """``host:port`` entries outbound requests may use though not public:
+        ``URL_ALLOWLIST``, plus the host and port of ``PUBLIC_URL`` (this server)."""
+        entries = list(self.URL_ALLOWLIST)
+        if self.PUBLIC_URL:
+            parts = urlsplit(self.PUBLIC_URL)
+            host = parts.hostname or ""
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            own = (f"[{host}]" if ":" in host else host) + f":{port}"
+            if own not in entries:
+                entries.append(own)
+        return tuple(entries)
+
+    @property
     def embedded_dialer(self) -> bool:
         """Whether ``create_app`` starts the in-process dialer."""
         return self.DIALER == "embedded" or (self.DIALER == "auto" and not self.TESTING)
@@ -438,6 +455,26 @@ class Settings:
                     )
         if self.CLOCK is not None:
             raise ConfigError("CLOCK is for tests only", field="CLOCK")
+
+    def check_serving(self) -> None:
+        """Refuse a production server that places calls without ``PUBLIC_URL``.
+
+        The session URL of an ``app`` call is where the dialer sends the call's token;
+        without ``PUBLIC_URL`` it would be made from the request's ``Host`` header,
+        which the caller chooses.  Calls are placed when ``API_KEYS`` or ``[compat]``
+        is set.  DEBUG and TESTING may still use the request's host (the dialer then
+        refuses a host that is neither public nor allow-listed when it connects).
+        """
+        if not self.production or self.PUBLIC_URL:
+            return
+        if self.API_KEYS or self.COMPAT is not None:
+            raise ConfigError(
+                "PUBLIC_URL is required in production when calls are placed (API_KEYS or "
+                "[compat] is set): the session URLs the dialer fetches are made from it, "
+                "not from the request's Host header",
+                code="config-public-url",
+                field="PUBLIC_URL",
+            )
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}

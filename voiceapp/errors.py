@@ -17,6 +17,8 @@ itself as a dict, so the web layer needs a single error handler.
      │    └── TokenUsed         already claimed by another fetch (410)
      ├── NotFoundError          a named thing (a call) does not exist (404)
      ├── ConflictError          the request clashes with current state (409)
+     ├── DestinationBlocked     an outbound request would go where the deployment
+     │                          does not allow (``fetch-blocked``; voiceapp.netguard)
      └── StoreError             the session / call store failed (503)
 """
 
@@ -158,6 +160,32 @@ class ConflictError(VoiceappError):
 
     status = 409
     default_code = "conflict"
+
+
+class DestinationBlocked(VoiceappError):
+    """An outbound request (document, redirect, action, callback) was refused before
+    anything was sent: its destination is not public and not allow-listed.
+
+    ``host``/``port`` are the URL's; ``address`` the refused address (``None`` for a
+    refusal that is not about an address, e.g. a scheme).  Never retried.
+    """
+
+    status = 502
+    default_code = "fetch-blocked"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        address: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, field="url")
+        self.host = host
+        self.port = port
+        self.address = address
 
 
 class StoreError(VoiceappError):

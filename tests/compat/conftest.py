@@ -29,6 +29,7 @@ def vendors(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             "TESTING": True,
             "STORE_URL": f"sqlite:///{tmp_path / f'voiceapp-{len(servers)}.db'}",
             "DIALER": "external",
+            "PUBLIC_URL": server.base,  # session URLs name this server (and it is allowed)
         }
         config.update(settings)
         server.start(create_app(config, config_file=VENDORS))

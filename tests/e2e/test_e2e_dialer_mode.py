@@ -19,7 +19,15 @@ from voiceapp.web.calls import call_service
         ({"DIALER": "embedded"}, True),
         ({"DIALER": "external"}, False),
         ({"DIALER": "auto"}, False),  # TESTING: tests drive their own dialer
-        ({"DIALER": "auto", "TESTING": False, "API_KEYS": ["k" * 20]}, True),
+        (
+            {
+                "DIALER": "auto",
+                "TESTING": False,
+                "API_KEYS": ["k" * 20],
+                "PUBLIC_URL": "http://127.0.0.1:9",
+            },
+            True,
+        ),
     ],
 )
 def test_dialer_setting(tmp_path: Path, settings: dict[str, object], embedded: bool) -> None:

@@ -97,13 +97,14 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         binary = Path(sys.executable).with_name("gunicorn")
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
+        self.port = free_port()
         env.update(
             VOICEAPP_STORE_URL=self.store_url,
             VOICEAPP_SECRET_KEYS=SECRET,
             VOICEAPP_API_KEYS=GUNICORN_API_KEY,
+            VOICEAPP_PUBLIC_URL=self.base,  # production places calls: PUBLIC_URL is required
             **self.extra_env,
         )
-        self.port = free_port()
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [

@@ -235,6 +235,7 @@ def running(
             {
                 "STORE_URL": f"sqlite:///{Path(folder) / 'voiceapp.db'}",
                 "URL_ALLOWLIST": list(allow + tuple(a for a in ours if a not in allow)),
+                "PUBLIC_URL": base,  # session URLs name this server, whatever Host says
                 "DIALER": "embedded",
             },
             config_file=config,

@@ -10,29 +10,53 @@
   fails (nothing was sent, so it is safe); redirects are not followed (a redirect
   could lead past the URL checks made at the edge); bodies over ``max_bytes`` are
   refused.  Failures raise :class:`~voiceapp.dialer.interpreter.FetchError` with a
-  code: ``fetch-connect``, ``fetch-timeout``, ``fetch-status`` (non-2xx, e.g. 410
+  code: ``fetch-blocked`` (the destination is not allowed, nothing was sent),
+  ``fetch-connect``, ``fetch-timeout``, ``fetch-status`` (non-2xx, e.g. 410
   for a session URL fetched twice), ``fetch-redirect``, ``fetch-too-large``.
 * :meth:`HttpClient.send_callback` — the :class:`~voiceapp.dialer.callbacks.Deliverer`'s
-  sender: makes the request, returns the HTTP status, raises on no answer.
+  sender: makes the request, returns the HTTP status, raises on no answer
+  (:class:`~voiceapp.errors.DestinationBlocked` when the destination is refused;
+  the deliverer does not retry that).
+
+**Where requests go** (:mod:`voiceapp.netguard`).  Every request, whatever URL
+it names (the call's ``url``, a ``<Redirect>``, an action, a whisper, a status
+callback), is checked when its connection is made: the host is resolved once
+with the client's :class:`~voiceapp.netguard.Guard`, every address is checked
+(public, or the URL's ``host:port`` allow-listed), the socket connects only to
+those addresses (the Host header, SNI and certificate checks keep the URL's
+name), and the peer address of the connected socket is checked again.  A
+refusal raises :class:`~voiceapp.errors.DestinationBlocked` before anything is
+sent.  Environment proxies are not used (``trust_env`` is off; a proxy would be
+the only address checked).
 
 This module does HTTP with ``requests``; it knows nothing of Flask.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import create_connection
 
 from voiceapp.dialer.callbacks import CallbackRequest
 from voiceapp.dialer.interpreter import FetchError
+from voiceapp.errors import DestinationBlocked
+from voiceapp.netguard import Guard
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
 from voiceapp.signatures import sign_request
 
-__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "HttpClient"]
+__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "GuardedAdapter", "HttpClient"]
 
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
@@ -48,8 +72,147 @@ def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=merged))
 
 
+# -- connections that connect only where the guard allows -------------------------------------
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a.split("%", 1)[0]) == ipaddress.ip_address(b.split("%", 1)[0])
+    except ValueError:
+        return False
+
+
+def _guarded_socket(conn: HTTPConnection, guard: Guard) -> socket.socket:
+    """``conn``'s socket, connected to an address ``guard`` checked for this request.
+
+    Resolves the host once; raises :class:`DestinationBlocked` (nothing connected)
+    when an address is refused, and after connecting when the peer is not the
+    address connected to.  Other failures are urllib3's, as its own ``_new_conn``.
+    """
+    host, port = conn.host, conn.port
+    addresses = guard.addresses(host, port)
+    if not addresses:
+        raise NameResolutionError(host, conn, socket.gaierror(f"{host} does not resolve"))
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            sock = create_connection(
+                (address, port),
+                conn.timeout,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except OSError as exc:
+            error = exc
+            continue
+        try:
+            peer = str(sock.getpeername()[0])
+            if not _same(peer, address):
+                raise DestinationBlocked(
+                    f"{host}:{port}: connected to {peer}, not to the checked {address}",
+                    host=host,
+                    port=port,
+                    address=peer,
+                )
+            guard.check_address(host, port, peer)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert error is not None
+    if isinstance(error, TimeoutError):
+        raise ConnectTimeoutError(
+            conn, f"Connection to {host} timed out. (connect timeout={conn.timeout})"
+        ) from error
+    raise NewConnectionError(conn, f"Failed to establish a new connection: {error}") from error
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def _new_conn(self) -> socket.socket:
+        return _guarded_socket(self, self.guard)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def _new_conn(self) -> socket.socket:
+        return _guarded_socket(self, self.guard)
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedPoolManager(PoolManager):
+    def __init__(self, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.guard = guard
+        self.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> HTTPConnectionPool:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.conn_kw["guard"] = self.guard
+        return pool
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose connections go only where ``guard`` allows."""
+
+    def __init__(self, guard: Guard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _GuardedPoolManager(
+            self.guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        raise DestinationBlocked("the dialer does not send requests through a proxy")
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``: what messages name (a path may hold a token)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(invalid URL)"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
 class HttpClient:
-    """Signed HTTP requests with the dialer's timeouts, retry and size limit."""
+    """Signed HTTP requests with the dialer's timeouts, retry and size limit, sent only
+    where ``guard`` allows (default: public addresses only, no allow-list).
+
+    ``session``: a ``requests`` session to use; guarded adapters (``pool_connections``
+    pools of ``pool_maxsize`` connections) are mounted on it for ``http://`` and
+    ``https://``.
+    """
 
     def __init__(
         self,
@@ -59,7 +222,10 @@ class HttpClient:
         total_timeout: float = 15.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
         connect_retries: int = 1,
+        guard: Guard | None = None,
         session: requests.Session | None = None,
+        pool_connections: int = 10,
+        pool_maxsize: int = 10,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
@@ -67,7 +233,14 @@ class HttpClient:
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
         self.connect_retries = connect_retries
+        self.guard = guard or Guard()
         self.session = session or requests.Session()
+        self.session.trust_env = False  # no proxies from the environment
+        adapter = GuardedAdapter(
+            self.guard, pool_connections=pool_connections, pool_maxsize=pool_maxsize
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.now = now
 
     def close(self) -> None:
@@ -77,6 +250,11 @@ class HttpClient:
         self, method: str, url: str, params: Sequence[tuple[str, str]]
     ) -> tuple[str, str, bytes, dict[str, str]]:
         method = method.upper()
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise DestinationBlocked(
+                f"only http and https URLs are requested, not {scheme or 'a relative'!r} URLs"
+            )
         headers = {"User-Agent": USER_AGENT}
         if method == "GET":
             target, body = _with_query(url, params), b""
@@ -113,10 +291,14 @@ class HttpClient:
 
     def fetch(self, method: str, url: str, params: Sequence[tuple[str, str]]) -> bytes:
         """Fetch a document; the body, or :class:`FetchError`."""
-        method, target, body, headers = self._prepare(method, url, params)
         deadline = time.monotonic() + self.total_timeout
         try:
+            method, target, body, headers = self._prepare(method, url, params)
             response = self._send(method, target, body, headers)
+        except DestinationBlocked as exc:
+            raise FetchError(
+                f"{method.upper()} {_origin(url)}: refused: {exc}", code="fetch-blocked"
+            ) from None
         except requests.exceptions.Timeout as exc:
             raise FetchError(f"{method} {url}: timed out ({exc})", code="fetch-timeout") from None
         except requests.exceptions.RequestException as exc:
@@ -162,7 +344,8 @@ class HttpClient:
         return b"".join(chunks)
 
     def send_callback(self, request: CallbackRequest) -> int:
-        """Send one status callback; return the HTTP status (raise when none came)."""
+        """Send one status callback; return the HTTP status (raise when none came;
+        :class:`DestinationBlocked` when the destination is refused)."""
         method, target, body, headers = self._prepare(request.method, request.url, request.params)
         headers.update(request.headers)
         response = self._send(method, target, body, headers)

@@ -40,9 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from voiceapp.config import Settings
 from voiceapp.dialer.callbacks import (
     EVENT_ID_HEADER,
@@ -69,6 +66,7 @@ from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetw
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.errors import ConflictError, VoiceappError
+from voiceapp.netguard import Allowlist, Guard
 from voiceapp.stores.calls import (
     SKIPPED,
     TERMINAL,
@@ -260,11 +258,15 @@ class Dialer:
         policy = _setting(settings, "CALLBACK_RETRY", None)
         self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
         secrets = settings.signature_secrets
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=64)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self.http = HttpClient(secret=secrets[-1] if secrets else None, session=session)
+        # every document and callback goes only to public addresses or allow-listed
+        # host:port entries, checked when each connection is made (voiceapp.netguard)
+        self.guard = Guard(Allowlist.parse(settings.outbound_allowlist))
+        self.http = HttpClient(
+            secret=secrets[-1] if secrets else None,
+            guard=self.guard,
+            pool_connections=32,
+            pool_maxsize=64,
+        )
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
         )

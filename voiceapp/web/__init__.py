@@ -4,7 +4,8 @@
 
 1. settings from defaults, the TOML ``config_file`` (or ``VOICEAPP_CONFIG``),
    ``VOICEAPP_*`` variables and ``test_config`` (:mod:`voiceapp.config`); a
-   production start with a development secret raises ``ConfigError``;
+   production start with a development secret, or without ``PUBLIC_URL`` when it
+   places calls, raises ``ConfigError``;
 2. the voice templates, every one rendered with sample data and validated (a
    broken template raises :class:`~voiceapp.apps.TemplateError` with file and line);
 3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``),
@@ -48,6 +49,7 @@ def create_app(
         config_file, overrides=test_config, passthrough=lambda key: key in app.config
     )
     settings.check_production()
+    settings.check_serving()
     app.config.update(settings.as_dict())
     app.config.update(flask_extra)
 

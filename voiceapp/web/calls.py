@@ -19,10 +19,8 @@ Every field is validated here, at the edge, and becomes a typed
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import logging
-import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from voiceapp.dialer.callbacks import Subscription
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
+from voiceapp.netguard import Allowlist, Resolver, refusal, system_resolve
 from voiceapp.phone import normalize
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
@@ -211,24 +210,19 @@ def _text(data: Mapping[str, Any], name: str, *, required: bool = False) -> str 
     return value.strip()
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def check_url(
     value: str,
     *,
     field: str,
     allowlist: tuple[str, ...] = (),
-    resolve: Callable[[str, int], list[str]] | None = None,
+    resolve: Resolver | None = None,
 ) -> str:
     """``value`` if it is an absolute http(s) URL whose host resolves to public addresses
-    only, or whose ``host:port`` is in ``allowlist``; else ``ValidationError`` (422).
+    only (:func:`voiceapp.netguard.refusal`), or whose ``host:port`` is in ``allowlist``;
+    else ``ValidationError`` (422).
 
     Codes: ``url-invalid``, ``url-scheme``, ``url-unresolvable``, ``url-not-public``.
+    The dialer checks again, at connect time, with the same policy.
     """
     if len(value) > MAX_URL_LENGTH:
         raise ValidationError(
@@ -254,38 +248,23 @@ def check_url(
         )
     port = port or (443 if parts.scheme == "https" else 80)
     host = host.lower()
-    for entry in allowlist:
-        entry_host, _, entry_port = entry.rpartition(":")
-        if entry_host.strip("[]") == host and int(entry_port) == port:
-            return value
-    addresses = (resolve or _resolve)(host, port)
+    if Allowlist.parse(allowlist).allows(host, port):
+        return value
+    addresses = (resolve or system_resolve)(host, port)
     if not addresses:
         raise ValidationError(
             f"{field}: the host {host!r} does not resolve", code="url-unresolvable", field=field
         )
     for address in addresses:
-        if not _public(address):
+        why = refusal(address)
+        if why is not None:
             raise ValidationError(
                 f"{field}: {host}:{port} resolves to {address}, which is not a public address"
-                " (a deployment may allow it in URL_ALLOWLIST)",
+                f" ({why}; a deployment may allow it in URL_ALLOWLIST)",
                 code="url-not-public",
                 field=field,
             )
     return value
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return [host]
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 def _digits(value: str) -> str:
@@ -336,7 +315,7 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
     send_digits = _text(data, "senddigits")
     if send_digits is not None:
         _digits(send_digits)
-    allow = settings.URL_ALLOWLIST
+    allow = settings.outbound_allowlist
     if url is not None:
         check_url(url, field="url", allowlist=allow)
     status_callback = _text(data, "statusCallback")
