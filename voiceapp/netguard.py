@@ -66,8 +66,9 @@ def _nets(
     return tuple((ipaddress.ip_network(net), why) for net, why in pairs)
 
 
-#: Ranges refused by name (the reason is part of the error message); anything
-#: else that is not ``is_global`` is refused too.
+#: Ranges refused by name (the reason is part of the error message; the first
+#: match names it, so a range comes before any range containing it); anything else
+#: that is not ``is_global`` is refused too.
 REFUSED: Final = _nets(
     ("0.0.0.0/8", "'this network'"),
     ("10.0.0.0/8", "private"),
@@ -83,8 +84,8 @@ REFUSED: Final = _nets(
     ("198.51.100.0/24", "documentation"),
     ("203.0.113.0/24", "documentation"),
     ("224.0.0.0/4", "multicast"),
-    ("240.0.0.0/4", "reserved"),
     ("255.255.255.255/32", "broadcast"),
+    ("240.0.0.0/4", "reserved"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("64:ff9b:1::/48", "local-use NAT64"),

@@ -16,6 +16,7 @@ from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import Environment, FetchError, OutboundCall, place_call
 from voiceapp.dialer.network import SimulatedNetwork
+from voiceapp.netguard import Allowlist, Guard
 from voiceapp.signatures import HEADER, verify_request
 
 SECRET = "a-test-signing-secret-of-some-length"
@@ -96,13 +97,18 @@ def server() -> Iterator[Server]:
         thread.join(5)
 
 
+def allowing(base: str) -> Guard:
+    """A guard that allows the test server's ``127.0.0.1:port`` (loopback is refused)."""
+    return Guard(Allowlist.parse([base.removeprefix("http://")]))
+
+
 PARAMS = [("CallSid", "CA1"), ("From", "+19499300360"), ("To", "+886912345678")]
 PIN = b"<Response><Say>Your pin is 8 9 7 0</Say></Response>"
 
 
 def test_post_is_form_encoded_and_signed(server: Server) -> None:
     server.routes["/voice"] = lambda seen, n: (200, PIN)
-    client = HttpClient(secret=SECRET)
+    client = HttpClient(secret=SECRET, guard=allowing(server.base))
     assert client.fetch("POST", server.base + "/voice", PARAMS) == PIN
     seen = server.seen[0]
     assert seen.method == "POST" and seen.form == PARAMS
@@ -114,7 +120,7 @@ def test_post_is_form_encoded_and_signed(server: Server) -> None:
 
 def test_get_puts_params_in_the_query_and_signs_that_url(server: Server) -> None:
     server.routes["/voice"] = lambda seen, n: (200, PIN)
-    client = HttpClient(secret=SECRET)
+    client = HttpClient(secret=SECRET, guard=allowing(server.base))
     client.fetch("GET", server.base + "/voice?token=abc", [("Digits", "8970")])
     seen = server.seen[0]
     assert seen.query == [("token", "abc"), ("Digits", "8970")]
@@ -124,7 +130,7 @@ def test_get_puts_params_in_the_query_and_signs_that_url(server: Server) -> None
 
 def test_unsigned_without_a_secret(server: Server) -> None:
     server.routes["/voice"] = lambda seen, n: (200, PIN)
-    HttpClient().fetch("POST", server.base + "/voice", PARAMS)
+    HttpClient(guard=allowing(server.base)).fetch("POST", server.base + "/voice", PARAMS)
     assert HEADER not in server.seen[0].headers
 
 
@@ -140,7 +146,9 @@ def test_unsigned_without_a_secret(server: Server) -> None:
 def test_fetch_errors(server: Server, route: Route, code: str, message: str) -> None:
     server.routes["/voice"] = route
     with pytest.raises(FetchError) as info:
-        HttpClient(max_bytes=2048).fetch("POST", server.base + "/voice", PARAMS)
+        HttpClient(max_bytes=2048, guard=allowing(server.base)).fetch(
+            "POST", server.base + "/voice", PARAMS
+        )
     assert info.value.code == code
     assert message in info.value.message
     assert server.hits["/voice"] == 1  # answered requests are never retried
@@ -148,14 +156,16 @@ def test_fetch_errors(server: Server, route: Route, code: str, message: str) -> 
 
 def test_one_retry_when_the_connection_fails(server: Server) -> None:
     server.routes["/flaky"] = lambda seen, n: None if n == 1 else (200, PIN)
-    assert HttpClient().fetch("POST", server.base + "/flaky", PARAMS) == PIN
+    assert (
+        HttpClient(guard=allowing(server.base)).fetch("POST", server.base + "/flaky", PARAMS) == PIN
+    )
     assert server.hits["/flaky"] == 2
 
 
 def test_gives_up_after_the_retry(server: Server) -> None:
     server.routes["/down"] = lambda seen, n: None
     with pytest.raises(FetchError) as info:
-        HttpClient().fetch("POST", server.base + "/down", PARAMS)
+        HttpClient(guard=allowing(server.base)).fetch("POST", server.base + "/down", PARAMS)
     assert info.value.code == "fetch-connect"
     assert server.hits["/down"] == 2
 
@@ -167,7 +177,8 @@ def test_nothing_listening() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
         with pytest.raises(FetchError) as info:
-            HttpClient().fetch("GET", f"http://127.0.0.1:{port}/", [])
+            guard = allowing(f"http://127.0.0.1:{port}")
+            HttpClient(guard=guard).fetch("GET", f"http://127.0.0.1:{port}/", [])
     assert info.value.code == "fetch-connect"
 
 
@@ -179,7 +190,9 @@ def test_slow_answer_times_out(server: Server) -> None:
     server.routes["/slow"] = slow
     started = time.perf_counter()
     with pytest.raises(FetchError) as info:
-        HttpClient(total_timeout=0.3).fetch("POST", server.base + "/slow", PARAMS)
+        HttpClient(total_timeout=0.3, guard=allowing(server.base)).fetch(
+            "POST", server.base + "/slow", PARAMS
+        )
     assert info.value.code == "fetch-timeout"
     assert time.perf_counter() - started < 1.0
     assert server.hits["/slow"] == 1
@@ -188,7 +201,7 @@ def test_slow_answer_times_out(server: Server) -> None:
 def test_callback_sender_returns_the_status_and_sends_the_event_id(server: Server) -> None:
     server.routes["/cb"] = lambda seen, n: (503 if n == 1 else 204, b"")
     clock = RealClock()
-    client = HttpClient(secret=SECRET)
+    client = HttpClient(secret=SECRET, guard=allowing(server.base))
     deliverer = Deliverer(clock, client.send_callback, RetryPolicy(first_delay=0.05), threaded=True)
     sub = Subscription(url=server.base + "/cb", method="GET")
     delivery = deliverer.submit(
@@ -206,7 +219,7 @@ def test_a_pin_call_over_real_http_on_the_real_clock(server: Server) -> None:
     server.routes["/voice/pin"] = lambda seen, n: (200, short) if n == 1 else (410, b"used")
     server.routes["/status"] = lambda seen, n: (200, b"")
     clock = RealClock()
-    client = HttpClient(secret=SECRET)
+    client = HttpClient(secret=SECRET, guard=allowing(server.base))
     env = Environment(
         clock,
         SimulatedNetwork(clock, {"ring_seconds": 0.05}),

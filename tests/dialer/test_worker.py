@@ -37,7 +37,8 @@ NETWORK = {
 }
 
 
-def make_settings(**extra: Any) -> Settings:
+def make_settings(allow: Site | None = None, **extra: Any) -> Settings:
+    """The worker's settings; ``allow``: a site whose 127.0.0.1 port the dialer may use."""
     overrides: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEYS": SECRETS,
@@ -45,6 +46,8 @@ def make_settings(**extra: Any) -> Settings:
         "CALLBACK_RETRY": {"attempts": 5, "first_delay": 1.0, "factor": 2.0, "max_delay": 10.0},
         "DIALER_LEASE": 5,
     }
+    if allow is not None:
+        overrides["URL_ALLOWLIST"] = [allow.base.removeprefix("http://")]
     overrides.update(extra)
     settings, _ = load_settings(environ={}, overrides=overrides)
     return settings
@@ -76,8 +79,8 @@ def spec(sid: str, to: str, site: Site, *, url: str | None = "/doc/pin", **kw: A
     )
 
 
-def new_dialer(store: CallStore, **extra: Any) -> Dialer:
-    return Dialer(make_settings(**extra), store, clock=VirtualClock(), worker_id="w-test")
+def new_dialer(store: CallStore, site: Site, **extra: Any) -> Dialer:
+    return Dialer(make_settings(site, **extra), store, clock=VirtualClock(), worker_id="w-test")
 
 
 def history(store: CallStore, sid: str, leg: str | None = None) -> list[str]:
@@ -88,7 +91,7 @@ def history(store: CallStore, sid: str, leg: str | None = None) -> list[str]:
 
 def test_pin_call_is_stored_signed_and_reported(store: CallStore, site: Site) -> None:
     store.create(spec("CApin1", PIN_CALLEE, site))
-    dialer = new_dialer(store)
+    dialer = new_dialer(store, site)
     rows: list[tuple[str, TraceEntry]] = []
     dialer.subscribe(lambda sid, entry: rows.append((sid, entry)))
 
@@ -132,7 +135,7 @@ def test_pin_call_is_stored_signed_and_reported(store: CallStore, site: Site) ->
 
 def test_no_url_bridges_to_the_from_number(store: CallStore, site: Site) -> None:
     store.create(spec("CAbridge", PIN_CALLEE, site, url=None))
-    dialer = new_dialer(store)
+    dialer = new_dialer(store, site)
     assert dialer.run_until_idle() == 1
     record = store.require("CAbridge")
     assert record.status == "completed"
@@ -166,7 +169,7 @@ def test_unanswered_outcomes(
     store: CallStore, site: Site, to: str, status: str, events: list[str]
 ) -> None:
     store.create(spec("CAout", to, site))
-    assert new_dialer(store).run_until_idle() == 1
+    assert new_dialer(store, site).run_until_idle() == 1
     record = store.require("CAout")
     assert record.status == status and record.duration == 0
     assert site.fetches == {}  # nothing is fetched for an unanswered call
@@ -178,7 +181,7 @@ def test_unanswered_outcomes(
 def test_receiver_failing_twice_then_recovering(store: CallStore) -> None:
     with serve_site(SECRETS[-1], documents={"pin": PIN_XML}, fail_first=2) as site:
         store.create(spec("CAflaky", PIN_CALLEE, site))
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         assert dialer.run_until_idle() == 1
         record = store.require("CAflaky")
         # each event: two 500s, then delivered, and accepted exactly once
@@ -206,7 +209,7 @@ def test_receiver_failing_twice_then_recovering(store: CallStore) -> None:
 
 def test_cancel_request_ends_a_ringing_call(store: CallStore, site: Site) -> None:
     store.create(spec("CAcancel", SLOW, site))
-    dialer = new_dialer(store)
+    dialer = new_dialer(store, site)
 
     def cancel_when_ringing(sid: str, entry: TraceEntry) -> None:
         if entry.kind == "status" and entry.detail["status"] == "ringing":
@@ -223,7 +226,7 @@ def test_cancel_request_ends_a_ringing_call(store: CallStore, site: Site) -> Non
 def test_canceled_while_queued_is_never_dialed(store: CallStore, site: Site) -> None:
     store.create(spec("CAq", PIN_CALLEE, site))
     store.cancel("CAq")
-    assert new_dialer(store).run_until_idle() == 0
+    assert new_dialer(store, site).run_until_idle() == 0
     assert store.require("CAq").status == "canceled"
     assert site.fetches == {} and site.callbacks == []
 
@@ -231,7 +234,7 @@ def test_canceled_while_queued_is_never_dialed(store: CallStore, site: Site) -> 
 def test_max_calls_and_concurrency(store: CallStore, site: Site) -> None:
     for index in range(6):
         store.create(spec(f"CAm{index}", f"+88691234560{index}", site, status_callback=None))
-    dialer = new_dialer(store, DIALER_CONCURRENCY=2)
+    dialer = new_dialer(store, site, DIALER_CONCURRENCY=2)
     assert dialer.run_until_idle(max_calls=4) == 4
     assert dialer.peak_in_flight == 2
     assert [store.require(f"CAm{i}").status for i in range(6)] == ["completed"] * 4 + ["queued"] * 2
@@ -290,7 +293,7 @@ def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
             method="POST",
             params=[("CallSid", "CAdone"), ("StatusCallbackEvent", "completed")],
         )
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         assert not dialer.recover()  # the leases have not run out: nothing is touched
         clock.now += 4
         report = dialer.recover()  # the leases ran out: the worker is gone
@@ -344,7 +347,7 @@ def test_events_of_a_call_held_by_a_live_worker_are_left_alone(tmp_path: Path, s
             params=[("CallSid", "CAheld")],
         )
         clock.now += 120
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         assert not dialer.recover()
         assert [e.event_id for e in store.undelivered()] == ["CAheld:initiated"]
         assert site.callbacks == []
@@ -380,7 +383,9 @@ def test_everything_is_stored_before_a_callback_is_sent(store: CallStore, site: 
         checked.append(request.event_id)
         return 204
 
-    dialer = Dialer(make_settings(), store, clock=VirtualClock(), worker_id="w-order", send=send)
+    dialer = Dialer(
+        make_settings(site), store, clock=VirtualClock(), worker_id="w-order", send=send
+    )
     assert dialer.run_until_idle() == 3
     # PIN: 4 events; busy: 3; bridge to the caller: 4 on the a-leg and 4 on the b-leg
     assert len(checked) == 15
@@ -398,7 +403,7 @@ def test_a_call_taken_away_from_its_worker_is_hung_up(
     store = open_call_store(url, clock=clock)
     try:
         store.create(spec("CAstolen", SLOW, site))
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
 
         def steal_when_ringing(sid: str, entry: TraceEntry) -> None:
             if entry.kind == "status" and entry.detail["status"] == "ringing":
@@ -432,7 +437,7 @@ def test_real_clock_leases_are_renewed_through_a_long_call(store: CallStore) -> 
     with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
         store.create(spec("CAlong", CALLER, site, url="/doc/hold"))
         settings = make_settings(
-            DIALER_LEASE=2, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}}
+            site, DIALER_LEASE=2, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}}
         )
         dialer = Dialer(settings, store, clock=RealClock(), worker_id="w-real")
         expired: list[list[str]] = []
@@ -470,7 +475,7 @@ def test_stop_hangs_up_running_calls_and_flushes_their_callbacks(store: CallStor
     hold = b'<Response><Say>Hold on</Say><Pause length="60"/></Response>'
     with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
         store.create(spec("CAstop", CALLER, site, url="/doc/hold"))
-        settings = make_settings(DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}})
+        settings = make_settings(site, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}})
         dialer = Dialer(settings, store, clock=RealClock(), worker_id="w-stop")
         talking = threading.Event()
         dialer.subscribe(lambda sid, entry: talking.set() if entry.kind == "pause" else None)
@@ -520,7 +525,7 @@ def test_recovery_settles_a_bridged_call_and_its_b_leg(tmp_path: Path, site: Sit
             state="delivered",
         )
         clock.now += 8
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         assert dialer.recover().settled == ["CAbridged"]
         dialer.run_until_idle()
         record = store.require("CAbridged")

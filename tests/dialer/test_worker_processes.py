@@ -91,9 +91,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     return predicate()
 
 
-def write_config(tmp_path: Path, store_url: str, **settings: object) -> Path:
+def write_config(tmp_path: Path, store_url: str, site: Site, **settings: object) -> Path:
     lines = [
         "testing = true",
+        f'url_allowlist = ["{site.base.removeprefix("http://")}"]',  # the site's loopback port
         f'store_url = "{store_url}"',
         f'secret_keys = ["{SECRET}"]',
         "dialer_poll = 0.05",
@@ -156,7 +157,7 @@ def test_two_dialer_processes_dial_each_of_200_calls_once(
     sids = [f"CAmany{index:03d}" for index in range(200)]
     for index, sid in enumerate(sids):
         enqueue(store, site, sid, number(index), "short")
-    config = write_config(tmp_path, store_url, dialer_concurrency=25)
+    config = write_config(tmp_path, store_url, site, dialer_concurrency=25)
     first = DialerProcess(config, "--workers", "2")  # two workers (threads) in this one
     second = DialerProcess(config)
     try:
@@ -199,7 +200,7 @@ def test_a_dialer_killed_mid_call_loses_nothing(
     enqueue(store, site, "CAdone", number(1), "short")  # ends before the kill
     for index in range(2, 5):
         enqueue(store, site, f"CAtalk{index}", number(index), "long")  # talking at the kill
-    config = write_config(tmp_path, store_url, dialer_lease=2, dialer_concurrency=4)
+    config = write_config(tmp_path, store_url, site, dialer_lease=2, dialer_concurrency=4)
     victim = DialerProcess(config)
     talking = [f"CAtalk{index}" for index in range(2, 5)]
     try:
