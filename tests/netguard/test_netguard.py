@@ -125,6 +125,9 @@ REFUSED_URLS = [
     # Teredo: server 127.0.0.1; client 127.0.0.1 (stored xor 0xffffffff)
     ("http://[2001:0:7f00:1::1]:{port}/x", "Teredo server address of 127.0.0.1"),
     ("http://[2001:0:808:808::80ff:fffe]:{port}/x", "Teredo client address of 127.0.0.1"),
+    # https goes through the same check (before any TLS)
+    ("https://[64:ff9b::7f00:1]:{port}/x", "NAT64 address of 127.0.0.1"),
+    ("https://127.1:{port}/x", "loopback"),
 ]
 
 
@@ -315,8 +318,28 @@ def test_the_system_resolver_normalises_ipv4_forms() -> None:
         assert system_resolve(form, 80) == ["127.0.0.1"], form
 
 
-def test_other_schemes_are_not_requested(loopback_only: list[tuple[str, int]]) -> None:
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1:70/", "/relative"])
+def test_other_schemes_are_not_requested(url: str, loopback_only: list[tuple[str, int]]) -> None:
     with pytest.raises(FetchError) as info:
-        HttpClient().fetch("GET", "file:///etc/passwd", [])
+        HttpClient().fetch("GET", url, [])
     assert info.value.code == "fetch-blocked"
     assert loopback_only == []
+
+
+def test_a_proxy_is_never_used(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch, loopback_only: list[tuple[str, int]]
+) -> None:
+    # the environment's proxy is ignored: the request is checked (and refused) as itself
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.port}")
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{listener.port}")
+    guard = Guard(resolve=lambda host, port: ["10.1.2.3"])
+    with pytest.raises(FetchError) as info:
+        HttpClient(guard=guard).fetch("GET", "http://internal.example/", [])
+    assert info.value.code == "fetch-blocked" and "10.1.2.3" in info.value.message
+    # and so is a proxy set on the session
+    client = HttpClient(guard=guard)
+    client.session.proxies = {"http": f"http://127.0.0.1:{listener.port}"}
+    with pytest.raises(FetchError) as info:
+        client.fetch("GET", "http://internal.example/", [])
+    assert info.value.code == "fetch-blocked" and "10.1.2.3" in info.value.message
+    assert loopback_only == [] and not listener.connections_waiting()

@@ -26,8 +26,8 @@ with the client's :class:`~voiceapp.netguard.Guard`, every address is checked
 those addresses (the Host header, SNI and certificate checks keep the URL's
 name), and the peer address of the connected socket is checked again.  A
 refusal raises :class:`~voiceapp.errors.DestinationBlocked` before anything is
-sent.  Environment proxies are not used (``trust_env`` is off; a proxy would be
-the only address checked).
+sent.  Proxies are never used (the proxy would be the only address checked):
+those of the environment and of the session are ignored.
 
 This module does HTTP with ``requests``; it knows nothing of Flask.
 """
@@ -38,7 +38,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
@@ -61,6 +61,9 @@ __all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "GuardedAdapter", "HttpClient"]
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
 _CHUNK = 64 * 1024
+#: Per request: no proxy, from the environment (``HTTP_PROXY``, ``ALL_PROXY``, ...) or the
+#: session (``None`` removes a key when requests merges its settings; its stubs say str).
+_NO_PROXIES: Final = cast(dict[str, str], {"http": None, "https": None, "all": None})
 
 
 def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
@@ -235,7 +238,6 @@ class HttpClient:
         self.connect_retries = connect_retries
         self.guard = guard or Guard()
         self.session = session or requests.Session()
-        self.session.trust_env = False  # no proxies from the environment
         adapter = GuardedAdapter(
             self.guard, pool_connections=pool_connections, pool_maxsize=pool_maxsize
         )
@@ -252,8 +254,9 @@ class HttpClient:
         method = method.upper()
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
+            kind = f"{scheme}:" if scheme else "relative"
             raise DestinationBlocked(
-                f"only http and https URLs are requested, not {scheme or 'a relative'!r} URLs"
+                f"only absolute http and https URLs are requested, not {kind} URLs"
             )
         headers = {"User-Agent": USER_AGENT}
         if method == "GET":
@@ -283,6 +286,7 @@ class HttpClient:
                     timeout=(self.connect_timeout, self.total_timeout),
                     allow_redirects=False,
                     stream=True,
+                    proxies=_NO_PROXIES,
                 )
             except requests.exceptions.ConnectionError:
                 # includes ConnectTimeout; a ReadTimeout (the request went out) is not retried
