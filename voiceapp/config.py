@@ -341,7 +341,7 @@ class Settings:
     URL_ALLOWLIST: tuple[str, ...] = setting(
         (),
         _host_ports,
-        "host:port entries call URLs may use though not public (e.g. 127.0.0.1:8000).",
+        "host:port (as the URL names it) every outbound request may use though not public.",
     )
     DIALER: str = setting(
         "auto",

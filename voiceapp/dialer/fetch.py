@@ -7,8 +7,8 @@
   the query.  Every request is signed with ``X-Voiceapp-Signature`` (over the URL
   as requested and the body).  Timeouts: ``connect_timeout`` (5 s) to connect,
   ``total_timeout`` (15 s) for the whole answer; one retry when the connection
-  fails (nothing was sent, so it is safe); redirects are not followed (a redirect
-  could lead past the URL checks made at the edge); bodies over ``max_bytes`` are
+  fails (nothing was sent, so it is safe); redirects are not followed (a document names
+  its next URL with ``<Redirect>``); bodies over ``max_bytes`` are
   refused.  Failures raise :class:`~voiceapp.dialer.interpreter.FetchError` with a
   code: ``fetch-blocked`` (the destination is not allowed, nothing was sent),
   ``fetch-connect``, ``fetch-timeout``, ``fetch-status`` (non-2xx, e.g. 410
