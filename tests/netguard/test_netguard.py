@@ -343,3 +343,30 @@ def test_a_proxy_is_never_used(
         client.fetch("GET", "http://internal.example/", [])
     assert info.value.code == "fetch-blocked" and "10.1.2.3" in info.value.message
     assert loopback_only == [] and not listener.connections_waiting()
+
+
+def test_the_connected_peer_must_be_the_checked_address(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # something between the dialer and the network (a NAT rule, a hijacked route) lands
+    # the socket on 127.0.0.1 although the guard checked a public address: the peer
+    # check closes it before a byte is sent
+    landed: list[tuple[str, int]] = []
+    real = socket.create_connection
+
+    def misrouted(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        assert address == (PUBLIC, listener.port)  # what the guard allowed
+        landed.append(address)
+        return real(("127.0.0.1", listener.port), timeout=2)
+
+    monkeypatch.setattr(fetch_module, "create_connection", misrouted)
+    client = HttpClient(guard=Guard(resolve=lambda host, port: [PUBLIC]), connect_retries=0)
+    with pytest.raises(FetchError) as info:
+        client.fetch("GET", f"http://pub.test:{listener.port}/", [])
+    assert info.value.code == "fetch-blocked"
+    assert f"connected to 127.0.0.1, not to the checked {PUBLIC}" in info.value.message
+    assert landed == [(PUBLIC, listener.port)]
+    conn, _ = listener.sock.accept()
+    with conn:
+        conn.settimeout(2)
+        assert conn.recv(1024) == b""  # closed without a request

@@ -18,6 +18,7 @@ from flask import Flask
 from webutil import AUTH, TO
 
 import voiceapp.dialer.fetch as fetch_module
+from voiceapp.config import load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
 from voiceapp.errors import ConfigError
@@ -115,3 +116,21 @@ def test_a_host_header_session_url_is_refused_when_dialed(
     assert all("8 9 7 0" not in e.detail["text"] for e in trace.of("say"))  # no document
     assert record.status == "completed"
     assert connected == []  # refused before connecting
+
+
+@pytest.mark.parametrize(
+    ("public_url", "allowlist", "expected"),
+    [
+        ("", ["127.0.0.1:8000"], ("127.0.0.1:8000",)),
+        ("http://127.0.0.1:8470", ["[::1]:9"], ("[::1]:9", "127.0.0.1:8470")),
+        ("https://voice.example.com/base", [], ("voice.example.com:443",)),
+        ("http://[::1]:8080", ["[::1]:8080"], ("[::1]:8080",)),
+    ],
+)
+def test_public_url_is_allowed_for_outbound_requests(
+    public_url: str, allowlist: list[str], expected: tuple[str, ...]
+) -> None:
+    settings, _ = load_settings(
+        environ={}, overrides={"PUBLIC_URL": public_url, "URL_ALLOWLIST": allowlist}
+    )
+    assert settings.outbound_allowlist == expected
