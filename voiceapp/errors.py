@@ -17,7 +17,7 @@ itself as a dict, so the web layer needs a single error handler.
      │    └── TokenUsed         already claimed by another fetch (410)
      ├── NotFoundError          a named thing (a call) does not exist (404)
      ├── ConflictError          the request clashes with current state (409)
-     ├── DestinationBlocked     an outbound request would go where the deployment
+     ├── OutboundBlocked        an outbound request would go where the deployment
      │                          does not allow (``fetch-blocked``; voiceapp.netguard)
      └── StoreError             the session / call store failed (503)
 """
@@ -162,7 +162,7 @@ class ConflictError(VoiceappError):
     default_code = "conflict"
 
 
-class DestinationBlocked(VoiceappError):
+class OutboundBlocked(VoiceappError):
     """An outbound request (document, redirect, action, callback) was refused before
     anything was sent: its destination is not public and not allow-listed.
 

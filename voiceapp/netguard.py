@@ -23,7 +23,7 @@ for every request, about the very address it connects to.
   the addresses resolved (and checked) for that request.
 * :class:`Guard` — resolves a host once (:func:`system_resolve`, or an injected
   resolver) and returns the addresses a request may connect to, or raises
-  :class:`~voiceapp.errors.DestinationBlocked` (``fetch-blocked``).
+  :class:`~voiceapp.errors.OutboundBlocked` (``fetch-blocked``).
 
 IPv4 forms such as ``2130706433``, ``0x7f.1``, ``0177.0.0.1`` or ``127.1`` are
 names to :mod:`ipaddress`; the resolver (``getaddrinfo``, as the socket would)
@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from voiceapp.errors import DestinationBlocked
+from voiceapp.errors import OutboundBlocked
 
 __all__ = [
     "REFUSED",
@@ -232,7 +232,7 @@ class Guard:
     def addresses(self, host: str, port: int) -> list[str]:
         """The addresses a request to ``host:port`` may connect to (at least one).
 
-        Raises :class:`DestinationBlocked` when one of them is not public and the
+        Raises :class:`OutboundBlocked` when one of them is not public and the
         host is not allowed; returns ``[]`` when the name does not resolve.
         """
         addresses = self.resolve(host.strip("[]"), port)
@@ -243,7 +243,7 @@ class Guard:
         return addresses
 
     def check_address(self, host: str, port: int, address: str) -> None:
-        """Raise :class:`DestinationBlocked` unless ``address`` is public or the host is
+        """Raise :class:`OutboundBlocked` unless ``address`` is public or the host is
         allowed (also used on the socket's peer address once connected)."""
         if self.allowed(host, port):
             return
@@ -252,7 +252,7 @@ class Guard:
         except ValueError:
             why = "not an IP address"
         if why is not None:
-            raise DestinationBlocked(
+            raise OutboundBlocked(
                 f"{_show(host)}:{port} resolves to {address}, which is not a public address"
                 f" ({why}); a deployment may allow it in URL_ALLOWLIST",
                 host=host,

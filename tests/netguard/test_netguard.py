@@ -23,7 +23,7 @@ from voiceapp.dialer.callbacks import CallbackRequest, Deliverer, Subscription
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import FetchError
-from voiceapp.errors import DestinationBlocked, ValidationError
+from voiceapp.errors import OutboundBlocked, ValidationError
 from voiceapp.netguard import Allowlist, Guard, refusal, system_resolve
 from voiceapp.web.calls import check_url
 
@@ -226,7 +226,7 @@ def test_rebinding_callback_is_not_delivered(
     check_url(url, field="statusCallback", resolve=resolve)
     client = HttpClient(guard=Guard(resolve=resolve))
     request = CallbackRequest("CA1:completed", "POST", url, (("CallStatus", "completed"),), {})
-    with pytest.raises(DestinationBlocked) as info:
+    with pytest.raises(OutboundBlocked) as info:
         client.send_callback(request)
     assert info.value.code == "fetch-blocked" and info.value.address == "127.0.0.1"
     assert loopback_only == [] and not listener.connections_waiting()

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl
 
 from voiceapp.dialer.clock import Clock, Future
 from voiceapp.dialer.states import CallbackEvent, CallStatus
-from voiceapp.errors import DestinationBlocked, ValidationError
+from voiceapp.errors import OutboundBlocked, ValidationError
 from voiceapp.schema import HTTP_METHODS, HttpMethod
 from voiceapp.settings_tables.retry import RetryPolicy
 
@@ -267,7 +267,7 @@ class Deliverer:
     ``send`` is called on the clock's loop, or in a thread when ``threaded`` (for
     real HTTP on the real clock).  2xx is delivered; 408, 425, 429, 5xx and
     exceptions are retried per ``policy``; any other status fails at once (the
-    receiver refused it), and so does :class:`~voiceapp.errors.DestinationBlocked`
+    receiver refused it), and so does :class:`~voiceapp.errors.OutboundBlocked`
     (the destination is not allowed: the attempt's error is ``fetch-blocked: ...``).
     ``on_change`` sees every delivery after each attempt
     (the store persists it there).
@@ -339,7 +339,7 @@ class Deliverer:
     def _attempted(self, delivery: Delivery, number: int, fut: Future[int]) -> None:
         error = fut.exception()
         now = self.clock.now()
-        if isinstance(error, DestinationBlocked):
+        if isinstance(error, OutboundBlocked):
             # refused before anything was sent: trying again would be refused again
             attempt = Attempt(number, now, False, error=f"{error.code}: {error}")
             retry = False

@@ -15,7 +15,7 @@
   for a session URL fetched twice), ``fetch-redirect``, ``fetch-too-large``.
 * :meth:`HttpClient.send_callback` — the :class:`~voiceapp.dialer.callbacks.Deliverer`'s
   sender: makes the request, returns the HTTP status, raises on no answer
-  (:class:`~voiceapp.errors.DestinationBlocked` when the destination is refused;
+  (:class:`~voiceapp.errors.OutboundBlocked` when the destination is refused;
   the deliverer does not retry that).
 
 **Where requests go** (:mod:`voiceapp.netguard`).  Every request, whatever URL
@@ -25,7 +25,7 @@ with the client's :class:`~voiceapp.netguard.Guard`, every address is checked
 (public, or the URL's ``host:port`` allow-listed), the socket connects only to
 those addresses (the Host header, SNI and certificate checks keep the URL's
 name), and the peer address of the connected socket is checked again.  A
-refusal raises :class:`~voiceapp.errors.DestinationBlocked` before anything is
+refusal raises :class:`~voiceapp.errors.OutboundBlocked` before anything is
 sent.  Proxies are never used (the proxy would be the only address checked):
 those of the environment and of the session are ignored.
 
@@ -51,7 +51,7 @@ from urllib3.util.connection import create_connection
 
 from voiceapp.dialer.callbacks import CallbackRequest
 from voiceapp.dialer.interpreter import FetchError
-from voiceapp.errors import DestinationBlocked
+from voiceapp.errors import OutboundBlocked
 from voiceapp.netguard import Guard
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
 from voiceapp.signatures import sign_request
@@ -88,7 +88,7 @@ def _same(a: str, b: str) -> bool:
 def _guarded_socket(conn: HTTPConnection, guard: Guard) -> socket.socket:
     """``conn``'s socket, connected to an address ``guard`` checked for this request.
 
-    Resolves the host once; raises :class:`DestinationBlocked` (nothing connected)
+    Resolves the host once; raises :class:`OutboundBlocked` (nothing connected)
     when an address is refused, and after connecting when the peer is not the
     address connected to.  Other failures are urllib3's, as its own ``_new_conn``.
     """
@@ -111,7 +111,7 @@ def _guarded_socket(conn: HTTPConnection, guard: Guard) -> socket.socket:
         try:
             peer = str(sock.getpeername()[0])
             if not _same(peer, address):
-                raise DestinationBlocked(
+                raise OutboundBlocked(
                     f"{host}:{port}: connected to {peer}, not to the checked {address}",
                     host=host,
                     port=port,
@@ -192,7 +192,7 @@ class GuardedAdapter(HTTPAdapter):
         )
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        raise DestinationBlocked("the dialer does not send requests through a proxy")
+        raise OutboundBlocked("the dialer does not send requests through a proxy")
 
 
 def _origin(url: str) -> str:
@@ -255,7 +255,7 @@ class HttpClient:
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
             kind = f"{scheme}:" if scheme else "relative"
-            raise DestinationBlocked(
+            raise OutboundBlocked(
                 f"only absolute http and https URLs are requested, not {kind} URLs"
             )
         headers = {"User-Agent": USER_AGENT}
@@ -299,7 +299,7 @@ class HttpClient:
         try:
             method, target, body, headers = self._prepare(method, url, params)
             response = self._send(method, target, body, headers)
-        except DestinationBlocked as exc:
+        except OutboundBlocked as exc:
             raise FetchError(
                 f"{method.upper()} {_origin(url)}: refused: {exc}", code="fetch-blocked"
             ) from None
@@ -349,7 +349,7 @@ class HttpClient:
 
     def send_callback(self, request: CallbackRequest) -> int:
         """Send one status callback; return the HTTP status (raise when none came;
-        :class:`DestinationBlocked` when the destination is refused)."""
+        :class:`OutboundBlocked` when the destination is refused)."""
         method, target, body, headers = self._prepare(request.method, request.url, request.params)
         headers.update(request.headers)
         response = self._send(method, target, body, headers)
