@@ -44,6 +44,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from voiceapp.config import Settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import (
     EVENT_ID_HEADER,
     Attempt,
@@ -274,6 +275,7 @@ class Dialer:
             fetch or self.http.fetch,
             deliverer=self.deliverer,
             default_region=settings.DEFAULT_REGION or None,
+            destinations=DestinationPolicy.from_settings(settings),
             fetch_in_thread=fetch is None,
             on_transition=self._on_transition,
         )
@@ -628,7 +630,7 @@ class Dialer:
 
     def _outbound(self, record: CallRecord) -> OutboundCall | None:
         """The call to place (``initiated`` not yet written); None if its spec is unusable
-        (the call is then failed)."""
+        or the destination policy refuses its ``to`` (the call is then failed)."""
         spec = record.spec
         try:
             subscription = Subscription.from_fields(
@@ -639,6 +641,8 @@ class Dialer:
                 optional=spec.optional,
             )
             timeout = float(spec.extra.get("timeout", 60.0))
+            if self.env.destinations is not None:  # queued before the policy changed, say
+                self.env.destinations.check(spec.to, field="to")
         except (VoiceappError, TypeError, ValueError) as exc:
             log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
             with contextlib.suppress(VoiceappError):
@@ -707,7 +711,7 @@ class Dialer:
         if live is None or live.lost or (a_leg and row.event is Event.DIAL):
             return  # not ours to write, or (initiated) written before the call was placed
         at = self._wall()
-        if not a_leg and row.event is Event.DIAL:
+        if not a_leg and row.source is CallStatus.QUEUED:  # dialed, or refused by the policy
             leg = run.leg
             self._queue_write(
                 AddLeg(call_sid, leg.sid, leg.from_, leg.to, run.direction, leg.parent_sid, at)
