@@ -493,6 +493,7 @@ class Settings:
             raise ConfigError(
                 f"ALLOWED_COUNTRY_CODES lists {', '.join(both)}, which BLOCKED_COUNTRY_CODES "
                 "blocks: remove it from one of them",
+                code="config-value",
                 field="ALLOWED_COUNTRY_CODES",
             )
         if self.REQUIRE_SIGNATURE == "twilio" and not self.TWILIO_AUTH_TOKEN:
