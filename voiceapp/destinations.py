@@ -28,6 +28,7 @@ nothing else.  This module knows nothing of HTTP or of the dialer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -175,6 +176,10 @@ class DestinationPolicy:
             default_region=settings.DEFAULT_REGION or None,
             allowlist=(*settings.DESTINATION_ALLOWLIST, *own),
         )
+
+    def allowing(self, numbers: Iterable[str]) -> DestinationPolicy:
+        """This policy with ``numbers`` added to the exact allowed numbers."""
+        return dataclasses.replace(self, allowlist=self.allowlist | frozenset(numbers))
 
     def check(self, number: str, *, field: str) -> str:
         """``number`` (E.164, as :func:`voiceapp.phone.normalize` made it) when it may be

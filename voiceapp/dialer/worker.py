@@ -275,7 +275,7 @@ class Dialer:
             fetch or self.http.fetch,
             deliverer=self.deliverer,
             default_region=settings.DEFAULT_REGION or None,
-            destinations=DestinationPolicy.from_settings(settings),
+            destinations=self._destinations(settings, network),
             fetch_in_thread=fetch is None,
             on_transition=self._on_transition,
         )
@@ -606,6 +606,15 @@ class Dialer:
                 self._lose(live, f"the store refused a write: {reason}")
             else:
                 log.error("call %s: the store refused a write: %s", call_sid, reason)
+
+    @staticmethod
+    def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:
+        """The settings' destination policy; the callees of the simulated network this
+        dialer runs on (given, or ``NETWORK``'s) are the deployment's own test numbers."""
+        policy = DestinationPolicy.from_settings(settings)
+        if isinstance(network, SimulatedNetwork):
+            policy = policy.allowing(network.config.numbers)
+        return policy
 
     # -- calls -----------------------------------------------------------------------------
 
