@@ -29,6 +29,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voiceapp.destinations import (
+    ALL_COUNTRIES,
+    DEFAULT_BLOCKED_CODES,
+    DEFAULT_BLOCKED_TYPES,
+    calling_code,
+    number_type_name,
+)
 from voiceapp.errors import ConfigError
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.network import NetworkConfig
@@ -209,6 +216,49 @@ def _host_ports(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _items(value: Any, what: str) -> list[Any]:
+    """The entries of a list setting: a TOML list of strings or integers, or a comma list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise Invalid(f"must be a list of {what} (comma-separated in the environment)")
+
+
+def _number_types(value: Any) -> tuple[str, ...]:
+    """phonenumbers ``PhoneNumberType`` names (``PREMIUM_RATE``, ``pager`` ...)."""
+    try:
+        return tuple(dict.fromkeys(number_type_name(item) for item in _items(value, "types")))
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _calling_codes(*, allow_all: bool) -> Converter:
+    """Country calling codes (``44``, ``"+44"``), kept as digit strings; ``*`` if allowed."""
+
+    def convert(value: Any) -> tuple[str, ...]:
+        out: list[str] = []
+        for item in _items(value, "country calling codes"):
+            if allow_all and isinstance(item, str) and item.strip() == ALL_COUNTRIES:
+                out.append(ALL_COUNTRIES)
+                continue
+            try:
+                out.append(str(calling_code(item)))
+            except ValueError as exc:
+                raise Invalid(str(exc)) from None
+        return tuple(dict.fromkeys(out))
+
+    return convert
+
+
+def _e164_list(value: Any) -> tuple[str, ...]:
+    numbers = _str_list(value)
+    for number in numbers:
+        if not _E164.fullmatch(number):
+            raise Invalid(f"{number!r} is not an E.164 number such as +19005550100")
+    return numbers
+
+
 def _network(value: Any) -> Any:
     """The ``[network]`` table, validated into a ``NetworkConfig`` (errors name the key)."""
     if isinstance(value, NetworkConfig):
@@ -384,6 +434,27 @@ class Settings:
     DIALER_POLL: float = setting(
         0.2, _float_range(0.01, 10), "Seconds between two looks at the call queue."
     )
+    # -- destination policy
+    BLOCKED_NUMBER_TYPES: tuple[str, ...] = setting(
+        DEFAULT_BLOCKED_TYPES,
+        _number_types,
+        "phonenumbers number types never called (toll fraud); empty = none blocked by type.",
+    )
+    BLOCKED_COUNTRY_CODES: tuple[str, ...] = setting(
+        DEFAULT_BLOCKED_CODES,
+        _calling_codes(allow_all=False),
+        "Country calling codes never called: satellite 870/881/882/883, premium rate 979.",
+    )
+    ALLOWED_COUNTRY_CODES: tuple[str, ...] = setting(
+        (),
+        _calling_codes(allow_all=True),
+        "Calling codes callable besides DEFAULT_REGION's; * = all; no region, no list = all.",
+    )
+    DESTINATION_ALLOWLIST: tuple[str, ...] = setting(
+        (),
+        _e164_list,
+        "Exact E.164 numbers called whatever their type or country (e.g. test numbers).",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,
@@ -433,6 +504,14 @@ class Settings:
                 f"SESSION_TTL ({self.SESSION_TTL}) exceeds MAX_SESSION_TTL "
                 f"({self.MAX_SESSION_TTL})",
                 field="SESSION_TTL",
+            )
+        both = sorted(set(self.ALLOWED_COUNTRY_CODES) & set(self.BLOCKED_COUNTRY_CODES))
+        if both:
+            raise ConfigError(
+                f"ALLOWED_COUNTRY_CODES lists {', '.join(both)}, which BLOCKED_COUNTRY_CODES "
+                "blocks: remove it from one of them",
+                code="config-value",
+                field="ALLOWED_COUNTRY_CODES",
             )
         if self.REQUIRE_SIGNATURE == "twilio" and not self.TWILIO_AUTH_TOKEN:
             raise ConfigError(

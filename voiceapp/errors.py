@@ -9,6 +9,9 @@ itself as a dict, so the web layer needs a single error handler.
      ├── DocumentError          XML document problems (element path, line, column)
      ├── DigitsError            senddigits / digits strings (character index)
      ├── PhoneError             phone numbers (field)
+     ├── DestinationError       the destination policy refuses a number (403, field)
+     │    ├── DestinationBlocked      a blocked number type or calling code
+     │    └── DestinationNotPermitted a country outside the geo permissions
      ├── ValidationError        other request fields (field)
      ├── ConfigError            deployment configuration (key)
      ├── TokenError             signed session / step tokens
@@ -110,6 +113,25 @@ class PhoneError(VoiceappError):
 
     status = 422
     default_code = "phone"
+
+
+class DestinationError(VoiceappError):
+    """A valid number that the deployment's destination policy does not call (toll fraud)."""
+
+    status = 403
+    default_code = "destination"
+
+
+class DestinationBlocked(DestinationError):
+    """The number's type (premium rate, shared cost, ...) or calling code (satellite) is blocked."""
+
+    default_code = "destination-blocked"
+
+
+class DestinationNotPermitted(DestinationError):
+    """The number's country calling code is not one the deployment permits."""
+
+    default_code = "destination-not-permitted"
 
 
 class ValidationError(VoiceappError):

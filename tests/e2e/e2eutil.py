@@ -67,6 +67,9 @@ def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
         "OUTBOUND_NUMBERS": {FROM: "active", INACTIVE_FROM: "inactive"},
         "URL_ALLOWLIST": allow,
         "DIALER": "external",
+        # the callees the tests' dialer simulates: the deployment's own numbers, which the
+        # destination policy lets this TW deployment call (the IVR is +1)
+        "NETWORK": NETWORK,
     }
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, Server, clean_env
 
 from voiceapp.cli import main
-from voiceapp.cli.call import Timeline
+from voiceapp.cli.call import Timeline, describe
 from voiceapp.dialer.worker import Dialer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +124,24 @@ def test_call_reports_a_refusal(serve: Callable[..., Server]) -> None:
         ],
     )
     assert usage.exit_code == 2 and "--url or --app" in usage.output
+
+
+def test_call_reports_a_blocked_destination(serve: Callable[..., Server]) -> None:
+    server = serve()
+    args = ["call", "--from", FROM, "--server", server.base, "--api-key", API_KEY]
+    result = CliRunner().invoke(main, [*args, "--to", "+19005550100"])
+    assert result.exit_code == 1
+    assert "HTTP 403 destination-blocked field=to: to +19005550100 is a premium-rate" in (
+        result.output
+    )
+    result = CliRunner().invoke(main, [*args, "--to", "+442079460018"])  # DEFAULT_REGION TW
+    assert result.exit_code == 1
+    assert "HTTP 403 destination-not-permitted field=to" in result.output
+
+
+def test_a_dial_error_row_names_number_and_code() -> None:
+    detail = {"number": "+19005550100", "code": "destination-blocked", "message": "blocked"}
+    assert describe("dial-error", detail) == "+19005550100 destination-blocked: blocked"
 
 
 def test_timeline_prints_each_row_once() -> None:

@@ -64,6 +64,7 @@ def describe(kind: str, detail: Mapping[str, Any]) -> str:
         "ivr": lambda: " ".join(f"{k}={v}" for k, v in sorted(d.items())),
         "redirect": lambda: f"{d.get('method')} {_url(d.get('url'))}",
         "fetch-error": lambda: f"{d.get('code')}: {d.get('error')}",
+        "dial-error": lambda: f"{d.get('number')} {d.get('code')}: {d.get('message')}",
     }
     rule = rules.get(kind)
     if rule is not None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
 
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import (
     Deliverer,
     Direction,
@@ -45,7 +46,7 @@ from voiceapp.dialer.states import TERMINAL, CallState, CallStatus, Event, Trans
 from voiceapp.dialer.trace import Trace
 from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
-from voiceapp.errors import DocumentError, PhoneError, VoiceappError
+from voiceapp.errors import DestinationError, DocumentError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.schema import HttpMethod
 
@@ -140,6 +141,8 @@ class Environment:
     play_seconds: float = 5.0  # assumed length of an audio file (not downloaded)
     max_documents: int = 50  # fetches per call before it is ended (redirect loops)
     default_region: str | None = None  # for <Number> text in national format
+    #: the numbers ``<Dial>`` may call (a refused one ends failed, never dialed); None = any
+    destinations: DestinationPolicy | None = None
     fetch_in_thread: bool = False  # real HTTP on the real clock: do not block the loop
     on_transition: Callable[[LegRun, Transition], None] | None = None
 
@@ -779,6 +782,22 @@ class _Call:
                 self.trace.add(a.leg.label, "dial-error", number=number, **exc.to_dict())
                 failed += 1
                 continue
+            refusal = self._refusal(to, "Number")
+            if refusal is not None:
+                # a toll-fraud guard: the b-leg is recorded but never dialed, and ends failed
+                blocked = self._new_leg(
+                    sid=self.env.new_sid("CA"),
+                    label=label,
+                    from_=caller_id,
+                    to=to,
+                    direction="outbound-dial",
+                    subscription=self._b_subscription(noun),
+                    parent=a.sid,
+                )
+                self.trace.add(label, "dial-error", number=number, **refusal.to_dict())
+                self._apply(blocked, Event.FAIL)
+                failed += 1
+                continue
             run = self._new_leg(
                 sid=self.env.new_sid("CA"),
                 label=label,
@@ -810,6 +829,16 @@ class _Call:
         if winner is not None:
             params.append(("DialCallSid", winner.sid))
         return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+
+    def _refusal(self, number: str, field: str) -> DestinationError | None:
+        """The destination policy's refusal of ``number``, or None when it may be dialed."""
+        if self.env.destinations is None:
+            return None
+        try:
+            self.env.destinations.check(number, field=field)
+        except DestinationError as exc:
+            return exc
+        return None
 
     def _b_subscription(self, noun: Node | None) -> Subscription:
         """A b-leg reports to its <Number statusCallback>, else to the call's callback."""

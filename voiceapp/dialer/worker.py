@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from voiceapp.config import Settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import (
     EVENT_ID_HEADER,
     Attempt,
@@ -276,6 +277,7 @@ class Dialer:
             fetch or self.http.fetch,
             deliverer=self.deliverer,
             default_region=settings.DEFAULT_REGION or None,
+            destinations=self._destinations(settings, network),
             fetch_in_thread=fetch is None,
             on_transition=self._on_transition,
         )
@@ -607,6 +609,15 @@ class Dialer:
             else:
                 log.error("call %s: the store refused a write: %s", call_sid, reason)
 
+    @staticmethod
+    def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:
+        """The settings' destination policy; the callees of the simulated network this
+        dialer runs on (given, or ``NETWORK``'s) are the deployment's own test numbers."""
+        policy = DestinationPolicy.from_settings(settings)
+        if isinstance(network, SimulatedNetwork):
+            policy = policy.allowing(network.config.numbers)
+        return policy
+
     # -- calls -----------------------------------------------------------------------------
 
     def _wall(self) -> float:
@@ -630,7 +641,7 @@ class Dialer:
 
     def _outbound(self, record: CallRecord) -> OutboundCall | None:
         """The call to place (``initiated`` not yet written); None if its spec is unusable
-        (the call is then failed)."""
+        or the destination policy refuses its ``to`` (the call is then failed)."""
         spec = record.spec
         try:
             subscription = Subscription.from_fields(
@@ -641,6 +652,8 @@ class Dialer:
                 optional=spec.optional,
             )
             timeout = float(spec.extra.get("timeout", 60.0))
+            if self.env.destinations is not None:  # queued before the policy changed, say
+                self.env.destinations.check(spec.to, field="to")
         except (VoiceappError, TypeError, ValueError) as exc:
             log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
             with contextlib.suppress(VoiceappError):
@@ -709,7 +722,7 @@ class Dialer:
         if live is None or live.lost or (a_leg and row.event is Event.DIAL):
             return  # not ours to write, or (initiated) written before the call was placed
         at = self._wall()
-        if not a_leg and row.event is Event.DIAL:
+        if not a_leg and row.source is CallStatus.QUEUED:  # dialed, or refused by the policy
             leg = run.leg
             self._queue_write(
                 AddLeg(call_sid, leg.sid, leg.from_, leg.to, run.direction, leg.parent_sid, at)

@@ -28,6 +28,7 @@ from flask import Flask
 
 from voiceapp.apps import Templates, check_templates
 from voiceapp.config import load_settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ConfigError
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
@@ -78,6 +79,7 @@ def create_app(
         templates=templates,
         languages=languages,
         clock=clock,
+        destinations=DestinationPolicy.from_settings(settings),
     )
 
     if settings.PROXY_FIX:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from voiceapp.apps import Context, TemplateError, get_app
 from voiceapp.config import Settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
@@ -71,16 +72,26 @@ def _sample_step_url(step: str, data: Mapping[str, Any], *, ttl: int | None = No
 
 
 def destination(
-    settings: Settings, number: object, *, field: str, country_code: str | None = None
+    settings: Settings,
+    number: object,
+    *,
+    field: str,
+    country_code: str | None = None,
+    policy: DestinationPolicy | None = None,
 ) -> str:
     """A callee number in E.164 (``country_code``, else ``DEFAULT_REGION``, reads national
-    numbers).  A number the deployment's simulated network defines is taken as written:
-    the deployment vouches for its own test numbers, which phonenumbers may not know."""
+    numbers) that the destination ``policy`` (default: the settings') permits, else a
+    403 ``destination-blocked`` / ``destination-not-permitted``.  A number the
+    deployment's simulated network defines is taken as written: the deployment vouches
+    for its own test numbers, which phonenumbers may not know."""
     network = settings.NETWORK
     if network is not None and isinstance(number, str) and number in network.numbers:
         return number
     region = settings.DEFAULT_REGION or None
-    return normalize(number, field=field, country_code=country_code, default_region=region)
+    e164 = normalize(number, field=field, country_code=country_code, default_region=region)
+    if policy is None:
+        policy = DestinationPolicy.from_settings(settings)
+    return policy.check(e164, field=field)
 
 
 def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +108,7 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
                 field=str(key),
             )
     app = get_app(payload.get("app"))
-    to = destination(rt.settings, payload.get("to"), field="to")
+    to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
     variables = app.validate(payload.get("variables", {}))
     ttl = payload.get("ttl", rt.settings.SESSION_TTL)
     limit = rt.settings.MAX_SESSION_TTL

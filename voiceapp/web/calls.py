@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from voiceapp.config import Settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import Subscription
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
@@ -275,9 +276,12 @@ def _digits(value: str) -> str:
     return value
 
 
-def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, dict[str, Any]]:
+def parse_call(
+    settings: Settings, data: Mapping[str, Any], *, destinations: DestinationPolicy | None = None
+) -> tuple[CallSpec, dict[str, Any]]:
     """Validate a call request: the spec (without a ``url`` for app calls) and the session
-    request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``."""
+    request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``; a
+    ``to`` the destination policy refuses (``destinations``, default the settings') is 403."""
     for key in data:
         if key not in CALL_FIELDS:
             raise ValidationError(
@@ -296,7 +300,7 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
         from_ = raw_from
     else:
         from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
-    to = destination(settings, raw_to, field="to", country_code=country)
+    to = destination(settings, raw_to, field="to", country_code=country, policy=destinations)
 
     url = _text(data, "url")
     app = _text(data, "app")
@@ -401,7 +405,7 @@ def place_call(
     Raises a :class:`~voiceapp.errors.VoiceappError`; nothing is queued unless all is valid.
     """
     rt = runtime()
-    spec, session = parse_call(rt.settings, data)
+    spec, session = parse_call(rt.settings, data, destinations=rt.destinations)
     if sid is not None or extra:
         spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
     if session:

@@ -24,6 +24,9 @@ from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
     ConfigError,
+    DestinationBlocked,
+    DestinationError,
+    DestinationNotPermitted,
     DigitsError,
     DocumentError,
     PhoneError,
@@ -75,6 +78,9 @@ _TITLES: tuple[tuple[type[VoiceappError], str], ...] = (
     (TokenInvalid, "Token not accepted"),
     (TokenError, "Token not accepted"),
     (PhoneError, "Invalid phone number"),
+    (DestinationBlocked, "Destination blocked"),
+    (DestinationNotPermitted, "Destination not permitted"),
+    (DestinationError, "Destination refused"),
     (DigitsError, "Invalid digit string"),
     (DocumentError, "Invalid voice document"),
     (ValidationError, "Invalid request field"),

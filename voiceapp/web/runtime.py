@@ -17,6 +17,7 @@ from flask import current_app, request, url_for
 from voiceapp.apps import Context, Templates, get_app
 from voiceapp.apps.base import StepUrl
 from voiceapp.config import Settings
+from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ValidationError
 from voiceapp.sessions import Sessions
 from voiceapp.stores.base import Session, Store
@@ -43,6 +44,8 @@ class Runtime:
     templates: Templates
     languages: tuple[str, ...]
     clock: Callable[[], float]
+    #: the destination policy of ``settings`` (built once; see voiceapp.destinations)
+    destinations: DestinationPolicy
 
     # -- URLs ---------------------------------------------------------------------------
 

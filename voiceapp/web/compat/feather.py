@@ -12,7 +12,8 @@ as Feather documents.
 ``200 {"room_name", "dispatch_id", "agent_name", "session_id"}``: ``dispatch_id`` is
 the voiceapp CallSid, ``session_id`` the same uuid.  Errors are FastAPI-shaped:
 ``{"detail": [{"loc", "msg", "type"}]}`` for 422, ``{"detail": "..."}`` otherwise
-(401, 404 unknown number, 400 agent or team not bound, 409 number busy, 503).
+(401, 403 a to_phone_number the destination policy refuses, 404 unknown number, 400
+agent or team not bound, 409 number busy, 503).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
+from voiceapp.errors import (
+    ConflictError,
+    DestinationError,
+    NotFoundError,
+    StoreError,
+    VoiceappError,
+)
 from voiceapp.phone import check_e164
 from voiceapp.web.api import json_body
 from voiceapp.web.calls import place_call
@@ -89,6 +96,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
         return jsonify({"detail": "Service unavailable, retry later"}), 503
     if error.status == 401:
         return jsonify({"detail": message}), 401
+    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
+        return jsonify({"detail": message}), 403
     loc = field.split(".") if field else []
     return jsonify({"detail": [problem(loc, message, error.code)]}), 422
 

@@ -8,7 +8,8 @@ E.164 or a Taiwan local number (``0912345678``, read with country code TW);
 
 ``200 {"success": true, "callSid": "CA..."}``; errors ``{"error": "..."}`` with 400
 (missing or invalid fields), 401, 404 (fromNumber not configured or not active, or
-an unknown project), 409 (toNumber already queued) and 500.
+an unknown project), 403 (a toNumber the destination policy refuses: premium rate,
+satellite, a country not permitted...), 409 (toNumber already queued) and 500.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
     ConflictError,
+    DestinationError,
     NotFoundError,
     StoreError,
     ValidationError,
@@ -53,6 +55,8 @@ def _status(error: VoiceappError) -> int:
         return error.http_status
     if error.status == 401:
         return 401
+    if isinstance(error, DestinationError):
+        return 403  # the destination policy (toll fraud): not a malformed request
     if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, ConflictError):

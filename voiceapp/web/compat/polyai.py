@@ -10,7 +10,8 @@ UDP/SRTP, UDP/RTP)}``.  The metadata become the variables of the connector's app
 The status route returns ``{"call_sid", "status", ...}`` until ``status_retention``
 seconds (7200 by default, PolyAI's "about 2 hours") after the call ended, then 404.
 Errors ``{"message": "...", "code": "..."}``: 400 (invalid parameters), 401 (a bad
-token, or a connector not configured for outbound calling), 409 (the number already
+token, or a connector not configured for outbound calling), 403 (a to_number the
+destination policy refuses: voiceapp's addition), 409 (the number already
 has a call queued or under way), 500 (the call could not be placed; retry with backoff).
 PolyAI's own status route is not in its seed page: this shape is voiceapp's choice.
 """
@@ -26,7 +27,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
+from voiceapp.errors import (
+    ConflictError,
+    DestinationError,
+    NotFoundError,
+    StoreError,
+    VoiceappError,
+)
 from voiceapp.stores.calls import TERMINAL
 from voiceapp.web.api import json_body
 from voiceapp.web.calls import call_service, place_call
@@ -71,6 +78,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
     if isinstance(error, StoreError) or error.status >= 500:
         log.error("polyai: %s: %s", error.code, error.message)
         return _reply(500, "Failed to place the outbound call; retry with backoff", error.code)
+    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
+        return _reply(403, message, error.code)
     if isinstance(error, NotFoundError):  # the connector's number is not active
         return _reply(401, f"Connector not configured for outbound calling: {message}", error.code)
     if isinstance(error, ConflictError):

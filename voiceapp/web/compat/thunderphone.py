@@ -10,7 +10,8 @@ inline ``{"app", "variables"}``); neither → the number's ``outbound_agent``.
 ``{"call_id", "status": "in_progress" | "completed" | "failed", ...}``.  Errors
 ``{"detail": "...", "code": "..."}``: 400 (missing fields, both agent_id and config,
 no outbound agent, a field the core refuses), 402 (``balance`` at or below 0), 403
-(an inbound-only or unverified number, or an inactive outbound number), 404 (number
+(an inbound-only or unverified number, an inactive outbound number, or a to_number
+the destination policy refuses), 404 (number
 not registered, agent not found, unknown call), 502 (the call or session store is
 unavailable: nothing was queued, safe to retry).
 
@@ -28,7 +29,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
+from voiceapp.errors import (
+    ConflictError,
+    DestinationError,
+    NotFoundError,
+    StoreError,
+    VoiceappError,
+)
 from voiceapp.phone import normalize
 from voiceapp.stores.calls import CallRecord
 from voiceapp.web.api import json_body
@@ -67,6 +74,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
     if isinstance(error, StoreError) or error.status >= 500:
         log.error("thunderphone: %s: %s", error.code, error.message)
         return _reply(502, UPSTREAM, "upstream-failure")
+    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
+        return _reply(403, f"Outbound blocked: {message}", error.code)
     if isinstance(error, NotFoundError) and error.code == "from-inactive":
         return _reply(403, f"Outbound blocked: {message}", error.code)
     if isinstance(error, NotFoundError):
