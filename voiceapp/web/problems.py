@@ -26,7 +26,9 @@ from voiceapp.errors import (
     ConfigError,
     DigitsError,
     DocumentError,
+    HeaderError,
     PhoneError,
+    RateLimited,
     StoreError,
     TokenError,
     TokenExpired,
@@ -77,7 +79,9 @@ _TITLES: tuple[tuple[type[VoiceappError], str], ...] = (
     (PhoneError, "Invalid phone number"),
     (DigitsError, "Invalid digit string"),
     (DocumentError, "Invalid voice document"),
+    (HeaderError, "Invalid request header"),
     (ValidationError, "Invalid request field"),
+    (RateLimited, "Too many requests"),
     (ConfigError, "Server configuration problem"),
     (StoreError, "Store unavailable"),
     (VoiceappError, "Request failed"),
@@ -115,6 +119,7 @@ def error_response(error: VoiceappError) -> Response:
         type=PROBLEM_TYPE_PREFIX + error.code,
         title=title_for(error),
         detail=error.message,
+        headers=error.headers() or None,
         **extra,
     )
 
