@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
+from voiceapp.errors import ConflictError, NotFoundError, RateLimited, StoreError, VoiceappError
 from voiceapp.phone import check_e164
 from voiceapp.web.api import json_body
 from voiceapp.web.calls import place_call
@@ -36,6 +36,7 @@ from voiceapp.web.compat import (
     key_matches,
     rename,
     sid_of_uuid,
+    too_many,
     vendor_extra,
 )
 from voiceapp.web.compat.config import Agent
@@ -79,6 +80,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
         return jsonify({"detail": error.problems}), 422
     if isinstance(error, FeatherError):
         return jsonify({"detail": error.message}), error.http_status
+    if isinstance(error, RateLimited):
+        return too_many({"detail": error.message}, error)
     field, message = rename(error, NAMES)
     if isinstance(error, NotFoundError):
         return jsonify({"detail": message}), 404
@@ -249,6 +252,7 @@ def outbound() -> tuple[Response, int]:
         sid=sid_of_uuid(session),
         language=agent.language,
         extra=extra,
+        api_key=key,
     )
     return jsonify(
         {
