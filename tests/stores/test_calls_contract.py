@@ -675,3 +675,30 @@ def test_sqlite_batch_that_raises_writes_nothing(tmp_path: Path, clock: Clock) -
             calls.create(spec("CA3"))
     finally:
         calls.close()
+
+
+def test_sqlite_file_made_before_heartbeats_gets_the_new_columns(
+    tmp_path: Path, clock: Clock
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = SQLiteCallStore(path, clock=clock)
+    old.create(spec("CAold"))
+    old.close()
+    db = sqlite3.connect(path)  # the calls table as it was before issue 10
+    db.execute("ALTER TABLE calls DROP COLUMN heartbeat_at")
+    db.execute("ALTER TABLE calls DROP COLUMN recovered")
+    db.commit()
+    db.close()
+    calls = SQLiteCallStore(path, clock=clock)
+    try:
+        before = calls.require("CAold")
+        assert before.heartbeat_at is None and before.recovered is False
+        drive(calls, "CAold", "initiated", "in-progress")
+        assert calls.renew("CAold", "w1", 60, at=clock.now + 1)
+        calls.set_status("CAold", "completed", duration=1, recovered=True)
+        after = calls.require("CAold")
+        assert after.heartbeat_at == clock.now + 1 and after.recovered is True
+    finally:
+        calls.close()
