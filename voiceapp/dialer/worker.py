@@ -899,11 +899,10 @@ class Dialer:
                 log.warning("could not settle leg %s of %s: %s", leg.sid, record.sid, exc)
                 continue
             log.info(
-                "recovery: leg %s of %s (worker %s gone) settled %s, duration %d s "
-                "(answered at %s, last seen alive at %s)",
+                "recovery: leg %s of %s settled %s, duration %d s "
+                "(answered at %s, its dead worker last seen alive at %s)",
                 leg.sid,
                 record.sid,
-                record.lease_owner,
                 status.value,
                 duration,
                 answered,
