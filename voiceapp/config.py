@@ -38,6 +38,7 @@ from voiceapp.destinations import (
 )
 from voiceapp.errors import ConfigError
 from voiceapp.settings_tables.compat import CompatConfig
+from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
 from voiceapp.settings_tables.retry import RetryPolicy
 
@@ -286,6 +287,16 @@ def _compat(value: Any) -> Any:
     return CompatConfig.from_dict(value, key="compat")
 
 
+def _rate_limit(value: Any) -> Any:
+    """``"N/period"`` (``"100/1s"``) into a :class:`RateLimit`; empty: no limit (None)."""
+    if value is None or isinstance(value, RateLimit):
+        return value
+    try:
+        return RateLimit.parse(_str(value), key="rate limit")
+    except ConfigError as exc:
+        raise Invalid(exc.message) from None
+
+
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
         raise Invalid("must be a callable returning seconds since the epoch")
@@ -454,6 +465,22 @@ class Settings:
         (),
         _e164_list,
         "Exact E.164 numbers called whatever their type or country (e.g. test numbers).",
+    )
+    # -- request limits
+    RATE_LIMIT_PER_KEY: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+        RateLimit(100, 1.0),
+        _rate_limit,
+        "Requests per API key creating calls or sessions, N/period (100/1s); empty = no limit.",
+    )
+    RATE_LIMIT_PER_DESTINATION: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+        RateLimit(10, 60.0),
+        _rate_limit,
+        "Calls placed to one number (to), N/period (10/60s), every route; empty = no limit.",
+    )
+    IDEMPOTENCY_TTL: int = setting(
+        86400,
+        _int_range(60, 604800),
+        "Seconds the response to an Idempotency-Key is kept and replayed (24 h).",
     )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,

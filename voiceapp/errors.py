@@ -13,6 +13,7 @@ itself as a dict, so the web layer needs a single error handler.
      │    ├── DestinationBlocked      a blocked number type or calling code
      │    └── DestinationNotPermitted a country outside the geo permissions
      ├── ValidationError        other request fields (field)
+     │    └── HeaderError       a request header with a bad value (400)
      ├── ConfigError            deployment configuration (key)
      ├── TokenError             signed session / step tokens
      │    ├── TokenInvalid      tampered, wrong purpose or wrong destination (403)
@@ -22,6 +23,7 @@ itself as a dict, so the web layer needs a single error handler.
      ├── ConflictError          the request clashes with current state (409)
      ├── OutboundBlocked        an outbound request would go where the deployment
      │                          does not allow (``fetch-blocked``; voiceapp.netguard)
+     ├── RateLimited            too many requests for a key or a number (429, Retry-After)
      └── StoreError             the session / call store failed (503)
 """
 
@@ -48,6 +50,10 @@ class VoiceappError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.location()}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers an answer to this error carries (``Retry-After``...)."""
+        return {}
 
     def __str__(self) -> str:
         return self.message
@@ -141,6 +147,13 @@ class ValidationError(VoiceappError):
     default_code = "invalid"
 
 
+class HeaderError(ValidationError):
+    """A request header has a bad value; ``field`` names the header (400)."""
+
+    status = 400
+    default_code = "invalid-header"
+
+
 class ConfigError(VoiceappError):
     """The deployment configuration is not usable; ``field`` names the key."""
 
@@ -208,6 +221,26 @@ class OutboundBlocked(VoiceappError):
         self.host = host
         self.port = port
         self.address = address
+
+
+class RateLimited(VoiceappError):
+    """Too many requests: ``field`` names the limit (``Authorization``: per API key,
+    ``to``: per destination); ``retry_after`` is whole seconds until the window ends."""
+
+    status = 429
+    default_code = "rate-limited"
+
+    def __init__(
+        self, message: str, *, retry_after: int, field: str, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+    def location(self) -> dict[str, Any]:
+        return {**super().location(), "retryAfter": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class StoreError(VoiceappError):

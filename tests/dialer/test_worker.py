@@ -275,6 +275,7 @@ def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
             method="POST",
             params=params,
         )
+        clock.now += 2  # the worker is alive: it tries the answered callback, then dies
         store.record_attempt(
             "CAtalk", "CAtalk:answered", AttemptRecord(1, clock.now, False, 500), state="pending"
         )
@@ -315,14 +316,17 @@ def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
         assert ring.status == "failed"
         assert history(store, "CAring") == ["queued", "initiated", "ringing", "failed"]
         assert site.accepted["CAring:completed"][0]["CallStatus"] == "failed"
-        # talking: completed, duration from the stored answer to the settling
+        # talking: completed, duration from the stored answer to the last sign of life of
+        # its worker (its callback attempt 2 s later), not to the settling 6 s later
         talk = store.require("CAtalk")
-        assert talk.status == "completed" and talk.duration == 4
+        assert talk.status == "completed" and talk.duration == 2 and talk.recovered
+        assert ring.recovered  # ended by recovery too (failed, as before)
         assert site.fetches["CAtalk"] == 0
         answered = next(e for e in talk.events if e.event_id == "CAtalk:answered")
         assert [(a.number, a.ok) for a in answered.attempts] == [(1, False), (2, True)]
         completed = site.accepted["CAtalk:completed"][0]
-        assert completed["CallDuration"] == "4" and completed["SequenceNumber"] == "2"
+        assert completed["CallDuration"] == "2" and completed["SequenceNumber"] == "2"
+        assert not store.require("CAnever").recovered  # dialed again, ended normally
         assert store.undelivered() == []
         assert store.expired_leases() == []
     finally:
@@ -462,6 +466,11 @@ def test_real_clock_leases_are_renewed_through_a_long_call(store: CallStore) -> 
     assert record.duration >= 6
     assert len(expired) > 50 and not any(expired)
     assert record.takes == 1
+    # every renewal recorded its heartbeat: the last one came during the call
+    answered_at = record.timestamps["in-progress"]
+    assert record.heartbeat_at is not None and record.ended_at is not None
+    assert answered_at < record.heartbeat_at <= record.ended_at
+    assert not record.recovered
     assert history(store, "CAlong") == ["queued", "initiated", "in-progress", "completed"]
     assert site.fetches == {"CAlong": 1} and site.bad_signatures == []
 
@@ -524,20 +533,92 @@ def test_recovery_settles_a_bridged_call_and_its_b_leg(tmp_path: Path, site: Sit
             AttemptRecord(1, clock.now, True, 204),
             state="delivered",
         )
-        clock.now += 8
+        clock.now += 3
+        assert store.renew("CAbridged", "dead-worker", 5.0)  # its last heartbeat, then it dies
+        clock.now += 5
         dialer = new_dialer(store, site)
         assert dialer.recover().settled == ["CAbridged"]
         dialer.run_until_idle()
         record = store.require("CAbridged")
-        assert record.status == "completed" and record.duration == 10
+        # up to the last heartbeat (5 s after the answer), not to the settling (10 s)
+        assert record.status == "completed" and record.duration == 5 and record.recovered
         b_leg = next(leg for leg in record.legs if leg.sid == "CAbleg")
-        assert b_leg.status == "completed" and b_leg.duration == 8
+        assert b_leg.status == "completed" and b_leg.duration == 3
         b_done = next(e for e in record.events if e.event_id == "CAbleg:completed")
         assert b_done.url == site.url("/cb?leg=b") and b_done.state == "delivered"
         params = dict(b_done.params)
         assert params["ParentCallSid"] == "CAbridged" and params["Direction"] == "outbound-dial"
-        assert params["CallDuration"] == "8" and params["SequenceNumber"] == "1"
+        assert params["CallDuration"] == "3" and params["SequenceNumber"] == "1"
         a_done = site.accepted["CAbridged:completed"][0]
-        assert a_done["CallStatus"] == "completed" and a_done["CallDuration"] == "10"
+        assert a_done["CallStatus"] == "completed" and a_done["CallDuration"] == "5"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_recovery_settles_an_answered_call_with_the_known_duration(
+    tmp_path: Path, site: Site, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Issue 10: a call whose dialer was killed 6 s after the answer used to be settled
+    as completed with the lease and the recovery delay added (11 s here, 34-36 s with a
+    30 s lease); it is settled with the 6 s its heartbeats vouch for, marked recovered."""
+    clock = FakeTime()
+    if kind == "redis":
+        url = f"{request.getfixturevalue('redis_server')}?prefix=hb{uuid.uuid4().hex[:8]}:"
+    else:
+        url = f"sqlite:///{tmp_path / 'calls.db'}"
+    store = open_call_store(url, clock=clock)
+    try:
+        store.create(spec("CAkilled", PIN_CALLEE, site))
+        assert store.take("dead-worker", 5.0) is not None
+        store.set_status("CAkilled", "initiated", expect="queued")
+        clock.now += 1
+        store.set_status("CAkilled", "in-progress", expect="initiated")  # answered at t
+        answered_at = clock.now
+        for _ in range(3):  # heartbeats at t+2, t+4, t+6: the lease renewed each time
+            clock.now += 2
+            assert store.renew("CAkilled", "dead-worker", 5.0, at=clock.now)
+        # the worker is killed; nothing more is written
+        dialer = new_dialer(store)
+        clock.now += 4
+        assert not dialer.recover()  # its lease (t+6 + 5 s) still runs
+        clock.now += 1  # now it has run out
+        report = dialer.recover()
+        assert report.settled == ["CAkilled"]
+        dialer.run_until_idle()
+        record = store.require("CAkilled")
+        assert record.heartbeat_at == answered_at + 6
+        assert record.status == "completed" and record.recovered is True
+        assert record.duration == 6  # the known span, not 11 (to the settling)
+        assert record.ended_at == clock.now  # when it was settled
+        shown = record.to_dict()
+        assert shown["recovered"] is True and shown["duration"] == 6
+        # the completed callback goes out exactly once, with the known duration
+        done = site.accepted["CAkilled:completed"]
+        assert len(done) == 1 and done[0]["CallDuration"] == "6"
+        assert site.tries["CAkilled:completed"] == 1
+        assert dialer.recover().settled == []  # settled once
+        assert store.expired_leases() == [] and store.undelivered() == []
+    finally:
+        store.close()
+
+
+def test_recovery_of_an_unanswered_call_is_unchanged_but_marked(tmp_path: Path, site: Site) -> None:
+    clock = FakeTime()
+    store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        store.create(spec("CAringing", SLOW, site))
+        assert store.take("dead-worker", 5.0) is not None
+        store.set_status("CAringing", "initiated", expect="queued")
+        store.set_status("CAringing", "ringing", expect="initiated")
+        clock.now += 2
+        assert store.renew("CAringing", "dead-worker", 5.0, at=clock.now)
+        clock.now += 5
+        dialer = new_dialer(store)
+        assert dialer.recover().settled == ["CAringing"]
+        dialer.run_until_idle()
+        record = store.require("CAringing")
+        assert (record.status, record.duration, record.recovered) == ("failed", 0, True)
+        assert site.accepted["CAringing:completed"][0]["CallStatus"] == "failed"
     finally:
         store.close()

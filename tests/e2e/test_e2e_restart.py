@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def test_sigkill_mid_call_loses_nothing(
     before_a, before_b = server.call(a), server.call(b)
     assert before_b["status"] == "queued"
     server.kill()
+    killed_at = time.time()
 
     # while it is down, nothing answers; the store file holds everything
     with pytest.raises(requests.ConnectionError):
@@ -170,6 +172,11 @@ def test_sigkill_mid_call_loses_nothing(
     assert history_after[: len(history_before)] == history_before
     assert after_a["status"] == "completed"
     assert statuses_once(after_a)
+    # settled with the duration its heartbeats vouch for, not up to the restart + lease
+    answered_at = before_a["timestamps"]["in-progress"]
+    assert after_a["recovered"] is True and after_b["recovered"] is False
+    assert after_a["endedAt"] - answered_at > killed_at - answered_at + 1  # restart took time
+    assert after_a["duration"] <= killed_at - answered_at + 0.5
     ids_before = [e["id"] for e in before_a["events"]]
     ids_after = [e["id"] for e in after_a["events"]]
     assert ids_after[: len(ids_before)] == ids_before

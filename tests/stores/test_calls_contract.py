@@ -510,6 +510,38 @@ def test_lease_expiry_finds_the_calls_of_a_dead_worker(calls: CallStore, clock: 
     assert not calls.renew("CA2", "dead", 30)  # finished calls have no lease
 
 
+def test_renewal_records_the_heartbeat_and_recovery_marks_the_call(
+    calls: CallStore, clock: Clock
+) -> None:
+    calls.create(spec("CA1"))
+    drive(calls, "CA1", "initiated", "in-progress", worker="w1", lease=30)
+    fresh = calls.require("CA1")
+    assert fresh.heartbeat_at is None and fresh.recovered is False
+    clock.advance(10)
+    assert calls.renew("CA1", "w1", 30)  # no time given: the store clock's
+    assert calls.require("CA1").heartbeat_at == clock.now
+    assert calls.apply([Renew("CA1", "w1", 30, at=clock.now + 0.25)]) == [True]
+    record = calls.require("CA1")
+    assert record.heartbeat_at == clock.now + 0.25  # the worker's own time of the renewal
+    assert record.lease_until == clock.now + 30  # the lease stays on the store clock
+    assert not calls.renew("CA1", "w2", 30, at=clock.now + 5)  # not the holder: no heartbeat
+    assert calls.require("CA1").heartbeat_at == clock.now + 0.25
+    # a b-leg settled by recovery does not mark the call; its a-leg does, in the same write
+    calls.add_leg("CA1", "CA1b", from_=FROM, to="+886912000111", parent_sid="CA1")
+    calls.set_status("CA1", "completed", leg_sid="CA1b", duration=3, recovered=True)
+    assert calls.require("CA1").recovered is False
+    settle = SetStatus("CA1", "completed", expect=("in-progress",), duration=10, recovered=True)
+    calls.apply([settle])
+    done = calls.require("CA1")
+    assert (done.status, done.duration, done.recovered) == ("completed", 10, True)
+    assert done.to_dict()["recovered"] is True
+    assert done.to_dict()["heartbeatAt"] == clock.now + 0.25
+    # a call ended by its own worker is not recovered
+    calls.create(spec("CA2", to="+886912000222"))
+    drive(calls, "CA2", "initiated", "in-progress", "completed", worker="w1", lease=30)
+    assert calls.require("CA2").recovered is False
+
+
 # -- retention -----------------------------------------------------------------------------
 
 
@@ -641,5 +673,32 @@ def test_sqlite_batch_that_raises_writes_nothing(tmp_path: Path, clock: Clock) -
         assert calls.get("CA2") is None
         with pytest.raises(ConflictError):  # CA1 still holds its number
             calls.create(spec("CA3"))
+    finally:
+        calls.close()
+
+
+def test_sqlite_file_made_before_heartbeats_gets_the_new_columns(
+    tmp_path: Path, clock: Clock
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = SQLiteCallStore(path, clock=clock)
+    old.create(spec("CAold"))
+    old.close()
+    db = sqlite3.connect(path)  # the calls table as it was before issue 10
+    db.execute("ALTER TABLE calls DROP COLUMN heartbeat_at")
+    db.execute("ALTER TABLE calls DROP COLUMN recovered")
+    db.commit()
+    db.close()
+    calls = SQLiteCallStore(path, clock=clock)
+    try:
+        before = calls.require("CAold")
+        assert before.heartbeat_at is None and before.recovered is False
+        drive(calls, "CAold", "initiated", "in-progress")
+        assert calls.renew("CAold", "w1", 60, at=clock.now + 1)
+        calls.set_status("CAold", "completed", duration=1, recovered=True)
+        after = calls.require("CAold")
+        assert after.heartbeat_at == clock.now + 1 and after.recovered is True
     finally:
         calls.close()

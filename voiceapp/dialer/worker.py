@@ -84,7 +84,7 @@ from voiceapp.stores.calls import (
     Write,
 )
 
-__all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id"]
+__all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id", "last_alive"]
 
 log = logging.getLogger("voiceapp.dialer")
 
@@ -542,7 +542,8 @@ class Dialer:
             return
         lost: list[_Live] = []
         try:
-            renewals = [Renew(live.sid, self.worker_id, self.lease) for live in due]
+            at = self._wall()  # the heartbeat, on the clock of the status changes
+            renewals = [Renew(live.sid, self.worker_id, self.lease, at) for live in due]
             results = self.store.apply(renewals)
             for result in results:
                 if isinstance(result, Exception):
@@ -781,8 +782,12 @@ class Dialer:
           dialed again (the callee may have heard half a PIN, and a session URL is
           single use): ``initiated``/``ringing`` become ``failed`` (``canceled``
           when a cancel was requested), ``in-progress`` becomes ``completed`` with
-          its duration up to now; open b-legs alike.  The ``completed`` callbacks
-          the subscriptions ask for are stored and delivered.
+          the duration known: from its answer to the last moment its worker was
+          seen alive (:func:`last_alive`: its last heartbeat, or a later write of
+          the call), not up to now (that would add the lease and the time the
+          recovery took); open b-legs alike.  The call is marked ``recovered``.
+          The ``completed`` callbacks the subscriptions ask for are stored and
+          delivered.
         * a ``pending`` event is resumed (its stored attempts kept, numbering
           going on) when its call is settled here (before the ``completed`` one),
           or when no live worker holds its call and its next try is overdue by
@@ -793,7 +798,10 @@ class Dialer:
             for sid in self.store.expired_leases(limit=TAKE_BATCH):
                 live = self._live.get(sid)
                 if live is not None:  # ours, and we are alive: the loop was slow to renew
-                    if not live.lost and self.store.renew(sid, self.worker_id, self.lease):
+                    renewed = not live.lost and self.store.renew(
+                        sid, self.worker_id, self.lease, at=self._wall()
+                    )
+                    if renewed:
                         live.renewed_at = time.monotonic()
                     continue
                 record = self.store.reclaim(sid, self.worker_id, self.lease)
@@ -879,6 +887,7 @@ class Dialer:
             optional=spec.optional,
         )
         legs = [*record.legs[1:], *record.legs[:1]]  # b-legs first, the a-leg ends the call
+        alive = last_alive(record)
         for leg in legs:
             if leg.status in TERMINAL:
                 continue
@@ -890,7 +899,7 @@ class Dialer:
                 status = CallStatus.CANCELED
             else:
                 status = CallStatus.FAILED
-            duration = round(max(0.0, now - answered)) if answered is not None else 0
+            duration = round(max(0.0, alive - answered)) if answered is not None else 0
             try:
                 self.store.set_status(
                     record.sid,
@@ -899,10 +908,21 @@ class Dialer:
                     expect=leg.status,
                     at=now,
                     duration=duration,
+                    recovered=is_a,
                 )
             except Exception as exc:
                 log.warning("could not settle leg %s of %s: %s", leg.sid, record.sid, exc)
                 continue
+            log.info(
+                "recovery: leg %s of %s settled %s, duration %d s "
+                "(answered at %s, its dead worker last seen alive at %s)",
+                leg.sid,
+                record.sid,
+                status.value,
+                duration,
+                answered,
+                alive,
+            )
             sub = a_sub if is_a else _b_subscription(record, leg, a_sub)
             if not sub.wants(CallbackEvent.COMPLETED):
                 continue
@@ -929,6 +949,22 @@ class Dialer:
                 params=params,
                 call_sid=record.sid,
             )
+
+
+def last_alive(record: CallRecord) -> float:
+    """The last moment the worker holding ``record`` is known to have been alive.
+
+    The latest of its last heartbeat (lease renewal) and every time it wrote for the
+    call: status changes of every leg, events stored, delivery attempts.  A call's
+    history starts when it was created, so this is never before its answer.
+    """
+    times = [change.at for leg in record.legs for change in leg.history]
+    for event in record.events:
+        times.append(event.created_at)
+        times.extend(attempt.at for attempt in event.attempts)
+    if record.heartbeat_at is not None:
+        times.append(record.heartbeat_at)
+    return max(times, default=record.created_at)
 
 
 def _answered_at(leg: LegRecord) -> float | None:

@@ -2,7 +2,8 @@
 
 The store keeps what must survive the request that made it: sessions, the
 single-use claims of tokens (with the document served to the claimer, so a
-retrying dialer gets the same bytes), and small counters (PIN attempts).
+retrying dialer gets the same bytes), small counters (PIN attempts, rate-limit
+windows) and idempotency records (the first response to an ``Idempotency-Key``).
 Every method is safe to call from several threads and several processes.
 """
 
@@ -35,6 +36,20 @@ class Claim:
     claimed_at: float  # store clock, seconds since the epoch
 
 
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What the store knows of an idempotency key: the request that took it and, once
+    that request has been answered, its response."""
+
+    fingerprint: str  # of the request that took the key (method, path, canonical body)
+    owner: str  # a random token of that request: only it may finish or release the key
+    done: bool  # False while the request is in flight
+    status: int = 0  # the response, once done
+    content_type: str = ""
+    body: bytes = b""
+    created_at: float = 0.0  # store clock: when the key was taken
+
+
 class Store(abc.ABC):
     """What voiceapp needs from a store. See ``tests/stores`` for the contract."""
 
@@ -60,6 +75,28 @@ class Store(abc.ABC):
 
         A new counter starts at 0 and expires ``ttl`` seconds after its first increment.
         """
+
+    @abc.abstractmethod
+    def begin_idempotent(
+        self, key: str, fingerprint: str, owner: str, ttl: float
+    ) -> IdempotencyRecord | None:
+        """Atomically take ``key`` for a request in flight unless somebody has it.
+
+        Returns None for the one caller that took it (the record lives ``ttl``
+        seconds unless finished) and the existing record, in flight or done, for
+        everybody else.  An expired record counts as absent.
+        """
+
+    @abc.abstractmethod
+    def finish_idempotent(
+        self, key: str, owner: str, status: int, content_type: str, body: bytes, ttl: float
+    ) -> bool:
+        """Store the response of the request ``owner`` that took ``key``, kept ``ttl``
+        seconds from now; False (nothing written) unless ``owner`` holds it in flight."""
+
+    @abc.abstractmethod
+    def release_idempotent(self, key: str, owner: str) -> None:
+        """Forget ``key`` if ``owner`` holds it in flight (its request failed; a retry runs)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

@@ -10,7 +10,12 @@ Keys (all under a prefix, ``voiceapp:`` by default, set with ``?prefix=`` in the
     SET also carries ``GET``, so a loser reads the winner's record in the same round
     trip; older servers get a second command (``GET``);
 ``<prefix>count:<key>``
-    a counter: ``SET key 0 NX EX ttl`` then ``INCR`` in one MULTI/EXEC.
+    a counter: ``SET key 0 NX EX ttl`` then ``INCR`` in one MULTI/EXEC;
+``<prefix>idem:<key>``
+    an idempotency record, ``PX`` its ttl: a line ``F <owner>`` (in flight) or
+    ``D <owner>`` (done), a JSON line of the request (fingerprint, created_at), a JSON
+    line of the response (status, content type), then the response body.  Begin,
+    finish and release are one Lua script each (atomic: the holder's check and the write).
 
 Expiry is done by Redis itself (real time).  Reads of sessions also compare
 ``expires_at`` with the store clock, so a controlled clock in tests is obeyed.
@@ -42,9 +47,34 @@ import redis
 from redis.connection import Connection, ConnectionPool
 
 from voiceapp.errors import ConfigError, StoreError
-from voiceapp.stores.base import Claim, Session, Store
+from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
 
 __all__ = ["RedisStore"]
+
+# KEYS: the record; ARGV: the in-flight value, its ttl (ms).  The old value, or nil if set.
+_BEGIN_IDEMPOTENT = """
+local old = redis.call('GET', KEYS[1])
+if old then return old end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+# KEYS: the record; ARGV: the owner, the response line and body, their ttl (ms).  1 if
+# written: the owner's in-flight record becomes done, its request line kept.
+_FINISH_IDEMPOTENT = """
+local old = redis.call('GET', KEYS[1])
+local head = 'F '..ARGV[1]..'\\n'
+if not old or string.sub(old, 1, #head) ~= head then return 0 end
+local stop = string.find(old, '\\n', #head + 1, true)
+local request = string.sub(old, #head + 1, stop)
+redis.call('SET', KEYS[1], 'D '..ARGV[1]..'\\n'..request..ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+# KEYS: the record; ARGV: 'F <owner>\n'.
+_RELEASE_IDEMPOTENT = """
+local old = redis.call('GET', KEYS[1])
+if old and string.sub(old, 1, #ARGV[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RedisStore(Store):
@@ -63,6 +93,11 @@ class RedisStore(Store):
         self._set_nx_get = True
         self._local = threading.local()
         self._generation = 0
+        self._idempotent = {
+            "begin": client.register_script(_BEGIN_IDEMPOTENT),
+            "finish": client.register_script(_FINISH_IDEMPOTENT),
+            "release": client.register_script(_RELEASE_IDEMPOTENT),
+        }
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisStore:
@@ -206,6 +241,60 @@ class RedisStore(Store):
             pipe.incr(name)  # INCR keeps the key's expiry
             _, value = pipe.execute()
         return int(value)
+
+    # -- idempotency records -------------------------------------------------------------
+
+    def begin_idempotent(
+        self, key: str, fingerprint: str, owner: str, ttl: float
+    ) -> IdempotencyRecord | None:
+        request_line = json.dumps({"fp": fingerprint, "at": self.clock()}, separators=(",", ":"))
+        value = f"F {owner}\n{request_line}\n" + '{"status":0,"ct":""}\n'
+        with self._errors("begin_idempotent") as client:
+            old = self._idempotent["begin"](
+                keys=[f"{self.prefix}idem:{key}"],
+                args=[value.encode("utf-8"), max(1, math.ceil(ttl * 1000))],
+                client=client,
+            )
+        return None if old is None else _parse_idempotent(cast("bytes", old))
+
+    def finish_idempotent(
+        self, key: str, owner: str, status: int, content_type: str, body: bytes, ttl: float
+    ) -> bool:
+        response = json.dumps({"status": status, "ct": content_type}, separators=(",", ":"))
+        with self._errors("finish_idempotent") as client:
+            done = self._idempotent["finish"](
+                keys=[f"{self.prefix}idem:{key}"],
+                args=[
+                    owner,
+                    response.encode("utf-8") + b"\n" + body,
+                    max(1, math.ceil(ttl * 1000)),
+                ],
+                client=client,
+            )
+        return bool(done)
+
+    def release_idempotent(self, key: str, owner: str) -> None:
+        with self._errors("release_idempotent") as client:
+            self._idempotent["release"](
+                keys=[f"{self.prefix}idem:{key}"], args=[f"F {owner}\n"], client=client
+            )
+
+
+def _parse_idempotent(raw: bytes) -> IdempotencyRecord:
+    first, _, rest = raw.partition(b"\n")
+    request_line, _, rest = rest.partition(b"\n")
+    response_line, _, body = rest.partition(b"\n")
+    state, _, owner = first.decode("utf-8").partition(" ")
+    asked, answered = json.loads(request_line), json.loads(response_line)
+    return IdempotencyRecord(
+        fingerprint=str(asked["fp"]),
+        owner=owner,
+        done=state == "D",
+        status=int(answered["status"]),
+        content_type=str(answered["ct"]),
+        body=body,
+        created_at=float(asked["at"]),
+    )
 
 
 def _give_back(pool: ConnectionPool, conn: Connection) -> None:

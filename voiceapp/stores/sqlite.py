@@ -41,7 +41,7 @@ from dataclasses import asdict
 from typing import Any
 
 from voiceapp.errors import ConfigError, StoreError
-from voiceapp.stores.base import Claim, Session, Store
+from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
 
 __all__ = ["SQLiteStore"]
 
@@ -66,6 +66,30 @@ CREATE TABLE IF NOT EXISTS counters (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS counters_expires_at ON counters (expires_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    done INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_expires_at ON idempotency (expires_at);
+"""
+
+_BEGIN_IDEMPOTENT = """
+INSERT INTO idempotency (key, fingerprint, owner, done, status, content_type, body, created_at,
+                         expires_at)
+VALUES (?, ?, ?, 0, 0, '', x'', ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    fingerprint = excluded.fingerprint, owner = excluded.owner, done = 0, status = 0,
+    content_type = '', body = x'', created_at = excluded.created_at,
+    expires_at = excluded.expires_at
+WHERE idempotency.expires_at <= excluded.created_at
+RETURNING owner
 """
 
 _CLAIM = """
@@ -276,7 +300,7 @@ class SQLiteStore(Store):
         if now - self._last_purge < self.purge_interval:
             return
         self._last_purge = now
-        for table in ("sessions", "claims", "counters"):
+        for table in ("sessions", "claims", "counters", "idempotency"):
             conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
     def purge(self) -> None:
@@ -331,3 +355,45 @@ class SQLiteStore(Store):
             now = self.clock()
             row = conn.execute(_INCR, {"key": key, "expires_at": now + ttl, "now": now}).fetchall()
         return int(row[0][0])
+
+    def begin_idempotent(
+        self, key: str, fingerprint: str, owner: str, ttl: float
+    ) -> IdempotencyRecord | None:
+        with self._errors("begin_idempotent") as conn:
+            # Bounded, as claim(): another round only if the holder's row expired and
+            # was purged between our insert and our read.
+            for _ in range(3):
+                with self._writer(conn):
+                    now = self.clock()
+                    won = conn.execute(
+                        _BEGIN_IDEMPOTENT, (key, fingerprint, owner, now, now + ttl)
+                    ).fetchall()
+                if won:
+                    return None
+                row = conn.execute(
+                    "SELECT fingerprint, owner, done, status, content_type, body, created_at "
+                    "FROM idempotency WHERE key = ? AND expires_at > ?",
+                    (key, now),
+                ).fetchone()
+                if row is not None:
+                    return IdempotencyRecord(
+                        row[0], row[1], bool(row[2]), row[3], row[4], bytes(row[5]), row[6]
+                    )
+        raise StoreError(f"idempotency key {key!r} did not settle", code="store-claim-unsettled")
+
+    def finish_idempotent(
+        self, key: str, owner: str, status: int, content_type: str, body: bytes, ttl: float
+    ) -> bool:
+        with self._errors("finish_idempotent") as conn, self._writer(conn):
+            cur = conn.execute(
+                "UPDATE idempotency SET done = 1, status = ?, content_type = ?, body = ?, "
+                "expires_at = ? WHERE key = ? AND owner = ? AND done = 0",
+                (status, content_type, body, self.clock() + ttl, key, owner),
+            )
+            return cur.rowcount == 1
+
+    def release_idempotent(self, key: str, owner: str) -> None:
+        with self._errors("release_idempotent") as conn, self._writer(conn):
+            conn.execute(
+                "DELETE FROM idempotency WHERE key = ? AND owner = ? AND done = 0", (key, owner)
+            )

@@ -1,7 +1,8 @@
 """The ``api`` blueprint: the REST API under ``/v1``.
 
 ``POST /v1/sessions`` (API key) with JSON ``{"app", "to", "variables", "ttl",
-"language"}`` → ``201 {"token", "url", "expires_at"}``.  ``GET /v1/health`` →
+"language"}`` → ``201 {"token", "url", "expires_at"}``; rate-limited per API key and
+idempotent with an ``Idempotency-Key`` (:mod:`voiceapp.web.limits`).  ``GET /v1/health`` →
 ``{"status": "ok"}`` (no key; for load balancers and tests).
 
 :func:`require_api_key` and :func:`create_session` are shared with later routes
@@ -22,6 +23,7 @@ from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
+from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import BadRequestBody, Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
@@ -32,8 +34,8 @@ bp = Blueprint("api", __name__, url_prefix="/v1")
 SESSION_FIELDS = ("app", "to", "variables", "ttl", "language")
 
 
-def require_api_key(rt: Runtime) -> None:
-    """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; else 401."""
+def require_api_key(rt: Runtime) -> str:
+    """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (the key); else 401."""
     auth = request.headers.get("Authorization", "")
     scheme, _, credential = auth.partition(" ")
     key = credential.strip() if scheme.lower() == "bearer" else ""
@@ -51,6 +53,7 @@ def require_api_key(rt: Runtime) -> None:
         raise Unauthorized(
             "the API key is not valid", code="api-key-invalid", field="Authorization"
         )
+    return key
 
 
 def json_body() -> dict[str, Any]:
@@ -151,11 +154,15 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/sessions")
-def sessions() -> tuple[Response, int]:
+def sessions() -> Response:
     rt = runtime()
-    require_api_key(rt)
-    result = create_session(rt, json_body())
-    return jsonify(result), 201
+    key = require_api_key(rt)
+
+    def work() -> tuple[Response, int]:
+        limit_api_key(rt, key)
+        return jsonify(create_session(rt, json_body())), 201
+
+    return idempotent(rt, key, work)
 
 
 @bp.get("/health")

@@ -1,8 +1,10 @@
 """The ``calls`` blueprint: place outbound calls through the REST API.
 
 ``POST /v1/calls`` (API key) with the seed's fields, JSON or form-encoded →
-``201 {"sid", "status": "queued"}``; ``GET /v1/calls/<sid>`` → the stored call
-(status, timestamps, duration, legs, events with their delivery attempts);
+``201 {"sid", "status": "queued"}`` (rate-limited per API key and per destination,
+idempotent with an ``Idempotency-Key``: :mod:`voiceapp.web.limits`);
+``GET /v1/calls/<sid>`` → the stored call (status, timestamps, duration, legs, events
+with their delivery attempts);
 ``POST /v1/calls/<sid>/cancel`` → the call after the cancel (queued calls end at
 once, dialing ones are ended by their dialer).
 
@@ -40,6 +42,7 @@ from voiceapp.phone import normalize
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, require_api_key
+from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.problems import BadRequestBody
 from voiceapp.web.runtime import runtime
 
@@ -396,16 +399,22 @@ def place_call(
     sid: str | None = None,
     language: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    api_key: str | None = None,
 ) -> CallRecord:
     """The core of ``POST /v1/calls``: validate ``data`` (the route's fields), create the
     app session, store and enqueue the call, wake the dialer; the stored record.
 
     ``sid``, ``language`` (of an app call's session) and ``extra`` (kept on the call) are
     for the vendor-compatible routes, which translate their requests into ``data``.
+    Rate limits: the request counts against ``api_key``'s (when given) and the call
+    against its destination's (every route), 429 ``rate-limited`` beyond them.
     Raises a :class:`~voiceapp.errors.VoiceappError`; nothing is queued unless all is valid.
     """
     rt = runtime()
+    if api_key is not None:
+        limit_api_key(rt, api_key)
     spec, session = parse_call(rt.settings, data, destinations=rt.destinations)
+    limit_destination(rt, spec.to)
     if sid is not None or extra:
         spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
     if session:
@@ -422,10 +431,15 @@ def place_call(
 
 
 @bp.post("/calls")
-def create_call() -> tuple[Response, int]:
-    require_api_key(runtime())
-    record = place_call(_body())
-    return jsonify({"sid": record.sid, "status": record.status}), 201
+def create_call() -> Response:
+    rt = runtime()
+    key = require_api_key(rt)
+
+    def work() -> tuple[Response, int]:
+        record = place_call(_body(), api_key=key)
+        return jsonify({"sid": record.sid, "status": record.status}), 201
+
+    return idempotent(rt, key, work)
 
 
 @bp.get("/calls/<sid>")

@@ -29,7 +29,9 @@ from voiceapp.errors import (
     DestinationNotPermitted,
     DigitsError,
     DocumentError,
+    HeaderError,
     PhoneError,
+    RateLimited,
     StoreError,
     TokenError,
     TokenExpired,
@@ -83,7 +85,9 @@ _TITLES: tuple[tuple[type[VoiceappError], str], ...] = (
     (DestinationError, "Destination refused"),
     (DigitsError, "Invalid digit string"),
     (DocumentError, "Invalid voice document"),
+    (HeaderError, "Invalid request header"),
     (ValidationError, "Invalid request field"),
+    (RateLimited, "Too many requests"),
     (ConfigError, "Server configuration problem"),
     (StoreError, "Store unavailable"),
     (VoiceappError, "Request failed"),
@@ -121,6 +125,7 @@ def error_response(error: VoiceappError) -> Response:
         type=PROBLEM_TYPE_PREFIX + error.code,
         title=title_for(error),
         detail=error.message,
+        headers=error.headers() or None,
         **extra,
     )
 

@@ -260,6 +260,8 @@ class CallRecord:
     cancel_requested_at: float | None = None
     legs: tuple[LegRecord, ...] = ()  # the a-leg first
     events: tuple[EventRecord, ...] = ()  # in the order they were stored
+    heartbeat_at: float | None = None  # the holder's last lease renewal (its time)
+    recovered: bool = False  # ended by lease recovery: its worker died
 
     @property
     def sid(self) -> str:
@@ -293,6 +295,8 @@ class CallRecord:
             "duration": self.duration,
             "timestamps": self.timestamps,
             "cancelRequested": self.cancel_requested_at is not None,
+            "heartbeatAt": self.heartbeat_at,
+            "recovered": self.recovered,
             "legs": [leg.to_dict() for leg in self.legs],
             "events": [event.to_dict() for event in self.events],
         }
@@ -311,6 +315,8 @@ class SetStatus:
     expect: str | tuple[str, ...] | None = None
     at: float | None = None
     duration: int | None = None
+    #: an a-leg's terminal status set by lease recovery: the call is marked ``recovered``
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,11 +359,16 @@ class RecordAttempt:
 
 @dataclass(frozen=True, slots=True)
 class Renew:
-    """:meth:`CallStore.renew` as data; its result is False once the worker lost the call."""
+    """:meth:`CallStore.renew` as data; its result is False once the worker lost the call.
+
+    ``at`` is the heartbeat: when the worker renewed, on its own clock (the clock of
+    the status changes it writes); it is stored as the call's ``heartbeat_at``, the last
+    moment the worker is known to have been alive (the store clock when None)."""
 
     call_sid: str
     worker: str
     lease: float
+    at: float | None = None
 
 
 #: One write :meth:`CallStore.apply` carries out.
@@ -499,9 +510,12 @@ class CallStore(abc.ABC):
     def _take(self, worker: str, until: float, now: float) -> str | None:
         """:meth:`take`'s atomic step: lease the oldest waiting call; its sid, None if none."""
 
-    def renew(self, sid: str, worker: str, lease: float) -> bool:
-        """Extend ``worker``'s lease on ``sid`` to ``now + lease``; False if it lost it."""
-        return bool(self._carry_out(Renew(sid, worker, lease)))
+    def renew(self, sid: str, worker: str, lease: float, *, at: float | None = None) -> bool:
+        """Extend ``worker``'s lease on ``sid`` to ``now + lease``; False if it lost it.
+
+        The same write records the heartbeat: ``heartbeat_at`` becomes ``at`` (the
+        worker's time of the renewal; the store clock when None)."""
+        return bool(self._carry_out(Renew(sid, worker, lease, at)))
 
     @abc.abstractmethod
     def expired_leases(self, limit: int = 100) -> list[str]:
@@ -560,15 +574,17 @@ class CallStore(abc.ABC):
         expect: str | Collection[str] | None = None,
         at: float | None = None,
         duration: int | None = None,
+        recovered: bool = False,
     ) -> str:
         """Record that a leg (the a-leg by default) is now ``status``; the previous status.
 
         With ``expect``, the leg must be in (one of) those statuses, else
         ``ConflictError`` ``call-status-conflict``; a leg in a terminal status never
         changes.  A terminal a-leg status ends the call: ``ended_at``, ``duration``,
-        the lease is dropped and the number is free.
+        the lease is dropped and the number is free.  ``recovered`` (lease recovery
+        ending the call of a dead worker) marks the call ``recovered`` in the same write.
         """
-        op = SetStatus(call_sid, status, leg_sid, expected(expect), at, duration)
+        op = SetStatus(call_sid, status, leg_sid, expected(expect), at, duration, recovered)
         return str(self._carry_out(op))
 
     # -- status-callback events ------------------------------------------------------------

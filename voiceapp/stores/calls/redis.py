@@ -6,7 +6,8 @@ prefix (``voiceapp:`` by default):
 ``call:<sid>``
     hash: ``spec`` (JSON), ``status``, ``created_at``, ``updated_at``, ``ended_at``,
     ``duration``, ``waiting``, ``lease_owner``, ``lease_until``, ``takes``,
-    ``cancel_requested_at``, and per leg ``leg:<legsid>:info`` (JSON),
+    ``cancel_requested_at``, ``heartbeat_at`` (set by each renewal), ``recovered``
+    (``1`` once lease recovery ended the call), and per leg ``leg:<legsid>:info`` (JSON),
     ``leg:<legsid>:status``, ``leg:<legsid>:ended_at``, ``leg:<legsid>:duration``;
 ``call:<sid>:history``
     list of status changes (JSON ``{"leg", "status", "at"}``), oldest first;
@@ -204,7 +205,7 @@ _OPS = (
     _FINISH
     + """
 local function op_set_status(p, sid, leg, status, expect, at, duration, terminal, retention,
-                             entry)
+                             entry, recovered)
   local call = p..'call:'..sid
   if redis.call('EXISTS', call) == 0 then return {'missing'} end
   local current = redis.call('HGET', call, 'leg:'..leg..':status')
@@ -221,7 +222,10 @@ local function op_set_status(p, sid, leg, status, expect, at, duration, terminal
   end
   local term = terminal == '1'
   set_leg(p, sid, leg, status, at, duration, term, entry)
-  if term and leg == sid then expire_all(p, sid, retention) end
+  if term and leg == sid then
+    if recovered == '1' then redis.call('HSET', call, 'recovered', '1') end
+    expire_all(p, sid, retention)
+  end
   return {'ok', current}
 end
 local function op_add_leg(p, sid, leg, info, now, entry)
@@ -260,11 +264,11 @@ local function op_attempt(p, sid, eid, number, data, state)
   if current ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
   return 1
 end
-local function op_renew(p, sid, worker, deadline)
+local function op_renew(p, sid, worker, deadline, heartbeat)
   local call = p..'call:'..sid
   if redis.call('HGET', call, 'lease_owner') ~= worker then return 0 end
   if redis.call('HGET', call, 'ended_at') then return 0 end
-  redis.call('HSET', call, 'lease_until', deadline)
+  redis.call('HSET', call, 'lease_until', deadline, 'heartbeat_at', heartbeat)
   redis.call('ZADD', p..'calls:leases', deadline, sid)
   return 1
 end
@@ -272,7 +276,7 @@ end
 )
 
 # ARGV: prefix, sid, leg, status, expect (space separated), at, duration, terminal, retention,
-# entry
+# entry, recovered
 _SET_STATUS = _OPS + "return op_set_status(unpack(ARGV))"
 # ARGV: prefix, sid, leg, info, now, entry
 _ADD_LEG = _OPS + "return op_add_leg(unpack(ARGV))"
@@ -280,7 +284,7 @@ _ADD_LEG = _OPS + "return op_add_leg(unpack(ARGV))"
 _ADD_EVENT = _OPS + "return op_add_event(unpack(ARGV))"
 # ARGV: prefix, sid, event_id, number, attempt JSON, state
 _ATTEMPT = _OPS + "return op_attempt(unpack(ARGV))"
-# ARGV: prefix, sid, worker, until
+# ARGV: prefix, sid, worker, until, heartbeat
 _RENEW = _OPS + "return op_renew(unpack(ARGV))"
 
 # ARGV: prefix, then one argument per write: its name and its arguments (as for its own
@@ -581,6 +585,7 @@ class RedisCallStore(CallStore):
                 "1" if write.status in TERMINAL else "0",
                 self._retention_ms(),
                 _dump({"leg": leg, "status": write.status, "at": now}),
+                "1" if write.recovered else "0",
             ]
         if isinstance(write, AddLeg):
             now = self._stamp(write.at)
@@ -605,7 +610,9 @@ class RedisCallStore(CallStore):
             number = str(write.attempt.number)
             attempt = _dump(write.attempt.to_dict())
             return [write.call_sid, write.event_id, number, attempt, write.state]
-        return [write.call_sid, write.worker, repr(self.clock() + write.lease)]
+        now = self.clock()
+        heartbeat = now if write.at is None else write.at
+        return [write.call_sid, write.worker, repr(now + write.lease), repr(heartbeat)]
 
     def _result(self, write: Write, reply: Any) -> object:
         """The method's result for a script's ``reply``, or its error raised."""
@@ -739,4 +746,6 @@ def _record(
         cancel_requested_at=_f(f.get("cancel_requested_at")),
         legs=tuple(legs),
         events=tuple(_events(events)),
+        heartbeat_at=_f(f.get("heartbeat_at")),
+        recovered=f.get("recovered") == b"1",
     )

@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS calls (
     lease_owner TEXT,
     lease_until REAL,
     takes INTEGER NOT NULL DEFAULT 0,
-    cancel_requested_at REAL
+    cancel_requested_at REAL,
+    heartbeat_at REAL,
+    recovered INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS calls_busy_dest ON calls (dest) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS calls_waiting ON calls (id) WHERE waiting = 1;
@@ -127,8 +129,11 @@ CREATE TABLE IF NOT EXISTS call_attempts (
 
 _CALL_COLUMNS = (
     "spec, status, created_at, updated_at, ended_at, duration, lease_owner, lease_until, "
-    "takes, cancel_requested_at"
+    "takes, cancel_requested_at, heartbeat_at, recovered"
 )
+#: Columns added to ``calls`` since its first release: a file made before gets them
+#: (``ALTER TABLE ... ADD COLUMN``) when it is opened.
+_ADDED_COLUMNS = (("heartbeat_at", "REAL"), ("recovered", "INTEGER NOT NULL DEFAULT 0"))
 
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
@@ -205,6 +210,10 @@ class SQLiteCallStore(CallStore):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+                    for name, kind in _ADDED_COLUMNS:
+                        if name not in have:
+                            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
                 return
             except sqlite3.OperationalError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 39:
@@ -459,9 +468,9 @@ class SQLiteCallStore(CallStore):
         now = self.clock()
         with self._tx("renew") as conn:
             cur = conn.execute(
-                "UPDATE calls SET lease_until = ? "
+                "UPDATE calls SET lease_until = ?, heartbeat_at = ? "
                 "WHERE sid = ? AND lease_owner = ? AND ended_at IS NULL",
-                (now + op.lease, op.call_sid, op.worker),
+                (now + op.lease, self._stamp(op.at), op.call_sid, op.worker),
             )
             return cur.rowcount == 1
 
@@ -558,7 +567,7 @@ class SQLiteCallStore(CallStore):
             current = row[0]
             if current in TERMINAL or (allowed and current not in allowed):
                 raise status_conflict(leg, current, status)
-            self._set_status(conn, call_sid, leg, status, now, op.duration)
+            self._set_status(conn, call_sid, leg, status, now, op.duration, op.recovered)
             return str(current)
 
     def _set_status(
@@ -569,6 +578,7 @@ class SQLiteCallStore(CallStore):
         status: str,
         now: float,
         duration: int | None,
+        recovered: bool = False,
     ) -> None:
         ended = now if status in TERMINAL else None
         conn.execute(
@@ -589,8 +599,9 @@ class SQLiteCallStore(CallStore):
         else:  # the call is over: its number is free, nobody holds it any more
             conn.execute(
                 "UPDATE calls SET status = ?, updated_at = ?, waiting = 0, ended_at = ?, "
-                "duration = ?, lease_owner = NULL, lease_until = NULL WHERE sid = ?",
-                (status, now, now, duration, call_sid),
+                "duration = ?, lease_owner = NULL, lease_until = NULL, "
+                "recovered = max(recovered, ?) WHERE sid = ?",
+                (status, now, now, duration, int(recovered), call_sid),
             )
 
     # -- status-callback events ------------------------------------------------------------
@@ -695,4 +706,6 @@ def _call(
         cancel_requested_at=row[9],
         legs=legs,
         events=events,
+        heartbeat_at=row[10],
+        recovered=bool(row[11]),
     )

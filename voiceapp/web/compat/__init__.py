@@ -27,10 +27,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, jsonify
 
 from voiceapp.config import Settings
-from voiceapp.errors import ConfigError, VoiceappError
+from voiceapp.errors import ConfigError, RateLimited, VoiceappError
 from voiceapp.web.compat.config import CompatConfig
 from voiceapp.web.runtime import runtime
 
@@ -40,6 +40,7 @@ __all__ = [
     "key_matches",
     "rename",
     "sid_of_uuid",
+    "too_many",
     "uuid_of_sid",
     "vendor_extra",
 ]
@@ -80,6 +81,14 @@ def rename(error: VoiceappError, names: dict[str, str]) -> tuple[str | None, str
     elif message.startswith(head + " "):
         message = names[head] + message[len(head) :]
     return vendor_field, message
+
+
+def too_many(body: dict[str, Any], error: RateLimited) -> tuple[Response, int]:
+    """A vendor's error ``body`` as 429 with the core's ``Retry-After`` (every vendor route
+    shares the core's rate limits: per key, per destination)."""
+    response = jsonify(body)
+    response.headers.update(error.headers())
+    return response, 429
 
 
 def sid_of_uuid(value: uuid.UUID) -> str:

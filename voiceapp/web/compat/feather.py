@@ -32,6 +32,7 @@ from voiceapp.errors import (
     ConflictError,
     DestinationError,
     NotFoundError,
+    RateLimited,
     StoreError,
     VoiceappError,
 )
@@ -43,6 +44,7 @@ from voiceapp.web.compat import (
     key_matches,
     rename,
     sid_of_uuid,
+    too_many,
     vendor_extra,
 )
 from voiceapp.web.compat.config import Agent
@@ -86,6 +88,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
         return jsonify({"detail": error.problems}), 422
     if isinstance(error, FeatherError):
         return jsonify({"detail": error.message}), error.http_status
+    if isinstance(error, RateLimited):
+        return too_many({"detail": error.message}, error)
     field, message = rename(error, NAMES)
     if isinstance(error, NotFoundError):
         return jsonify({"detail": message}), 404
@@ -258,6 +262,7 @@ def outbound() -> tuple[Response, int]:
         sid=sid_of_uuid(session),
         language=agent.language,
         extra=extra,
+        api_key=key,
     )
     return jsonify(
         {

@@ -24,13 +24,14 @@ from voiceapp.errors import (
     ConflictError,
     DestinationError,
     NotFoundError,
+    RateLimited,
     StoreError,
     ValidationError,
     VoiceappError,
 )
 from voiceapp.web.api import json_body
 from voiceapp.web.calls import place_call
-from voiceapp.web.compat import compat_config, key_matches, rename, vendor_extra
+from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
 
 __all__ = ["bp"]
 
@@ -68,6 +69,8 @@ def _status(error: VoiceappError) -> int:
 
 @bp.errorhandler(VoiceappError)
 def _error(error: VoiceappError) -> tuple[Response, int]:
+    if isinstance(error, RateLimited):
+        return too_many({"error": error.message}, error)
     status = _status(error)
     if isinstance(error, PathorsError):
         message = error.message
@@ -127,5 +130,5 @@ def outbound(project_id: str) -> tuple[Response, int]:
     if not to_number.strip().startswith("+"):
         data["country_code"] = "TW"  # Pathors' one documented local format: 0912345678
     extra = vendor_extra("pathors", project=project.id)
-    record = place_call(data, language=project.language, extra=extra)
+    record = place_call(data, language=project.language, extra=extra, api_key=_bearer())
     return jsonify({"success": True, "callSid": record.sid}), 200

@@ -31,6 +31,7 @@ from voiceapp.errors import (
     ConflictError,
     DestinationError,
     NotFoundError,
+    RateLimited,
     StoreError,
     VoiceappError,
 )
@@ -42,6 +43,7 @@ from voiceapp.web.compat import (
     key_matches,
     rename,
     sid_of_uuid,
+    too_many,
     uuid_of_sid,
     vendor_extra,
 )
@@ -74,6 +76,8 @@ def _reply(status: int, message: str, code: str) -> tuple[Response, int]:
 def _error(error: VoiceappError) -> tuple[Response, int]:
     if isinstance(error, PolyError):
         return _reply(error.http_status, error.message, error.code)
+    if isinstance(error, RateLimited):
+        return too_many({"message": error.message, "code": error.code}, error)
     message = rename(error, NAMES)[1]
     if isinstance(error, StoreError) or error.status >= 500:
         log.error("polyai: %s: %s", error.code, error.message)
@@ -171,7 +175,14 @@ def trigger() -> tuple[Response, int]:
     if country:
         data["country_code"] = country
     extra = vendor_extra("polyai", connector=connector.name, encryption=encryption)
-    place_call(data, sid=sid_of_uuid(call_uuid), language=connector.language, extra=extra)
+    token = request.headers.get("X-PolyAi-Auth-Token", "").strip()
+    place_call(
+        data,
+        sid=sid_of_uuid(call_uuid),
+        language=connector.language,
+        extra=extra,
+        api_key=token,
+    )
     return jsonify({"call_sid": f"OUT-{call_uuid}"}), 200
 
 

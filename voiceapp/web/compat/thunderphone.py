@@ -33,6 +33,7 @@ from voiceapp.errors import (
     ConflictError,
     DestinationError,
     NotFoundError,
+    RateLimited,
     StoreError,
     VoiceappError,
 )
@@ -40,7 +41,7 @@ from voiceapp.phone import normalize
 from voiceapp.stores.calls import CallRecord
 from voiceapp.web.api import json_body
 from voiceapp.web.calls import call_service, place_call
-from voiceapp.web.compat import compat_config, key_matches, rename, vendor_extra
+from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
 from voiceapp.web.compat.config import Agent, ThunderPhoneConfig
 from voiceapp.web.runtime import iso_time
 
@@ -70,6 +71,8 @@ def _reply(status: int, detail: str, code: str) -> tuple[Response, int]:
 def _error(error: VoiceappError) -> tuple[Response, int]:
     if isinstance(error, ThunderError):
         return _reply(error.http_status, error.message, error.code)
+    if isinstance(error, RateLimited):
+        return too_many({"detail": error.message, "code": error.code}, error)
     message = rename(error, NAMES)[1]
     if isinstance(error, StoreError) or error.status >= 500:
         log.error("thunderphone: %s: %s", error.code, error.message)
@@ -110,10 +113,14 @@ def live_status(status: str) -> str:
     return "in_progress"  # queued, initiated, ringing, in-progress
 
 
+def _key() -> str:
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
 def _config() -> ThunderPhoneConfig:
     config = compat_config().thunderphone
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    key = credential.strip() if scheme.lower() == "bearer" else ""
+    key = _key()
     if config is None or not key_matches(config.api_keys, key):
         raise ThunderError(401, "Invalid or missing API key", "unauthorized")
     return config
@@ -201,6 +208,7 @@ def place() -> tuple[Response, int]:
         sid=sid_of_call_id(call_id),
         language=language if isinstance(language, str) else None,
         extra=extra,
+        api_key=_key(),
     )
     return jsonify({"call_id": call_id, "status": "initiated"}), 201
 
