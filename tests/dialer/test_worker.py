@@ -579,7 +579,7 @@ def test_recovery_settles_an_answered_call_with_the_known_duration(
             clock.now += 2
             assert store.renew("CAkilled", "dead-worker", 5.0, at=clock.now)
         # the worker is killed; nothing more is written
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         clock.now += 4
         assert not dialer.recover()  # its lease (t+6 + 5 s) still runs
         clock.now += 1  # now it has run out
@@ -614,7 +614,7 @@ def test_recovery_of_an_unanswered_call_is_unchanged_but_marked(tmp_path: Path, 
         clock.now += 2
         assert store.renew("CAringing", "dead-worker", 5.0, at=clock.now)
         clock.now += 5
-        dialer = new_dialer(store)
+        dialer = new_dialer(store, site)
         assert dialer.recover().settled == ["CAringing"]
         dialer.run_until_idle()
         record = store.require("CAringing")
