@@ -16,6 +16,7 @@ reference gives no range, none is invented.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
@@ -584,12 +585,12 @@ class TextLimit(Rule):
 
     def __init__(self, limits: Mapping[str, int]) -> None:
         self.limits = dict(limits)
+        self.shortest = min(self.limits.values())
 
     def check(
         self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
     ) -> str | None:
-        shortest = min(self.limits.values())
-        if len(text) <= shortest:
+        if len(text) <= self.shortest:
             return None
         voice = attrs.get("voice") or element.attr_map["voice"].default or ""
         family = voice_family(voice)
@@ -711,6 +712,7 @@ VOICE_LANGUAGES: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def voice_languages(voice: str) -> frozenset[str] | None:
     """The primary languages ``voice`` speaks; None when the table does not know it."""
     family = voice_family(voice)
@@ -790,6 +792,8 @@ class Element:
     """A memo for the linter: attribute lists, as lxml gives them, already found to be
     exactly what this element accepts (every name known, every value of its type,
     every required attribute present)."""
+    rules_memo: set[tuple[Any, ...]] = field(default_factory=set, repr=False)
+    """A memo for the linter: (attributes, child tags, text) found to keep every rule."""
 
     @property
     def python_name(self) -> str:

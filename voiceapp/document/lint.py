@@ -181,7 +181,7 @@ def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
 
 def _content(el: etree._Element, spec: Element) -> tuple[dict[str, str], list[str], str]:
     """What the schema's rules read of an element: attributes, child tags, text."""
-    attrs = {_qname(k): v for k, v in el.items()}
+    attrs = dict(el.items())  # the rules read no namespaced (xml:) attribute
     children = [c.tag for c in el if c.tag.__class__ is str]
     if spec.mixed:
         text = "".join(el.itertext())
@@ -235,6 +235,7 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
         if depth >= max_depth:
             return False
         items = c.items()
+        key: tuple[tuple[str, str], ...] = ()
         if items:
             key = tuple(items)
             memo = cspec.valid_items
@@ -273,8 +274,23 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
             text = c.text
             if text is not None and not text.isspace():
                 return False
-        if cspec.rules and not _rules_hold(c, cspec):
-            return False
+        if cspec.rules:
+            # what the rules read, exactly: attributes, child tags, text
+            if len(c):
+                tags = tuple([x.tag for x in c])
+                if cspec.mixed:
+                    text = "".join(c.itertext())
+                else:
+                    text = (c.text or "") + "".join([x.tail or "" for x in c])
+                content: tuple[Any, ...] = (key, tags, text)
+            else:
+                content = (key, (), c.text)
+            holds = cspec.rules_memo
+            if content not in holds:
+                if not _rules_hold(c, cspec):
+                    return False
+                if len(holds) < _MEMO_LIMIT:
+                    holds.add(content)
     return True
 
 

@@ -462,7 +462,9 @@ def _check_complete(node: Node) -> None:
         _apply_rules(node, rules, children)
     for child in children:
         if child.__class__ is not str:
-            _check_complete(child)  # type: ignore[arg-type]
+            kids = child._children  # type: ignore[union-attr]
+            if kids or kids is None or child.element.error_rules:  # type: ignore[union-attr]
+                _check_complete(child)  # type: ignore[arg-type]
 
 
 def _all_text(children: list[Node | str]) -> str:
@@ -471,11 +473,15 @@ def _all_text(children: list[Node | str]) -> str:
 
 def _apply_rules(node: Node, rules: tuple[schema.Rule, ...], children: list[Node | str]) -> None:
     element = node.element
-    tags = [c.element.name for c in children if isinstance(c, Node)]
-    if element.mixed:
-        text = _all_text(children).strip()
+    if len(children) == 1 and children[0].__class__ is str:
+        tags: list[str] = []
+        text: str = children[0].strip()
     else:
-        text = "".join(c for c in children if isinstance(c, str)).strip()
+        tags = [c.element.name for c in children if isinstance(c, Node)]
+        if element.mixed:
+            text = _all_text(children).strip()
+        else:
+            text = "".join(c for c in children if isinstance(c, str)).strip()
     for rule in rules:
         message = rule.check(element, node.attrs, tags, text)
         if message is not None:
