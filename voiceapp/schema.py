@@ -466,6 +466,11 @@ class Rule:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def kept_by_text(self) -> bool:
+        """Whether any element with non-blank text and no child elements keeps this rule,
+        whatever its attributes (so checkers may skip it for such leaves)."""
+        return False
+
 
 def _tags(names: Sequence[str]) -> str:
     return " or ".join(f"`<{n}>`" for n in names)
@@ -495,6 +500,9 @@ class OneOf(Rule):
             if attrs.get(name):
                 return None
         return f"<{element.name}> {self.describe()}"
+
+    def kept_by_text(self) -> bool:
+        return self.text
 
     def describe(self) -> str:
         parts = []
@@ -539,6 +547,9 @@ class AtMost(Rule):
             return None
         return f"<{element.name}> takes {self.describe()}, found {len(found)}"
 
+    def kept_by_text(self) -> bool:
+        return True
+
     def describe(self) -> str:
         what = "child element" if "*" in self._set else _tags(self.tags)
         return f"at most {self.most} {what}{'s' if self.most != 1 and '*' in self._set else ''}"
@@ -566,6 +577,9 @@ class Apart(Rule):
         if a is None or b is None:
             return None
         return f"<{a}> cannot be mixed with <{b}> in one <{element.name}>"
+
+    def kept_by_text(self) -> bool:
+        return True
 
     def describe(self) -> str:
         return f"{_tags(self.first)} cannot be mixed with {_tags(self.second)}"
@@ -786,14 +800,16 @@ class Element:
     required_attrs: tuple[Attr, ...] = ()
     error_rules: tuple[Rule, ...] = field(default=(), repr=False)
     """The rules of severity ``error`` (what ``to_xml()`` checks)."""
+    leaf_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    """The rules still to check on an element with non-blank text and no children."""
+    leaf_error_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    """The same, of severity ``error``."""
     value_type: ValueType | None = field(default=None, repr=False)
     """The type of the text when it is one value: ``text`` unless ``mixed``."""
     valid_items: set[tuple[tuple[str, str], ...]] = field(default_factory=set, repr=False)
     """A memo for the linter: attribute lists, as lxml gives them, already found to be
     exactly what this element accepts (every name known, every value of its type,
     every required attribute present)."""
-    rules_memo: set[tuple[Any, ...]] = field(default_factory=set, repr=False)
-    """A memo for the linter: (attributes, child tags, text) found to keep every rule."""
 
     @property
     def python_name(self) -> str:
@@ -1492,6 +1508,8 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.close_tag = "</" + element.name + ">"
         element.value_type = None if element.mixed else element.text
         element.error_rules = tuple(r for r in element.rules if r.severity == "error")
+        element.leaf_rules = tuple(r for r in element.rules if not r.kept_by_text())
+        element.leaf_error_rules = tuple(r for r in element.error_rules if not r.kept_by_text())
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

@@ -199,12 +199,6 @@ def _check_rules(el: etree._Element, spec: Element, problems: list[_Raw]) -> Non
             problems.append((rule.code, message, el, attribute, None, None))
 
 
-def _rules_hold(el: etree._Element, spec: Element) -> bool:
-    """No rule of ``spec`` (errors and warnings) finds a problem in ``el``."""
-    attrs, children, text = _content(el, spec)
-    return all(rule.check(spec, attrs, children, text) is None for rule in spec.rules)
-
-
 # --------------------------------------------------------------- the fast yes-or-no walk
 
 _MEMO_LIMIT = 1024  # attribute lists remembered per element
@@ -235,7 +229,6 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
         if depth >= max_depth:
             return False
         items = c.items()
-        key: tuple[tuple[str, str], ...] = ()
         if items:
             key = tuple(items)
             memo = cspec.valid_items
@@ -274,24 +267,31 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
             text = c.text
             if text is not None and not text.isspace():
                 return False
-        if cspec.rules:
-            # what the rules read, exactly: attributes, child tags, text
+        rules = cspec.rules
+        if rules:
+            # what the rules read (as _content gives it): attributes, child tags, text
             if len(c):
-                tags = tuple([x.tag for x in c])
+                tags = [x.tag for x in c if x.tag.__class__ is str]
                 if cspec.mixed:
                     text = "".join(c.itertext())
                 else:
                     text = (c.text or "") + "".join([x.tail or "" for x in c])
-                content: tuple[Any, ...] = (key, tags, text)
+                text = text.strip()
             else:
-                content = (key, (), c.text)
-            holds = cspec.rules_memo
-            if content not in holds:
-                if not _rules_hold(c, cspec):
-                    return False
-                if len(holds) < _MEMO_LIMIT:
-                    holds.add(content)
+                tags = _NO_TAGS
+                text = (c.text or "").strip()
+                if text:
+                    rules = cspec.leaf_rules  # what a text leaf keeps is not checked
+            if rules:
+                attrs = dict(items) if items else _NO_ATTRS
+                for rule in rules:
+                    if rule.check(cspec, attrs, tags, text) is not None:
+                        return False
     return True
+
+
+_NO_TAGS: list[str] = []
+_NO_ATTRS: dict[str, str] = {}
 
 
 def _valid_items(spec: Element, items: list[tuple[str, str]]) -> bool:

@@ -461,10 +461,18 @@ def _check_complete(node: Node) -> None:
     if rules:
         _apply_rules(node, rules, children)
     for child in children:
-        if child.__class__ is not str:
-            kids = child._children  # type: ignore[union-attr]
-            if kids or kids is None or child.element.error_rules:  # type: ignore[union-attr]
-                _check_complete(child)  # type: ignore[arg-type]
+        if child.__class__ is str:
+            continue
+        sub: Node = child  # type: ignore[assignment]
+        kids = sub._children
+        if kids is not None and len(kids) == 1 and kids[0].__class__ is str:
+            # a leaf with text (most nodes): only the rules text does not keep
+            if sub.element.leaf_error_rules and kids[0].strip():
+                _apply_rules(sub, sub.element.leaf_error_rules, kids)
+            elif sub.element.error_rules and not kids[0].strip():
+                _apply_rules(sub, sub.element.error_rules, kids)
+        elif kids is None or kids or sub.element.error_rules:
+            _check_complete(sub)
 
 
 def _all_text(children: list[Node | str]) -> str:
