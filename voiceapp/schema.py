@@ -471,6 +471,11 @@ class Rule:
         whatever its attributes (so checkers may skip it for such leaves)."""
         return False
 
+    def kept_by_one_child(self, tag: str) -> bool:
+        """Whether any element whose one child element is a ``tag`` keeps this rule,
+        whatever its attributes and text."""
+        return False
+
 
 def _tags(names: Sequence[str]) -> str:
     return " or ".join(f"`<{n}>`" for n in names)
@@ -503,6 +508,9 @@ class OneOf(Rule):
 
     def kept_by_text(self) -> bool:
         return self.text
+
+    def kept_by_one_child(self, tag: str) -> bool:
+        return self.any_child or tag in self.tags
 
     def describe(self) -> str:
         parts = []
@@ -550,6 +558,9 @@ class AtMost(Rule):
     def kept_by_text(self) -> bool:
         return True
 
+    def kept_by_one_child(self, tag: str) -> bool:
+        return self.most >= 1
+
     def describe(self) -> str:
         what = "child element" if "*" in self._set else _tags(self.tags)
         return f"at most {self.most} {what}{'s' if self.most != 1 and '*' in self._set else ''}"
@@ -579,6 +590,9 @@ class Apart(Rule):
         return f"<{a}> cannot be mixed with <{b}> in one <{element.name}>"
 
     def kept_by_text(self) -> bool:
+        return True
+
+    def kept_by_one_child(self, tag: str) -> bool:
         return True
 
     def describe(self) -> str:
@@ -804,6 +818,10 @@ class Element:
     """The rules still to check on an element with non-blank text and no children."""
     leaf_error_rules: tuple[Rule, ...] = field(default=(), repr=False)
     """The same, of severity ``error``."""
+    one_child_ok: frozenset[str] = field(default=frozenset(), repr=False)
+    """Tags of a lone child element that keeps every rule, whatever else."""
+    one_child_error_ok: frozenset[str] = field(default=frozenset(), repr=False)
+    """The same for the rules of severity ``error``."""
     value_type: ValueType | None = field(default=None, repr=False)
     """The type of the text when it is one value: ``text`` unless ``mixed``."""
     valid_items: set[tuple[tuple[str, str], ...]] = field(default_factory=set, repr=False)
@@ -1510,6 +1528,14 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.error_rules = tuple(r for r in element.rules if r.severity == "error")
         element.leaf_rules = tuple(r for r in element.rules if not r.kept_by_text())
         element.leaf_error_rules = tuple(r for r in element.error_rules if not r.kept_by_text())
+        element.one_child_ok = frozenset(
+            c.name for c in children if all(r.kept_by_one_child(c.name) for r in element.rules)
+        )
+        element.one_child_error_ok = frozenset(
+            c.name
+            for c in children
+            if all(r.kept_by_one_child(c.name) for r in element.error_rules)
+        )
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

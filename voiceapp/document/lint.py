@@ -270,7 +270,10 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
         rules = cspec.rules
         if rules:
             # what the rules read (as _content gives it): attributes, child tags, text
-            if len(c):
+            n = len(c)
+            if n == 1 and c[0].tag in cspec.one_child_ok:
+                rules = ()  # a lone child that keeps every rule, whatever else
+            elif n:
                 tags = [x.tag for x in c if x.tag.__class__ is str]
                 if cspec.mixed:
                     text = "".join(c.itertext())
@@ -285,7 +288,7 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
             if rules:
                 attrs = dict(items) if items else _NO_ATTRS
                 for rule in rules:
-                    if rule.check(cspec, attrs, tags, text) is not None:
+                    if rule.check(cspec, attrs, tags, text) is not None:  # type: ignore[arg-type]
                         return False
     return True
 

@@ -457,22 +457,32 @@ def _check_complete(node: Node) -> None:
     children = node._children
     if children is None:
         children = node.children
-    rules = node.element.error_rules
-    if rules:
-        _apply_rules(node, rules, children)
+    if node.element.error_rules:
+        _apply_rules(node, node.element.error_rules, children)
+    _check_descendants(children)
+
+
+def _check_descendants(children: list[Node | str]) -> None:
     for child in children:
         if child.__class__ is str:
             continue
         sub: Node = child  # type: ignore[assignment]
         kids = sub._children
-        if kids is not None and len(kids) == 1 and kids[0].__class__ is str:
-            # a leaf with text (most nodes): only the rules text does not keep
-            if sub.element.leaf_error_rules and kids[0].strip():
-                _apply_rules(sub, sub.element.leaf_error_rules, kids)
-            elif sub.element.error_rules and not kids[0].strip():
-                _apply_rules(sub, sub.element.error_rules, kids)
-        elif kids is None or kids or sub.element.error_rules:
-            _check_complete(sub)
+        if kids is None:
+            kids = sub.children
+        element = sub.element
+        rules = element.error_rules
+        if rules and len(kids) == 1:
+            only = kids[0]
+            if only.__class__ is str:
+                if only.strip():
+                    rules = element.leaf_error_rules  # a leaf with text
+            elif only.element.name in element.one_child_error_ok:  # type: ignore[union-attr]
+                rules = ()
+        if rules:
+            _apply_rules(sub, rules, kids)
+        if kids and (len(kids) > 1 or kids[0].__class__ is not str):
+            _check_descendants(kids)
 
 
 def _all_text(children: list[Node | str]) -> str:
