@@ -311,3 +311,19 @@ def test_lint_cli_warnings_exit_0_unless_strict(tmp_path: Path) -> None:
     assert strict[0]["valid"] is False
     fmt = runner.invoke(main, ["fmt", str(path)])
     assert fmt.exit_code == 0 and "prosody-rate" in fmt.stderr
+
+
+def test_every_rule_code_is_a_documented_code_with_its_severity() -> None:
+    from voiceapp.document import CODES
+    from voiceapp.document.lint import SEVERITY
+    from voiceapp.schema import ELEMENTS
+
+    rules = [rule for element in ELEMENTS.values() for rule in element.rules]
+    assert {rule.code for rule in rules} <= set(CODES)
+    assert {code for code, severity in SEVERITY.items() if severity == "warning"} == {
+        "say-too-long",
+        "voice-language",
+        "prosody-rate",
+    }
+    for code in ("say-too-long", "voice-language", "prosody-rate"):
+        assert CODES[code].startswith("warning:")
