@@ -16,8 +16,10 @@ reference gives no range, none is invented.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, get_args
@@ -25,7 +27,12 @@ from typing import Any, ClassVar, Final, Literal, get_args
 __all__ = [
     "ELEMENTS",
     "HTTP_METHODS",
+    "NATIONAL_NUMBER_REGION",
     "ROOT",
+    "SAY_LIMITS",
+    "VOICE_LANGUAGES",
+    "Apart",
+    "AtMost",
     "Attr",
     "Bool",
     "Digits",
@@ -38,12 +45,21 @@ __all__ = [
     "Keys",
     "List",
     "Method",
+    "NeedsText",
+    "OneOf",
     "Pattern",
+    "PercentRange",
+    "Rule",
+    "Severity",
     "Text",
+    "TextLimit",
     "Url",
     "ValueType",
+    "VoiceLanguage",
     "check_chars",
     "python_name",
+    "voice_family",
+    "voice_languages",
 ]
 
 FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -235,13 +251,24 @@ class Url(ValueType):
     _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
     _SPACE = re.compile(r"\s")
 
-    def __init__(self, schemes: Sequence[str] = ("http", "https"), *, relative: bool = True):
+    def __init__(
+        self,
+        schemes: Sequence[str] = ("http", "https"),
+        *,
+        relative: bool = True,
+        empty: bool = False,
+    ) -> None:
         super().__init__()
         self.schemes = tuple(schemes)
         self.relative = relative
+        self.empty = empty
+        """The empty string is accepted and means "none" (Twilio error 13233: a
+        ``waitUrl`` is "a well formed URL or the empty string")."""
 
     def _parse(self, text: str) -> str:
         if not text:
+            if self.empty:
+                return text
             raise InvalidValue("expected a URL, got an empty value")
         space = self._SPACE.search(text)
         if space is not None:
@@ -262,7 +289,8 @@ class Url(ValueType):
     def describe(self) -> str:
         what = "absolute " if not self.relative else ""
         tail = " or relative" if self.relative else ""
-        return f"{what}{'/'.join(self.schemes)} URL{tail}"
+        empty = ", or empty for none" if self.empty else ""
+        return f"{what}{'/'.join(self.schemes)} URL{tail}{empty}"
 
 
 class Pattern(ValueType):
@@ -409,6 +437,322 @@ class List(ValueType):
         return f"space-separated list of {self.item.describe()}"
 
 
+# --------------------------------------------------------------------------- structural rules
+
+Severity = Literal["error", "warning"]
+
+
+class Rule:
+    """A rule about an element as a whole (its attributes, children and text together),
+    checked once the element is complete: by the linter's walk and by ``to_xml()``.
+
+    :meth:`check` reads plain data, so the linter (lxml elements) and the builder (nodes)
+    apply the same rule: ``attrs`` (XML name -> text), ``children`` (the tags of the child
+    elements, in order) and ``text`` (the element's text, stripped; for ``mixed``
+    elements all the text inside, SSML included).  It returns the message of the
+    problem, or None.  Errors make a document invalid; warnings (what Twilio only warns
+    about) are reported with the same codes and locations and fail only ``--strict``."""
+
+    code: ClassVar[str] = "bad-content"
+    severity: ClassVar[Severity] = "error"
+    attribute: str | None = None
+    """The attribute a problem is located at, when it is about one."""
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def kept_by_text(self) -> bool:
+        """Whether any element with non-blank text and no child elements keeps this rule,
+        whatever its attributes (so checkers may skip it for such leaves)."""
+        return False
+
+    def kept_by_one_child(self, tag: str) -> bool:
+        """Whether any element whose one child element is a ``tag`` keeps this rule,
+        whatever its attributes and text."""
+        return False
+
+
+def _tags(names: Sequence[str]) -> str:
+    return " or ".join(f"`<{n}>`" for n in names)
+
+
+class OneOf(Rule):
+    """At least one of: the text (``"#text"``), an attribute (``"@digits"``), a child
+    element by tag (``"Number"``) or any child element (``"*"``)."""
+
+    code = "missing-content"
+
+    def __init__(self, *needs: str) -> None:
+        self.needs = needs
+        self.text = "#text" in needs
+        self.any_child = "*" in needs
+        self.attrs = tuple(n[1:] for n in needs if n.startswith("@"))
+        self.tags = frozenset(n for n in needs if n[0] not in "#@*")
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        if self.text and text:
+            return None
+        if children and (self.any_child or not self.tags.isdisjoint(children)):
+            return None
+        for name in self.attrs:
+            if attrs.get(name):
+                return None
+        return f"<{element.name}> {self.describe()}"
+
+    def kept_by_text(self) -> bool:
+        return self.text
+
+    def kept_by_one_child(self, tag: str) -> bool:
+        return self.any_child or tag in self.tags
+
+    def describe(self) -> str:
+        parts = []
+        for need in self.needs:
+            if need == "#text":
+                parts.append("text")
+            elif need == "*":
+                parts.append("a child element")
+            elif need.startswith("@"):
+                parts.append(f"the attribute `{need[1:]}`")
+            else:
+                parts.append(f"{'an' if need[0] in 'AEIOU' else 'a'} `<{need}>`")
+        return "needs " + " or ".join(parts)
+
+
+class NeedsText(OneOf):
+    """Text somewhere inside (for ``mixed`` elements, SSML included)."""
+
+    code = "missing-text"
+
+    def __init__(self) -> None:
+        super().__init__("#text")
+
+
+class AtMost(Rule):
+    """At most ``most`` child elements with these tags (``"*"``: any)."""
+
+    code = "too-many-children"
+
+    def __init__(self, most: int, *tags: str) -> None:
+        self.most = most
+        self.tags = tags
+        self._set = frozenset(tags)
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        if len(children) <= self.most:
+            return None
+        found = children if "*" in self._set else [c for c in children if c in self._set]
+        if len(found) <= self.most:
+            return None
+        return f"<{element.name}> takes {self.describe()}, found {len(found)}"
+
+    def kept_by_text(self) -> bool:
+        return True
+
+    def kept_by_one_child(self, tag: str) -> bool:
+        return self.most >= 1
+
+    def describe(self) -> str:
+        what = "child element" if "*" in self._set else _tags(self.tags)
+        return f"at most {self.most} {what}{'s' if self.most != 1 and '*' in self._set else ''}"
+
+
+class Apart(Rule):
+    """Children with tags in ``first`` and children with tags in ``second`` cannot be
+    mixed in one element."""
+
+    code = "children-conflict"
+
+    def __init__(self, first: Sequence[str], second: Sequence[str]) -> None:
+        self.first = tuple(first)
+        self.second = tuple(second)
+        self._first = frozenset(first)
+        self._second = frozenset(second)
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        if len(children) < 2:
+            return None
+        a = next((c for c in children if c in self._first), None)
+        b = next((c for c in children if c in self._second), None)
+        if a is None or b is None:
+            return None
+        return f"<{a}> cannot be mixed with <{b}> in one <{element.name}>"
+
+    def kept_by_text(self) -> bool:
+        return True
+
+    def kept_by_one_child(self, tag: str) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"{_tags(self.first)} cannot be mixed with {_tags(self.second)}"
+
+
+def voice_family(voice: str) -> str:
+    """``basic`` (``man``, ``woman``, ``alice``), ``Polly`` or ``Google``."""
+    head, dot, _ = voice.partition(".")
+    return head if dot and head in ("Polly", "Google") else "basic"
+
+
+class TextLimit(Rule):
+    """Twilio warns when a ``<Say>`` is longer than its voice can speak at once."""
+
+    code = "say-too-long"
+    severity = "warning"
+
+    def __init__(self, limits: Mapping[str, int]) -> None:
+        self.limits = dict(limits)
+        self.shortest = min(self.limits.values())
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        if len(text) <= self.shortest:
+            return None
+        voice = attrs.get("voice") or element.attr_map["voice"].default or ""
+        family = voice_family(voice)
+        limit = self.limits[family]
+        if len(text) <= limit:
+            return None
+        return f"<{element.name}> text is {len(text)} characters; {family} voices speak {limit}"
+
+    def describe(self) -> str:
+        each = ", ".join(f"{n:,} for {family}" for family, n in self.limits.items())
+        return f"text longer than the voice speaks at once ({each} voices)"
+
+
+_LANGUAGE_ALIASES: Final[Mapping[str, str]] = {"cmn": "zh", "yue": "zh", "arb": "ar", "no": "nb"}
+
+
+def _primary(tag: str) -> str:
+    head = tag.partition("-")[0].lower()
+    return _LANGUAGE_ALIASES.get(head, head)
+
+
+class VoiceLanguage(Rule):
+    """Twilio warns when a ``<Say>``'s ``language`` is one its ``voice`` does not speak.
+    Languages are compared by their primary subtag (``en-GB`` text is fine for an
+    ``en-US`` voice); voices not in :data:`VOICE_LANGUAGES` (and not ``Google.<tag>-...``)
+    are not checked."""
+
+    code = "voice-language"
+    severity = "warning"
+    attribute = "language"
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        language = attrs.get("language")
+        if language is None:
+            return None
+        voice = attrs.get("voice") or element.attr_map["voice"].default or ""
+        spoken = voice_languages(voice)
+        if spoken is None or _primary(language) in spoken:
+            return None
+        return f"voice {voice!r} does not speak {language!r}"
+
+    def describe(self) -> str:
+        return "a `language` the `voice` does not speak"
+
+
+class PercentRange(Rule):
+    """Twilio warns when a percentage attribute (``<prosody rate="300%">``) is out of
+    the range it supports; the attribute's type still decides what is well formed."""
+
+    code = "prosody-rate"
+    severity = "warning"
+
+    def __init__(self, attr: str, lo: int, hi: int) -> None:
+        self.attr = attr
+        self.attribute = attr
+        self.lo = lo
+        self.hi = hi
+
+    def check(
+        self, element: Element, attrs: Mapping[str, str], children: Sequence[str], text: str
+    ) -> str | None:
+        value = attrs.get(self.attr)
+        if value is None or not value.endswith("%"):
+            return None
+        try:
+            n = float(value[:-1])
+        except ValueError:
+            return None
+        if self.lo <= n <= self.hi:
+            return None
+        return f"{self.attr}: {value} is outside {self.lo}%-{self.hi}%"
+
+    def describe(self) -> str:
+        return f"`{self.attr}` outside {self.lo}%-{self.hi}%"
+
+
+#: Twilio's text limits of one ``<Say>``, by voice family (Twilio warns beyond them).
+SAY_LIMITS: Final[Mapping[str, int]] = {"basic": 4096, "Polly": 3000, "Google": 5000}
+
+#: The primary languages each voice speaks: the basic voices, and Amazon Polly's
+#: voices by name (accents folded, ``-Neural``/``-Generative`` suffixes left out).
+#: ``Google.<language>-...`` voices name their language.
+_VOICES_BY_LANGUAGE = """
+en es fr de: man woman
+da de en ca es fi fr it ja ko nb nl pl pt ru sv zh: alice
+en: Ivy Joanna Joey Justin Kendra Kevin Kimberly Matthew Salli Ruth Stephen Danielle Gregory
+en: Patrick Amy Brian Emma Arthur Nicole Russell Olivia Raveena Geraint Aria Ayanda Niamh Jasmine
+en hi: Aditi Kajal
+fr: Celine Mathieu Lea Remi Chantal Gabrielle Liam Isabelle
+de: Hans Marlene Vicki Daniel Hannah
+es: Conchita Enrique Lucia Sergio Mia Andres Penelope Miguel Lupe Pedro Alba Raul
+it: Carla Giorgio Bianca Adriano
+ja: Mizuki Takumi Kazuha Tomoko
+ko: Seoyeon Jihye
+zh: Zhiyu Hiujin
+pt: Camila Ricardo Vitoria Thiago Cristiano Ines
+nl: Lotte Ruben Laura Lisa
+da: Naja Mads Sofie
+nb: Liv Ida
+pl: Ewa Jacek Jan Maja Ola
+ru: Maxim Tatyana
+sv: Astrid Elin
+tr: Filiz Burcu
+ro: Carmen
+cy: Gwyneth
+is: Dora Karl
+ar: Zeina Hala Zayd
+fi: Suvi
+"""
+
+VOICE_LANGUAGES: Final[Mapping[str, frozenset[str]]] = {
+    voice: frozenset(languages.split())
+    for languages, _, voices in (
+        line.partition(":") for line in _VOICES_BY_LANGUAGE.strip().splitlines()
+    )
+    for voice in voices.split()
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def voice_languages(voice: str) -> frozenset[str] | None:
+    """The primary languages ``voice`` speaks; None when the table does not know it."""
+    family = voice_family(voice)
+    if family == "basic":
+        return VOICE_LANGUAGES.get(voice)
+    name = voice.partition(".")[2]
+    if family == "Google":
+        return frozenset([_primary(name)]) if "-" in name else None
+    base = unicodedata.normalize("NFKD", name.partition("-")[0])
+    return VOICE_LANGUAGES.get(base.encode("ascii", "ignore").decode())
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -452,6 +796,11 @@ class Element:
     mixed: bool = False
     """Free text and child elements interleave (``<Say>`` and SSML); otherwise the text,
     joined and stripped, is one value of type ``text``."""
+    rules: tuple[Rule, ...] = ()
+    """Rules about the element as a whole (at least one of, at most N, children that
+    cannot be mixed, warnings), checked once it is complete."""
+    notes: tuple[str, ...] = ()
+    """Why a form is accepted where Twilio's docs are silent (shown in the reference)."""
     # filled in by _index() from the fields above
     attr_map: dict[str, Attr] = field(default_factory=dict, repr=False)
     attr_order: dict[str, int] = field(default_factory=dict, repr=False)
@@ -463,6 +812,16 @@ class Element:
     close_tag: str = field(default="", repr=False)
     child_kinds: frozenset[str] = frozenset()
     required_attrs: tuple[Attr, ...] = ()
+    error_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    """The rules of severity ``error`` (what ``to_xml()`` checks)."""
+    leaf_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    """The rules still to check on an element with non-blank text and no children."""
+    leaf_error_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    """The same, of severity ``error``."""
+    one_child_ok: frozenset[str] = field(default=frozenset(), repr=False)
+    """Tags of a lone child element that keeps every rule, whatever else."""
+    one_child_error_ok: frozenset[str] = field(default=frozenset(), repr=False)
+    """The same for the rules of severity ``error``."""
     value_type: ValueType | None = field(default=None, repr=False)
     """The type of the text when it is one value: ``text`` unless ``mixed``."""
     valid_items: set[tuple[tuple[str, str], ...]] = field(default_factory=set, repr=False)
@@ -480,10 +839,20 @@ class Element:
 _URL = Url()
 _METHOD = Method()
 _LANGUAGE = Pattern(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", "BCP-47 language tag like `en-US`")
-_PHONE = Pattern(r"\+?[0-9][0-9 ()./\-]{0,30}", "phone number, E.164 recommended")
+_PHONE = Pattern(
+    r"\+?[0-9(][0-9 ()./\-]{0,30}",
+    "phone number, E.164 recommended (or a US number like `(415) 555-1212`)",
+)
 _SIP_URI = Pattern(r"sips?:[^\s<>\"]+", "SIP URI like `sip:alice@example.com`")
+_SIP_ADDRESS = Pattern(
+    r"sips?:[^\s<>\"]+|[^\s<>\"@:;]+@[^\s<>\"@]+",
+    "SIP URI like `sip:alice@example.com` (or `alice@example.com`, read as `sip:`)",
+)
 _TRIM = Enum("trim-silence", "do-not-trim")
 _TRACK = Enum("inbound_track", "outbound_track", "both_tracks")
+#: Where a national number in a ``<Dial>`` or ``<Number>`` is read when no region is
+#: configured: Twilio's ``<Number>`` docs accept unformatted US numbers.
+NATIONAL_NUMBER_REGION: Final = "US"
 _CALL_EVENTS = List(Enum("initiated", "ringing", "answered", "completed"))
 _RECORDING_EVENTS = List(Enum("in-progress", "completed", "absent"))
 _NAME = Text("name", nonempty=True)
@@ -524,6 +893,18 @@ _RECORDING_STATUS = (
     _a("recordingStatusCallbackEvent", _RECORDING_EVENTS, "completed", "recording events"),
 )
 _PARAM = ("Parameter",)
+_URL_OR_NONE = Url(empty=True)
+_STREAM = (
+    _a("name", _NAME, doc="name used to stop it"),
+    _a("connectorName", Text(), doc="stream connector"),
+    _a("url", Url(("ws", "wss"), relative=False), doc="WebSocket URL"),
+    _a("track", _TRACK, "inbound_track", "tracks to stream"),
+    _a("statusCallback", _URL, doc="URL for stream events"),
+    _method("statusCallbackMethod", "HTTP method for statusCallback"),
+    _a("audioFormat", Text("audio format name", nonempty=True), doc="audio format of the stream"),
+    _a("sampleRate", Int(1), doc="sample rate in Hz (HD codecs)"),
+)
+_TEXT_NORMALIZATION = Enum("auto", "on", "off")
 _SSML_ALL = ("break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w")
 _SSML_INLINE = ("break", "emphasis", "lang", "phoneme", "prosody", "say-as", "sub", "w")
 _SSML_WORD = ("break", "emphasis", "phoneme", "prosody", "say-as", "sub")
@@ -545,13 +926,16 @@ _TABLE: tuple[Element, ...] = (
         "Say", "Say", "verb", "speaks text (and SSML) to the caller",
         attrs=(
             _a("voice", Pattern(
-                r"man|woman|alice|(Polly|Google)\.[A-Za-z0-9.\-]+",
+                r"man|woman|alice|(Polly|Google)\.[^\W_][\w.\-]*",
                 "`man`, `woman`, `alice`, `Polly.<voice>` or `Google.<voice>`",
             ), "man", "text-to-speech voice"),
             _a("loop", Int(0, 1000), "1", "times to repeat; 0 repeats until hangup (1000 max)"),
             _a("language", _LANGUAGE, "en-US", "language of the text"),
         ),
         children=_SSML_ALL, text=Text("text to speak"), mixed=True,
+        rules=(NeedsText(), TextLimit(SAY_LIMITS), VoiceLanguage()),
+        notes=("Polly voice names may carry non-ASCII letters (`Polly.Mía-Generative`, "
+               "`Polly.Rémi-Generative`, as in twilio-java's voice enum).",),
     ),
     _E(
         "Play", "Play", "verb", "plays an audio file, or DTMF tones with `digits`",
@@ -559,7 +943,7 @@ _TABLE: tuple[Element, ...] = (
             _a("loop", Int(0, 1000), "1", "times to repeat; 0 repeats until hangup (1000 max)"),
             _a("digits", Digits(), doc="DTMF tones to play instead of audio"),
         ),
-        text=_URL,
+        text=_URL, rules=(OneOf("#text", "@digits"),),
     ),
     _E(
         "Pause", "Pause", "verb", "waits silently",
@@ -623,6 +1007,15 @@ _TABLE: tuple[Element, ...] = (
             "Application", "Client", "Conference", "Number", "Queue", "Sim", "Sip", "WhatsApp",
         ),
         text=_PHONE,
+        rules=(
+            OneOf("#text", "*"),
+            AtMost(10, "Number"),
+            AtMost(1, "Conference", "Queue"),
+            Apart(("Conference", "Queue"), ("Number",)),
+        ),
+        notes=("A national number (`(415) 555-1212`) is read as a US number unless the dialer "
+               "is configured with another region (Twilio's `<Number>` docs accept "
+               "unformatted US numbers).",),
     ),
     _E(
         "Record", "Record", "verb", "records the caller",
@@ -641,7 +1034,9 @@ _TABLE: tuple[Element, ...] = (
     ),
     _E(
         "Redirect", "Redirect", "verb", "continues with the document at a URL",
-        attrs=(_method(),), text=_URL, text_required=True,
+        attrs=(_method(),), text=_URL,
+        notes=("Empty text is the current document (an empty relative URL, RFC 3986), as "
+               "in Twilio's Queue guide; the dialer's document limit ends a loop.",),
     ),
     _E("Hangup", "Hangup", "verb", "ends the call", children=_PARAM),
     _E(
@@ -660,7 +1055,7 @@ _TABLE: tuple[Element, ...] = (
             _method("waitUrlMethod", "HTTP method for waitUrl"),
             _a("workflowSid", Text(), doc="TaskRouter workflow SID"),
         ),
-        children=("Task",), text=_NAME,
+        children=("Task",), text=_NAME, rules=(OneOf("#text", "@workflowSid"),),
     ),
     _E(
         "Sms", "Sms", "verb", "sends a text message during the call (legacy)",
@@ -726,25 +1121,28 @@ _TABLE: tuple[Element, ...] = (
     _E(
         "Queue", "Queue", "noun", "a queue to dequeue a caller from (in `<Dial>`)",
         attrs=(
-            _a("url", _URL, doc="TwiML run on the dequeued caller"),
+            _a("url", _URL_OR_NONE, doc="TwiML run on the dequeued caller; empty for none"),
             _method(),
             _a("reservationSid", Text(), doc="TaskRouter reservation SID"),
             _a("postWorkActivitySid", Text(), doc="TaskRouter activity SID"),
         ),
         text=_NAME, text_required=True,
+        notes=("`url=\"\"` means none, as `<Conference waitUrl=\"\">` (twilio-python and "
+               "twilio-ruby render it; Twilio's docs are silent).",),
     ),
     _E(
         "Refer", "Refer", "verb", "transfers a SIP call with REFER",
-        attrs=_ACTION, children=("ReferSip",),
+        attrs=_ACTION, children=("ReferSip",), rules=(OneOf("Sip"),),
     ),
     _E("ReferSip", "Sip", "noun", "SIP URI to refer to", text=_SIP_URI, text_required=True),
     _E(
         "Start", "Start", "verb", "starts a background stream, recording or transcription",
         attrs=_ACTION, children=("Recording", "Siprec", "Stream", "Transcription"),
+        rules=(OneOf("*"),),
     ),
     _E(
         "Stop", "Stop", "verb", "stops a background stream, SIPREC or transcription",
-        children=("Siprec", "Stream", "Transcription"),
+        children=("Siprec", "StopStream", "Transcription"),
     ),
     _E(
         "Connect", "Connect", "verb", "connects the call to a service",
@@ -753,6 +1151,7 @@ _TABLE: tuple[Element, ...] = (
             "AiSession", "Autopilot", "Conversation", "ConversationRelay",
             "ConversationRelaySession", "Room", "Stream", "VirtualAgent",
         ),
+        rules=(OneOf("*"), AtMost(1, "*")),
     ),
     # ------------------------------------------------------------------ nouns of Dial
     _E(
@@ -768,6 +1167,7 @@ _TABLE: tuple[Element, ...] = (
     _E(
         "Client", "Client", "noun", "a client (app) identity to dial",
         attrs=_STATUS, children=("Identity", "Parameter"), text=_NAME,
+        rules=(OneOf("#text", "Identity"),),
     ),
     _E("Identity", "Identity", "noun", "the identity of a `<Client>`", text=_NAME,
        text_required=True),
@@ -779,7 +1179,9 @@ _TABLE: tuple[Element, ...] = (
             *_STATUS,
             *_AMD,
         ),
-        children=("Headers", "Uri"), text=_SIP_URI,
+        children=("Headers", "Uri"), text=_SIP_ADDRESS,
+        notes=("Text without the `sip:` scheme (`kate@example.com`) is read as `sip:`: "
+               "Twilio's own `<Sip>` docs examples write it so.",),
     ),
     _E("Headers", "Headers", "noun", "custom SIP headers", children=("Header",)),
     _E(
@@ -794,7 +1196,7 @@ _TABLE: tuple[Element, ...] = (
             _a("username", Text(), doc="SIP authentication user"),
             _a("password", Text(), doc="SIP authentication password"),
         ),
-        text=_SIP_URI, text_required=True,
+        text=_SIP_ADDRESS, text_required=True,
     ),
     _E("Sim", "Sim", "noun", "a SIM to dial", text=_NAME, text_required=True),
     _E(
@@ -819,7 +1221,7 @@ _TABLE: tuple[Element, ...] = (
             _a("beep", Enum("true", "false", "onEnter", "onExit"), "true", "beep on join/leave"),
             _a("startConferenceOnEnter", Bool(), "true", "start when this participant joins"),
             _a("endConferenceOnExit", Bool(), "false", "end when this participant leaves"),
-            _a("waitUrl", _URL, doc="TwiML played while waiting"),
+            _a("waitUrl", _URL_OR_NONE, doc="TwiML played while waiting; empty for none"),
             _method("waitMethod", "HTTP method for waitUrl"),
             _a("maxParticipants", Int(2, 250), "250", "maximum participants"),
             _a("record", Enum("do-not-record", "record-from-start"), "do-not-record", "record"),
@@ -856,15 +1258,11 @@ _TABLE: tuple[Element, ...] = (
     # ------------------------------------------------------------------ Start / Stop nouns
     _E(
         "Stream", "Stream", "noun", "a media stream to a WebSocket",
-        attrs=(
-            _a("name", _NAME, doc="name used to stop it"),
-            _a("connectorName", Text(), doc="stream connector"),
-            _a("url", Url(("ws", "wss"), relative=False), doc="WebSocket URL"),
-            _a("track", _TRACK, "inbound_track", "tracks to stream"),
-            _a("statusCallback", _URL, doc="URL for stream events"),
-            _method("statusCallbackMethod", "HTTP method for statusCallback"),
-        ),
-        children=_PARAM,
+        attrs=_STREAM, children=_PARAM, rules=(OneOf("@url", "@connectorName"),),
+    ),
+    _E(
+        "StopStream", "Stream", "noun", "the media stream to stop (by `name`)",
+        attrs=_STREAM, children=_PARAM,
     ),
     _E(
         "Siprec", "Siprec", "noun", "a SIPREC recording session",
@@ -944,6 +1342,22 @@ _TABLE: tuple[Element, ...] = (
             _a("deepgramSmartFormat", Bool(), "true", "Deepgram smart format"),
             _a("ignoreBackchannel", Bool(), "false", "ignore short acknowledgements"),
             _a("events", Text(), doc="extra events to report"),
+            _a("partialPromptOnHangup", Bool(), doc="report the partial transcript on hangup"),
+            _a("eagerEotThreshold", Pattern(r"0?\.(?:[3-8][0-9]*|90*)", "decimal 0.3-0.9"),
+               doc="eager end-of-turn confidence"),
+            _a("asrSmartFormat", Bool(), doc="smart-format transcripts"),
+            _a("ttsTextNormalization", _TEXT_NORMALIZATION, doc="text-to-speech normalisation"),
+            _a("ttsLanguageTextNormalization", Bool(), doc="language-specific normalisation"),
+            _a("elevenlabsLanguageTextNormalization", Bool(),
+               doc="legacy name of ttsLanguageTextNormalization"),
+            _a("includeInPrompt", Pattern(
+                r"(turn-state|prompt-segments)([ ,]+(turn-state|prompt-segments))*",
+                "`turn-state` and/or `prompt-segments`",
+            ), doc="extra fields in prompt messages"),
+            _a("customerName", Text(), doc="customer name (default: the caller ID)"),
+            _a("applicationReconnect", Bool(), "false", "reconnect a dropped WebSocket"),
+            _a("echoPromptFiltering", Bool(), "false", "drop transcripts of the agent's echo"),
+            _a("turnDetection", Bool(), "false", "detect the end of the caller's turn"),
         ),
         children=("Language", "Parameter"),
     ),
@@ -955,6 +1369,10 @@ _TABLE: tuple[Element, ...] = (
             _a("voice", Text(), doc="text-to-speech voice"),
             _a("transcriptionProvider", Text(), doc="speech-to-text provider"),
             _a("speechModel", Text(), doc="speech-to-text model"),
+            _a("hints", Text(), doc="words and phrases to expect"),
+            _a("asrSmartFormat", Bool(), doc="smart-format transcripts"),
+            _a("ttsTextNormalization", _TEXT_NORMALIZATION, doc="text-to-speech normalisation"),
+            _a("ttsLanguageTextNormalization", Bool(), doc="language-specific normalisation"),
         ),
     ),
     _E(
@@ -1043,32 +1461,36 @@ _TABLE: tuple[Element, ...] = (
         "prosody", "prosody", "ssml", "volume, rate and pitch of words",
         attrs=(
             _a("volume", Pattern(
-                r"silent|x-soft|soft|medium|loud|x-loud|[+-][0-9]{1,2}(\.[0-9]+)?dB",
-                "`silent`, `x-soft`...`x-loud` or `+ndB`/`-ndB`",
+                r"default|silent|x-soft|soft|medium|loud|x-loud|[+-][0-9]{1,2}(\.[0-9]+)?dB",
+                "`default`, `silent`, `x-soft`...`x-loud` or `+ndB`/`-ndB`",
             ), doc="loudness"),
             _a("rate", Pattern(
                 r"x-slow|slow|medium|fast|x-fast|[0-9]{1,3}%", "`x-slow`...`x-fast` or `n%`"
             ), doc="speaking rate"),
             _a("pitch", Pattern(
-                r"x-low|low|medium|high|x-high|[+-][0-9]{1,3}(\.[0-9]+)?%",
-                "`x-low`...`x-high` or `+n%`/`-n%`",
+                r"default|x-low|low|medium|high|x-high|[+-][0-9]{1,3}(\.[0-9]+)?%",
+                "`default`, `x-low`...`x-high` or `+n%`/`-n%`",
             ), doc="pitch"),
         ),
         children=_SSML_ALL, text=_WORDS, mixed=True,
+        rules=(PercentRange("rate", 20, 200),),
+        notes=("`volume=\"default\"` and `pitch=\"default\"` are SSML 1.1 values.",),
     ),
     _E("s", "s", "ssml", "a sentence", children=_SSML_INLINE, text=_WORDS, mixed=True),
     _E(
         "say-as", "say-as", "ssml", "how to read words (digits, dates...)",
         attrs=(
             _req("interpret-as", Enum(
-                "character", "spell-out", "cardinal", "number", "ordinal", "digits", "fraction",
-                "unit", "date", "time", "address", "expletive", "telephone",
+                "character", "characters", "spell-out", "cardinal", "number", "ordinal", "digits",
+                "fraction", "unit", "date", "time", "address", "expletive", "telephone",
             ), "how to read the words"),
             _a("format", Enum(
                 "mdy", "dmy", "ymd", "md", "dm", "ym", "my", "d", "m", "y", "yyyymmdd",
             ), doc="date format"),
         ),
         text=_WORDS, mixed=True,
+        notes=("`interpret-as=\"characters\"` is accepted beside `character`: twilio-node "
+               "and twilio-java list both.",),
     ),
     _E(
         "sub", "sub", "ssml", "words spoken as an alias",
@@ -1103,6 +1525,17 @@ def _index(table: Sequence[Element]) -> dict[str, Element]:
         element.open_tag = "<" + element.name
         element.close_tag = "</" + element.name + ">"
         element.value_type = None if element.mixed else element.text
+        element.error_rules = tuple(r for r in element.rules if r.severity == "error")
+        element.leaf_rules = tuple(r for r in element.rules if not r.kept_by_text())
+        element.leaf_error_rules = tuple(r for r in element.error_rules if not r.kept_by_text())
+        element.one_child_ok = frozenset(
+            c.name for c in children if all(r.kept_by_one_child(c.name) for r in element.rules)
+        )
+        element.one_child_error_ok = frozenset(
+            c.name
+            for c in children
+            if all(r.kept_by_one_child(c.name) for r in element.error_rules)
+        )
         element.child_kinds = frozenset(c.kind for c in children)
         if len(element.attr_map) != len(element.attrs) or len(element.child_map) != len(children):
             raise RuntimeError(f"schema: duplicate attribute or child in {element.key}")

@@ -340,9 +340,21 @@ def test_national_number_in_dial_uses_default_region(lab: Lab) -> None:
     assert call.legs[1].leg.to == "+886912345678"
     bad = lab.site.add("/bad", "<Response><Dial action='/r'>0912345678</Dial></Response>")
     lab.site.add("/r", lambda p: f"<Response><Say>{p['DialCallStatus']}</Say></Response>".encode())
-    call = lab.call(bad)
-    assert call.trace.of("dial-error")[0].detail["code"] == "phone-no-region"
+    call = lab.call(bad)  # no region configured: read as a US number, which it is not
+    assert call.trace.of("dial-error")[0].detail["code"] == "phone-invalid"
     assert call.a.leg.said() == ["failed"]
+
+
+def test_unformatted_us_number_is_normalised_to_e164(lab: Lab) -> None:
+    """Twilio's <Number> docs accept unformatted US numbers; so do the linter and the
+    dialer (US unless another default region is configured)."""
+    url = lab.site.add(
+        "/us",
+        "<Response><Dial>(415) 555-2671</Dial>"
+        "<Dial><Number>(415) 555-2672</Number></Dial></Response>",
+    )
+    call = lab.call(url)
+    assert [leg.leg.to for leg in call.legs[1:]] == ["+14155552671", "+14155552672"]
 
 
 def test_whisper_then_bridge(lab: Lab) -> None:
@@ -486,6 +498,14 @@ def test_redirect_loops_are_cut(lab: Lab) -> None:
     assert len(lab.site.requests) == 5
     assert call.trace.of("fetch-error")[0].detail["error"] == "too many documents"
     assert call.a.leg.said() == [APP_ERROR_TEXT]
+
+
+def test_empty_redirect_refetches_the_current_document_and_loops_are_cut(lab: Lab) -> None:
+    url = lab.site.add("/again", "<Response><Say>Still here</Say><Redirect/></Response>")
+    call = lab.call(url, env=lab.env(max_documents=3))
+    assert len(lab.site.requests) == 3
+    assert call.trace.of("redirect")[0].detail["url"] == url
+    assert call.a.leg.said() == ["Still here"] * 3 + [APP_ERROR_TEXT]
 
 
 def test_callee_hangs_up_mid_document(lab: Lab) -> None:

@@ -68,7 +68,7 @@ def test_lists_are_written_space_separated() -> None:
         (lambda r: r.pause(lenght=2), "unknown-attribute", "/Response/Pause", "lenght"),
         (lambda r: r.say("a\x01b"), "control-char", "/Response/Say", None),
         (lambda r: r.hangup("bye"), "text-not-allowed", "/Response/Hangup", None),
-        (lambda r: r.redirect(), "missing-text", "/Response/Redirect", None),
+        (lambda r: r.sms(), "missing-text", "/Response/Sms", None),
         (
             lambda r: r.say("x").say_as("1"),
             "missing-attribute",
@@ -192,5 +192,5 @@ def test_several_wrong_attributes_name_the_first_in_schema_order() -> None:
 
 
 def test_missing_text_says_what_text() -> None:
-    with pytest.raises(DocumentError, match=r"<Redirect> needs text \(http/https URL"):
-        Response().redirect()
+    with pytest.raises(DocumentError, match=r"<Sms> needs text \(message\)"):
+        Response().sms()

@@ -51,6 +51,7 @@ def test_lint_json(files: dict[str, str]) -> None:
     assert report[1]["valid"] is False
     assert report[1]["problems"][0] == {
         "code": "bad-value",
+        "severity": "error",
         "message": "length: 0 is out of range, expected integer >= 1",
         "line": 2,
         "column": 10,

@@ -64,6 +64,11 @@ def render() -> str:
             out.append(f"- text ({need}{mixed}): {_cell(e.text.describe())}")
         if e.children:
             out.append("- children: " + ", ".join(f"`<{ELEMENTS[c].name}>`" for c in e.children))
+        for rule in e.rules:
+            what = "warning" if rule.severity == "warning" else "rule"
+            out.append(f"- {what} (`{rule.code}`): {_cell(rule.describe())}")
+        for note in e.notes:
+            out.append(f"- accepted: {_cell(note)}")
         if e.attrs:
             out += [
                 "",

@@ -2,10 +2,13 @@
 
 Contract (later work relies on it):
 
-- ``voiceapp lint [--json] PATH...`` (``-`` reads stdin): exit 0 when every document
-  is valid, 1 when any is invalid, 2 on usage errors or unreadable files.  Text output
-  is one line per problem, ``PATH:LINE:COL: CODE message``; ``--json`` prints a list of
-  ``{"path", "valid", "problems": [{"code", "message", "line", "column", "path"}]}``.
+- ``voiceapp lint [--json] [--strict] PATH...`` (``-`` reads stdin): exit 0 when every
+  document is valid, 1 when any is invalid, 2 on usage errors or unreadable files.
+  Warnings (what Twilio only warns about) are printed but leave the exit status 0,
+  unless ``--strict`` makes them count as errors.  Text output is one line per
+  problem, ``PATH:LINE:COL: CODE message`` (``CODE warning: message`` for warnings);
+  ``--json`` prints a list of ``{"path", "valid", "problems": [{"code", "severity",
+  "message", "line", "column", "path"}]}``.
 - ``voiceapp fmt PATH`` prints the canonical document; exit 1 (problems on stderr)
   when it is invalid, 2 when it cannot be read.
 
@@ -55,19 +58,22 @@ def _read(path: str, max_bytes: int) -> bytes | None:
 
 
 def _line(path: str, problem: Problem) -> str:
-    return f"{path}:{problem.line or 0}:{problem.column or 0}: {problem.code} {problem.message}"
+    return f"{path}:{problem}"
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
+@click.option("--strict", is_flag=True, help="Count warnings as errors.")
 @_limits[0]
 @_limits[1]
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-def lint(as_json: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]) -> None:
+def lint(
+    as_json: bool, strict: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]
+) -> None:
     """Check voice documents against the schema; print every problem.
 
-    PATH may be - for standard input.  Exit status: 0 all valid, 1 some invalid,
-    2 usage error or unreadable file.
+    PATH may be - for standard input.  Exit status: 0 all valid (warnings allowed
+    unless --strict), 1 some invalid, 2 usage error or unreadable file.
     """
     unreadable = False
     invalid = False
@@ -77,13 +83,14 @@ def lint(as_json: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]) 
         if data is None:
             unreadable = True
             continue
-        _, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
-        invalid = invalid or bool(problems)
+        doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+        valid = doc is not None and not (strict and problems)
+        invalid = invalid or not valid
         if as_json:
             report.append(
                 {
                     "path": path,
-                    "valid": not problems,
+                    "valid": valid,
                     "problems": [p.to_dict() for p in problems],
                 }
             )
@@ -108,9 +115,9 @@ def fmt(max_bytes: int, max_depth: int, path: str) -> None:
     if data is None:
         sys.exit(2)
     doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+    for problem in problems:
+        click.echo(_line(path, problem), err=True)  # errors, or warnings only
     if doc is None:
-        for problem in problems:
-            click.echo(_line(path, problem), err=True)
         sys.exit(1)
     sys.stdout.buffer.write(doc.to_xml())
     sys.stdout.buffer.flush()

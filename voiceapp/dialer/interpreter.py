@@ -48,7 +48,7 @@ from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
-from voiceapp.schema import HttpMethod
+from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 
 __all__ = [
     "APP_ERROR_TEXT",
@@ -140,7 +140,7 @@ class Environment:
     recording_base_url: str = "http://recordings.voiceapp.invalid"
     play_seconds: float = 5.0  # assumed length of an audio file (not downloaded)
     max_documents: int = 50  # fetches per call before it is ended (redirect loops)
-    default_region: str | None = None  # for <Number> text in national format
+    default_region: str | None = None  # for <Number> text in national format (else US)
     #: the numbers ``<Dial>`` may call (a refused one ends failed, never dialed); None = any
     destinations: DestinationPolicy | None = None
     fetch_in_thread: bool = False  # real HTTP on the real clock: do not block the loop
@@ -593,7 +593,9 @@ class _Call:
         if tag == "Record":
             return (yield from self._record(ctx, node, url))
         if tag == "Redirect":
-            target = urljoin(url or "", node.value)
+            # empty text is the current document (an empty relative URL); a loop of
+            # them ends at env.max_documents like any other redirect loop
+            target = urljoin(url or "", node.value or "")
             self.trace.add(ctx.run.leg.label, "redirect", url=target, method=node.get("method"))
             return _Goto(node.get("method"), target)
         for child in node.elements:
@@ -777,7 +779,8 @@ class _Call:
         for number, noun in targets:
             label = f"b{sum(1 for r in self.legs if r.direction == 'outbound-dial') + 1}"
             try:
-                to = normalize(number, field="Number", default_region=self.env.default_region)
+                region = self.env.default_region or NATIONAL_NUMBER_REGION
+                to = normalize(number, field="Number", default_region=region)
             except PhoneError as exc:
                 self.trace.add(a.leg.label, "dial-error", number=number, **exc.to_dict())
                 failed += 1

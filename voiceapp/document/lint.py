@@ -29,10 +29,11 @@ from voiceapp.document.parser import (
     ParseFailure,
     load,
 )
+from voiceapp.document.serialize import serialize
 from voiceapp.errors import DocumentError
 from voiceapp.schema import Element, InvalidValue
 
-__all__ = ["CODES", "Problem", "check", "iter_problems", "lint", "parse", "validate"]
+__all__ = ["CODES", "SEVERITY", "Problem", "check", "iter_problems", "lint", "parse", "validate"]
 
 CODES: dict[str, str] = {
     "too-large": "the input is larger than the size cap (default 1 MiB)",
@@ -50,8 +51,19 @@ CODES: dict[str, str] = {
     "missing-attribute": "a required attribute is absent",
     "bad-value": "an attribute value or text of the wrong type or out of range",
     "bad-digits": "a DTMF digit string with a bad character (its index is in the message)",
+    "missing-content": "an element that needs one of some text, attributes or children has none",
+    "too-many-children": "more children of a kind than the element takes (eleven <Number>s...)",
+    "children-conflict": "children that cannot be mixed (<Conference> with <Number>...)",
+    "say-too-long": "warning: a <Say> longer than its voice speaks at once",
+    "voice-language": "warning: a <Say> language its voice does not speak",
+    "prosody-rate": "warning: a <prosody rate> outside the range Twilio supports",
 }
 """Every problem code, stable, with what it means."""
+
+SEVERITY: dict[str, schema.Severity] = {
+    rule.code: rule.severity for element in schema.ELEMENTS.values() for rule in element.rules
+}
+"""The severity of each code that is not an error (read from the schema's rules)."""
 
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
@@ -66,10 +78,13 @@ class Problem:
     column: int | None
     path: str
     attribute: str | None = None
+    severity: schema.Severity = "error"
+    """``error`` (the document is invalid) or ``warning`` (Twilio only warns)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
+            "severity": self.severity,
             "message": self.message,
             "line": self.line,
             "column": self.column,
@@ -87,7 +102,8 @@ class Problem:
         )
 
     def __str__(self) -> str:
-        return f"{self.line or 0}:{self.column or 0}: {self.code} {self.message}"
+        warning = "warning: " if self.severity == "warning" else ""
+        return f"{self.line or 0}:{self.column or 0}: {self.code} {warning}{self.message}"
 
 
 # A problem before locations: (code, message, element, attribute, text snippet).
@@ -158,7 +174,29 @@ def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
             if len(el):
                 value += "".join(c.tail or "" for c in el)
             _check_text(el, spec, value.strip(), problems)
+        if spec.rules:
+            _check_rules(el, spec, problems)
     return problems
+
+
+def _content(el: etree._Element, spec: Element) -> tuple[dict[str, str], list[str], str]:
+    """What the schema's rules read of an element: attributes, child tags, text."""
+    attrs = dict(el.items())  # the rules read no namespaced (xml:) attribute
+    children = [c.tag for c in el if c.tag.__class__ is str]
+    if spec.mixed:
+        text = "".join(el.itertext())
+    else:
+        text = (el.text or "") + "".join(c.tail or "" for c in el)
+    return attrs, children, text.strip()
+
+
+def _check_rules(el: etree._Element, spec: Element, problems: list[_Raw]) -> None:
+    attrs, children, text = _content(el, spec)
+    for rule in spec.rules:
+        message = rule.check(spec, attrs, children, text)
+        if message is not None:
+            attribute = rule.attribute if rule.attribute in attrs else None
+            problems.append((rule.code, message, el, attribute, None, None))
 
 
 # --------------------------------------------------------------- the fast yes-or-no walk
@@ -229,7 +267,34 @@ def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_d
             text = c.text
             if text is not None and not text.isspace():
                 return False
+        rules = cspec.rules
+        if rules:
+            # what the rules read (as _content gives it): attributes, child tags, text
+            n = len(c)
+            if n == 1 and c[0].tag in cspec.one_child_ok:
+                rules = ()  # a lone child that keeps every rule, whatever else
+            elif n:
+                tags = [x.tag for x in c if x.tag.__class__ is str]
+                if cspec.mixed:
+                    text = "".join(c.itertext())
+                else:
+                    text = (c.text or "") + "".join([x.tail or "" for x in c])
+                text = text.strip()
+            else:
+                tags = _NO_TAGS
+                text = (c.text or "").strip()
+                if text:
+                    rules = cspec.leaf_rules  # what a text leaf keeps is not checked
+            if rules:
+                attrs = dict(items) if items else _NO_ATTRS
+                for rule in rules:
+                    if rule.check(cspec, attrs, tags, text) is not None:  # type: ignore[arg-type]
+                        return False
     return True
+
+
+_NO_TAGS: list[str] = []
+_NO_ATTRS: dict[str, str] = {}
 
 
 def _valid_items(spec: Element, items: list[tuple[str, str]]) -> bool:
@@ -342,8 +407,8 @@ def check(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[Response | None, list[Problem]]:
-    """Parse and check untrusted XML: the document (None when it has problems) and
-    every problem found, located."""
+    """Parse and check untrusted XML: the document (None when it has errors) and
+    every problem found (errors and warnings), located."""
     try:
         root, source = load(data, max_bytes)
     except ParseFailure as failure:
@@ -354,9 +419,12 @@ def check(
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
         return None, _locate(root, source, [("root", message, root, None, None, None)])
     problems = _walk(root, max_depth)
-    if problems:
-        return None, _locate(root, source, problems)
-    return from_source(root), []
+    if not problems:
+        return from_source(root), []
+    located = _locate(root, source, problems)
+    if any(p.severity == "error" for p in located):
+        return None, located
+    return from_source(root), located  # warnings only
 
 
 def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[Problem]:
@@ -377,7 +445,8 @@ def _locate(root: etree._Element, source: bytes | str, raw: list[_Raw]) -> list[
         if where is None:
             where = locator.element(index)
         line, column = where if where is not None else (el.sourceline, None)
-        out.append(Problem(code, message, line, column, paths.path(el), attribute))
+        severity = SEVERITY.get(code, "error")
+        out.append(Problem(code, message, line, column, paths.path(el), attribute, severity))
     out.sort(key=lambda p: (p.line or 0, p.column or 0))
     return out
 
@@ -415,9 +484,10 @@ def iter_problems(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Iterator[Problem]:
-    """Yield every problem of a document (XML, or a built :class:`Node` tree)."""
+    """Yield every problem of a document (XML, or a built :class:`Node` tree), errors
+    and warnings."""
     if isinstance(data, Node):
-        data = data.to_xml()
+        data = serialize(data)  # not to_xml(), which raises on the first error
     yield from check(data, max_bytes=max_bytes, max_depth=max_depth)[1]
 
 
@@ -427,7 +497,8 @@ def lint(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> list[Problem]:
-    """Every problem of a document; an empty list when it is valid."""
+    """Every problem of a document, errors and warnings; an empty list when it is
+    clean.  A document with warnings only is valid (``Problem.severity``)."""
     return list(iter_problems(data, max_bytes=max_bytes, max_depth=max_depth))
 
 
@@ -437,10 +508,11 @@ def parse(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Response:
-    """Untrusted XML -> the document; raises :class:`DocumentError` (the first problem)."""
+    """Untrusted XML -> the document; raises :class:`DocumentError` (the first error;
+    warnings do not stop it)."""
     doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
     if doc is None:
-        raise problems[0].to_error()
+        raise next(p for p in problems if p.severity == "error").to_error()
     return doc
 
 
@@ -451,7 +523,7 @@ def validate(
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Response:
     """Check a document (XML or a node tree); return it parsed, or raise
-    :class:`DocumentError` for the first problem."""
+    :class:`DocumentError` for the first error."""
     if isinstance(data, Node):
-        data = data.to_xml()
+        data = serialize(data)
     return parse(data, max_bytes=max_bytes, max_depth=max_depth)

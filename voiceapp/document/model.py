@@ -160,7 +160,10 @@ class Node:
     # ------------------------------------------------------------------ writing
 
     def to_xml(self) -> bytes:
-        """The canonical document: UTF-8 bytes with the XML declaration."""
+        """The canonical document: UTF-8 bytes with the XML declaration.  Raises
+        :class:`DocumentError` when an element is incomplete (the schema's rules of
+        severity error: a ``<Dial>`` with nothing to dial...); warnings do not stop it."""
+        _check_complete(self)
         return _serialize(self)
 
     def add(self, name: str, text: Any = None, /, **attrs: Any) -> Node:
@@ -446,6 +449,62 @@ def _attrs_for(
     if key is not None and memo is not None and len(memo) < _MEMO_LIMIT:
         memo[key] = result
     return result
+
+
+def _check_complete(node: Node) -> None:
+    """Apply the schema's error rules to ``node`` and its descendants (what can only be
+    checked once children are added: at least one of, at most N, not mixed)."""
+    children = node._children
+    if children is None:
+        children = node.children
+    if node.element.error_rules:
+        _apply_rules(node, node.element.error_rules, children)
+    _check_descendants(children)
+
+
+def _check_descendants(children: list[Node | str]) -> None:
+    for child in children:
+        if child.__class__ is str:
+            continue
+        sub: Node = child  # type: ignore[assignment]
+        kids = sub._children
+        if kids is None:
+            kids = sub.children
+        element = sub.element
+        rules = element.error_rules
+        if rules and len(kids) == 1:
+            only = kids[0]
+            if only.__class__ is str:
+                if only.strip():
+                    rules = element.leaf_error_rules  # a leaf with text
+            elif only.element.name in element.one_child_error_ok:  # type: ignore[union-attr]
+                rules = ()
+        if rules:
+            _apply_rules(sub, rules, kids)
+        if kids and (len(kids) > 1 or kids[0].__class__ is not str):
+            _check_descendants(kids)
+
+
+def _all_text(children: list[Node | str]) -> str:
+    return "".join(c if isinstance(c, str) else _all_text(c.children) for c in children)
+
+
+def _apply_rules(node: Node, rules: tuple[schema.Rule, ...], children: list[Node | str]) -> None:
+    element = node.element
+    if len(children) == 1 and children[0].__class__ is str:
+        tags: list[str] = []
+        text: str = children[0].strip()
+    else:
+        tags = [c.element.name for c in children if isinstance(c, Node)]
+        if element.mixed:
+            text = _all_text(children).strip()
+        else:
+            text = "".join(c for c in children if isinstance(c, str)).strip()
+    for rule in rules:
+        message = rule.check(element, node.attrs, tags, text)
+        if message is not None:
+            attribute = rule.attribute if rule.attribute in node.attrs else None
+            raise _error(node, None, message, rule.code, attribute)
 
 
 def _checked_text(node: Node, value: Any, before: str) -> str:
