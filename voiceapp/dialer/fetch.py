@@ -13,7 +13,12 @@
   code: ``fetch-connect``, ``fetch-timeout``, ``fetch-status`` (non-2xx, e.g. 410
   for a session URL fetched twice), ``fetch-redirect``, ``fetch-too-large``.
 * :meth:`HttpClient.send_callback` — the :class:`~voiceapp.dialer.callbacks.Deliverer`'s
-  sender: makes the request, returns the HTTP status, raises on no answer.
+  sender: makes the request, returns the HTTP status, raises on no answer.  Callbacks
+  are signed with ``callback_secret`` (never the document secret) as ``v2``, which
+  covers the ``X-Voiceapp-Event-Id`` and a fresh nonce per attempt.
+
+Error messages go through :func:`voiceapp.redact.redact_url`: no session token, no
+URL userinfo.
 
 This module does HTTP with ``requests``; it knows nothing of Flask.
 """
@@ -29,14 +34,18 @@ import requests
 
 from voiceapp.dialer.callbacks import CallbackRequest
 from voiceapp.dialer.interpreter import FetchError
+from voiceapp.redact import redact_text, redact_url
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
 from voiceapp.signatures import sign_request
 
-__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "HttpClient"]
+__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "CallbackSecret", "HttpClient"]
 
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
 _CHUNK = 64 * 1024
+
+#: The callback signing secret: one for every receiver, or ``secret_for(url)``.
+CallbackSecret = str | bytes | Callable[[str], str | bytes | None] | None
 
 
 def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
@@ -55,6 +64,7 @@ class HttpClient:
         self,
         *,
         secret: str | bytes | None = None,
+        callback_secret: CallbackSecret = None,
         connect_timeout: float = 5.0,
         total_timeout: float = 15.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -63,6 +73,7 @@ class HttpClient:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
+        self.callback_secret = callback_secret
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
@@ -74,7 +85,12 @@ class HttpClient:
         self.session.close()
 
     def _prepare(
-        self, method: str, url: str, params: Sequence[tuple[str, str]]
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        event_id: str | None = None,
     ) -> tuple[str, str, bytes, dict[str, str]]:
         method = method.upper()
         headers = {"User-Agent": USER_AGENT}
@@ -83,9 +99,15 @@ class HttpClient:
         else:
             target, body = url, urlencode(list(params)).encode("ascii")
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.secret:
+        if event_id is None:
+            secret = self.secret
+        elif callable(self.callback_secret):
+            secret = self.callback_secret(url)
+        else:
+            secret = self.callback_secret
+        if secret:
             headers[SIGNATURE_HEADER] = sign_request(
-                self.secret, method, target, body, timestamp=int(self.now())
+                secret, method, target, body, timestamp=int(self.now()), event_id=event_id
             )
         return method, target, body, headers
 
@@ -114,20 +136,23 @@ class HttpClient:
     def fetch(self, method: str, url: str, params: Sequence[tuple[str, str]]) -> bytes:
         """Fetch a document; the body, or :class:`FetchError`."""
         method, target, body, headers = self._prepare(method, url, params)
+        url = redact_url(url)  # what the messages below may show
         deadline = time.monotonic() + self.total_timeout
         try:
             response = self._send(method, target, body, headers)
         except requests.exceptions.Timeout as exc:
-            raise FetchError(f"{method} {url}: timed out ({exc})", code="fetch-timeout") from None
+            raise FetchError(
+                f"{method} {url}: timed out ({redact_text(str(exc))})", code="fetch-timeout"
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise FetchError(
-                f"{method} {url}: cannot connect ({exc})", code="fetch-connect"
+                f"{method} {url}: cannot connect ({redact_text(str(exc))})", code="fetch-connect"
             ) from None
         with response:
             if 300 <= response.status_code < 400:
                 raise FetchError(
                     f"{method} {url}: redirect {response.status_code} to"
-                    f" {response.headers.get('Location')!r} is not followed",
+                    f" {redact_url(response.headers.get('Location') or '')!r} is not followed",
                     code="fetch-redirect",
                 )
             if not 200 <= response.status_code < 300:
@@ -153,17 +178,19 @@ class HttpClient:
                     chunks.append(chunk)
             except requests.exceptions.Timeout as exc:
                 raise FetchError(
-                    f"{method} {url}: timed out ({exc})", code="fetch-timeout"
+                    f"{method} {url}: timed out ({redact_text(str(exc))})", code="fetch-timeout"
                 ) from None
             except requests.exceptions.RequestException as exc:
                 raise FetchError(
-                    f"{method} {url}: broken answer ({exc})", code="fetch-connect"
+                    f"{method} {url}: broken answer ({redact_text(str(exc))})", code="fetch-connect"
                 ) from None
         return b"".join(chunks)
 
     def send_callback(self, request: CallbackRequest) -> int:
         """Send one status callback; return the HTTP status (raise when none came)."""
-        method, target, body, headers = self._prepare(request.method, request.url, request.params)
+        method, target, body, headers = self._prepare(
+            request.method, request.url, request.params, event_id=request.event_id
+        )
         headers.update(request.headers)
         response = self._send(method, target, body, headers)
         with response:

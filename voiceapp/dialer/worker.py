@@ -69,6 +69,7 @@ from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetw
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.errors import ConflictError, VoiceappError
+from voiceapp.redact import Redactor, redact_text, redact_url
 from voiceapp.stores.calls import (
     SKIPPED,
     TERMINAL,
@@ -195,7 +196,7 @@ class _StoredDeliverer(Deliverer):
                 log.warning(
                     "callback %s to %s given up after %d attempts",
                     delivery.event_id,
-                    delivery.request.url,
+                    redact_url(delivery.request.url),
                     len(delivery.attempts),
                 )
 
@@ -264,7 +265,11 @@ class Dialer:
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=64)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        self.http = HttpClient(secret=secrets[-1] if secrets else None, session=session)
+        self.http = HttpClient(
+            secret=secrets[-1] if secrets else None,
+            callback_secret=self._callback_secret,
+            session=session,
+        )
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
         )
@@ -299,6 +304,11 @@ class Dialer:
         self.answered_now = 0  # a-legs in progress right now
         self.peak_in_flight = 0
         self.peak_answered = 0
+
+    def _callback_secret(self, url: str) -> str | None:
+        """The newest secret signing callbacks to ``url`` (``CALLBACK_RECEIVERS`` first)."""
+        secrets = self.settings.callback_secrets_for(url)
+        return secrets[-1] if secrets else None
 
     # -- observing -------------------------------------------------------------------------
 
@@ -640,10 +650,19 @@ class Dialer:
             )
             timeout = float(spec.extra.get("timeout", 60.0))
         except (VoiceappError, TypeError, ValueError) as exc:
-            log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
+            log.error(
+                "call %s: stored spec is unusable (%s); failing it", spec.sid, redact_text(str(exc))
+            )
             with contextlib.suppress(VoiceappError):
                 self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
             return None
+        redactor = Redactor.for_call(spec.extra, self.settings.SECRET_KEYS)
+        if redactor.fallback:
+            log.warning(
+                "call %s: its secret variables were fingerprinted with other SECRET_KEYS; "
+                "every run of 4+ digits is masked in its trace",
+                spec.sid,
+            )
         return OutboundCall(
             from_=spec.from_,
             to=spec.to,
@@ -653,6 +672,7 @@ class Dialer:
             subscription=subscription,
             timeout=timeout,
             sid=spec.sid,
+            redact=redactor,
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:
