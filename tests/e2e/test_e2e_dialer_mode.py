@@ -19,7 +19,16 @@ from voiceapp.web.calls import call_service
         ({"DIALER": "embedded"}, True),
         ({"DIALER": "external"}, False),
         ({"DIALER": "auto"}, False),  # TESTING: tests drive their own dialer
-        ({"DIALER": "auto", "TESTING": False, "API_KEYS": ["k" * 20]}, True),
+        (
+            {
+                "DIALER": "auto",
+                "TESTING": False,  # production: strong keys, and callback secrets for the dialer
+                "API_KEYS": ["mFZEkOzNcBJ52zVUyf6BANnoI8Xltjf0bAjn49q1s-s"],
+                "SECRET_KEYS": ["Jwef78Cp3_oqYIwFNpNU04Ar4dTzoqtVkfRzo3xfpU0"],
+                "CALLBACK_SECRETS": ["_VwpqSC7L5zY2KiVzmOur8H8DLED6X-iRxazNUr-n9U"],
+            },
+            True,
+        ),
     ],
 )
 def test_dialer_setting(tmp_path: Path, settings: dict[str, object], embedded: bool) -> None:

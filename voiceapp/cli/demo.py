@@ -81,7 +81,9 @@ def _expect(cond: bool, what: str) -> list[str]:
 def check_pin(call: dict[str, Any]) -> list[str]:
     said = [d.get("text") for d in _rows(call, "say", "a")]
     return _expect(call.get("status") == "completed", "the call did not complete") + _expect(
-        "Your pin is 8 9 7 0." in said, f"the callee did not hear the PIN (heard {said})"
+        # the PIN is secret: the trace shows where it was said, masked
+        "Your pin is ***." in said,
+        f"the callee did not hear the PIN (heard {said})",
     )
 
 
@@ -236,6 +238,7 @@ def running(
                 "STORE_URL": f"sqlite:///{Path(folder) / 'voiceapp.db'}",
                 "URL_ALLOWLIST": list(allow + tuple(a for a in ours if a not in allow)),
                 "DIALER": "embedded",
+                "DEBUG": True,  # the example file's keys are published: local work only
             },
             config_file=config,
         )
