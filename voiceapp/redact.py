@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,8 +43,11 @@ __all__ = [
     "EXTRA_KEY",
     "MASK",
     "SECRET_FIELDS",
+    "ACCESS_LOGGERS",
     "Fingerprints",
+    "RedactingFilter",
     "Redactor",
+    "install_log_filter",
     "hide_secret_variables",
     "redact_params",
     "redact_text",
@@ -56,7 +60,7 @@ EXTRA_KEY: Final = "redact"
 #: Parameter and field names whose values are secrets wherever they appear.
 SECRET_FIELDS: Final = frozenset({"apikey", "secretKey"})
 
-_TOKEN_PATH = re.compile(r"(/voice/(?:step/)?)(?!\*\*\*)([^/?#\s'\"<>]+)")
+_TOKEN_PATH = re.compile(r"(/voice/(?:step/)?+)(?!\*\*\*)([^/?#\s'\"<>]+)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _DIGIT_RUN = re.compile(r"\d(?:[ ,.\-]?\d)*")
 _WORD = re.compile(r"\w+")
@@ -272,3 +276,36 @@ class Redactor:
 
 #: Redacts URLs and secret fields only (no call at hand).
 DEFAULT: Final = Redactor()
+
+
+# -- logs ------------------------------------------------------------------------------------
+
+#: Loggers of the HTTP libraries voiceapp runs with, whose lines show request paths (and
+#: so voice tokens): werkzeug's development server, gunicorn's access log, and urllib3
+#: (under requests, the dialer's client) at DEBUG.
+ACCESS_LOGGERS: Final = ("werkzeug", "gunicorn.access", "urllib3.connectionpool")
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter passing every record's message through :func:`redact_text`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_log_filter(names: Iterable[str] = ("voiceapp", *ACCESS_LOGGERS)) -> None:
+    """Add one :class:`RedactingFilter` to each named logger (once; idempotent).
+
+    A logger's filter sees the records logged on that logger itself, so this covers
+    the HTTP libraries' request lines and anything logged on ``voiceapp``; voiceapp's
+    own modules redact what they log where they log it.  ``create_app`` and the
+    dialer install it.
+    """
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

@@ -69,7 +69,7 @@ from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetw
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.errors import ConflictError, VoiceappError
-from voiceapp.redact import Redactor, redact_text, redact_url
+from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.stores.calls import (
     SKIPPED,
     TERMINAL,
@@ -260,6 +260,7 @@ class Dialer:
         self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
         policy = _setting(settings, "CALLBACK_RETRY", None)
         self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        install_log_filter()  # urllib3's request lines show no voice token
         secrets = settings.signature_secrets
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=64)

@@ -28,6 +28,7 @@ from flask import Flask
 from voiceapp.apps import Templates, check_templates
 from voiceapp.config import load_settings
 from voiceapp.errors import ConfigError
+from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
@@ -48,6 +49,7 @@ def create_app(
         config_file, overrides=test_config, passthrough=lambda key: key in app.config
     )
     settings.check_production()
+    install_log_filter()  # access lines (werkzeug, gunicorn) show no voice token
     app.config.update(settings.as_dict())
     app.config.update(flask_extra)
 
