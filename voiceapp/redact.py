@@ -40,15 +40,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from voiceapp.keys import derive_key
 
 __all__ = [
+    "ACCESS_LOGGERS",
     "EXTRA_KEY",
     "MASK",
     "SECRET_FIELDS",
-    "ACCESS_LOGGERS",
     "Fingerprints",
     "RedactingFilter",
     "Redactor",
-    "install_log_filter",
     "hide_secret_variables",
+    "install_log_filter",
     "redact_params",
     "redact_text",
     "redact_url",
