@@ -49,6 +49,7 @@ __all__ = [
     "Redactor",
     "hide_secret_variables",
     "install_log_filter",
+    "mask_variables",
     "redact_params",
     "redact_text",
     "redact_url",
@@ -156,6 +157,12 @@ class Fingerprints:
             return None
 
 
+def mask_variables(variables: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """``variables`` with the values of the secret ``names`` replaced by :data:`MASK`."""
+    hidden = set(names)
+    return {key: MASK if key in hidden else value for key, value in variables.items()}
+
+
 def hide_secret_variables(
     variables: Mapping[str, Any], names: Iterable[str], secret_key: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -164,7 +171,7 @@ def hide_secret_variables(
     hidden = [name for name in names if name in variables]
     if not hidden:
         return dict(variables), None
-    masked = {key: MASK if key in hidden else value for key, value in variables.items()}
+    masked = mask_variables(variables, hidden)
     prints = Fingerprints.make([variables[name] for name in hidden], secret_key)
     return masked, prints.to_json()
 

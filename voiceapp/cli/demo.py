@@ -334,5 +334,9 @@ def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
 def _fields(fields: dict[str, Any]) -> str:
     shown = {k: v for k, v in fields.items() if k not in ("statusCallback", "variables")}
     if "variables" in fields and fields.get("app") != "ivr":
-        shown["variables"] = fields["variables"]
+        from voiceapp.apps import get_app
+        from voiceapp.redact import mask_variables
+
+        secret = get_app(fields["app"]).secret_variables if "app" in fields else frozenset()
+        shown["variables"] = mask_variables(fields["variables"], secret)  # no PIN printed
     return " ".join(f"{k}={v}" for k, v in shown.items())
