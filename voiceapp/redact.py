@@ -65,7 +65,8 @@ _TOKEN_PATH = re.compile(r"(/voice/(?:step/)?+)(?!\*\*\*)([^/?#\s'\"<>]+)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _DIGIT_RUN = re.compile(r"\d(?:[ ,.\-]?\d)*")
 _WORD = re.compile(r"\w+")
-#: Digit runs at least this long are masked when the fingerprints cannot be checked.
+#: Digit runs at least this long are masked when the fingerprints cannot be checked, and
+#: a digit secret is looked for only in candidates this long (a PIN has 4 to 10 digits).
 _FALLBACK_DIGITS: Final = 4
 #: Longest digit candidate hashed (a PIN has at most 10 digits).
 _MAX_DIGITS: Final = 32
@@ -133,26 +134,39 @@ class Fingerprints:
     salt: str
     check: str  # the digest of "" with the same key: tells a Redactor which key it was
     digests: tuple[str, ...]
+    words: bool = False  # whether a secret is not all digits (then words are checked too)
 
     @classmethod
     def make(cls, values: Iterable[Any], secret_key: str) -> Fingerprints:
         key = derive_key(secret_key, "redact").encode("ascii")
         salt = secrets.token_hex(16)
+        normal = {_normal(v) for v in values if str(v).strip()}
         return cls(
             salt,
             _digest(key, salt, ""),
-            tuple(sorted({_digest(key, salt, _normal(v)) for v in values if str(v).strip()})),
+            tuple(sorted(_digest(key, salt, v) for v in normal)),
+            any(not v.isdigit() for v in normal),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"salt": self.salt, "check": self.check, "digests": list(self.digests)}
+        return {
+            "salt": self.salt,
+            "check": self.check,
+            "digests": list(self.digests),
+            "words": self.words,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Fingerprints | None:
         if not isinstance(data, Mapping):
             return None
         try:
-            return cls(str(data["salt"]), str(data["check"]), tuple(map(str, data["digests"])))
+            return cls(
+                str(data["salt"]),
+                str(data["check"]),
+                tuple(map(str, data["digests"])),
+                bool(data.get("words", True)),
+            )
         except (KeyError, TypeError):
             return None
 
@@ -176,6 +190,10 @@ def hide_secret_variables(
     return masked, prints.to_json()
 
 
+def _unchanged(item: Any) -> bool:
+    return item is None or isinstance(item, int | float)
+
+
 class Redactor:
     """Redacts nested data: URLs, ``apikey``/``secretKey`` values and secret variables.
 
@@ -188,12 +206,19 @@ class Redactor:
     ) -> None:
         self.fingerprints = fingerprints
         self._key: bytes | None = None
+        self._mac: Any = None  # HMAC with the salt fed in: copied per candidate
+        self._digests: frozenset[str] = frozenset()
+        self._words = False
         self._fallback = False
         if fingerprints is not None and fingerprints.digests:
             for secret in secret_keys:
                 key = derive_key(secret, "redact").encode("ascii")
                 if hmac.compare_digest(_digest(key, fingerprints.salt, ""), fingerprints.check):
                     self._key = key
+                    salt = f"{fingerprints.salt}\x00".encode()
+                    self._mac = hmac.new(key, salt, hashlib.sha256)
+                    self._digests = frozenset(fingerprints.digests)
+                    self._words = fingerprints.words
                     break
             else:
                 self._fallback = True
@@ -209,8 +234,9 @@ class Redactor:
         return self._fallback
 
     def _secret(self, candidate: str) -> bool:
-        assert self._key is not None and self.fingerprints is not None
-        return _digest(self._key, self.fingerprints.salt, candidate) in self.fingerprints.digests
+        mac = self._mac.copy()
+        mac.update(candidate.encode())
+        return mac.hexdigest() in self._digests
 
     def _digits(self, text: str) -> str:
         out: list[str] = []
@@ -224,7 +250,7 @@ class Redactor:
                 if len(digits) >= _FALLBACK_DIGITS:
                     hit = (0, len(digits))
             elif len(digits) <= _MAX_DIGITS:
-                for size in range(len(digits), 0, -1):
+                for size in range(len(digits), _FALLBACK_DIGITS - 1, -1):
                     for start in range(len(digits) - size + 1):
                         if self._secret(digits[start : start + size]):
                             hit = (start, start + size)
@@ -240,14 +266,21 @@ class Redactor:
         out.append(text[last:])
         return "".join(out)
 
+    def _plain(self, text: str) -> bool:
+        """Whether :meth:`text` would return ``text`` unchanged without looking further."""
+        return (
+            self._key is None and not self._fallback and "://" not in text and "/voice/" not in text
+        )
+
     def text(self, text: str) -> str:
         """One string: URLs (:func:`redact_text`), then secret values."""
         if "://" in text or "/voice/" in text:
             text = redact_text(text)
         if self._key is None and not self._fallback:
             return text
-        text = self._digits(text)
-        if self._key is not None and text:
+        if any(c.isdigit() for c in text):
+            text = self._digits(text)
+        if self._words and text:
             if self._secret(_normal(text)):
                 return MASK
             text = _WORD.sub(
@@ -259,15 +292,18 @@ class Redactor:
         """``data`` (JSON-like) with every string redacted; ``apikey``/``secretKey`` masked."""
         if isinstance(data, str):
             return self.text(data)
-        if isinstance(data, Mapping):
-            return {
-                key: (
-                    (MASK if data[key] is not None else None)
-                    if key in SECRET_FIELDS
-                    else self.value(data[key])
-                )
-                for key in data
-            }
+        if data is None or isinstance(data, int | float):
+            return data
+        if isinstance(data, dict | Mapping):  # one loop, no call for plain members (hot)
+            out: dict[Any, Any] = {}
+            for key, item in data.items():
+                if key in SECRET_FIELDS:
+                    out[key] = None if item is None else MASK
+                elif _unchanged(item) or (isinstance(item, str) and self._plain(item)):
+                    out[key] = item
+                else:
+                    out[key] = self.value(item)
+            return out
         if isinstance(data, list | tuple):
             if len(data) == 2 and isinstance(data[0], str) and data[0] in SECRET_FIELDS:
                 items = [data[0], MASK]  # a (name, value) parameter pair
