@@ -493,17 +493,25 @@ class Settings:
     def _secret_groups(self) -> list[tuple[str, tuple[str, ...]]]:
         """(setting, secrets) of every secret setting, the token keys first."""
         receivers = tuple(s for _, secrets in self.CALLBACK_RECEIVERS for s in secrets)
+        compat: list[str] = []
+        if isinstance(self.COMPAT, CompatConfig):  # the vendor routes' keys and tokens
+            for vendor in (self.COMPAT.pathors, self.COMPAT.feather, self.COMPAT.thunderphone):
+                compat += vendor.api_keys if vendor is not None else ()
+            if self.COMPAT.polyai is not None:
+                compat += [c.token for c in self.COMPAT.polyai.connectors.values()]
         return [
             ("SECRET_KEYS", self.SECRET_KEYS),
             ("SIGNATURE_SECRETS", self.SIGNATURE_SECRETS),
             ("CALLBACK_SECRETS", self.CALLBACK_SECRETS),
             ("CALLBACK_RECEIVERS", receivers),
             ("API_KEYS", self.API_KEYS),
+            ("COMPAT", tuple(compat)),
         ]
 
     def _check_reuse(self) -> None:
         """One secret, one purpose: refuse a value in two purposes (any mode)."""
-        purpose = {"CALLBACK_RECEIVERS": "CALLBACK_SECRETS"}  # the same purpose, per receiver
+        # the same purpose: per receiver; API clients (voiceapp's own API and the vendors')
+        purpose = {"CALLBACK_RECEIVERS": "CALLBACK_SECRETS", "COMPAT": "API_KEYS"}
         owner: dict[str, str] = {}
         for name, secrets in self._secret_groups():
             for value in secrets:

@@ -19,8 +19,8 @@ Secret variable values are never stored with the call.  The call keeps
 from ``SECRET_KEYS`` (:func:`voiceapp.keys.derive_key`, purpose ``redact``) and a
 per-call salt, so a reader of the call store cannot test PINs without the server's
 key.  A :class:`Redactor` finds a value again in text by hashing candidates: every
-run of digits (spaces, ``,``, ``.`` or ``-`` between them allowed: ``8 9 7 0``)
-for a digit value, every word and the whole string otherwise.  When none of the
+run of four or more digits (spaces, ``,``, ``.`` or ``-`` between them allowed:
+``8 9 7 0``) for a digit value, every word and the whole string otherwise.  When none of the
 keys it holds made the fingerprints (a dialer with other ``SECRET_KEYS``) it masks
 every run of four or more digits instead.
 """

@@ -210,3 +210,16 @@ def test_callback_receivers_pick_the_secret_by_host() -> None:
     assert settings.callback_secrets_for("http://127.0.0.1:8471/status") == (other,)
     assert settings.callback_secrets_for("http://127.0.0.1:8472/status") == (CALLBACK_KEY,)
     assert settings.callback_secrets_for("https://elsewhere.example.com/") == (CALLBACK_KEY,)
+
+
+def test_the_vendor_routes_keys_follow_the_same_rules() -> None:
+    published = {"pathors": {"api_keys": ["pathors-key-for-localhost-only"]}}
+    error = refused(COMPAT=published)
+    assert (error.code, error.field) == ("config-weak-secret", "COMPAT")
+    with pytest.raises(ConfigError) as info:  # any mode: a vendor key is no token key
+        load_settings(
+            environ={},
+            overrides={"TESTING": True, **STRONG, "COMPAT": {"feather": {"api_keys": [TOKEN_KEY]}}},
+        )
+    assert (info.value.code, info.value.field) == ("config-secret-reused", "COMPAT")
+    production(COMPAT={"polyai": {"connectors": {}}, "pathors": {"api_keys": [API_KEY]}})
