@@ -20,6 +20,7 @@ from voiceapp.redact import (
     redact_text,
     redact_url,
 )
+from voiceapp.stores.calls import CallSpec
 from voiceapp.web.calls import call_service
 
 FROM = "+19499300360"
@@ -152,3 +153,24 @@ def test_fingerprints_round_trip_and_refuse_junk() -> None:
     assert Fingerprints.from_json(prints.to_json()) == prints
     assert Fingerprints.from_json({"salt": "x"}) is None
     assert Fingerprints.from_json("junk") is None
+
+
+def test_a_call_stored_with_its_pin_still_shows_none(calls_app: Flask) -> None:
+    # a record written before secret variables were kept out of call records
+    store = call_service(calls_app).store
+    store.create(
+        CallSpec(
+            sid="CAold",
+            from_=FROM,
+            to="+14155550124",
+            url="https://voice.example.com/voice/old.token",
+            app="pin",
+            variables={"pin": "4321", "repeat": 1},
+        )
+    )
+    response = calls_app.test_client().get("/v1/calls/CAold", headers=AUTH)
+    assert response.status_code == 200
+    assert "4321" not in response.get_data(as_text=True)
+    assert response.get_json()["variables"] == {"pin": MASK, "repeat": 1}
+    canceled = calls_app.test_client().post("/v1/calls/CAold/cancel", headers=AUTH)
+    assert canceled.status_code == 200 and "4321" not in canceled.get_data(as_text=True)

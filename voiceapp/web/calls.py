@@ -18,6 +18,7 @@ Every field is validated here, at the edge, and becomes a typed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -38,7 +39,13 @@ from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.phone import normalize
-from voiceapp.redact import EXTRA_KEY, Redactor, hide_secret_variables, redact_url
+from voiceapp.redact import (
+    EXTRA_KEY,
+    Redactor,
+    hide_secret_variables,
+    mask_variables,
+    redact_url,
+)
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, require_api_key
@@ -464,16 +471,28 @@ def get_call(sid: str) -> Response:
     require_api_key(rt)
     service = call_service()
     record = service.store.require(sid)
+    return jsonify(_shown(rt.settings, record, service.trace(sid)))
+
+
+def _shown(
+    settings: Settings, record: CallRecord, trace: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What the API shows of a call: one redactor for the whole answer (tokens, apikey,
+    userinfo, secret variables), and the app's secret variables masked even in a
+    record stored before they were kept out of it."""
     body = record.to_dict()
-    trace = service.trace(sid)
     if trace is not None:
         body["trace"] = trace
-    # one redactor for the whole answer: tokens, apikey, userinfo and secret variables
-    return jsonify(Redactor.for_call(record.spec.extra, rt.settings.SECRET_KEYS).value(body))
+    if record.spec.app is not None:
+        with contextlib.suppress(ValidationError):  # an app no longer registered
+            secret = get_app(record.spec.app).secret_variables
+            body["variables"] = mask_variables(body["variables"], secret)
+    shown: dict[str, Any] = Redactor.for_call(record.spec.extra, settings.SECRET_KEYS).value(body)
+    return shown
 
 
 @bp.post("/calls/<sid>/cancel")
 def cancel_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
-    return jsonify(call_service().store.cancel(sid).to_dict())
+    return jsonify(_shown(rt.settings, call_service().store.cancel(sid)))
