@@ -11,10 +11,13 @@
   status-callback event is written to the store *before* anything about it is
   delivered; delivery attempts are written as they happen;
 * documents are fetched and callbacks sent with the signed
-  :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature`` with the
-  newest of ``SIGNATURE_SECRETS``, else of ``SECRET_KEYS``), in threads, so
-  neither a slow document server nor a slow callback receiver holds up other
-  calls;
+  :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature``: fetches
+  with the newest of ``Settings.signature_secrets``, callbacks as ``v2`` with the
+  newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``), in
+  threads, so neither a slow document server nor a slow callback receiver holds up
+  other calls;
+* every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
+  (no token, ``apikey``, userinfo or secret app variable);
 * it renews the leases of its calls, and carries out cancel requests the API
   stored for calls that are already dialing;
 * :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
