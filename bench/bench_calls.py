@@ -310,7 +310,8 @@ def api_run(url: str, n: int) -> tuple[float, float, float]:
         body = urlencode(list(params)).encode()  # type: ignore[call-overload]
         parts = urlsplit(target)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        signature = sign_request(SECRET, method, target, body, timestamp=int(time.time()))
+        secret = settings.signature_secrets[-1]  # the fetch key, never a token key
+        signature = sign_request(secret, method, target, body, timestamp=int(time.time()))
         status, data = client.request(method, path, body, form, {HEADER: signature})
         if status != 200:
             raise RuntimeError(f"{target}: HTTP {status}")

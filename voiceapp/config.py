@@ -11,9 +11,11 @@ applied in this order, each overriding the one before:
 4. an ``overrides`` mapping (``create_app(test_config=...)``).
 
 A value that does not fit its type raises :class:`~voiceapp.errors.ConfigError`
-naming the key and the source.  :meth:`Settings.check_production` refuses a
-production start (neither ``DEBUG`` nor ``TESTING``) with a development secret;
-:meth:`Settings.check_serving` a production server that places calls without
+naming the key and the source.  :meth:`Settings.check` refuses a secret used for two
+purposes (``config-secret-reused``, :mod:`voiceapp.keys`); :meth:`Settings.check_production`
+refuses a production start (neither ``DEBUG`` nor ``TESTING``) with a weak or published
+secret (``config-weak-secret``) or without the request and callback signing secrets it
+needs; :meth:`Settings.check_serving` a production server that places calls without
 ``PUBLIC_URL``.
 """
 
@@ -37,6 +39,7 @@ from voiceapp.destinations import (
     number_type_name,
 )
 from voiceapp.errors import ConfigError
+from voiceapp.keys import DEV_SECRETS, MIN_SECRET_BYTES, derive_keys, weakness
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
@@ -45,10 +48,8 @@ from voiceapp.settings_tables.retry import RetryPolicy
 ENV_PREFIX = "VOICEAPP_"
 CONFIG_ENV = "VOICEAPP_CONFIG"
 
-#: Secrets that are fine for a laptop and never for a deployment.
-DEV_SECRETS = frozenset({"", "dev", "development", "secret", "changeme", "change-me", "test"})
-#: A production secret must be at least this long.
-MIN_SECRET_LENGTH = 16
+#: A production secret must be at least this long, in bytes (see voiceapp.keys.weakness).
+MIN_SECRET_LENGTH = MIN_SECRET_BYTES
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
@@ -297,6 +298,27 @@ def _rate_limit(value: Any) -> Any:
         raise Invalid(exc.message) from None
 
 
+def _receivers(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{"hooks.example.com" = ["old", "new"], "127.0.0.1:8471" = [...]}`` → sorted pairs."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, Mapping):
+        raise Invalid('must be a table of "host" or "host:port" = ["secret", ...]')
+    out: dict[str, tuple[str, ...]] = {}
+    for host, secrets in value.items():
+        name = str(host).strip().lower()
+        if not name or "/" in name or "@" in name:
+            raise Invalid(f"{host!r} is not a host or host:port")
+        try:
+            keys = _str_list(secrets)
+        except Invalid as exc:
+            raise Invalid(f"{name}: {exc}") from None
+        if not keys:
+            raise Invalid(f"{name}: needs at least one secret")
+        out[name] = keys
+    return tuple(sorted(out.items()))
+
+
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
         raise Invalid("must be a callable returning seconds since the epoch")
@@ -359,7 +381,8 @@ class Settings:
     SIGNATURE_SECRETS: tuple[str, ...] = setting(
         (),
         _str_list,
-        "Secrets for X-Voiceapp-Signature, oldest first; empty = SECRET_KEYS.",
+        "Secrets signing the dialer's document fetches, oldest first; empty = derived from "
+        "SECRET_KEYS (DEBUG/TESTING only).",
     )
     SIGNATURE_TOLERANCE: int = setting(
         300, _int_range(1, 3600), "Seconds a voiceapp signature timestamp may be off."
@@ -482,6 +505,20 @@ class Settings:
         _int_range(60, 604800),
         "Seconds the response to an Idempotency-Key is kept and replayed (24 h).",
     )
+    # -- callback signing
+    CALLBACK_SECRETS: tuple[str, ...] = setting(
+        (),
+        _str_list,
+        "Secrets signing status callbacks (v2, event id signed), oldest first; empty = "
+        "derived from SECRET_KEYS (DEBUG/TESTING only).",
+    )
+    CALLBACK_RECEIVERS: tuple[tuple[str, tuple[str, ...]], ...] = setting(
+        (),
+        _receivers,
+        'Callback secrets per receiver: [callback_receivers] "host[:port]" = [secrets] '
+        "(file only).",
+        env=False,
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,
@@ -497,7 +534,36 @@ class Settings:
 
     @property
     def signature_secrets(self) -> tuple[str, ...]:
-        return self.SIGNATURE_SECRETS or self.SECRET_KEYS
+        """Document-fetch signing secrets: ``SIGNATURE_SECRETS``, else (DEBUG/TESTING only)
+        keys derived from ``SECRET_KEYS`` (:func:`voiceapp.keys.derive_key`); never
+        ``SECRET_KEYS`` themselves."""
+        if self.SIGNATURE_SECRETS or self.production:
+            return self.SIGNATURE_SECRETS
+        return derive_keys(self.SECRET_KEYS, "fetch")
+
+    @property
+    def callback_secrets(self) -> tuple[str, ...]:
+        """Status-callback signing secrets: ``CALLBACK_SECRETS``, else (DEBUG/TESTING only)
+        keys derived from ``SECRET_KEYS``."""
+        if self.CALLBACK_SECRETS or self.production:
+            return self.CALLBACK_SECRETS
+        return derive_keys(self.SECRET_KEYS, "callback")
+
+    def callback_secrets_for(self, url: str) -> tuple[str, ...]:
+        """The secrets signing callbacks to ``url``: its ``CALLBACK_RECEIVERS`` entry
+        (``host:port`` first, then ``host``), else :attr:`callback_secrets`."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return self.callback_secrets
+        receivers = dict(self.CALLBACK_RECEIVERS)
+        bracketed = f"[{host}]" if ":" in host else host
+        for name in (f"{bracketed}:{port}", host, bracketed):
+            if name in receivers:
+                return receivers[name]
+        return self.callback_secrets
 
     @property
     def outbound_allowlist(self) -> tuple[str, ...]:
@@ -544,21 +610,75 @@ class Settings:
             raise ConfigError(
                 "REQUIRE_SIGNATURE = twilio needs TWILIO_AUTH_TOKEN", field="TWILIO_AUTH_TOKEN"
             )
+        self._check_reuse()
 
-    def check_production(self) -> None:
-        """Refuse development secrets unless DEBUG or TESTING is on."""
-        if not self.production:
-            return
-        for name in ("SECRET_KEYS", "SIGNATURE_SECRETS", "API_KEYS"):
-            for value in getattr(self, name):
-                if value.lower() in DEV_SECRETS or len(value) < MIN_SECRET_LENGTH:
+    def _secret_groups(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(setting, secrets) of every secret setting, the token keys first."""
+        receivers = tuple(s for _, secrets in self.CALLBACK_RECEIVERS for s in secrets)
+        compat: list[str] = []
+        if isinstance(self.COMPAT, CompatConfig):  # the vendor routes' keys and tokens
+            for vendor in (self.COMPAT.pathors, self.COMPAT.feather, self.COMPAT.thunderphone):
+                compat += vendor.api_keys if vendor is not None else ()
+            if self.COMPAT.polyai is not None:
+                compat += [c.token for c in self.COMPAT.polyai.connectors.values()]
+        return [
+            ("SECRET_KEYS", self.SECRET_KEYS),
+            ("SIGNATURE_SECRETS", self.SIGNATURE_SECRETS),
+            ("CALLBACK_SECRETS", self.CALLBACK_SECRETS),
+            ("CALLBACK_RECEIVERS", receivers),
+            ("API_KEYS", self.API_KEYS),
+            ("COMPAT", tuple(compat)),
+        ]
+
+    def _check_reuse(self) -> None:
+        """One secret, one purpose: refuse a value in two purposes (any mode)."""
+        # the same purpose: per receiver; API clients (voiceapp's own API and the vendors')
+        purpose = {"CALLBACK_RECEIVERS": "CALLBACK_SECRETS", "COMPAT": "API_KEYS"}
+        owner: dict[str, str] = {}
+        for name, secrets in self._secret_groups():
+            for value in secrets:
+                first = owner.setdefault(value, name)
+                if purpose.get(first, first) != purpose.get(name, name):
                     raise ConfigError(
-                        f"{name} holds a development or short secret; production needs "
-                        f"random values of at least {MIN_SECRET_LENGTH} characters "
-                        "(or set DEBUG/TESTING for local work)",
-                        code="config-dev-secret",
+                        f"{name} reuses a secret of {first}; each purpose needs its own "
+                        "(a callback receiver could otherwise sign what the server trusts)",
+                        code="config-secret-reused",
                         field=name,
                     )
+
+    def check_production(self, *, dialer: bool | None = None) -> None:
+        """Refuse weak secrets and missing signing secrets unless DEBUG or TESTING is on.
+
+        ``dialer``: whether this process runs a dialer (default: the embedded one);
+        it then needs ``CALLBACK_SECRETS``.  ``REQUIRE_SIGNATURE = "voiceapp"`` needs
+        ``SIGNATURE_SECRETS``.  No message includes a secret.
+        """
+        if not self.production:
+            return
+        for name, secrets in self._secret_groups():
+            for index, value in enumerate(secrets):
+                reason = weakness(value)
+                if reason is not None:
+                    raise ConfigError(
+                        f"{name} entry #{index} {reason}; production needs random values of "
+                        f"at least {MIN_SECRET_BYTES} bytes, e.g. python -c 'import secrets; "
+                        "print(secrets.token_urlsafe(32))' (or set DEBUG/TESTING for local work)",
+                        code="config-weak-secret",
+                        field=name,
+                    )
+        if self.REQUIRE_SIGNATURE == "voiceapp" and not self.SIGNATURE_SECRETS:
+            raise ConfigError(
+                "REQUIRE_SIGNATURE = voiceapp needs SIGNATURE_SECRETS in production",
+                code="config-signing-secret",
+                field="SIGNATURE_SECRETS",
+            )
+        if (self.embedded_dialer if dialer is None else dialer) and not self.CALLBACK_SECRETS:
+            raise ConfigError(
+                "a dialer needs CALLBACK_SECRETS in production: the secrets status callbacks "
+                "are signed with (never SECRET_KEYS)",
+                code="config-callback-secret",
+                field="CALLBACK_SECRETS",
+            )
         if self.CLOCK is not None:
             raise ConfigError("CLOCK is for tests only", field="CLOCK")
 

@@ -28,7 +28,11 @@ def test_the_example_file_loads() -> None:
         and compat.thunderphone.numbers["+15551234567"].outbound_agent == 12
     )
     assert compat.polyai is not None and compat.polyai.status_retention == 7200.0
-    settings.check_production()  # its secrets are long enough to start without DEBUG
+    # its keys are published: fine for tests on 127.0.0.1, refused by a production start
+    with pytest.raises(ConfigError) as info:
+        settings.check_production()
+    assert (info.value.code, info.value.field) == ("config-weak-secret", "SECRET_KEYS")
+    assert "vendors-token-signing-key-localhost" not in info.value.message
 
 
 def _set(data: dict[str, Any], path: list[str], value: Any) -> None:

@@ -17,7 +17,9 @@ from voiceapp.dialer.trace import TraceEntry
 from voiceapp.dialer.worker import Dialer
 from voiceapp.stores.calls import AttemptRecord, CallSpec, CallStore, open_call_store
 
-SECRETS = ["old-signing-key-0001", "new-signing-key-0002"]
+SECRETS = ["old-token-key-0001", "new-token-key-0002"]  # tokens only: they sign no request
+FETCH_SECRETS = ["old-fetch-key-0001", "new-fetch-key-0002"]
+CALLBACK_SECRETS = ["old-callback-key-0001", "new-callback-key-0002"]
 CALLER = "+19499300360"
 PIN_CALLEE = "+886912345678"
 BUSY = "+886223456789"
@@ -42,6 +44,8 @@ def make_settings(allow: Site | None = None, **extra: Any) -> Settings:
     overrides: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEYS": SECRETS,
+        "SIGNATURE_SECRETS": FETCH_SECRETS,
+        "CALLBACK_SECRETS": CALLBACK_SECRETS,
         "NETWORK": NETWORK,
         "CALLBACK_RETRY": {"attempts": 5, "first_delay": 1.0, "factor": 2.0, "max_delay": 10.0},
         "DIALER_LEASE": 5,
@@ -62,7 +66,7 @@ def store(tmp_path: Path) -> Iterator[CallStore]:
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    with serve_site(SECRETS[-1], documents={"pin": PIN_XML}) as running:
+    with serve_site(FETCH_SECRETS[-1], CALLBACK_SECRETS[-1], documents={"pin": PIN_XML}) as running:
         yield running
 
 
@@ -179,7 +183,9 @@ def test_unanswered_outcomes(
 
 
 def test_receiver_failing_twice_then_recovering(store: CallStore) -> None:
-    with serve_site(SECRETS[-1], documents={"pin": PIN_XML}, fail_first=2) as site:
+    with serve_site(
+        FETCH_SECRETS[-1], CALLBACK_SECRETS[-1], documents={"pin": PIN_XML}, fail_first=2
+    ) as site:
         store.create(spec("CAflaky", PIN_CALLEE, site))
         dialer = new_dialer(store, site)
         assert dialer.run_until_idle() == 1
@@ -438,7 +444,7 @@ def test_real_clock_leases_are_renewed_through_a_long_call(store: CallStore) -> 
     from voiceapp.dialer.clock import RealClock
 
     hold = b'<Response><Say>Your pin is 8 9 7 0</Say><Pause length="4"/></Response>'
-    with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
+    with serve_site(FETCH_SECRETS[-1], CALLBACK_SECRETS[-1], documents={"hold": hold}) as site:
         store.create(spec("CAlong", CALLER, site, url="/doc/hold"))
         settings = make_settings(
             site, DIALER_LEASE=2, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}}
@@ -482,7 +488,7 @@ def test_stop_hangs_up_running_calls_and_flushes_their_callbacks(store: CallStor
     from voiceapp.dialer.clock import RealClock
 
     hold = b'<Response><Say>Hold on</Say><Pause length="60"/></Response>'
-    with serve_site(SECRETS[-1], documents={"hold": hold}) as site:
+    with serve_site(FETCH_SECRETS[-1], CALLBACK_SECRETS[-1], documents={"hold": hold}) as site:
         store.create(spec("CAstop", CALLER, site, url="/doc/hold"))
         settings = make_settings(site, DIALER_POLL=0.05, NETWORK={"default": {"rings": 0}})
         dialer = Dialer(settings, store, clock=RealClock(), worker_id="w-stop")

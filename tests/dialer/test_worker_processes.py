@@ -18,7 +18,9 @@ from worker_site import Site, serve_site
 
 from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
 
-SECRET = "process-test-signing-key"
+SECRET = "process-test-token-key"
+FETCH_SECRET = "process-test-fetch-key"
+CALLBACK_SECRET = "process-test-callback-key"
 CALLER = "+19499300360"
 SHORT_XML = b"<Response><Say>Hi</Say></Response>"
 LONG_XML = b'<Response><Say>Your pin is 8 9 7 0</Say><Pause length="60"/></Response>'
@@ -97,6 +99,8 @@ def write_config(tmp_path: Path, store_url: str, site: Site, **settings: object)
         f'url_allowlist = ["{site.base.removeprefix("http://")}"]',  # the site's loopback port
         f'store_url = "{store_url}"',
         f'secret_keys = ["{SECRET}"]',
+        f'signature_secrets = ["{FETCH_SECRET}"]',
+        f'callback_secrets = ["{CALLBACK_SECRET}"]',
         "dialer_poll = 0.05",
     ]
     lines += [f"{key} = {value}" for key, value in settings.items()]
@@ -130,7 +134,9 @@ def store(store_url: str) -> Iterator[CallStore]:
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    with serve_site(SECRET, documents={"short": SHORT_XML, "long": LONG_XML}) as running:
+    with serve_site(
+        FETCH_SECRET, CALLBACK_SECRET, documents={"short": SHORT_XML, "long": LONG_XML}
+    ) as running:
         yield running
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from voiceapp.dialer.callbacks import EVENT_ID_HEADER
 from voiceapp.errors import TokenInvalid
-from voiceapp.signatures import HEADER, verify_request
+from voiceapp.signatures import HEADER, ReplayCache, verify_request
 
 PIN_XML = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>Your pin is 8 9 7 0</Say></Response>'
@@ -25,7 +25,8 @@ PIN_XML = (
 class Site:
     """What the site serves and what it saw (all access under ``lock``)."""
 
-    secret: str
+    secret: str  # signs document fetches
+    callback_secret: str = ""  # signs callbacks (v2: the event id is signed)
     documents: dict[str, bytes] = field(default_factory=dict)  # path -> XML
     fail_first: int = 0  # each callback event's first N tries get a 500
     fetches: Counter[str] = field(default_factory=Counter)  # CallSid -> document fetches
@@ -39,6 +40,7 @@ class Site:
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""
     on_fetch: Callable[[dict[str, str]], None] | None = None
+    seen: ReplayCache = field(default_factory=ReplayCache)  # the receiver's replay guard
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -84,14 +86,17 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
             params.update(parse_qsl(body.decode("ascii"), keep_blank_values=True))
             full = site.base + self.path
+            callback = parts.path == "/cb"
             try:
                 verify_request(
-                    [site.secret],
+                    [site.callback_secret if callback else site.secret],
                     self.headers.get(HEADER),
                     self.command,
                     full,
                     body,
                     now=time.time(),
+                    event_id=self.headers.get(EVENT_ID_HEADER) if callback else None,
+                    seen=site.seen if callback else None,
                 )
                 signed = True
             except TokenInvalid:
@@ -131,9 +136,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_site(secret: str, **kwargs: object) -> Iterator[Site]:
+def serve_site(secret: str, callback_secret: str, **kwargs: object) -> Iterator[Site]:
     """A :class:`Site` listening on a free 127.0.0.1 port, stopped afterwards."""
-    site = Site(secret=secret, **kwargs)  # type: ignore[arg-type]
+    site = Site(secret=secret, callback_secret=callback_secret, **kwargs)  # type: ignore[arg-type]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
     server.daemon_threads = True
     site.base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -90,6 +90,7 @@ class Received:
     params: dict[str, str]
     headers: dict[str, str]
     status: int  # what the receiver answered
+    body: bytes = b""  # the raw body (to verify its signature)
 
 
 @dataclass
@@ -119,13 +120,14 @@ class Receiver:
                 parts = urlsplit(self.path)
                 params = dict(parse_qsl(parts.query))
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    params.update(parse_qsl(self.rfile.read(length).decode()))
+                body = self.rfile.read(length) if length else b""
+                if body:
+                    params.update(parse_qsl(body.decode()))
                 with receiver.lock:
                     failed = sum(1 for r in receiver.received if r.status >= 500)
                     status = 503 if failed < receiver.fail_first else 204
                     receiver.received.append(
-                        Received(self.command, parts.path, params, dict(self.headers), status)
+                        Received(self.command, parts.path, params, dict(self.headers), status, body)
                     )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

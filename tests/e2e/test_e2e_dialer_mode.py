@@ -22,8 +22,10 @@ from voiceapp.web.calls import call_service
         (
             {
                 "DIALER": "auto",
-                "TESTING": False,
-                "API_KEYS": ["k" * 20],
+                "TESTING": False,  # production: strong keys, and callback secrets for the dialer
+                "API_KEYS": ["mFZEkOzNcBJ52zVUyf6BANnoI8Xltjf0bAjn49q1s-s"],
+                "SECRET_KEYS": ["Jwef78Cp3_oqYIwFNpNU04Ar4dTzoqtVkfRzo3xfpU0"],
+                "CALLBACK_SECRETS": ["_VwpqSC7L5zY2KiVzmOur8H8DLED6X-iRxazNUr-n9U"],
                 "PUBLIC_URL": "http://127.0.0.1:9",
             },
             True,

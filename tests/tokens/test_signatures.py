@@ -128,12 +128,12 @@ def test_a_stale_header_is_stale_even_with_a_good_mac() -> None:
     assert info.value.code == "signature-stale"
 
 
-def test_several_v1_entries_and_unknown_schemes() -> None:
+def test_several_v1_entries_and_unknown_schemes_v3() -> None:
     a, b = signed("retired"), signed("new")
-    both = f"{a},v1={b.split('v1=')[1]},v2=future"
+    both = f"{a},v1={b.split('v1=')[1]},v3=future"
     check(both)
     with pytest.raises(TokenInvalid):
-        check(f"{a},v2=future")
+        check(f"{a},v3=future")
 
 
 def test_no_secret_is_a_config_error() -> None:

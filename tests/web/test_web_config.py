@@ -13,7 +13,7 @@ from voiceapp.config import Settings, load_settings, setting_docs
 from voiceapp.errors import ConfigError
 from voiceapp.web import create_app
 
-STRONG = "s3cr3t-" + "x" * 24
+STRONG = "FrMGWrjBQ73VwS5hYw84bjr6EI5E3ImAfL3ohGWaRrU"  # secrets.token_urlsafe(32)
 
 
 def test_defaults() -> None:
@@ -121,7 +121,7 @@ def test_production_start_with_a_dev_secret_refuses_to_boot(
     store = f"sqlite:///{tmp_path / 'x.db'}"
     with pytest.raises(ConfigError) as info:
         create_app({"STORE_URL": store, **config})
-    assert info.value.code == "config-dev-secret"
+    assert info.value.code == "config-weak-secret"
     assert info.value.field in ("SECRET_KEYS", "API_KEYS")
     # the same secrets are fine for local work
     create_app({"STORE_URL": store, "DEBUG": True, "DIALER": "external", **config})

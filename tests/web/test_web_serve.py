@@ -21,8 +21,9 @@ def clean_env() -> dict[str, str]:
 def test_serve_with_a_config_file(tmp_path: Path) -> None:
     config = tmp_path / "voiceapp.toml"
     config.write_text(
-        f'secret_keys = ["serve-test-secret-0000000000"]\n'
-        f'api_keys = ["serve-test-api-key-000000000"]\n'
+        f'secret_keys = ["serve-test-secret-DbkQk65pyX8kHns1L2X-XKs9wXU3"]\n'
+        f'callback_secrets = ["serve-test-callbacks-r_zAzaZUxRAD-5YN_jd5pMOhVZ"]\n'
+        f'api_keys = ["serve-test-api-key-_VwpqSC7L5zY2KiVzmOur8H8"]\n'
         f'store_url = "sqlite:///{tmp_path / "serve.db"}"\n'
         f'default_language = "zh-TW"\n'
     )
@@ -47,7 +48,7 @@ def test_serve_with_a_config_file(tmp_path: Path) -> None:
         created = requests.post(
             base + "/v1/sessions",
             json={"app": "pin", "to": TO, "variables": {"pin": "1234"}},
-            headers={"X-API-Key": "serve-test-api-key-000000000"},
+            headers={"X-API-Key": "serve-test-api-key-_VwpqSC7L5zY2KiVzmOur8H8"},
             timeout=10,
         )
         assert created.status_code == 201

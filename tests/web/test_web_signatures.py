@@ -9,6 +9,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from webutil import TO, Clock, new_session, path_of
 
+from voiceapp.keys import derive_key
 from voiceapp.signatures import sign_request
 
 SIGNING = "signing-secret-0123456789"
@@ -51,16 +52,22 @@ def test_voiceapp_signature_on_get_and_steps(make_app: Callable[..., Flask], clo
     app = make_app(REQUIRE_SIGNATURE="voiceapp", SECRET_KEYS=[SIGNING], CLOCK=clock)
     client = app.test_client()
     url = new_session(client, app="pin-verify")["url"] + "?CallSid=CA1&To=%2B14155550123"
-    sig = sign_request(SIGNING, "GET", url, b"", timestamp=int(clock.now))
+    # the token key itself signs no request: SIGNATURE_SECRETS defaults to a derived key
+    token_key_sig = sign_request(SIGNING, "GET", url, b"", timestamp=int(clock.now))
+    response = client.get(path_of(url), headers={"X-Voiceapp-Signature": token_key_sig})
+    assert response.status_code == 403
+    assert response.get_json(force=True)["code"] == "signature-mismatch"
+    derived = derive_key(SIGNING, "fetch")
+    sig = sign_request(derived, "GET", url, b"", timestamp=int(clock.now))
     response = client.get(path_of(url), headers={"X-Voiceapp-Signature": sig})
-    assert response.status_code == 200  # SIGNATURE_SECRETS defaults to SECRET_KEYS
+    assert response.status_code == 200
     action = response.data.split(b'action="')[1].split(b'"')[0].decode()
     body = b"CallSid=CA1&Digits=8970"
     response = client.post(
         path_of(action), data=body, content_type="application/x-www-form-urlencoded"
     )
     assert response.status_code == 403  # steps need the signature too
-    sig = sign_request(SIGNING, "POST", action, body, timestamp=int(clock.now))
+    sig = sign_request(derived, "POST", action, body, timestamp=int(clock.now))
     response = client.post(
         path_of(action),
         data=body,
@@ -96,6 +103,6 @@ def test_public_url_is_what_gets_signed(make_app: Callable[..., Flask], clock: C
     client = app.test_client()
     url = new_session(client)["url"]
     assert url.startswith("https://voice.example.com/voice/")
-    sig = sign_request(SIGNING, "POST", url, b"", timestamp=int(clock.now))
+    sig = sign_request(derive_key(SIGNING, "fetch"), "POST", url, b"", timestamp=int(clock.now))
     response = client.post(path_of(url), headers={"X-Voiceapp-Signature": sig})
     assert response.status_code == 200

@@ -54,6 +54,7 @@ def path_of(url: str) -> str:
 
 SECRET = "gunicorn-test-secret-" + "0" * 16
 GUNICORN_API_KEY = "gunicorn-test-api-key-" + "0" * 16
+GUNICORN_CALLBACK_SECRET = "KybVAY_ZIO-JeN1kpK7Yy-jHc0ca77GbvIAdE8o6FAA"
 
 
 def free_port() -> int:
@@ -103,6 +104,7 @@ class Gunicorn:
             VOICEAPP_SECRET_KEYS=SECRET,
             VOICEAPP_API_KEYS=GUNICORN_API_KEY,
             VOICEAPP_PUBLIC_URL=self.base,  # production places calls: PUBLIC_URL is required
+            VOICEAPP_CALLBACK_SECRETS=GUNICORN_CALLBACK_SECRET,
             **self.extra_env,
         )
         with self.log.open("wb") as log:

@@ -89,6 +89,9 @@ class App(abc.ABC):
     templates: ClassVar[tuple[str, ...]]
     #: the longest session ttl the app accepts (None: the deployment's limit)
     max_ttl: ClassVar[int | None] = None
+    #: variables flagged secret: never returned by the API, traced or logged (only the
+    #: session holds them; the call keeps fingerprints, see ``voiceapp.redact``)
+    secret_variables: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
     def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class PinApp(App):
     name = "pin"
     summary = "Says a PIN digit by digit, `repeat` times, then hangs up."
     templates = ("pin.xml",)
+    secret_variables: ClassVar[frozenset[str]] = frozenset({"pin"})
 
     def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         check_keys(variables, required=("pin",), optional=("repeat",), at="variables")
@@ -65,6 +66,7 @@ class PinVerifyApp(App):
     summary = "Asks for the PIN with <Gather>; 5 attempts, then lock-out; 10-minute session."
     templates = ("pin_verify.xml", "pin_verify_result.xml")
     max_ttl: ClassVar[int | None] = VERIFY_TTL
+    secret_variables: ClassVar[frozenset[str]] = frozenset({"pin"})
 
     def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         check_keys(variables, required=("pin",), optional=(), at="variables")

@@ -67,7 +67,7 @@ def dialer(
                 "voiceapp dialer needs STORE_URL: the store the server writes calls to "
                 "(redis://host:port/db, or sqlite:///path for one machine)"
             )
-        settings.check_production()
+        settings.check_production(dialer=True)
         store = open_call_store(settings.STORE_URL)
     except VoiceappError as exc:
         where = f" ({exc.field})" if exc.field else ""

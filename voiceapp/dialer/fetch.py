@@ -16,7 +16,9 @@
 * :meth:`HttpClient.send_callback` — the :class:`~voiceapp.dialer.callbacks.Deliverer`'s
   sender: makes the request, returns the HTTP status, raises on no answer
   (:class:`~voiceapp.errors.OutboundBlocked` when the destination is refused;
-  the deliverer does not retry that).
+  the deliverer does not retry that).  Callbacks are signed with ``callback_secret``
+  (never the document secret) as ``v2``, which covers the ``X-Voiceapp-Event-Id``
+  and a fresh nonce per attempt.
 
 **Where requests go** (:mod:`voiceapp.netguard`).  Every request, whatever URL
 it names (the call's ``url``, a ``<Redirect>``, an action, a whisper, a status
@@ -28,6 +30,9 @@ name), and the peer address of the connected socket is checked again.  A
 refusal raises :class:`~voiceapp.errors.OutboundBlocked` before anything is
 sent.  Proxies are never used (the proxy would be the only address checked):
 those of the environment and of the session are ignored.
+
+Error messages go through :func:`voiceapp.redact.redact_url`: no session token, no
+URL userinfo.
 
 This module does HTTP with ``requests``; it knows nothing of Flask.
 """
@@ -53,10 +58,11 @@ from voiceapp.dialer.callbacks import CallbackRequest
 from voiceapp.dialer.interpreter import FetchError
 from voiceapp.errors import OutboundBlocked
 from voiceapp.netguard import Guard
+from voiceapp.redact import redact_text, redact_url
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
 from voiceapp.signatures import sign_request
 
-__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "GuardedAdapter", "HttpClient"]
+__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "CallbackSecret", "GuardedAdapter", "HttpClient"]
 
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
@@ -64,6 +70,9 @@ _CHUNK = 64 * 1024
 #: Per request: no proxy, from the environment (``HTTP_PROXY``, ``ALL_PROXY``, ...) or the
 #: session (``None`` removes a key when requests merges its settings; its stubs say str).
 _NO_PROXIES: Final = cast(dict[str, str], {"http": None, "https": None, "all": None})
+
+#: The callback signing secret: one for every receiver, or ``secret_for(url)``.
+CallbackSecret = str | bytes | Callable[[str], str | bytes | None] | None
 
 
 def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
@@ -221,6 +230,7 @@ class HttpClient:
         self,
         *,
         secret: str | bytes | None = None,
+        callback_secret: CallbackSecret = None,
         connect_timeout: float = 5.0,
         total_timeout: float = 15.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -232,6 +242,7 @@ class HttpClient:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
+        self.callback_secret = callback_secret
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
@@ -249,7 +260,12 @@ class HttpClient:
         self.session.close()
 
     def _prepare(
-        self, method: str, url: str, params: Sequence[tuple[str, str]]
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        event_id: str | None = None,
     ) -> tuple[str, str, bytes, dict[str, str]]:
         method = method.upper()
         scheme = urlsplit(url).scheme.lower()
@@ -264,9 +280,15 @@ class HttpClient:
         else:
             target, body = url, urlencode(list(params)).encode("ascii")
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.secret:
+        if event_id is None:
+            secret = self.secret
+        elif callable(self.callback_secret):
+            secret = self.callback_secret(url)
+        else:
+            secret = self.callback_secret
+        if secret:
             headers[SIGNATURE_HEADER] = sign_request(
-                self.secret, method, target, body, timestamp=int(self.now())
+                secret, method, target, body, timestamp=int(self.now()), event_id=event_id
             )
         return method, target, body, headers
 
@@ -295,25 +317,28 @@ class HttpClient:
 
     def fetch(self, method: str, url: str, params: Sequence[tuple[str, str]]) -> bytes:
         """Fetch a document; the body, or :class:`FetchError`."""
+        requested, url = url, redact_url(url)  # url: what the messages below may show
         deadline = time.monotonic() + self.total_timeout
         try:
-            method, target, body, headers = self._prepare(method, url, params)
+            method, target, body, headers = self._prepare(method, requested, params)
             response = self._send(method, target, body, headers)
         except OutboundBlocked as exc:
             raise FetchError(
                 f"{method.upper()} {_origin(url)}: refused: {exc}", code="fetch-blocked"
             ) from None
         except requests.exceptions.Timeout as exc:
-            raise FetchError(f"{method} {url}: timed out ({exc})", code="fetch-timeout") from None
+            raise FetchError(
+                f"{method} {url}: timed out ({redact_text(str(exc))})", code="fetch-timeout"
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise FetchError(
-                f"{method} {url}: cannot connect ({exc})", code="fetch-connect"
+                f"{method} {url}: cannot connect ({redact_text(str(exc))})", code="fetch-connect"
             ) from None
         with response:
             if 300 <= response.status_code < 400:
                 raise FetchError(
                     f"{method} {url}: redirect {response.status_code} to"
-                    f" {response.headers.get('Location')!r} is not followed",
+                    f" {redact_url(response.headers.get('Location') or '')!r} is not followed",
                     code="fetch-redirect",
                 )
             if not 200 <= response.status_code < 300:
@@ -339,18 +364,20 @@ class HttpClient:
                     chunks.append(chunk)
             except requests.exceptions.Timeout as exc:
                 raise FetchError(
-                    f"{method} {url}: timed out ({exc})", code="fetch-timeout"
+                    f"{method} {url}: timed out ({redact_text(str(exc))})", code="fetch-timeout"
                 ) from None
             except requests.exceptions.RequestException as exc:
                 raise FetchError(
-                    f"{method} {url}: broken answer ({exc})", code="fetch-connect"
+                    f"{method} {url}: broken answer ({redact_text(str(exc))})", code="fetch-connect"
                 ) from None
         return b"".join(chunks)
 
     def send_callback(self, request: CallbackRequest) -> int:
         """Send one status callback; return the HTTP status (raise when none came;
         :class:`OutboundBlocked` when the destination is refused)."""
-        method, target, body, headers = self._prepare(request.method, request.url, request.params)
+        method, target, body, headers = self._prepare(
+            request.method, request.url, request.params, event_id=request.event_id
+        )
         headers.update(request.headers)
         response = self._send(method, target, body, headers)
         with response:

@@ -122,6 +122,8 @@ class OutboundCall:
     subscription: Subscription = field(default_factory=Subscription)
     timeout: float = 60.0  # seconds to ring before no-answer
     sid: str | None = None
+    #: applied to every trace row (default: voiceapp.redact.DEFAULT)
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def _new_sid(prefix: str) -> str:
@@ -285,6 +287,8 @@ class _Call:
         self.clock = env.clock
         self.sid = spec.sid or env.new_sid("CA")
         self.trace = Trace(self.clock.now, origin=self.clock.now())
+        if spec.redact is not None:
+            self.trace.redact = spec.redact
         self.legs: list[LegRun] = []
         self.documents = 0
         self.a = self._new_leg(

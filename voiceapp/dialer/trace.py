@@ -9,7 +9,9 @@ interpreter, callback delivery) appends :class:`TraceEntry` rows to one
   for legs a ``<Dial>`` placed (what a simulated callee does is traced on its leg);
 * ``kind`` — a short stable word (``status``, ``say``, ``play``, ``digits-sent``,
   ``digit-heard``, ``fetch``, ``unsupported``, ...; docs/dialer.md lists them);
-* ``detail`` — a JSON-able dict.
+* ``detail`` — a JSON-able dict, passed through the trace's ``redact`` (by default
+  :data:`voiceapp.redact.DEFAULT`: no URL token, userinfo or ``apikey``; the dialer
+  gives each call a redactor that also knows its secret variables) before it is kept.
 
 :meth:`TraceEntry.format` renders one line of the CLI timeline.
 """
@@ -20,6 +22,8 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from voiceapp.redact import DEFAULT
 
 __all__ = ["Trace", "TraceEntry"]
 
@@ -48,9 +52,10 @@ class Trace:
     entries: list[TraceEntry] = field(default_factory=list)
     origin: float = 0.0
     listeners: list[Callable[[TraceEntry], None]] = field(default_factory=list)
+    redact: Callable[[dict[str, Any]], dict[str, Any]] = DEFAULT
 
     def add(self, leg: str, kind: str, **detail: Any) -> TraceEntry:
-        entry = TraceEntry(round((self.now() - self.origin) * 1000), leg, kind, detail)
+        entry = TraceEntry(round((self.now() - self.origin) * 1000), leg, kind, self.redact(detail))
         self.entries.append(entry)
         for listener in self.listeners:
             listener(entry)

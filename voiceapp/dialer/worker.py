@@ -11,10 +11,13 @@
   status-callback event is written to the store *before* anything about it is
   delivered; delivery attempts are written as they happen;
 * documents are fetched and callbacks sent with the signed
-  :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature`` with the
-  newest of ``SIGNATURE_SECRETS``, else of ``SECRET_KEYS``), in threads, so
-  neither a slow document server nor a slow callback receiver holds up other
-  calls;
+  :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature``: fetches
+  with the newest of ``Settings.signature_secrets``, callbacks as ``v2`` with the
+  newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``), in
+  threads, so neither a slow document server nor a slow callback receiver holds up
+  other calls;
+* every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
+  (no token, ``apikey``, userinfo or secret app variable);
 * it renews the leases of its calls, and carries out cancel requests the API
   stored for calls that are already dialing;
 * :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
@@ -68,6 +71,7 @@ from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.errors import ConflictError, VoiceappError
 from voiceapp.netguard import Allowlist, Guard
+from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.stores.calls import (
     SKIPPED,
     TERMINAL,
@@ -194,7 +198,7 @@ class _StoredDeliverer(Deliverer):
                 log.warning(
                     "callback %s to %s given up after %d attempts",
                     delivery.event_id,
-                    delivery.request.url,
+                    redact_url(delivery.request.url),
                     len(delivery.attempts),
                 )
 
@@ -258,12 +262,14 @@ class Dialer:
         self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
         policy = _setting(settings, "CALLBACK_RETRY", None)
         self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        install_log_filter()  # urllib3's request lines show no voice token
         secrets = settings.signature_secrets
         # every document and callback goes only to public addresses or allow-listed
         # host:port entries, checked when each connection is made (voiceapp.netguard)
         self.guard = Guard(Allowlist.parse(settings.outbound_allowlist))
         self.http = HttpClient(
             secret=secrets[-1] if secrets else None,
+            callback_secret=self._callback_secret,
             guard=self.guard,
             pool_connections=32,
             pool_maxsize=64,
@@ -303,6 +309,11 @@ class Dialer:
         self.answered_now = 0  # a-legs in progress right now
         self.peak_in_flight = 0
         self.peak_answered = 0
+
+    def _callback_secret(self, url: str) -> str | None:
+        """The newest secret signing callbacks to ``url`` (``CALLBACK_RECEIVERS`` first)."""
+        secrets = self.settings.callback_secrets_for(url)
+        return secrets[-1] if secrets else None
 
     # -- observing -------------------------------------------------------------------------
 
@@ -656,10 +667,19 @@ class Dialer:
             if self.env.destinations is not None:  # queued before the policy changed, say
                 self.env.destinations.check(spec.to, field="to")
         except (VoiceappError, TypeError, ValueError) as exc:
-            log.error("call %s: stored spec is unusable (%s); failing it", spec.sid, exc)
+            log.error(
+                "call %s: stored spec is unusable (%s); failing it", spec.sid, redact_text(str(exc))
+            )
             with contextlib.suppress(VoiceappError):
                 self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
             return None
+        redactor = Redactor.for_call(spec.extra, self.settings.SECRET_KEYS)
+        if redactor.fallback:
+            log.warning(
+                "call %s: its secret variables were fingerprinted with other SECRET_KEYS; "
+                "every run of 4+ digits is masked in its trace",
+                spec.sid,
+            )
         return OutboundCall(
             from_=spec.from_,
             to=spec.to,
@@ -669,6 +689,7 @@ class Dialer:
             subscription=subscription,
             timeout=timeout,
             sid=spec.sid,
+            redact=redactor,
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:

@@ -30,6 +30,7 @@ from voiceapp.apps import Templates, check_templates
 from voiceapp.config import load_settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ConfigError
+from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
@@ -51,6 +52,7 @@ def create_app(
     )
     settings.check_production()
     settings.check_serving()
+    install_log_filter()  # access lines (werkzeug, gunicorn) show no voice token
     app.config.update(settings.as_dict())
     app.config.update(flask_extra)
 

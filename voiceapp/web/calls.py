@@ -20,6 +20,7 @@ Every field is validated here, at the edge, and becomes a typed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from voiceapp.apps import get_app
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import Subscription
@@ -39,6 +41,13 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError
 from voiceapp.netguard import Allowlist, Resolver, refusal, system_resolve
 from voiceapp.phone import normalize
+from voiceapp.redact import (
+    EXTRA_KEY,
+    Redactor,
+    hide_secret_variables,
+    mask_variables,
+    redact_url,
+)
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, require_api_key
@@ -238,17 +247,21 @@ def check_url(
         port = parts.port
     except ValueError as exc:
         raise ValidationError(
-            f"{field} {value!r} is not a URL: {exc}", code="url-invalid", field=field
+            f"{field} {redact_url(value)!r} is not a URL: {exc}", code="url-invalid", field=field
         ) from None
     if parts.scheme not in ("http", "https"):
         raise ValidationError(
-            f"{field} must be an http or https URL, got {value!r}", code="url-scheme", field=field
+            f"{field} must be an http or https URL, got {redact_url(value)!r}",
+            code="url-scheme",
+            field=field,
         )
     if not host:
-        raise ValidationError(f"{field} {value!r} has no host", code="url-invalid", field=field)
+        raise ValidationError(
+            f"{field} {redact_url(value)!r} has no host", code="url-invalid", field=field
+        )
     if any(c.isspace() for c in value):
         raise ValidationError(
-            f"{field} {value!r} contains white space", code="url-invalid", field=field
+            f"{field} {redact_url(value)!r} contains white space", code="url-invalid", field=field
         )
     port = port or (443 if parts.scheme == "https" else 80)
     host = host.lower()
@@ -422,6 +435,13 @@ def place_call(
             session["language"] = language
         created = create_session(rt, session)
         spec = dataclasses.replace(spec, url=created["url"], method="POST")
+        variables, prints = hide_secret_variables(
+            spec.variables, get_app(spec.app).secret_variables, rt.settings.SECRET_KEYS[-1]
+        )
+        if prints is not None:  # the session holds the values; the call never does
+            spec = dataclasses.replace(
+                spec, variables=variables, extra={**spec.extra, EXTRA_KEY: prints}
+            )
     service = call_service()
     record = service.store.create(spec)
     if service.dialer is not None:
@@ -447,15 +467,29 @@ def get_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
     service = call_service()
-    body = service.store.require(sid).to_dict()
-    trace = service.trace(sid)
+    record = service.store.require(sid)
+    return jsonify(_shown(rt.settings, record, service.trace(sid)))
+
+
+def _shown(
+    settings: Settings, record: CallRecord, trace: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What the API shows of a call: one redactor for the whole answer (tokens, apikey,
+    userinfo, secret variables), and the app's secret variables masked even in a
+    record stored before they were kept out of it."""
+    body = record.to_dict()
     if trace is not None:
         body["trace"] = trace
-    return jsonify(body)
+    if record.spec.app is not None:
+        with contextlib.suppress(ValidationError):  # an app no longer registered
+            secret = get_app(record.spec.app).secret_variables
+            body["variables"] = mask_variables(body["variables"], secret)
+    shown: dict[str, Any] = Redactor.for_call(record.spec.extra, settings.SECRET_KEYS).value(body)
+    return shown
 
 
 @bp.post("/calls/<sid>/cancel")
 def cancel_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
-    return jsonify(call_service().store.cancel(sid).to_dict())
+    return jsonify(_shown(rt.settings, call_service().store.cancel(sid)))

@@ -40,6 +40,7 @@ from voiceapp.errors import (
     ValidationError,
     VoiceappError,
 )
+from voiceapp.redact import redact_text
 
 __all__ = [
     "PROBLEM_MIMETYPE",
@@ -118,13 +119,14 @@ def problem(
 
 def error_response(error: VoiceappError) -> Response:
     extra = {"code": error.code, **error.location()}
+    detail = redact_text(error.message)  # no URL userinfo or voice token, whoever raised it
     if isinstance(error, ConfigError | StoreError):
-        log.error("%s: %s", error.code, error.message)
+        log.error("%s: %s", error.code, detail)
     return problem(
         error.status,
         type=PROBLEM_TYPE_PREFIX + error.code,
         title=title_for(error),
-        detail=error.message,
+        detail=detail,
         headers=error.headers() or None,
         **extra,
     )

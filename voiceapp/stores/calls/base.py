@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 from voiceapp.errors import ConflictError, NotFoundError, ValidationError
+from voiceapp.redact import DEFAULT as REDACT
+from voiceapp.redact import EXTRA_KEY as REDACT_KEY
 
 __all__ = [
     "ACTIVE",
@@ -281,12 +283,15 @@ class CallRecord:
         return out
 
     def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
-        """Plain data for ``GET /v1/calls/<sid>`` (``secretKey`` only with ``secrets``)."""
+        """Plain data for ``GET /v1/calls/<sid>``.
+
+        Without ``secrets`` it goes through :data:`voiceapp.redact.DEFAULT`: ``secretKey``
+        and every event's ``apikey`` are ``***``, the token of a voice URL and URL
+        userinfo are masked.  The fingerprints of secret variables are never shown.
+        """
         spec = self.spec.to_json()
-        if not secrets:
-            spec.pop("secretKey")
-            spec["secretKey"] = None if self.spec.secret_key is None else "***"
-        return {
+        spec["extra"].pop(REDACT_KEY, None)
+        body = {
             **spec,
             "status": self.status,
             "createdAt": self.created_at,
@@ -300,6 +305,10 @@ class CallRecord:
             "legs": [leg.to_dict() for leg in self.legs],
             "events": [event.to_dict() for event in self.events],
         }
+        if secrets:
+            return body
+        redacted: dict[str, Any] = REDACT.value(body)
+        return redacted
 
 
 # -- deferred writes (CallStore.apply) ------------------------------------------------------------
