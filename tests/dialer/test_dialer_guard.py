@@ -20,7 +20,9 @@ from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
 from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
 
-SECRET = "guard-test-signing-key-0001"
+SECRET = "guard-test-token-key-0001"  # tokens only: it signs no request
+FETCH_SECRET = "guard-test-fetch-key-0001"
+CALLBACK_SECRET = "guard-test-callback-key-0001"
 CALLER = "+19499300360"
 CALLEE = "+886912345678"
 AGENT = "+18005797676"
@@ -77,7 +79,7 @@ def documents(trap: Trap) -> dict[str, bytes]:
 
 @pytest.fixture
 def site(trap: Trap) -> Iterator[Site]:
-    with serve_site(SECRET, documents=documents(trap)) as running:
+    with serve_site(FETCH_SECRET, CALLBACK_SECRET, documents=documents(trap)) as running:
         yield running
 
 
@@ -94,6 +96,8 @@ def dialer(store: CallStore, site: Site) -> Dialer:
         overrides={
             "TESTING": True,
             "SECRET_KEYS": [SECRET],
+            "SIGNATURE_SECRETS": [FETCH_SECRET],
+            "CALLBACK_SECRETS": [CALLBACK_SECRET],
             "URL_ALLOWLIST": [site.base.removeprefix("http://")],
             "NETWORK": {
                 "default": {"rings": 1, "hangup_after": 20},
