@@ -29,7 +29,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
 from voiceapp.phone import check_e164
-from voiceapp.web.api import json_body
+from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import (
     compat_config,
@@ -188,6 +188,8 @@ def outbound() -> tuple[Response, int]:
     try:
         body = json_body()
     except VoiceappError as exc:
+        if exc.status == 413:  # over MAX_CONTENT_LENGTH
+            raise FeatherError(413, exc.message) from None
         raise Unprocessable([problem([], exc.message, "json_invalid")]) from None
 
     problems: list[dict[str, Any]] = []
