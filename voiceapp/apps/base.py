@@ -106,7 +106,9 @@ class App(abc.ABC):
 
     def step(self, ctx: Context, step: str, data: Mapping[str, Any]) -> bytes:
         """The document of continuation ``step`` (``ctx.params`` holds the request's values)."""
-        raise ValidationError(f"app {self.name} has no step {step!r}", code="unknown-step")
+        raise ValidationError(
+            f"app {self.name} has no step {step!r}", code="unknown-step", field="step"
+        )
 
     @abc.abstractmethod
     def examples(self) -> Iterable[Example]:
