@@ -12,6 +12,7 @@ content types.  URL fields only ever name IP literals, so no case needs DNS.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -511,9 +512,54 @@ RULES = (
 )
 
 
-def routes(seeds: Seeds) -> dict[str, tuple[int, Callable[[], st.SearchStrategy[Req]]]]:
-    """URL rule → (examples to run, the strategy of its requests)."""
-    core = auth("core", API_KEY)
+#: ``post(path, json, form, headers)`` → (status, body text): the test client or ``requests``
+Post = Callable[
+    [str, dict[str, Any] | None, dict[str, str] | None, dict[str, str]], tuple[int, str]
+]
+_STEP = re.compile(r"/voice/step/([A-Za-z0-9_.\-]+)")
+
+
+def seed(post: Post, api_key: str = API_KEY) -> Seeds:
+    """Real tokens, step tokens and calls (made through ``post``) for the strategies."""
+    core = {"X-API-Key": api_key}
+    tokens, steps, sids = [], [], []
+    sessions: list[dict[str, Any]] = [
+        {"app": "pin", "variables": {"pin": "8970"}},
+        {"app": "pin", "variables": {"pin": "1234"}},
+        {"app": "pin-verify", "variables": {"pin": "8970"}},
+        {"app": "ivr", "variables": IVR},
+        {"app": "bridge", "variables": {"number": "+14155550100"}},
+    ]
+    for payload in sessions:
+        status, text = post("/v1/sessions", {"to": "+14155550123", **payload}, None, core)
+        assert status == 201, text
+        tokens.append(json.loads(text)["token"])
+    for token in tokens[2:]:  # the documents with continuation steps
+        form = {"CallSid": "CA1", "To": "+14155550123"}
+        status, text = post(f"/voice/{token}", None, form, {})
+        assert status == 200, text
+        steps += _STEP.findall(text)
+    assert steps
+    for i, to in enumerate(["+14155550124", "+14155550125"]):
+        call = {"from": "+19499300360", "to": to, "url": f"http://{ALLOWED}/doc{i}"}
+        status, text = post("/v1/calls", call, None, core)
+        assert status == 201, text
+        sids.append(json.loads(text)["sid"])
+    thunder = {"from_number": "+15551234567", "to_number": "+14155550126"}
+    status, text = post("/v1/call", thunder, None, {"Authorization": f"Bearer {THUNDER_KEY}"})
+    assert status == 201, text
+    call_id = json.loads(text)["call_id"]
+    poly = {"to_number": "+14155550127", "metadata": {"patient_first_name": "Paul"}}
+    status, text = post("/v1/outbound-calling", poly, None, {"X-PolyAi-Auth-Token": POLYAI_TOKEN})
+    assert status == 200, text
+    return Seeds(tokens, steps, sids, [call_id], [json.loads(text)["call_sid"]])
+
+
+def routes(
+    seeds: Seeds, api_key: str = API_KEY
+) -> dict[str, tuple[int, Callable[[], st.SearchStrategy[Req]]]]:
+    """URL rule → (examples to run in process, the strategy of its requests)."""
+    core = auth("core", api_key)
     sids = st.sampled_from(seeds.sids) | st.just("CA" + "0" * 32) | SEGMENT.filter(bool)
     return {
         "/v1/calls": (

@@ -11,7 +11,6 @@ traceback instead of hiding behind a 500.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +20,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from fuzzkit import (
     ALLOWED,
-    API_KEY,
-    POLYAI_TOKEN,
     RULES,
-    THUNDER_KEY,
     VENDORS,
+    Post,
     Req,
     Seeds,
     check_answer,
     routes,
+    seed,
     vendor_of,
 )
 from hypothesis import HealthCheck, given, settings
@@ -40,8 +38,6 @@ from voiceapp.web import create_app
 
 #: at least this many cases across the suite (the issue's CI budget)
 TOTAL = 20_000
-CORE = {"X-API-Key": API_KEY}
-STEP = re.compile(r"/voice/step/([A-Za-z0-9_.\-]+)")
 
 
 @dataclass
@@ -52,48 +48,14 @@ class Fuzz:
     adapter: MapAdapter
 
 
-def _seed(client: FlaskClient) -> Seeds:
-    """Real tokens, step tokens and calls for the strategies to pick from."""
-    tokens, steps, sids = [], [], []
-    sessions: list[dict[str, Any]] = [
-        {"app": "pin", "variables": {"pin": "8970"}},
-        {"app": "pin", "variables": {"pin": "1234"}},
-        {"app": "pin-verify", "variables": {"pin": "8970"}},
-        {"app": "ivr", "variables": {"prompt": "p", "options": {"1": {"say": "hi"}}}},
-        {"app": "bridge", "variables": {"number": "+14155550100"}},
-    ]
-    for payload in sessions:
-        made = client.post("/v1/sessions", json={"to": "+14155550123", **payload}, headers=CORE)
-        assert made.status_code == 201, made.get_json()
-        tokens.append(made.get_json()["token"])
-    for token in tokens[2:]:  # the documents with continuation steps
-        document = client.post(f"/voice/{token}", data={"CallSid": "CA1", "To": "+14155550123"})
-        assert document.status_code == 200, document.get_data()
-        steps += STEP.findall(document.get_data(as_text=True))
-    assert steps
-    for i, to in enumerate(["+14155550124", "+14155550125"]):
-        placed = client.post(
-            "/v1/calls",
-            json={"from": "+19499300360", "to": to, "url": f"http://{ALLOWED}/doc{i}"},
-            headers=CORE,
-        )
-        assert placed.status_code == 201, placed.get_json()
-        sids.append(placed.get_json()["sid"])
-    thunder = client.post(
-        "/v1/call",
-        json={"from_number": "+15551234567", "to_number": "+14155550126"},
-        headers={"Authorization": f"Bearer {THUNDER_KEY}"},
-    )
-    assert thunder.status_code == 201, thunder.get_json()
-    poly = client.post(
-        "/v1/outbound-calling",
-        json={"to_number": "+14155550127", "metadata": {"patient_first_name": "Paul"}},
-        headers={"X-PolyAi-Auth-Token": POLYAI_TOKEN},
-    )
-    assert poly.status_code == 200, poly.get_json()
-    return Seeds(
-        tokens, steps, sids, [thunder.get_json()["call_id"]], [poly.get_json()["call_sid"]]
-    )
+def client_post(client: FlaskClient) -> Post:
+    def post(
+        path: str, body: dict[str, Any] | None, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> tuple[int, str]:
+        response = client.post(path, json=body, data=form, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+
+    return post
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +70,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     app = create_app(config, config_file=VENDORS)
     client = app.test_client()
     try:
-        yield Fuzz(app, client, _seed(client), app.url_map.bind("localhost"))
+        yield Fuzz(app, client, seed(client_post(client)), app.url_map.bind("localhost"))
     finally:
         close_app(app)
 

@@ -25,6 +25,7 @@ from typing import Any
 from flask import request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from voiceapp.web.problems import BadRequestBody, BodyTooLarge, JsonTooDeep
 from voiceapp.web.runtime import runtime
@@ -51,7 +52,7 @@ def too_deep_at(text: str, limit: int) -> int | None:
             if depth > limit:
                 return match.start()
         elif token in "]}":
-            depth -= 1
+            depth = max(depth - 1, 0)  # a stray closer is the decoder's to refuse
     return None
 
 
@@ -116,9 +117,24 @@ def _has_surrogate(value: Any) -> bool:
 
 def _data() -> bytes:
     try:
-        return request.get_data(cache=True)
+        data = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise _too_large() from None
+    _refuse_cut_stream()
+    return data
+
+
+def _refuse_cut_stream() -> None:
+    """A body with no Content-Length (chunked) is read up to MAX_CONTENT_LENGTH, and
+    Werkzeug stops there without saying whether more follows: one more byte says it."""
+    stream = request.stream
+    if (
+        request.content_length is None
+        and isinstance(stream, LimitedStream)
+        and stream.is_exhausted
+        and request.environ["wsgi.input"].read(1)
+    ):
+        raise _too_large()
 
 
 def _too_large() -> BodyTooLarge:
@@ -144,6 +160,8 @@ def json_body() -> dict[str, Any]:
 def form_body() -> MultiDict[str, str]:
     """The request's form fields (``body-too-large`` when the form is over the bounds)."""
     try:
-        return request.form
+        form = request.form
     except RequestEntityTooLarge:
         raise _too_large() from None
+    _refuse_cut_stream()
+    return form
