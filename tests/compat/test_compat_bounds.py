@@ -106,3 +106,19 @@ def test_thunderphone_inline_config_variables_were_a_502(vendors: Callable[..., 
     response = server.post("/v1/call", {**valid, "config": {"variables": "8970"}}, credential)
     body = refused(response, "/v1/call", 400)
     assert body == {"detail": "config.variables must be an object", "code": "invalid-type"}
+
+
+def test_feather_a_number_variable_of_400_digits_is_422_not_500(
+    vendors: Callable[..., Server],
+) -> None:
+    server = vendors()
+    credential, valid, _ = ROUTES["/v1/voice/outbound"]
+    text = json.dumps(valid)[:-1] + ', "context_variables": {"total": ' + "1" * 400 + "}}"
+    response = requests.post(
+        server.base + "/v1/voice/outbound",
+        data=text,
+        headers={**credential, **JSON},
+        timeout=10,
+    )
+    body = refused(response, "/v1/voice/outbound", 422)
+    assert body["detail"][0]["loc"] == ["body", "context_variables", "total"]

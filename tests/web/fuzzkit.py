@@ -65,6 +65,7 @@ SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
+    | st.sampled_from([10**400, -(10**400), 2**63, 2**64, 10**4299])
     | st.floats(allow_nan=True, allow_infinity=True)
     | SAFE_TEXT
 )
@@ -128,6 +129,37 @@ def nested(depth: int, kind: str) -> str:
 
 DEEP = st.builds(nested, st.integers(1, 3000), st.sampled_from("[{"))
 
+#: values at the edges of what the checks convert: huge integers, non-finite numbers...
+EDGES = st.sampled_from(
+    [10**400, -(10**400), 2**63, 1e308, -0.0, "NaN", "1e999", "", " ", "9" * 30, True, None, [], {}]
+)
+#: the names the apps and vendors declare
+VARIABLE_NAMES = [
+    "pin",
+    "repeat",
+    "number",
+    "queue",
+    "send_digits",
+    "timeout",
+    "whisper",
+    "prompt",
+    "options",
+    "retries",
+    "customerName",
+    "orderId",
+    "items",
+    "total",
+    "vip",
+    "priority",
+    "patient_first_name",
+]
+
+
+def declared(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects of declared names with edge values (or any JSON)."""
+    return st.dictionaries(st.sampled_from(names), EDGES | JSON_VALUES, min_size=1, max_size=3)
+
+
 VARIABLES = (
     st.sampled_from(
         [
@@ -151,7 +183,8 @@ VARIABLES = (
         ]
     )
     | JSON_VALUES
-    | st.dictionaries(st.sampled_from(["pin", "repeat", "customerName", "a"]), JSON_VALUES)
+    | declared(VARIABLE_NAMES)
+    | declared(VARIABLE_NAMES)
 )
 
 
@@ -160,12 +193,16 @@ CALLEES = st.integers(0, 9999).map(lambda n: f"+1415555{n:04d}")
 
 
 def near_valid(
-    bases: list[dict[str, Any]], spec: Mapping[str, st.SearchStrategy[Any]], callee: str
+    bases: list[dict[str, Any]],
+    spec: Mapping[str, st.SearchStrategy[Any]],
+    callee: str,
+    focus: str,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """A valid request object (``bases``, ``callee`` set to a fresh number), then up to three
     changes: a field dropped, or given a value of ``spec`` (often of a wrong type), or an
-    unknown field added.  Zero changes (a quarter of the cases) is a request that succeeds."""
-    keys = sorted(spec)
+    unknown field added; ``focus`` (the variables) is changed most often.  Zero changes (a
+    quarter of the cases) is a request that succeeds."""
+    keys = sorted(spec) + [focus] * max(2, len(spec) // 2)
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -174,8 +211,13 @@ def near_valid(
             obj[callee] = draw(CALLEES)
         for _ in range(draw(st.integers(0, 3))):
             key = draw(st.sampled_from([*keys, *keys, "unknown", ""]))
-            if draw(st.integers(0, 4)) == 0:
+            action = draw(st.integers(0, 5))
+            inner = obj.get(focus)
+            if action == 0:
                 obj.pop(key, None)
+            elif action == 1 and isinstance(inner, dict):  # one variable at the edges
+                name = draw(st.sampled_from([*inner, *VARIABLE_NAMES]))
+                obj[focus] = {**inner, name: draw(EDGES | JSON_VALUES)}
             else:
                 obj[key] = draw(spec.get(key, JSON_VALUES))
         return obj
@@ -232,7 +274,7 @@ def bodies(
 ) -> st.SearchStrategy[tuple[str | None, bytes | None]]:
     """(Content-Type, body) pairs: near-valid JSON objects (most often), forms (``form``:
     the route reads them), deep and long texts, other JSON values, raw bytes, wrong types."""
-    objects = near_valid(bases, spec, callee)
+    objects = near_valid(bases, spec, callee, deep_key)
     choices = [
         *(st.tuples(JSON_TYPES, raw_json(objects, deep_key).map(str.encode)) for _ in range(4)),
         st.tuples(JSON_TYPES, DEEP.map(str.encode)),
@@ -363,12 +405,14 @@ FEATHER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "agent_id": UUIDS | JSON_VALUES,
     "team_id": UUIDS | JSON_VALUES,
     "context_variables": VARIABLES
+    | declared(["customerName", "orderId", "items", "total", "vip", "priority"])
+    | declared(["items", "total", "vip", "priority"])
     | st.fixed_dictionaries(
         {},
         optional={
             "customerName": JSON_VALUES,
             "items": st.sampled_from(["3", "x", 3.5, "1" * 30]) | JSON_VALUES,
-            "total": st.sampled_from(["12.5", "nan", "1e999"]) | JSON_VALUES,
+            "total": st.sampled_from(["12.5", "nan", "1e999", 10**400, 1e308]) | JSON_VALUES,
             "vip": st.sampled_from(["yes", "maybe", 2]) | JSON_VALUES,
             "priority": st.sampled_from(["HIGH", "urgent"]) | JSON_VALUES,
         },

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import ConflictError, NotFoundError, StoreError, VoiceappError
 from voiceapp.phone import check_e164
@@ -93,6 +94,14 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
     return jsonify({"detail": [problem(loc, message, error.code)]}), 422
 
 
+@bp.errorhandler(Exception)
+def _crash(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, HTTPException):  # keep the status, in FastAPI's shape
+        return jsonify({"detail": error.description or error.name}), error.code or 500
+    log.exception("feather: unexpected error")
+    return jsonify({"detail": "Internal Server Error"}), 500
+
+
 def coerce(kind: str | tuple[str, ...], value: Any) -> Any:
     """``value`` as the declared ``kind`` (a type name or an enum's values); ValueError if not."""
     if isinstance(kind, tuple):
@@ -119,7 +128,10 @@ def coerce(kind: str | tuple[str, ...], value: Any) -> Any:
         raise ValueError("must be an integer")
     if kind == "number":
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ValueError("must be a finite number") from None
         elif isinstance(value, str):
             try:
                 number = float(value.strip())
