@@ -10,7 +10,9 @@ Every :class:`~voiceapp.errors.VoiceappError` becomes::
      "field": "To"}                               # where, when known (or index, path, line...)
 
 HTTP errors raised by Flask itself (404, 405...) use ``"type": "about:blank"`` and the
-HTTP reason as ``title``.  A problem body never contains a voice document.
+HTTP reason as ``title``, with a ``code`` and (when known) a ``field`` from
+:data:`HTTP_CODES`; a too-long body (413) is :class:`BodyTooLarge`, and an unexpected
+exception (500) says nothing of itself.  A problem body never contains a voice document.
 """
 
 from __future__ import annotations
