@@ -353,6 +353,22 @@ QUERIES = st.dictionaries(
 OTHER_METHODS = ["PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
+#: header text (latin-1, no line breaks: what HTTP can carry)
+HEADER_TEXT = st.text(st.characters(blacklist_characters="\r\n", max_codepoint=255), max_size=80)
+SIGNATURES = st.fixed_dictionaries(
+    {},
+    optional={
+        "X-Voiceapp-Signature": HEADER_TEXT
+        | st.builds(
+            lambda t, v: f"t={t},v1={v}",
+            st.integers(-(10**30), 10**30) | st.text("0123456789x", max_size=5),
+            st.text("0123456789abcdef", max_size=70),
+        ),
+        "X-Twilio-Signature": HEADER_TEXT,
+    },
+)
+
+
 def requests_for(
     methods: list[str],
     paths: st.SearchStrategy[str],
