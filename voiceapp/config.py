@@ -519,6 +519,17 @@ class Settings:
         "(file only).",
         env=False,
     )
+    # -- request bounds
+    MAX_CONTENT_LENGTH: int = setting(
+        65536,
+        _int_range(64, 64 * 1024 * 1024),
+        "Longest request body in bytes (Flask enforces it); longer is 413 body-too-large.",
+    )
+    MAX_JSON_DEPTH: int = setting(
+        32,
+        _int_range(2, 512),
+        "Deepest nesting of arrays and objects in JSON bodies and form variables (400).",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,

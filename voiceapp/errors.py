@@ -162,10 +162,16 @@ class ConfigError(VoiceappError):
 
 
 class TokenError(VoiceappError):
-    """A signed token cannot be used."""
+    """A signed token cannot be used; its location is the ``token`` unless a request
+    field (``To``, ``CallSid``, a signature header) is to blame."""
 
     status = 403
     default_code = "token"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, field: str | None = "token"
+    ) -> None:
+        super().__init__(message, code=code, field=field)
 
 
 class TokenInvalid(TokenError):

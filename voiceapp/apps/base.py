@@ -30,7 +30,13 @@ __all__ = [
     "check_number",
     "check_pin",
     "check_text",
+    "check_variables",
 ]
+
+#: The deepest nesting of objects and lists in an app's variables (an IVR tree of
+#: five menus with a bridge option is 16 deep) and the most values in all of them.
+MAX_VARIABLES_DEPTH = 20
+MAX_VARIABLES_ITEMS = 2000
 
 
 class StepUrl(Protocol):
@@ -103,7 +109,9 @@ class App(abc.ABC):
 
     def step(self, ctx: Context, step: str, data: Mapping[str, Any]) -> bytes:
         """The document of continuation ``step`` (``ctx.params`` holds the request's values)."""
-        raise ValidationError(f"app {self.name} has no step {step!r}", code="unknown-step")
+        raise ValidationError(
+            f"app {self.name} has no step {step!r}", code="unknown-step", field="step"
+        )
 
     @abc.abstractmethod
     def examples(self) -> Iterable[Example]:
@@ -131,6 +139,42 @@ def check_keys(
                 code="unknown-field",
                 field=f"{at}.{key}",
             )
+
+
+def check_variables(variables: Any, *, at: str = "variables") -> Mapping[str, Any]:
+    """``variables`` if it is an object within :data:`MAX_VARIABLES_DEPTH` and
+    :data:`MAX_VARIABLES_ITEMS`; else ``ValidationError`` naming the field path
+    (``invalid-type``, ``too-deep`` with e.g. ``variables.options.1.menu``, ``too-large``).
+
+    It walks without recursion, so no nesting can exhaust the stack.
+    """
+    if not isinstance(variables, Mapping):
+        raise ValidationError(f"{at} must be an object", code="invalid-type", field=at)
+    stack: list[tuple[Any, str, int]] = [(variables, at, 1)]
+    items = 0
+    while stack:
+        value, where, depth = stack.pop()
+        items += 1
+        if items > MAX_VARIABLES_ITEMS:
+            raise ValidationError(
+                f"{at} holds more than {MAX_VARIABLES_ITEMS} values",
+                code="too-large",
+                field=at,
+            )
+        if isinstance(value, Mapping):
+            children = [(v, f"{where}.{k}") for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            children = [(v, f"{where}.{i}") for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_VARIABLES_DEPTH:
+            raise ValidationError(
+                f"{where}: variables nest at most {MAX_VARIABLES_DEPTH} objects and lists deep",
+                code="too-deep",
+                field=where,
+            )
+        stack.extend((child, path, depth + 1) for child, path in reversed(children))
+    return variables
 
 
 _PIN = re.compile(r"[0-9]{4,10}")

@@ -18,13 +18,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from voiceapp.apps import Context, TemplateError, get_app
+from voiceapp.apps.base import check_variables
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
+from voiceapp.web.bodies import json_body
 from voiceapp.web.limits import idempotent, limit_api_key
-from voiceapp.web.problems import BadRequestBody, Unauthorized
+from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
 __all__ = ["SESSION_FIELDS", "bp", "create_session", "json_body", "require_api_key"]
@@ -54,20 +56,6 @@ def require_api_key(rt: Runtime) -> str:
             "the API key is not valid", code="api-key-invalid", field="Authorization"
         )
     return key
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or 400 naming what is wrong."""
-    if not request.is_json:
-        raise BadRequestBody(
-            "the body must be JSON (Content-Type: application/json)",
-            code="invalid-content-type",
-            field="Content-Type",
-        )
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequestBody("the body must be a JSON object", code="invalid-json", field="body")
-    return data
 
 
 def _sample_step_url(step: str, data: Mapping[str, Any], *, ttl: int | None = None) -> str:
@@ -112,7 +100,7 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
             )
     app = get_app(payload.get("app"))
     to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
-    variables = app.validate(payload.get("variables", {}))
+    variables = app.validate(check_variables(payload.get("variables", {})))
     ttl = payload.get("ttl", rt.settings.SESSION_TTL)
     limit = rt.settings.MAX_SESSION_TTL
     if app.max_ttl is not None:

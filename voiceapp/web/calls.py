@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -51,8 +50,9 @@ from voiceapp.redact import (
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, require_api_key
+from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
-from voiceapp.web.problems import BadRequestBody
+from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
 
 __all__ = [
@@ -172,16 +172,12 @@ def shutdown(app: Flask) -> None:
 def _body() -> dict[str, Any]:
     """The request's fields: a JSON object, or a form (``variables`` then is JSON text)."""
     if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise BadRequestBody(
-                "the body must be a JSON object", code="invalid-json", field="body"
-            )
-        return data
+        return json_body()
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields = form_body()
         form: dict[str, Any] = {}
-        for key in request.form:
-            values = request.form.getlist(key)
+        for key in fields:
+            values = fields.getlist(key)
             if key == "statusCallbackEvent":  # may be repeated, one event per value
                 values = [" ".join(values)]
             if len(values) > 1:
@@ -191,8 +187,10 @@ def _body() -> dict[str, Any]:
             form[key] = values[0]
         if "variables" in form:
             try:
-                form["variables"] = json.loads(form["variables"])
-            except ValueError:
+                form["variables"] = loads(form["variables"], field="variables")
+            except JsonTooDeep:
+                raise
+            except BadRequestBody:
                 raise ValidationError(
                     "variables must be a JSON object (in a form field, as JSON text)",
                     code="invalid-type",
@@ -284,6 +282,19 @@ def check_url(
     return value
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "null" if value is None else type(value).__name__
+
+
 def _digits(value: str) -> str:
     try:
         parse_digits(value)
@@ -321,6 +332,12 @@ def parse_call(
     url = _text(data, "url")
     app = _text(data, "app")
     variables = data.get("variables")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise ValidationError(
+            f"variables must be an object, not {_json_type(variables)}",
+            code="invalid-type",
+            field="variables",
+        )
     if url is not None and app is not None:
         raise ValidationError("give url or app, not both", code="invalid-combination", field="app")
     if variables is not None and app is None:

@@ -10,7 +10,9 @@ Every :class:`~voiceapp.errors.VoiceappError` becomes::
      "field": "To"}                               # where, when known (or index, path, line...)
 
 HTTP errors raised by Flask itself (404, 405...) use ``"type": "about:blank"`` and the
-HTTP reason as ``title``.  A problem body never contains a voice document.
+HTTP reason as ``title``, with a ``code`` and (when known) a ``field`` from
+:data:`HTTP_CODES`; a too-long body (413) is :class:`BodyTooLarge`, and an unexpected
+exception (500) says nothing of itself.  A problem body never contains a voice document.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
@@ -46,6 +48,8 @@ __all__ = [
     "PROBLEM_MIMETYPE",
     "PROBLEM_TYPE_PREFIX",
     "BadRequestBody",
+    "BodyTooLarge",
+    "JsonTooDeep",
     "Unauthorized",
     "init_app",
     "problem",
@@ -72,9 +76,23 @@ class BadRequestBody(ValidationError):
     default_code = "invalid-body"
 
 
+class BodyTooLarge(BadRequestBody):
+    """The request body is longer than ``MAX_CONTENT_LENGTH`` (413, field ``body``)."""
+
+    status = 413
+    default_code = "body-too-large"
+
+
+class JsonTooDeep(BadRequestBody):
+    """JSON text nests arrays and objects deeper than ``MAX_JSON_DEPTH`` (400)."""
+
+    default_code = "json-too-deep"
+
+
 # Most specific class first.
 _TITLES: tuple[tuple[type[VoiceappError], str], ...] = (
     (Unauthorized, "Missing or invalid API key"),
+    (BodyTooLarge, "Request body too large"),
     (BadRequestBody, "Malformed request body"),
     (TokenUsed, "Token already used"),
     (TokenExpired, "Token expired"),
@@ -132,16 +150,36 @@ def error_response(error: VoiceappError) -> Response:
     )
 
 
+#: Flask's and Werkzeug's own HTTP errors: a stable code and, when it is known, the part
+#: of the request at fault.  Any other status gets ``http-<status>``.
+HTTP_CODES: dict[int, tuple[str, str | None]] = {
+    400: ("bad-request", "body"),
+    404: ("not-found", "path"),
+    405: ("method-not-allowed", "method"),
+    415: ("unsupported-media-type", "Content-Type"),
+    500: ("internal-error", None),
+}
+
+
 def http_error_response(error: HTTPException) -> Response:
+    """A problem for an HTTP error: a too-long body is ``body-too-large``; an unexpected
+    exception (Flask's 500) says nothing of its internals (Flask logs it)."""
     status = error.code or 500
+    if status == 413:  # MAX_CONTENT_LENGTH, or Werkzeug's form limits
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        bound = f" (at most {limit} bytes)" if limit else ""
+        return error_response(BodyTooLarge(f"the request body is too large{bound}", field="body"))
+    code, field = HTTP_CODES.get(status, (f"http-{status}", None))
     allow = error.get_headers()
     headers = [(k, v) for k, v in allow if k.lower() == "allow"]
+    extra: dict[str, Any] = {"code": code}
+    if field is not None:
+        extra["field"] = field
+    detail = error.description or error.name
+    if status >= 500:
+        detail = "the server could not answer this request"
     return problem(
-        status,
-        type="about:blank",
-        title=error.name,
-        detail=error.description or error.name,
-        headers=headers,
+        status, type="about:blank", title=error.name, detail=detail, headers=headers, **extra
     )
 
 

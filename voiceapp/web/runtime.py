@@ -94,7 +94,9 @@ class Runtime:
     ) -> bytes:
         step = data.get("step")
         if not isinstance(step, str):
-            raise ValidationError("the step token names no step", code="unknown-step")
+            raise ValidationError(
+                "the step token names no step", code="unknown-step", field="token"
+            )
         rest = {k: v for k, v in data.items() if k != "step"}
         return get_app(session.app).step(self.context(session, call_sid, params), step, rest)
 

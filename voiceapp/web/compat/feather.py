@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
     ConflictError,
@@ -37,7 +38,7 @@ from voiceapp.errors import (
     VoiceappError,
 )
 from voiceapp.phone import check_e164
-from voiceapp.web.api import json_body
+from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import (
     compat_config,
@@ -106,6 +107,14 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
     return jsonify({"detail": [problem(loc, message, error.code)]}), 422
 
 
+@bp.errorhandler(Exception)
+def _crash(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, HTTPException):  # keep the status, in FastAPI's shape
+        return jsonify({"detail": error.description or error.name}), error.code or 500
+    log.exception("feather: unexpected error")
+    return jsonify({"detail": "Internal Server Error"}), 500
+
+
 def coerce(kind: str | tuple[str, ...], value: Any) -> Any:
     """``value`` as the declared ``kind`` (a type name or an enum's values); ValueError if not."""
     if isinstance(kind, tuple):
@@ -132,7 +141,10 @@ def coerce(kind: str | tuple[str, ...], value: Any) -> Any:
         raise ValueError("must be an integer")
     if kind == "number":
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ValueError("must be a finite number") from None
         elif isinstance(value, str):
             try:
                 number = float(value.strip())
@@ -201,6 +213,8 @@ def outbound() -> tuple[Response, int]:
     try:
         body = json_body()
     except VoiceappError as exc:
+        if exc.status == 413:  # over MAX_CONTENT_LENGTH
+            raise FeatherError(413, exc.message) from None
         raise Unprocessable([problem([], exc.message, "json_invalid")]) from None
 
     problems: list[dict[str, Any]] = []

@@ -29,7 +29,7 @@ from voiceapp.errors import (
     ValidationError,
     VoiceappError,
 )
-from voiceapp.web.api import json_body
+from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
 
@@ -107,15 +107,18 @@ def outbound(project_id: str) -> tuple[Response, int]:
         raise PathorsError(404, f"Project {project_id} not found")
     try:
         body = json_body()
-    except ValidationError as exc:
-        raise PathorsError(400, f"Invalid request body: {exc.message}") from None
+    except ValidationError as exc:  # 413 for a body over MAX_CONTENT_LENGTH, else 400
+        status = 413 if exc.status == 413 else 400
+        raise PathorsError(status, f"Invalid request body: {exc.message}") from None
     missing = [name for name in ("fromNumber", "toNumber") if not body.get(name)]
     if missing:
         raise PathorsError(400, f"Missing required fields: {', '.join(missing)}")
     from_number, to_number = body["fromNumber"], body["toNumber"]
     if not isinstance(from_number, str) or not isinstance(to_number, str):
         raise PathorsError(400, "fromNumber and toNumber must be strings")
-    variables = body.get("dynamicVariables") or {}
+    variables = body.get("dynamicVariables")
+    if variables is None:
+        variables = {}
     if not isinstance(variables, dict):
         raise PathorsError(400, "dynamicVariables must be an object")
     if from_number.strip() not in project.numbers:

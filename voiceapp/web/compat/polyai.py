@@ -36,7 +36,7 @@ from voiceapp.errors import (
     VoiceappError,
 )
 from voiceapp.stores.calls import TERMINAL
-from voiceapp.web.api import json_body
+from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import (
     compat_config,
@@ -88,6 +88,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
         return _reply(401, f"Connector not configured for outbound calling: {message}", error.code)
     if isinstance(error, ConflictError):
         return _reply(409, message, error.code)
+    if error.status == 413:  # a body over MAX_CONTENT_LENGTH
+        return _reply(413, message, error.code)
     return _reply(400, message, error.code)
 
 
@@ -143,7 +145,9 @@ def trigger() -> tuple[Response, int]:
         raise PolyError(
             400, "to_number must be in E.164 format unless country_code is given", "phone-no-region"
         )
-    metadata = body.get("metadata") or {}
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
         raise PolyError(400, "metadata must be an object of string values", "invalid-type")
     for key, value in metadata.items():

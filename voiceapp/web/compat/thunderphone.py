@@ -39,7 +39,7 @@ from voiceapp.errors import (
 )
 from voiceapp.phone import normalize
 from voiceapp.stores.calls import CallRecord
-from voiceapp.web.api import json_body
+from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
 from voiceapp.web.compat.config import Agent, ThunderPhoneConfig
@@ -85,8 +85,8 @@ def _error(error: VoiceappError) -> tuple[Response, int]:
         return _reply(404, message, error.code)
     if isinstance(error, ConflictError):
         return _reply(409, message, error.code)
-    if error.status == 401:
-        return _reply(401, message, error.code)
+    if error.status in (401, 413):  # a bad key; a body over MAX_CONTENT_LENGTH
+        return _reply(error.status, message, error.code)
     return _reply(400, message, error.code)
 
 
@@ -167,7 +167,11 @@ def place() -> tuple[Response, int]:
                 400, f"config has unknown keys: {', '.join(unknown)}", "unknown-field"
             )
         app = inline.get("app", config.config_app)
-        variables = inline.get("variables", {})
+        variables = inline.get("variables")
+        if variables is None:
+            variables = {}
+        if not isinstance(variables, dict):
+            raise ThunderError(400, "config.variables must be an object", "invalid-type")
         language = inline.get("language")
     else:
         agent_id = body.get("agent_id")

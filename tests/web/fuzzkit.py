@@ -1,0 +1,801 @@
+"""Near-valid requests for every route of the app, as hypothesis strategies, and the
+checks every answer must pass (no 5xx; a 4xx is problem+json naming its field, or the
+vendor's own error shape on a vendor route).
+
+:data:`ROUTES` maps each URL rule of ``create_app`` (with examples/vendors.toml) to a
+strategy of :class:`Req`; ``test_fuzz_routes.py`` proves that every rule of the app's
+``url_map`` has one.  Bodies are the real field names with right and wrong types, deep
+nesting (as text: ``[`` * 3000), long strings, unicode, JSON, forms, raw bytes and wrong
+content types.  URL fields only ever name IP literals, so no case needs DNS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from hypothesis import strategies as st
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import MapAdapter
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDORS = ROOT / "examples" / "vendors.toml"
+
+API_KEY = "vendors-api-key-for-localhost-only"
+PATHORS_KEY = "pathors-key-for-localhost-only"
+FEATHER_KEY = "feather-key-for-localhost-only"
+THUNDER_KEY = "sk_live_thunder-key-for-localhost-only"
+POLYAI_TOKEN = "polyai-token-for-localhost-only"
+POLYAI_INBOUND_TOKEN = "polyai-inbound-token-for-localhost"
+SEED_UUID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+OTHER_AGENT = "5b0e7c8a-2f41-4c55-9d1e-0a6b3f2c4e71"
+BARE_NUMBER_ID = "7d2f0a4e-8b1c-4e2a-9f3d-5c6b7a8e9f01"
+#: a host:port the fuzzed URLs may use though it is not public (nothing listens there)
+ALLOWED = "127.0.0.1:9"
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Req:
+    """One request: what the test client (or ``requests``) sends."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    query: str = ""
+
+    def describe(self) -> str:
+        body = self.body if self.body is None or len(self.body) < 300 else self.body[:300] + b"..."
+        return f"{self.method} {self.path}?{self.query} {self.headers} {body!r}"
+
+
+# -- values ------------------------------------------------------------------------------------
+
+TEXT = st.text(max_size=16)
+#: text that never looks like a URL with a host (no DNS lookups from the URL checks)
+SAFE_TEXT = TEXT.filter(lambda s: "//" not in s)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.sampled_from([10**400, -(10**400), 2**63, 2**64, 10**4299])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | SAFE_TEXT
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(SAFE_TEXT, inner, max_size=3),
+    max_leaves=5,
+)
+LONG = st.integers(100, 70_000).map(lambda n: "9" * n)
+UNICODE = st.sampled_from(
+    ["王小明", "\u202e+1415", "\x00", "\ufeff+14155550123", "😀" * 40, "\u0663\u0664", "é" * 600]
+)
+NUMBERS = st.sampled_from(
+    [
+        "+14155550123",
+        "+19499300360",
+        "+19499300361",
+        "+1234567890",
+        "+15551234567",
+        "+15550000001",
+        "+15550000002",
+        "+886912345678",
+        "0912345678",
+        "+0987654321",
+        "+15555550123",
+        "+1",
+        "+",
+        "",
+        "  ",
+        "call me",
+    ]
+)
+PHONE = NUMBERS | NUMBERS | JSON_VALUES | LONG | UNICODE
+URLS = st.builds(
+    lambda scheme, host, path: f"{scheme}://{host}{path}",
+    st.sampled_from(["http", "https", "ftp", "javascript", "HTTP"]),
+    st.sampled_from(
+        [ALLOWED, "93.184.216.34", "10.0.0.1", "[::1]", "[2001:db8::1]:80", "0.0.0.0", "8.8.8.8:0"]
+    ),
+    st.sampled_from(["", "/", "/doc.xml", "/a b", "/%00", "?x=1#f", ":99999/"]),
+)
+URL = URLS | URLS | SAFE_TEXT | JSON_VALUES
+DIGITS = st.sampled_from(["ww101", "WWWW101", "1234#", "wwww10x1", "", "w" * 2000]) | JSON_VALUES
+APPS = st.sampled_from(["pin", "pin-verify", "bridge", "ivr", "greeting", "nope", ""])
+EVENTS = st.sampled_from(["initiated ringing answered completed", "bogus", ""]) | JSON_VALUES
+LANGUAGES = st.sampled_from(["en", "zh-TW", "xx", "../en", ""]) | JSON_VALUES
+UUIDS = st.sampled_from([SEED_UUID, OTHER_AGENT, BARE_NUMBER_ID, "not-a-uuid", "0" * 32]) | TEXT
+
+
+def ivr_text(depth: int, leaf: str = '{"say": "x"}') -> str:
+    """IVR variables whose options nest ``depth`` submenus (as text: no recursion here)."""
+    head = '{"menu": {"prompt": "p", "options": {"1": '
+    return '{"prompt": "p", "options": {"1": ' + head * depth + leaf + "}}}" * depth + "}}"
+
+
+def nested(depth: int, kind: str) -> str:
+    if kind == "[":
+        return "[" * depth + "]" * depth
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+DEEP = st.builds(nested, st.integers(1, 3000), st.sampled_from("[{"))
+
+#: values at the edges of what the checks convert: huge integers, non-finite numbers...
+EDGES = st.sampled_from(
+    [10**400, -(10**400), 2**63, 1e308, -0.0, "NaN", "1e999", "", " ", "9" * 30, True, None, [], {}]
+)
+#: the names the apps and vendors declare
+VARIABLE_NAMES = [
+    "pin",
+    "repeat",
+    "number",
+    "queue",
+    "send_digits",
+    "timeout",
+    "whisper",
+    "prompt",
+    "options",
+    "retries",
+    "customerName",
+    "orderId",
+    "items",
+    "total",
+    "vip",
+    "priority",
+    "patient_first_name",
+]
+
+
+def declared(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects of declared names with edge values (or any JSON)."""
+    return st.dictionaries(st.sampled_from(names), EDGES | JSON_VALUES, min_size=1, max_size=3)
+
+
+VARIABLES = (
+    st.sampled_from(
+        [
+            {"pin": "8970"},
+            {"pin": "8970", "repeat": 9},
+            {"pin": 8970},
+            {"number": "+14155550100", "send_digits": "ww101"},
+            {"queue": "support"},
+            {"customerName": "John Doe", "orderId": "12345"},
+            {"prompt": "p", "options": {"1": {"say": "hi"}}},
+            {"prompt": "p", "options": {"1": {"bridge": {"number": "+14155550100"}}}},
+            {"prompt": "p", "options": {"x": {"say": "hi"}}},
+            "8970",
+            5,
+            True,
+            [1],
+            [[]],
+            [],
+            "",
+            0,
+        ]
+    )
+    | JSON_VALUES
+    | declared(VARIABLE_NAMES)
+    | declared(VARIABLE_NAMES)
+)
+
+
+#: callees for valid requests: a fresh one most times (one call per number at a time)
+CALLEES = st.integers(0, 9999).map(lambda n: f"+1415555{n:04d}")
+
+
+def near_valid(
+    bases: list[dict[str, Any]],
+    spec: Mapping[str, st.SearchStrategy[Any]],
+    callee: str,
+    focus: str,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid request object (``bases``, ``callee`` set to a fresh number), then up to three
+    changes: a field dropped, or given a value of ``spec`` (often of a wrong type), or an
+    unknown field added; ``focus`` (the variables) is changed most often.  Zero changes (a
+    quarter of the cases) is a request that succeeds."""
+    keys = sorted(spec) + [focus] * max(2, len(spec) // 2)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        obj = dict(draw(st.sampled_from(bases)))
+        if callee in obj:
+            obj[callee] = draw(CALLEES)
+        for _ in range(draw(st.integers(0, 3))):
+            key = draw(st.sampled_from([*keys, *keys, "unknown", ""]))
+            action = draw(st.integers(0, 5))
+            inner = obj.get(focus)
+            if action == 0:
+                obj.pop(key, None)
+            elif action == 1 and isinstance(inner, dict):  # one variable at the edges
+                name = draw(st.sampled_from([*inner, *VARIABLE_NAMES]))
+                obj[focus] = {**inner, name: draw(EDGES | JSON_VALUES)}
+            else:
+                obj[key] = draw(spec.get(key, JSON_VALUES))
+        return obj
+
+    return build()
+
+
+def raw_json(objects: st.SearchStrategy[dict[str, Any]], deep_key: str) -> st.SearchStrategy[str]:
+    """JSON text of an object, sometimes with ``deep_key`` nested very deep (text spliced
+    in: neither hypothesis nor json.dumps recurse) or a long padding field."""
+
+    def splice(obj: dict[str, Any], deep: str) -> str:
+        rest = json.dumps({k: v for k, v in obj.items() if k != deep_key})
+        inner = f'"{deep_key}": {deep}'
+        return "{" + inner + ("" if rest == "{}" else ", " + rest[1:])
+
+    def pad(obj: dict[str, Any], n: int) -> str:
+        return json.dumps({**obj, "pad": "x" * n})
+
+    return st.one_of(
+        objects.map(json.dumps),
+        objects.map(json.dumps),
+        objects.map(json.dumps),
+        objects.map(lambda o: json.dumps(o, ensure_ascii=False)),
+        st.builds(splice, objects, DEEP),
+        st.builds(splice, objects, st.integers(1, 400).map(ivr_text)),
+        st.builds(pad, objects, st.integers(100, 70_000)),
+    )
+
+
+def _form(obj: Mapping[str, Any]) -> bytes:
+    pairs = []
+    for key, value in obj.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        pairs.append((key, text))
+    return urlencode(pairs).encode()
+
+
+JSON_TYPES = st.sampled_from(
+    ["application/json", "application/json; charset=utf-8", "application/problem+json"]
+)
+OTHER_TYPES = st.sampled_from(
+    ["text/plain", "application/xml", "multipart/form-data", "application/octet-stream", ""]
+)
+
+
+def bodies(
+    bases: list[dict[str, Any]],
+    spec: Mapping[str, st.SearchStrategy[Any]],
+    deep_key: str,
+    *,
+    callee: str,
+    form: bool = False,
+) -> st.SearchStrategy[tuple[str | None, bytes | None]]:
+    """(Content-Type, body) pairs: near-valid JSON objects (most often), forms (``form``:
+    the route reads them), deep and long texts, other JSON values, raw bytes, wrong types."""
+    objects = near_valid(bases, spec, callee, deep_key)
+    choices = [
+        *(st.tuples(JSON_TYPES, raw_json(objects, deep_key).map(str.encode)) for _ in range(4)),
+        st.tuples(JSON_TYPES, DEEP.map(str.encode)),
+        st.tuples(JSON_TYPES, JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+        st.tuples(JSON_TYPES | OTHER_TYPES, st.binary(max_size=64)),
+        st.tuples(OTHER_TYPES | st.none(), objects.map(lambda o: json.dumps(o).encode())),
+        st.tuples(st.just("application/json"), st.just(b'"\\ud800"')),
+        st.tuples(st.just("application/json"), st.just(b'{"to": "\\udfff"}')),
+        st.tuples(st.none(), st.none()),
+    ]
+    if form:
+        form_type = st.just("application/x-www-form-urlencoded")
+        deep_form = st.builds(
+            lambda o, d: _form({**o, deep_key: d}),
+            objects,
+            DEEP | st.integers(1, 400).map(ivr_text),
+        )
+        forms = st.tuples(form_type, objects.map(_form))
+        choices += [forms, forms, st.tuples(form_type, deep_form)]
+    return st.one_of(choices)
+
+
+# -- paths, headers and requests ---------------------------------------------------------------
+
+#: one path segment: never a "/" (it would name another route) nor "?" / "#"
+SEGMENT = st.text(
+    st.characters(blacklist_characters="/?#", blacklist_categories=("Cs",)), max_size=40
+).map(lambda s: quote(s, safe=""))
+TOKEN_CHARS = string.ascii_letters + string.digits + "-_."
+
+
+def tokens(valid: list[str]) -> st.SearchStrategy[str]:
+    """Real tokens (some used already), tampered ones and junk."""
+    real = st.sampled_from(valid)
+
+    def tamper(token: str, index: int, char: str) -> str:
+        i = index % len(token)
+        return token[:i] + char + token[i + 1 :]
+
+    return (
+        real
+        | st.builds(tamper, real, st.integers(0, 500), st.sampled_from(TOKEN_CHARS))
+        | real.map(lambda t: t + ".x")
+        | st.text(st.sampled_from(TOKEN_CHARS), min_size=1, max_size=200)
+        | SEGMENT.filter(bool)
+    )
+
+
+def auth(kind: str, key: str) -> st.SearchStrategy[dict[str, str]]:
+    """Headers with the route's real credential (most often), a wrong one, or none."""
+    good = {
+        "core": [{"X-API-Key": key}, {"Authorization": f"Bearer {key}"}],
+        "bearer": [{"Authorization": f"Bearer {key}"}],
+        "x-api-key": [{"x-api-key": key}],
+        "polyai": [{"X-PolyAi-Auth-Token": key}],
+    }[kind]
+    bad = [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"X-API-Key": "wrong"},
+        {"x-api-key": ""},
+        {"X-PolyAi-Auth-Token": POLYAI_INBOUND_TOKEN},
+        {"Authorization": "Bearer " + "é" * 10},
+    ]
+    return (
+        st.sampled_from(good) | st.sampled_from(good) | st.sampled_from(good) | st.sampled_from(bad)
+    )
+
+
+QUERIES = st.dictionaries(
+    st.sampled_from(["CallSid", "To", "From", "Digits", "DialCallStatus", "x"]),
+    TEXT,
+    max_size=4,
+).map(urlencode)
+OTHER_METHODS = ["PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+#: header text (latin-1, no line breaks: what HTTP can carry)
+HEADER_TEXT = st.text(st.characters(blacklist_characters="\r\n", max_codepoint=255), max_size=80)
+SIGNATURES = st.fixed_dictionaries(
+    {},
+    optional={
+        "X-Voiceapp-Signature": HEADER_TEXT
+        | st.builds(
+            lambda t, v: f"t={t},v1={v}",
+            st.integers(-(10**30), 10**30) | st.text("0123456789x", max_size=5),
+            st.text("0123456789abcdef", max_size=70),
+        ),
+        "X-Twilio-Signature": HEADER_TEXT,
+    },
+)
+
+
+def requests_for(
+    methods: list[str],
+    paths: st.SearchStrategy[str],
+    headers: st.SearchStrategy[dict[str, str]],
+    body: st.SearchStrategy[tuple[str | None, bytes | None]],
+) -> st.SearchStrategy[Req]:
+    def build(
+        method: str, path: str, head: dict[str, str], typed: tuple[str | None, bytes | None], q: str
+    ) -> Req:
+        content_type, data = typed
+        head = dict(head)
+        if content_type is not None:
+            head["Content-Type"] = content_type
+        return Req(method, path, head, data, q)
+
+    method = st.sampled_from(methods * (36 // len(methods)) + OTHER_METHODS)  # 1 in 10 wrong
+    return st.builds(build, method, paths, headers, body, QUERIES)
+
+
+CALL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "from": PHONE,
+    "to": PHONE,
+    "url": URL,
+    "method": st.sampled_from(["GET", "POST", "get", "PUT"]) | JSON_VALUES,
+    "senddigits": DIGITS,
+    "statusCallback": URL,
+    "statusCallbackEvent": EVENTS,
+    "statusCallbackMethod": st.sampled_from(["GET", "POST", "HEAD"]) | JSON_VALUES,
+    "secretKey": TEXT | JSON_VALUES,
+    "optional": st.sampled_from(["a=b", "a", "CallSid=x"]) | JSON_VALUES,
+    "country_code": st.sampled_from(["TW", "US", "ZZ", "tw", "1"]) | JSON_VALUES,
+    "app": APPS | JSON_VALUES,
+    "variables": VARIABLES,
+}
+SESSION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "app": APPS | JSON_VALUES,
+    "to": PHONE,
+    "variables": VARIABLES,
+    "ttl": st.sampled_from([1, 600, 86400, 10**9, 0, -1]) | JSON_VALUES,
+    "language": LANGUAGES,
+}
+PATHORS_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "fromNumber": PHONE,
+    "toNumber": PHONE,
+    "dynamicVariables": VARIABLES,
+}
+FEATHER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "from_phone_number_id": UUIDS | JSON_VALUES,
+    "to_phone_number": PHONE,
+    "agent_id": UUIDS | JSON_VALUES,
+    "team_id": UUIDS | JSON_VALUES,
+    "context_variables": VARIABLES
+    | declared(["customerName", "orderId", "items", "total", "vip", "priority"])
+    | declared(["items", "total", "vip", "priority"])
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "customerName": JSON_VALUES,
+            "items": st.sampled_from(["3", "x", 3.5, "1" * 30]) | JSON_VALUES,
+            "total": st.sampled_from(["12.5", "nan", "1e999", 10**400, 1e308]) | JSON_VALUES,
+            "vip": st.sampled_from(["yes", "maybe", 2]) | JSON_VALUES,
+            "priority": st.sampled_from(["HIGH", "urgent"]) | JSON_VALUES,
+        },
+    ),
+}
+THUNDER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "from_number": PHONE,
+    "to_number": PHONE,
+    "agent_id": st.sampled_from([12, 13, "12", 12.0, True]) | JSON_VALUES,
+    "config": JSON_VALUES
+    | st.fixed_dictionaries(
+        {}, optional={"app": APPS | JSON_VALUES, "variables": VARIABLES, "language": LANGUAGES}
+    ),
+    "max_hold_seconds": st.sampled_from([1, 86400, 0, 86401]) | JSON_VALUES,
+}
+POLYAI_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "to_number": PHONE,
+    "country_code": st.sampled_from(["TW", "US", "ZZ"]) | JSON_VALUES,
+    "metadata": VARIABLES | st.dictionaries(SAFE_TEXT, TEXT, max_size=4),
+    "encryption": st.sampled_from(["TLS/SRTP", "UDP/RTP", "tls/srtp"]) | JSON_VALUES,
+}
+
+IVR = {
+    "prompt": "For sales press 1.",
+    "options": {
+        "1": {"say": "We are open 9 to 5."},
+        "2": {"bridge": {"number": "+14155550100", "send_digits": "ww101"}},
+        "3": {"menu": {"prompt": "Press 9.", "options": {"9": {"say": "Bye", "then": "hangup"}}}},
+    },
+    "retries": 1,
+}
+CALL_BASES: list[dict[str, Any]] = [
+    {"from": "+19499300360", "to": "", "url": f"http://{ALLOWED}/doc.xml"},
+    {
+        "from": "+19499300360",
+        "to": "",
+        "url": "https://93.184.216.34/doc",
+        "method": "GET",
+        "senddigits": "ww101",
+        "statusCallback": f"http://{ALLOWED}/cb",
+        "statusCallbackEvent": "initiated ringing answered completed",
+        "statusCallbackMethod": "POST",
+        "secretKey": "k",
+        "optional": "a=b",
+    },
+    {"from": "+19499300360", "to": "", "app": "pin", "variables": {"pin": "8970"}},
+    {"from": "+19499300360", "to": "", "app": "ivr", "variables": IVR},
+    {"from": "+19499300360", "to": "", "app": "bridge", "variables": {"queue": "support"}},
+]
+SESSION_BASES: list[dict[str, Any]] = [
+    {"app": "pin", "to": "", "variables": {"pin": "8970", "repeat": 3}},
+    {"app": "pin-verify", "to": "", "variables": {"pin": "8970"}, "ttl": 300},
+    {"app": "ivr", "to": "", "variables": IVR, "language": "zh-TW"},
+    {"app": "bridge", "to": "", "variables": {"number": "+14155550100", "whisper": "Lead"}},
+    {"app": "greeting", "to": "", "variables": {"customerName": "王小明", "items": 3}},
+]
+PATHORS_BASES: list[dict[str, Any]] = [
+    {
+        "fromNumber": "+1234567890",
+        "toNumber": "",
+        "dynamicVariables": {"customerName": "John Doe", "orderId": "12345"},
+    },
+    {"fromNumber": "+1234567890", "toNumber": ""},
+]
+FEATHER_BASES: list[dict[str, Any]] = [
+    {
+        "from_phone_number_id": SEED_UUID,
+        "to_phone_number": "",
+        "agent_id": SEED_UUID,
+        "context_variables": {"customerName": "Ann", "items": "3", "priority": "HIGH"},
+    },
+    {"from_phone_number_id": SEED_UUID, "to_phone_number": "", "team_id": SEED_UUID},
+    {"from_phone_number_id": SEED_UUID, "to_phone_number": ""},
+]
+THUNDER_BASES: list[dict[str, Any]] = [
+    {"from_number": "+15551234567", "to_number": ""},
+    {"from_number": "+15551234567", "to_number": "", "agent_id": 12, "max_hold_seconds": 60},
+    {
+        "from_number": "+15551234567",
+        "to_number": "",
+        "config": {"app": "greeting", "variables": {"customerName": "Alex"}, "language": "en"},
+    },
+]
+POLYAI_BASES: list[dict[str, Any]] = [
+    {"to_number": "", "metadata": {"patient_first_name": "Paul"}, "encryption": "TLS/SRTP"},
+    {"to_number": "", "country_code": "US"},
+]
+
+NO_BODY = st.one_of(
+    st.tuples(st.none(), st.none()),
+    st.tuples(JSON_TYPES | OTHER_TYPES, st.binary(max_size=32)),
+    st.tuples(JSON_TYPES, DEEP.map(str.encode)),
+)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Real values the strategies pick from: tokens, step tokens and call ids."""
+
+    tokens: list[str]
+    steps: list[str]
+    sids: list[str]
+    thunder_ids: list[int]
+    polyai_sids: list[str]
+
+
+def voice_form() -> st.SearchStrategy[tuple[str | None, bytes | None]]:
+    values = st.fixed_dictionaries(
+        {},
+        optional={
+            "CallSid": st.sampled_from(["CA1", "CA2", ""]) | TEXT,
+            "To": NUMBERS | TEXT,
+            "Digits": st.sampled_from(["1", "2", "8970", "#", ""]) | TEXT,
+            "DialCallStatus": st.sampled_from(["completed", "busy"]) | TEXT,
+        },
+    )
+    form_type = st.just("application/x-www-form-urlencoded")
+    return st.one_of(
+        st.tuples(form_type, values.map(_form)),
+        st.tuples(form_type, LONG.map(lambda s: ("CallSid=" + s).encode())),
+        NO_BODY,
+    )
+
+
+#: every URL rule of the app with examples/vendors.toml, in url_map order
+RULES = (
+    "/static/<path:filename>",
+    "/voice/<token>",
+    "/voice/step/<token>",
+    "/v1/sessions",
+    "/v1/health",
+    "/v1/calls",
+    "/v1/calls/<sid>",
+    "/v1/calls/<sid>/cancel",
+    "/project/<project_id>/integration/phone/call/outbound",
+    "/v1/voice/outbound",
+    "/v1/call",
+    "/v1/calls/<int:call_id>",
+    "/v1/outbound-calling",
+    "/v1/outbound-calling/<call_sid>",
+)
+
+
+#: ``post(path, json, form, headers)`` → (status, body text): the test client or ``requests``
+Post = Callable[
+    [str, dict[str, Any] | None, dict[str, str] | None, dict[str, str]], tuple[int, str]
+]
+_STEP = re.compile(r"/voice/step/([A-Za-z0-9_.\-]+)")
+
+
+def seed(post: Post, api_key: str = API_KEY) -> Seeds:
+    """Real tokens, step tokens and calls (made through ``post``) for the strategies."""
+    core = {"X-API-Key": api_key}
+    tokens, steps, sids = [], [], []
+    sessions: list[dict[str, Any]] = [
+        {"app": "pin", "variables": {"pin": "8970"}},
+        {"app": "pin", "variables": {"pin": "1234"}},
+        {"app": "pin-verify", "variables": {"pin": "8970"}},
+        {"app": "ivr", "variables": IVR},
+        {"app": "bridge", "variables": {"number": "+14155550100"}},
+    ]
+    for payload in sessions:
+        status, text = post("/v1/sessions", {"to": "+14155550123", **payload}, None, core)
+        assert status == 201, text
+        tokens.append(json.loads(text)["token"])
+    for token in tokens[2:]:  # the documents with continuation steps
+        form = {"CallSid": "CA1", "To": "+14155550123"}
+        status, text = post(f"/voice/{token}", None, form, {})
+        assert status == 200, text
+        steps += _STEP.findall(text)
+    assert steps
+    for i, to in enumerate(["+14155550124", "+14155550125"]):
+        call = {"from": "+19499300360", "to": to, "url": f"http://{ALLOWED}/doc{i}"}
+        status, text = post("/v1/calls", call, None, core)
+        assert status == 201, text
+        sids.append(json.loads(text)["sid"])
+    thunder = {"from_number": "+15551234567", "to_number": "+14155550126"}
+    status, text = post("/v1/call", thunder, None, {"Authorization": f"Bearer {THUNDER_KEY}"})
+    assert status == 201, text
+    call_id = json.loads(text)["call_id"]
+    poly = {"to_number": "+14155550127", "metadata": {"patient_first_name": "Paul"}}
+    status, text = post("/v1/outbound-calling", poly, None, {"X-PolyAi-Auth-Token": POLYAI_TOKEN})
+    assert status == 200, text
+    return Seeds(tokens, steps, sids, [call_id], [json.loads(text)["call_sid"]])
+
+
+def routes(
+    seeds: Seeds, api_key: str = API_KEY
+) -> dict[str, tuple[int, Callable[[], st.SearchStrategy[Req]]]]:
+    """URL rule → (examples to run in process, the strategy of its requests)."""
+    core = auth("core", api_key)
+    sids = st.sampled_from(seeds.sids) | st.just("CA" + "0" * 32) | SEGMENT.filter(bool)
+    return {
+        "/v1/calls": (
+            4000,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/calls"),
+                core,
+                bodies(CALL_BASES, CALL_FIELDS, "variables", callee="to", form=True),
+            ),
+        ),
+        "/v1/sessions": (
+            3000,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/sessions"),
+                core,
+                bodies(SESSION_BASES, SESSION_FIELDS, "variables", callee="to"),
+            ),
+        ),
+        "/voice/<token>": (
+            1500,
+            lambda: requests_for(
+                ["GET", "POST"],
+                tokens(seeds.tokens).map(lambda t: "/voice/" + t),
+                st.just({}),
+                voice_form(),
+            ),
+        ),
+        "/voice/step/<token>": (
+            1500,
+            lambda: requests_for(
+                ["GET", "POST"],
+                tokens(seeds.steps).map(lambda t: "/voice/step/" + t),
+                st.just({}),
+                voice_form(),
+            ),
+        ),
+        "/v1/calls/<sid>": (
+            800,
+            lambda: requests_for(["GET"], sids.map(lambda s: "/v1/calls/" + s), core, NO_BODY),
+        ),
+        "/v1/calls/<sid>/cancel": (
+            800,
+            lambda: requests_for(
+                ["POST"], sids.map(lambda s: f"/v1/calls/{s}/cancel"), core, NO_BODY
+            ),
+        ),
+        "/v1/health": (300, lambda: requests_for(["GET"], st.just("/v1/health"), core, NO_BODY)),
+        "/static/<path:filename>": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                st.sampled_from(["../config.py", "..%2f..%2fetc%2fpasswd", "x"]).map(
+                    lambda s: "/static/" + s
+                )
+                | SEGMENT.filter(bool).map(lambda s: "/static/" + s),
+                st.just({}),
+                NO_BODY,
+            ),
+        ),
+        "/project/<project_id>/integration/phone/call/outbound": (
+            2000,
+            lambda: requests_for(
+                ["POST"],
+                (st.just("proj_abc123") | st.just("proj_abc123") | SEGMENT.filter(bool)).map(
+                    lambda p: f"/project/{p}/integration/phone/call/outbound"
+                ),
+                auth("bearer", PATHORS_KEY),
+                bodies(PATHORS_BASES, PATHORS_FIELDS, "dynamicVariables", callee="toNumber"),
+            ),
+        ),
+        "/v1/voice/outbound": (
+            2000,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/voice/outbound"),
+                auth("x-api-key", FEATHER_KEY),
+                bodies(
+                    FEATHER_BASES, FEATHER_FIELDS, "context_variables", callee="to_phone_number"
+                ),
+            ),
+        ),
+        "/v1/call": (
+            2000,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/call"),
+                auth("bearer", THUNDER_KEY),
+                bodies(THUNDER_BASES, THUNDER_FIELDS, "config", callee="to_number"),
+            ),
+        ),
+        "/v1/calls/<int:call_id>": (
+            600,
+            lambda: requests_for(
+                ["GET"],
+                (st.sampled_from(seeds.thunder_ids) | st.integers(0, 2**70)).map(
+                    lambda i: f"/v1/calls/{i}"
+                ),
+                auth("bearer", THUNDER_KEY) | core,
+                NO_BODY,
+            ),
+        ),
+        "/v1/outbound-calling": (
+            2000,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/outbound-calling"),
+                auth("polyai", POLYAI_TOKEN),
+                bodies(POLYAI_BASES, POLYAI_FIELDS, "metadata", callee="to_number"),
+            ),
+        ),
+        "/v1/outbound-calling/<call_sid>": (
+            600,
+            lambda: requests_for(
+                ["GET"],
+                (
+                    st.sampled_from(seeds.polyai_sids)
+                    | st.just("OUT-" + "0" * 8)
+                    | SEGMENT.filter(bool)
+                ).map(lambda s: "/v1/outbound-calling/" + s),
+                auth("polyai", POLYAI_TOKEN),
+                NO_BODY,
+            ),
+        ),
+    }
+
+
+# -- what every answer must be -----------------------------------------------------------------
+
+#: vendor endpoints (blueprint names) and the keys their error bodies have
+VENDOR_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "compat_pathors": lambda b: isinstance(b.get("error"), str) and set(b) == {"error"},
+    "compat_feather": lambda b: (
+        set(b) == {"detail"}
+        and (
+            isinstance(b["detail"], str)
+            or all(isinstance(p, dict) and {"loc", "msg", "type"} <= set(p) for p in b["detail"])
+        )
+    ),
+    "compat_thunderphone": lambda b: (
+        isinstance(b.get("detail"), str) and isinstance(b.get("code"), str)
+    ),
+    "compat_polyai": lambda b: isinstance(b.get("message"), str) and isinstance(b.get("code"), str),
+}
+
+
+def vendor_of(adapter: MapAdapter, req: Req) -> str | None:
+    """The vendor blueprint whose view answers ``req``, or None (core, or a routing error)."""
+    try:
+        endpoint, _args = adapter.match(unquote(req.path), req.method)
+    except HTTPException:
+        return None
+    head = str(endpoint).partition(".")[0]
+    return head if head in VENDOR_SHAPES else None
+
+
+def check_answer(vendor: str | None, req: Req, status: int, content_type: str, body: bytes) -> None:
+    """Assert what every answer must be: ``vendor`` is :func:`vendor_of` the request."""
+    where = req.describe()
+    assert status < 500, f"{status} for {where}: {body[:500]!r}"
+    assert b"Traceback" not in body, where
+    if status < 400:
+        return
+    mimetype = content_type.split(";")[0].strip()
+    data = json.loads(body)
+    assert isinstance(data, dict), where
+    if mimetype == PROBLEM:
+        # the core's problems (and routing errors anywhere: 404, 405): a code and a field
+        assert data["status"] == status, where
+        assert isinstance(data.get("code"), str) and data["code"], (where, data)
+        assert isinstance(data.get("field"), str), (where, data)  # "" names the key ""
+        assert isinstance(data.get("type"), str) and isinstance(data.get("detail"), str), where
+        if vendor is not None:  # a vendor route answers in its shape once it is routed
+            assert status in (404, 405), (where, data)
+        return
+    assert mimetype == "application/json", (where, content_type)
+    assert vendor is not None, (where, data)
+    assert VENDOR_SHAPES[vendor](data), (where, data)
