@@ -2,7 +2,7 @@
 
 It starts the server (werkzeug's threaded WSGI server on 127.0.0.1) with the
 embedded dialer on the real clock and the simulated network of the config file
-(default ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
+(default: the packaged ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
 and a status-callback receiver on 127.0.0.1 that refuses its first request (so a
 retry shows).  Then it places three calls through ``POST /v1/calls``:
 
@@ -13,7 +13,8 @@ retry shows).  Then it places three calls through ``POST /v1/calls``:
 3. an IVR walk: a caller presses 3 for more options, then 9 to finish;
 
 and prints each call's timeline from ``GET /v1/calls/<sid>`` as ``voiceapp call``
-does.  Exit status 0 when every call ended as expected, 1 otherwise.
+does, then the calls, callback deliveries and document fetches of its own
+``GET /metrics``.  Exit status 0 when every call ended as expected, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +200,8 @@ def _quiet_handler() -> type[Any]:
 
 
 def default_config() -> str:
-    """``examples/demo.toml`` of the current folder, else of the source checkout."""
-    here = Path("examples/demo.toml")
-    if here.is_file():
-        return str(here)
-    return str(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
+    """The packaged ``examples/demo.toml`` (``voiceapp.examples``), from any folder."""
+    return str(files("voiceapp.examples") / "demo.toml")
 
 
 @contextmanager
@@ -314,6 +313,10 @@ def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
                 verdict = "as expected" if not wrong else "NOT as expected: " + "; ".join(wrong)
                 click.echo(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
                 problems += [f"[{number}] {w}" for w in wrong]
+            click.echo("")
+            click.secho("GET /metrics (the calls, the deliveries, the fetches)", bold=True)
+            for line in _metrics(base):
+                click.echo(f"    {line}")
     except VoiceappError as exc:
         where = f" [{exc.field}]" if exc.field else ""
         raise click.ClickException(f"{exc.code}{where}: {exc}") from None
@@ -326,6 +329,30 @@ def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
             f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems)
         )
     click.echo(f"demo: 3 calls ended as expected in {elapsed:.1f} s")
+
+
+#: the families of ``/metrics`` the demo prints
+SHOWN_METRICS = (
+    "voiceapp_calls{",
+    "voiceapp_queue_depth ",
+    "voiceapp_dialers ",
+    "voiceapp_callback_deliveries_total{",
+    "voiceapp_document_fetch_seconds_count{",
+    "voiceapp_dialer_lag_seconds_count ",
+)
+
+
+def _metrics(base: str) -> list[str]:
+    """The demo's lines of its own ``GET /metrics``."""
+    import requests
+
+    try:
+        response = requests.get(base + "/metrics", timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot scrape {base}/metrics: {exc}") from None
+    if response.status_code != 200:
+        raise click.ClickException(f"GET /metrics answered HTTP {response.status_code}")
+    return [line for line in response.text.splitlines() if line.startswith(SHOWN_METRICS)]
 
 
 def _fields(fields: dict[str, Any]) -> str:

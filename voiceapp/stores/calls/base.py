@@ -45,6 +45,7 @@ __all__ = [
     "Renew",
     "SetStatus",
     "StatusChange",
+    "StoreStats",
     "Write",
 ]
 
@@ -448,6 +449,19 @@ def new_record(spec: CallSpec, now: float) -> CallRecord:
     return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
 
 
+@dataclass(frozen=True)
+class StoreStats:
+    """What :meth:`CallStore.stats` reads at once (metrics, readiness)."""
+
+    by_status: Mapping[str, int]  # calls kept in the store, by status (finished: retention)
+    waiting: int  # calls in the queue that no dialer has taken
+    oldest_waiting_at: float | None  # created_at of the oldest of them
+
+
+#: Heartbeats older than this many seconds are dropped when a worker beats.
+HEARTBEAT_KEEP: Final = 86400.0
+
+
 class CallStore(abc.ABC):
     """What the call API and the dialer need from a store (see ``docs/calls.md``)."""
 
@@ -680,6 +694,25 @@ class CallStore(abc.ABC):
     def purge(self) -> int:
         """Delete finished calls older than the retention now; how many went."""
         return 0
+
+    # -- operations: readiness and metrics -------------------------------------------------
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """A cheap round trip; ``StoreError`` ``store-unavailable`` when the store is down."""
+
+    @abc.abstractmethod
+    def beat(self, worker: str, at: float) -> None:
+        """Record that dialer ``worker`` was alive at ``at`` (store clock); drops beats
+        older than :data:`HEARTBEAT_KEEP`."""
+
+    @abc.abstractmethod
+    def heartbeats(self) -> dict[str, float]:
+        """Worker id -> time of its last :meth:`beat`."""
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats:
+        """Calls by status and the queue (read at metrics scrape time)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
