@@ -46,6 +46,7 @@ __all__ = [
     "MULTIPROC_ENV",
     "StoreCollector",
     "exposition",
+    "process_registry",
 ]
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -127,7 +128,7 @@ class StoreCollector(Collector):
             )
 
 
-def _process_registry() -> CollectorRegistry:
+def process_registry() -> CollectorRegistry:
     """This process's metrics, or every process's in multiprocess mode."""
     folder = os.environ.get(MULTIPROC_ENV)
     if not folder:
@@ -139,7 +140,7 @@ def _process_registry() -> CollectorRegistry:
 
 def exposition(store_collector: StoreCollector | None) -> bytes:
     """The text of ``GET /metrics``: the recorded metrics, then the store's."""
-    body = generate_latest(_process_registry())
+    body = generate_latest(process_registry())
     if store_collector is not None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(store_collector)

@@ -34,6 +34,7 @@ from typing import Any
 import click
 
 from voiceapp.cli.call import place, watch
+from voiceapp.cli.output import CliError, JsonCommand, echo_json
 from voiceapp.errors import VoiceappError
 
 FROM = "+19499300360"
@@ -235,6 +236,7 @@ def running(
                 "STORE_URL": f"sqlite:///{Path(folder) / 'voiceapp.db'}",
                 "URL_ALLOWLIST": list(allow + tuple(a for a in ours if a not in allow)),
                 "DIALER": "embedded",
+                "LOG_LEVEL": "warning",  # the timelines say what happens
             },
             config_file=config,
         )
@@ -242,7 +244,7 @@ def running(
         with app.app_context():
             settings = runtime().settings
         if not settings.API_KEYS:
-            raise click.ClickException(f"{config}: api_keys is empty; the demo needs one")
+            raise CliError(f"{config}: api_keys is empty; the demo needs one", code="demo-config")
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         receiver.start()
@@ -264,7 +266,7 @@ def running(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option(
     "--config",
     "config",
@@ -294,41 +296,75 @@ def running(
     type=click.FloatRange(5, 600),
     help="Seconds each call may take.",
 )
-def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a summary (calls, metrics) as JSON instead of the timelines; errors too.",
+)
+def demo(config: str, port: int, receiver_port: int, timeout: float, as_json: bool) -> None:
     """Run the PIN, click-to-call and IVR flows on the simulated network."""
     started = time.monotonic()
     problems: list[str] = []
+    say: Callable[..., None] = _silent if as_json else click.echo
+    bold: Callable[..., None] = _silent if as_json else click.secho
+    summary: list[dict[str, Any]] = []
     try:
-        with running(config, port, receiver_port, click.echo) as (base, key, callback):
+        with running(config, port, receiver_port, say) as (base, key, callback):
             todo = flows(callback)
             for flow in todo:  # all three ring at once; the timelines print one by one
                 flow.sid = place(base, key, flow.fields)
             for number, flow in enumerate(todo, 1):
-                click.echo("")
-                click.secho(f"[{number}] {flow.title}", bold=True)
-                click.echo(f"    POST /v1/calls {_fields(flow.fields)}")
-                click.echo(f"    -> {flow.sid} queued")
-                record = watch(base, key, flow.sid, timeout=timeout, interval=0.1)
+                say("")
+                bold(f"[{number}] {flow.title}", bold=True)
+                say(f"    POST /v1/calls {_fields(flow.fields)}")
+                say(f"    -> {flow.sid} queued")
+                record = watch(base, key, flow.sid, timeout=timeout, interval=0.1, echo=say)
                 wrong = flow.check(record)
                 verdict = "as expected" if not wrong else "NOT as expected: " + "; ".join(wrong)
-                click.echo(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
+                say(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
                 problems += [f"[{number}] {w}" for w in wrong]
-            click.echo("")
-            click.secho("GET /metrics (the calls, the deliveries, the fetches)", bold=True)
-            for line in _metrics(base):
-                click.echo(f"    {line}")
+                summary.append(
+                    {
+                        "title": flow.title,
+                        "sid": flow.sid,
+                        "status": record.get("status"),
+                        "duration": record.get("duration"),
+                        "problems": wrong,
+                    }
+                )
+            say("")
+            bold("GET /metrics (the calls, the deliveries, the fetches)", bold=True)
+            metrics = _metrics(base)
+            for line in metrics:
+                say(f"    {line}")
     except VoiceappError as exc:
-        where = f" [{exc.field}]" if exc.field else ""
-        raise click.ClickException(f"{exc.code}{where}: {exc}") from None
+        raise CliError(exc.message, code=exc.code, field=exc.field) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot start the demo: {exc}") from None
-    click.echo("")
+        raise CliError(f"cannot start the demo: {exc}", code="demo-start") from None
+    say("")
     elapsed = time.monotonic() - started
     if problems:
-        raise click.ClickException(
-            f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems)
+        raise CliError(
+            f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems),
+            code="demo-failed",
+            calls=summary,
         )
+    if as_json:
+        echo_json(
+            {
+                "calls": summary,
+                "metrics": metrics,
+                "elapsed": round(elapsed, 3),
+                "ok": True,
+            }
+        )
+        return
     click.echo(f"demo: 3 calls ended as expected in {elapsed:.1f} s")
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
 #: the families of ``/metrics`` the demo prints
@@ -349,9 +385,9 @@ def _metrics(base: str) -> list[str]:
     try:
         response = requests.get(base + "/metrics", timeout=10)
     except requests.RequestException as exc:
-        raise click.ClickException(f"cannot scrape {base}/metrics: {exc}") from None
+        raise CliError(f"cannot scrape {base}/metrics: {exc}", code="unreachable") from None
     if response.status_code != 200:
-        raise click.ClickException(f"GET /metrics answered HTTP {response.status_code}")
+        raise CliError(f"GET /metrics answered HTTP {response.status_code}", code="http-error")
     return [line for line in response.text.splitlines() if line.startswith(SHOWN_METRICS)]
 
 

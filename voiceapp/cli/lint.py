@@ -6,8 +6,11 @@ Contract (later work relies on it):
   is valid, 1 when any is invalid, 2 on usage errors or unreadable files.  Text output
   is one line per problem, ``PATH:LINE:COL: CODE message``; ``--json`` prints a list of
   ``{"path", "valid", "problems": [{"code", "message", "line", "column", "path"}]}``.
-- ``voiceapp fmt PATH`` prints the canonical document; exit 1 (problems on stderr)
-  when it is invalid, 2 when it cannot be read.
+  A file that cannot be read is ``{"path", "valid": false, "error": {"code":
+  "unreadable", "message", "field": null}}`` in that list.
+- ``voiceapp fmt [--json] PATH`` prints the canonical document; exit 1 (problems on
+  stderr) when it is invalid, 2 when it cannot be read.  ``--json`` prints
+  ``{"path", "xml"}``, or ``{"error": {"code", "message", "field", "problems"}}``.
 
 Only the document layer is imported here (never Flask).
 """
@@ -19,6 +22,7 @@ import sys
 
 import click
 
+from voiceapp.cli.output import JsonCommand, echo_json
 from voiceapp.document import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, check
 
 _limits = [
@@ -39,8 +43,8 @@ _limits = [
 ]
 
 
-def _read(path: str, max_bytes: int) -> bytes | None:
-    """The file's bytes (stdin for ``-``); None after reporting it unreadable.
+def _read(path: str, max_bytes: int) -> bytes | str:
+    """The file's bytes (stdin for ``-``), or why it cannot be read.
 
     Reads at most one byte past the cap, so a huge input is refused as ``too-large``
     without being read whole."""
@@ -50,15 +54,18 @@ def _read(path: str, max_bytes: int) -> bytes | None:
         with open(path, "rb") as f:
             return f.read(max_bytes + 1)
     except OSError as exc:
-        click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
-        return None
+        return f"cannot read: {exc.strerror or exc}"
+
+
+def _unreadable(path: str, why: str) -> dict[str, object]:
+    return {"code": "unreadable", "message": f"{path}: {why}", "field": None}
 
 
 def _line(path: str, problem: Problem) -> str:
     return f"{path}:{problem.line or 0}:{problem.column or 0}: {problem.code} {problem.message}"
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
 @_limits[0]
 @_limits[1]
@@ -74,8 +81,12 @@ def lint(as_json: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]) 
     report = []
     for path in paths:
         data = _read(path, max_bytes)
-        if data is None:
+        if isinstance(data, str):
             unreadable = True
+            if as_json:
+                report.append({"path": path, "valid": False, "error": _unreadable(path, data)})
+            else:
+                click.echo(f"{path}: {data}", err=True)
             continue
         _, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
         invalid = invalid or bool(problems)
@@ -95,22 +106,43 @@ def lint(as_json: bool, max_bytes: int, max_depth: int, paths: tuple[str, ...]) 
     sys.exit(2 if unreadable else 1 if invalid else 0)
 
 
-@click.command()
+@click.command(cls=JsonCommand)
+@click.option("--json", "as_json", is_flag=True, help='Print {"path", "xml"} (errors too).')
 @_limits[0]
 @_limits[1]
 @click.argument("path", metavar="PATH")
-def fmt(max_bytes: int, max_depth: int, path: str) -> None:
+def fmt(as_json: bool, max_bytes: int, max_depth: int, path: str) -> None:
     """Print the canonical form of a voice document (PATH may be -).
 
     Exit status: 0 printed, 1 invalid (problems on stderr), 2 unreadable.
     """
     data = _read(path, max_bytes)
-    if data is None:
+    if isinstance(data, str):
+        if as_json:
+            echo_json({"error": _unreadable(path, data)})
+        else:
+            click.echo(f"{path}: {data}", err=True)
         sys.exit(2)
     doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
     if doc is None:
-        for problem in problems:
-            click.echo(_line(path, problem), err=True)
+        if as_json:
+            first = problems[0]
+            echo_json(
+                {
+                    "error": {
+                        "code": first.code,
+                        "message": f"{path} is not a valid document: {first.message}",
+                        "field": None,
+                        "problems": [p.to_dict() for p in problems],
+                    }
+                }
+            )
+        else:
+            for problem in problems:
+                click.echo(_line(path, problem), err=True)
         sys.exit(1)
+    if as_json:
+        echo_json({"path": path, "xml": doc.to_xml().decode("utf-8")})
+        return
     sys.stdout.buffer.write(doc.to_xml())
     sys.stdout.buffer.flush()

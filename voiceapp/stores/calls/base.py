@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 QUEUED: Final = "queued"
+#: The callback parameter that carries a call's ``secretKey`` (masked when shown).
+SECRET_PARAM: Final = "apikey"
 #: A call under way (dialed, not ended).
 LIVE: Final = frozenset({"initiated", "ringing", "in-progress"})
 #: Statuses a call never leaves; reaching one frees the call's number.
@@ -229,7 +231,13 @@ class EventRecord:
     def delivered(self) -> bool:
         return self.state == "delivered"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """Plain data; the ``apikey`` parameter (the call's ``secretKey``) is ``***``
+        unless ``secrets``."""
+        params = [
+            [name, value if secrets or name != SECRET_PARAM else "***"]
+            for name, value in self.params
+        ]
         return {
             "id": self.event_id,
             "callSid": self.leg_sid,
@@ -237,7 +245,7 @@ class EventRecord:
             "sequenceNumber": self.sequence,
             "url": self.url,
             "method": self.method,
-            "params": [list(p) for p in self.params],
+            "params": params,
             "createdAt": self.created_at,
             "state": self.state,
             "delivered": self.delivered,
@@ -295,7 +303,7 @@ class CallRecord:
             "timestamps": self.timestamps,
             "cancelRequested": self.cancel_requested_at is not None,
             "legs": [leg.to_dict() for leg in self.legs],
-            "events": [event.to_dict() for event in self.events],
+            "events": [event.to_dict(secrets=secrets) for event in self.events],
         }
 
 
