@@ -78,13 +78,14 @@ class Gunicorn:
         workers: int = 4,
         app: str = "voiceapp.web:create_app()",
         env: dict[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.store_url = store_url
         self.workers = workers
         self.app = app
         self.log = workdir / f"gunicorn-{secrets.token_hex(4)}.log"
         self.extra_env = env or {}
-        self.port = 0
+        self.port = port  # 0: a free one, picked at start
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,7 +104,7 @@ class Gunicorn:
             VOICEAPP_API_KEYS=GUNICORN_API_KEY,
             **self.extra_env,
         )
-        self.port = free_port()
+        self.port = self.port or free_port()
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [
