@@ -530,6 +530,36 @@ class Settings:
         _int_range(2, 512),
         "Deepest nesting of arrays and objects in JSON bodies and form variables (400).",
     )
+    # -- operations
+    INSTANCE: str = setting(
+        "",
+        _optional_path,
+        "Folder of the default SQLite store (voiceapp.db); empty = instance/ of the "
+        "current folder.",
+    )
+    READY_DIALER_AGE: float = setting(
+        30.0,
+        _float_range(1, 3600),
+        "GET /v1/ready: seconds within which some dialer must have written its heartbeat.",
+    )
+    METRICS: bool = setting(
+        True, _bool, "Serve Prometheus metrics at GET /metrics (no key; counts only)."
+    )
+    LOG_FORMAT: str = setting(
+        "text",
+        _choice("text", "json"),
+        "Log lines: text, or json (one object a line, call_sid on every call line).",
+    )
+    LOG_LEVEL: str = setting(
+        "info",
+        _choice("debug", "info", "warning", "error"),
+        "Lowest level logged by voiceapp's loggers (voiceapp.*).",
+    )
+    STORE_BACKOFF_MAX: float = setting(
+        30.0,
+        _float_range(0.1, 600),
+        "Dialer: longest wait (seconds) between two tries while the store is down.",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,

@@ -56,6 +56,18 @@ def test_invalid_digits_exit_1_with_index_on_stderr() -> None:
     assert result.stderr.startswith("error at index 2: ")
 
 
+def test_invalid_digits_with_json_print_the_error_as_json() -> None:
+    result = run("--json", "12x9")
+    assert result.returncode == 1
+    assert result.stderr == ""
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "digits-bad-char" and error["index"] == 2
+    assert error["field"] is None and "'x'" in error["message"]
+    usage = CliRunner().invoke(main, ["digits", "--json", "--tone-ms", "5", "1"])
+    assert usage.exit_code == 2  # the same status as without --json
+    assert json.loads(usage.stdout)["error"]["field"] == "--tone-ms"
+
+
 def test_bad_suffix_reports_its_index() -> None:
     result = CliRunner().invoke(main, ["digits", "123@5"])
     assert result.exit_code == 1

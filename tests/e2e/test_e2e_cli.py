@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, Server, clean_env
+from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, Receiver, Server, clean_env
 
 from voiceapp.cli import main
-from voiceapp.cli.call import Timeline, describe
+from voiceapp.cli.call import Timeline, describe, variables
+from voiceapp.cli.output import CliError, color_setting
 from voiceapp.dialer.worker import Dialer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +41,10 @@ def test_call_prints_the_timeline(
             "0912345678",
             "--app",
             "pin",
-            "--var",
+            "--var-str",
             "pin=8970",
+            "--var",
+            "repeat=1",
             "--server",
             server.base,
             "--api-key",
@@ -142,6 +146,99 @@ def test_call_reports_a_blocked_destination(serve: Callable[..., Server]) -> Non
 def test_a_dial_error_row_names_number_and_code() -> None:
     detail = {"number": "+19005550100", "code": "destination-blocked", "message": "blocked"}
     assert describe("dial-error", detail) == "+19005550100 destination-blocked: blocked"
+
+
+def test_call_json_with_every_field(
+    serve: Callable[..., Server],
+    dialer: Callable[..., Dialer],
+    receiver: Callable[..., Receiver],
+) -> None:
+    rec = receiver()
+    server = serve(allow=(rec.port,))
+    dialer(server)
+    secret = "receiver-secret-0123456789"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("call", "--json", "--from", FROM, "--to", "0912345678", "--country-code", "TW"),
+            *("--app", "pin", "--var-str", "pin=0042", "--var", "repeat=1"),
+            *("--status-callback", rec.url, "--status-callback-event", "initiated completed"),
+            *("--status-callback-method", "get", "--secret-key", secret),
+            *("--optional", "token=123456", "--server", server.base, "--api-key", API_KEY),
+            *("--expect", "completed"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    record = json.loads(result.stdout)  # one object: the final record, no timeline
+    assert record["status"] == "completed" and record["to"] == PIN_CALLEE
+    assert record["variables"] == {"pin": "0042", "repeat": 1}
+    assert record["statusCallbackMethod"] == "GET"
+    assert sorted(record["statusCallbackEvent"]) == ["completed", "initiated"]
+    assert record["optional"] == "token=123456" and record["secretKey"] == "***"
+    assert [r.method for r in rec.delivered()] == ["GET", "GET"]
+    assert rec.delivered()[0].params.get("token") == "123456"
+    assert rec.delivered()[0].params.get("apikey") == secret  # the receiver gets the key
+    assert ["apikey", "***"] in record["events"][0]["params"]  # nobody else sees it
+
+
+def test_call_json_errors_keep_their_exit_status(serve: Callable[..., Server]) -> None:
+    server = serve()
+    base = ["call", "--json", "--server", server.base, "--api-key", API_KEY]
+    refused = CliRunner().invoke(main, [*base, "--from", "+14155550100", "--to", PIN_CALLEE])
+    assert refused.exit_code == 1
+    error = json.loads(refused.stdout)["error"]
+    assert (error["code"], error["field"], error["status"]) == ("from-not-configured", "from", 404)
+
+    typed = CliRunner().invoke(
+        main, [*base, "--from", FROM, "--to", PIN_CALLEE, "--app", "pin", "--var", "pin=8970"]
+    )
+    assert typed.exit_code == 1  # --var is JSON: 8970 is a number, and a PIN is a string
+    error = json.loads(typed.stdout)["error"]
+    assert (error["code"], error["field"]) == ("invalid-pin", "variables.pin")
+
+    usage = CliRunner().invoke(
+        main, [*base, "--from", FROM, "--to", PIN_CALLEE, "--url", "http://x", "--app", "pin"]
+    )
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout)["error"]["code"] == "usage"
+    missing = CliRunner().invoke(main, ["call", "--json", "--to", PIN_CALLEE])
+    assert missing.exit_code == 2
+    assert json.loads(missing.stdout)["error"] == {
+        "code": "missing",
+        "message": "Missing option '--from'.",
+        "field": "--from",
+    }
+
+
+def test_var_values_are_json_and_var_str_is_literal() -> None:
+    assert variables(
+        ["timeout=5", "ratio=0.5", "on=true", "none=null", 'menu={"a": [1]}', 'pin="8970"'],
+        ["code=0042", "text=a=b"],
+    ) == {
+        "timeout": 5,
+        "ratio": 0.5,
+        "on": True,
+        "none": None,
+        "menu": {"a": [1]},
+        "pin": "8970",
+        "code": "0042",
+        "text": "a=b",
+    }
+    for typed, literal, code in (
+        (["pin=0042"], [], "invalid-json"),  # not JSON (a leading zero): --var-str says it
+        (["word=hello"], [], "invalid-json"),
+        (["a=1"], ["a=1"], "duplicate-variable"),
+        (["novalue"], [], "bad-parameter"),
+    ):
+        with pytest.raises(CliError) as info:
+            variables(typed, literal)
+        assert info.value.code == code
+
+
+def test_no_color_turns_colour_off() -> None:
+    assert color_setting({"NO_COLOR": "1"}) is False
+    assert color_setting({}) is None  # click decides: styles only on a terminal
 
 
 def test_timeline_prints_each_row_once() -> None:

@@ -702,3 +702,40 @@ def test_sqlite_file_made_before_heartbeats_gets_the_new_columns(
         assert after.heartbeat_at == clock.now + 1 and after.recovered is True
     finally:
         calls.close()
+
+
+# -- operations: ping, heartbeats, stats ----------------------------------------------------
+
+
+def test_ping_heartbeats_and_stats(calls: CallStore, clock: Clock) -> None:
+    calls.ping()
+    assert calls.heartbeats() == {}
+    empty = calls.stats()
+    assert (dict(empty.by_status), empty.waiting, empty.oldest_waiting_at) == ({}, 0, None)
+
+    calls.beat("w1", clock.now - 5)
+    calls.beat("w2", clock.now - 3)
+    calls.beat("w1", clock.now)  # a later beat replaces the worker's earlier one
+    assert calls.heartbeats() == {"w1": clock.now, "w2": clock.now - 3}
+
+    first_at = clock.now
+    calls.create(spec("CAops1", to="+886912000001"))
+    clock.advance(2)
+    calls.create(spec("CAops2", to="+886912000002"))
+    calls.create(spec("CAops3", to="+886912000003"))
+    taken = calls.take("w1", 30)
+    assert taken is not None and taken.sid == "CAops1"
+    calls.set_status("CAops1", "initiated", expect="queued")
+    calls.cancel("CAops3")
+    stats = calls.stats()
+    assert dict(stats.by_status) == {"initiated": 1, "queued": 1, "canceled": 1}
+    assert stats.waiting == 1
+    assert stats.oldest_waiting_at == first_at + 2
+
+
+def test_old_heartbeats_are_dropped(calls: CallStore, clock: Clock) -> None:
+    from voiceapp.stores.calls.base import HEARTBEAT_KEEP
+
+    calls.beat("gone", clock.now - HEARTBEAT_KEEP - 1)
+    calls.beat("here", clock.now)
+    assert calls.heartbeats() == {"here": clock.now}

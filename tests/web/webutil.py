@@ -79,13 +79,14 @@ class Gunicorn:
         workers: int = 4,
         app: str = "voiceapp.web:create_app()",
         env: dict[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.store_url = store_url
         self.workers = workers
         self.app = app
         self.log = workdir / f"gunicorn-{secrets.token_hex(4)}.log"
         self.extra_env = env or {}
-        self.port = 0
+        self.port = port  # 0: a free one, picked at start
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,7 +99,7 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         binary = Path(sys.executable).with_name("gunicorn")
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEAPP_")}
-        self.port = free_port()
+        self.port = self.port or free_port()
         env.update(
             VOICEAPP_STORE_URL=self.store_url,
             VOICEAPP_SECRET_KEYS=SECRET,

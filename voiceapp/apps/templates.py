@@ -2,8 +2,8 @@
 
 One plain :class:`jinja2.Environment` (no Flask) loads from a list of folders, the
 first that has a file wins: a deployment's ``TEMPLATE_FOLDER`` first, then the
-built-in ``templates/voice``.  So a deployment can reword one file of one language,
-or add a language, without copying the rest.
+built-in ``templates/voice`` (installed as ``voiceapp.templates``).  So a deployment
+can reword one file of one language, or add a language, without copying the rest.
 
 Autoescaping is on for ``.xml``: a variable can never inject markup.  Undefined
 variables are errors.  Statement lines keep their newline (no ``trim_blocks``), so
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,8 +33,10 @@ from voiceapp.errors import ConfigError, DocumentError
 
 __all__ = ["BUILTIN_FOLDER", "TemplateError", "Templates"]
 
-#: The built-in templates: ``templates/voice`` at the root of the source tree.
-BUILTIN_FOLDER = Path(__file__).resolve().parents[2] / "templates" / "voice"
+#: The built-in templates: the package ``voiceapp.templates`` (the top-level
+#: ``templates/`` folder of the source tree, mapped into the package by pyproject.toml),
+#: found through importlib.resources, so an editable install and a wheel both work.
+BUILTIN_FOLDER = Path(str(files("voiceapp.templates") / "voice"))
 
 
 class TemplateError(ConfigError):

@@ -1,7 +1,9 @@
 """The ``voiceapp`` command line: one click group whose commands load lazily.
 
 Each command lives in its own module under ``voiceapp.cli`` and is imported only
-when it runs, so ``voiceapp lint`` never imports Flask.
+when it runs, so ``voiceapp lint`` never imports Flask.  Commands that print data
+take ``--json`` (errors included, :mod:`voiceapp.cli.output`); colour only on a
+terminal, and never with ``NO_COLOR`` set.
 """
 
 from __future__ import annotations
@@ -51,8 +53,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="voiceapp")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """voiceapp: build, lint, serve and dial TwiML-style voice applications."""
+    from voiceapp.cli.output import color_setting
+
+    ctx.color = color_setting()
 
 
 __all__ = ["main"]

@@ -1,6 +1,6 @@
 """``voiceapp call``: place a call against a running server and print its live timeline.
 
-    voiceapp call --from +19499300360 --to 0912345678 --app pin --var pin=8970
+    voiceapp call --from +19499300360 --to 0912345678 --app pin --var-str pin=8970 --var repeat=1
     voiceapp call --from +19499300360 --to +18005797676 --url http://127.0.0.1:5000/x.xml \\
         --senddigits wwww101 --server http://127.0.0.1:5000 --api-key KEY
 
@@ -12,6 +12,13 @@ ended and its callbacks are settled, or at ``--timeout``.
 
 :class:`Timeline` turns successive call records into new lines; ``voiceapp demo``
 uses it too.
+
+Every field of ``POST /v1/calls`` has an option.  ``--var name=JSON`` gives an app
+variable a JSON value (``--var timeout=5`` is the integer 5, ``--var 'menu={...}'`` an
+object, ``--var 'pin="0042"'`` a string); ``--var-str name=TEXT`` gives it the text as
+it is (``--var-str pin=8970``: the PIN app wants a string, so leading zeros stay).
+``--json`` prints the final call record as one JSON object instead of the timeline, and
+any error as ``{"error": {"code", "message", "field"}}`` (same exit statuses).
 """
 
 from __future__ import annotations
@@ -24,7 +31,19 @@ from typing import Any
 
 import click
 
-__all__ = ["TERMINAL", "Timeline", "call", "describe", "format_row", "place", "settled", "watch"]
+from voiceapp.cli.output import CliError, JsonCommand, echo_json, pairs
+
+__all__ = [
+    "TERMINAL",
+    "Timeline",
+    "call",
+    "describe",
+    "format_row",
+    "place",
+    "settled",
+    "variables",
+    "watch",
+]
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 DEFAULT_SERVER = "http://127.0.0.1:5000"
@@ -157,7 +176,7 @@ def settled(call: Mapping[str, Any]) -> bool:
 
 
 def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: float = 10) -> str:
-    """POST /v1/calls; the sid, or ``click.ClickException`` with the problem's detail."""
+    """POST /v1/calls; the sid, or a :class:`CliError` with the problem's code and field."""
     import requests
 
     try:
@@ -168,23 +187,38 @@ def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: floa
             timeout=timeout,
         )
     except requests.RequestException as exc:
-        raise click.ClickException(f"cannot reach {server}: {exc}") from None
+        raise CliError(f"cannot reach {server}: {exc}", code="unreachable") from None
     if response.status_code != 201:
-        raise click.ClickException(_problem_text(response))
+        raise _problem_error(response)
     sid = response.json()["sid"]
     assert isinstance(sid, str)
     return sid
 
 
-def _problem_text(response: Any) -> str:
+def _problem_error(response: Any) -> CliError:
+    """The server's problem+json answer as a :class:`CliError` (its code, field, status)."""
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
+        body = None
+    if not isinstance(body, dict):
+        return CliError(
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            code="http-error",
+            status=response.status_code,
+        )
+    extra = {"index": body["index"]} if body.get("index") is not None else {}
     where = "".join(
         f" {name}={body[name]}" for name in ("field", "index") if body.get(name) is not None
     )
-    return f"HTTP {response.status_code} {body.get('code')}{where}: {body.get('detail')}"
+    return CliError(
+        str(body.get("detail")),
+        code=str(body.get("code") or "http-error"),
+        field=body.get("field"),
+        text=f"HTTP {response.status_code} {body.get('code')}{where}: {body.get('detail')}",
+        status=response.status_code,
+        **extra,
+    )
 
 
 def watch(
@@ -196,11 +230,13 @@ def watch(
     interval: float = 0.2,
     settle: float = 10.0,
     echo: Any = click.echo,
+    queued_note: float = 10.0,
 ) -> dict[str, Any]:
     """Poll the call until it is settled (or ``timeout``), echoing new timeline lines.
 
-    After the call ends, pending callbacks are waited for at most ``settle`` s.
-    Returns the last call record.
+    After the call ends, pending callbacks are waited for at most ``settle`` s.  A call
+    still ``queued`` after ``queued_note`` s gets one note on stderr (no dialer may be
+    running).  Returns the last call record.
     """
     import requests
 
@@ -209,40 +245,61 @@ def watch(
     ended_at: float | None = None
     url = f"{server.rstrip('/')}/v1/calls/{sid}"
     call: dict[str, Any] = {}
+    noted = False
+    started = time.monotonic()
     while True:
         try:
             response = requests.get(url, headers={"X-API-Key": api_key}, timeout=10)
         except requests.RequestException as exc:
-            raise click.ClickException(f"cannot reach {server}: {exc}") from None
+            raise CliError(f"cannot reach {server}: {exc}", code="unreachable") from None
         if response.status_code != 200:
-            raise click.ClickException(_problem_text(response))
+            raise _problem_error(response)
         call = response.json()
         for line in timeline.update(call):
             echo(line)
         now = time.monotonic()
+        if call.get("status") == "queued" and not noted and now - started >= queued_note:
+            noted = True
+            click.echo(
+                f"note: call {sid} is still queued after {queued_note:g} s; is a dialer "
+                f"running? (GET {server.rstrip('/')}/v1/ready)",
+                err=True,
+            )
         if call.get("status") in TERMINAL and ended_at is None:
             ended_at = now
         if settled(call) or (ended_at is not None and now - ended_at > settle):
             return call
         if now > deadline:
-            raise click.ClickException(
-                f"call {sid} is still {call.get('status')} after {timeout:g} s"
+            raise CliError(
+                f"call {sid} is still {call.get('status')} after {timeout:g} s",
+                code="timeout",
+                status=call.get("status"),
             )
         time.sleep(interval)
 
 
-def _variables(pairs: Sequence[str]) -> dict[str, Any]:
+def variables(typed: Sequence[str], literal: Sequence[str] = ()) -> dict[str, Any]:
+    """``--var name=JSON`` (a JSON value) and ``--var-str name=TEXT`` (the text) as one
+    mapping; a name given twice, or a value that is not JSON, is a :class:`CliError`."""
     out: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not name=value", param_hint="--var")
-        try:
-            out[name] = json.loads(value) if value[:1] in "[{" else value
-        except ValueError:
-            raise click.BadParameter(
-                f"{pair!r}: the value is not JSON", param_hint="--var"
-            ) from None
+    for option, items in (("--var", typed), ("--var-str", literal)):
+        for name, value in pairs(items, option):
+            if name in out:
+                raise CliError(
+                    f"variable {name!r} is given twice", code="duplicate-variable", field=option
+                )
+            if option == "--var-str":
+                out[name] = value
+                continue
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                raise CliError(
+                    f"{name}={value}: the value is not JSON (a string is --var '{name}=\"...\"'"
+                    f" or --var-str {name}=...)",
+                    code="invalid-json",
+                    field=option,
+                ) from None
     return out
 
 
@@ -254,18 +311,56 @@ def default_api_key() -> str | None:
     return keys[-1] if keys else None
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option("--from", "from_", required=True, help="Caller ID: an active outbound number.")
 @click.option("--to", required=True, help="The number to call (E.164 or national).")
+@click.option(
+    "--country-code",
+    default=None,
+    help="Region (TW) or calling code (886) of a national --to (default: the server's).",
+)
 @click.option("--url", default=None, help="Document URL fetched when the callee answers.")
+@click.option(
+    "--method",
+    type=click.Choice(["GET", "POST"], case_sensitive=False),
+    default=None,
+    help="HTTP method of the --url fetch (server default POST).",
+)
 @click.option("--app", default=None, help="Or an app the server makes a session for (pin...).")
-@click.option("--var", "variables", multiple=True, help="An app variable, name=value (repeat).")
+@click.option(
+    "--var",
+    "typed_vars",
+    multiple=True,
+    metavar="NAME=JSON",
+    help="An app variable with a JSON value: timeout=5, 'pin=\"8970\"' (repeat).",
+)
+@click.option(
+    "--var-str",
+    "literal_vars",
+    multiple=True,
+    metavar="NAME=TEXT",
+    help="An app variable with a string value, as written: pin=8970 (repeat).",
+)
 @click.option("--senddigits", default=None, help="DTMF sent on answer, e.g. wwww101.")
 @click.option("--status-callback", default=None, help="URL receiving status callbacks.")
 @click.option(
     "--status-callback-event",
     default=None,
     help="Events to report: a space-separated subset of initiated ringing answered completed.",
+)
+@click.option(
+    "--status-callback-method",
+    type=click.Choice(["GET", "POST"], case_sensitive=False),
+    default=None,
+    help="HTTP method of the status callbacks (server default POST).",
+)
+@click.option(
+    "--secret-key",
+    default=None,
+    help="Key the status callbacks are signed with (never printed back).",
+)
+@click.option(
+    "--optional", default=None, help="Text passed back in every status callback (Optional)."
 )
 @click.option(
     "--server",
@@ -285,25 +380,38 @@ def default_api_key() -> str | None:
     default=None,
     help="Exit with status 1 unless the call ends with this status (e.g. completed).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the final call record as JSON (errors too) instead of the timeline.",
+)
 def call(
     from_: str,
     to: str,
+    country_code: str | None,
     url: str | None,
+    method: str | None,
     app: str | None,
-    variables: tuple[str, ...],
+    typed_vars: tuple[str, ...],
+    literal_vars: tuple[str, ...],
     senddigits: str | None,
     status_callback: str | None,
     status_callback_event: str | None,
+    status_callback_method: str | None,
+    secret_key: str | None,
+    optional: str | None,
     server: str,
     api_key: str | None,
     timeout: float,
     expect: str | None,
+    as_json: bool,
 ) -> None:
     """Place a call and print its timeline until it ends."""
     if url and app:
         raise click.UsageError("give --url or --app, not both")
-    if variables and not app:
-        raise click.UsageError("--var goes with --app")
+    if (typed_vars or literal_vars) and not app:
+        raise click.UsageError("--var and --var-str go with --app")
     if not api_key:
         raise click.UsageError("no API key: pass --api-key or set VOICEAPP_API_KEY")
     fields: dict[str, Any] = {"from": from_, "to": to}
@@ -311,18 +419,37 @@ def call(
         fields["url"] = url
     if app:
         fields["app"] = app
-        fields["variables"] = _variables(variables)
+        fields["variables"] = variables(typed_vars, literal_vars)
     for name, value in (
+        ("country_code", country_code),
+        ("method", method),
         ("senddigits", senddigits),
         ("statusCallback", status_callback),
         ("statusCallbackEvent", status_callback_event),
+        ("statusCallbackMethod", status_callback_method),
+        ("secretKey", secret_key),
+        ("optional", optional),
     ):
         if value:
             fields[name] = value
     sid = place(server, api_key, fields)
-    click.echo(f"call {sid} queued: {from_} -> {to}")
-    record = watch(server, api_key, sid, timeout=timeout)
+
+    def quiet(line: str) -> None:
+        return None
+
+    if not as_json:
+        click.echo(f"call {sid} queued: {from_} -> {to}")
+    record = watch(server, api_key, sid, timeout=timeout, echo=quiet if as_json else click.echo)
     status = record.get("status")
-    click.echo(f"call {sid} ended: {status} (duration {record.get('duration')} s)")
     if expect is not None and status != expect:
-        raise click.ClickException(f"expected {expect}, the call ended {status}")
+        raise CliError(
+            f"expected {expect}, the call ended {status}",
+            code="unexpected-status",
+            field="--expect",
+            sid=sid,
+            status=status,
+        )
+    if as_json:
+        echo_json(record)
+    else:
+        click.echo(f"call {sid} ended: {status} (duration {record.get('duration')} s)")

@@ -2,7 +2,7 @@
 
 It starts the server (werkzeug's threaded WSGI server on 127.0.0.1) with the
 embedded dialer on the real clock and the simulated network of the config file
-(default ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
+(default: the packaged ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
 and a status-callback receiver on 127.0.0.1 that refuses its first request (so a
 retry shows).  Then it places three calls through ``POST /v1/calls``:
 
@@ -13,7 +13,8 @@ retry shows).  Then it places three calls through ``POST /v1/calls``:
 3. an IVR walk: a caller presses 3 for more options, then 9 to finish;
 
 and prints each call's timeline from ``GET /v1/calls/<sid>`` as ``voiceapp call``
-does.  Exit status 0 when every call ended as expected, 1 otherwise.
+does, then the calls, callback deliveries and document fetches of its own
+``GET /metrics``.  Exit status 0 when every call ended as expected, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import click
 
 from voiceapp.cli.call import place, watch
+from voiceapp.cli.output import CliError, JsonCommand, echo_json
 from voiceapp.errors import VoiceappError
 
 FROM = "+19499300360"
@@ -200,11 +203,8 @@ def _quiet_handler() -> type[Any]:
 
 
 def default_config() -> str:
-    """``examples/demo.toml`` of the current folder, else of the source checkout."""
-    here = Path("examples/demo.toml")
-    if here.is_file():
-        return str(here)
-    return str(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
+    """The packaged ``examples/demo.toml`` (``voiceapp.examples``), from any folder."""
+    return str(files("voiceapp.examples") / "demo.toml")
 
 
 @contextmanager
@@ -240,6 +240,7 @@ def running(
                 "PUBLIC_URL": base,  # session URLs name this server, whatever Host says
                 "DIALER": "embedded",
                 "DEBUG": True,  # the example file's keys are published: local work only
+                "LOG_LEVEL": "warning",  # the timelines say what happens
             },
             config_file=config,
         )
@@ -247,7 +248,7 @@ def running(
         with app.app_context():
             settings = runtime().settings
         if not settings.API_KEYS:
-            raise click.ClickException(f"{config}: api_keys is empty; the demo needs one")
+            raise CliError(f"{config}: api_keys is empty; the demo needs one", code="demo-config")
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         receiver.start()
@@ -269,7 +270,7 @@ def running(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option(
     "--config",
     "config",
@@ -299,37 +300,99 @@ def running(
     type=click.FloatRange(5, 600),
     help="Seconds each call may take.",
 )
-def demo(config: str, port: int, receiver_port: int, timeout: float) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a summary (calls, metrics) as JSON instead of the timelines; errors too.",
+)
+def demo(config: str, port: int, receiver_port: int, timeout: float, as_json: bool) -> None:
     """Run the PIN, click-to-call and IVR flows on the simulated network."""
     started = time.monotonic()
     problems: list[str] = []
+    say: Callable[..., None] = _silent if as_json else click.echo
+    bold: Callable[..., None] = _silent if as_json else click.secho
+    summary: list[dict[str, Any]] = []
     try:
-        with running(config, port, receiver_port, click.echo) as (base, key, callback):
+        with running(config, port, receiver_port, say) as (base, key, callback):
             todo = flows(callback)
             for flow in todo:  # all three ring at once; the timelines print one by one
                 flow.sid = place(base, key, flow.fields)
             for number, flow in enumerate(todo, 1):
-                click.echo("")
-                click.secho(f"[{number}] {flow.title}", bold=True)
-                click.echo(f"    POST /v1/calls {_fields(flow.fields)}")
-                click.echo(f"    -> {flow.sid} queued")
-                record = watch(base, key, flow.sid, timeout=timeout, interval=0.1)
+                say("")
+                bold(f"[{number}] {flow.title}", bold=True)
+                say(f"    POST /v1/calls {_fields(flow.fields)}")
+                say(f"    -> {flow.sid} queued")
+                record = watch(base, key, flow.sid, timeout=timeout, interval=0.1, echo=say)
                 wrong = flow.check(record)
                 verdict = "as expected" if not wrong else "NOT as expected: " + "; ".join(wrong)
-                click.echo(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
+                say(f"    => {record.get('status')}, {record.get('duration')} s, {verdict}")
                 problems += [f"[{number}] {w}" for w in wrong]
+                summary.append(
+                    {
+                        "title": flow.title,
+                        "sid": flow.sid,
+                        "status": record.get("status"),
+                        "duration": record.get("duration"),
+                        "problems": wrong,
+                    }
+                )
+            say("")
+            bold("GET /metrics (the calls, the deliveries, the fetches)", bold=True)
+            metrics = _metrics(base)
+            for line in metrics:
+                say(f"    {line}")
     except VoiceappError as exc:
-        where = f" [{exc.field}]" if exc.field else ""
-        raise click.ClickException(f"{exc.code}{where}: {exc}") from None
+        raise CliError(exc.message, code=exc.code, field=exc.field) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot start the demo: {exc}") from None
-    click.echo("")
+        raise CliError(f"cannot start the demo: {exc}", code="demo-start") from None
+    say("")
     elapsed = time.monotonic() - started
     if problems:
-        raise click.ClickException(
-            f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems)
+        raise CliError(
+            f"{len(problems)} problem(s) in {elapsed:.1f} s: " + "; ".join(problems),
+            code="demo-failed",
+            calls=summary,
         )
+    if as_json:
+        echo_json(
+            {
+                "calls": summary,
+                "metrics": metrics,
+                "elapsed": round(elapsed, 3),
+                "ok": True,
+            }
+        )
+        return
     click.echo(f"demo: 3 calls ended as expected in {elapsed:.1f} s")
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+#: the families of ``/metrics`` the demo prints
+SHOWN_METRICS = (
+    "voiceapp_calls{",
+    "voiceapp_queue_depth ",
+    "voiceapp_dialers ",
+    "voiceapp_callback_deliveries_total{",
+    "voiceapp_document_fetch_seconds_count{",
+    "voiceapp_dialer_lag_seconds_count ",
+)
+
+
+def _metrics(base: str) -> list[str]:
+    """The demo's lines of its own ``GET /metrics``."""
+    import requests
+
+    try:
+        response = requests.get(base + "/metrics", timeout=10)
+    except requests.RequestException as exc:
+        raise CliError(f"cannot scrape {base}/metrics: {exc}", code="unreachable") from None
+    if response.status_code != 200:
+        raise CliError(f"GET /metrics answered HTTP {response.status_code}", code="http-error")
+    return [line for line in response.text.splitlines() if line.startswith(SHOWN_METRICS)]
 
 
 def _fields(fields: dict[str, Any]) -> str:

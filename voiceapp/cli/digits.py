@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from voiceapp.cli.output import JsonCommand, echo_json, error_body
 from voiceapp.dtmf import (
     DEFAULT_GAP_MS,
     DEFAULT_TONE_MS,
@@ -35,8 +35,8 @@ def format_timeline(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
+@click.command(cls=JsonCommand)
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline (or the error) as JSON.")
 @click.option(
     "--wav",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -68,12 +68,16 @@ def digits(
     """Lay out DIGITS (0-9 * # A-D, w = 0.5 s wait, W = 1 s wait, optional @ms
     tone length) as a timeline of tones and waits.
 
-    Exit status 1 with "error at index N: message" on stderr for a bad string.
+    Exit status 1 with "error at index N: message" on stderr for a bad string
+    (with --json: {"error": {"code", "message", "field", "index"}} on stdout).
     """
     try:
         timeline = parse_digits(digits, tone_ms=tone_ms, gap_ms=gap_ms)
     except DigitsError as exc:
-        click.echo(str(exc), err=True)
+        if as_json:
+            echo_json(error_body(exc))
+        else:
+            click.echo(str(exc), err=True)
         raise SystemExit(1) from None
     if wav is not None:
         from voiceapp.dtmf.audio import synthesize, write_wav
@@ -84,6 +88,6 @@ def digits(
 
         svg.write_text(render_svg(timeline), encoding="utf-8")
     if as_json:
-        click.echo(json.dumps(timeline.to_dict()))
+        echo_json(timeline.to_dict())
     else:
         click.echo(format_timeline(timeline))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from voiceapp.cli.output import JsonCommand, echo_json
 from voiceapp.schema import ELEMENTS, Element
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
@@ -89,8 +90,11 @@ def render() -> str:
     return "\n".join(out)
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option("--check", is_flag=True, help="Exit 1 when the file is stale; write nothing.")
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"path", "state"} (errors too) as JSON.'
+)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -98,7 +102,7 @@ def render() -> str:
     show_default=True,
     help="The reference file.",
 )
-def docs(check: bool, output: Path) -> None:
+def docs(check: bool, as_json: bool, output: Path) -> None:
     """Regenerate the element and attribute reference from the schema."""
     text = render()
     if check:
@@ -107,10 +111,20 @@ def docs(check: bool, output: Path) -> None:
         except OSError:
             current = None
         if current != text:
-            click.echo(f"{output} is stale; run `voiceapp docs`", err=True)
+            if as_json:
+                message = f"{output} is stale; run `voiceapp docs`"
+                echo_json({"error": {"code": "stale", "message": message, "field": "--output"}})
+            else:
+                click.echo(f"{output} is stale; run `voiceapp docs`", err=True)
             sys.exit(1)
-        click.echo(f"{output} is up to date")
+        if as_json:
+            echo_json({"path": str(output), "state": "up-to-date"})
+        else:
+            click.echo(f"{output} is up to date")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}")
+    if as_json:
+        echo_json({"path": str(output), "state": "written"})
+    else:
+        click.echo(f"wrote {output}")

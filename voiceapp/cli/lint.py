@@ -8,9 +8,12 @@ Contract (later work relies on it):
   unless ``--strict`` makes them count as errors.  Text output is one line per
   problem, ``PATH:LINE:COL: CODE message`` (``CODE warning: message`` for warnings);
   ``--json`` prints a list of ``{"path", "valid", "problems": [{"code", "severity",
-  "message", "line", "column", "path"}]}``.
-- ``voiceapp fmt PATH`` prints the canonical document; exit 1 (problems on stderr)
-  when it is invalid, 2 when it cannot be read.
+  "message", "line", "column", "path"}]}``.  A file that cannot be read is
+  ``{"path", "valid": false, "error": {"code": "unreadable", "message", "field": null}}``
+  in that list.
+- ``voiceapp fmt [--json] PATH`` prints the canonical document; exit 1 (problems on
+  stderr) when it is invalid, 2 when it cannot be read.  ``--json`` prints
+  ``{"path", "xml"}``, or ``{"error": {"code", "message", "field", "problems"}}``.
 
 Only the document layer is imported here (never Flask).
 """
@@ -22,6 +25,7 @@ import sys
 
 import click
 
+from voiceapp.cli.output import JsonCommand, echo_json
 from voiceapp.document import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, check
 
 _limits = [
@@ -42,8 +46,8 @@ _limits = [
 ]
 
 
-def _read(path: str, max_bytes: int) -> bytes | None:
-    """The file's bytes (stdin for ``-``); None after reporting it unreadable.
+def _read(path: str, max_bytes: int) -> bytes | str:
+    """The file's bytes (stdin for ``-``), or why it cannot be read.
 
     Reads at most one byte past the cap, so a huge input is refused as ``too-large``
     without being read whole."""
@@ -53,15 +57,18 @@ def _read(path: str, max_bytes: int) -> bytes | None:
         with open(path, "rb") as f:
             return f.read(max_bytes + 1)
     except OSError as exc:
-        click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
-        return None
+        return f"cannot read: {exc.strerror or exc}"
+
+
+def _unreadable(path: str, why: str) -> dict[str, object]:
+    return {"code": "unreadable", "message": f"{path}: {why}", "field": None}
 
 
 def _line(path: str, problem: Problem) -> str:
     return f"{path}:{problem}"
 
 
-@click.command()
+@click.command(cls=JsonCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
 @click.option("--strict", is_flag=True, help="Count warnings as errors.")
 @_limits[0]
@@ -80,8 +87,12 @@ def lint(
     report = []
     for path in paths:
         data = _read(path, max_bytes)
-        if data is None:
+        if isinstance(data, str):
             unreadable = True
+            if as_json:
+                report.append({"path": path, "valid": False, "error": _unreadable(path, data)})
+            else:
+                click.echo(f"{path}: {data}", err=True)
             continue
         doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
         valid = doc is not None and not (strict and problems)
@@ -102,22 +113,43 @@ def lint(
     sys.exit(2 if unreadable else 1 if invalid else 0)
 
 
-@click.command()
+@click.command(cls=JsonCommand)
+@click.option("--json", "as_json", is_flag=True, help='Print {"path", "xml"} (errors too).')
 @_limits[0]
 @_limits[1]
 @click.argument("path", metavar="PATH")
-def fmt(max_bytes: int, max_depth: int, path: str) -> None:
+def fmt(as_json: bool, max_bytes: int, max_depth: int, path: str) -> None:
     """Print the canonical form of a voice document (PATH may be -).
 
     Exit status: 0 printed, 1 invalid (problems on stderr), 2 unreadable.
     """
     data = _read(path, max_bytes)
-    if data is None:
+    if isinstance(data, str):
+        if as_json:
+            echo_json({"error": _unreadable(path, data)})
+        else:
+            click.echo(f"{path}: {data}", err=True)
         sys.exit(2)
     doc, problems = check(data, max_bytes=max_bytes, max_depth=max_depth)
+    if doc is None and as_json:
+        first = next((p for p in problems if p.severity == "error"), problems[0])
+        echo_json(
+            {
+                "error": {
+                    "code": first.code,
+                    "message": f"{path} is not a valid document: {first.message}",
+                    "field": None,
+                    "problems": [p.to_dict() for p in problems],
+                }
+            }
+        )
+        sys.exit(1)
     for problem in problems:
         click.echo(_line(path, problem), err=True)  # errors, or warnings only
     if doc is None:
         sys.exit(1)
+    if as_json:
+        echo_json({"path": path, "xml": doc.to_xml().decode("utf-8")})
+        return
     sys.stdout.buffer.write(doc.to_xml())
     sys.stdout.buffer.flush()

@@ -22,7 +22,13 @@
   stored for calls that are already dialing;
 * :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
   worker died (their lease ran out) and resumes status callbacks nobody is
-  delivering any more.  docs/dialer.md, "Running the dialer", states the rules.
+  delivering any more.  docs/dialer.md, "Running the dialer", states the rules;
+* it writes a heartbeat to the store every few seconds (``GET /v1/ready`` reads
+  it); while the store is down it backs off (exponentially, up to
+  ``STORE_BACKOFF_MAX`` seconds between tries) and logs once when the store goes
+  down and once when it is back, not at every try;
+* it records the metrics of :mod:`voiceapp.metrics`: document fetch latency,
+  callback delivery results, and its lag (queued → taken).
 
 All call work happens on one thread, the clock's loop: the store is only
 written from there, in the order things happen.
@@ -69,7 +75,9 @@ from voiceapp.dialer.interpreter import (
 from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry
-from voiceapp.errors import ConflictError, VoiceappError
+from voiceapp.errors import ConflictError, StoreError, VoiceappError
+from voiceapp.logs import call_logger
+from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
 from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.stores.calls import (
@@ -105,6 +113,8 @@ VIRTUAL_SLICE: Final = 1.0
 RENEW_BATCH: Final = 500
 #: Queued store writes that force a batch at once.
 MAX_QUEUED_WRITES: Final = 2000
+#: Most seconds between two heartbeats (fewer when READY_DIALER_AGE is short).
+HEARTBEAT_EVERY: Final = 5.0
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -115,6 +125,75 @@ def default_worker_id() -> str:
 
 def _setting(settings: Settings, name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+def _timed(fetch: Fetch) -> Fetch:
+    """``fetch`` recording its latency in ``voiceapp_document_fetch_seconds``."""
+    ok = DOCUMENT_FETCH.labels("ok")
+    error = DOCUMENT_FETCH.labels("error")
+
+    def timed(method: str, url: str, params: Any) -> bytes:
+        start = time.perf_counter()
+        try:
+            body = fetch(method, url, params)
+        except BaseException:
+            error.observe(time.perf_counter() - start)
+            raise
+        ok.observe(time.perf_counter() - start)
+        return body
+
+    return timed
+
+
+class StoreOutage:
+    """The dialer's view of its store: up, or down since when, and when to try again.
+
+    While down, tries are spaced ``first``, ``2 * first``, ``4 * first``... up to
+    ``cap`` seconds.  One log line when the store goes down, one when it is back.
+    """
+
+    def __init__(self, worker_id: str, *, first: float, cap: float) -> None:
+        self.worker_id = worker_id
+        self.first = first
+        self.cap = max(cap, first)
+        self.down_since: float | None = None
+        self.tries = 0
+        self.next_try = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def waiting(self, now: float) -> bool:
+        """Down, and not yet time for the next try."""
+        return self.down_since is not None and now < self.next_try
+
+    def failed(self, now: float, exc: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = now
+            self.tries = 0
+            log.warning(
+                "dialer %s: the store is down (%s); trying again with back-off up to %g s",
+                self.worker_id,
+                exc,
+                self.cap,
+                extra={"worker": self.worker_id},
+            )
+        self.tries += 1
+        self.next_try = now + min(self.cap, self.first * 2 ** min(self.tries - 1, 30))
+
+    def recovered(self, now: float) -> None:
+        if self.down_since is None:
+            return
+        log.warning(
+            "dialer %s: the store is back after %.1f s (%d tries)",
+            self.worker_id,
+            now - self.down_since,
+            self.tries,
+            extra={"worker": self.worker_id},
+        )
+        self.down_since = None
+        self.tries = 0
 
 
 @dataclass
@@ -188,6 +267,12 @@ class _StoredDeliverer(Deliverer):
         if call is None:
             return
         attempt = delivery.attempts[-1]
+        if attempt.ok:
+            CALLBACK_DELIVERIES.labels("delivered").inc()
+        elif delivery.state == "failed":
+            CALLBACK_DELIVERIES.labels("given-up").inc()
+        else:
+            CALLBACK_DELIVERIES.labels("failed").inc()
         record = AttemptRecord(
             attempt.number, self.dialer.store_now(), attempt.ok, attempt.status, attempt.error
         )
@@ -195,7 +280,7 @@ class _StoredDeliverer(Deliverer):
         if delivery.done:
             self.calls.pop(delivery.event_id, None)
             if delivery.state == "failed":
-                log.warning(
+                call_logger(log, call).warning(
                     "callback %s to %s given up after %d attempts",
                     delivery.event_id,
                     redact_url(delivery.request.url),
@@ -280,7 +365,7 @@ class Dialer:
         self.env = Environment(
             clock,
             network,
-            fetch or self.http.fetch,
+            _timed(fetch or self.http.fetch),
             deliverer=self.deliverer,
             default_region=settings.DEFAULT_REGION or None,
             destinations=self._destinations(settings, network),
@@ -304,6 +389,14 @@ class Dialer:
         self._queue_empty = False
         self._renewals: deque[_Live] = deque()  # live calls, the stalest lease first
         self._last_sweep = time.monotonic()
+        ready_age = float(_setting(settings, "READY_DIALER_AGE", 30.0))
+        self.heartbeat_every = min(HEARTBEAT_EVERY, ready_age / 3)
+        self._last_beat = float("-inf")
+        self.outage = StoreOutage(
+            self.worker_id,
+            first=max(self.poll, 0.1),
+            cap=float(_setting(settings, "STORE_BACKOFF_MAX", 30.0)),
+        )
         self.started = 0  # calls this worker dialed
         self.finished = 0  # calls this worker saw to their end
         self.answered_now = 0  # a-legs in progress right now
@@ -357,6 +450,7 @@ class Dialer:
             raise RuntimeError("this dialer is already running")
         self._stopping = False
         self._stopped.clear()
+        self._beat(time.monotonic())
         self.recover()
         target = self._run_virtual if self.virtual else self._run_real
         self._thread = threading.Thread(
@@ -479,11 +573,42 @@ class Dialer:
 
     # -- one round of queue work -----------------------------------------------------------
 
+    def _beat(self, now: float) -> bool:
+        """Write the heartbeat when it is due (always while the store is down: it is the
+        probe); False when the store failed."""
+        if not self.outage.down and now - self._last_beat < self.heartbeat_every:
+            return True
+        try:
+            self.store.beat(self.worker_id, self.store_now())
+        except Exception as exc:
+            self.outage.failed(now, exc)
+            return False
+        self._last_beat = now
+        self.outage.recovered(now)
+        return True
+
+    def _store_failed(self, what: str, exc: Exception) -> None:
+        """A store call failed: a store outage (back off, logged once), or a bug (logged)."""
+        if isinstance(exc, StoreError):
+            self.outage.failed(time.monotonic(), exc)
+        else:
+            log.warning("dialer %s: %s failed: %s", self.worker_id, what, exc)
+
     def _housekeeping(self, budget: int | None) -> int:
-        """Cancel requests, lease renewals, recovery sweeps, then take calls; how many taken."""
+        """Heartbeat, cancel requests, lease renewals, recovery sweeps, then take calls;
+        how many taken.  While the store is down, nothing but the heartbeat's probe at
+        back-off times."""
         now = time.monotonic()
+        if self.outage.waiting(now) or not self._beat(now):
+            self._queue_empty = True  # nothing can be taken now
+            return 0
         if self._live:
-            self._carry_out_cancels()
+            try:
+                self._carry_out_cancels()
+            except StoreError as exc:
+                self._store_failed("reading cancel requests", exc)
+                self._queue_empty = True
+                return 0
             self._renew_leases(now)
         if now - self._last_sweep >= max(1.0, self.lease / 2):
             self._last_sweep = now
@@ -513,13 +638,16 @@ class Dialer:
                 )
         except Exception as exc:
             # nothing of the batch is durable: those calls stay queued, their leases expire
-            log.warning("dialer %s: taking calls failed: %s", self.worker_id, exc)
+            self._store_failed("taking calls", exc)
             return taken
+        store_now = self.store_now()
+        for record in records:
+            DIALER_LAG.observe(max(0.0, store_now - record.created_at))
         for (record, call), result in zip(ready, results, strict=True):
             if isinstance(result, ConflictError):
                 continue  # canceled between take and dial: nothing to do
             if isinstance(result, Exception):
-                log.warning(
+                call_logger(log, record.sid).warning(
                     "call %s: cannot record initiated (%s); its lease will expire",
                     record.sid,
                     result,
@@ -561,7 +689,7 @@ class Dialer:
                     raise result  # the store failed (renewing is idempotent): all again
             lost = [live for live, kept in zip(due, results, strict=True) if kept is False]
         except Exception as exc:
-            log.warning("dialer %s: lease renewal failed: %s", self.worker_id, exc)
+            self._store_failed("lease renewal", exc)
             queue.extendleft(reversed(due))  # try again next round
             return
         for live in due:
@@ -619,7 +747,9 @@ class Dialer:
             if live is not None:
                 self._lose(live, f"the store refused a write: {reason}")
             else:
-                log.error("call %s: the store refused a write: %s", call_sid, reason)
+                call_logger(log, call_sid).error(
+                    "call %s: the store refused a write: %s", call_sid, reason
+                )
 
     @staticmethod
     def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:
@@ -645,7 +775,7 @@ class Dialer:
         except ConflictError:
             return  # canceled between take and dial: nothing to do
         except Exception as exc:
-            log.warning(
+            call_logger(log, record.sid).warning(
                 "call %s: cannot record initiated (%s); its lease will expire", record.sid, exc
             )
             return
@@ -667,7 +797,7 @@ class Dialer:
             if self.env.destinations is not None:  # queued before the policy changed, say
                 self.env.destinations.check(spec.to, field="to")
         except (VoiceappError, TypeError, ValueError) as exc:
-            log.error(
+            call_logger(log, spec.sid).error(
                 "call %s: stored spec is unusable (%s); failing it", spec.sid, redact_text(str(exc))
             )
             with contextlib.suppress(VoiceappError):
@@ -719,14 +849,16 @@ class Dialer:
             self._recent.popitem(last=False)
         error = live.handle.task.exception()
         if error is not None:
-            log.error("call %s ended with an internal error: %r", live.sid, error)
+            call_logger(log, live.sid).error(
+                "call %s ended with an internal error: %r", live.sid, error
+            )
 
     def _lose(self, live: _Live, reason: str) -> None:
         """Stop writing for a call (its store record is no longer ours) and hang it up."""
         if live.lost:
             return
         live.lost = True
-        log.warning("call %s: %s; hanging up", live.sid, reason)
+        call_logger(log, live.sid).warning("call %s: %s; hanging up", live.sid, reason)
         live.handle.trace.add("a", "store-error", error=reason)
         self.clock.call_soon(live.handle.hang_up)
 
@@ -861,6 +993,8 @@ class Dialer:
                     continue
                 self._resume(event)
                 report.resumed.append(event.event_id)
+        except StoreError as exc:
+            self._store_failed("recovery pass", exc)
         except Exception:
             log.exception("dialer %s: recovery pass failed", self.worker_id)
         if report:
@@ -932,7 +1066,9 @@ class Dialer:
                     recovered=is_a,
                 )
             except Exception as exc:
-                log.warning("could not settle leg %s of %s: %s", leg.sid, record.sid, exc)
+                call_logger(log, record.sid).warning(
+                    "could not settle leg %s of %s: %s", leg.sid, record.sid, exc
+                )
                 continue
             log.info(
                 "recovery: leg %s of %s settled %s, duration %d s "

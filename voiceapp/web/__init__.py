@@ -8,11 +8,14 @@
    places calls, raises ``ConfigError``;
 2. the voice templates, every one rendered with sample data and validated (a
    broken template raises :class:`~voiceapp.apps.TemplateError` with file and line);
-3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``),
+3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``, the
+   instance folder being ``instance/`` of the current folder, or ``INSTANCE``),
    the token signer and the session service;
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
    ``DIALER`` is ``external``, the in-process dialer), the vendor-compatible
-   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``) and one problem+json error handler.
+   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``ops`` (``/v1/ready``,
+   ``/metrics``) and one problem+json error handler;
+4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
 
 Production: ``gunicorn 'voiceapp.web:create_app()'``.
 """
@@ -30,11 +33,12 @@ from voiceapp.apps import Templates, check_templates
 from voiceapp.config import load_settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ConfigError
+from voiceapp.logs import configure as configure_logging
 from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, problems, voice
+from voiceapp.web import api, calls, compat, ops, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -53,6 +57,9 @@ def create_app(
     settings.check_production()
     settings.check_serving()
     install_log_filter()  # access lines (werkzeug, gunicorn) show no voice token
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    # the instance folder is the current folder's (or INSTANCE), not the package's
+    app.instance_path = os.path.abspath(settings.INSTANCE or "instance")
     app.config.update(settings.as_dict())
     app.config.update(flask_extra)
 
@@ -94,6 +101,7 @@ def create_app(
     problems.init_app(app)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
-    calls.init_app(app, settings, store_url, clock)
+    service = calls.init_app(app, settings, store_url, clock)
+    ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
     return app

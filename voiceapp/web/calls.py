@@ -463,7 +463,9 @@ def place_call(
     record = service.store.create(spec)
     if service.dialer is not None:
         service.dialer.wake()
-    log.info("call %s queued: %s -> %s", record.sid, spec.from_, spec.to)
+    log.info(
+        "call %s queued: %s -> %s", record.sid, spec.from_, spec.to, extra={"call_sid": record.sid}
+    )
     return record
 
 

@@ -47,10 +47,13 @@ __all__ = [
     "Renew",
     "SetStatus",
     "StatusChange",
+    "StoreStats",
     "Write",
 ]
 
 QUEUED: Final = "queued"
+#: The callback parameter that carries a call's ``secretKey`` (masked when shown).
+SECRET_PARAM: Final = "apikey"
 #: A call under way (dialed, not ended).
 LIVE: Final = frozenset({"initiated", "ringing", "in-progress"})
 #: Statuses a call never leaves; reaching one frees the call's number.
@@ -230,7 +233,13 @@ class EventRecord:
     def delivered(self) -> bool:
         return self.state == "delivered"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """Plain data; the ``apikey`` parameter (the call's ``secretKey``) is ``***``
+        unless ``secrets``."""
+        params = [
+            [name, value if secrets or name != SECRET_PARAM else "***"]
+            for name, value in self.params
+        ]
         return {
             "id": self.event_id,
             "callSid": self.leg_sid,
@@ -238,7 +247,7 @@ class EventRecord:
             "sequenceNumber": self.sequence,
             "url": self.url,
             "method": self.method,
-            "params": [list(p) for p in self.params],
+            "params": params,
             "createdAt": self.created_at,
             "state": self.state,
             "delivered": self.delivered,
@@ -303,7 +312,7 @@ class CallRecord:
             "heartbeatAt": self.heartbeat_at,
             "recovered": self.recovered,
             "legs": [leg.to_dict() for leg in self.legs],
-            "events": [event.to_dict() for event in self.events],
+            "events": [event.to_dict(secrets=secrets) for event in self.events],
         }
         if secrets:
             return body
@@ -466,6 +475,19 @@ def new_record(spec: CallSpec, now: float) -> CallRecord:
         (StatusChange(QUEUED, now),),
     )  # fmt: skip
     return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What :meth:`CallStore.stats` reads at once (metrics, readiness)."""
+
+    by_status: Mapping[str, int]  # calls kept in the store, by status (finished: retention)
+    waiting: int  # calls in the queue that no dialer has taken
+    oldest_waiting_at: float | None  # created_at of the oldest of them
+
+
+#: Heartbeats older than this many seconds are dropped when a worker beats.
+HEARTBEAT_KEEP: Final = 86400.0
 
 
 class CallStore(abc.ABC):
@@ -705,6 +727,25 @@ class CallStore(abc.ABC):
     def purge(self) -> int:
         """Delete finished calls older than the retention now; how many went."""
         return 0
+
+    # -- operations: readiness and metrics -------------------------------------------------
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """A cheap round trip; ``StoreError`` ``store-unavailable`` when the store is down."""
+
+    @abc.abstractmethod
+    def beat(self, worker: str, at: float) -> None:
+        """Record that dialer ``worker`` was alive at ``at`` (store clock); drops beats
+        older than :data:`HEARTBEAT_KEEP`."""
+
+    @abc.abstractmethod
+    def heartbeats(self) -> dict[str, float]:
+        """Worker id -> time of its last :meth:`beat`."""
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats:
+        """Calls by status and the queue (read at metrics scrape time)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

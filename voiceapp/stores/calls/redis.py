@@ -24,7 +24,12 @@ prefix (``voiceapp:`` by default):
     set of sids whose cancel was requested while dialing;
 ``calls:undelivered``
     sorted set of ``"<call_sid> <event_id>"`` by storage order; ``calls:eventseq``
-    is that order's counter.
+    is that order's counter;
+``dialers``
+    sorted set worker id → time of its last heartbeat.
+
+Calls by status (:meth:`RedisCallStore.stats`, for metrics) are counted with a
+``SCAN`` of the ``call:*`` hashes at scrape time: O(calls kept), which the retention bounds.
 
 Unfinished calls have no expiry.  When a call ends, its three keys get
 ``retention`` seconds (default two hours).  Numbers are written by Python
@@ -44,6 +49,7 @@ import redis
 
 from voiceapp.errors import StoreError, ValidationError
 from voiceapp.stores.calls.base import (
+    HEARTBEAT_KEEP,
     QUEUED,
     SKIPPED,
     TERMINAL,
@@ -59,6 +65,7 @@ from voiceapp.stores.calls.base import (
     Renew,
     SetStatus,
     StatusChange,
+    StoreStats,
     Write,
     check_write,
     event_not_found,
@@ -446,6 +453,54 @@ class RedisCallStore(CallStore):
     def _run(self, name: str, *args: Any) -> Any:
         with self._errors(name):
             return self._scripts[name](keys=[], args=[self.prefix, *args])
+
+    # -- operations ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._errors("ping") as client:
+            client.ping()
+
+    def beat(self, worker: str, at: float) -> None:
+        key = f"{self.prefix}dialers"
+        with self._errors("beat") as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.zadd(key, {worker: at})
+            pipe.zremrangebyscore(key, "-inf", f"({at - HEARTBEAT_KEEP!r}")
+            pipe.execute()
+
+    def heartbeats(self) -> dict[str, float]:
+        with self._errors("heartbeats") as client:
+            rows = cast(
+                "list[tuple[bytes, float]]",
+                client.zrange(f"{self.prefix}dialers", 0, -1, withscores=True),
+            )
+        return {_s(worker) or "": float(at) for worker, at in rows}
+
+    def stats(self) -> StoreStats:
+        calls = f"{self.prefix}call:"
+        skip = len(calls.encode("utf-8"))
+        counts: dict[str, int] = {}
+        with self._errors("stats") as client:
+            keys = [
+                key
+                for key in client.scan_iter(match=calls + "*", count=1000)
+                if b":" not in key[skip:]  # call:<sid>, not its :history / :events
+            ]
+            for start in range(0, len(keys), 1000):
+                pipe = client.pipeline(transaction=False)
+                for key in keys[start : start + 1000]:
+                    pipe.hget(key, "status")
+                for status in pipe.execute():
+                    if status is not None:
+                        counts[_s(status) or ""] = counts.get(_s(status) or "", 0) + 1
+            pipe = client.pipeline(transaction=False)
+            pipe.llen(f"{self.prefix}calls:queue")
+            pipe.lindex(f"{self.prefix}calls:queue", 0)
+            waiting, head = pipe.execute()
+            oldest = None
+            if head is not None:
+                oldest = _f(client.hget(f"{calls}{_s(head)}", "created_at"))
+        return StoreStats(counts, int(waiting), oldest)
 
     def _retention_ms(self) -> str:
         return "" if self.retention is None else str(max(1, round(self.retention * 1000)))

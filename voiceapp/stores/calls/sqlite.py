@@ -29,6 +29,7 @@ from typing import Any
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.calls.base import (
     CANCELABLE,
+    HEARTBEAT_KEEP,
     QUEUED,
     TERMINAL,
     AddEvent,
@@ -43,6 +44,7 @@ from voiceapp.stores.calls.base import (
     Renew,
     SetStatus,
     StatusChange,
+    StoreStats,
     Write,
     event_not_found,
     expected,
@@ -124,6 +126,10 @@ CREATE TABLE IF NOT EXISTS call_attempts (
     status INTEGER,
     error TEXT,
     PRIMARY KEY (event_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dialer_heartbeats (
+    worker TEXT PRIMARY KEY,
+    at REAL NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -676,6 +682,34 @@ class SQLiteCallStore(CallStore):
         return conn.execute(
             "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
         ).rowcount
+
+    # -- operations ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._read("ping") as conn:
+            conn.execute("SELECT 1 FROM dialer_heartbeats LIMIT 1").fetchall()
+
+    def beat(self, worker: str, at: float) -> None:
+        with self._tx("beat") as conn:
+            conn.execute(
+                "INSERT INTO dialer_heartbeats (worker, at) VALUES (?, ?) "
+                "ON CONFLICT (worker) DO UPDATE SET at = excluded.at",
+                (worker, at),
+            )
+            conn.execute("DELETE FROM dialer_heartbeats WHERE at < ?", (at - HEARTBEAT_KEEP,))
+
+    def heartbeats(self) -> dict[str, float]:
+        with self._read("heartbeats") as conn:
+            rows = conn.execute("SELECT worker, at FROM dialer_heartbeats").fetchall()
+        return {str(worker): float(at) for worker, at in rows}
+
+    def stats(self) -> StoreStats:
+        with self._read("stats") as conn:
+            rows = conn.execute("SELECT status, count(*) FROM calls GROUP BY status").fetchall()
+            waiting, oldest = conn.execute(
+                "SELECT count(*), min(created_at) FROM calls WHERE waiting = 1"
+            ).fetchone()
+        return StoreStats({str(s): int(n) for s, n in rows}, int(waiting), oldest)
 
     def purge(self) -> int:
         with self._tx("purge") as conn:

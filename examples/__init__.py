@@ -1,0 +1,1 @@
+"""Example documents and configs (``demo.toml``); installed as ``voiceapp.examples``."""
