@@ -172,7 +172,8 @@ def test_call_json_with_every_field(
     assert secret not in result.output
     record = json.loads(result.stdout)  # one object: the final record, no timeline
     assert record["status"] == "completed" and record["to"] == PIN_CALLEE
-    assert record["variables"] == {"pin": "0042", "repeat": 1}
+    assert record["variables"] == {"pin": "***", "repeat": 1}  # the PIN is secret
+    assert "0042" not in result.output
     assert record["statusCallbackMethod"] == "GET"
     assert sorted(record["statusCallbackEvent"]) == ["completed", "initiated"]
     assert record["optional"] == "token=123456" and record["secretKey"] == "***"
