@@ -563,6 +563,8 @@ RULES = (
     "/v1/calls",
     "/v1/calls/<sid>",
     "/v1/calls/<sid>/cancel",
+    "/v1/ready",
+    "/metrics",
     "/project/<project_id>/integration/phone/call/outbound",
     "/v1/voice/outbound",
     "/v1/call",
@@ -669,6 +671,8 @@ def routes(
             ),
         ),
         "/v1/health": (300, lambda: requests_for(["GET"], st.just("/v1/health"), core, NO_BODY)),
+        "/v1/ready": (200, lambda: requests_for(["GET"], st.just("/v1/ready"), core, NO_BODY)),
+        "/metrics": (200, lambda: requests_for(["GET"], st.just("/metrics"), core, NO_BODY)),
         "/static/<path:filename>": (
             300,
             lambda: requests_for(
@@ -780,6 +784,13 @@ def vendor_of(adapter: MapAdapter, req: Req) -> str | None:
 def check_answer(vendor: str | None, req: Req, status: int, content_type: str, body: bytes) -> None:
     """Assert what every answer must be: ``vendor`` is :func:`vendor_of` the request."""
     where = req.describe()
+    if status == 503 and req.path == "/v1/ready":
+        # readiness answers 503 by contract when no dialer runs (none does here): a problem
+        # naming its reason, never a crash
+        data = json.loads(body)
+        assert content_type.split(";")[0].strip() == PROBLEM, where
+        assert data["reason"] in ("no-dialer", "store-unavailable"), (where, data)
+        return
     assert status < 500, f"{status} for {where}: {body[:500]!r}"
     assert b"Traceback" not in body, where
     if status < 400:
