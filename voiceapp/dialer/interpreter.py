@@ -789,22 +789,6 @@ class _Call:
                 self.trace.add(a.leg.label, "dial-error", number=number, **exc.to_dict())
                 failed += 1
                 continue
-            refusal = self._refusal(to, "Number")
-            if refusal is not None:
-                # a toll-fraud guard: the b-leg is recorded but never dialed, and ends failed
-                blocked = self._new_leg(
-                    sid=self.env.new_sid("CA"),
-                    label=label,
-                    from_=caller_id,
-                    to=to,
-                    direction="outbound-dial",
-                    subscription=self._b_subscription(noun),
-                    parent=a.sid,
-                )
-                self.trace.add(label, "dial-error", number=number, **refusal.to_dict())
-                self._apply(blocked, Event.FAIL)
-                failed += 1
-                continue
             run = self._new_leg(
                 sid=self.env.new_sid("CA"),
                 label=label,
@@ -814,6 +798,13 @@ class _Call:
                 subscription=self._b_subscription(noun),
                 parent=a.sid,
             )
+            refusal = self._refusal(to, "Number")
+            if refusal is not None:
+                # a toll-fraud guard: the b-leg is recorded but never dialed, and ends failed
+                self.trace.add(label, "dial-error", number=number, **refusal.to_dict())
+                self._apply(run, Event.FAIL)
+                failed += 1
+                continue
             runs.append((run, noun))
         status, winner = "failed", None
         if runs:
