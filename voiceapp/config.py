@@ -381,6 +381,12 @@ class Settings:
     DIALER_POLL: float = setting(
         0.2, _float_range(0.01, 10), "Seconds between two looks at the call queue."
     )
+    # -- call traces
+    TRACE_MAX_ENTRIES: int = setting(
+        500,
+        _int_range(0, 100000),
+        "Trace rows kept per call in the call store (the last one says truncated); 0: none.",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,

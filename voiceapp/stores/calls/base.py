@@ -16,6 +16,7 @@ has written everything before it returns.
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,11 +34,14 @@ __all__ = [
     "SKIPPED",
     "STATUSES",
     "TERMINAL",
+    "TRUNCATED",
     "AddEvent",
+    "AppendTrace",
     "AddLeg",
     "AttemptRecord",
     "CallRecord",
     "CallSpec",
+    "CallPage",
     "CallStore",
     "EventRecord",
     "LegRecord",
@@ -46,6 +50,7 @@ __all__ = [
     "SetStatus",
     "StatusChange",
     "Write",
+    "trace_json",
 ]
 
 QUEUED: Final = "queued"
@@ -60,6 +65,8 @@ CANCELABLE: Final = frozenset({QUEUED, "initiated", "ringing"})
 STATUSES: Final = ACTIVE | TERMINAL
 #: ``pending`` until delivered (2xx) or given up (``failed``).
 DELIVERY_STATES: Final = frozenset({"pending", "delivered", "failed"})
+#: The ``kind`` of the last trace row of a call whose trace reached its limit.
+TRUNCATED: Final = "truncated"
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -260,6 +267,11 @@ class CallRecord:
     cancel_requested_at: float | None = None
     legs: tuple[LegRecord, ...] = ()  # the a-leg first
     events: tuple[EventRecord, ...] = ()  # in the order they were stored
+    #: the dialer's trace rows (``{"ms", "leg", "kind", "detail"}``), as far as written;
+    #: read by :meth:`CallStore.get` (records of ``take_many`` and listings have none)
+    trace: tuple[dict[str, Any], ...] = ()
+    #: why the call's document failed (``{"code", "message", ...}``), else None
+    error: Mapping[str, Any] | None = None
 
     @property
     def sid(self) -> str:
@@ -295,7 +307,18 @@ class CallRecord:
             "cancelRequested": self.cancel_requested_at is not None,
             "legs": [leg.to_dict() for leg in self.legs],
             "events": [event.to_dict() for event in self.events],
+            "error": None if self.error is None else dict(self.error),
+            "trace": list(self.trace),
         }
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """One page of :meth:`CallStore.list_calls`: newest first; ``next`` is the
+    ``(created_at, sid)`` of the last call when more may follow, else None."""
+
+    calls: tuple[CallRecord, ...]
+    next: tuple[float, str] | None = None
 
 
 # -- deferred writes (CallStore.apply) ------------------------------------------------------------
@@ -352,6 +375,37 @@ class RecordAttempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendTrace:
+    """Add the dialer's trace rows of a call, as JSON text (:func:`trace_json`); its result
+    is the number of rows kept.  At most ``limit`` rows are kept per call: once a row
+    would not fit, a last ``truncated`` row is written and later rows are dropped.
+    ``error`` (JSON text of ``{"code", "message", ...}``) is the call's error unless it
+    already has one (the first error wins)."""
+
+    call_sid: str
+    entries: tuple[str, ...]
+    limit: int = 500
+    error: str | None = None
+
+
+def trace_json(value: Mapping[str, Any]) -> str:
+    """A trace row or an error as the compact JSON text :class:`AppendTrace` carries."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def truncated_row(entries: Sequence[str], limit: int) -> str:
+    """The ``truncated`` row that ends a full trace (timed as the last row offered)."""
+    ms = 0
+    if entries:
+        try:
+            ms = int(json.loads(entries[-1]).get("ms", 0))
+        except (ValueError, AttributeError, TypeError):
+            ms = 0
+    detail = {"limit": limit, "note": f"trace truncated: at most {limit} rows are kept"}
+    return trace_json({"ms": ms, "leg": "a", "kind": TRUNCATED, "detail": detail})
+
+
+@dataclass(frozen=True, slots=True)
 class Renew:
     """:meth:`CallStore.renew` as data; its result is False once the worker lost the call."""
 
@@ -361,7 +415,7 @@ class Renew:
 
 
 #: One write :meth:`CallStore.apply` carries out.
-Write: TypeAlias = SetStatus | AddLeg | AddEvent | RecordAttempt | Renew
+Write: TypeAlias = SetStatus | AddLeg | AddEvent | RecordAttempt | Renew | AppendTrace
 
 
 class _Skipped:
@@ -437,6 +491,10 @@ def check_write(write: Write) -> None:
         check_sid(write.leg_sid, "leg_sid")
     elif isinstance(write, RecordAttempt):
         check_state(write.state)
+    elif isinstance(write, AppendTrace) and (
+        isinstance(write.limit, bool) or not isinstance(write.limit, int) or write.limit < 1
+    ):
+        raise ValueError(f"a trace limit is a positive integer, not {write.limit!r}")
 
 
 def new_record(spec: CallSpec, now: float) -> CallRecord:
@@ -604,6 +662,12 @@ class CallStore(abc.ABC):
         """
         self._carry_out(RecordAttempt(call_sid, event_id, attempt, state))
 
+    def append_trace(
+        self, call_sid: str, entries: Iterable[str], *, limit: int = 500, error: str | None = None
+    ) -> int:
+        """:class:`AppendTrace` on its own; the number of rows the call's trace keeps."""
+        return int(str(self._carry_out(AppendTrace(call_sid, tuple(entries), limit, error))))
+
     @abc.abstractmethod
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         """Pending events, oldest first, with their attempts: what a restart resumes."""
@@ -661,6 +725,55 @@ class CallStore(abc.ABC):
                 break
             taken.append(record)
         return taken
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def list_calls(
+        self,
+        *,
+        status: str | None = None,
+        to: str | None = None,
+        from_: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        limit: int = 20,
+        after: tuple[float, str] | None = None,
+    ) -> CallPage:
+        """Calls newest first (``created_at``, then sid, descending), with legs and events
+        (no trace), filtered by a-leg ``status``, ``to``, ``from_`` and ``created_after`` <=
+        ``created_at`` < ``created_before``; at most ``limit`` (1-1000); ``after`` is the
+        ``next`` of the previous page (the calls that sort after it)."""
+        if status is not None:
+            check_status(status)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValueError(f"a list limit is 1-1000, not {limit!r}")
+        records = self._list(
+            status=status,
+            to=to,
+            from_=from_,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit + 1,
+            after=after,
+        )
+        more = len(records) > limit
+        records = records[:limit]
+        last = records[-1] if more and records else None
+        return CallPage(tuple(records), None if last is None else (last.created_at, last.sid))
+
+    @abc.abstractmethod
+    def _list(
+        self,
+        *,
+        status: str | None,
+        to: str | None,
+        from_: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[CallRecord]:
+        """:meth:`list_calls`' read: up to ``limit`` matching records in that order."""
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from voiceapp.stores.calls.base import (
     QUEUED,
     TERMINAL,
     AddEvent,
+    AppendTrace,
     AddLeg,
     AttemptRecord,
     CallRecord,
@@ -52,6 +53,7 @@ from voiceapp.stores.calls.base import (
     sid_exists,
     status_conflict,
     to_busy,
+    truncated_row,
 )
 
 __all__ = ["SQLiteCallStore"]
@@ -114,6 +116,13 @@ CREATE TABLE IF NOT EXISTS call_events (
 );
 CREATE INDEX IF NOT EXISTS call_events_call ON call_events (call_sid);
 CREATE INDEX IF NOT EXISTS call_events_pending ON call_events (id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at, sid);
+CREATE TABLE IF NOT EXISTS call_traces (
+    call_sid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (call_sid, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS call_attempts (
     event_id TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -127,8 +136,10 @@ CREATE TABLE IF NOT EXISTS call_attempts (
 
 _CALL_COLUMNS = (
     "spec, status, created_at, updated_at, ended_at, duration, lease_owner, lease_until, "
-    "takes, cancel_requested_at"
+    "takes, cancel_requested_at, error"
 )
+#: Columns added after the first release: (name, declaration), added to older files at open.
+_ADDED_COLUMNS = (("error", "TEXT"),)
 
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
@@ -205,6 +216,10 @@ class SQLiteCallStore(CallStore):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+                    for name, declaration in _ADDED_COLUMNS:
+                        if name not in have:
+                            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
                 return
             except sqlite3.OperationalError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 39:
@@ -354,7 +369,53 @@ class SQLiteCallStore(CallStore):
             ).fetchone()
             if row is None:
                 return None
-            return self._records(conn, [(sid, row)])[0]
+            record = self._records(conn, [(sid, row)])[0]
+            entries = conn.execute(
+                "SELECT entry FROM call_traces WHERE call_sid = ? ORDER BY seq", (sid,)
+            ).fetchall()
+            if entries:
+                record = replace(record, trace=tuple(json.loads(e[0]) for e in entries))
+            return record
+
+    def _list(
+        self,
+        *,
+        status: str | None,
+        to: str | None,
+        from_: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[CallRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if to is not None:
+            where.append("dest = ?")
+            args.append(to)
+        if from_ is not None:
+            where.append("json_extract(spec, '$.from') = ?")
+            args.append(from_)
+        if created_after is not None:
+            where.append("created_at >= ?")
+            args.append(created_after)
+        if created_before is not None:
+            where.append("created_at < ?")
+            args.append(created_before)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND sid < ?))")
+            args += [after[0], after[0], after[1]]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._read("list_calls") as conn:
+            rows = conn.execute(
+                f"SELECT sid, {_CALL_COLUMNS} FROM calls {clause} "
+                "ORDER BY created_at DESC, sid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            return self._records(conn, [(row[0], row[1:]) for row in rows]) if rows else []
 
     def _records(
         self, conn: sqlite3.Connection, rows: list[tuple[str, tuple[Any, ...]]]
@@ -522,7 +583,31 @@ class SQLiteCallStore(CallStore):
         if isinstance(write, RecordAttempt):
             self._record_attempt(write)
             return None
+        if isinstance(write, AppendTrace):
+            return self._append_trace(write)
         return self._renew(write)
+
+    def _append_trace(self, op: AppendTrace) -> int:
+        with self._tx("append_trace") as conn:
+            _require_call(conn, op.call_sid)
+            if op.error is not None:
+                conn.execute(
+                    "UPDATE calls SET error = coalesce(error, ?) WHERE sid = ?",
+                    (op.error, op.call_sid),
+                )
+            row = conn.execute(
+                "SELECT count(*) FROM call_traces WHERE call_sid = ?", (op.call_sid,)
+            ).fetchone()
+            count = int(row[0])
+            room = op.limit - 1 - count  # the last row is kept for the truncated mark
+            rows = list(op.entries[: max(0, room)])
+            if len(op.entries) > max(0, room) and count < op.limit:
+                rows.append(truncated_row(op.entries, op.limit))
+            conn.executemany(
+                "INSERT INTO call_traces (call_sid, seq, entry) VALUES (?, ?, ?)",
+                [(op.call_sid, count + i, entry) for i, entry in enumerate(rows)],
+            )
+            return count + len(rows)
 
     def _add_leg(self, op: AddLeg) -> bool:
         call_sid, leg_sid = op.call_sid, op.leg_sid
@@ -660,7 +745,7 @@ class SQLiteCallStore(CallStore):
             f"(SELECT event_id FROM call_events WHERE call_sid IN ({old}))",
             (before,),
         )
-        for table in ("call_events", "call_history", "call_legs"):
+        for table in ("call_events", "call_history", "call_legs", "call_traces"):
             conn.execute(f"DELETE FROM {table} WHERE call_sid IN ({old})", (before,))
         return conn.execute(
             "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
@@ -695,4 +780,5 @@ def _call(
         cancel_requested_at=row[9],
         legs=legs,
         events=events,
+        error=None if row[10] is None else json.loads(row[10]),
     )
