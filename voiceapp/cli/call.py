@@ -24,7 +24,17 @@ from typing import Any
 
 import click
 
-__all__ = ["TERMINAL", "Timeline", "call", "describe", "format_row", "place", "settled", "watch"]
+__all__ = [
+    "TERMINAL",
+    "Timeline",
+    "call",
+    "describe",
+    "format_error",
+    "format_row",
+    "place",
+    "settled",
+    "watch",
+]
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 DEFAULT_SERVER = "http://127.0.0.1:5000"
@@ -64,11 +74,21 @@ def describe(kind: str, detail: Mapping[str, Any]) -> str:
         "ivr": lambda: " ".join(f"{k}={v}" for k, v in sorted(d.items())),
         "redirect": lambda: f"{d.get('method')} {_url(d.get('url'))}",
         "fetch-error": lambda: f"{d.get('code')}: {d.get('error')}",
+        "document-error": lambda: (
+            f"{d.get('code')} at line {d.get('line')}, column {d.get('column')}: {d.get('message')}"
+        ),
+        "truncated": lambda: str(d.get("note")),
     }
     rule = rules.get(kind)
     if rule is not None:
         return rule()
     return _short(dict(d)) if d else ""
+
+
+def format_error(error: Mapping[str, Any]) -> str:
+    """A call's ``error`` member in one line: ``fetch-status (HTTP 404): GET …: HTTP 404``."""
+    status = f" (HTTP {error['status']})" if error.get("status") is not None else ""
+    return f"{error.get('code')}{status}: {error.get('message')}"
 
 
 class Timeline:

@@ -6,14 +6,23 @@ It reads the same settings as ``voiceapp serve`` (``--config FILE`` or
 workers (threads, each with its own clock and worker id) until SIGTERM or
 SIGINT.  Several processes, on one machine or many, can share one Redis: each
 queued call is taken by exactly one worker.
+
+It prints a line per finished call (``CA… completed at 4.607s``, with the call's
+error code and message when its document failed); ``--trace`` prints the call's
+whole timeline from the store when it ends (the printer of ``voiceapp call`` and
+``voiceapp demo``); ``-v`` / ``-vv`` log at INFO / DEBUG to stderr.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import signal
 import sys
 import threading
+import time
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -51,14 +60,30 @@ def _safe_url(url: str) -> str:
     "--worker-id", default=None, help="Base of the worker ids (default: host:pid:random)."
 )
 @click.option("--quiet", is_flag=True, help="Do not print a line per finished call.")
+@click.option(
+    "--trace", "show_trace", is_flag=True, help="Print each call's timeline when it ends."
+)
+@click.option("-v", "--verbose", count=True, help="Log at INFO (-v) or DEBUG (-vv) to stderr.")
 def dialer(
-    config_path: str | None, workers: int | None, worker_id: str | None, quiet: bool
+    config_path: str | None,
+    workers: int | None,
+    worker_id: str | None,
+    quiet: bool,
+    show_trace: bool,
+    verbose: int,
 ) -> None:
     """Take queued calls from the store and run them until stopped (SIGTERM/SIGINT)."""
     from voiceapp.config import load_settings
-    from voiceapp.dialer.trace import TraceEntry
+    from voiceapp.dialer.trace import TraceEntry, error_of
     from voiceapp.dialer.worker import Dialer, default_worker_id
     from voiceapp.stores.calls import open_call_store
+
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
 
     try:
         settings, _ = load_settings(config_path)
@@ -76,13 +101,30 @@ def dialer(
     count = workers or settings.DIALER_WORKERS
     base = worker_id or default_worker_id()
     lock = threading.Lock()
+    errors: dict[str, dict[str, Any]] = {}  # the first error of each running call
+    ended: queue.Queue[str | None] = queue.Queue()
 
     def show(sid: str, entry: TraceEntry) -> None:
+        error = error_of(entry.leg, entry.kind, entry.detail)
+        if error is not None:
+            errors.setdefault(sid, error)
         if entry.kind == "status" and entry.leg == "a":
             status = str(entry.detail.get("status"))
             if status in TERMINAL_STATUSES:
+                error = errors.pop(sid, None)
+                why = "" if error is None else f" error {error['code']}: {error.get('message')}"
                 with lock:
-                    click.echo(f"{sid} {status} at {entry.ms / 1000:.3f}s")
+                    click.echo(f"{sid} {status} at {entry.ms / 1000:.3f}s{why}")
+                    sys.stdout.flush()
+                if show_trace:
+                    ended.put(sid)
+
+    printer = None
+    if show_trace and not quiet:
+        printer = threading.Thread(
+            target=_print_timelines, args=(store, ended, lock), name="trace-printer", daemon=True
+        )
+        printer.start()
 
     dialers = []
     for index in range(count):
@@ -111,5 +153,40 @@ def dialer(
     click.echo("voiceapp dialer stopping")
     for one in dialers:
         one.stop(timeout=5.0)
+    if printer is not None:
+        ended.put(None)
+        printer.join(10)
     store.close()
     click.echo("voiceapp dialer stopped")
+
+
+def _print_timelines(store: Any, ended: queue.Queue[str | None], lock: threading.Lock) -> None:
+    """Print the stored timeline of each call that ended (until ``None`` comes)."""
+    from voiceapp.cli.call import Timeline, format_error
+
+    while True:
+        sid = ended.get()
+        if sid is None:
+            return
+        record = None
+        for _ in range(40):  # bounded: the end is written in the dialer's next group
+            try:
+                record = store.get(sid)
+            except Exception as exc:  # the store is down: say so, go on
+                with lock:
+                    click.echo(f"{sid}: cannot read the trace ({exc})", err=True)
+                break
+            if record is not None and record.status in TERMINAL_STATUSES:
+                break
+            time.sleep(0.05)
+        if record is None:
+            continue
+        call = record.to_dict()
+        lines = Timeline().update(call)
+        with lock:
+            click.echo(f"{sid} {call['from']} -> {call['to']}: {call['status']}")
+            for line in lines:
+                click.echo(line)
+            if call.get("error"):
+                click.echo(f"    error {format_error(call['error'])}")
+            sys.stdout.flush()

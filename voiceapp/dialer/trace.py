@@ -12,16 +12,106 @@ interpreter, callback delivery) appends :class:`TraceEntry` rows to one
 * ``detail`` — a JSON-able dict.
 
 :meth:`TraceEntry.format` renders one line of the CLI timeline.
+
+What leaves the dialer (the call store, ``GET /v1/calls/<sid>``, logs) goes through
+:func:`redact` first: no session token, no ``apikey`` (or other secret-named)
+value.  :func:`error_of` says which rows are the call's error (a failed fetch, a bad
+document, the loop guard, a bug), with a stable ``code``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["ERROR_KINDS", "HIDDEN", "Trace", "TraceEntry", "error_of", "redact", "redact_url"]
+
+#: What a secret is replaced with.
+HIDDEN: Final = "…"
+#: Parameter names whose values are secrets wherever they appear (compared in lower case).
+SECRET_NAMES: Final = frozenset(
+    {"apikey", "api_key", "api-key", "x-api-key", "secretkey", "secret", "token", "password",
+     "authorization", "signature", "auth_token"}
+)  # fmt: skip
+#: A path segment or query value this long, of token characters with upper and lower
+#: case letters and a digit or ``._-`` (signed tokens have them; file names rarely), is
+#: taken for a token.
+TOKEN_LENGTH: Final = 24
+_TOKEN = re.compile(rf"(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9._-])[A-Za-z0-9_\-.=~]{{{TOKEN_LENGTH},}}")
+_URL = re.compile(r"https?://[^\s'\"<>]+")
+#: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
+ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with tokens in its path, secret or token-like query values and a password
+    replaced by ``…``: ``http://h/voice/…``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HIDDEN
+    segments = [HIDDEN if _TOKEN.fullmatch(seg) else seg for seg in parts.path.split("/")]
+    query = parts.query
+    if query:
+        pairs = []
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            hidden = name.lower() in SECRET_NAMES or _TOKEN.fullmatch(value)
+            pairs.append(f"{quote(name, safe='')}={HIDDEN if hidden else quote(value, safe='')}")
+        query = "&".join(pairs)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc, path="/".join(segments), query=query))
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    """A URL found in a message, without the punctuation that ends the sentence."""
+    url = match.group(0)
+    tail = len(url) - len(url.rstrip(":,;.)"))
+    return redact_url(url[: len(url) - tail]) + url[len(url) - tail :]
+
+
+def redact(value: Any, name: str = "") -> Any:
+    """Plain data with secrets hidden: values of secret-named keys, tokens in URLs
+    (also inside messages)."""
+    if name.lower() in SECRET_NAMES and value is not None:
+        return HIDDEN
+    if isinstance(value, str):
+        return _URL.sub(_redact_match, value) if "://" in value else value
+    if isinstance(value, Mapping):
+        return {key: redact(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        if len(value) == 2 and isinstance(value[0], str):  # a (name, value) pair
+            return [value[0], redact(value[1], value[0])]
+        return [redact(item) for item in value]
+    return value
+
+
+def error_of(leg: str, kind: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The call error a trace row stands for (``code``, ``message``, ``leg``, and
+    ``status``/``url``/``line``/``column``/``path`` when known), else None.  Redacted."""
+    if kind not in ERROR_KINDS:
+        return None
+    error: dict[str, Any]
+    if kind == "fetch-error":
+        error = {"code": detail.get("code") or "fetch-failed", "message": detail.get("error")}
+        for key in ("status", "url"):
+            if detail.get(key) is not None:
+                error[key] = detail[key]
+    elif kind == "document-error":
+        error = {"code": detail.get("code") or "document", "message": detail.get("message")}
+        for key in ("line", "column", "path", "url"):
+            if detail.get(key) not in (None, ""):
+                error[key] = detail[key]
+    else:
+        error = {"code": "internal-error", "message": detail.get("error")}
+    error["leg"] = leg
+    redacted: dict[str, Any] = redact(error)
+    return redacted
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,10 @@
   newest of ``SIGNATURE_SECRETS``, else of ``SECRET_KEYS``), in threads, so
   neither a slow document server nor a slow callback receiver holds up other
   calls;
+* every trace row of every call (redacted: no token, no ``apikey``) and the
+  call's error (a failed fetch, a bad document, the loop guard) go to the store
+  in the same grouped writes, capped at ``TRACE_MAX_ENTRIES`` rows a call, so
+  ``GET /v1/calls/<sid>`` shows them whatever process dialed;
 * it renews the leases of its calls, and carries out cancel requests the API
   stored for calls that are already dialing;
 * :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
@@ -67,13 +71,14 @@ from voiceapp.dialer.interpreter import (
 )
 from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
-from voiceapp.dialer.trace import Trace, TraceEntry
+from voiceapp.dialer.trace import Trace, TraceEntry, error_of, redact
 from voiceapp.errors import ConflictError, VoiceappError
 from voiceapp.stores.calls import (
     SKIPPED,
     TERMINAL,
     AddEvent,
     AddLeg,
+    AppendTrace,
     AttemptRecord,
     CallRecord,
     CallStore,
@@ -83,6 +88,7 @@ from voiceapp.stores.calls import (
     Renew,
     SetStatus,
     Write,
+    trace_json,
 )
 
 __all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id"]
@@ -135,6 +141,10 @@ class _Live:
     lost: bool = False  # the store refused a write or the lease went: stop writing
     cancel_sent: bool = False
     renewed_at: float = field(default_factory=time.monotonic)  # when the lease was last set
+    rows: list[str] = field(default_factory=list)  # trace rows (JSON) not yet written
+    rows_sent: int = 0  # rows handed to the store so far (it keeps TRACE_MAX_ENTRIES)
+    error: dict[str, Any] | None = None  # the call's first error, once seen
+    error_sent: bool = False
 
     @property
     def sid(self) -> str:
@@ -257,6 +267,7 @@ class Dialer:
         self.lease = float(_setting(settings, "DIALER_LEASE", 30.0))
         self.concurrency = int(_setting(settings, "DIALER_CONCURRENCY", 10_000))
         self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
+        self.trace_limit = int(_setting(settings, "TRACE_MAX_ENTRIES", 500))
         policy = _setting(settings, "CALLBACK_RETRY", None)
         self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
         secrets = settings.signature_secrets
@@ -281,6 +292,7 @@ class Dialer:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
         self._live: dict[str, _Live] = {}
         self._writes: list[tuple[Write, str | None]] = []  # (write, event id of an AddEvent)
+        self._traced: dict[str, _Live] = {}  # calls with trace rows not yet queued
         self._flush_scheduled = False
         self._unwritten_events: set[str] = set()
         self._recent: OrderedDict[str, Trace] = OrderedDict()
@@ -576,6 +588,8 @@ class Dialer:
         store skips the later writes of that call (:data:`SKIPPED`).
         """
         self._flush_scheduled = False
+        if self._traced:
+            self._queue_traces()
         if not self._writes:
             return
         writes, self._writes = self._writes, []
@@ -663,9 +677,41 @@ class Dialer:
         self._renewals.append(live)
         self.started += 1
         self.peak_in_flight = max(self.peak_in_flight, len(self._live))
-        sid = spec.sid
-        handle.trace.listeners.append(lambda entry: self._emit(sid, entry))
+        handle.trace.listeners.append(lambda entry: self._traced_row(live, entry))
         handle.task.add_done_callback(lambda _task: self._finished(live))
+
+    def _traced_row(self, live: _Live, entry: TraceEntry) -> None:
+        """A trace row of a running call: kept for the store (redacted), then to listeners."""
+        if live.error is None:
+            error = error_of(entry.leg, entry.kind, entry.detail)
+            if error is not None:
+                live.error = error
+                log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
+        if live.rows_sent + len(live.rows) < self.trace_limit:
+            live.rows.append(trace_json(redact(entry.to_dict())))
+        elif live.error is None or live.error_sent:
+            self._emit(live.sid, entry)
+            return  # the store keeps no more rows of this call, nor needs an error
+        self._traced[live.sid] = live
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.clock.call_soon(self._flush)
+        self._emit(live.sid, entry)
+
+    def _queue_traces(self) -> None:
+        """One :class:`AppendTrace` per call with new rows (or a new error)."""
+        traced, self._traced = self._traced, {}
+        for live in traced.values():
+            error = None
+            if live.error is not None and not live.error_sent:
+                live.error_sent = True
+                error = trace_json(live.error)
+            if not live.rows and error is None:
+                continue
+            rows, live.rows = tuple(live.rows), []
+            live.rows_sent += len(rows)  # at the limit, the store's last row says truncated
+            limit = max(1, self.trace_limit)
+            self._writes.append((AppendTrace(live.sid, rows, limit, error), None))
 
     def _emit(self, sid: str, entry: TraceEntry) -> None:
         for listener in list(self._listeners):
@@ -683,6 +729,13 @@ class Dialer:
         error = live.handle.task.exception()
         if error is not None:
             log.error("call %s ended with an internal error: %r", live.sid, error)
+        log.info(
+            "call %s ended %s (%d trace rows%s)",
+            live.sid,
+            live.handle.status.value,
+            live.rows_sent + len(live.rows),
+            "" if live.error is None else f", error {live.error['code']}",
+        )
 
     def _lose(self, live: _Live, reason: str) -> None:
         """Stop writing for a call (its store record is no longer ours) and hang it up."""

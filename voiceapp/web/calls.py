@@ -18,14 +18,17 @@ Every field is validated here, at the edge, and becomes a typed
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import json
 import logging
+import math
 import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -33,12 +36,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from voiceapp.config import Settings
 from voiceapp.dialer.callbacks import Subscription
-from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
-from voiceapp.errors import DigitsError, NotFoundError, ValidationError
+from voiceapp.errors import DigitsError, NotFoundError, ValidationError, VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.schema import HTTP_METHODS
-from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls.base import check_sid
 from voiceapp.web.api import create_session, destination, require_api_key
 from voiceapp.web.problems import BadRequestBody
 from voiceapp.web.runtime import runtime
@@ -80,6 +83,10 @@ CALL_FIELDS = (
     "app",
     "variables",
 )
+#: The query parameters of ``GET /v1/calls``.
+LIST_FIELDS = ("status", "to", "from", "created_after", "created_before", "limit", "cursor")
+LIST_DEFAULT = 20
+LIST_MAX = 100
 MAX_URL_LENGTH = 2048
 MAX_TEXT_LENGTH = 512
 
@@ -98,8 +105,6 @@ class Dialer(Protocol):
 
     def stop(self) -> None: ...
 
-    def trace(self, sid: str) -> Trace | None: ...
-
     def wake(self) -> None: ...
 
 
@@ -109,13 +114,6 @@ class CallService:
 
     store: CallStore
     dialer: Dialer | None = None
-
-    def trace(self, sid: str) -> list[dict[str, Any]] | None:
-        """The dialer's trace rows of a call this process runs (or ran lately), else None."""
-        if self.dialer is None:
-            return None
-        trace = self.dialer.trace(sid)
-        return None if trace is None else [entry.to_dict() for entry in list(trace.entries)]
 
     def close(self) -> None:
         if self.dialer is not None:
@@ -404,6 +402,97 @@ def parse_call(settings: Settings, data: Mapping[str, Any]) -> tuple[CallSpec, d
     return spec, session
 
 
+# -- listing -----------------------------------------------------------------------------------
+
+
+def encode_cursor(key: tuple[float, str]) -> str:
+    """The opaque ``next_cursor`` of ``GET /v1/calls``: base64url of ``[created, sid]``."""
+    text = json.dumps([key[0], key[1]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The ``(created, sid)`` of a cursor :func:`encode_cursor` made; 400 ``invalid-cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, sid = json.loads(raw)
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ValueError
+        if not math.isfinite(created):
+            raise ValueError
+        check_sid(sid)
+    except (ValueError, TypeError, VoiceappError):
+        raise BadRequestBody(
+            "cursor is not a next_cursor this API gave", code="invalid-cursor", field="cursor"
+        ) from None
+    return float(created), sid
+
+
+def _time(value: str, name: str) -> float:
+    """A created_after/created_before value: seconds since the epoch, or ISO 8601."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{name} must be seconds since the epoch or an ISO 8601 time",
+                code="invalid-time",
+                field=name,
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if not math.isfinite(number):
+        raise ValidationError(f"{name} must be a finite number", code="invalid-time", field=name)
+    return number
+
+
+def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /v1/calls``' query (:data:`LIST_FIELDS`) as ``CallStore.list_calls`` arguments."""
+    for key in args:
+        if key not in LIST_FIELDS:
+            raise ValidationError(
+                f"unknown query parameter {key!r} (parameters: {', '.join(LIST_FIELDS)})",
+                code="unknown-field",
+                field=str(key),
+            )
+    out: dict[str, Any] = {}
+    status = args.get("status")
+    if status is not None:
+        if status not in STATUSES:
+            raise ValidationError(
+                f"status must be one of {', '.join(sorted(STATUSES))}",
+                code="invalid-choice",
+                field="status",
+            )
+        out["status"] = status
+    settings = runtime().settings
+    for name, key in (("to", "to"), ("from", "from_")):
+        value = args.get(name)
+        if value is not None:
+            if name == "from" and value.strip() in dict(settings.OUTBOUND_NUMBERS):
+                out[key] = value.strip()
+            else:
+                out[key] = destination(settings, value, field=name)
+    for name in ("created_after", "created_before"):
+        value = args.get(name)
+        if value is not None:
+            out[name] = _time(value, name)
+    limit = args.get("limit", str(LIST_DEFAULT))
+    if not limit.strip().isdigit() or not 1 <= int(limit) <= LIST_MAX:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {LIST_MAX}", code="invalid-range", field="limit"
+        )
+    out["limit"] = int(limit)
+    cursor = args.get("cursor")
+    if cursor is not None:
+        out["after"] = decode_cursor(cursor)
+    return out
+
+
 # -- routes ------------------------------------------------------------------------------------
 
 
@@ -449,12 +538,21 @@ def create_call() -> tuple[Response, int]:
 def get_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
-    service = call_service()
-    body = service.store.require(sid).to_dict()
-    trace = service.trace(sid)
-    if trace is not None:
-        body["trace"] = trace
-    return jsonify(body)
+    return jsonify(call_service().store.require(sid).to_dict())
+
+
+@bp.get("/calls")
+def list_calls() -> Response:
+    require_api_key(runtime())
+    query = parse_list_query(request.args)
+    page = call_service().store.list_calls(**query)
+    calls = []
+    for record in page.calls:
+        item = record.to_dict()
+        item.pop("trace", None)  # GET /v1/calls/<sid> has it
+        calls.append(item)
+    cursor = None if page.next is None else encode_cursor(page.next)
+    return jsonify({"calls": calls, "next_cursor": cursor})
 
 
 @bp.post("/calls/<sid>/cancel")
