@@ -78,6 +78,8 @@ def describe(kind: str, detail: Mapping[str, Any]) -> str:
             f"{d.get('code')} at line {d.get('line')}, column {d.get('column')}: {d.get('message')}"
         ),
         "truncated": lambda: str(d.get("note")),
+        "announce": lambda: f'"{d.get("text")}"',
+        "gather": lambda: " ".join(f"{k}={v}" for k, v in sorted(d.items()) if v is not None),
     }
     rule = rules.get(kind)
     if rule is not None:
