@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import socket
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,12 +44,14 @@ from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.stores.calls.base import check_sid
 from voiceapp.web.api import create_session, destination, require_api_key
+from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
 from voiceapp.web.problems import BadRequestBody
 from voiceapp.web.runtime import runtime
 
 __all__ = [
     "CALL_FIELDS",
     "EXTENSION",
+    "LIST_FIELDS",
     "CallService",
     "MissingField",
     "bp",
@@ -66,28 +69,63 @@ bp = Blueprint("calls", __name__, url_prefix="/v1")
 
 EXTENSION = "voiceapp.calls"
 
+MAX_URL_LENGTH = 2048
+_METHOD = {"type": "string", "enum": [*HTTP_METHODS, *(m.lower() for m in HTTP_METHODS)]}
+_EVENTS = ("initiated", "ringing", "answered", "completed")
+
 #: The fields of ``POST /v1/calls``: the seed's names, plus ``country_code`` (for
 #: national numbers), ``method`` (of the document fetch) and ``app``/``variables``.
-CALL_FIELDS = (
-    "from",
-    "to",
-    "url",
-    "method",
-    "senddigits",
-    "statusCallback",
-    "statusCallbackEvent",
-    "statusCallbackMethod",
-    "secretKey",
-    "optional",
-    "country_code",
-    "app",
-    "variables",
+#: :func:`parse_call` refuses any other name; the OpenAPI document is made from it.
+CALL_FIELDS = table(
+    Field("from", STRING, "Caller ID: an active number of OUTBOUND_NUMBERS.", required=True),
+    Field("to", STRING, "The number to dial (E.164, or national).", required=True),
+    Field("url", URL, "The document fetched on answer (http/https, public or allow-listed)."),
+    Field("method", _METHOD, "Method of the document fetch (default POST)."),
+    Field("senddigits", STRING, "DTMF sent on answer: 0-9 * # A-D, w (0.5 s), W (1 s)."),
+    Field("statusCallback", URL, "URL receiving status callbacks."),
+    Field(
+        "statusCallbackEvent",
+        {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string", "enum": list(_EVENTS)}},
+            ]
+        },
+        "Events to report: a space-separated subset of initiated ringing answered completed.",
+        form_schema=STRING,
+    ),
+    Field("statusCallbackMethod", STRING, "GET or POST (any case) for the callbacks."),
+    Field("secretKey", STRING, "Sent back as apikey=<secretKey> in every callback."),
+    Field("optional", STRING, "name=value&... pairs appended to every callback."),
+    Field("country_code", STRING, "ISO 3166-1 alpha-2 region for national numbers."),
+    Field("app", STRING, "Instead of url: an app (pin, pin-verify, bridge, ivr)."),
+    Field(
+        "variables",
+        OBJECT,
+        "The app's variables (with app only).",
+        form_schema={"type": "string", "description": "JSON text of an object"},
+    ),
 )
-#: The query parameters of ``GET /v1/calls``.
-LIST_FIELDS = ("status", "to", "from", "created_after", "created_before", "limit", "cursor")
+#: The query parameters of ``GET /v1/calls`` (:func:`parse_list_query`).
 LIST_DEFAULT = 20
 LIST_MAX = 100
-MAX_URL_LENGTH = 2048
+LIST_FIELDS = table(
+    Field("status", {"type": "string", "enum": sorted(STATUSES)}, "Only calls in this status."),
+    Field("to", STRING, "Only calls to this number."),
+    Field("from", STRING, "Only calls from this number."),
+    Field(
+        "created_after",
+        STRING,
+        "Only calls created at or after this time (seconds since the epoch, or ISO 8601).",
+    ),
+    Field("created_before", STRING, "Only calls created before this time (as created_after)."),
+    Field(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": LIST_MAX, "default": LIST_DEFAULT},
+        f"Calls per page, 1-{LIST_MAX} (default {LIST_DEFAULT}).",
+    ),
+    Field("cursor", STRING, "next_cursor of the previous page."),
+)
 MAX_TEXT_LENGTH = 512
 
 
@@ -481,8 +519,8 @@ def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
         value = args.get(name)
         if value is not None:
             out[name] = _time(value, name)
-    limit = args.get("limit", str(LIST_DEFAULT))
-    if not limit.strip().isdigit() or not 1 <= int(limit) <= LIST_MAX:
+    limit = args.get("limit", str(LIST_DEFAULT)).strip()
+    if not re.fullmatch(r"[0-9]{1,4}", limit) or not 1 <= int(limit) <= LIST_MAX:
         raise ValidationError(
             f"limit must be an integer from 1 to {LIST_MAX}", code="invalid-range", field="limit"
         )
