@@ -11,7 +11,8 @@
    the token signer and the session service;
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
    ``DIALER`` is ``external``, the in-process dialer), the vendor-compatible
-   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``) and one problem+json error handler.
+   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``GET /openapi.json``
+   (:mod:`voiceapp.web.openapi`) and one problem+json error handler.
 
 Production: ``gunicorn 'voiceapp.web:create_app()'``.
 """
@@ -31,7 +32,7 @@ from voiceapp.errors import ConfigError
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, problems, voice
+from voiceapp.web import api, calls, compat, openapi, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -43,7 +44,7 @@ def create_app(
     config_file: str | os.PathLike[str] | None = None,
 ) -> Flask:
     """The voiceapp Flask application (see the module docstring)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     settings, flask_extra = load_settings(
         config_file, overrides=test_config, passthrough=lambda key: key in app.config
     )
@@ -90,4 +91,5 @@ def create_app(
     app.register_blueprint(api.bp)
     calls.init_app(app, settings, store_url, clock)
     compat.init_app(app, settings)
+    app.register_blueprint(openapi.bp)
     return app
