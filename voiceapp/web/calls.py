@@ -2,7 +2,10 @@
 
 ``POST /v1/calls`` (API key) with the seed's fields, JSON or form-encoded →
 ``201 {"sid", "status": "queued"}``; ``GET /v1/calls/<sid>`` → the stored call
-(status, timestamps, duration, legs, events with their delivery attempts);
+(status, timestamps, duration, legs, events with their delivery attempts, the
+dialer's trace and the call's ``error``, whatever process dialed);
+``GET /v1/calls`` → ``{"calls", "next_cursor"}``, newest first, filtered (``status``,
+``to``, ``from``, ``created_after``, ``created_before``; ``limit``, ``cursor``);
 ``POST /v1/calls/<sid>/cancel`` → the call after the cancel (queued calls end at
 once, dialing ones are ended by their dialer).
 
