@@ -96,6 +96,14 @@ def test_no_trace_rows_but_still_the_error(store: CallStore, site: Site) -> None
     assert record.error is not None and record.error["code"] == "fetch-status"
 
 
+def test_a_long_row_is_stored_cut(store: CallStore, site: Site) -> None:
+    site.documents["long"] = b"<Response><Say>" + b"la" * 5000 + b"</Say></Response>"
+    store.create(spec("CAlong", PIN_CALLEE, site, url="/doc/long"))
+    assert new_dialer(store).run_until_idle() == 1
+    (say,) = [r for r in store.require("CAlong").trace if r["kind"] == "say"]
+    assert say["detail"]["cut"] > 10_000 and len(say["detail"]["head"]) == 2048
+
+
 # -- redaction -------------------------------------------------------------------------------
 
 

@@ -108,6 +108,9 @@ VIRTUAL_SLICE: Final = 1.0
 RENEW_BATCH: Final = 500
 #: Queued store writes that force a batch at once.
 MAX_QUEUED_WRITES: Final = 2000
+#: A trace row longer than this (JSON characters) is stored cut: its kind, its length
+#: and the head of its detail (TRACE_MAX_ENTRIES rows of at most this size a call).
+TRACE_ROW_CHARS: Final = 4096
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -688,7 +691,13 @@ class Dialer:
                 live.error = error
                 log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
         if live.rows_sent + len(live.rows) < self.trace_limit:
-            live.rows.append(trace_json(redact(entry.to_dict())))
+            row = trace_json(redact(entry.to_dict()))
+            if len(row) > TRACE_ROW_CHARS:
+                detail = {"cut": len(row), "head": row[: TRACE_ROW_CHARS // 2]}
+                row = trace_json(
+                    {"ms": entry.ms, "leg": entry.leg, "kind": entry.kind, "detail": detail}
+                )
+            live.rows.append(row)
         elif live.error is None or live.error_sent:
             self._emit(live.sid, entry)
             return  # the store keeps no more rows of this call, nor needs an error
