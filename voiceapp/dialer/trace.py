@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-__all__ = ["ERROR_KINDS", "HIDDEN", "Trace", "TraceEntry", "error_of", "redact", "redact_url"]
+__all__ = [
+    "ERROR_KINDS",
+    "HIDDEN",
+    "Trace",
+    "TraceEntry",
+    "error_of",
+    "redact",
+    "redact_url",
+    "redacted_json",
+]
 
 #: What a secret is replaced with.
 HIDDEN: Final = "…"
@@ -43,6 +52,9 @@ SECRET_NAMES: Final = frozenset(
 TOKEN_LENGTH: Final = 24
 _TOKEN = re.compile(rf"(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9._-])[A-Za-z0-9_\-.=~]{{{TOKEN_LENGTH},}}")
 _URL = re.compile(r"https?://[^\s'\"<>]+")
+#: Secret names as JSON strings: JSON text holding none of them and no ``/`` (no URL,
+#: no path) needs no redaction.
+_QUOTED_NAMES: Final = tuple(f'"{name}"' for name in sorted(SECRET_NAMES))
 #: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
 ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
 
@@ -81,7 +93,9 @@ def redact(value: Any, name: str = "") -> Any:
     if name.lower() in SECRET_NAMES and value is not None:
         return HIDDEN
     if isinstance(value, str):
-        return _URL.sub(_redact_match, value) if "://" in value else value
+        if "://" in value:
+            return _URL.sub(_redact_match, value)
+        return redact_url(value) if value.startswith("/") else value  # a relative URL
     if isinstance(value, Mapping):
         return {key: redact(item, str(key)) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -89,6 +103,17 @@ def redact(value: Any, name: str = "") -> Any:
             return [value[0], redact(value[1], value[0])]
         return [redact(item) for item in value]
     return value
+
+
+def redacted_json(value: Any) -> str:
+    """``value`` as compact JSON text, redacted (:func:`redact`); most trace rows hold
+    nothing to hide and are dumped once."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    if "/" not in text:
+        lower = text.lower()
+        if not any(name in lower for name in _QUOTED_NAMES):
+            return text
+    return json.dumps(redact(value), separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def error_of(leg: str, kind: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -71,7 +71,7 @@ from voiceapp.dialer.interpreter import (
 )
 from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
-from voiceapp.dialer.trace import Trace, TraceEntry, error_of, redact
+from voiceapp.dialer.trace import Trace, TraceEntry, error_of, redacted_json
 from voiceapp.errors import ConflictError, VoiceappError
 from voiceapp.stores.calls import (
     SKIPPED,
@@ -691,7 +691,7 @@ class Dialer:
                 live.error = error
                 log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
         if live.rows_sent + len(live.rows) < self.trace_limit:
-            row = trace_json(redact(entry.to_dict()))
+            row = redacted_json(entry.to_dict())
             if len(row) > TRACE_ROW_CHARS:
                 detail = {"cut": len(row), "head": row[: TRACE_ROW_CHARS // 2]}
                 row = trace_json(

@@ -25,8 +25,9 @@ prefix (``voiceapp:`` by default):
     sorted set of ``"<call_sid> <event_id>"`` by storage order; ``calls:eventseq``
     is that order's counter;
 ``call:<sid>:trace``
-    list of the dialer's trace rows (JSON), at most the write's limit; the call's
-    ``error`` (JSON) is a field of its hash;
+    list of the dialer's trace rows, one JSON array per write (``trace_n`` in the
+    call's hash counts the rows, at most the write's limit); the call's ``error``
+    (JSON) is a field of its hash;
 ``calls:created``
     sorted set sid → created time, for listing (members whose call expired are
     dropped when a listing meets them).
@@ -275,7 +276,7 @@ local function op_trace(p, sid, limit, err, mark, ...)
   if redis.call('EXISTS', call) == 0 then return -1 end
   if err ~= '' then redis.call('HSETNX', call, 'error', err) end
   local key = call..':trace'
-  local n, max = redis.call('LLEN', key), tonumber(limit)
+  local n, max = tonumber(redis.call('HGET', call, 'trace_n') or '0'), tonumber(limit)
   local given = {...}
   local count = #given
   local room = max - 1 - n
@@ -284,7 +285,8 @@ local function op_trace(p, sid, limit, err, mark, ...)
   for i = 1, math.min(count, room) do rows[#rows + 1] = given[i] end
   if count > room and n < max then rows[#rows + 1] = mark end
   if #rows > 0 then
-    redis.call('RPUSH', key, unpack(rows))
+    redis.call('RPUSH', key, '['..table.concat(rows, ',')..']')
+    redis.call('HSET', call, 'trace_n', n + #rows)
     local ttl = redis.call('PTTL', call)
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
   end
@@ -855,6 +857,6 @@ def _record(
         cancel_requested_at=_f(f.get("cancel_requested_at")),
         legs=tuple(legs),
         events=tuple(_events(events)),
-        trace=tuple(json.loads(row) for row in trace),
+        trace=tuple(row for chunk in trace for row in json.loads(chunk)),
         error=None if f.get("error") is None else json.loads(f["error"]),
     )

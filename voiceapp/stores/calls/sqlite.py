@@ -120,7 +120,7 @@ CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at, sid);
 CREATE TABLE IF NOT EXISTS call_traces (
     call_sid TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    entry TEXT NOT NULL,
+    rows TEXT NOT NULL,
     PRIMARY KEY (call_sid, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS call_attempts (
@@ -139,7 +139,7 @@ _CALL_COLUMNS = (
     "takes, cancel_requested_at, error"
 )
 #: Columns added after the first release: (name, declaration), added to older files at open.
-_ADDED_COLUMNS = (("error", "TEXT"),)
+_ADDED_COLUMNS = (("error", "TEXT"), ("trace_count", "INTEGER NOT NULL DEFAULT 0"))
 
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
@@ -370,11 +370,12 @@ class SQLiteCallStore(CallStore):
             if row is None:
                 return None
             record = self._records(conn, [(sid, row)])[0]
-            entries = conn.execute(
-                "SELECT entry FROM call_traces WHERE call_sid = ? ORDER BY seq", (sid,)
+            chunks = conn.execute(
+                "SELECT rows FROM call_traces WHERE call_sid = ? ORDER BY seq", (sid,)
             ).fetchall()
-            if entries:
-                record = replace(record, trace=tuple(json.loads(e[0]) for e in entries))
+            if chunks:
+                trace = tuple(row for chunk in chunks for row in json.loads(chunk[0]))
+                record = replace(record, trace=trace)
             return record
 
     def _list(
@@ -588,25 +589,29 @@ class SQLiteCallStore(CallStore):
         return self._renew(write)
 
     def _append_trace(self, op: AppendTrace) -> int:
+        """The rows of one write are one ``call_traces`` row (a JSON array, ``seq`` its
+        first row's number); ``calls.trace_count`` counts the rows."""
         with self._tx("append_trace") as conn:
-            _require_call(conn, op.call_sid)
-            if op.error is not None:
-                conn.execute(
-                    "UPDATE calls SET error = coalesce(error, ?) WHERE sid = ?",
-                    (op.error, op.call_sid),
-                )
-            row = conn.execute(
-                "SELECT count(*) FROM call_traces WHERE call_sid = ?", (op.call_sid,)
+            found = conn.execute(
+                "SELECT trace_count FROM calls WHERE sid = ?", (op.call_sid,)
             ).fetchone()
-            count = int(row[0])
-            room = op.limit - 1 - count  # the last row is kept for the truncated mark
-            rows = list(op.entries[: max(0, room)])
-            if len(op.entries) > max(0, room) and count < op.limit:
+            if found is None:
+                raise not_found(op.call_sid)
+            count = int(found[0])
+            room = max(0, op.limit - 1 - count)  # the last row is kept for the truncated mark
+            rows = list(op.entries[:room])
+            if len(op.entries) > room and count < op.limit:
                 rows.append(truncated_row(op.entries, op.limit))
-            conn.executemany(
-                "INSERT INTO call_traces (call_sid, seq, entry) VALUES (?, ?, ?)",
-                [(op.call_sid, count + i, entry) for i, entry in enumerate(rows)],
-            )
+            if rows or op.error is not None:
+                conn.execute(
+                    "UPDATE calls SET trace_count = ?, error = coalesce(error, ?) WHERE sid = ?",
+                    (count + len(rows), op.error, op.call_sid),
+                )
+            if rows:
+                conn.execute(
+                    "INSERT INTO call_traces (call_sid, seq, rows) VALUES (?, ?, ?)",
+                    (op.call_sid, count, "[" + ",".join(rows) + "]"),
+                )
             return count + len(rows)
 
     def _add_leg(self, op: AddLeg) -> bool:
