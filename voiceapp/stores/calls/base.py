@@ -714,7 +714,8 @@ class CallStore(abc.ABC):
         """Carry out one checked write atomically: the result of its method
         (:meth:`set_status`: the previous status; :meth:`add_leg`, :meth:`add_event`:
         True when new; :meth:`record_attempt`: None; :meth:`renew`: False once the
-        worker lost the call), or the method's error raised."""
+        worker lost the call; :meth:`append_trace`: the rows kept), or the method's
+        error raised."""
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
         """Up to ``limit`` calls of the queue, oldest first, as :meth:`take` takes each."""
