@@ -129,7 +129,9 @@ def vendors_config(tmp_path: Path) -> Path:
 def test_schemathesis_against_gunicorn(tmp_path: Path) -> None:
     config = vendors_config(tmp_path)
     store = f"sqlite:///{tmp_path / 'st.db'}"
-    with Gunicorn(store, tmp_path, workers=2, env={"VOICEAPP_CONFIG": str(config)}) as server:
+    env = {"VOICEAPP_CONFIG": str(config), "PYTHONPATH": str(Path(__file__).parent)}
+    app = "offline_app:create_app()"  # generated URLs' hosts are not looked up
+    with Gunicorn(store, tmp_path, workers=2, app=app, env=env) as server:
         st = str(Path(sys.executable).with_name("st"))
         key = GUNICORN_API_KEY
         result = subprocess.run(

@@ -26,7 +26,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = [
     "ERROR_KINDS",
@@ -35,6 +34,7 @@ __all__ = [
     "TraceEntry",
     "error_of",
     "redact",
+    "redact_text",
     "redact_url",
     "redacted_json",
 ]
@@ -50,70 +50,59 @@ SECRET_NAMES: Final = frozenset(
 #: case letters and a digit or ``._-`` (signed tokens have them; file names rarely), is
 #: taken for a token.
 TOKEN_LENGTH: Final = 24
-_TOKEN = re.compile(rf"(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9._-])[A-Za-z0-9_\-.=~]{{{TOKEN_LENGTH},}}")
-_URL = re.compile(r"https?://[^\s'\"<>]+")
-#: Secret names as JSON strings: JSON text holding none of them and no ``/`` (no URL,
-#: no path) needs no redaction.
+_NAMES = "|".join(re.escape(n) for n in sorted(SECRET_NAMES, key=len, reverse=True))
+#: ``"apikey": "..."`` and ``["apikey", "..."]`` in JSON text
+_NAMED_VALUE = re.compile(rf'("(?:{_NAMES})"\s*[:,]\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+#: ``?apikey=...`` / ``&token=...`` in a URL
+_NAMED_QUERY = re.compile(rf"([?&](?:{_NAMES})=)[^&#\"\s]*", re.IGNORECASE)
+#: ``://user:password@``
+_PASSWORD = re.compile(r'(://[^/:@"\s]*):[^/@"\s]*@')
+#: a path segment or a query value made of token characters (after its ``/`` or ``=``)
+_TOKENISH = re.compile(rf"([/=])([A-Za-z0-9_\-.~]{{{TOKEN_LENGTH},}})")
 _QUOTED_NAMES: Final = tuple(f'"{name}"' for name in sorted(SECRET_NAMES))
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+_MARK = re.compile(r"[0-9._-]")
 #: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
 ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
 
 
+def _token(match: re.Match[str]) -> str:
+    text = match.group(2)
+    if _UPPER.search(text) and _LOWER.search(text) and _MARK.search(text):
+        return match.group(1) + HIDDEN
+    return match.group(0)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (a URL, a message, or JSON text) with its secrets replaced by ``…``:
+    values of secret-named keys and query parameters, token-like path segments and
+    query values (``http://h/voice/…``), and a URL's password (``***``)."""
+    if "/" in text or "=" in text:
+        text = _TOKENISH.sub(_token, text)
+        if "?" in text or "&" in text:
+            text = _NAMED_QUERY.sub(rf"\1{HIDDEN}", text)
+        if "@" in text:
+            text = _PASSWORD.sub(r"\1:***@", text)
+    lower = text.lower()
+    if any(name in lower for name in _QUOTED_NAMES):
+        text = _NAMED_VALUE.sub(rf'\1"{HIDDEN}"', text)
+    return text
+
+
 def redact_url(url: str) -> str:
-    """``url`` with tokens in its path, secret or token-like query values and a password
-    replaced by ``…``: ``http://h/voice/…``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return HIDDEN
-    segments = [HIDDEN if _TOKEN.fullmatch(seg) else seg for seg in parts.path.split("/")]
-    query = parts.query
-    if query:
-        pairs = []
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            hidden = name.lower() in SECRET_NAMES or _TOKEN.fullmatch(value)
-            pairs.append(f"{quote(name, safe='')}={HIDDEN if hidden else quote(value, safe='')}")
-        query = "&".join(pairs)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc, path="/".join(segments), query=query))
-
-
-def _redact_match(match: re.Match[str]) -> str:
-    """A URL found in a message, without the punctuation that ends the sentence."""
-    url = match.group(0)
-    tail = len(url) - len(url.rstrip(":,;.)"))
-    return redact_url(url[: len(url) - tail]) + url[len(url) - tail :]
-
-
-def redact(value: Any, name: str = "") -> Any:
-    """Plain data with secrets hidden: values of secret-named keys, tokens in URLs
-    (also inside messages)."""
-    if name.lower() in SECRET_NAMES and value is not None:
-        return HIDDEN
-    if isinstance(value, str):
-        if "://" in value:
-            return _URL.sub(_redact_match, value)
-        return redact_url(value) if value.startswith("/") else value  # a relative URL
-    if isinstance(value, Mapping):
-        return {key: redact(item, str(key)) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        if len(value) == 2 and isinstance(value[0], str):  # a (name, value) pair
-            return [value[0], redact(value[1], value[0])]
-        return [redact(item) for item in value]
-    return value
+    """``url`` without its secrets (:func:`redact_text`): ``http://h/voice/…``."""
+    return redact_text(url)
 
 
 def redacted_json(value: Any) -> str:
-    """``value`` as compact JSON text, redacted (:func:`redact`); most trace rows hold
-    nothing to hide and are dumped once."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    if "/" not in text:
-        lower = text.lower()
-        if not any(name in lower for name in _QUOTED_NAMES):
-            return text
-    return json.dumps(redact(value), separators=(",", ":"), ensure_ascii=False, default=str)
+    """``value`` as compact JSON text, its secrets replaced (:func:`redact_text`)."""
+    return redact_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+
+
+def redact(value: Any) -> Any:
+    """Plain data with its secrets replaced (:func:`redact_text` on its JSON form)."""
+    return json.loads(redacted_json(value))
 
 
 def error_of(leg: str, kind: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -111,6 +111,11 @@ MAX_QUEUED_WRITES: Final = 2000
 #: A trace row longer than this (JSON characters) is stored cut: its kind, its length
 #: and the head of its detail (TRACE_MAX_ENTRIES rows of at most this size a call).
 TRACE_ROW_CHARS: Final = 4096
+#: Clock seconds a call's trace rows wait for a write of their call to go with (a status,
+#: an event) before they are written on their own; a call's end, its error or 50 rows
+#: write them at once.  Fewer, larger trace writes.
+TRACE_DELAY: Final = 0.5
+TRACE_BATCH: Final = 50
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -148,6 +153,8 @@ class _Live:
     rows_sent: int = 0  # rows handed to the store so far (it keeps TRACE_MAX_ENTRIES)
     error: dict[str, Any] | None = None  # the call's first error, once seen
     error_sent: bool = False
+    rows_since: float = 0.0  # clock time of the oldest row not yet written
+    ended: bool = False
 
     @property
     def sid(self) -> str:
@@ -296,6 +303,7 @@ class Dialer:
         self._live: dict[str, _Live] = {}
         self._writes: list[tuple[Write, str | None]] = []  # (write, event id of an AddEvent)
         self._traced: dict[str, _Live] = {}  # calls with trace rows not yet queued
+        self._trace_timer = False  # a flush is due TRACE_DELAY after rows were held back
         self._flush_scheduled = False
         self._unwritten_events: set[str] = set()
         self._recent: OrderedDict[str, Trace] = OrderedDict()
@@ -691,6 +699,8 @@ class Dialer:
                 live.error = error
                 log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
         if live.rows_sent + len(live.rows) < self.trace_limit:
+            if not live.rows:
+                live.rows_since = self.clock.now()
             row = redacted_json(entry.to_dict())
             if len(row) > TRACE_ROW_CHARS:
                 detail = {"cut": len(row), "head": row[: TRACE_ROW_CHARS // 2]}
@@ -702,15 +712,34 @@ class Dialer:
             self._emit(live.sid, entry)
             return  # the store keeps no more rows of this call, nor needs an error
         self._traced[live.sid] = live
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.clock.call_soon(self._flush)
+        if live.error is not None and not live.error_sent:
+            if not self._flush_scheduled:  # an error is written at once
+                self._flush_scheduled = True
+                self.clock.call_soon(self._flush)
+        elif not self._trace_timer:  # else with the call's next write, or after TRACE_DELAY
+            self._trace_timer = True
+            self.clock.call_later(TRACE_DELAY, self._trace_flush)
         self._emit(live.sid, entry)
 
     def _queue_traces(self) -> None:
-        """One :class:`AppendTrace` per call with new rows (or a new error)."""
+        """One :class:`AppendTrace` per call with new rows (or a new error) that is due:
+        its call has another write in this group, it ended, it has a new error, many rows
+        or rows older than :data:`TRACE_DELAY`; the others wait for a later group."""
         traced, self._traced = self._traced, {}
-        for live in traced.values():
+        written = {write.call_sid for write, _ in self._writes}
+        now = self.clock.now()
+        for sid, live in traced.items():
+            due = (
+                sid in written
+                or live.ended
+                or self._stopping
+                or (live.error is not None and not live.error_sent)
+                or len(live.rows) >= TRACE_BATCH
+                or now - live.rows_since >= TRACE_DELAY
+            )
+            if not due:
+                self._traced[sid] = live
+                continue
             error = None
             if live.error is not None and not live.error_sent:
                 live.error_sent = True
@@ -721,6 +750,13 @@ class Dialer:
             live.rows_sent += len(rows)  # at the limit, the store's last row says truncated
             limit = max(1, self.trace_limit)
             self._writes.append((AppendTrace(live.sid, rows, limit, error), None))
+        if self._traced and not self._trace_timer:
+            self._trace_timer = True
+            self.clock.call_later(TRACE_DELAY, self._trace_flush)
+
+    def _trace_flush(self) -> None:
+        self._trace_timer = False
+        self._flush()
 
     def _emit(self, sid: str, entry: TraceEntry) -> None:
         for listener in list(self._listeners):
@@ -731,6 +767,12 @@ class Dialer:
 
     def _finished(self, live: _Live) -> None:
         self._live.pop(live.sid, None)
+        live.ended = True
+        if live.rows:
+            self._traced[live.sid] = live
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.clock.call_soon(self._flush)
         self.finished += 1
         self._recent[live.sid] = live.handle.trace
         while len(self._recent) > RECENT_TRACES:

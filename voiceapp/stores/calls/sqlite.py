@@ -590,22 +590,26 @@ class SQLiteCallStore(CallStore):
 
     def _append_trace(self, op: AppendTrace) -> int:
         """The rows of one write are one ``call_traces`` row (a JSON array, ``seq`` its
-        first row's number); ``calls.trace_count`` counts the rows."""
+        first row's number); ``calls.trace_count`` counts the rows.  Two statements
+        unless the trace is full."""
+        offered = len(op.entries)
         with self._tx("append_trace") as conn:
             found = conn.execute(
-                "SELECT trace_count FROM calls WHERE sid = ?", (op.call_sid,)
+                "UPDATE calls SET trace_count = trace_count + ?, error = coalesce(error, ?) "
+                "WHERE sid = ? RETURNING trace_count",
+                (offered, op.error, op.call_sid),
             ).fetchone()
             if found is None:
                 raise not_found(op.call_sid)
-            count = int(found[0])
+            count = int(found[0]) - offered
             room = max(0, op.limit - 1 - count)  # the last row is kept for the truncated mark
             rows = list(op.entries[:room])
-            if len(op.entries) > room and count < op.limit:
+            if offered > room and count < op.limit:
                 rows.append(truncated_row(op.entries, op.limit))
-            if rows or op.error is not None:
+            if len(rows) != offered:
                 conn.execute(
-                    "UPDATE calls SET trace_count = ?, error = coalesce(error, ?) WHERE sid = ?",
-                    (count + len(rows), op.error, op.call_sid),
+                    "UPDATE calls SET trace_count = ? WHERE sid = ?",
+                    (count + len(rows), op.call_sid),
                 )
             if rows:
                 conn.execute(
