@@ -202,3 +202,22 @@ def test_listing_forgets_expired_calls(make_calls: Callable[..., CallStore], clo
         clock.advance(601)
         calls.purge()
         assert [r.sid for r in calls.list_calls().calls] == ["CA5", "CA3", "CA2", "CA0"]
+
+
+def test_several_trace_writes_in_one_group(calls: CallStore) -> None:
+    calls.create(spec("CA1", "+886912345678"))
+    calls.create(spec("CA2", "+886912345679"))
+    first = trace_json({"code": "fetch-status", "message": "one"})
+    second = trace_json({"code": "loop-guard", "message": "two"})
+    results = calls.apply(
+        [
+            AppendTrace("CA1", (row(0), row(1), row(2)), 4, first),
+            AppendTrace("CA2", (row(0),), 4),
+            AppendTrace("CA1", (row(3), row(4), row(5)), 4, second),
+        ]
+    )
+    assert results == [3, 1, 4]
+    one = calls.require("CA1")
+    assert [r["ms"] for r in one.trace[:3]] == [0, 1, 2] and one.trace[3]["kind"] == TRUNCATED
+    assert one.error is not None and one.error["code"] == "fetch-status"
+    assert [r["ms"] for r in calls.require("CA2").trace] == [0]
