@@ -95,9 +95,12 @@ def redact_url(url: str) -> str:
     return redact_text(url)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def redacted_json(value: Any) -> str:
     """``value`` as compact JSON text, its secrets replaced (:func:`redact_text`)."""
-    return redact_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+    return redact_text(_ENCODE(value))
 
 
 def redact(value: Any) -> Any:

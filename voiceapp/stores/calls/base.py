@@ -388,9 +388,12 @@ class AppendTrace:
     error: str | None = None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def trace_json(value: Mapping[str, Any]) -> str:
     """A trace row or an error as the compact JSON text :class:`AppendTrace` carries."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODE(value)
 
 
 def truncated_row(entries: Sequence[str], limit: int) -> str:

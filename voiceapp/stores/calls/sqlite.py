@@ -120,11 +120,12 @@ CREATE INDEX IF NOT EXISTS call_events_call ON call_events (call_sid);
 CREATE INDEX IF NOT EXISTS call_events_pending ON call_events (id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at, sid);
 CREATE TABLE IF NOT EXISTS call_traces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     call_sid TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    rows TEXT NOT NULL,
-    PRIMARY KEY (call_sid, seq)
-) WITHOUT ROWID;
+    rows TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_traces_call ON call_traces (call_sid, seq);
 CREATE TABLE IF NOT EXISTS call_attempts (
     event_id TEXT NOT NULL,
     number INTEGER NOT NULL,
