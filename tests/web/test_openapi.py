@@ -159,6 +159,7 @@ def test_schemathesis_against_gunicorn(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=200,
+            cwd=tmp_path,  # schemathesis keeps a .schemathesis/ cache in its folder
         )
         log = server.log.read_text(errors="replace")
     output = result.stdout + result.stderr
