@@ -44,7 +44,9 @@ def test_the_whole_trace_is_in_the_store_without_secrets(store: CallStore, site:
     record = store.require("CAtr1")
     memory = dialer.trace("CAtr1")
     assert memory is not None
-    assert [r["kind"] for r in record.trace] == [e.kind for e in memory]  # every row
+    # every row but statuses and queued callbacks, which the legs' history and the events hold
+    kept = [e.kind for e in memory if e.kind not in ("status", "callback")]
+    assert [r["kind"] for r in record.trace] == kept and "say" in kept
     said = [r["detail"]["text"] for r in record.trace if r["kind"] == "say"]
     assert said == ["Your pin is 8 9 7 0"]
     (fetch,) = [r for r in record.trace if r["kind"] == "fetch"]

@@ -116,6 +116,9 @@ TRACE_ROW_CHARS: Final = 4096
 #: write them at once.  Fewer, larger trace writes.
 TRACE_DELAY: Final = 0.5
 TRACE_BATCH: Final = 50
+#: Trace kinds the store keeps elsewhere (a leg's history, the events with their
+#: attempts): not written as trace rows.
+STORED_ELSEWHERE: Final = frozenset({"status", "callback"})
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -698,6 +701,9 @@ class Dialer:
             if error is not None:
                 live.error = error
                 log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
+        if entry.kind in STORED_ELSEWHERE:
+            self._emit(live.sid, entry)
+            return
         if live.rows_sent + len(live.rows) < self.trace_limit:
             if not live.rows:
                 live.rows_since = self.clock.now()
