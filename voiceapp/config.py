@@ -560,6 +560,12 @@ class Settings:
         _float_range(0.1, 600),
         "Dialer: longest wait (seconds) between two tries while the store is down.",
     )
+    # -- call traces
+    TRACE_MAX_ENTRIES: int = setting(
+        500,
+        _int_range(0, 100000),
+        "Trace rows kept per call in the call store (the last one says truncated); 0: none.",
+    )
     CLOCK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _callable,

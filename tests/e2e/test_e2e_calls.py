@@ -4,6 +4,7 @@ real receiver, and GET /v1/calls/<sid> reading it all back from the store."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +80,7 @@ def test_pin_call(running: tuple[Server, Receiver]) -> None:
     fetches = trace(call, "fetch")
     # the session token is not shown: the route stays, the token is masked
     assert fetches[0]["url"] == call["url"] == server.base + "/voice/***"
+    assert "/voice/" in fetches[0]["url"] and "/voice/***" in json.dumps(call["trace"])
 
     # the four events, in order, delivered once each, with the seed's parameters
     assert rec.events() == [(sid, e) for e in ALL.split()]

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "voiceapp.cli.demo:demo",
     "call": "voiceapp.cli.call:call",
     "dialer": "voiceapp.cli.dialer:dialer",
+    "calls": "voiceapp.cli.calls:calls",
 }
 
 

@@ -38,8 +38,10 @@ __all__ = [
     "Timeline",
     "call",
     "describe",
+    "format_error",
     "format_row",
     "place",
+    "problem_error",
     "settled",
     "variables",
     "watch",
@@ -84,11 +86,23 @@ def describe(kind: str, detail: Mapping[str, Any]) -> str:
         "redirect": lambda: f"{d.get('method')} {_url(d.get('url'))}",
         "fetch-error": lambda: f"{d.get('code')}: {d.get('error')}",
         "dial-error": lambda: f"{d.get('number')} {d.get('code')}: {d.get('message')}",
+        "document-error": lambda: (
+            f"{d.get('code')} at line {d.get('line')}, column {d.get('column')}: {d.get('message')}"
+        ),
+        "truncated": lambda: str(d.get("note")),
+        "announce": lambda: f'"{d.get("text")}"',
+        "gather": lambda: " ".join(f"{k}={v}" for k, v in sorted(d.items()) if v is not None),
     }
     rule = rules.get(kind)
     if rule is not None:
         return rule()
     return _short(dict(d)) if d else ""
+
+
+def format_error(error: Mapping[str, Any]) -> str:
+    """A call's ``error`` member in one line: ``fetch-status (HTTP 404): GET …: HTTP 404``."""
+    status = f" (HTTP {error['status']})" if error.get("status") is not None else ""
+    return f"{error.get('code')}{status}: {error.get('message')}"
 
 
 class Timeline:
@@ -189,13 +203,13 @@ def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: floa
     except requests.RequestException as exc:
         raise CliError(f"cannot reach {server}: {exc}", code="unreachable") from None
     if response.status_code != 201:
-        raise _problem_error(response)
+        raise problem_error(response)
     sid = response.json()["sid"]
     assert isinstance(sid, str)
     return sid
 
 
-def _problem_error(response: Any) -> CliError:
+def problem_error(response: Any) -> CliError:
     """The server's problem+json answer as a :class:`CliError` (its code, field, status)."""
     try:
         body = response.json()
@@ -253,7 +267,7 @@ def watch(
         except requests.RequestException as exc:
             raise CliError(f"cannot reach {server}: {exc}", code="unreachable") from None
         if response.status_code != 200:
-            raise _problem_error(response)
+            raise problem_error(response)
         call = response.json()
         for line in timeline.update(call):
             echo(line)

@@ -7,6 +7,11 @@ workers (threads, each with its own clock and worker id) until SIGTERM or
 SIGINT.  Several processes, on one machine or many, can share one Redis: each
 queued call is taken by exactly one worker.
 
+It prints a line per finished call (``CA… completed at 4.607s``, with the call's
+error code and message when its document failed); ``--trace`` prints the call's
+whole timeline from the store when it ends (the printer of ``voiceapp call`` and
+``voiceapp demo``); ``-v`` / ``-vv`` log at INFO / DEBUG (else ``LOG_LEVEL``).
+
 Logs go to stderr as ``LOG_FORMAT`` says (text or json).  ``--metrics-port`` serves
 this process's Prometheus metrics (:mod:`voiceapp.metrics`, with the store's
 gauges) on ``--metrics-host``; with ``PROMETHEUS_MULTIPROC_DIR`` shared with the
@@ -18,11 +23,13 @@ the lines on stdout as JSON objects (``{"event": "ready", ...}``, ``{"event":
 
 from __future__ import annotations
 
+import queue
 import signal
 import sys
 import threading
+import time
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -74,6 +81,10 @@ def _safe_url(url: str) -> str:
     "--metrics-host", default="127.0.0.1", show_default=True, help="Interface of --metrics-port."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines (errors too).")
+@click.option(
+    "--trace", "show_trace", is_flag=True, help="Print each call's timeline when it ends."
+)
+@click.option("-v", "--verbose", count=True, help="Log at INFO (-v) or DEBUG (-vv) to stderr.")
 def dialer(
     config_path: str | None,
     workers: int | None,
@@ -82,10 +93,12 @@ def dialer(
     metrics_port: int | None,
     metrics_host: str,
     as_json: bool,
+    show_trace: bool,
+    verbose: int,
 ) -> None:
     """Take queued calls from the store and run them until stopped (SIGTERM/SIGINT)."""
     from voiceapp.config import load_settings
-    from voiceapp.dialer.trace import TraceEntry
+    from voiceapp.dialer.trace import TraceEntry, error_of
     from voiceapp.dialer.worker import Dialer, default_worker_id
     from voiceapp.logs import configure
     from voiceapp.stores.calls import open_call_store
@@ -98,7 +111,8 @@ def dialer(
                 "(redis://host:port/db, or sqlite:///path for one machine)"
             )
         settings.check_production(dialer=True)
-        configure(settings.LOG_FORMAT, settings.LOG_LEVEL)
+        level = ("debug" if verbose > 1 else "info") if verbose else settings.LOG_LEVEL
+        configure(settings.LOG_FORMAT, level)
         store = open_call_store(settings.STORE_URL)
     except VoiceappError as exc:
         raise CliError(exc.message, code=exc.code, field=exc.field) from None
@@ -108,11 +122,18 @@ def dialer(
     count = workers or settings.DIALER_WORKERS
     base = worker_id or default_worker_id()
     lock = threading.Lock()
+    errors: dict[str, dict[str, Any]] = {}  # the first error of each running call
+    ended: queue.Queue[str | None] = queue.Queue()
 
     def show(sid: str, entry: TraceEntry) -> None:
+        error = error_of(entry.leg, entry.kind, entry.detail)
+        if error is not None:
+            errors.setdefault(sid, error)
         if entry.kind == "status" and entry.leg == "a":
             status = str(entry.detail.get("status"))
             if status in TERMINAL_STATUSES:
+                error = errors.pop(sid, None)
+                why = "" if error is None else f" error {error['code']}: {error.get('message')}"
                 with lock:
                     if as_json:
                         echo_json(
@@ -121,10 +142,21 @@ def dialer(
                                 "sid": sid,
                                 "status": status,
                                 "seconds": entry.ms / 1000,
+                                "error": error,
                             }
                         )
                     else:
-                        click.echo(f"{sid} {status} at {entry.ms / 1000:.3f}s")
+                        click.echo(f"{sid} {status} at {entry.ms / 1000:.3f}s{why}")
+                    sys.stdout.flush()
+                if show_trace:
+                    ended.put(sid)
+
+    printer = None
+    if show_trace and not quiet:
+        printer = threading.Thread(
+            target=_print_timelines, args=(store, ended, lock), name="trace-printer", daemon=True
+        )
+        printer.start()
 
     dialers = []
     for index in range(count):
@@ -166,6 +198,9 @@ def dialer(
         click.echo("voiceapp dialer stopping")
     for one in dialers:
         one.stop(timeout=5.0)
+    if printer is not None:
+        ended.put(None)
+        printer.join(10)
     store.close()
     if as_json:
         echo_json({"event": "stopped"})
@@ -189,3 +224,35 @@ def _serve_metrics(store: CallStore, ready_age: float, host: str, port: int) -> 
             code="metrics-port",
             field="--metrics-port",
         ) from None
+
+
+def _print_timelines(store: Any, ended: queue.Queue[str | None], lock: threading.Lock) -> None:
+    """Print the stored timeline of each call that ended (until ``None`` comes)."""
+    from voiceapp.cli.call import Timeline, format_error
+
+    while True:
+        sid = ended.get()
+        if sid is None:
+            return
+        record = None
+        for _ in range(40):  # bounded: the end is written in the dialer's next group
+            try:
+                record = store.get(sid)
+            except Exception as exc:  # the store is down: say so, go on
+                with lock:
+                    click.echo(f"{sid}: cannot read the trace ({exc})", err=True)
+                break
+            if record is not None and record.status in TERMINAL_STATUSES:
+                break
+            time.sleep(0.05)
+        if record is None:
+            continue
+        call = record.to_dict()
+        lines = Timeline().update(call)
+        with lock:
+            click.echo(f"{sid} {call['from']} -> {call['to']}: {call['status']}")
+            for line in lines:
+                click.echo(line)
+            if call.get("error"):
+                click.echo(f"    error {format_error(call['error'])}")
+            sys.stdout.flush()

@@ -345,6 +345,7 @@ class HttpClient:
                 raise FetchError(
                     f"{method} {url}: HTTP {response.status_code} {response.reason}",
                     code="fetch-status",
+                    http_status=response.status_code,
                 )
             chunks: list[bytes] = []
             size = 0

@@ -53,6 +53,7 @@ from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 __all__ = [
     "APP_ERROR_TEXT",
     "HONOURED",
+    "LOOP_GUARD",
     "CallHandle",
     "Environment",
     "Fetch",
@@ -101,10 +102,28 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
 
 
 class FetchError(VoiceappError):
-    """A document could not be fetched (an injected ``fetch`` may raise this)."""
+    """A document could not be fetched (an injected ``fetch`` may raise this).
+
+    ``http_status``: the status of the answer (``fetch-status``), when there was one.
+    """
 
     status = 502
     default_code = "fetch-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, field=field)
+        self.http_status = http_status
+
+
+#: The code of the error that ends a call fetching more than ``max_documents`` documents.
+LOOP_GUARD: Final = "loop-guard"
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -526,7 +545,14 @@ class _Call:
         label = ctx.run.leg.label
         self.documents += 1
         if self.documents > self.env.max_documents:
-            self.trace.add(label, "fetch-error", url=goto.url, error="too many documents")
+            self.trace.add(
+                label,
+                "fetch-error",
+                url=goto.url,
+                code=LOOP_GUARD,
+                error=f"more than {self.env.max_documents} documents fetched for one call "
+                "(a redirect loop?)",
+            )
             raise _AppError
         params = [*self._params(ctx.run), *goto.params]
         self.trace.add(label, "fetch", method=goto.method, url=goto.url, params=dict(params))
@@ -543,7 +569,10 @@ class _Call:
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, VoiceappError) else type(exc).__name__
-            self.trace.add(label, "fetch-error", url=goto.url, code=code, error=str(exc))
+            detail: dict[str, Any] = {"url": goto.url, "code": code, "error": str(exc)}
+            if isinstance(exc, FetchError) and exc.http_status is not None:
+                detail["status"] = exc.http_status
+            self.trace.add(label, "fetch-error", **detail)
             raise _AppError from exc
         try:
             doc = parse(body)

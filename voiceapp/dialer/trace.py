@@ -14,18 +14,55 @@ interpreter, callback delivery) appends :class:`TraceEntry` rows to one
   gives each call a redactor that also knows its secret variables) before it is kept.
 
 :meth:`TraceEntry.format` renders one line of the CLI timeline.
+
+Rows are redacted when they are added, so what leaves the dialer (the call store,
+``GET /v1/calls/<sid>``, logs) holds no secret.  :func:`error_of` says which rows
+are the call's error (a failed fetch, a bad document, the loop guard, a bug), with a
+stable ``code``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from voiceapp.redact import DEFAULT
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["ERROR_KINDS", "Trace", "TraceEntry", "entry_json", "error_of"]
+
+#: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
+ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def entry_json(value: Any) -> str:
+    """A trace row as compact JSON text (rows are redacted when they are added)."""
+    return _ENCODE(value)
+
+
+def error_of(leg: str, kind: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The call error a trace row stands for (``code``, ``message``, ``leg``, and
+    ``status``/``url``/``line``/``column``/``path`` when known), else None."""
+    if kind not in ERROR_KINDS:
+        return None
+    error: dict[str, Any]
+    if kind == "fetch-error":
+        error = {"code": detail.get("code") or "fetch-failed", "message": detail.get("error")}
+        for key in ("status", "url"):
+            if detail.get(key) is not None:
+                error[key] = detail[key]
+    elif kind == "document-error":
+        error = {"code": detail.get("code") or "document", "message": detail.get("message")}
+        for key in ("line", "column", "path", "url"):
+            if detail.get(key) not in (None, ""):
+                error[key] = detail[key]
+    else:
+        error = {"code": "internal-error", "message": detail.get("error")}
+    error["leg"] = leg
+    return error
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,10 @@
   other calls;
 * every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
   (no token, ``apikey``, userinfo or secret app variable);
+* every trace row of every call and the call's error (a failed fetch, a bad
+  document, the loop guard) go to the store in the same grouped writes, capped at
+  ``TRACE_MAX_ENTRIES`` rows a call, so ``GET /v1/calls/<sid>`` shows them whatever
+  process dialed;
 * it renews the leases of its calls, and carries out cancel requests the API
   stored for calls that are already dialing;
 * :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
@@ -74,7 +78,7 @@ from voiceapp.dialer.interpreter import (
 )
 from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
-from voiceapp.dialer.trace import Trace, TraceEntry
+from voiceapp.dialer.trace import Trace, TraceEntry, entry_json, error_of
 from voiceapp.errors import ConflictError, StoreError, VoiceappError
 from voiceapp.logs import call_logger
 from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
@@ -85,6 +89,7 @@ from voiceapp.stores.calls import (
     TERMINAL,
     AddEvent,
     AddLeg,
+    AppendTrace,
     AttemptRecord,
     CallRecord,
     CallStore,
@@ -94,6 +99,7 @@ from voiceapp.stores.calls import (
     Renew,
     SetStatus,
     Write,
+    trace_json,
 )
 
 __all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id", "last_alive"]
@@ -115,6 +121,17 @@ RENEW_BATCH: Final = 500
 MAX_QUEUED_WRITES: Final = 2000
 #: Most seconds between two heartbeats (fewer when READY_DIALER_AGE is short).
 HEARTBEAT_EVERY: Final = 5.0
+#: A trace row longer than this (JSON characters) is stored cut: its kind, its length
+#: and the head of its detail (TRACE_MAX_ENTRIES rows of at most this size a call).
+TRACE_ROW_CHARS: Final = 4096
+#: Clock seconds a call's trace rows wait for a write of their call to go with (a status,
+#: an event) before they are written on their own; a call's end, its error or 50 rows
+#: write them at once.  Fewer, larger trace writes.
+TRACE_DELAY: Final = 0.5
+TRACE_BATCH: Final = 50
+#: Trace kinds the store keeps elsewhere (a leg's history, the events with their
+#: attempts): not written as trace rows.
+STORED_ELSEWHERE: Final = frozenset({"status", "callback"})
 _MAX_STEPS: Final = 1 << 62
 
 
@@ -217,6 +234,12 @@ class _Live:
     lost: bool = False  # the store refused a write or the lease went: stop writing
     cancel_sent: bool = False
     renewed_at: float = field(default_factory=time.monotonic)  # when the lease was last set
+    rows: list[str] = field(default_factory=list)  # trace rows (JSON) not yet written
+    rows_sent: int = 0  # rows handed to the store so far (it keeps TRACE_MAX_ENTRIES)
+    error: dict[str, Any] | None = None  # the call's first error, once seen
+    error_sent: bool = False
+    rows_since: float = 0.0  # clock time of the oldest row not yet written
+    ended: bool = False
 
     @property
     def sid(self) -> str:
@@ -345,6 +368,7 @@ class Dialer:
         self.lease = float(_setting(settings, "DIALER_LEASE", 30.0))
         self.concurrency = int(_setting(settings, "DIALER_CONCURRENCY", 10_000))
         self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
+        self.trace_limit = int(_setting(settings, "TRACE_MAX_ENTRIES", 500))
         policy = _setting(settings, "CALLBACK_RETRY", None)
         self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
         install_log_filter()  # urllib3's request lines show no voice token
@@ -376,6 +400,8 @@ class Dialer:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
         self._live: dict[str, _Live] = {}
         self._writes: list[tuple[Write, str | None]] = []  # (write, event id of an AddEvent)
+        self._traced: dict[str, _Live] = {}  # calls with trace rows not yet queued
+        self._trace_timer = False  # a flush is due TRACE_DELAY after rows were held back
         self._flush_scheduled = False
         self._unwritten_events: set[str] = set()
         self._recent: OrderedDict[str, Trace] = OrderedDict()
@@ -720,6 +746,8 @@ class Dialer:
         store skips the later writes of that call (:data:`SKIPPED`).
         """
         self._flush_scheduled = False
+        if self._traced:
+            self._queue_traces()
         if not self._writes:
             return
         writes, self._writes = self._writes, []
@@ -830,9 +858,78 @@ class Dialer:
         self._renewals.append(live)
         self.started += 1
         self.peak_in_flight = max(self.peak_in_flight, len(self._live))
-        sid = spec.sid
-        handle.trace.listeners.append(lambda entry: self._emit(sid, entry))
+        handle.trace.listeners.append(lambda entry: self._traced_row(live, entry))
         handle.task.add_done_callback(lambda _task: self._finished(live))
+
+    def _traced_row(self, live: _Live, entry: TraceEntry) -> None:
+        """A trace row of a running call: kept for the store (redacted), then to listeners."""
+        if live.error is None:
+            error = error_of(entry.leg, entry.kind, entry.detail)
+            if error is not None:
+                live.error = error
+                log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
+        if entry.kind in STORED_ELSEWHERE:
+            self._emit(live.sid, entry)
+            return
+        if live.rows_sent + len(live.rows) < self.trace_limit:
+            if not live.rows:
+                live.rows_since = self.clock.now()
+            row = entry_json(entry.to_dict())
+            if len(row) > TRACE_ROW_CHARS:
+                detail = {"cut": len(row), "head": row[: TRACE_ROW_CHARS // 2]}
+                row = trace_json(
+                    {"ms": entry.ms, "leg": entry.leg, "kind": entry.kind, "detail": detail}
+                )
+            live.rows.append(row)
+        elif live.error is None or live.error_sent:
+            self._emit(live.sid, entry)
+            return  # the store keeps no more rows of this call, nor needs an error
+        self._traced[live.sid] = live
+        if live.error is not None and not live.error_sent:
+            if not self._flush_scheduled:  # an error is written at once
+                self._flush_scheduled = True
+                self.clock.call_soon(self._flush)
+        elif not self._trace_timer:  # else with the call's next write, or after TRACE_DELAY
+            self._trace_timer = True
+            self.clock.call_later(TRACE_DELAY, self._trace_flush)
+        self._emit(live.sid, entry)
+
+    def _queue_traces(self) -> None:
+        """One :class:`AppendTrace` per call with new rows (or a new error) that is due:
+        its call has another write in this group, it ended, it has a new error, many rows
+        or rows older than :data:`TRACE_DELAY`; the others wait for a later group."""
+        traced, self._traced = self._traced, {}
+        written = {write.call_sid for write, _ in self._writes}
+        now = self.clock.now()
+        for sid, live in traced.items():
+            due = (
+                sid in written
+                or live.ended
+                or self._stopping
+                or (live.error is not None and not live.error_sent)
+                or len(live.rows) >= TRACE_BATCH
+                or now - live.rows_since >= TRACE_DELAY
+            )
+            if not due:
+                self._traced[sid] = live
+                continue
+            error = None
+            if live.error is not None and not live.error_sent:
+                live.error_sent = True
+                error = trace_json(live.error)
+            if not live.rows and error is None:
+                continue
+            rows, live.rows = tuple(live.rows), []
+            live.rows_sent += len(rows)  # at the limit, the store's last row says truncated
+            limit = max(1, self.trace_limit)
+            self._writes.append((AppendTrace(live.sid, rows, limit, error), None))
+        if self._traced and not self._trace_timer:
+            self._trace_timer = True
+            self.clock.call_later(TRACE_DELAY, self._trace_flush)
+
+    def _trace_flush(self) -> None:
+        self._trace_timer = False
+        self._flush()
 
     def _emit(self, sid: str, entry: TraceEntry) -> None:
         for listener in list(self._listeners):
@@ -843,6 +940,12 @@ class Dialer:
 
     def _finished(self, live: _Live) -> None:
         self._live.pop(live.sid, None)
+        live.ended = True
+        if live.rows:
+            self._traced[live.sid] = live
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.clock.call_soon(self._flush)
         self.finished += 1
         self._recent[live.sid] = live.handle.trace
         while len(self._recent) > RECENT_TRACES:
@@ -852,6 +955,13 @@ class Dialer:
             call_logger(log, live.sid).error(
                 "call %s ended with an internal error: %r", live.sid, error
             )
+        call_logger(log, live.sid).info(
+            "call %s ended %s (%d trace rows%s)",
+            live.sid,
+            live.handle.status.value,
+            live.rows_sent + len(live.rows),
+            "" if live.error is None else f", error {live.error['code']}",
+        )
 
     def _lose(self, live: _Live, reason: str) -> None:
         """Stop writing for a call (its store record is no longer ours) and hang it up."""

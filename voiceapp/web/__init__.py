@@ -14,7 +14,8 @@
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
    ``DIALER`` is ``external``, the in-process dialer), the vendor-compatible
    blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``ops`` (``/v1/ready``,
-   ``/metrics``) and one problem+json error handler;
+   ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`) and one
+   problem+json error handler;
 4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
 
 Production: ``gunicorn 'voiceapp.web:create_app()'``.
@@ -38,7 +39,7 @@ from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, ops, problems, voice
+from voiceapp.web import api, calls, compat, openapi, ops, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -50,7 +51,7 @@ def create_app(
     config_file: str | os.PathLike[str] | None = None,
 ) -> Flask:
     """The voiceapp Flask application (see the module docstring)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     settings, flask_extra = load_settings(
         config_file, overrides=test_config, passthrough=lambda key: key in app.config
     )
@@ -104,4 +105,5 @@ def create_app(
     service = calls.init_app(app, settings, store_url, clock)
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
+    app.register_blueprint(openapi.bp)
     return app

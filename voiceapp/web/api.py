@@ -25,6 +25,7 @@ from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
 from voiceapp.web.bodies import json_body
+from voiceapp.web.fields import OBJECT, STRING, Field, table
 from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
@@ -33,7 +34,14 @@ __all__ = ["SESSION_FIELDS", "bp", "create_session", "json_body", "require_api_k
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
-SESSION_FIELDS = ("app", "to", "variables", "ttl", "language")
+#: The fields of ``POST /v1/sessions`` (:func:`create_session` refuses any other name).
+SESSION_FIELDS = table(
+    Field("app", STRING, "The app (pin, pin-verify, bridge, ivr, ...).", required=True),
+    Field("to", STRING, "The number the session is for (E.164, or national).", required=True),
+    Field("variables", OBJECT, "The app's variables."),
+    Field("ttl", {"type": "integer", "minimum": 1}, "Seconds the session is valid."),
+    Field("language", STRING, "Template language (e.g. en, zh-TW)."),
+)
 
 
 def require_api_key(rt: Runtime) -> str:

@@ -4,7 +4,10 @@
 ``201 {"sid", "status": "queued"}`` (rate-limited per API key and per destination,
 idempotent with an ``Idempotency-Key``: :mod:`voiceapp.web.limits`);
 ``GET /v1/calls/<sid>`` → the stored call (status, timestamps, duration, legs, events
-with their delivery attempts);
+with their delivery attempts, the dialer's trace and the call's ``error``, whatever
+process dialed; redacted);
+``GET /v1/calls`` → ``{"calls", "next_cursor"}``, newest first, filtered (``status``,
+``to``, ``from``, ``created_after``, ``created_before``; ``limit``, ``cursor``);
 ``POST /v1/calls/<sid>/cancel`` → the call after the cancel (queued calls end at
 once, dialing ones are ended by their dialer).
 
@@ -20,12 +23,17 @@ Every field is validated here, at the edge, and becomes a typed
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import json
 import logging
+import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -35,9 +43,8 @@ from voiceapp.apps import get_app
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import Subscription
-from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
-from voiceapp.errors import DigitsError, NotFoundError, ValidationError
+from voiceapp.errors import DigitsError, NotFoundError, ValidationError, VoiceappError
 from voiceapp.netguard import Allowlist, Resolver, refusal, system_resolve
 from voiceapp.phone import normalize
 from voiceapp.redact import (
@@ -48,9 +55,11 @@ from voiceapp.redact import (
     redact_url,
 )
 from voiceapp.schema import HTTP_METHODS
-from voiceapp.stores.calls import CallRecord, CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls.base import check_sid
 from voiceapp.web.api import create_session, destination, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
+from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
@@ -58,6 +67,7 @@ from voiceapp.web.runtime import runtime
 __all__ = [
     "CALL_FIELDS",
     "EXTENSION",
+    "LIST_FIELDS",
     "CallService",
     "MissingField",
     "bp",
@@ -75,24 +85,63 @@ bp = Blueprint("calls", __name__, url_prefix="/v1")
 
 EXTENSION = "voiceapp.calls"
 
+MAX_URL_LENGTH = 2048
+_METHOD = {"type": "string", "enum": [*HTTP_METHODS, *(m.lower() for m in HTTP_METHODS)]}
+_EVENTS = ("initiated", "ringing", "answered", "completed")
+
 #: The fields of ``POST /v1/calls``: the seed's names, plus ``country_code`` (for
 #: national numbers), ``method`` (of the document fetch) and ``app``/``variables``.
-CALL_FIELDS = (
-    "from",
-    "to",
-    "url",
-    "method",
-    "senddigits",
-    "statusCallback",
-    "statusCallbackEvent",
-    "statusCallbackMethod",
-    "secretKey",
-    "optional",
-    "country_code",
-    "app",
-    "variables",
+#: :func:`parse_call` refuses any other name; the OpenAPI document is made from it.
+CALL_FIELDS = table(
+    Field("from", STRING, "Caller ID: an active number of OUTBOUND_NUMBERS.", required=True),
+    Field("to", STRING, "The number to dial (E.164, or national).", required=True),
+    Field("url", URL, "The document fetched on answer (http/https, public or allow-listed)."),
+    Field("method", _METHOD, "Method of the document fetch (default POST)."),
+    Field("senddigits", STRING, "DTMF sent on answer: 0-9 * # A-D, w (0.5 s), W (1 s)."),
+    Field("statusCallback", URL, "URL receiving status callbacks."),
+    Field(
+        "statusCallbackEvent",
+        {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string", "enum": list(_EVENTS)}},
+            ]
+        },
+        "Events to report: a space-separated subset of initiated ringing answered completed.",
+        form_schema=STRING,
+    ),
+    Field("statusCallbackMethod", STRING, "GET or POST (any case) for the callbacks."),
+    Field("secretKey", STRING, "Sent back as apikey=<secretKey> in every callback."),
+    Field("optional", STRING, "name=value&... pairs appended to every callback."),
+    Field("country_code", STRING, "ISO 3166-1 alpha-2 region for national numbers."),
+    Field("app", STRING, "Instead of url: an app (pin, pin-verify, bridge, ivr)."),
+    Field(
+        "variables",
+        OBJECT,
+        "The app's variables (with app only).",
+        form_schema={"type": "string", "description": "JSON text of an object"},
+    ),
 )
-MAX_URL_LENGTH = 2048
+#: The query parameters of ``GET /v1/calls`` (:func:`parse_list_query`).
+LIST_DEFAULT = 20
+LIST_MAX = 100
+LIST_FIELDS = table(
+    Field("status", {"type": "string", "enum": sorted(STATUSES)}, "Only calls in this status."),
+    Field("to", STRING, "Only calls to this number."),
+    Field("from", STRING, "Only calls from this number."),
+    Field(
+        "created_after",
+        STRING,
+        "Only calls created at or after this time (seconds since the epoch, or ISO 8601).",
+    ),
+    Field("created_before", STRING, "Only calls created before this time (as created_after)."),
+    Field(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": LIST_MAX, "default": LIST_DEFAULT},
+        f"Calls per page, 1-{LIST_MAX} (default {LIST_DEFAULT}).",
+    ),
+    Field("cursor", STRING, "next_cursor of the previous page."),
+)
 MAX_TEXT_LENGTH = 512
 
 
@@ -110,8 +159,6 @@ class Dialer(Protocol):
 
     def stop(self) -> None: ...
 
-    def trace(self, sid: str) -> Trace | None: ...
-
     def wake(self) -> None: ...
 
 
@@ -121,13 +168,6 @@ class CallService:
 
     store: CallStore
     dialer: Dialer | None = None
-
-    def trace(self, sid: str) -> list[dict[str, Any]] | None:
-        """The dialer's trace rows of a call this process runs (or ran lately), else None."""
-        if self.dialer is None:
-            return None
-        trace = self.dialer.trace(sid)
-        return None if trace is None else [entry.to_dict() for entry in list(trace.entries)]
 
     def close(self) -> None:
         if self.dialer is not None:
@@ -420,6 +460,97 @@ def parse_call(
     return spec, session
 
 
+# -- listing -----------------------------------------------------------------------------------
+
+
+def encode_cursor(key: tuple[float, str]) -> str:
+    """The opaque ``next_cursor`` of ``GET /v1/calls``: base64url of ``[created, sid]``."""
+    text = json.dumps([key[0], key[1]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The ``(created, sid)`` of a cursor :func:`encode_cursor` made; 400 ``invalid-cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, sid = json.loads(raw)
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ValueError
+        if not math.isfinite(created):
+            raise ValueError
+        check_sid(sid)
+    except (ValueError, TypeError, VoiceappError):
+        raise BadRequestBody(
+            "cursor is not a next_cursor this API gave", code="invalid-cursor", field="cursor"
+        ) from None
+    return float(created), sid
+
+
+def _time(value: str, name: str) -> float:
+    """A created_after/created_before value: seconds since the epoch, or ISO 8601."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{name} must be seconds since the epoch or an ISO 8601 time",
+                code="invalid-time",
+                field=name,
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if not math.isfinite(number):
+        raise ValidationError(f"{name} must be a finite number", code="invalid-time", field=name)
+    return number
+
+
+def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /v1/calls``' query (:data:`LIST_FIELDS`) as ``CallStore.list_calls`` arguments."""
+    for key in args:
+        if key not in LIST_FIELDS:
+            raise ValidationError(
+                f"unknown query parameter {key!r} (parameters: {', '.join(LIST_FIELDS)})",
+                code="unknown-field",
+                field=str(key),
+            )
+    out: dict[str, Any] = {}
+    status = args.get("status")
+    if status is not None:
+        if status not in STATUSES:
+            raise ValidationError(
+                f"status must be one of {', '.join(sorted(STATUSES))}",
+                code="invalid-choice",
+                field="status",
+            )
+        out["status"] = status
+    settings = runtime().settings
+    for name, key in (("to", "to"), ("from", "from_")):
+        value = args.get(name)
+        if value is not None:
+            if name == "from" and value.strip() in dict(settings.OUTBOUND_NUMBERS):
+                out[key] = value.strip()
+            else:
+                out[key] = destination(settings, value, field=name)
+    for name in ("created_after", "created_before"):
+        value = args.get(name)
+        if value is not None:
+            out[name] = _time(value, name)
+    limit = args.get("limit", str(LIST_DEFAULT)).strip()
+    if not re.fullmatch(r"[0-9]{1,4}", limit) or not 1 <= int(limit) <= LIST_MAX:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {LIST_MAX}", code="invalid-range", field="limit"
+        )
+    out["limit"] = int(limit)
+    cursor = args.get("cursor")
+    if cursor is not None:
+        out["after"] = decode_cursor(cursor)
+    return out
+
+
 # -- routes ------------------------------------------------------------------------------------
 
 
@@ -485,26 +616,35 @@ def create_call() -> Response:
 def get_call(sid: str) -> Response:
     rt = runtime()
     require_api_key(rt)
-    service = call_service()
-    record = service.store.require(sid)
-    return jsonify(_shown(rt.settings, record, service.trace(sid)))
+    return jsonify(_shown(rt.settings, call_service().store.require(sid)))
 
 
-def _shown(
-    settings: Settings, record: CallRecord, trace: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def _shown(settings: Settings, record: CallRecord) -> dict[str, Any]:
     """What the API shows of a call: one redactor for the whole answer (tokens, apikey,
     userinfo, secret variables), and the app's secret variables masked even in a
     record stored before they were kept out of it."""
     body = record.to_dict()
-    if trace is not None:
-        body["trace"] = trace
     if record.spec.app is not None:
         with contextlib.suppress(ValidationError):  # an app no longer registered
             secret = get_app(record.spec.app).secret_variables
             body["variables"] = mask_variables(body["variables"], secret)
     shown: dict[str, Any] = Redactor.for_call(record.spec.extra, settings.SECRET_KEYS).value(body)
     return shown
+
+
+@bp.get("/calls")
+def list_calls() -> Response:
+    rt = runtime()
+    require_api_key(rt)
+    query = parse_list_query(request.args)
+    page = call_service().store.list_calls(**query)
+    calls = []
+    for record in page.calls:
+        item = _shown(rt.settings, record)
+        item.pop("trace", None)  # GET /v1/calls/<sid> has it
+        calls.append(item)
+    cursor = None if page.next is None else encode_cursor(page.next)
+    return jsonify({"calls": calls, "next_cursor": cursor})
 
 
 @bp.post("/calls/<sid>/cancel")

@@ -16,6 +16,7 @@ has written everything before it returns.
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,9 +36,12 @@ __all__ = [
     "SKIPPED",
     "STATUSES",
     "TERMINAL",
+    "TRUNCATED",
     "AddEvent",
     "AddLeg",
+    "AppendTrace",
     "AttemptRecord",
+    "CallPage",
     "CallRecord",
     "CallSpec",
     "CallStore",
@@ -49,6 +53,7 @@ __all__ = [
     "StatusChange",
     "StoreStats",
     "Write",
+    "trace_json",
 ]
 
 QUEUED: Final = "queued"
@@ -65,6 +70,8 @@ CANCELABLE: Final = frozenset({QUEUED, "initiated", "ringing"})
 STATUSES: Final = ACTIVE | TERMINAL
 #: ``pending`` until delivered (2xx) or given up (``failed``).
 DELIVERY_STATES: Final = frozenset({"pending", "delivered", "failed"})
+#: The ``kind`` of the last trace row of a call whose trace reached its limit.
+TRUNCATED: Final = "truncated"
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -273,6 +280,11 @@ class CallRecord:
     events: tuple[EventRecord, ...] = ()  # in the order they were stored
     heartbeat_at: float | None = None  # the holder's last lease renewal (its time)
     recovered: bool = False  # ended by lease recovery: its worker died
+    #: the dialer's trace rows (``{"ms", "leg", "kind", "detail"}``), as far as written;
+    #: read by :meth:`CallStore.get` (records of ``take_many`` and listings have none)
+    trace: tuple[dict[str, Any], ...] = ()
+    #: why the call's document failed (``{"code", "message", ...}``), else None
+    error: Mapping[str, Any] | None = None
 
     @property
     def sid(self) -> str:
@@ -313,11 +325,22 @@ class CallRecord:
             "recovered": self.recovered,
             "legs": [leg.to_dict() for leg in self.legs],
             "events": [event.to_dict(secrets=secrets) for event in self.events],
+            "error": None if self.error is None else dict(self.error),
+            "trace": list(self.trace),
         }
         if secrets:
             return body
         redacted: dict[str, Any] = REDACT.value(body)
         return redacted
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """One page of :meth:`CallStore.list_calls`: newest first; ``next`` is the
+    ``(created_at, sid)`` of the last call when more may follow, else None."""
+
+    calls: tuple[CallRecord, ...]
+    next: tuple[float, str] | None = None
 
 
 # -- deferred writes (CallStore.apply) ------------------------------------------------------------
@@ -376,6 +399,40 @@ class RecordAttempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendTrace:
+    """Add the dialer's trace rows of a call, as JSON text (:func:`trace_json`); its result
+    is the number of rows kept.  At most ``limit`` rows are kept per call: once a row
+    would not fit, a last ``truncated`` row is written and later rows are dropped.
+    ``error`` (JSON text of ``{"code", "message", ...}``) is the call's error unless it
+    already has one (the first error wins)."""
+
+    call_sid: str
+    entries: tuple[str, ...]
+    limit: int = 500
+    error: str | None = None
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def trace_json(value: Mapping[str, Any]) -> str:
+    """A trace row or an error as the compact JSON text :class:`AppendTrace` carries."""
+    return _ENCODE(value)
+
+
+def truncated_row(entries: Sequence[str], limit: int) -> str:
+    """The ``truncated`` row that ends a full trace (timed as the last row offered)."""
+    ms = 0
+    if entries:
+        try:
+            ms = int(json.loads(entries[-1]).get("ms", 0))
+        except (ValueError, AttributeError, TypeError):
+            ms = 0
+    detail = {"limit": limit, "note": f"trace truncated: at most {limit} rows are kept"}
+    return trace_json({"ms": ms, "leg": "a", "kind": TRUNCATED, "detail": detail})
+
+
+@dataclass(frozen=True, slots=True)
 class Renew:
     """:meth:`CallStore.renew` as data; its result is False once the worker lost the call.
 
@@ -390,7 +447,7 @@ class Renew:
 
 
 #: One write :meth:`CallStore.apply` carries out.
-Write: TypeAlias = SetStatus | AddLeg | AddEvent | RecordAttempt | Renew
+Write: TypeAlias = SetStatus | AddLeg | AddEvent | RecordAttempt | Renew | AppendTrace
 
 
 class _Skipped:
@@ -466,6 +523,10 @@ def check_write(write: Write) -> None:
         check_sid(write.leg_sid, "leg_sid")
     elif isinstance(write, RecordAttempt):
         check_state(write.state)
+    elif isinstance(write, AppendTrace) and (
+        isinstance(write.limit, bool) or not isinstance(write.limit, int) or write.limit < 1
+    ):
+        raise ValueError(f"a trace limit is a positive integer, not {write.limit!r}")
 
 
 def new_record(spec: CallSpec, now: float) -> CallRecord:
@@ -651,6 +712,12 @@ class CallStore(abc.ABC):
         """
         self._carry_out(RecordAttempt(call_sid, event_id, attempt, state))
 
+    def append_trace(
+        self, call_sid: str, entries: Iterable[str], *, limit: int = 500, error: str | None = None
+    ) -> int:
+        """:class:`AppendTrace` on its own; the number of rows the call's trace keeps."""
+        return int(str(self._carry_out(AppendTrace(call_sid, tuple(entries), limit, error))))
+
     @abc.abstractmethod
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         """Pending events, oldest first, with their attempts: what a restart resumes."""
@@ -697,7 +764,8 @@ class CallStore(abc.ABC):
         """Carry out one checked write atomically: the result of its method
         (:meth:`set_status`: the previous status; :meth:`add_leg`, :meth:`add_event`:
         True when new; :meth:`record_attempt`: None; :meth:`renew`: False once the
-        worker lost the call), or the method's error raised."""
+        worker lost the call; :meth:`append_trace`: the rows kept), or the method's
+        error raised."""
 
     def take_many(self, worker: str, lease: float, limit: int) -> list[CallRecord]:
         """Up to ``limit`` calls of the queue, oldest first, as :meth:`take` takes each."""
@@ -708,6 +776,55 @@ class CallStore(abc.ABC):
                 break
             taken.append(record)
         return taken
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def list_calls(
+        self,
+        *,
+        status: str | None = None,
+        to: str | None = None,
+        from_: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        limit: int = 20,
+        after: tuple[float, str] | None = None,
+    ) -> CallPage:
+        """Calls newest first (``created_at``, then sid, descending), with legs and events
+        (no trace), filtered by a-leg ``status``, ``to``, ``from_`` and ``created_after`` <=
+        ``created_at`` < ``created_before``; at most ``limit`` (1-1000); ``after`` is the
+        ``next`` of the previous page (the calls that sort after it)."""
+        if status is not None:
+            check_status(status)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValueError(f"a list limit is 1-1000, not {limit!r}")
+        records = self._list(
+            status=status,
+            to=to,
+            from_=from_,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit + 1,
+            after=after,
+        )
+        more = len(records) > limit
+        records = records[:limit]
+        last = records[-1] if more and records else None
+        return CallPage(tuple(records), None if last is None else (last.created_at, last.sid))
+
+    @abc.abstractmethod
+    def _list(
+        self,
+        *,
+        status: str | None,
+        to: str | None,
+        from_: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[CallRecord]:
+        """:meth:`list_calls`' read: up to ``limit`` matching records in that order."""
 
     # -- housekeeping ----------------------------------------------------------------------
 

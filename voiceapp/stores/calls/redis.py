@@ -30,6 +30,13 @@ prefix (``voiceapp:`` by default):
 
 Calls by status (:meth:`RedisCallStore.stats`, for metrics) are counted with a
 ``SCAN`` of the ``call:*`` hashes at scrape time: O(calls kept), which the retention bounds.
+``call:<sid>:trace``
+    list of the dialer's trace rows, one JSON array per write (``trace_n`` in the
+    call's hash counts the rows, at most the write's limit); the call's ``error``
+    (JSON) is a field of its hash;
+``calls:created``
+    sorted set sid → created time, for listing (members whose call expired are
+    dropped when a listing meets them).
 
 Unfinished calls have no expiry.  When a call ends, its three keys get
 ``retention`` seconds (default two hours).  Numbers are written by Python
@@ -55,6 +62,7 @@ from voiceapp.stores.calls.base import (
     TERMINAL,
     AddEvent,
     AddLeg,
+    AppendTrace,
     AttemptRecord,
     CallRecord,
     CallSpec,
@@ -76,6 +84,7 @@ from voiceapp.stores.calls.base import (
     sid_exists,
     status_conflict,
     to_busy,
+    truncated_row,
 )
 
 __all__ = ["RedisCallStore"]
@@ -89,6 +98,7 @@ local function expire_all(p, sid, retention)
     redis.call('PEXPIRE', p..'call:'..sid, ms)
     redis.call('PEXPIRE', p..'call:'..sid..':history', ms)
     redis.call('PEXPIRE', p..'call:'..sid..':events', ms)
+    redis.call('PEXPIRE', p..'call:'..sid..':trace', ms)
   end
 end
 local function set_leg(p, sid, leg, status, at, duration, terminal, entry)
@@ -136,6 +146,7 @@ redis.call('HSET', call, 'spec', ARGV[4], 'to', to, 'status', 'queued', 'created
   'leg:'..sid..':info', ARGV[6], 'leg:'..sid..':status', 'queued', 'legs', sid)
 redis.call('RPUSH', call..':history', ARGV[7])
 redis.call('RPUSH', p..'calls:queue', sid)
+redis.call('ZADD', p..'calls:created', ARGV[5], sid)
 return {'ok'}
 """
 
@@ -271,6 +282,27 @@ local function op_attempt(p, sid, eid, number, data, state)
   if current ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
   return 1
 end
+local function op_trace(p, sid, limit, err, mark, ...)
+  local call = p..'call:'..sid
+  if redis.call('EXISTS', call) == 0 then return -1 end
+  if err ~= '' then redis.call('HSETNX', call, 'error', err) end
+  local key = call..':trace'
+  local n, max = tonumber(redis.call('HGET', call, 'trace_n') or '0'), tonumber(limit)
+  local given = {...}
+  local count = #given
+  local room = max - 1 - n
+  if room < 0 then room = 0 end
+  local rows = {}
+  for i = 1, math.min(count, room) do rows[#rows + 1] = given[i] end
+  if count > room and n < max then rows[#rows + 1] = mark end
+  if #rows > 0 then
+    redis.call('RPUSH', key, '['..table.concat(rows, ',')..']')
+    redis.call('HSET', call, 'trace_n', n + #rows)
+    local ttl = redis.call('PTTL', call)
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+  return n + #rows
+end
 local function op_renew(p, sid, worker, deadline, heartbeat)
   local call = p..'call:'..sid
   if redis.call('HGET', call, 'lease_owner') ~= worker then return 0 end
@@ -293,6 +325,8 @@ _ADD_EVENT = _OPS + "return op_add_event(unpack(ARGV))"
 _ATTEMPT = _OPS + "return op_attempt(unpack(ARGV))"
 # ARGV: prefix, sid, worker, until, heartbeat
 _RENEW = _OPS + "return op_renew(unpack(ARGV))"
+# ARGV: prefix, sid, limit, error JSON (or ''), truncated row, row JSON ...
+_TRACE = _OPS + "return op_trace(unpack(ARGV))"
 
 # ARGV: prefix, then one argument per write: its name and its arguments (as for its own
 # script, without the prefix) joined by the unit separator \x1f (one argument per write,
@@ -303,7 +337,7 @@ _APPLY = (
     + """
 local p = ARGV[1]
 local ops = {set_status = op_set_status, add_leg = op_add_leg, add_event = op_add_event,
-  attempt = op_attempt, renew = op_renew}
+  attempt = op_attempt, renew = op_renew, trace = op_trace}
 local function split(s)
   local t, start = {}, 1
   while true do
@@ -365,6 +399,7 @@ _SCRIPT_OF: dict[type, str] = {
     AddEvent: "add_event",
     RecordAttempt: "attempt",
     Renew: "renew",
+    AppendTrace: "trace",
 }
 
 
@@ -416,6 +451,7 @@ class RedisCallStore(CallStore):
                 "add_leg": _ADD_LEG,
                 "add_event": _ADD_EVENT,
                 "attempt": _ATTEMPT,
+                "trace": _TRACE,
                 "apply": _APPLY,
                 "take_many": _TAKE_MANY,
             }.items()
@@ -527,10 +563,81 @@ class RedisCallStore(CallStore):
             pipe.hgetall(key)
             pipe.lrange(f"{key}:history", 0, -1)
             pipe.hgetall(f"{key}:events")
-            fields, history, events = pipe.execute()
+            pipe.lrange(f"{key}:trace", 0, -1)
+            fields, history, events, trace = pipe.execute()
         if not fields:
             return None
-        return _record(fields, history, events)
+        return _record(fields, history, events, trace)
+
+    def _list(
+        self,
+        *,
+        status: str | None,
+        to: str | None,
+        from_: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[CallRecord]:
+        """Walk ``calls:created`` newest first in bounded chunks, filtering in Python."""
+        key = f"{self.prefix}calls:created"
+        high: str = "+inf"
+        if created_before is not None:
+            high = f"({created_before!r}"
+        if after is not None and (created_before is None or after[0] < created_before):
+            high = repr(after[0])
+        low = "-inf" if created_after is None else repr(created_after)
+        out: list[CallRecord] = []
+        offset = 0
+        chunk = max(50, limit * 2)
+        with self._errors("list_calls") as client:
+            for _ in range(10_000):  # bounded: each turn reads the next chunk
+                members = cast(
+                    "list[tuple[bytes, float]]",
+                    client.zrevrangebyscore(
+                        key, high, low, start=offset, num=chunk, withscores=True
+                    ),
+                )
+                if not members:
+                    break
+                offset += len(members)
+                sids = []
+                for raw, score in members:
+                    sid = _s(raw) or ""
+                    if after is not None and score == after[0] and sid >= after[1]:
+                        continue
+                    sids.append(sid)
+                pipe = client.pipeline(transaction=False)
+                for sid in sids:
+                    call = f"{self.prefix}call:{sid}"
+                    pipe.hgetall(call)
+                    pipe.lrange(f"{call}:history", 0, -1)
+                    pipe.hgetall(f"{call}:events")
+                replies = pipe.execute()
+                gone = []
+                for index, sid in enumerate(sids):
+                    fields, history, events = replies[3 * index : 3 * index + 3]
+                    if not fields:
+                        gone.append(sid)  # expired with its retention
+                        continue
+                    record = _record(fields, history, events, [])
+                    if status is not None and record.status != status:
+                        continue
+                    if to is not None and record.spec.to != to:
+                        continue
+                    if from_ is not None and record.spec.from_ != from_:
+                        continue
+                    out.append(record)
+                    if len(out) >= limit:
+                        break
+                if gone:
+                    client.zrem(key, *gone)
+                    offset -= len(gone)
+                if len(out) >= limit or len(members) < chunk:
+                    break
+        out.sort(key=lambda r: (r.created_at, r.sid), reverse=True)
+        return out[:limit]
 
     def _take(self, worker: str, until: float, now: float) -> str | None:
         sid = self._run("take", worker, repr(until), repr(now))
@@ -543,7 +650,7 @@ class RedisCallStore(CallStore):
         now = self.clock()
         replies = self._run("take_many", worker, repr(now + lease), repr(now), str(int(limit)))
         return [
-            _record(_pairs(fields), history, _pairs(events))
+            _record(_pairs(fields), history, _pairs(events), [])
             for _sid, fields, history, events in replies
         ]
 
@@ -665,6 +772,10 @@ class RedisCallStore(CallStore):
             number = str(write.attempt.number)
             attempt = _dump(write.attempt.to_dict())
             return [write.call_sid, write.event_id, number, attempt, write.state]
+        if isinstance(write, AppendTrace):
+            mark = truncated_row(write.entries, write.limit)
+            head = [write.call_sid, str(write.limit), write.error or "", mark]
+            return [*head, *write.entries]
         now = self.clock()
         heartbeat = now if write.at is None else write.at
         return [write.call_sid, write.worker, repr(now + write.lease), repr(heartbeat)]
@@ -684,6 +795,10 @@ class RedisCallStore(CallStore):
         done = int(reply)
         if isinstance(write, Renew):
             return done == 1
+        if isinstance(write, AppendTrace):
+            if done < 0:
+                raise not_found(write.call_sid)
+            return done
         if done < 0:
             if isinstance(write, RecordAttempt):
                 raise event_not_found(write.event_id)
@@ -764,7 +879,10 @@ def _events(fields: dict[bytes, bytes]) -> list[EventRecord]:
 
 
 def _record(
-    fields: dict[bytes, bytes], history: list[bytes], events: dict[bytes, bytes]
+    fields: dict[bytes, bytes],
+    history: list[bytes],
+    events: dict[bytes, bytes],
+    trace: list[bytes],
 ) -> CallRecord:
     f = {k.decode("utf-8"): v for k, v in fields.items()}
     changes: dict[str, list[StatusChange]] = {}
@@ -803,4 +921,6 @@ def _record(
         events=tuple(_events(events)),
         heartbeat_at=_f(f.get("heartbeat_at")),
         recovered=f.get("recovered") == b"1",
+        trace=tuple(row for chunk in trace for row in json.loads(chunk)),
+        error=None if f.get("error") is None else json.loads(f["error"]),
     )

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -31,9 +31,11 @@ from voiceapp.stores.calls.base import (
     CANCELABLE,
     HEARTBEAT_KEEP,
     QUEUED,
+    SKIPPED,
     TERMINAL,
     AddEvent,
     AddLeg,
+    AppendTrace,
     AttemptRecord,
     CallRecord,
     CallSpec,
@@ -46,6 +48,7 @@ from voiceapp.stores.calls.base import (
     StatusChange,
     StoreStats,
     Write,
+    check_write,
     event_not_found,
     expected,
     leg_not_found,
@@ -54,6 +57,7 @@ from voiceapp.stores.calls.base import (
     sid_exists,
     status_conflict,
     to_busy,
+    truncated_row,
 )
 
 __all__ = ["SQLiteCallStore"]
@@ -118,6 +122,14 @@ CREATE TABLE IF NOT EXISTS call_events (
 );
 CREATE INDEX IF NOT EXISTS call_events_call ON call_events (call_sid);
 CREATE INDEX IF NOT EXISTS call_events_pending ON call_events (id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at, sid);
+CREATE TABLE IF NOT EXISTS call_traces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_sid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    rows TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_traces_call ON call_traces (call_sid, seq);
 CREATE TABLE IF NOT EXISTS call_attempts (
     event_id TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -135,11 +147,16 @@ CREATE TABLE IF NOT EXISTS dialer_heartbeats (
 
 _CALL_COLUMNS = (
     "spec, status, created_at, updated_at, ended_at, duration, lease_owner, lease_until, "
-    "takes, cancel_requested_at, heartbeat_at, recovered"
+    "takes, cancel_requested_at, heartbeat_at, recovered, error"
 )
-#: Columns added to ``calls`` since its first release: a file made before gets them
-#: (``ALTER TABLE ... ADD COLUMN``) when it is opened.
-_ADDED_COLUMNS = (("heartbeat_at", "REAL"), ("recovered", "INTEGER NOT NULL DEFAULT 0"))
+#: Columns added since the first release: (name, declaration), added to older files at open
+#: (``ALTER TABLE ... ADD COLUMN``).
+_ADDED_COLUMNS = (
+    ("heartbeat_at", "REAL"),
+    ("recovered", "INTEGER NOT NULL DEFAULT 0"),
+    ("error", "TEXT"),
+    ("trace_count", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
@@ -217,9 +234,9 @@ class SQLiteCallStore(CallStore):
                         if statement.strip():
                             conn.execute(statement)
                     have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-                    for name, kind in _ADDED_COLUMNS:
+                    for name, declaration in _ADDED_COLUMNS:
                         if name not in have:
-                            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+                            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
                 return
             except sqlite3.OperationalError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 39:
@@ -369,7 +386,54 @@ class SQLiteCallStore(CallStore):
             ).fetchone()
             if row is None:
                 return None
-            return self._records(conn, [(sid, row)])[0]
+            record = self._records(conn, [(sid, row)])[0]
+            chunks = conn.execute(
+                "SELECT rows FROM call_traces WHERE call_sid = ? ORDER BY seq", (sid,)
+            ).fetchall()
+            if chunks:
+                trace = tuple(row for chunk in chunks for row in json.loads(chunk[0]))
+                record = replace(record, trace=trace)
+            return record
+
+    def _list(
+        self,
+        *,
+        status: str | None,
+        to: str | None,
+        from_: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> list[CallRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if to is not None:
+            where.append("dest = ?")
+            args.append(to)
+        if from_ is not None:
+            where.append("json_extract(spec, '$.from') = ?")
+            args.append(from_)
+        if created_after is not None:
+            where.append("created_at >= ?")
+            args.append(created_after)
+        if created_before is not None:
+            where.append("created_at < ?")
+            args.append(created_before)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND sid < ?))")
+            args += [after[0], after[0], after[1]]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._read("list_calls") as conn:
+            rows = conn.execute(
+                f"SELECT sid, {_CALL_COLUMNS} FROM calls {clause} "
+                "ORDER BY created_at DESC, sid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            return self._records(conn, [(row[0], row[1:]) for row in rows]) if rows else []
 
     def _records(
         self, conn: sqlite3.Connection, rows: list[tuple[str, tuple[Any, ...]]]
@@ -537,7 +601,124 @@ class SQLiteCallStore(CallStore):
         if isinstance(write, RecordAttempt):
             self._record_attempt(write)
             return None
+        if isinstance(write, AppendTrace):
+            return self._append_trace(write)
         return self._renew(write)
+
+    def apply(self, writes: Sequence[Write]) -> list[object]:
+        """As :meth:`CallStore.apply`; a run of :class:`AppendTrace` writes (the dialer puts
+        them at the end of its group, one per call) is carried out together, in three
+        statements instead of four per write."""
+        results: list[object] = []
+        failed: set[str] = set()
+        with self.batch():
+            index = 0
+            while index < len(writes):
+                write = writes[index]
+                if isinstance(write, AppendTrace):
+                    end = index
+                    while end < len(writes) and isinstance(writes[end], AppendTrace):
+                        end += 1
+                    group = [w for w in writes[index:end] if isinstance(w, AppendTrace)]
+                    results += self._append_traces(group, failed)
+                    index = end
+                    continue
+                index += 1
+                if write.call_sid in failed:
+                    results.append(SKIPPED)
+                    continue
+                try:
+                    results.append(self._carry_out(write))
+                except Exception as exc:
+                    failed.add(write.call_sid)
+                    results.append(exc)
+        return results
+
+    def _append_traces(self, group: list[AppendTrace], failed: set[str]) -> list[object]:
+        """Several :class:`AppendTrace` writes as one step: one read of the counts, one
+        ``executemany`` of the updates and one of the inserts."""
+        results: list[object] = [SKIPPED] * len(group)
+        todo: list[tuple[int, AppendTrace]] = []
+        for i, op in enumerate(group):
+            if op.call_sid in failed:
+                continue
+            try:
+                check_write(op)
+            except Exception as exc:
+                failed.add(op.call_sid)
+                results[i] = exc
+                continue
+            todo.append((i, op))
+        if not todo:
+            return results
+        sids = sorted({op.call_sid for _, op in todo})
+        try:
+            with self._tx("append_trace") as conn:
+                counts: dict[str, int] = {}
+                for start in range(0, len(sids), 500):
+                    chunk = sids[start : start + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    counts.update(
+                        conn.execute(
+                            f"SELECT sid, trace_count FROM calls WHERE sid IN ({marks})", chunk
+                        ).fetchall()
+                    )
+                updates: dict[str, tuple[int, str | None]] = {}
+                inserts: list[tuple[str, int, str]] = []
+                for i, op in todo:
+                    if op.call_sid in failed:
+                        continue
+                    if op.call_sid not in counts:
+                        failed.add(op.call_sid)
+                        results[i] = not_found(op.call_sid)
+                        continue
+                    count = counts[op.call_sid]
+                    rows = _kept(op, count)
+                    counts[op.call_sid] = count + len(rows)
+                    error = updates.get(op.call_sid, (0, None))[1] or op.error
+                    updates[op.call_sid] = (count + len(rows), error)
+                    if rows:
+                        inserts.append((op.call_sid, count, "[" + ",".join(rows) + "]"))
+                    results[i] = count + len(rows)
+                conn.executemany(
+                    "UPDATE calls SET trace_count = ?, error = coalesce(error, ?) WHERE sid = ?",
+                    [(n, error, sid) for sid, (n, error) in updates.items()],
+                )
+                conn.executemany(
+                    "INSERT INTO call_traces (call_sid, seq, rows) VALUES (?, ?, ?)", inserts
+                )
+        except Exception as exc:  # the group changed nothing
+            for i, op in todo:
+                failed.add(op.call_sid)
+                results[i] = exc
+        return results
+
+    def _append_trace(self, op: AppendTrace) -> int:
+        """The rows of one write are one ``call_traces`` row (a JSON array, ``seq`` its
+        first row's number); ``calls.trace_count`` counts the rows.  Two statements
+        unless the trace is full."""
+        offered = len(op.entries)
+        with self._tx("append_trace") as conn:
+            found = conn.execute(
+                "UPDATE calls SET trace_count = trace_count + ?, error = coalesce(error, ?) "
+                "WHERE sid = ? RETURNING trace_count",
+                (offered, op.error, op.call_sid),
+            ).fetchone()
+            if found is None:
+                raise not_found(op.call_sid)
+            count = int(found[0]) - offered
+            rows = _kept(op, count)
+            if len(rows) != offered:
+                conn.execute(
+                    "UPDATE calls SET trace_count = ? WHERE sid = ?",
+                    (count + len(rows), op.call_sid),
+                )
+            if rows:
+                conn.execute(
+                    "INSERT INTO call_traces (call_sid, seq, rows) VALUES (?, ?, ?)",
+                    (op.call_sid, count, "[" + ",".join(rows) + "]"),
+                )
+            return count + len(rows)
 
     def _add_leg(self, op: AddLeg) -> bool:
         call_sid, leg_sid = op.call_sid, op.leg_sid
@@ -677,7 +858,7 @@ class SQLiteCallStore(CallStore):
             f"(SELECT event_id FROM call_events WHERE call_sid IN ({old}))",
             (before,),
         )
-        for table in ("call_events", "call_history", "call_legs"):
+        for table in ("call_events", "call_history", "call_legs", "call_traces"):
             conn.execute(f"DELETE FROM {table} WHERE call_sid IN ({old})", (before,))
         return conn.execute(
             "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
@@ -717,6 +898,16 @@ class SQLiteCallStore(CallStore):
             return self._maybe_purge(conn, self.clock())
 
 
+def _kept(op: AppendTrace, count: int) -> list[str]:
+    """The rows of ``op`` a trace of ``count`` rows keeps: up to ``limit - 1`` rows in
+    all, then one ``truncated`` row when more came."""
+    room = max(0, op.limit - 1 - count)  # the last place is kept for the truncated mark
+    rows = list(op.entries[:room])
+    if len(op.entries) > room and count < op.limit:
+        rows.append(truncated_row(op.entries, op.limit))
+    return rows
+
+
 def _require_call(conn: sqlite3.Connection, sid: str) -> None:
     """``NotFoundError`` ``call-not-found`` unless the call ``sid`` exists."""
     if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (sid,)).fetchone() is None:
@@ -742,4 +933,5 @@ def _call(
         events=events,
         heartbeat_at=row[10],
         recovered=bool(row[11]),
+        error=None if row[12] is None else json.loads(row[12]),
     )

@@ -49,6 +49,7 @@ from voiceapp.web.compat import (
     vendor_extra,
 )
 from voiceapp.web.compat.config import Agent
+from voiceapp.web.fields import OBJECT, Field, required, table
 
 __all__ = ["bp", "coerce"]
 
@@ -60,6 +61,20 @@ NAMES = {"from": "from_phone_number_id", "to": "to_phone_number", "variables": "
 _INT = re.compile(r"[+-]?\d{1,18}")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+_UUID = {"type": "string", "format": "uuid"}
+#: The body of ``POST /v1/voice/outbound`` (the OpenAPI document is made from it).
+FIELDS = table(
+    Field("from_phone_number_id", _UUID, "A number of compat.feather.numbers.", required=True),
+    Field(
+        "to_phone_number",
+        {"type": "string", "pattern": r"^\+[1-9]\d{6,14}$"},
+        "E.164.",
+        required=True,
+    ),
+    Field("agent_id", _UUID, "An agent bound to the number (XOR team_id)."),
+    Field("team_id", _UUID, "A team bound to the number (XOR agent_id)."),
+    Field("context_variables", OBJECT, "Checked against the agent's declared variables."),
+)
 
 
 class Unprocessable(VoiceappError):
@@ -217,14 +232,14 @@ def outbound() -> tuple[Response, int]:
             raise FeatherError(413, exc.message) from None
         raise Unprocessable([problem([], exc.message, "json_invalid")]) from None
 
-    problems: list[dict[str, Any]] = []
-    if body.get("from_phone_number_id") is None:
-        problems.append(problem(["from_phone_number_id"], "Field required", "missing"))
+    problems: list[dict[str, Any]] = [
+        problem([name], "Field required", "missing")
+        for name in required(FIELDS)
+        if body.get(name) is None
+    ]
     number_id = _uuid(body, "from_phone_number_id", problems)
     to = body.get("to_phone_number")
-    if to is None:
-        problems.append(problem(["to_phone_number"], "Field required", "missing"))
-    else:
+    if to is not None:
         try:
             check_e164(to, field="to_phone_number")
         except VoiceappError as exc:

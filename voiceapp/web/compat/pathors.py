@@ -32,6 +32,7 @@ from voiceapp.errors import (
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
+from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 
 __all__ = ["bp"]
 
@@ -41,6 +42,12 @@ bp = Blueprint("compat_pathors", __name__)
 
 NAMES = {"from": "fromNumber", "to": "toNumber", "variables": "dynamicVariables"}
 NOT_CONFIGURED = "The given phone number is not configured for outbound"
+#: The body of the outbound route (the OpenAPI document is made from it).
+FIELDS = table(
+    Field("fromNumber", STRING, "One of the project's numbers.", required=True),
+    Field("toNumber", STRING, "E.164, or a Taiwan local number (0912345678).", required=True),
+    Field("dynamicVariables", OBJECT, "The variables of the project's app."),
+)
 
 
 class PathorsError(VoiceappError):
@@ -110,7 +117,7 @@ def outbound(project_id: str) -> tuple[Response, int]:
     except ValidationError as exc:  # 413 for a body over MAX_CONTENT_LENGTH, else 400
         status = 413 if exc.status == 413 else 400
         raise PathorsError(status, f"Invalid request body: {exc.message}") from None
-    missing = [name for name in ("fromNumber", "toNumber") if not body.get(name)]
+    missing = [name for name in required(FIELDS) if not body.get(name)]
     if missing:
         raise PathorsError(400, f"Missing required fields: {', '.join(missing)}")
     from_number, to_number = body["fromNumber"], body["toNumber"]

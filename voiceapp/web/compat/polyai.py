@@ -48,6 +48,7 @@ from voiceapp.web.compat import (
     vendor_extra,
 )
 from voiceapp.web.compat.config import PolyaiConfig, PolyaiConnector
+from voiceapp.web.fields import STRING, Field, table
 from voiceapp.web.runtime import iso_time, runtime
 
 __all__ = ["ENCRYPTIONS", "MAX_METADATA_BASE64", "bp", "metadata_size"]
@@ -60,6 +61,17 @@ NAMES = {"from": "from_number", "to": "to_number", "variables": "metadata"}
 ENCRYPTIONS = ("TLS/SRTP", "TLS/RTP", "UDP/SRTP", "UDP/RTP")
 #: The base64 form of the metadata must be less than 26 KB.
 MAX_METADATA_BASE64 = 26 * 1024
+#: The body of ``POST /v1/outbound-calling``; any other name is refused.
+FIELDS = table(
+    Field("to_number", STRING, "E.164, or national with country_code.", required=True),
+    Field("country_code", STRING, "ISO 3166-1 alpha-2 region of a national to_number."),
+    Field(
+        "metadata",
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        "String values: the connector app's variables (base64 of the JSON < 26 KB).",
+    ),
+    Field("encryption", {"type": "string", "enum": list(ENCRYPTIONS)}, "Default TLS/SRTP."),
+)
 
 
 class PolyError(VoiceappError):
@@ -132,7 +144,7 @@ def _connector() -> tuple[PolyaiConfig, PolyaiConnector]:
 def trigger() -> tuple[Response, int]:
     _config, connector = _connector()
     body = json_body()
-    unknown = sorted(set(body) - {"to_number", "country_code", "metadata", "encryption"})
+    unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise PolyError(400, f"Unknown parameters: {', '.join(unknown)}", "unknown-field")
     to_number = body.get("to_number")

@@ -43,6 +43,7 @@ from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
 from voiceapp.web.compat.config import Agent, ThunderPhoneConfig
+from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 from voiceapp.web.runtime import iso_time
 
 __all__ = ["bp", "live_status", "sid_of_call_id"]
@@ -55,6 +56,26 @@ NAMES = {"from": "from_number", "to": "to_number", "variables": "config.variable
 UPSTREAM = "Upstream SIP / LiveKit failure; safe to retry"
 _FAILED = frozenset({"busy", "no-answer", "failed", "canceled"})
 MAX_HOLD = 86400
+#: The body of ``POST /v1/call`` (the OpenAPI document is made from it).
+FIELDS = table(
+    Field("from_number", STRING, "A number of compat.thunderphone.numbers.", required=True),
+    Field("to_number", STRING, "The number to call.", required=True),
+    Field("agent_id", {"type": "integer"}, "An agent of the organization (or config)."),
+    Field(
+        "config",
+        {
+            "type": "object",
+            "properties": {"app": STRING, "variables": OBJECT, "language": STRING},
+            "additionalProperties": False,
+        },
+        "An inline agent: app, variables, language (instead of agent_id).",
+    ),
+    Field(
+        "max_hold_seconds",
+        {"type": "integer", "minimum": 1, "maximum": MAX_HOLD},
+        "Overrides the hold timeout.",
+    ),
+)
 
 
 class ThunderError(VoiceappError):
@@ -131,7 +152,7 @@ def place() -> tuple[Response, int]:
     config = _config()
     body = json_body()
     from_number, to_number = body.get("from_number"), body.get("to_number")
-    if not from_number or not to_number:
+    if any(not body.get(name) for name in required(FIELDS)):
         raise ThunderError(400, "from_number and to_number are required", "missing")
     if body.get("agent_id") is not None and body.get("config") is not None:
         raise ThunderError(400, "Provide either agent_id or config, not both", "agent-and-config")

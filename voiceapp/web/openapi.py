@@ -1,0 +1,583 @@
+"""The OpenAPI 3.1 document of every route, served at ``GET /openapi.json``.
+
+Request bodies and query parameters are made from the field tables the routes
+validate with (:mod:`voiceapp.web.fields`: ``CALL_FIELDS``, ``SESSION_FIELDS``,
+``LIST_FIELDS``, each vendor route's ``FIELDS``), so a field added to a route appears
+here.  :data:`OPERATIONS` names every (rule, method) of the app with its responses;
+``tests/web/test_openapi.py`` fails when a rule of ``app.url_map`` has no operation.
+Errors are documented in each route's own shape: ``application/problem+json`` for
+the core, the vendor's body for the vendor routes.
+
+``/v1/calls/<sid>`` (voiceapp) and ``/v1/calls/<int:call_id>`` (ThunderPhone) are one
+OpenAPI path (OpenAPI forbids two templates of the same shape): its GET answers either
+shape, by whether the id is all digits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from flask import Blueprint, Response
+
+from voiceapp.stores.calls import DELIVERY_STATES, STATUSES
+from voiceapp.web import api, calls
+from voiceapp.web.compat import feather, pathors, polyai, thunderphone
+from voiceapp.web.fields import FieldTable
+from voiceapp.web.problems import PROBLEM_MIMETYPE
+
+__all__ = ["OPERATIONS", "Operation", "bp", "document", "openapi_path"]
+
+bp = Blueprint("openapi", __name__)
+
+JSON: Final = "application/json"
+FORM: Final = "application/x-www-form-urlencoded"
+XML: Final = "text/xml"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [dict(schema), {"type": "null"}]}
+
+
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_NUM = {"type": "number"}
+_NNUM = {"type": ["number", "null"]}
+_NINT = {"type": ["integer", "null"]}
+
+
+def _object(props: Mapping[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": dict(props)}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+#: The response shapes (JSON Schema 2020-12), by name.
+SCHEMAS: Final[dict[str, Any]] = {
+    "Problem": _object(
+        {
+            "type": _STR,
+            "title": _STR,
+            "status": {"type": "integer"},
+            "detail": _STR,
+            "code": _STR,
+            "field": _STR,
+            "index": {"type": "integer"},
+            "line": _NINT,
+            "column": _NINT,
+            "path": _STR,
+        },
+        ["type", "title", "status", "detail"],
+    ),
+    "Health": _object({"status": _STR}, ["status"]),
+    "Session": _object({"token": _STR, "url": _STR, "expires_at": _STR}, ["token", "url"]),
+    "CallQueued": _object(
+        {"sid": _STR, "status": {"type": "string", "enum": sorted(STATUSES)}}, ["sid", "status"]
+    ),
+    "StatusChange": _object({"status": _STR, "at": _NUM}, ["status", "at"]),
+    "Leg": _object(
+        {
+            "sid": _STR,
+            "parentCallSid": _NSTR,
+            "from": _STR,
+            "to": _STR,
+            "direction": _STR,
+            "status": {"type": "string", "enum": sorted(STATUSES)},
+            "createdAt": _NUM,
+            "endedAt": _NNUM,
+            "duration": _NINT,
+            "history": {"type": "array", "items": _ref("StatusChange")},
+        },
+        ["sid", "status", "history"],
+    ),
+    "Attempt": _object(
+        {
+            "number": {"type": "integer"},
+            "at": _NUM,
+            "ok": {"type": "boolean"},
+            "status": _NINT,
+            "error": _NSTR,
+        },
+        ["number", "ok"],
+    ),
+    "Event": _object(
+        {
+            "id": _STR,
+            "callSid": _STR,
+            "event": _STR,
+            "sequenceNumber": {"type": "integer"},
+            "url": _STR,
+            "method": _STR,
+            "params": {"type": "array", "items": {"type": "array", "items": _STR}},
+            "createdAt": _NUM,
+            "state": {"type": "string", "enum": sorted(DELIVERY_STATES)},
+            "delivered": {"type": "boolean"},
+            "attempts": {"type": "array", "items": _ref("Attempt")},
+        },
+        ["id", "event", "state", "attempts"],
+    ),
+    "CallError": {
+        **_object(
+            {
+                "code": _STR,
+                "message": _NSTR,
+                "leg": _STR,
+                "status": {"type": "integer"},
+                "url": _STR,
+                "line": _NINT,
+                "column": _NINT,
+                "path": _STR,
+            },
+            ["code"],
+        ),
+        "description": "Why the call's document failed: fetch-status (with the HTTP status), "
+        "another fetch-* code, a document (lint) code, loop-guard or internal-error.",
+    },
+    "TraceRow": _object(
+        {"ms": {"type": "integer"}, "leg": _STR, "kind": _STR, "detail": {"type": "object"}},
+        ["ms", "leg", "kind", "detail"],
+    ),
+    "Call": _object(
+        {
+            "sid": _STR,
+            "from": _STR,
+            "to": _STR,
+            "url": _NSTR,
+            "method": _STR,
+            "app": _NSTR,
+            "session_id": _NSTR,
+            "variables": {"type": "object"},
+            "senddigits": _NSTR,
+            "statusCallback": _NSTR,
+            "statusCallbackEvent": {"type": "array", "items": _STR},
+            "statusCallbackMethod": _STR,
+            "secretKey": {"type": ["string", "null"], "enum": ["***", None]},
+            "optional": _NSTR,
+            "extra": {"type": "object"},
+            "status": {"type": "string", "enum": sorted(STATUSES)},
+            "createdAt": _NUM,
+            "updatedAt": _NUM,
+            "endedAt": _NNUM,
+            "duration": _NINT,
+            "timestamps": {"type": "object", "additionalProperties": _NUM},
+            "cancelRequested": {"type": "boolean"},
+            "legs": {"type": "array", "items": _ref("Leg")},
+            "events": {"type": "array", "items": _ref("Event")},
+            "error": _nullable(_ref("CallError")),
+            "trace": {"type": "array", "items": _ref("TraceRow")},
+        },
+        ["sid", "from", "to", "status", "createdAt", "legs", "events", "error"],
+    ),
+    "CallPage": _object(
+        {"calls": {"type": "array", "items": _ref("Call")}, "next_cursor": _NSTR},
+        ["calls", "next_cursor"],
+    ),
+    "OpenAPI": _object({"openapi": _STR, "paths": {"type": "object"}}, ["openapi", "paths"]),
+    # vendors
+    "PathorsOk": _object({"success": {"const": True}, "callSid": _STR}, ["success"]),
+    "PathorsError": _object({"error": _STR}, ["error"]),
+    "FeatherOk": _object(
+        {"room_name": _STR, "dispatch_id": _STR, "agent_name": _STR, "session_id": _STR},
+        ["room_name", "dispatch_id", "agent_name", "session_id"],
+    ),
+    "FeatherError": _object(
+        {
+            "detail": {
+                "oneOf": [
+                    _STR,
+                    {
+                        "type": "array",
+                        "items": _object(
+                            {"loc": {"type": "array"}, "msg": _STR, "type": _STR},
+                            ["loc", "msg", "type"],
+                        ),
+                    },
+                ]
+            }
+        },
+        ["detail"],
+    ),
+    "ThunderCall": _object({"call_id": {"type": "integer"}, "status": _STR}, ["call_id"]),
+    "ThunderStatus": _object(
+        {
+            "call_id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["in_progress", "completed", "failed"]},
+            "from_number": _STR,
+            "to_number": _STR,
+            "created_at": _STR,
+            "ended_at": _NSTR,
+            "duration_seconds": _NINT,
+            "detail": _STR,
+        },
+        ["call_id", "status"],
+    ),
+    "ThunderError": _object({"detail": _STR, "code": _STR}, ["detail", "code"]),
+    "PolyaiOk": _object({"call_sid": _STR}, ["call_sid"]),
+    "PolyaiStatus": _object(
+        {
+            "call_sid": _STR,
+            "status": _STR,
+            "from_number": _STR,
+            "to_number": _STR,
+            "encryption": _NSTR,
+            "created_at": _STR,
+            "ended_at": _NSTR,
+            "duration": _NINT,
+        },
+        ["call_sid", "status"],
+    ),
+    "PolyaiError": _object({"message": _STR, "code": _STR}, ["message", "code"]),
+}
+
+SECURITY_SCHEMES: Final[dict[str, Any]] = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "One of API_KEYS."},
+    "pathors": {"type": "http", "scheme": "bearer", "description": "compat.pathors.api_keys"},
+    "feather": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "thunderphone": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "compat.thunderphone.api_keys",
+    },
+    "polyai": {"type": "apiKey", "in": "header", "name": "X-PolyAi-Auth-Token"},
+}
+_CORE_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"apiKey": []}, {"bearer": []})
+Responses = dict[str, tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One (Flask rule, method) and what it answers.
+
+    ``responses``: status (or ``default``) -> (media type, schema name or None for
+    text); ``body`` / ``query``: the field table the route validates with.
+    """
+
+    rule: str
+    method: str
+    summary: str
+    tag: str
+    responses: Mapping[str, tuple[str, str | None]]
+    body: FieldTable | None = None
+    form: bool = False  # the body may also be a form (application/x-www-form-urlencoded)
+    query: FieldTable | None = None
+    security: Sequence[Mapping[str, list[str]]] = ()
+    path_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    merge: str | None = None  # another Operation with the same OpenAPI path and method
+    description: str = ""
+
+
+def _problems(*statuses: int) -> Responses:
+    out: Responses = {str(s): (PROBLEM_MIMETYPE, "Problem") for s in statuses}
+    out["default"] = (PROBLEM_MIMETYPE, "Problem")
+    return out
+
+
+def _vendor(schema: str, *statuses: int) -> Responses:
+    out: Responses = {str(s): (JSON, schema) for s in statuses}
+    out["default"] = (JSON, schema)
+    return out
+
+
+_SID = {"type": "string"}
+OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("/openapi.json", "GET", "This document", "meta", {"200": (JSON, "OpenAPI")}),
+    Operation("/v1/health", "GET", "Liveness", "meta", {"200": (JSON, "Health"), **_problems()}),
+    Operation(
+        "/v1/sessions",
+        "POST",
+        "Create a session (a single-use document URL)",
+        "sessions",
+        {"201": (JSON, "Session"), **_problems(400, 401, 422, 503)},
+        body=api.SESSION_FIELDS,
+        security=_CORE_AUTH,
+    ),
+    Operation(
+        "/v1/calls",
+        "POST",
+        "Place an outbound call",
+        "calls",
+        {"201": (JSON, "CallQueued"), **_problems(400, 401, 404, 409, 422, 503)},
+        body=calls.CALL_FIELDS,
+        form=True,
+        security=_CORE_AUTH,
+    ),
+    Operation(
+        "/v1/calls",
+        "GET",
+        "List calls, newest first",
+        "calls",
+        {"200": (JSON, "CallPage"), **_problems(400, 401, 422, 503)},
+        query=calls.LIST_FIELDS,
+        security=_CORE_AUTH,
+        description="Cursor pagination: pass next_cursor as cursor; 400 invalid-cursor "
+        "for a cursor this API did not give.  Items have no trace (GET /v1/calls/{sid} has).",
+    ),
+    Operation(
+        "/v1/calls/<sid>",
+        "GET",
+        "A call: statuses, legs, events and attempts, its trace and its error",
+        "calls",
+        {"200": (JSON, "Call"), **_problems(401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+        description="A call whose document failed (a fetch error such as fetch-status for "
+        "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
+        "and has an error member {code, message, ...}.  An id of digits only is "
+        "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/<sid>/cancel",
+        "POST",
+        "Cancel a queued or dialing call",
+        "calls",
+        {"200": (JSON, "Call"), **_problems(401, 404, 409, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+    ),
+    Operation(
+        "/voice/<token>",
+        "GET",
+        "The first document of a session (single use)",
+        "voice",
+        {"200": (XML, None), **_problems(403, 404, 410)},
+        path_params={"token": _STR},
+    ),
+    Operation(
+        "/voice/<token>",
+        "POST",
+        "The first document of a session (single use)",
+        "voice",
+        {"200": (XML, None), **_problems(403, 404, 410)},
+        path_params={"token": _STR},
+    ),
+    Operation(
+        "/voice/step/<token>",
+        "GET",
+        "A continuation step of a session (single use)",
+        "voice",
+        {"200": (XML, None), **_problems(403, 404, 410)},
+        path_params={"token": _STR},
+    ),
+    Operation(
+        "/voice/step/<token>",
+        "POST",
+        "A continuation step of a session (single use)",
+        "voice",
+        {"200": (XML, None), **_problems(403, 404, 410)},
+        path_params={"token": _STR},
+    ),
+    Operation(
+        "/project/<project_id>/integration/phone/call/outbound",
+        "POST",
+        "Pathors: place an outbound call",
+        "pathors",
+        {"200": (JSON, "PathorsOk"), **_vendor("PathorsError", 400, 401, 404, 409, 500)},
+        body=pathors.FIELDS,
+        security=({"pathors": []},),
+        path_params={"project_id": _STR},
+    ),
+    Operation(
+        "/v1/voice/outbound",
+        "POST",
+        "Feather: place an outbound call",
+        "feather",
+        {"200": (JSON, "FeatherOk"), **_vendor("FeatherError", 400, 401, 404, 409, 422, 503)},
+        body=feather.FIELDS,
+        security=({"feather": []},),
+    ),
+    Operation(
+        "/v1/call",
+        "POST",
+        "ThunderPhone: place an outbound call",
+        "thunderphone",
+        {
+            "201": (JSON, "ThunderCall"),
+            **_vendor("ThunderError", 400, 401, 402, 403, 404, 409, 502),
+        },
+        body=thunderphone.FIELDS,
+        security=({"thunderphone": []},),
+    ),
+    Operation(
+        "/v1/calls/<int:call_id>",
+        "GET",
+        "ThunderPhone: a call's live status",
+        "thunderphone",
+        {"200": (JSON, "ThunderStatus"), **_vendor("ThunderError", 401, 404)},
+        security=({"thunderphone": []},),
+        merge="/v1/calls/<sid>",
+    ),
+    Operation(
+        "/v1/outbound-calling",
+        "POST",
+        "PolyAI: place an outbound call",
+        "polyai",
+        {"200": (JSON, "PolyaiOk"), **_vendor("PolyaiError", 400, 401, 409, 500)},
+        body=polyai.FIELDS,
+        security=({"polyai": []},),
+    ),
+    Operation(
+        "/v1/outbound-calling/<call_sid>",
+        "GET",
+        "PolyAI: a call's status",
+        "polyai",
+        {"200": (JSON, "PolyaiStatus"), **_vendor("PolyaiError", 401, 404)},
+        security=({"polyai": []},),
+        path_params={"call_sid": _STR},
+    ),
+)
+
+_PARAM = re.compile(r"<(?:[a-z_]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: ``/v1/calls/<int:call_id>`` -> ``/v1/calls/{call_id}``."""
+    return _PARAM.sub(r"{\1}", rule)
+
+
+def _body(fields: FieldTable, form: bool) -> dict[str, Any]:
+    names = [name for name, f in fields.items() if f.required]
+
+    def schema(for_form: bool) -> dict[str, Any]:
+        props = {}
+        for name, f in fields.items():
+            chosen = f.form_schema if for_form and f.form_schema is not None else f.schema
+            props[name] = {**chosen, "description": f.doc}
+        out: dict[str, Any] = {"type": "object", "properties": props}
+        out["additionalProperties"] = False
+        if names:
+            out["required"] = names
+        return out
+
+    content = {JSON: {"schema": schema(False)}}
+    if form:
+        content[FORM] = {"schema": schema(True)}
+    return {"required": True, "content": content}
+
+
+def _responses(responses: Mapping[str, tuple[str, str | None]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, (media, name) in responses.items():
+        schema = _STR if name is None else _ref(name)
+        out[status] = {
+            "description": _REASONS.get(status, "error"),
+            "content": {media: {"schema": schema}},
+        }
+    return out
+
+
+_REASONS: Final = {
+    "200": "OK",
+    "201": "Created",
+    "400": "Bad request",
+    "401": "Unauthorized",
+    "402": "Payment required",
+    "403": "Forbidden",
+    "404": "Not found",
+    "409": "Conflict",
+    "410": "Gone",
+    "422": "Unprocessable",
+    "500": "Server error (vendor shape)",
+    "502": "Upstream failure (vendor shape)",
+    "503": "Store unavailable",
+    "default": "Any other error, in this route's error shape",
+}
+
+
+def _merge_responses(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """Responses of two operations sharing one OpenAPI path: either shape per status."""
+    out = dict(first)
+    for status, response in second.items():
+        if status not in out:
+            out[status] = response
+            continue
+        mine = dict(out[status]["content"])
+        for media, item in response["content"].items():
+            if media in mine and mine[media]["schema"] != item["schema"]:
+                mine[media] = {"schema": {"oneOf": [mine[media]["schema"], item["schema"]]}}
+            else:
+                mine.setdefault(media, item)
+        out[status] = {"description": out[status]["description"], "content": mine}
+    return out
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{op.tag}-{op.method.lower()}-{openapi_path(op.rule)}",
+        "tags": [op.tag],
+        "responses": _responses(op.responses),
+    }
+    if op.description:
+        out["description"] = op.description
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": dict(schema)}
+        for name, schema in op.path_params.items()
+    ]
+    for name, f in (op.query or {}).items():
+        params.append({"name": name, "in": "query", "required": f.required,
+                       "schema": dict(f.schema), "description": f.doc})  # fmt: skip
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = _body(op.body, op.form)
+    out["security"] = [dict(s) for s in op.security] if op.security else []
+    return out
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (plain data)."""
+    paths: dict[str, dict[str, Any]] = {}
+    by_rule = {(op.rule, op.method): op for op in OPERATIONS}
+    for op in OPERATIONS:
+        if op.merge is not None:
+            continue
+        item = paths.setdefault(openapi_path(op.rule), {})
+        item[op.method.lower()] = _operation(op)
+    for op in OPERATIONS:
+        if op.merge is None:
+            continue
+        target = by_rule[(op.merge, op.method)]
+        item = paths[openapi_path(target.rule)][op.method.lower()]
+        item["responses"] = _merge_responses(item["responses"], _responses(op.responses))
+        item["security"] = [*item["security"], *(dict(s) for s in op.security)]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "voiceapp",
+            "version": _version(),
+            "description": "TwiML-style voice applications: sessions, outbound calls and "
+            "vendor-compatible outbound-call routes.  Errors of the core routes are "
+            "application/problem+json (RFC 9457).",
+        },
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("voiceapp")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "0"
+
+
+_CACHE: dict[str, str] = {}
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    """The document, in table order (not sorted: fields read as the tables list them)."""
+    if "doc" not in _CACHE:
+        _CACHE["doc"] = json.dumps(document(), ensure_ascii=False)
+    return Response(_CACHE["doc"], mimetype=JSON)
