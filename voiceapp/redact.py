@@ -61,7 +61,9 @@ EXTRA_KEY: Final = "redact"
 #: Parameter and field names whose values are secrets wherever they appear.
 SECRET_FIELDS: Final = frozenset({"apikey", "secretKey"})
 
-_TOKEN_PATH = re.compile(r"(/voice/(?:step/)?+)(?!\*\*\*)([^/?#\s'\"<>]+)")
+#: the token after /voice/ or /voice/step/ (tokens hold no ``:``, so a message's
+#: ``URL: reason`` keeps its colon)
+_TOKEN_PATH = re.compile(r"(/voice/(?:step/)?+)(?!\*\*\*)([^/?#:\s'\"<>]+)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _DIGIT_RUN = re.compile(r"\d(?:[ ,.\-]?\d)*")
 _WORD = re.compile(r"\w+")

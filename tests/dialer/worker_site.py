@@ -101,13 +101,14 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 signed = True
             except TokenInvalid:
                 signed = False
-            if parts.path.startswith("/doc/"):
+            prefix = next((p for p in ("/doc/", "/voice/") if parts.path.startswith(p)), None)
+            if prefix is not None:  # a document (/voice/<token>: as the server's session URLs)
                 with site.lock:
                     site.fetches[params.get("CallSid", "")] += 1
                     site.fetch_params.append(params)
                     if not signed:
                         site.bad_signatures.append(self.path)
-                    xml = site.documents.get(parts.path[len("/doc/") :])
+                    xml = site.documents.get(parts.path[len(prefix) :])
                 if site.on_fetch is not None:
                     site.on_fetch(params)
                 if xml is None:

@@ -119,6 +119,8 @@ def vendors_config(tmp_path: Path) -> Path:
     for key in keys:
         assert key in text, key
         text = text.replace(key, GUNICORN_API_KEY)
+    # the inbound-only token is published too (production refuses it): a strong one
+    text = text.replace("polyai-inbound-token-for-localhost", "Xq9mL2vTz8RwK4pN7bYc1sHd5gJf3aEu")
     text = text.replace('dialer = "embedded"', 'dialer = "external"')
     path = tmp_path / "voiceapp-vendors.toml"  # (schemathesis reads a schemathesis.toml)
     path.write_text(text, encoding="utf-8")
@@ -141,6 +143,9 @@ def test_schemathesis_against_gunicorn(tmp_path: Path) -> None:
                 f"{server.base}/openapi.json",
                 "--checks",
                 "not_a_server_error,response_schema_conformance,content_type_conformance",
+                # readiness is 503 by contract here (no dialer runs): tests/web/test_web_ops.py
+                "--exclude-path",
+                "/v1/ready",
                 "--max-examples",
                 "15",
                 "--seed",
@@ -164,7 +169,9 @@ def test_schemathesis_against_gunicorn(tmp_path: Path) -> None:
         log = server.log.read_text(errors="replace")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n--- gunicorn ---\n" + log[-3000:]
-    assert "Tested: 15" in output  # every operation was exercised
+    selected = re.search(r"(\d+) selected / \d+ total", output)
+    assert selected is not None
+    assert f"Tested: {selected[1]}" in output  # every selected operation was exercised
     counts = re.search(r"(\d+) generated, (\d+) passed", output)
     assert counts is not None and counts[1] == counts[2] and int(counts[1]) > 500, output[-3000:]
     assert not re.search(r"\d+ (failed|errored)", output)

@@ -86,11 +86,23 @@ def destination(
     network = settings.NETWORK
     if network is not None and isinstance(number, str) and number in network.numbers:
         return number
-    region = settings.DEFAULT_REGION or None
-    e164 = normalize(number, field=field, country_code=country_code, default_region=region)
+    e164 = number_of(settings, number, field=field, country_code=country_code)
     if policy is None:
         policy = DestinationPolicy.from_settings(settings)
     return policy.check(e164, field=field)
+
+
+def number_of(
+    settings: Settings, number: object, *, field: str, country_code: str | None = None
+) -> str:
+    """A number in E.164 as the deployment reads numbers (``country_code``, else
+    ``DEFAULT_REGION``), with no destination policy: for looking calls up, not placing
+    them.  A number of the simulated network is taken as written."""
+    network = settings.NETWORK
+    if network is not None and isinstance(number, str) and number in network.numbers:
+        return number
+    region = settings.DEFAULT_REGION or None
+    return normalize(number, field=field, country_code=country_code, default_region=region)
 
 
 def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:

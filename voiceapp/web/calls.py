@@ -57,7 +57,7 @@ from voiceapp.redact import (
 from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, open_call_store
 from voiceapp.stores.calls.base import check_sid
-from voiceapp.web.api import create_session, destination, require_api_key
+from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
@@ -534,7 +534,7 @@ def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
             if name == "from" and value.strip() in dict(settings.OUTBOUND_NUMBERS):
                 out[key] = value.strip()
             else:
-                out[key] = destination(settings, value, field=name)
+                out[key] = number_of(settings, value, field=name)  # a look-up: no policy
     for name in ("created_after", "created_before"):
         value = args.get(name)
         if value is not None:

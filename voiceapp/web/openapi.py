@@ -78,6 +78,9 @@ SCHEMAS: Final[dict[str, Any]] = {
         ["type", "title", "status", "detail"],
     ),
     "Health": _object({"status": _STR}, ["status"]),
+    "Ready": _object(
+        {"status": _STR, "dialers": {"type": "integer"}, "heartbeat_age": _NUM}, ["status"]
+    ),
     "Session": _object({"token": _STR, "url": _STR, "expires_at": _STR}, ["token", "url"]),
     "CallQueued": _object(
         {"sid": _STR, "status": {"type": "string", "enum": sorted(STATUSES)}}, ["sid", "status"]
@@ -291,6 +294,20 @@ _SID = {"type": "string"}
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("/openapi.json", "GET", "This document", "meta", {"200": (JSON, "OpenAPI")}),
     Operation("/v1/health", "GET", "Liveness", "meta", {"200": (JSON, "Health"), **_problems()}),
+    Operation(
+        "/v1/ready",
+        "GET",
+        "Readiness: the store answers and a dialer's heartbeat is recent",
+        "meta",
+        {"200": (JSON, "Ready"), **_problems(503)},
+    ),
+    Operation(
+        "/metrics",
+        "GET",
+        "Prometheus metrics (text exposition format)",
+        "meta",
+        {"200": ("text/plain", None), **_problems(404)},
+    ),
     Operation(
         "/v1/sessions",
         "POST",
