@@ -351,6 +351,27 @@ QUERIES = st.dictionaries(
     max_size=4,
 ).map(urlencode)
 OTHER_METHODS = ["PUT", "DELETE", "PATCH", "OPTIONS"]
+#: ``GET /v1/calls`` query values: near-valid ones and junk
+LIST_VALUES = TEXT | st.sampled_from(
+    ["completed", "queued", "+14155550123", "0912345678", "0", "20", "101", "-1", "1e309",
+     "2026-12-03T07:00:00Z", "nan", "WzEsIkNBeCJd", "WzEsMl0", "%%%"]
+)  # fmt: skip
+LIST_QUERIES = st.dictionaries(
+    st.sampled_from(
+        ["status", "to", "from", "created_after", "created_before", "limit", "cursor", "x"]
+    ),
+    LIST_VALUES,
+    max_size=5,
+).map(urlencode)
+
+
+def listings(headers: st.SearchStrategy[dict[str, str]]) -> st.SearchStrategy[Req]:
+    """``GET /v1/calls`` with filters, limits and cursors, valid or not."""
+    return st.builds(
+        lambda head, query: Req("GET", "/v1/calls", dict(head), None, query),
+        headers,
+        LIST_QUERIES,
+    )
 
 
 #: header text (latin-1, no line breaks: what HTTP can carry)
@@ -625,12 +646,15 @@ def routes(
     sids = st.sampled_from(seeds.sids) | st.just("CA" + "0" * 32) | SEGMENT.filter(bool)
     return {
         "/v1/calls": (
-            4000,
-            lambda: requests_for(
-                ["POST"],
-                st.just("/v1/calls"),
-                core,
-                bodies(CALL_BASES, CALL_FIELDS, "variables", callee="to", form=True),
+            5000,
+            lambda: (
+                requests_for(
+                    ["POST"],
+                    st.just("/v1/calls"),
+                    core,
+                    bodies(CALL_BASES, CALL_FIELDS, "variables", callee="to", form=True),
+                )
+                | listings(core)
             ),
         ),
         "/v1/sessions": (
