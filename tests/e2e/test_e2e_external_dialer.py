@@ -25,8 +25,10 @@ from serverkit import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
-API_KEY = "external-dialer-api-key-0123456789"
-SECRET = "external-dialer-secret-0123456789"
+# production keys: random-looking and at least 32 bytes (config-weak-secret otherwise)
+API_KEY = "xd-api-7Qm2Vt9LpZ4kRw8NcY3bHs6Jf1Ge5Ua0"
+SECRET = "xd-token-Kp3Wq8Zr5Tm1Vy7Nb4Lc9Hs2Jd6Gf0Ae"
+CALLBACK_SECRET = "xd-callback-Rt6Yn2Wq9Lm4Kp8Zv1Bc5Hx3Jd7Gs0Fa"
 AUTH = {"X-API-Key": API_KEY}
 FROM = "+19499300360"
 CALLEES = {"missing": "+886912000301", "bad": "+886912000302", "loop": "+886912000303"}
@@ -72,12 +74,14 @@ class Site:
         self.thread.join(10)
 
 
-def write_config(tmp_path: Path, store_url: str, site: Site) -> Path:
+def write_config(tmp_path: Path, store_url: str, site: Site, port: int) -> Path:
     callees = "\n".join(f'[network.numbers."{n}"]\nrings = 1\n' for n in CALLEES.values())
     text = f"""
 store_url = "{store_url}"
 api_keys = ["{API_KEY}"]
 secret_keys = ["{SECRET}"]
+callback_secrets = ["{CALLBACK_SECRET}"]
+public_url = "http://127.0.0.1:{port}"
 dialer = "external"
 dialer_poll = 0.05
 default_region = "TW"
@@ -135,9 +139,9 @@ def deployment(tmp_path: Path, redis_server: str) -> Iterator[tuple[str, Proc, S
     dialer --trace`` on one Redis keyspace, both reading one config file; stopped at the end."""
     store_url = f"{redis_server.rsplit('/', 1)[0]}/5?prefix=ext-{uuid.uuid4().hex[:8]}:"
     site = Site()
-    config = write_config(tmp_path, store_url, site)
-    env = {**clean_env(), "VOICEAPP_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
     port = free_port()
+    config = write_config(tmp_path, store_url, site, port)
+    env = {**clean_env(), "VOICEAPP_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = Proc(
         [gunicorn, "--workers", "2", "--bind", f"127.0.0.1:{port}", "voiceapp.web:create_app()"],
