@@ -42,6 +42,7 @@ __all__ = [
     "format_row",
     "place",
     "problem_error",
+    "server_options",
     "settled",
     "variables",
     "watch",
@@ -325,6 +326,22 @@ def default_api_key() -> str | None:
     return keys[-1] if keys else None
 
 
+def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server`` and ``--api-key``, as every command that talks to a server takes them."""
+    command = click.option(
+        "--api-key",
+        default=default_api_key,
+        show_default="$VOICEAPP_API_KEY or the last of $VOICEAPP_API_KEYS",
+        help="API key of the server.",
+    )(command)
+    return click.option(
+        "--server",
+        default=lambda: os.environ.get("VOICEAPP_SERVER", DEFAULT_SERVER),
+        show_default=f"$VOICEAPP_SERVER or {DEFAULT_SERVER}",
+        help="Base URL of the voiceapp server.",
+    )(command)
+
+
 @click.command(cls=JsonCommand)
 @click.option("--from", "from_", required=True, help="Caller ID: an active outbound number.")
 @click.option("--to", required=True, help="The number to call (E.164 or national).")
@@ -376,18 +393,7 @@ def default_api_key() -> str | None:
 @click.option(
     "--optional", default=None, help="Text passed back in every status callback (Optional)."
 )
-@click.option(
-    "--server",
-    default=lambda: os.environ.get("VOICEAPP_SERVER", DEFAULT_SERVER),
-    show_default=f"$VOICEAPP_SERVER or {DEFAULT_SERVER}",
-    help="Base URL of the voiceapp server.",
-)
-@click.option(
-    "--api-key",
-    default=default_api_key,
-    show_default="$VOICEAPP_API_KEY or the last of $VOICEAPP_API_KEYS",
-    help="API key of the server.",
-)
+@server_options
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1, 3600))
 @click.option(
     "--expect",

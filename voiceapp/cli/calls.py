@@ -13,13 +13,12 @@ prints the calls as one JSON list (errors as ``{"error": {...}}``, as every comm
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from voiceapp.cli.call import DEFAULT_SERVER, default_api_key, format_error, problem_error
+from voiceapp.cli.call import format_error, problem_error, server_options
 from voiceapp.cli.output import CliError, JsonCommand
 
 __all__ = ["calls", "fetch_calls", "format_call"]
@@ -78,18 +77,7 @@ def format_call(call: dict[str, Any]) -> str:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
 @click.option("--all", "every", is_flag=True, help="Follow next_cursor through every page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calls as JSON.")
-@click.option(
-    "--server",
-    default=lambda: os.environ.get("VOICEAPP_SERVER", DEFAULT_SERVER),
-    show_default=f"$VOICEAPP_SERVER or {DEFAULT_SERVER}",
-    help="Base URL of the voiceapp server.",
-)
-@click.option(
-    "--api-key",
-    default=default_api_key,
-    show_default="$VOICEAPP_API_KEY or the last of $VOICEAPP_API_KEYS",
-    help="API key of the server.",
-)
+@server_options
 def calls(
     status: str | None,
     to: str | None,
