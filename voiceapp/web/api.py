@@ -83,10 +83,10 @@ def destination(
     403 ``destination-blocked`` / ``destination-not-permitted``.  A number the
     deployment's simulated network defines is taken as written: the deployment vouches
     for its own test numbers, which phonenumbers may not know."""
-    network = settings.NETWORK
-    if network is not None and isinstance(number, str) and number in network.numbers:
-        return number
     e164 = number_of(settings, number, field=field, country_code=country_code)
+    network = settings.NETWORK
+    if network is not None and e164 in network.numbers:
+        return e164  # taken as written by number_of, and not subject to the policy
     if policy is None:
         policy = DestinationPolicy.from_settings(settings)
     return policy.check(e164, field=field)
