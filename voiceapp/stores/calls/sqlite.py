@@ -406,23 +406,15 @@ class SQLiteCallStore(CallStore):
         limit: int,
         after: tuple[float, str] | None,
     ) -> list[CallRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if to is not None:
-            where.append("dest = ?")
-            args.append(to)
-        if from_ is not None:
-            where.append("json_extract(spec, '$.from') = ?")
-            args.append(from_)
-        if created_after is not None:
-            where.append("created_at >= ?")
-            args.append(created_after)
-        if created_before is not None:
-            where.append("created_at < ?")
-            args.append(created_before)
+        filters = (
+            ("status = ?", status),
+            ("dest = ?", to),
+            ("json_extract(spec, '$.from') = ?", from_),
+            ("created_at >= ?", created_after),
+            ("created_at < ?", created_before),
+        )
+        where = [sql for sql, value in filters if value is not None]
+        args: list[Any] = [value for _, value in filters if value is not None]
         if after is not None:
             where.append("(created_at < ? OR (created_at = ? AND sid < ?))")
             args += [after[0], after[0], after[1]]
