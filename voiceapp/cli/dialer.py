@@ -36,11 +36,10 @@ import click
 
 from voiceapp.cli.output import CliError, JsonCommand, echo_json
 from voiceapp.errors import VoiceappError
+from voiceapp.stores.calls.base import TERMINAL
 
 if TYPE_CHECKING:
     from voiceapp.stores.calls import CallStore
-
-TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
 def _safe_url(url: str) -> str:
@@ -131,7 +130,7 @@ def dialer(
             errors.setdefault(sid, error)
         if entry.kind == "status" and entry.leg == "a":
             status = str(entry.detail.get("status"))
-            if status in TERMINAL_STATUSES:
+            if status in TERMINAL:
                 error = errors.pop(sid, None)
                 why = "" if error is None else f" error {error['code']}: {error.get('message')}"
                 with lock:
@@ -242,7 +241,7 @@ def _print_timelines(store: Any, ended: queue.Queue[str | None], lock: threading
                 with lock:
                     click.echo(f"{sid}: cannot read the trace ({exc})", err=True)
                 break
-            if record is not None and record.status in TERMINAL_STATUSES:
+            if record is not None and record.status in TERMINAL:
                 break
             time.sleep(0.05)
         if record is None:
