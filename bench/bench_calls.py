@@ -55,16 +55,10 @@ from typing import Any
 
 from bench_server import redis_server
 
+from voiceapp.calls.records import AttemptRecord, CallSpec
+from voiceapp.calls.writes import AddEvent, RecordAttempt, SetStatus, Write
 from voiceapp.stores import Session, open_call_store, open_store
-from voiceapp.stores.calls import (
-    AddEvent,
-    AttemptRecord,
-    CallSpec,
-    CallStore,
-    RecordAttempt,
-    SetStatus,
-    Write,
-)
+from voiceapp.stores.calls import CallStore
 
 API_KEY = "bench-api-key-" + "0" * 20
 SECRET = "bench-secret-" + "0" * 20

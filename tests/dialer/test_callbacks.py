@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.dialer.callbacks import (
     CALLBACK_SOURCE,
     EVENT_ID_HEADER,
@@ -21,7 +22,6 @@ from voiceapp.dialer.callbacks import (
     parse_optional,
 )
 from voiceapp.dialer.clock import VirtualClock
-from voiceapp.dialer.states import CallbackEvent, CallStatus
 from voiceapp.errors import ConfigError, ValidationError
 
 C, S = CallbackEvent, CallStatus

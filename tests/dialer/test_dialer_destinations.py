@@ -9,6 +9,7 @@ from typing import Any
 
 from dialer_lab import CALLEE, CALLER, IVR, Lab
 
+from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import Deliverer, RetryPolicy
@@ -16,7 +17,7 @@ from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.interpreter import CallHandle, Environment
 from voiceapp.dialer.network import Leg, SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
-from voiceapp.stores.calls import CallSpec, open_call_store
+from voiceapp.stores.calls import open_call_store
 
 PREMIUM = "+19005550100"
 

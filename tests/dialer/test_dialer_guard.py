@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from worker_site import Site, serve_site
 
+from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
-from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls import CallStore, open_call_store
 
 SECRET = "guard-test-token-key-0001"  # tokens only: it signs no request
 FETCH_SECRET = "guard-test-fetch-key-0001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voiceapp.dialer.states import TRANSITIONS
+from voiceapp.calls.states import TRANSITIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "dialer.md"
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.network import Leg, NetworkConfig, SimulatedNetwork
-from voiceapp.dialer.states import Event
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import ConfigError

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from voiceapp.dialer.states import (
+from voiceapp.calls.states import (
     ACTIVE,
     CANCELABLE,
     TERMINAL,

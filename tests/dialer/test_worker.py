@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from worker_site import PIN_XML, Site, serve_site
 
+from voiceapp.calls.api_json import call_json
+from voiceapp.calls.records import AttemptRecord, CallSpec
 from voiceapp.config import Settings, load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.trace import TraceEntry
 from voiceapp.dialer.worker import Dialer
-from voiceapp.stores.calls import AttemptRecord, CallSpec, CallStore, open_call_store
+from voiceapp.stores.calls import CallStore, open_call_store
 
 SECRETS = ["old-token-key-0001", "new-token-key-0002"]  # tokens only: they sign no request
 FETCH_SECRETS = ["old-fetch-key-0001", "new-fetch-key-0002"]
@@ -597,7 +599,7 @@ def test_recovery_settles_an_answered_call_with_the_known_duration(
         assert record.status == "completed" and record.recovered is True
         assert record.duration == 6  # the known span, not 11 (to the settling)
         assert record.ended_at == clock.now  # when it was settled
-        shown = record.to_dict()
+        shown = call_json(record)
         assert shown["recovered"] is True and shown["duration"] == 6
         # the completed callback goes out exactly once, with the known duration
         done = site.accepted["CAkilled:completed"]

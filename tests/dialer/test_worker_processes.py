@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from worker_site import Site, serve_site
 
-from voiceapp.stores.calls import CallSpec, CallStore, open_call_store
+from voiceapp.calls.records import CallSpec
+from voiceapp.stores.calls import CallStore, open_call_store
 
 SECRET = "process-test-token-key"
 FETCH_SECRET = "process-test-fetch-key"

@@ -12,23 +12,14 @@ from typing import Any
 import pytest
 from storekit import Clock
 
-from voiceapp.dialer import states
+from voiceapp.calls import states
+from voiceapp.calls.api_json import call_json
+from voiceapp.calls.records import AttemptRecord, CallSpec
+from voiceapp.calls.states import ACTIVE, CANCELABLE, TERMINAL
+from voiceapp.calls.writes import SKIPPED, AddEvent, AddLeg, RecordAttempt, Renew, SetStatus
 from voiceapp.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from voiceapp.stores import open_call_store
-from voiceapp.stores.calls import (
-    ACTIVE,
-    CANCELABLE,
-    SKIPPED,
-    TERMINAL,
-    AddEvent,
-    AddLeg,
-    AttemptRecord,
-    CallSpec,
-    CallStore,
-    RecordAttempt,
-    Renew,
-    SetStatus,
-)
+from voiceapp.stores.calls import CallStore
 from voiceapp.stores.calls.redis import RedisCallStore
 from voiceapp.stores.calls.sqlite import SQLiteCallStore
 
@@ -131,9 +122,9 @@ def test_create_stores_every_field_and_queues(calls: CallStore, clock: Clock) ->
         FROM,
         "+886912345678",
     )
-    plain = got.to_dict()
+    plain = call_json(got)
     json.dumps(plain)  # plain data all the way down
-    assert plain["secretKey"] == "***" and got.to_dict(secrets=True)["secretKey"] == "s3cret"
+    assert plain["secretKey"] == "***" and call_json(got, secrets=True)["secretKey"] == "s3cret"
     assert (plain["status"], plain["senddigits"], plain["optional"]) == (
         "queued",
         "wwww101",
@@ -391,7 +382,7 @@ def test_events_and_attempts_round_trip(calls: CallStore, clock: Clock) -> None:
         ("CallStatus", "initiated"),
         ("optional", "a=b&c=華"),
     )
-    plain = record.to_dict()["events"][0]
+    plain = call_json(record)["events"][0]
     assert plain["delivered"] is True
     assert [a["status"] for a in plain["attempts"]] == [500, None, 204]
     assert json.loads(json.dumps(plain)) == plain
@@ -457,7 +448,7 @@ def test_cancel_a_dialing_call_is_a_request_to_its_worker(
     clock.advance(1)
     record = calls.cancel("CA1")
     assert (record.status, record.cancel_requested_at) == (path[-1], clock.now)
-    assert record.to_dict()["cancelRequested"] is True
+    assert call_json(record)["cancelRequested"] is True
     assert calls.cancel_requests("w1") == ["CA1"]
     assert calls.cancel_requests("w2") == []
     calls.set_status("CA1", "canceled", expect=path[-1], duration=0)
@@ -534,8 +525,8 @@ def test_renewal_records_the_heartbeat_and_recovery_marks_the_call(
     calls.apply([settle])
     done = calls.require("CA1")
     assert (done.status, done.duration, done.recovered) == ("completed", 10, True)
-    assert done.to_dict()["recovered"] is True
-    assert done.to_dict()["heartbeatAt"] == clock.now + 0.25
+    assert call_json(done)["recovered"] is True
+    assert call_json(done)["heartbeatAt"] == clock.now + 0.25
     # a call ended by its own worker is not recovered
     calls.create(spec("CA2", to="+886912000222"))
     drive(calls, "CA2", "initiated", "in-progress", "completed", worker="w1", lease=30)

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from voiceapp.calls.records import AttemptRecord, CallSpec
 from voiceapp.errors import ConfigError
-from voiceapp.stores.calls import AttemptRecord, CallSpec, open_call_store
+from voiceapp.stores.calls import open_call_store
 
 CALLS = 200
 WORKERS = 3

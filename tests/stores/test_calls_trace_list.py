@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 from storekit import Clock
 
+from voiceapp.calls.api_json import call_json
+from voiceapp.calls.records import TRUNCATED, CallSpec, trace_json
+from voiceapp.calls.writes import SKIPPED, AppendTrace, SetStatus
 from voiceapp.errors import NotFoundError
 from voiceapp.stores import open_call_store
-from voiceapp.stores.calls import (
-    SKIPPED,
-    TRUNCATED,
-    AppendTrace,
-    CallSpec,
-    CallStore,
-    SetStatus,
-    trace_json,
-)
+from voiceapp.stores.calls import CallStore
 from voiceapp.stores.calls.redis import RedisCallStore
 
 FROM = "+19499300360"
@@ -71,7 +66,7 @@ def test_trace_rows_and_the_first_error_round_trip(calls: CallStore) -> None:
     assert [r["kind"] for r in record.trace] == ["fetch", "fetch-error", "announce"]
     assert record.trace[2] == {"ms": 9, "leg": "a", "kind": "announce", "detail": {"text": "sorry"}}
     assert record.error == first  # the first error wins
-    plain = record.to_dict()
+    plain = call_json(record)
     json.dumps(plain)
     assert plain["error"] == first and plain["trace"][0]["kind"] == "fetch"
 

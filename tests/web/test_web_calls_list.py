@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from webutil import AUTH, Clock
 
-from voiceapp.stores.calls import CallSpec, CallStore, trace_json
+from voiceapp.calls.records import CallSpec, trace_json
+from voiceapp.stores.calls import CallStore
 from voiceapp.web.calls import call_service, decode_cursor, encode_cursor
 
 FROM = "+19499300360"

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from webutil import AUTH
 
+from voiceapp.calls.records import CallSpec
 from voiceapp.redact import (
     MASK,
     Fingerprints,
@@ -20,7 +21,6 @@ from voiceapp.redact import (
     redact_text,
     redact_url,
 )
-from voiceapp.stores.calls import CallSpec
 from voiceapp.web.calls import call_service
 
 FROM = "+19499300360"

@@ -34,9 +34,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from voiceapp.calls.api_json import call_json
+from voiceapp.calls.states import TERMINAL
 from voiceapp.cli.output import CliError, JsonCommand, echo_json
 from voiceapp.errors import VoiceappError
-from voiceapp.stores.calls.base import TERMINAL
 
 if TYPE_CHECKING:
     from voiceapp.stores.calls import CallStore
@@ -246,7 +247,7 @@ def _print_timelines(store: Any, ended: queue.Queue[str | None], lock: threading
             time.sleep(0.05)
         if record is None:
             continue
-        call = record.to_dict()
+        call = call_json(record)
         lines = Timeline().update(call)
         with lock:
             click.echo(f"{sid} {call['from']} -> {call['to']}: {call['status']}")

@@ -6,7 +6,7 @@
 :class:`~voiceapp.dialer.callbacks.Deliverer`) and starts a process on the clock:
 
 1. the a-leg is dialed and driven through the state table
-   (:mod:`voiceapp.dialer.states`); every move is traced and emits the
+   (:mod:`voiceapp.calls.states`); every move is traced and emits the
    subscribed status callbacks;
 2. on answer, ``senddigits`` is played as a DTMF timeline, then ``url`` is
    fetched (``CallSid``, ``From``, ``To``, ``Direction``, ``CallStatus``) and the
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
 
+from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import (
     Deliverer,
@@ -42,7 +43,6 @@ from voiceapp.dialer.callbacks import (
 )
 from voiceapp.dialer.clock import Clock, Future, Process, Task, first
 from voiceapp.dialer.network import Leg, NetworkBackend
-from voiceapp.dialer.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace
 from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits

@@ -3,7 +3,7 @@
 :class:`NetworkBackend` is what the dialer asks of a phone network: place a leg,
 hang it up, send it a DTMF :class:`~voiceapp.dtmf.Timeline`, say or play to it,
 record it, bridge two legs.  What the network reports back arrives on the
-:class:`Leg`: ``on_event`` gets the progress (:class:`~voiceapp.dialer.states.Event`
+:class:`Leg`: ``on_event`` gets the progress (:class:`~voiceapp.calls.states.Event`
 ``ring``, ``answer``, ``busy``, ``fail``, and ``hang-up`` when the far end hangs
 up) and ``on_digit`` gets each DTMF digit the far end presses.  The state machine
 is not applied here: the caller feeds these events to it.
@@ -39,8 +39,8 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Cancelled, Clock, Future, Task
-from voiceapp.dialer.states import Event
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import Timeline, Tone
 from voiceapp.settings_tables.network import OUTCOMES, Callee, Ivr, NetworkConfig, Press

@@ -53,6 +53,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from voiceapp.calls.records import AttemptRecord, CallRecord, EventRecord, LegRecord, trace_json
+from voiceapp.calls.states import TERMINAL, CallbackEvent, CallStatus, Event, Transition
+from voiceapp.calls.writes import (
+    SKIPPED,
+    AddEvent,
+    AddLeg,
+    AppendTrace,
+    RecordAttempt,
+    Renew,
+    SetStatus,
+    Write,
+)
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import (
@@ -77,30 +89,13 @@ from voiceapp.dialer.interpreter import (
     place_call,
 )
 from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
-from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry, entry_json, error_of
 from voiceapp.errors import ConflictError, StoreError, VoiceappError
 from voiceapp.logs import call_logger
 from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
 from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
-from voiceapp.stores.calls import (
-    SKIPPED,
-    TERMINAL,
-    AddEvent,
-    AddLeg,
-    AppendTrace,
-    AttemptRecord,
-    CallRecord,
-    CallStore,
-    EventRecord,
-    LegRecord,
-    RecordAttempt,
-    Renew,
-    SetStatus,
-    Write,
-    trace_json,
-)
+from voiceapp.stores.calls import CallStore
 
 __all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id", "last_alive"]
 

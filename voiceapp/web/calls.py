@@ -40,9 +40,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from voiceapp.apps import get_app
+from voiceapp.calls.api_json import call_json
+from voiceapp.calls.records import CallRecord, CallSpec, check_sid
+from voiceapp.calls.states import STATUSES
+from voiceapp.calls.subscriptions import Subscription
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.dialer.callbacks import Subscription
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DigitsError, NotFoundError, ValidationError, VoiceappError
 from voiceapp.netguard import Allowlist, Resolver, refusal, system_resolve
@@ -55,8 +58,7 @@ from voiceapp.redact import (
     redact_url,
 )
 from voiceapp.schema import HTTP_METHODS
-from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, open_call_store
-from voiceapp.stores.calls.base import check_sid
+from voiceapp.stores.calls import CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
@@ -623,7 +625,7 @@ def _shown(settings: Settings, record: CallRecord) -> dict[str, Any]:
     """What the API shows of a call: one redactor for the whole answer (tokens, apikey,
     userinfo, secret variables), and the app's secret variables masked even in a
     record stored before they were kept out of it."""
-    body = record.to_dict()
+    body = call_json(record)
     if record.spec.app is not None:
         with contextlib.suppress(ValidationError):  # an app no longer registered
             secret = get_app(record.spec.app).secret_variables

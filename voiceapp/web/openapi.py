@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response
 
-from voiceapp.stores.calls import DELIVERY_STATES, STATUSES
+from voiceapp.calls.states import DELIVERY_STATES, STATUSES
 from voiceapp.web import api, calls
 from voiceapp.web.compat import feather, pathors, polyai, thunderphone
 from voiceapp.web.fields import FieldTable

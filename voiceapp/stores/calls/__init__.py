@@ -2,7 +2,7 @@
 
 The same ``STORE_URL`` as sessions: ``sqlite:///path.db`` (tables next to the
 session tables, in the same file) or ``redis://host:port/db[?prefix=...]``.
-See ``docs/calls.md``.
+What a call is (records, statuses, writes) is :mod:`voiceapp.calls`.  See ``docs/calls.md``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable
 
 from voiceapp.errors import ConfigError
-from voiceapp.stores.calls import base
-from voiceapp.stores.calls.base import *  # noqa: F403 - the interface, re-exported as it is
-from voiceapp.stores.calls.base import CallStore
+from voiceapp.stores.calls.base import CallStore, StoreStats
 
-__all__ = [*base.__all__, "open_call_store"]
+__all__ = ["CallStore", "StoreStats", "open_call_store"]
 
 
 def open_call_store(

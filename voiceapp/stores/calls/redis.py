@@ -1,6 +1,7 @@
 """Call records and the call queue in Redis, for several dialer processes or machines.
 
-Every write is one Lua script (atomic on the server).  Keys, under the store's
+Every write is one command of one Lua script (``calls.lua``, package data; atomic on
+the server), run through redis-py's :class:`~redis.commands.core.Script`.  Keys, under the store's
 prefix (``voiceapp:`` by default):
 
 ``call:<sid>``
@@ -50,357 +51,53 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any, cast
 
 import redis
 
-from voiceapp.errors import StoreError, ValidationError
-from voiceapp.stores.calls.base import (
-    HEARTBEAT_KEEP,
-    QUEUED,
-    SKIPPED,
-    TERMINAL,
-    AddEvent,
-    AddLeg,
-    AppendTrace,
+from voiceapp.calls.api_json import spec_from_json, spec_json
+from voiceapp.calls.records import (
     AttemptRecord,
     CallRecord,
     CallSpec,
-    CallStore,
     EventRecord,
     LegRecord,
-    RecordAttempt,
-    Renew,
-    SetStatus,
     StatusChange,
-    StoreStats,
-    Write,
-    check_write,
+    truncated_row,
+)
+from voiceapp.calls.refusals import (
     event_not_found,
-    expected,
     leg_not_found,
     not_cancelable,
     not_found,
     sid_exists,
     status_conflict,
     to_busy,
-    truncated_row,
 )
+from voiceapp.calls.states import CANCELABLE, QUEUED, TERMINAL
+from voiceapp.calls.writes import (
+    SKIPPED,
+    AddEvent,
+    AddLeg,
+    AppendTrace,
+    RecordAttempt,
+    Renew,
+    SetStatus,
+    Write,
+    WriteHandler,
+    expected,
+)
+from voiceapp.errors import StoreError
+from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
 
 __all__ = ["RedisCallStore"]
 
-# The shared part of the scripts: end a call (its a-leg reached a terminal status).
-# ARGV layout used by finish(): p = prefix, sid, status, at, duration, retention, entry
-_FINISH = """
-local function expire_all(p, sid, retention)
-  if retention ~= '' then
-    local ms = tonumber(retention)
-    redis.call('PEXPIRE', p..'call:'..sid, ms)
-    redis.call('PEXPIRE', p..'call:'..sid..':history', ms)
-    redis.call('PEXPIRE', p..'call:'..sid..':events', ms)
-    redis.call('PEXPIRE', p..'call:'..sid..':trace', ms)
-  end
-end
-local function set_leg(p, sid, leg, status, at, duration, terminal, entry)
-  local call = p..'call:'..sid
-  redis.call('HSET', call, 'leg:'..leg..':status', status, 'updated_at', at)
-  if terminal then
-    redis.call('HSET', call, 'leg:'..leg..':ended_at', at)
-    if duration ~= '' then redis.call('HSET', call, 'leg:'..leg..':duration', duration) end
-  end
-  redis.call('RPUSH', p..'call:'..sid..':history', entry)
-  if leg ~= sid then return end
-  redis.call('HSET', call, 'status', status)
-  if redis.call('HGET', call, 'waiting') == '1' then
-    redis.call('HSET', call, 'waiting', '0')
-    redis.call('LREM', p..'calls:queue', 0, sid)
-  end
-  if terminal then
-    redis.call('HSET', call, 'ended_at', at)
-    if duration ~= '' then redis.call('HSET', call, 'duration', duration) end
-    redis.call('HDEL', call, 'lease_owner', 'lease_until')
-    local lock = p..'calls:to:'..redis.call('HGET', call, 'to')
-    if redis.call('GET', lock) == sid then redis.call('DEL', lock) end
-    redis.call('ZREM', p..'calls:leases', sid)
-    redis.call('SREM', p..'calls:cancels', sid)
-  end
-end
-"""
-
-# ARGV: prefix, sid, to, spec, now, leg_info, entry
-_CREATE = """
-local p, sid, to = ARGV[1], ARGV[2], ARGV[3]
-local call = p..'call:'..sid
-if redis.call('EXISTS', call) == 1 then return {'exists'} end
-local lock = p..'calls:to:'..to
-local holder = redis.call('GET', lock)
-if holder then
-  local other = p..'call:'..holder
-  if redis.call('EXISTS', other) == 1 and not redis.call('HGET', other, 'ended_at') then
-    return {'busy', holder}
-  end
-end
-redis.call('SET', lock, sid)
-redis.call('HSET', call, 'spec', ARGV[4], 'to', to, 'status', 'queued', 'created_at', ARGV[5],
-  'updated_at', ARGV[5], 'waiting', '1', 'takes', '0',
-  'leg:'..sid..':info', ARGV[6], 'leg:'..sid..':status', 'queued', 'legs', sid)
-redis.call('RPUSH', call..':history', ARGV[7])
-redis.call('RPUSH', p..'calls:queue', sid)
-redis.call('ZADD', p..'calls:created', ARGV[5], sid)
-return {'ok'}
-"""
-
-# The shared part of take and take_many: pop the queue's head and lease it to the worker
-# when it still waits.  Returns its sid and whether it was leased (false: the queue is empty).
-_POP_LEASE = """
-local function pop_lease(p, worker, deadline, now)
-  local sid = redis.call('LPOP', p..'calls:queue')
-  if not sid then return false, false end
-  local call = p..'call:'..sid
-  if redis.call('HGET', call, 'waiting') ~= '1' then return sid, false end
-  redis.call('HSET', call, 'waiting', '0', 'lease_owner', worker, 'lease_until', deadline,
-    'updated_at', now)
-  redis.call('HINCRBY', call, 'takes', 1)
-  redis.call('ZADD', p..'calls:leases', deadline, sid)
-  return sid, true
-end
-"""
-
-# ARGV: prefix, worker, until, now
-_TAKE = (
-    _POP_LEASE
-    + """
-for i = 1, 1000 do
-  local sid, leased = pop_lease(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-  if not sid then return false end
-  if leased then return sid end
-end
-return false
-"""
-)
-
-# ARGV: prefix, sid, worker, until, now
-_RECLAIM = """
-local p, sid = ARGV[1], ARGV[2]
-local score = redis.call('ZSCORE', p..'calls:leases', sid)
-if not score or tonumber(score) > tonumber(ARGV[5]) then return 0 end
-local call = p..'call:'..sid
-if redis.call('HGET', call, 'ended_at') then return 0 end
-redis.call('HSET', call, 'lease_owner', ARGV[3], 'lease_until', ARGV[4], 'updated_at', ARGV[5])
-redis.call('HINCRBY', call, 'takes', 1)
-redis.call('ZADD', p..'calls:leases', ARGV[4], sid)
-return 1
-"""
-
-# ARGV: prefix, sid, now, entry, retention
-_CANCEL = (
-    _FINISH
-    + """
-local p, sid = ARGV[1], ARGV[2]
-local call = p..'call:'..sid
-local status = redis.call('HGET', call, 'status')
-if not status then return {'missing'} end
-if status == 'queued' then
-  set_leg(p, sid, sid, 'canceled', ARGV[3], '0', true, ARGV[4])
-  expire_all(p, sid, ARGV[5])
-  return {'canceled'}
-end
-if status == 'initiated' or status == 'ringing' then
-  redis.call('HSETNX', call, 'cancel_requested_at', ARGV[3])
-  redis.call('HSET', call, 'updated_at', ARGV[3])
-  redis.call('SADD', p..'calls:cancels', sid)
-  return {'requested'}
-end
-return {'refused', status}
-"""
-)
-
-# The writes CallStore.apply groups, as functions: one script each, and all of them in
-# _APPLY.  set_status returns {'ok', previous} or {'missing'} / {'no-leg'} /
-# {'conflict', current}; add_leg and add_event 1 (new), 0 (known) or -1 (no call);
-# attempt 1 or -1 (no event); renew 1 or 0 (lost).
-_OPS = (
-    _FINISH
-    + """
-local function op_set_status(p, sid, leg, status, expect, at, duration, terminal, retention,
-                             entry, recovered)
-  local call = p..'call:'..sid
-  if redis.call('EXISTS', call) == 0 then return {'missing'} end
-  local current = redis.call('HGET', call, 'leg:'..leg..':status')
-  if not current then return {'no-leg'} end
-  if redis.call('HEXISTS', call, 'leg:'..leg..':ended_at') == 1 then
-    return {'conflict', current}
-  end
-  if expect ~= '' then
-    local ok = false
-    for s in string.gmatch(expect, '%S+') do
-      if s == current then ok = true end
-    end
-    if not ok then return {'conflict', current} end
-  end
-  local term = terminal == '1'
-  set_leg(p, sid, leg, status, at, duration, term, entry)
-  if term and leg == sid then
-    if recovered == '1' then redis.call('HSET', call, 'recovered', '1') end
-    expire_all(p, sid, retention)
-  end
-  return {'ok', current}
-end
-local function op_add_leg(p, sid, leg, info, now, entry)
-  local call = p..'call:'..sid
-  if redis.call('EXISTS', call) == 0 then return -1 end
-  if redis.call('HEXISTS', call, 'leg:'..leg..':status') == 1 then return 0 end
-  local legs = redis.call('HGET', call, 'legs')
-  redis.call('HSET', call, 'leg:'..leg..':info', info, 'leg:'..leg..':status', 'queued',
-    'legs', legs..' '..leg)
-  redis.call('RPUSH', call..':history', entry)
-  local ttl = redis.call('PTTL', call)
-  if ttl > 0 then redis.call('PEXPIRE', call..':history', ttl) end
-  return 1
-end
-local function op_add_event(p, sid, eid, data)
-  local call = p..'call:'..sid
-  if redis.call('EXISTS', call) == 0 then return -1 end
-  local events = call..':events'
-  if redis.call('HEXISTS', events, eid) == 1 then return 0 end
-  local n = redis.call('INCR', p..'calls:eventseq')
-  redis.call('HSET', events, eid, data, eid..'|state', 'pending', eid..'|n', n)
-  redis.call('ZADD', p..'calls:undelivered', n, sid..' '..eid)
-  local ttl = redis.call('PTTL', call)
-  if ttl > 0 then redis.call('PEXPIRE', events, ttl) end
-  return 1
-end
-local function op_attempt(p, sid, eid, number, data, state)
-  local events = p..'call:'..sid..':events'
-  local current = redis.call('HGET', events, eid..'|state')
-  if not current then return -1 end
-  redis.call('HSETNX', events, eid..'|a'..number, data)
-  if current ~= 'delivered' then
-    redis.call('HSET', events, eid..'|state', state)
-    current = state
-  end
-  if current ~= 'pending' then redis.call('ZREM', p..'calls:undelivered', sid..' '..eid) end
-  return 1
-end
-local function op_trace(p, sid, limit, err, mark, ...)
-  local call = p..'call:'..sid
-  if redis.call('EXISTS', call) == 0 then return -1 end
-  if err ~= '' then redis.call('HSETNX', call, 'error', err) end
-  local key = call..':trace'
-  local n, max = tonumber(redis.call('HGET', call, 'trace_n') or '0'), tonumber(limit)
-  local given = {...}
-  local count = #given
-  local room = max - 1 - n
-  if room < 0 then room = 0 end
-  local rows = {}
-  for i = 1, math.min(count, room) do rows[#rows + 1] = given[i] end
-  if count > room and n < max then rows[#rows + 1] = mark end
-  if #rows > 0 then
-    redis.call('RPUSH', key, '['..table.concat(rows, ',')..']')
-    redis.call('HSET', call, 'trace_n', n + #rows)
-    local ttl = redis.call('PTTL', call)
-    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
-  end
-  return n + #rows
-end
-local function op_renew(p, sid, worker, deadline, heartbeat)
-  local call = p..'call:'..sid
-  if redis.call('HGET', call, 'lease_owner') ~= worker then return 0 end
-  if redis.call('HGET', call, 'ended_at') then return 0 end
-  redis.call('HSET', call, 'lease_until', deadline, 'heartbeat_at', heartbeat)
-  redis.call('ZADD', p..'calls:leases', deadline, sid)
-  return 1
-end
-"""
-)
-
-# ARGV: prefix, sid, leg, status, expect (space separated), at, duration, terminal, retention,
-# entry, recovered
-_SET_STATUS = _OPS + "return op_set_status(unpack(ARGV))"
-# ARGV: prefix, sid, leg, info, now, entry
-_ADD_LEG = _OPS + "return op_add_leg(unpack(ARGV))"
-# ARGV: prefix, sid, event_id, event JSON
-_ADD_EVENT = _OPS + "return op_add_event(unpack(ARGV))"
-# ARGV: prefix, sid, event_id, number, attempt JSON, state
-_ATTEMPT = _OPS + "return op_attempt(unpack(ARGV))"
-# ARGV: prefix, sid, worker, until, heartbeat
-_RENEW = _OPS + "return op_renew(unpack(ARGV))"
-# ARGV: prefix, sid, limit, error JSON (or ''), truncated row, row JSON ...
-_TRACE = _OPS + "return op_trace(unpack(ARGV))"
-
-# ARGV: prefix, then one argument per write: its name and its arguments (as for its own
-# script, without the prefix) joined by the unit separator \x1f (one argument per write,
-# not ten: redis-py's packing of arguments cost more than the script).  In order; a
-# write of a call one of whose writes failed earlier is 'skipped'.  One reply per write.
-_APPLY = (
-    _OPS
-    + """
-local p = ARGV[1]
-local ops = {set_status = op_set_status, add_leg = op_add_leg, add_event = op_add_event,
-  attempt = op_attempt, renew = op_renew, trace = op_trace}
-local function split(s)
-  local t, start = {}, 1
-  while true do
-    local i = string.find(s, '\\31', start, true)
-    if not i then
-      t[#t + 1] = string.sub(s, start)
-      return t
-    end
-    t[#t + 1] = string.sub(s, start, i - 1)
-    start = i + 1
-  end
-end
-local failed = {}
-local out = {}
-for i = 2, #ARGV do
-  local args = split(ARGV[i])
-  local name, sid = args[1], args[2]
-  local r = 'skipped'
-  if not failed[sid] then
-    r = ops[name](p, unpack(args, 2))
-    if name == 'set_status' then
-      if r[1] ~= 'ok' then failed[sid] = true end
-    elseif r == -1 then
-      failed[sid] = true
-    end
-  end
-  out[#out + 1] = r
-end
-return out
-"""
-)
-
-# ARGV: prefix, worker, until, now, limit.  Returns {sid, call hash, history, events hash}
-# of each call taken (hashes as flat lists).
-_TAKE_MANY = (
-    _POP_LEASE
-    + """
-local p, limit = ARGV[1], tonumber(ARGV[5])
-local out = {}
-for i = 1, limit * 2 + 1000 do
-  if #out >= limit then break end
-  local sid, leased = pop_lease(p, ARGV[2], ARGV[3], ARGV[4])
-  if not sid then break end
-  if leased then
-    local call = p..'call:'..sid
-    out[#out + 1] = {sid, redis.call('HGETALL', call),
-      redis.call('LRANGE', call..':history', 0, -1), redis.call('HGETALL', call..':events')}
-  end
-end
-return out
-"""
-)
-
-
-_SEP = "\x1f"  # between the arguments of one write in _APPLY (JSON escapes it in strings)
-_SCRIPT_OF: dict[type, str] = {
-    SetStatus: "set_status",
-    AddLeg: "add_leg",
-    AddEvent: "add_event",
-    RecordAttempt: "attempt",
-    Renew: "renew",
-    AppendTrace: "trace",
-}
+#: The server side: one Lua script of commands (``create``, ``take``, ``apply`` ...).
+_SCRIPT = resources.files(__package__).joinpath("calls.lua").read_text(encoding="utf-8")
+#: What the dialer cancels itself (``queued`` calls are canceled by the script at once).
+_DIALER_CANCELS = " ".join(sorted(CANCELABLE - {QUEUED}))
 
 
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
@@ -439,23 +136,8 @@ class RedisCallStore(CallStore):
         self.clock = clock
         self.prefix = prefix
         self.retention = retention
-        self._scripts = {
-            name: client.register_script(source)
-            for name, source in {
-                "create": _CREATE,
-                "take": _TAKE,
-                "renew": _RENEW,
-                "reclaim": _RECLAIM,
-                "cancel": _CANCEL,
-                "set_status": _SET_STATUS,
-                "add_leg": _ADD_LEG,
-                "add_event": _ADD_EVENT,
-                "attempt": _ATTEMPT,
-                "trace": _TRACE,
-                "apply": _APPLY,
-                "take_many": _TAKE_MANY,
-            }.items()
-        }
+        self._script = client.register_script(_SCRIPT)
+        self._encode = _Encoder(self)
 
     @classmethod
     def from_url(
@@ -486,9 +168,10 @@ class RedisCallStore(CallStore):
                 f"Redis call store {what} failed: {exc}", code="store-unavailable"
             ) from exc
 
-    def _run(self, name: str, *args: Any) -> Any:
-        with self._errors(name):
-            return self._scripts[name](keys=[], args=[self.prefix, *args])
+    def _run(self, command: str, *args: Any) -> Any:
+        """One command of the script (``calls.lua``), one round trip."""
+        with self._errors(command):
+            return self._script(keys=[], args=[command, self.prefix, *args])
 
     # -- operations ------------------------------------------------------------------------
 
@@ -548,7 +231,7 @@ class RedisCallStore(CallStore):
         info.update(direction="outbound-api", created_at=now)
         entry = _dump({"leg": spec.sid, "status": QUEUED, "at": now})
         reply = self._run(
-            "create", spec.sid, spec.to, _dump(spec.to_json()), repr(now), _dump(info), entry
+            "create", spec.sid, spec.to, _dump(spec_json(spec)), repr(now), _dump(info), entry
         )
         kind = _s(reply[0])
         if kind == "exists":
@@ -679,7 +362,7 @@ class RedisCallStore(CallStore):
 
     def _cancel(self, sid: str, now: float) -> None:
         entry = _dump({"leg": sid, "status": "canceled", "at": now})
-        reply = self._run("cancel", sid, repr(now), entry, self._retention_ms())
+        reply = self._run("cancel", sid, repr(now), entry, self._retention_ms(), _DIALER_CANCELS)
         kind = _s(reply[0])
         if kind == "missing":
             raise not_found(sid)
@@ -689,121 +372,40 @@ class RedisCallStore(CallStore):
     # -- writes ---------------------------------------------------------------------------
 
     def _apply_one(self, write: Write) -> object:
-        """One write, its own script (one round trip)."""
-        return self._result(write, self._run(_SCRIPT_OF[type(write)], *self._args(write)))
-
-    # -- several writes in one round trip --------------------------------------------------
+        """One write: the script's ``apply`` of it alone (one round trip)."""
+        op = write.handled_by(self._encode)
+        (reply,) = self._run("apply", _dump([op.name, *op.args]))
+        return op.decode(reply)
 
     def apply(self, writes: Sequence[Write]) -> list[object]:
-        """All of ``writes`` in one Lua script (one round trip, atomic as a whole)."""
+        """All of ``writes`` in one run of the script (one round trip, atomic as a whole)."""
         results: list[object] = [SKIPPED] * len(writes)
         failed: set[str] = set()
-        sent: list[int] = []
+        sent: list[tuple[int, _Op]] = []
         args: list[str] = []
         for index, write in enumerate(writes):
             if write.call_sid in failed:
                 continue
             try:
-                check_write(write)
-                encoded = self._args(write)
-                packed = _SEP.join([_SCRIPT_OF[type(write)], *encoded])
-                if packed.count(_SEP) != len(encoded):
-                    raise ValidationError(
-                        "a call store value contains the character \\x1f",
-                        code="call-bad-value",
-                        field="value",
-                    )
+                write.check()
+                op = write.handled_by(self._encode)
             except Exception as exc:  # refused before it was sent: later ones of the call too
                 failed.add(write.call_sid)
                 results[index] = exc
                 continue
-            args.append(packed)
-            sent.append(index)
+            args.append(_dump([op.name, *op.args]))
+            sent.append((index, op))
         if not sent:
             return results
         replies = self._run("apply", *args)
-        for index, reply in zip(sent, replies, strict=True):
+        for (index, op), reply in zip(sent, replies, strict=True):
             if reply == b"skipped":
                 continue
             try:
-                results[index] = self._result(writes[index], reply)
+                results[index] = op.decode(reply)
             except Exception as exc:
                 results[index] = exc
         return results
-
-    def _args(self, write: Write) -> list[str]:
-        """The script arguments of a checked ``write`` (after the prefix)."""
-        if isinstance(write, SetStatus):
-            allowed = expected(write.expect)
-            leg = write.leg_sid or write.call_sid
-            now = self._stamp(write.at)
-            return [
-                write.call_sid,
-                leg,
-                write.status,
-                " ".join(allowed),
-                repr(now),
-                "" if write.duration is None else str(int(write.duration)),
-                "1" if write.status in TERMINAL else "0",
-                self._retention_ms(),
-                _dump({"leg": leg, "status": write.status, "at": now}),
-                "1" if write.recovered else "0",
-            ]
-        if isinstance(write, AddLeg):
-            now = self._stamp(write.at)
-            info: dict[str, Any] = {"parent": write.parent_sid, "from": write.from_}
-            info.update(to=write.to, direction=write.direction, created_at=now)
-            entry = _dump({"leg": write.leg_sid, "status": QUEUED, "at": now})
-            return [write.call_sid, write.leg_sid, _dump(info), repr(now), entry]
-        if isinstance(write, AddEvent):
-            now = self._stamp(write.at)
-            data = {
-                "call": write.call_sid,
-                "leg": write.leg_sid,
-                "seq": int(write.sequence),
-                "name": write.name,
-                "url": write.url,
-                "method": write.method,
-                "params": [list(p) for p in write.params],
-                "at": now,
-            }
-            return [write.call_sid, write.event_id, _dump(data)]
-        if isinstance(write, RecordAttempt):
-            number = str(write.attempt.number)
-            attempt = _dump(write.attempt.to_dict())
-            return [write.call_sid, write.event_id, number, attempt, write.state]
-        if isinstance(write, AppendTrace):
-            mark = truncated_row(write.entries, write.limit)
-            head = [write.call_sid, str(write.limit), write.error or "", mark]
-            return [*head, *write.entries]
-        now = self.clock()
-        heartbeat = now if write.at is None else write.at
-        return [write.call_sid, write.worker, repr(now + write.lease), repr(heartbeat)]
-
-    def _result(self, write: Write, reply: Any) -> object:
-        """The method's result for a script's ``reply``, or its error raised."""
-        if isinstance(write, SetStatus):
-            kind = _s(reply[0])
-            leg = write.leg_sid or write.call_sid
-            if kind == "missing":
-                raise not_found(write.call_sid)
-            if kind == "no-leg":
-                raise leg_not_found(leg)
-            if kind == "conflict":
-                raise status_conflict(leg, _s(reply[1]) or "", write.status)
-            return _s(reply[1]) or ""
-        done = int(reply)
-        if isinstance(write, Renew):
-            return done == 1
-        if isinstance(write, AppendTrace):
-            if done < 0:
-                raise not_found(write.call_sid)
-            return done
-        if done < 0:
-            if isinstance(write, RecordAttempt):
-                raise event_not_found(write.event_id)
-            raise not_found(write.call_sid)
-        return None if isinstance(write, RecordAttempt) else done == 1
 
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         key = f"{self.prefix}calls:undelivered"
@@ -834,6 +436,105 @@ class RedisCallStore(CallStore):
             if gone:
                 client.zrem(key, *gone)
         return [found[m] for m in members if m in found]
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """A write for the script: its name there, its arguments after the prefix (the
+    call's sid first), and what turns the script's reply into the method's result (or
+    raises its error)."""
+
+    name: str
+    args: list[str]
+    decode: Callable[[Any], object]
+
+
+class _Encoder(WriteHandler[_Op]):
+    """Each kind of write as the script's arguments and the decoding of its reply."""
+
+    def __init__(self, store: RedisCallStore) -> None:
+        self.store = store
+
+    def on_set_status(self, write: SetStatus) -> _Op:
+        allowed = expected(write.expect)
+        leg = write.leg_sid or write.call_sid
+        now = self.store._stamp(write.at)
+        args = [
+            write.call_sid,
+            leg,
+            write.status,
+            " ".join(allowed),
+            repr(now),
+            "" if write.duration is None else str(int(write.duration)),
+            "1" if write.status in TERMINAL else "0",
+            self.store._retention_ms(),
+            _dump({"leg": leg, "status": write.status, "at": now}),
+            "1" if write.recovered else "0",
+        ]
+
+        def decode(reply: Any) -> str:
+            kind = _s(reply[0])
+            if kind == "missing":
+                raise not_found(write.call_sid)
+            if kind == "no-leg":
+                raise leg_not_found(leg)
+            if kind == "conflict":
+                raise status_conflict(leg, _s(reply[1]) or "", write.status)
+            return _s(reply[1]) or ""
+
+        return _Op("set_status", args, decode)
+
+    def on_add_leg(self, write: AddLeg) -> _Op:
+        now = self.store._stamp(write.at)
+        info: dict[str, Any] = {"parent": write.parent_sid, "from": write.from_}
+        info.update(to=write.to, direction=write.direction, created_at=now)
+        entry = _dump({"leg": write.leg_sid, "status": QUEUED, "at": now})
+        args = [write.call_sid, write.leg_sid, _dump(info), repr(now), entry]
+        return _Op("add_leg", args, lambda reply: _known(reply, write.call_sid) == 1)
+
+    def on_add_event(self, write: AddEvent) -> _Op:
+        now = self.store._stamp(write.at)
+        data = {
+            "call": write.call_sid,
+            "leg": write.leg_sid,
+            "seq": int(write.sequence),
+            "name": write.name,
+            "url": write.url,
+            "method": write.method,
+            "params": [list(p) for p in write.params],
+            "at": now,
+        }
+        args = [write.call_sid, write.event_id, _dump(data)]
+        return _Op("add_event", args, lambda reply: _known(reply, write.call_sid) == 1)
+
+    def on_record_attempt(self, write: RecordAttempt) -> _Op:
+        number = str(write.attempt.number)
+        args = [write.call_sid, write.event_id, number, _dump(asdict(write.attempt)), write.state]
+
+        def decode(reply: Any) -> None:
+            if int(reply) < 0:
+                raise event_not_found(write.event_id)
+
+        return _Op("attempt", args, decode)
+
+    def on_append_trace(self, write: AppendTrace) -> _Op:
+        mark = truncated_row(write.entries, write.limit)
+        args = [write.call_sid, str(write.limit), write.error or "", mark, *write.entries]
+        return _Op("trace", args, lambda reply: _known(reply, write.call_sid))
+
+    def on_renew(self, write: Renew) -> _Op:
+        now = self.store.clock()
+        heartbeat = now if write.at is None else write.at
+        args = [write.call_sid, write.worker, repr(now + write.lease), repr(heartbeat)]
+        return _Op("renew", args, lambda reply: int(reply) == 1)
+
+
+def _known(reply: Any, call_sid: str) -> int:
+    """A script's count reply; ``call-not-found`` for its -1."""
+    done = int(reply)
+    if done < 0:
+        raise not_found(call_sid)
+    return done
 
 
 def _events(fields: dict[bytes, bytes]) -> list[EventRecord]:
@@ -907,7 +608,7 @@ def _record(
             )
         )
     return CallRecord(
-        spec=CallSpec.from_json(json.loads(f["spec"])),
+        spec=spec_from_json(json.loads(f["spec"])),
         status=_s(f["status"]) or "",
         created_at=float(f["created_at"]),
         updated_at=float(f["updated_at"]),

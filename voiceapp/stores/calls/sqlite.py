@@ -26,39 +26,39 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from voiceapp.errors import ConfigError, StoreError
-from voiceapp.stores.calls.base import (
-    CANCELABLE,
-    HEARTBEAT_KEEP,
-    QUEUED,
-    SKIPPED,
-    TERMINAL,
-    AddEvent,
-    AddLeg,
-    AppendTrace,
+from voiceapp.calls.api_json import spec_from_json, spec_json
+from voiceapp.calls.records import (
     AttemptRecord,
     CallRecord,
     CallSpec,
-    CallStore,
     EventRecord,
     LegRecord,
-    RecordAttempt,
-    Renew,
-    SetStatus,
     StatusChange,
-    StoreStats,
-    Write,
-    check_write,
+)
+from voiceapp.calls.refusals import (
     event_not_found,
-    expected,
     leg_not_found,
     not_cancelable,
     not_found,
     sid_exists,
     status_conflict,
     to_busy,
-    truncated_row,
 )
+from voiceapp.calls.states import CANCELABLE, QUEUED, TERMINAL
+from voiceapp.calls.writes import (
+    SKIPPED,
+    AddEvent,
+    AddLeg,
+    AppendTrace,
+    RecordAttempt,
+    Renew,
+    SetStatus,
+    Write,
+    WriteHandler,
+    expected,
+)
+from voiceapp.errors import ConfigError, StoreError
+from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
 
 __all__ = ["SQLiteCallStore"]
 
@@ -174,7 +174,7 @@ RETURNING id, sid, {_CALL_COLUMNS}
 _INHERITED: list[sqlite3.Connection] = []
 
 
-class SQLiteCallStore(CallStore):
+class SQLiteCallStore(CallStore, WriteHandler[object]):
     """Calls, legs, events and the queue in one SQLite file (WAL; synchronous NORMAL or FULL)."""
 
     #: seconds (store clock) between automatic purges of old finished calls
@@ -352,7 +352,7 @@ class SQLiteCallStore(CallStore):
     # -- calls and the queue ---------------------------------------------------------------
 
     def _insert(self, spec: CallSpec, now: float) -> None:
-        data = json.dumps(spec.to_json(), separators=(",", ":"), ensure_ascii=False)
+        data = json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=False)
         with self._tx("create") as conn:
             self._maybe_purge(conn, now)
             try:
@@ -526,7 +526,7 @@ class SQLiteCallStore(CallStore):
             rows.sort(key=lambda row: row[0])  # RETURNING comes in no set order
             return self._records(conn, [(row[1], row[2:]) for row in rows]) if rows else []
 
-    def _renew(self, op: Renew) -> bool:
+    def on_renew(self, op: Renew) -> bool:
         now = self.clock()
         with self._tx("renew") as conn:
             cur = conn.execute(
@@ -584,18 +584,7 @@ class SQLiteCallStore(CallStore):
     # -- legs and statuses -----------------------------------------------------------------
 
     def _apply_one(self, write: Write) -> object:
-        if isinstance(write, SetStatus):
-            return self._set_status_op(write)
-        if isinstance(write, AddLeg):
-            return self._add_leg(write)
-        if isinstance(write, AddEvent):
-            return self._add_event(write)
-        if isinstance(write, RecordAttempt):
-            self._record_attempt(write)
-            return None
-        if isinstance(write, AppendTrace):
-            return self._append_trace(write)
-        return self._renew(write)
+        return write.handled_by(self)
 
     def apply(self, writes: Sequence[Write]) -> list[object]:
         """As :meth:`CallStore.apply`; a run of :class:`AppendTrace` writes (the dialer puts
@@ -635,7 +624,7 @@ class SQLiteCallStore(CallStore):
             if op.call_sid in failed:
                 continue
             try:
-                check_write(op)
+                op.check()
             except Exception as exc:
                 failed.add(op.call_sid)
                 results[i] = exc
@@ -665,7 +654,7 @@ class SQLiteCallStore(CallStore):
                         results[i] = not_found(op.call_sid)
                         continue
                     count = counts[op.call_sid]
-                    rows = _kept(op, count)
+                    rows = op.kept(count)
                     counts[op.call_sid] = count + len(rows)
                     error = updates.get(op.call_sid, (0, None))[1] or op.error
                     updates[op.call_sid] = (count + len(rows), error)
@@ -685,7 +674,7 @@ class SQLiteCallStore(CallStore):
                 results[i] = exc
         return results
 
-    def _append_trace(self, op: AppendTrace) -> int:
+    def on_append_trace(self, op: AppendTrace) -> int:
         """The rows of one write are one ``call_traces`` row (a JSON array, ``seq`` its
         first row's number); ``calls.trace_count`` counts the rows.  Two statements
         unless the trace is full."""
@@ -699,7 +688,7 @@ class SQLiteCallStore(CallStore):
             if found is None:
                 raise not_found(op.call_sid)
             count = int(found[0]) - offered
-            rows = _kept(op, count)
+            rows = op.kept(count)
             if len(rows) != offered:
                 conn.execute(
                     "UPDATE calls SET trace_count = ? WHERE sid = ?",
@@ -712,7 +701,7 @@ class SQLiteCallStore(CallStore):
                 )
             return count + len(rows)
 
-    def _add_leg(self, op: AddLeg) -> bool:
+    def on_add_leg(self, op: AddLeg) -> bool:
         call_sid, leg_sid = op.call_sid, op.leg_sid
         now = self._stamp(op.at)
         with self._tx("add_leg") as conn:
@@ -731,7 +720,7 @@ class SQLiteCallStore(CallStore):
             )
             return True
 
-    def _set_status_op(self, op: SetStatus) -> str:
+    def on_set_status(self, op: SetStatus) -> str:
         call_sid, status = op.call_sid, op.status
         allowed = expected(op.expect)
         leg = op.leg_sid or call_sid
@@ -785,7 +774,7 @@ class SQLiteCallStore(CallStore):
 
     # -- status-callback events ------------------------------------------------------------
 
-    def _add_event(self, op: AddEvent) -> bool:
+    def on_add_event(self, op: AddEvent) -> bool:
         call_sid = op.call_sid
         params = [list(p) for p in op.params]
         data = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
@@ -810,7 +799,7 @@ class SQLiteCallStore(CallStore):
             )
             return cur.rowcount == 1
 
-    def _record_attempt(self, op: RecordAttempt) -> None:
+    def on_record_attempt(self, op: RecordAttempt) -> None:
         event_id, attempt = op.event_id, op.attempt
         with self._tx("record_attempt") as conn:
             cur = conn.execute(
@@ -890,16 +879,6 @@ class SQLiteCallStore(CallStore):
             return self._maybe_purge(conn, self.clock())
 
 
-def _kept(op: AppendTrace, count: int) -> list[str]:
-    """The rows of ``op`` a trace of ``count`` rows keeps: up to ``limit - 1`` rows in
-    all, then one ``truncated`` row when more came."""
-    room = max(0, op.limit - 1 - count)  # the last place is kept for the truncated mark
-    rows = list(op.entries[:room])
-    if len(op.entries) > room and count < op.limit:
-        rows.append(truncated_row(op.entries, op.limit))
-    return rows
-
-
 def _require_call(conn: sqlite3.Connection, sid: str) -> None:
     """``NotFoundError`` ``call-not-found`` unless the call ``sid`` exists."""
     if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (sid,)).fetchone() is None:
@@ -909,7 +888,7 @@ def _require_call(conn: sqlite3.Connection, sid: str) -> None:
 def _call(
     row: tuple[Any, ...], *, legs: tuple[LegRecord, ...], events: tuple[EventRecord, ...]
 ) -> CallRecord:
-    spec = CallSpec.from_json(json.loads(row[0]))
+    spec = spec_from_json(json.loads(row[0]))
     return CallRecord(
         spec=spec,
         status=row[1],

@@ -27,6 +27,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from voiceapp.calls.states import TERMINAL
 from voiceapp.errors import (
     ConflictError,
     DestinationError,
@@ -35,7 +36,6 @@ from voiceapp.errors import (
     StoreError,
     VoiceappError,
 )
-from voiceapp.stores.calls import TERMINAL
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import (

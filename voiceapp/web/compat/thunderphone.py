@@ -29,6 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from voiceapp.calls.records import CallRecord
 from voiceapp.errors import (
     ConflictError,
     DestinationError,
@@ -38,7 +39,6 @@ from voiceapp.errors import (
     VoiceappError,
 )
 from voiceapp.phone import normalize
-from voiceapp.stores.calls import CallRecord
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra

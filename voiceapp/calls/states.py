@@ -14,7 +14,11 @@ illegal and raises :class:`IllegalTransition`.
        │                 ▼                                      │      │
        └─fail/cancel──► busy · no-answer · failed · canceled ◄──┘ (from ringing too)
 
-The table is plain data so the docs, the tests and the store can all read it.
+The table is plain data, and the one place call statuses are written: the dialer's
+state machine, the call stores, the API and the docs all read it.  The status sets
+(:data:`TERMINAL`, :data:`ACTIVE`, :data:`LIVE`, :data:`CANCELABLE`) are derived from
+the rows.  The statuses are ``StrEnum`` members, so a status read back from a store as
+a plain string compares (and hashes) equal to its member.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from voiceapp.errors import VoiceappError
+from voiceapp.errors import ValidationError, VoiceappError
 
 __all__ = [
     "ACTIVE",
     "CANCELABLE",
+    "DELIVERY_STATES",
+    "LIVE",
+    "QUEUED",
+    "STATUSES",
     "TERMINAL",
     "TRANSITIONS",
     "CallState",
@@ -38,6 +46,7 @@ __all__ = [
     "Event",
     "IllegalTransition",
     "Transition",
+    "check_status",
     "transition",
 ]
 
@@ -115,12 +124,30 @@ TRANSITIONS: Final[Mapping[tuple[CallStatus, Event], Transition]] = MappingProxy
     {(src, ev): Transition(src, ev, dst, emits) for src, ev, dst, emits in _ROWS}
 )
 
-#: Statuses a call never leaves.
-TERMINAL: Final = frozenset({S.COMPLETED, S.BUSY, S.NO_ANSWER, S.FAILED, S.CANCELED})
-#: Statuses of a call that is queued or under way (a second call to its number is refused).
-ACTIVE: Final = frozenset({S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS})
-#: Statuses from which ``cancel`` is legal.
+QUEUED: Final = S.QUEUED
+#: Every status, in the order of :class:`CallStatus`.
+STATUSES: Final = frozenset(CallStatus)
+#: Statuses a call never leaves (no row starts there); reaching one frees the call's number.
+TERMINAL: Final = frozenset(s for s in CallStatus if not any(src is s for src, _ in TRANSITIONS))
+#: Queued or under way: a second call to the same number is refused.
+ACTIVE: Final = STATUSES - TERMINAL
+#: A call under way (dialed, not ended).
+LIVE: Final = ACTIVE - {S.QUEUED}
+#: Statuses from which ``cancel`` is legal (queued at once; the others by the dialer).
 CANCELABLE: Final = frozenset(src for src, ev in TRANSITIONS if ev is E.CANCEL)
+#: A status-callback event's delivery: ``pending`` until delivered (2xx) or given up.
+DELIVERY_STATES: Final = frozenset({"pending", "delivered", "failed"})
+
+
+def check_status(value: str, field: str = "status") -> str:
+    """``value`` when it is a call status, else ``ValidationError`` ``call-bad-status``."""
+    if value not in STATUSES:
+        raise ValidationError(
+            f"{value!r} is not a call status ({', '.join(sorted(STATUSES))})",
+            code="call-bad-status",
+            field=field,
+        )
+    return value
 
 
 class IllegalTransition(VoiceappError):

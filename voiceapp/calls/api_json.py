@@ -1,0 +1,142 @@
+"""Calls as the API shows them: records ↔ JSON with the API's key names.
+
+The one place the API's names of a call's fields are written (``from``, ``senddigits``,
+``statusCallback``, ``parentCallSid``, ``createdAt`` ...).  The web layer answers with
+:func:`call_json`; the stores keep a call's spec in the same shape
+(:func:`spec_json` / :func:`spec_from_json`), so a stored spec reads as the API wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from voiceapp.calls.records import (
+    SECRET_PARAM,
+    AttemptRecord,
+    CallRecord,
+    CallSpec,
+    EventRecord,
+    LegRecord,
+)
+from voiceapp.redact import DEFAULT as REDACT
+from voiceapp.redact import EXTRA_KEY as REDACT_KEY
+
+__all__ = ["attempt_json", "call_json", "event_json", "leg_json", "spec_from_json", "spec_json"]
+
+
+def spec_json(spec: CallSpec) -> dict[str, Any]:
+    return {
+        "sid": spec.sid,
+        "from": spec.from_,
+        "to": spec.to,
+        "url": spec.url,
+        "method": spec.method,
+        "app": spec.app,
+        "session_id": spec.session_id,
+        "variables": dict(spec.variables),
+        "senddigits": spec.send_digits,
+        "statusCallback": spec.status_callback,
+        "statusCallbackEvent": list(spec.status_callback_events),
+        "statusCallbackMethod": spec.status_callback_method,
+        "secretKey": spec.secret_key,
+        "optional": spec.optional,
+        "extra": dict(spec.extra),
+    }
+
+
+def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
+    return CallSpec(
+        sid=data["sid"],
+        from_=data["from"],
+        to=data["to"],
+        url=data["url"],
+        method=data["method"],
+        app=data["app"],
+        session_id=data["session_id"],
+        variables=data["variables"],
+        send_digits=data["senddigits"],
+        status_callback=data["statusCallback"],
+        status_callback_events=tuple(data["statusCallbackEvent"]),
+        status_callback_method=data["statusCallbackMethod"],
+        secret_key=data["secretKey"],
+        optional=data["optional"],
+        extra=data["extra"],
+    )
+
+
+def leg_json(leg: LegRecord) -> dict[str, Any]:
+    return {
+        "sid": leg.sid,
+        "parentCallSid": leg.parent_sid,
+        "from": leg.from_,
+        "to": leg.to,
+        "direction": leg.direction,
+        "status": leg.status,
+        "createdAt": leg.created_at,
+        "endedAt": leg.ended_at,
+        "duration": leg.duration,
+        "history": [{"status": c.status, "at": c.at} for c in leg.history],
+    }
+
+
+def attempt_json(attempt: AttemptRecord) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "at": attempt.at,
+        "ok": attempt.ok,
+        "status": attempt.status,
+        "error": attempt.error,
+    }
+
+
+def event_json(event: EventRecord, *, secrets: bool = False) -> dict[str, Any]:
+    """The event; its ``apikey`` parameter (the call's ``secretKey``) is ``***``
+    unless ``secrets``."""
+    params = [
+        [name, value if secrets or name != SECRET_PARAM else "***"] for name, value in event.params
+    ]
+    return {
+        "id": event.event_id,
+        "callSid": event.leg_sid,
+        "event": event.name,
+        "sequenceNumber": event.sequence,
+        "url": event.url,
+        "method": event.method,
+        "params": params,
+        "createdAt": event.created_at,
+        "state": event.state,
+        "delivered": event.delivered,
+        "attempts": [attempt_json(a) for a in event.attempts],
+    }
+
+
+def call_json(record: CallRecord, *, secrets: bool = False) -> dict[str, Any]:
+    """The body of ``GET /v1/calls/<sid>``.
+
+    Without ``secrets`` it goes through :data:`voiceapp.redact.DEFAULT`: ``secretKey``
+    and every event's ``apikey`` are ``***``, the token of a voice URL and URL
+    userinfo are masked.  The fingerprints of secret variables are never shown.
+    """
+    spec = spec_json(record.spec)
+    spec["extra"].pop(REDACT_KEY, None)
+    body = {
+        **spec,
+        "status": record.status,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "endedAt": record.ended_at,
+        "duration": record.duration,
+        "timestamps": record.timestamps,
+        "cancelRequested": record.cancel_requested_at is not None,
+        "heartbeatAt": record.heartbeat_at,
+        "recovered": record.recovered,
+        "legs": [leg_json(leg) for leg in record.legs],
+        "events": [event_json(event, secrets=secrets) for event in record.events],
+        "error": None if record.error is None else dict(record.error),
+        "trace": list(record.trace),
+    }
+    if secrets:
+        return body
+    redacted: dict[str, Any] = REDACT.value(body)
+    return redacted

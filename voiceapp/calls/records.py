@@ -1,0 +1,214 @@
+"""A call as asked (:class:`CallSpec`) and as stored (:class:`CallRecord` with its legs,
+status history and status-callback events with their delivery attempts).
+
+Plain frozen data: no JSON here (the API's shape is :mod:`voiceapp.calls.api_json`), no
+I/O.  Statuses are the values of :class:`voiceapp.calls.states.CallStatus`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from voiceapp.calls.states import QUEUED
+from voiceapp.errors import ValidationError
+
+__all__ = [
+    "SECRET_PARAM",
+    "TRUNCATED",
+    "AttemptRecord",
+    "CallPage",
+    "CallRecord",
+    "CallSpec",
+    "EventRecord",
+    "LegRecord",
+    "StatusChange",
+    "check_sid",
+    "check_spec",
+    "new_record",
+    "trace_json",
+    "truncated_row",
+]
+
+#: The callback parameter that carries a call's ``secretKey`` (masked when shown).
+SECRET_PARAM: Final = "apikey"
+#: The ``kind`` of the last trace row of a call whose trace reached its limit.
+TRUNCATED: Final = "truncated"
+
+_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_sid(value: str, field: str = "sid") -> str:
+    if not isinstance(value, str) or not _SID.match(value):
+        raise ValidationError(
+            f"{field} must be 1-64 letters, digits, '_' or '-', got {value!r}",
+            code="call-bad-sid",
+            field=field,
+        )
+    return value
+
+
+def check_spec(spec: CallSpec) -> None:
+    """What the store itself relies on (the API validates the rest at the edge)."""
+    check_sid(spec.sid)
+    for name, value in (("to", spec.to), ("from", spec.from_)):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"the {name} number is missing", code="missing", field=name)
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """A call as ``POST /v1/calls`` validated it (the seed's fields, typed)."""
+
+    sid: str
+    from_: str
+    to: str  # E.164; at most one queued or active call per number
+    url: str | None = None
+    method: str = "POST"  # of the document fetch
+    app: str | None = None  # a call made from an app ("app": "pin") ...
+    session_id: str | None = None  # ... and the session the server created for it
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    send_digits: str | None = None
+    status_callback: str | None = None
+    status_callback_events: tuple[str, ...] = ("completed",)
+    status_callback_method: str = "POST"
+    secret_key: str | None = None
+    optional: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # anything else the dialer needs
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: str
+    at: float  # store clock, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class LegRecord:
+    """One leg: the a-leg (``sid`` is the CallSid) or a ``<Dial>`` b-leg."""
+
+    sid: str
+    parent_sid: str | None
+    from_: str
+    to: str
+    direction: str  # outbound-api (a-leg) | outbound-dial (b-legs)
+    status: str
+    created_at: float
+    ended_at: float | None = None
+    duration: int | None = None
+    history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try at delivering a status callback."""
+
+    number: int  # 1-based
+    at: float
+    ok: bool
+    status: int | None = None  # HTTP status, when there was a response
+    error: str | None = None  # why there was none
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One status-callback event, stored before any delivery is tried."""
+
+    event_id: str  # stable: ``<CallSid>:<event>`` (CallSid of the leg)
+    call_sid: str
+    leg_sid: str
+    sequence: int  # the leg's SequenceNumber
+    name: str  # initiated | ringing | answered | completed
+    url: str
+    method: str
+    params: tuple[tuple[str, str], ...]
+    created_at: float
+    state: str = "pending"  # pending | delivered | failed
+    attempts: tuple[AttemptRecord, ...] = ()
+
+    @property
+    def delivered(self) -> bool:
+        return self.state == "delivered"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call as stored: what was asked, where it is, and what happened to it."""
+
+    spec: CallSpec
+    status: str
+    created_at: float
+    updated_at: float
+    ended_at: float | None = None
+    duration: int | None = None
+    lease_owner: str | None = None  # the worker holding the call
+    lease_until: float | None = None
+    takes: int = 0  # how many times a worker took (or reclaimed) it
+    cancel_requested_at: float | None = None
+    legs: tuple[LegRecord, ...] = ()  # the a-leg first
+    events: tuple[EventRecord, ...] = ()  # in the order they were stored
+    heartbeat_at: float | None = None  # the holder's last lease renewal (its time)
+    recovered: bool = False  # ended by lease recovery: its worker died
+    #: the dialer's trace rows (``{"ms", "leg", "kind", "detail"}``), as far as written;
+    #: read by :meth:`CallStore.get` (records of ``take_many`` and listings have none)
+    trace: tuple[dict[str, Any], ...] = ()
+    #: why the call's document failed (``{"code", "message", ...}``), else None
+    error: Mapping[str, Any] | None = None
+
+    @property
+    def sid(self) -> str:
+        return self.spec.sid
+
+    @property
+    def to(self) -> str:
+        return self.spec.to
+
+    @property
+    def timestamps(self) -> dict[str, float]:
+        """When the a-leg first reached each status it went through."""
+        out: dict[str, float] = {}
+        for leg in self.legs[:1]:
+            for change in leg.history:
+                out.setdefault(change.status, change.at)
+        return out
+
+
+def new_record(spec: CallSpec, now: float) -> CallRecord:
+    """The record :meth:`CallStore.create` returns: ``queued``, with its a-leg."""
+    a_leg = LegRecord(
+        spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
+        (StatusChange(QUEUED, now),),
+    )  # fmt: skip
+    return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """One page of :meth:`CallStore.list_calls`: newest first; ``next`` is the
+    ``(created_at, sid)`` of the last call when more may follow, else None."""
+
+    calls: tuple[CallRecord, ...]
+    next: tuple[float, str] | None = None
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def trace_json(value: Mapping[str, Any]) -> str:
+    """A trace row or an error as the compact JSON text :class:`AppendTrace` carries."""
+    return _ENCODE(value)
+
+
+def truncated_row(entries: Sequence[str], limit: int) -> str:
+    """The ``truncated`` row that ends a full trace (timed as the last row offered)."""
+    ms = 0
+    if entries:
+        try:
+            ms = int(json.loads(entries[-1]).get("ms", 0))
+        except (ValueError, AttributeError, TypeError):
+            ms = 0
+    detail = {"limit": limit, "note": f"trace truncated: at most {limit} rows are kept"}
+    return trace_json({"ms": ms, "leg": "a", "kind": TRUNCATED, "detail": detail})
