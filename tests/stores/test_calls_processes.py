@@ -227,14 +227,14 @@ def test_sqlite_call_store_is_wal_with_synchronous_normal_or_full(tmp_path: Any)
 
     store = SQLiteCallStore(tmp_path / "calls.db")
     try:
-        conn = store._conn()
+        conn = store.db.connection()
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     finally:
         store.close()
     strict = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", sqlite_synchronous="full")
     try:
-        conn = strict._conn()  # type: ignore[attr-defined]
+        conn = strict.db.connection()  # type: ignore[attr-defined]
         assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     finally:
         strict.close()

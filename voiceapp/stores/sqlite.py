@@ -1,9 +1,7 @@
-"""The embedded store: one SQLite file in WAL mode.
-
-Every thread of every process gets its own connection (made on first use, never
-shared), so the store works under threads, forked workers and spawned processes.
-Writes are single statements in autocommit mode; each takes SQLite's write lock
-when it starts and waits up to ``busy_timeout`` seconds for it.
+"""The embedded store: sessions, claims, counters and idempotency records in one SQLite
+file (WAL), opened through :class:`~voiceapp.stores.sqlite_file.SQLiteFile` (connections
+per thread, the writer queue, durability: see there).  Writes are single statements in
+autocommit mode, each in line for the write lock.
 
 A claim is a primary-key insert: ``INSERT ... ON CONFLICT(key) DO UPDATE ... WHERE
 the old row has expired``.  Exactly one concurrent inserter of a key gets a row
@@ -14,34 +12,21 @@ Durability: ``synchronous = NORMAL`` in WAL mode.  A commit survives the crash o
 kill of any process; only a power loss or kernel crash may roll back the last
 commits (SQLite syncs the WAL at checkpoints).  That is the durability of the Redis
 store under its default persistence, and it keeps an fsync out of every claim.
-
-Writers queue on a lock file (``<path>-lock``, ``flock``) before they write.
-SQLite itself only lets one writer in at a time, but a writer that finds the
-database locked *sleeps* in SQLite's busy handler (1 ms, then 2, 5, 10 ms...) even
-when the lock is released a few microseconds later; a writer waiting for the lock
-file tries again after 25 microseconds, then 50, 100... (at most 1 ms).  The lock
-file only orders cooperating writers: SQLite's own locking still decides who may
-write, so another program writing the same file without it is merely slower, never
-unsafe.  Reads take no lock.  (A memory map, ``mmap_size``, does not pay here: SQLite
-unmaps it whenever another process has written, i.e. on nearly every request.)
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
+from voiceapp.stores.sqlite_file import SQLiteFile
 
 __all__ = ["SQLiteStore"]
 
@@ -111,51 +96,6 @@ RETURNING value
 """
 
 
-_pid = os.getpid()
-
-
-def _after_fork() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-# Cheaper than a getpid() system call on every store operation.
-os.register_at_fork(after_in_child=_after_fork)
-
-# Connections a forked child inherited from its parent.  SQLite must not close them
-# in the child (the parent still uses the same file handles), so they are kept here,
-# unused, for the life of the child.
-_INHERITED: list[sqlite3.Connection] = []
-
-
-class _Connection(sqlite3.Connection):
-    """A connection that remembers its process and its writer lock file."""
-
-    pid: int = 0
-    lock_fd: int = -1
-
-    def release(self) -> None:
-        """Close the connection and its lock file (in the process that opened them)."""
-        if self.pid != _pid:
-            return
-        self.close()
-        fd, self.lock_fd = self.lock_fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _close_if_ours(conn: _Connection) -> None:
-    conn.release()
-
-
 class SQLiteStore(Store):
     """Sessions, claims and counters in one SQLite database file."""
 
@@ -169,37 +109,11 @@ class SQLiteStore(Store):
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
     ) -> None:
-        self.path = os.fspath(path)
-        if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
-            raise ConfigError(
-                "the SQLite store needs a file path (an in-memory database is not shared "
-                "between threads and processes)",
-                code="config-store-url",
-                field="STORE_URL",
-            )
+        self.db = SQLiteFile(path, label="SQLite store", busy_timeout=busy_timeout)
+        self.path = self.db.path
         self.clock = clock
-        self.busy_timeout = busy_timeout
-        self.lock_path = self.path + "-lock"
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # Weak: a connection belongs to its thread and goes away with it.
-        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
-        self._generation = 0
         self._last_purge = float("-inf")
-        parent = os.path.dirname(os.path.abspath(self.path))
-        try:
-            os.makedirs(parent, exist_ok=True)
-            conn = self._conn()
-            # In line with the other writers: processes starting together on a new file
-            # would otherwise race to switch it to WAL, and the loser of that race gets
-            # "database is locked" at once (the busy handler does not cover it).
-            with self._writer(conn):
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the SQLite store at {self.path}: {exc}", code="store-unavailable"
-            ) from exc
+        self.db.setup(_SCHEMA)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> SQLiteStore:
@@ -216,87 +130,13 @@ class SQLiteStore(Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
-    # -- connections ---------------------------------------------------------------------
-
-    def _conn(self) -> _Connection:
-        local = self._local
-        conn: _Connection | None = getattr(local, "conn", None)
-        pid = _pid
-        if conn is None or conn.pid != pid or local.generation != self._generation:
-            # First use in this thread, a store closed since, or a thread of a forked
-            # child that inherited the parent's connection object: never reuse (nor
-            # close) an inherited one, open our own.
-            if conn is not None and conn.pid != pid:
-                _INHERITED.append(conn)
-            new = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,  # only so that close() may close it
-                factory=_Connection,
-            )
-            new.pid = pid
-            new.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            new.execute("PRAGMA synchronous = NORMAL")
-            # Each thread opens the lock file itself: flock() locks belong to an open
-            # file, so a shared descriptor would not keep two threads apart.
-            try:
-                new.lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                new.lock_fd = -1  # e.g. a read-only folder: SQLite's busy handler alone
-            local.conn = conn = new
-            local.generation = self._generation
-            with self._lock:
-                self._connections.add(new)
-            # Close it when its thread is gone (a threaded server makes many threads).
-            finalizer = weakref.finalize(threading.current_thread(), _close_if_ours, new)
-            finalizer.atexit = False
-        return conn
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[_Connection]:
-        try:
-            yield self._conn()
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"SQLite store {what} failed: {exc}", code="store-unavailable"
-            ) from exc
-
-    @contextmanager
-    def _writer(self, conn: _Connection) -> Iterator[None]:
-        """Wait in line (the lock file) for a write; see the module docstring.
-
-        The wait is bounded like SQLite's own (``busy_timeout``): after that the write
-        goes ahead without the lock file and SQLite's locking decides.
-        """
-        fd = conn.lock_fd
-        locked = fd >= 0 and _try_flock(fd)
-        if not locked and fd >= 0:
-            deadline = time.monotonic() + self.busy_timeout
-            pause = 25e-6  # a write holds the lock for tens of microseconds
-            while not locked and time.monotonic() < deadline:
-                time.sleep(pause)
-                pause = min(pause * 2, 1e-3)
-                locked = _try_flock(fd)
-        try:
-            yield
-        finally:
-            if locked:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
     def close(self) -> None:
         """Close this process's connections (other threads reconnect on next use)."""
-        with self._lock:
-            mine = [conn for conn in self._connections if conn.pid == _pid]
-            for conn in mine:
-                self._connections.discard(conn)
-            self._generation += 1
-        for conn in mine:
-            conn.release()
+        self.db.close()
 
     # -- housekeeping --------------------------------------------------------------------
 
-    def _maybe_purge(self, conn: _Connection, now: float) -> None:
+    def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> None:
         if now - self._last_purge < self.purge_interval:
             return
         self._last_purge = now
@@ -305,7 +145,7 @@ class SQLiteStore(Store):
 
     def purge(self) -> None:
         """Delete every expired row now."""
-        with self._errors("purge") as conn, self._writer(conn):
+        with self.db.locked("purge") as conn:
             self._last_purge = float("-inf")
             self._maybe_purge(conn, self.clock())
 
@@ -313,7 +153,7 @@ class SQLiteStore(Store):
 
     def put_session(self, session: Session) -> None:
         data = json.dumps(asdict(session), separators=(",", ":"), ensure_ascii=False)
-        with self._errors("put_session") as conn, self._writer(conn):
+        with self.db.locked("put_session") as conn:
             now = self.clock()
             conn.execute(
                 "INSERT OR REPLACE INTO sessions (id, data, expires_at) VALUES (?, ?, ?)",
@@ -322,7 +162,7 @@ class SQLiteStore(Store):
             self._maybe_purge(conn, now)
 
     def get_session(self, session_id: str) -> Session | None:
-        with self._errors("get_session") as conn:
+        with self.db.errors("get_session") as conn:
             row = conn.execute(
                 "SELECT data FROM sessions WHERE id = ? AND expires_at > ?",
                 (session_id, self.clock()),
@@ -333,11 +173,11 @@ class SQLiteStore(Store):
         return Session(**fields)
 
     def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
-        with self._errors("claim") as conn:
+        with self.db.errors("claim") as conn:
             # Bounded: a second round is only needed if the winner's row expired and
             # was purged between our insert and our read.
             for _ in range(3):
-                with self._writer(conn):
+                with self.db.writer(conn):
                     now = self.clock()
                     won = conn.execute(_CLAIM, (key, owner, body, now, now + ttl)).fetchall()
                 if won:
@@ -351,7 +191,7 @@ class SQLiteStore(Store):
         raise StoreError(f"claim of {key!r} did not settle", code="store-claim-unsettled")
 
     def incr(self, key: str, ttl: int) -> int:
-        with self._errors("incr") as conn, self._writer(conn):
+        with self.db.locked("incr") as conn:
             now = self.clock()
             row = conn.execute(_INCR, {"key": key, "expires_at": now + ttl, "now": now}).fetchall()
         return int(row[0][0])
@@ -359,11 +199,11 @@ class SQLiteStore(Store):
     def begin_idempotent(
         self, key: str, fingerprint: str, owner: str, ttl: float
     ) -> IdempotencyRecord | None:
-        with self._errors("begin_idempotent") as conn:
+        with self.db.errors("begin_idempotent") as conn:
             # Bounded, as claim(): another round only if the holder's row expired and
             # was purged between our insert and our read.
             for _ in range(3):
-                with self._writer(conn):
+                with self.db.writer(conn):
                     now = self.clock()
                     won = conn.execute(
                         _BEGIN_IDEMPOTENT, (key, fingerprint, owner, now, now + ttl)
@@ -384,7 +224,7 @@ class SQLiteStore(Store):
     def finish_idempotent(
         self, key: str, owner: str, status: int, content_type: str, body: bytes, ttl: float
     ) -> bool:
-        with self._errors("finish_idempotent") as conn, self._writer(conn):
+        with self.db.locked("finish_idempotent") as conn:
             cur = conn.execute(
                 "UPDATE idempotency SET done = 1, status = ?, content_type = ?, body = ?, "
                 "expires_at = ? WHERE key = ? AND owner = ? AND done = 0",
@@ -393,7 +233,7 @@ class SQLiteStore(Store):
             return cur.rowcount == 1
 
     def release_idempotent(self, key: str, owner: str) -> None:
-        with self._errors("release_idempotent") as conn, self._writer(conn):
+        with self.db.locked("release_idempotent") as conn:
             conn.execute(
                 "DELETE FROM idempotency WHERE key = ? AND owner = ? AND done = 0", (key, owner)
             )

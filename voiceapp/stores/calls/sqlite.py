@@ -2,7 +2,9 @@
 
 The tables live in the same file as sessions (one ``STORE_URL``).  Every write
 is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so a
-writer never has to retry on a stale snapshot), in WAL mode.  With
+writer never has to retry on a stale snapshot), in WAL mode, through
+:class:`~voiceapp.stores.sqlite_file.SQLiteFile` (the connection manager of the
+session store too).  With
 ``synchronous = NORMAL`` (the default, as for sessions) a committed call survives
 a killed process; ``FULL`` (setting ``CALL_SYNCHRONOUS``) adds an fsync per commit
 so that it survives a power cut too.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,8 +58,9 @@ from voiceapp.calls.writes import (
     WriteHandler,
     expected,
 )
-from voiceapp.errors import ConfigError, StoreError
+from voiceapp.errors import ConfigError
 from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
+from voiceapp.stores.sqlite_file import SQLiteFile
 
 __all__ = ["SQLiteCallStore"]
 
@@ -149,9 +151,9 @@ _CALL_COLUMNS = (
     "spec, status, created_at, updated_at, ended_at, duration, lease_owner, lease_until, "
     "takes, cancel_requested_at, heartbeat_at, recovered, error"
 )
-#: Columns added since the first release: (name, declaration), added to older files at open
-#: (``ALTER TABLE ... ADD COLUMN``).
-_ADDED_COLUMNS = (
+#: Columns of ``calls`` added since the first release: (name, declaration), added to older
+#: files at open (``ALTER TABLE ... ADD COLUMN``).
+_ADDED = (
     ("heartbeat_at", "REAL"),
     ("recovered", "INTEGER NOT NULL DEFAULT 0"),
     ("error", "TEXT"),
@@ -170,9 +172,6 @@ WHERE id IN (SELECT id FROM calls WHERE waiting = 1 ORDER BY id LIMIT ?)
 RETURNING id, sid, {_CALL_COLUMNS}
 """
 
-# Connections a forked child inherited; never closed (nor used) in the child.
-_INHERITED: list[sqlite3.Connection] = []
-
 
 class SQLiteCallStore(CallStore, WriteHandler[object]):
     """Calls, legs, events and the queue in one SQLite file (WAL; synchronous NORMAL or FULL)."""
@@ -189,59 +188,21 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        self.path = os.fspath(path)
         if synchronous.upper() not in ("FULL", "NORMAL"):
             raise ConfigError(
                 f"synchronous must be FULL or NORMAL, got {synchronous!r}",
                 code="config-call-synchronous",
                 field="CALL_SYNCHRONOUS",
             )
-        self.synchronous = synchronous.upper()
-        if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
-            raise ConfigError(
-                "the SQLite call store needs a file path",
-                code="config-store-url",
-                field="STORE_URL",
-            )
+        self.db = SQLiteFile(
+            path, label="SQLite call store", busy_timeout=busy_timeout, synchronous=synchronous
+        )
+        self.path = self.db.path
+        self.synchronous = self.db.synchronous
         self.clock = clock
         self.retention = retention
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        self._generation = 0
         self._last_purge = float("-inf")
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._setup()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the SQLite call store at {self.path}: {exc}",
-                code="store-unavailable",
-            ) from exc
-
-    def _setup(self) -> None:
-        """WAL mode and the tables.  Several processes may open a new file at once:
-        switching it to WAL can fail with "database is locked" without waiting for
-        the busy timeout, so that step is retried (bounded)."""
-        conn = self._conn()
-        for attempt in range(40):
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                with self._write(conn):
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-                    for name, declaration in _ADDED_COLUMNS:
-                        if name not in have:
-                            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
-                return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 39:
-                    raise
-                time.sleep(min(0.25, 0.01 * (attempt + 1)))
+        self.db.setup(_SCHEMA, [("calls", name, declaration) for name, declaration in _ADDED])
 
     @classmethod
     def from_url(
@@ -264,96 +225,22 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
     def __repr__(self) -> str:
         return f"SQLiteCallStore({self.path!r})"
 
-    # -- connections and transactions ------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        local = self._local
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        pid = os.getpid()
-        if conn is None or local.pid != pid or local.generation != self._generation:
-            if conn is not None and local.pid != pid:
-                _INHERITED.append(conn)  # a forked child: the parent still uses it
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            local.conn, local.pid, local.generation = conn, pid, self._generation
-            with self._lock:
-                self._connections.append((pid, conn))
-        return conn
-
-    @contextmanager
-    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        """A write transaction, or a savepoint inside the open one of :meth:`batch`."""
-        if conn.in_transaction:
-            conn.execute("SAVEPOINT call_op")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK TO call_op")
-                conn.execute("RELEASE call_op")
-                raise
-            conn.execute("RELEASE call_op")
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction; SQLite errors become ``StoreError``."""
-        try:
-            conn = self._conn()
-            with self._write(conn):
-                yield conn
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"SQLite call store {what} failed: {exc}", code="store-unavailable"
-            ) from exc
-
-    @contextmanager
-    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
-        """A consistent read: one deferred transaction (one WAL snapshot)."""
-        try:
-            conn = self._conn()
-            if conn.in_transaction:  # inside batch(): see its own writes
-                yield conn
-                return
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"SQLite call store {what} failed: {exc}", code="store-unavailable"
-            ) from exc
+    # -- transactions ----------------------------------------------------------------------
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One transaction (one fsync) for every write of this thread inside the block."""
-        with self._tx("batch"):
+        with self.db.transaction("batch"):
             yield
 
     def close(self) -> None:
-        pid = os.getpid()
-        with self._lock:
-            mine = [conn for owner, conn in self._connections if owner == pid]
-            self._connections = [(o, c) for o, c in self._connections if o != pid]
-            self._generation += 1
-        for conn in mine:
-            conn.close()
+        self.db.close()
 
     # -- calls and the queue ---------------------------------------------------------------
 
     def _insert(self, spec: CallSpec, now: float) -> None:
         data = json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=False)
-        with self._tx("create") as conn:
+        with self.db.transaction("create") as conn:
             self._maybe_purge(conn, now)
             try:
                 conn.execute(
@@ -380,7 +267,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             )
 
     def get(self, sid: str) -> CallRecord | None:
-        with self._read("get") as conn:
+        with self.db.snapshot("get") as conn:
             row = conn.execute(
                 f"SELECT {_CALL_COLUMNS} FROM calls WHERE sid = ?", (sid,)
             ).fetchone()
@@ -419,7 +306,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             where.append("(created_at < ? OR (created_at = ? AND sid < ?))")
             args += [after[0], after[0], after[1]]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        with self._read("list_calls") as conn:
+        with self.db.snapshot("list_calls") as conn:
             rows = conn.execute(
                 f"SELECT sid, {_CALL_COLUMNS} FROM calls {clause} "
                 "ORDER BY created_at DESC, sid DESC LIMIT ?",
@@ -511,7 +398,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         return [replace(e, attempts=tuple(attempts[e.event_id])) for e in out]
 
     def _take(self, worker: str, until: float, now: float) -> str | None:
-        with self._tx("take") as conn:
+        with self.db.transaction("take") as conn:
             row = conn.execute(_TAKE, (worker, until, now)).fetchone()
         return None if row is None else str(row[0])
 
@@ -521,14 +408,14 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         if limit <= 0:
             return []
         now = self.clock()
-        with self._tx("take_many") as conn:
+        with self.db.transaction("take_many") as conn:
             rows = conn.execute(_TAKE_MANY, (worker, now + lease, now, limit)).fetchall()
             rows.sort(key=lambda row: row[0])  # RETURNING comes in no set order
             return self._records(conn, [(row[1], row[2:]) for row in rows]) if rows else []
 
     def on_renew(self, op: Renew) -> bool:
         now = self.clock()
-        with self._tx("renew") as conn:
+        with self.db.transaction("renew") as conn:
             cur = conn.execute(
                 "UPDATE calls SET lease_until = ?, heartbeat_at = ? "
                 "WHERE sid = ? AND lease_owner = ? AND ended_at IS NULL",
@@ -537,7 +424,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             return cur.rowcount == 1
 
     def expired_leases(self, limit: int = 100) -> list[str]:
-        with self._read("expired_leases") as conn:
+        with self.db.snapshot("expired_leases") as conn:
             rows = conn.execute(
                 "SELECT sid FROM calls WHERE lease_until IS NOT NULL AND lease_until <= ? "
                 "AND ended_at IS NULL ORDER BY lease_until LIMIT ?",
@@ -546,7 +433,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         return [row[0] for row in rows]
 
     def _reclaim(self, sid: str, worker: str, until: float, now: float) -> bool:
-        with self._tx("reclaim") as conn:
+        with self.db.transaction("reclaim") as conn:
             cur = conn.execute(
                 "UPDATE calls SET lease_owner = ?, lease_until = ?, takes = takes + 1, "
                 "updated_at = ? WHERE sid = ? AND lease_until IS NOT NULL AND lease_until <= ? "
@@ -556,7 +443,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             return cur.rowcount == 1
 
     def cancel_requests(self, worker: str) -> list[str]:
-        with self._read("cancel_requests") as conn:
+        with self.db.snapshot("cancel_requests") as conn:
             rows = conn.execute(
                 "SELECT sid FROM calls WHERE lease_owner = ? AND cancel_requested_at IS NOT NULL "
                 "AND ended_at IS NULL ORDER BY id",
@@ -565,7 +452,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         return [row[0] for row in rows]
 
     def _cancel(self, sid: str, now: float) -> None:
-        with self._tx("cancel") as conn:
+        with self.db.transaction("cancel") as conn:
             row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
             if row is None:
                 raise not_found(sid)
@@ -634,7 +521,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             return results
         sids = sorted({op.call_sid for _, op in todo})
         try:
-            with self._tx("append_trace") as conn:
+            with self.db.transaction("append_trace") as conn:
                 counts: dict[str, int] = {}
                 for start in range(0, len(sids), 500):
                     chunk = sids[start : start + 500]
@@ -679,7 +566,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         first row's number); ``calls.trace_count`` counts the rows.  Two statements
         unless the trace is full."""
         offered = len(op.entries)
-        with self._tx("append_trace") as conn:
+        with self.db.transaction("append_trace") as conn:
             found = conn.execute(
                 "UPDATE calls SET trace_count = trace_count + ?, error = coalesce(error, ?) "
                 "WHERE sid = ? RETURNING trace_count",
@@ -704,7 +591,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
     def on_add_leg(self, op: AddLeg) -> bool:
         call_sid, leg_sid = op.call_sid, op.leg_sid
         now = self._stamp(op.at)
-        with self._tx("add_leg") as conn:
+        with self.db.transaction("add_leg") as conn:
             _require_call(conn, call_sid)
             cur = conn.execute(
                 "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
@@ -725,7 +612,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         allowed = expected(op.expect)
         leg = op.leg_sid or call_sid
         now = self._stamp(op.at)
-        with self._tx("set_status") as conn:
+        with self.db.transaction("set_status") as conn:
             row = conn.execute(
                 "SELECT status FROM call_legs WHERE sid = ? AND call_sid = ?", (leg, call_sid)
             ).fetchone()
@@ -779,7 +666,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         params = [list(p) for p in op.params]
         data = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
         now = self._stamp(op.at)
-        with self._tx("add_event") as conn:
+        with self.db.transaction("add_event") as conn:
             _require_call(conn, call_sid)
             cur = conn.execute(
                 "INSERT INTO call_events (event_id, call_sid, leg_sid, sequence, name, url, "
@@ -801,7 +688,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
 
     def on_record_attempt(self, op: RecordAttempt) -> None:
         event_id, attempt = op.event_id, op.attempt
-        with self._tx("record_attempt") as conn:
+        with self.db.transaction("record_attempt") as conn:
             cur = conn.execute(
                 "UPDATE call_events SET state = CASE WHEN state = 'delivered' THEN state "
                 "ELSE ? END WHERE event_id = ? AND call_sid = ?",
@@ -823,7 +710,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             )
 
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
-        with self._read("undelivered") as conn:
+        with self.db.snapshot("undelivered") as conn:
             return self._events(conn, "e.state = 'pending'", (), limit)
 
     # -- housekeeping ----------------------------------------------------------------------
@@ -848,11 +735,11 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
     # -- operations ------------------------------------------------------------------------
 
     def ping(self) -> None:
-        with self._read("ping") as conn:
+        with self.db.snapshot("ping") as conn:
             conn.execute("SELECT 1 FROM dialer_heartbeats LIMIT 1").fetchall()
 
     def beat(self, worker: str, at: float) -> None:
-        with self._tx("beat") as conn:
+        with self.db.transaction("beat") as conn:
             conn.execute(
                 "INSERT INTO dialer_heartbeats (worker, at) VALUES (?, ?) "
                 "ON CONFLICT (worker) DO UPDATE SET at = excluded.at",
@@ -861,12 +748,12 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             conn.execute("DELETE FROM dialer_heartbeats WHERE at < ?", (at - HEARTBEAT_KEEP,))
 
     def heartbeats(self) -> dict[str, float]:
-        with self._read("heartbeats") as conn:
+        with self.db.snapshot("heartbeats") as conn:
             rows = conn.execute("SELECT worker, at FROM dialer_heartbeats").fetchall()
         return {str(worker): float(at) for worker, at in rows}
 
     def stats(self) -> StoreStats:
-        with self._read("stats") as conn:
+        with self.db.snapshot("stats") as conn:
             rows = conn.execute("SELECT status, count(*) FROM calls GROUP BY status").fetchall()
             waiting, oldest = conn.execute(
                 "SELECT count(*), min(created_at) FROM calls WHERE waiting = 1"
@@ -874,7 +761,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         return StoreStats({str(s): int(n) for s, n in rows}, int(waiting), oldest)
 
     def purge(self) -> int:
-        with self._tx("purge") as conn:
+        with self.db.transaction("purge") as conn:
             self._last_purge = float("-inf")
             return self._maybe_purge(conn, self.clock())
 
