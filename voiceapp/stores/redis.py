@@ -21,14 +21,21 @@ Keys (all under a prefix, ``voiceapp:`` by default, set with ``?prefix=`` in the
 Expiry is done by Redis itself (real time).  Reads of sessions also compare
 ``expires_at`` with the store clock, so a controlled clock in tests is obeyed.
 
-Every command goes through the client (its connection pool, its retry policy).
+Every command goes through the client (its connection pool, its retry policy), but for
+the two of a voice fetch (``GET`` of the session, then the claim's ``SET``): they cannot
+share one round trip (the document is rendered from the session between them, and the
+claim stores that document), so each is made as cheap as redis-py allows, on a
+connection the thread keeps (:class:`_Pinned`, with its figure).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -37,6 +44,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+from redis.connection import Connection, ConnectionPool
 
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
@@ -62,6 +70,7 @@ class RedisStore(Store):
         #: False once the server refused ``SET ... NX GET`` (Redis < 7): two commands then
         self._set_nx_get = True
         self._idempotency = client.register_script(_IDEMPOTENCY)
+        self._pinned = _Pinned(client.connection_pool)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisStore:
@@ -101,6 +110,7 @@ class RedisStore(Store):
             raise StoreError(f"Redis store {what} failed: {exc}", code="store-unavailable") from exc
 
     def close(self) -> None:
+        self._pinned.close()
         self.client.close()
 
     def ping(self) -> bool:
@@ -120,8 +130,10 @@ class RedisStore(Store):
             client.set(key, data.encode("utf-8"), ex=ttl)
 
     def get_session(self, session_id: str) -> Session | None:
-        with self._errors("get_session") as client:
-            raw = cast("bytes | None", client.get(f"{self.prefix}session:{session_id}"))
+        with self._errors("get_session"):
+            raw = cast(
+                "bytes | None", self._pinned.command("GET", f"{self.prefix}session:{session_id}")
+            )
         if raw is None:
             return None
         fields: dict[str, Any] = json.loads(raw)
@@ -132,7 +144,7 @@ class RedisStore(Store):
 
     def claim(self, key: str, owner: str, body: bytes, ttl: int) -> tuple[bool, Claim]:
         name = f"{self.prefix}claim:{key}"
-        with self._errors("claim") as client:
+        with self._errors("claim"):
             # Bounded: another round only if the winner's record expired between our
             # SET NX and our GET (old Redis, without SET ... NX GET).
             for _ in range(3):
@@ -143,7 +155,7 @@ class RedisStore(Store):
                 if self._set_nx_get:
                     # Redis >= 7: one round trip; the old value comes back, nil if we set it.
                     try:
-                        reply = client.set(name, value, nx=True, ex=ex, get=True)
+                        reply = self._pinned.command("SET", name, value, "NX", "EX", ex, "GET")
                     except redis.ResponseError:
                         self._set_nx_get = False  # Redis < 7 refuses NX with GET
                     else:
@@ -151,9 +163,9 @@ class RedisStore(Store):
                         if old is None:
                             return True, Claim(owner=owner, body=body, claimed_at=now)
                         return False, _parse_claim(old)
-                if client.set(name, value, nx=True, ex=ex):
+                if self._pinned.command("SET", name, value, "NX", "EX", ex) is not None:
                     return True, Claim(owner=owner, body=body, claimed_at=now)
-                raw = cast("bytes | None", client.get(name))
+                raw = cast("bytes | None", self._pinned.command("GET", name))
                 if raw is not None:
                     return False, _parse_claim(raw)
         raise StoreError(f"claim of {key!r} did not settle", code="store-claim-unsettled")
@@ -207,6 +219,69 @@ class RedisStore(Store):
 def _ms(seconds: float) -> int:
     """A ttl in whole milliseconds, at least one."""
     return max(1, math.ceil(seconds * 1000))
+
+
+class _Pinned:
+    """The hand-rolled path of the voice fetch's two commands: the session's ``GET`` and
+    the claim's ``SET ... NX EX ... GET`` (see the module docstring).
+
+    Each thread keeps one connection of the client's pool (given back when the thread
+    ends or the store closes; a forked child takes its own) and sends the command on it
+    with the client's retry policy, skipping redis-py's per-command dispatch (a pool round
+    trip, its event hooks).  Kept because that dispatch cost more CPU than the command:
+    ``bench/bench_redis_commands.py`` measured ``client.get`` 101 µs of CPU against 83 µs for
+    the whole ``get_session`` (JSON and dataclass included), ``client.set(..., nx=True,
+    get=True)`` 117 µs against 86 µs for the whole ``claim`` (the shared 2-core machine,
+    redis-py 8.1).  Every other command goes through the client.
+    """
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self._local = threading.local()
+        self._generation = 0
+
+    def close(self) -> None:
+        self._generation += 1  # threads give their connection back on next use
+
+    def command(self, *args: Any) -> Any:
+        """Send one command on this thread's connection; the raw reply.
+
+        Connection errors and timeouts are retried as the client would (its ``retry``
+        policy, reconnecting); error replies raise ``redis.ResponseError``.
+        """
+        conn = self._connection()
+
+        def send() -> Any:
+            conn.send_command(*args)  # type: ignore[no-untyped-call]
+            return conn.read_response()
+
+        return conn.retry.call_with_retry(
+            send,
+            lambda error: conn.disconnect(),  # type: ignore[no-untyped-call]
+        )
+
+    def _connection(self) -> Connection:
+        local = self._local
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is not None and conn.pid == os.getpid() and local.generation == self._generation:
+            return conn
+        if conn is not None and conn.pid == os.getpid():
+            self.pool.release(conn)
+        try:
+            conn = self.pool.get_connection()
+        except TypeError:  # redis-py < 5.3 wants a command name (later ones warn about it)
+            conn = self.pool.get_connection("GET")  # type: ignore[call-arg,unused-ignore]
+        local.conn = conn
+        local.generation = self._generation
+        finalizer = weakref.finalize(threading.current_thread(), _give_back, self.pool, conn)
+        finalizer.atexit = False
+        return conn
+
+
+def _give_back(pool: ConnectionPool, conn: Connection) -> None:
+    """Return a finished thread's connection to the pool (in the process that took it)."""
+    if conn.pid == os.getpid():
+        pool.release(conn)
 
 
 def _parse_claim(raw: bytes) -> Claim:
