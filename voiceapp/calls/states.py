@@ -125,7 +125,7 @@ TRANSITIONS: Final[Mapping[tuple[CallStatus, Event], Transition]] = MappingProxy
 )
 
 QUEUED: Final = S.QUEUED
-#: Every status, in the order of :class:`CallStatus`.
+#: Every status (the members of :class:`CallStatus`).
 STATUSES: Final = frozenset(CallStatus)
 #: Statuses a call never leaves (no row starts there); reaching one frees the call's number.
 TERMINAL: Final = frozenset(s for s in CallStatus if not any(src is s for src, _ in TRANSITIONS))
