@@ -31,7 +31,7 @@ from flask import Flask, Response, jsonify
 
 from voiceapp.config import Settings
 from voiceapp.errors import ConfigError, RateLimited, VoiceappError
-from voiceapp.web.compat.config import CompatConfig
+from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.web.runtime import runtime
 
 __all__ = [
@@ -50,8 +50,7 @@ log = logging.getLogger("voiceapp.web.compat")
 
 def compat_config() -> CompatConfig:
     """The deployment's ``[compat]`` table (empty when the config has none)."""
-    value = runtime().settings.COMPAT
-    return value if isinstance(value, CompatConfig) else CompatConfig()
+    return runtime().settings.COMPAT or CompatConfig()
 
 
 def key_matches(candidates: Iterable[str], given: str) -> bool:
@@ -113,7 +112,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     from voiceapp.web.compat.thunderphone import bp as thunderphone_bp
 
     compat = settings.COMPAT
-    if isinstance(compat, CompatConfig):
+    if compat is not None:
         configured = dict(settings.OUTBOUND_NUMBERS)
         for key, number in compat.numbers():
             if number not in configured:

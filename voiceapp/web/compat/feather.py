@@ -38,6 +38,7 @@ from voiceapp.errors import (
     VoiceappError,
 )
 from voiceapp.phone import check_e164
+from voiceapp.settings_tables.compat import Agent
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import (
@@ -48,7 +49,6 @@ from voiceapp.web.compat import (
     too_many,
     vendor_extra,
 )
-from voiceapp.web.compat.config import Agent
 from voiceapp.web.fields import OBJECT, Field, required, table
 
 __all__ = ["bp", "coerce"]

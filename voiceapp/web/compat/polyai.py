@@ -35,6 +35,7 @@ from voiceapp.errors import (
     StoreError,
     VoiceappError,
 )
+from voiceapp.settings_tables.compat import PolyaiConfig, PolyaiConnector
 from voiceapp.stores.calls import TERMINAL
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
@@ -47,7 +48,6 @@ from voiceapp.web.compat import (
     uuid_of_sid,
     vendor_extra,
 )
-from voiceapp.web.compat.config import PolyaiConfig, PolyaiConnector
 from voiceapp.web.fields import STRING, Field, table
 from voiceapp.web.runtime import iso_time, runtime
 

@@ -38,11 +38,11 @@ from voiceapp.errors import (
     VoiceappError,
 )
 from voiceapp.phone import normalize
+from voiceapp.settings_tables.compat import Agent, ThunderPhoneConfig
 from voiceapp.stores.calls import CallRecord
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
-from voiceapp.web.compat.config import Agent, ThunderPhoneConfig
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 from voiceapp.web.runtime import iso_time
 
