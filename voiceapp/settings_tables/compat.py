@@ -146,8 +146,8 @@ class PathorsProject:
 
 @dataclass(frozen=True)
 class PathorsConfig:
-    api_keys: tuple[str, ...]
-    projects: Mapping[str, PathorsProject]
+    api_keys: tuple[str, ...] = ()
+    projects: Mapping[str, PathorsProject] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> PathorsConfig:
@@ -195,10 +195,10 @@ def _uuids(value: Any, key: Key) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class FeatherConfig:
-    api_keys: tuple[str, ...]
-    numbers: Mapping[str, FeatherNumber]
-    agents: Mapping[str, Agent]
-    teams: Mapping[str, Team]
+    api_keys: tuple[str, ...] = ()
+    numbers: Mapping[str, FeatherNumber] = field(default_factory=dict)
+    agents: Mapping[str, Agent] = field(default_factory=dict)
+    teams: Mapping[str, Team] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> FeatherConfig:
@@ -261,9 +261,9 @@ def _balance(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class ThunderPhoneConfig:
-    api_keys: tuple[str, ...]
-    numbers: Mapping[str, ThunderNumber]
-    agents: Mapping[int, Agent]
+    api_keys: tuple[str, ...] = ()
+    numbers: Mapping[str, ThunderNumber] = field(default_factory=dict)
+    agents: Mapping[int, Agent] = field(default_factory=dict)
     balance: float | None = None
     config_app: str = "greeting"
 
@@ -320,7 +320,7 @@ class PolyaiConnector:
 
 @dataclass(frozen=True)
 class PolyaiConfig:
-    connectors: Mapping[str, PolyaiConnector]
+    connectors: Mapping[str, PolyaiConnector] = field(default_factory=dict)
     status_retention: float = 7200.0
 
     def by_token(self) -> dict[str, PolyaiConnector]:
@@ -359,7 +359,7 @@ class PolyaiConfig:
 @dataclass(frozen=True)
 class CompatConfig:
     """The vendors a deployment enables; a vendor left out has no routes' configuration
-    (its routes answer 401 to every key)."""
+    (its routes read an empty one, ``PathorsConfig()``: 401 to every key)."""
 
     pathors: PathorsConfig | None = None
     feather: FeatherConfig | None = None

@@ -30,7 +30,7 @@ from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
-__all__ = ["SESSION_FIELDS", "bp", "create_session", "json_body", "require_api_key"]
+__all__ = ["SESSION_FIELDS", "bearer", "bp", "create_session", "json_body", "require_api_key"]
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -44,12 +44,15 @@ SESSION_FIELDS = table(
 )
 
 
+def bearer() -> str:
+    """The credential of ``Authorization: Bearer <credential>`` (empty when there is none)."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_api_key(rt: Runtime) -> str:
     """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (the key); else 401."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, credential = auth.partition(" ")
-    key = credential.strip() if scheme.lower() == "bearer" else ""
-    key = key or request.headers.get("X-API-Key", "").strip()
+    key = bearer() or request.headers.get("X-API-Key", "").strip()
     if not key:
         raise Unauthorized(
             "send an API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
