@@ -610,6 +610,14 @@ class Settings:
         return tuple(entries)
 
     @property
+    def own_numbers(self) -> frozenset[str]:
+        """The numbers the deployment defines itself: its caller IDs (``OUTBOUND_NUMBERS``)
+        and its simulated network's callees.  They are read as written
+        (:func:`voiceapp.phone.normalize` ``known``) and never refused by the destination
+        policy."""
+        return frozenset(dict(self.OUTBOUND_NUMBERS)) | frozenset(self.NETWORK.numbers)
+
+    @property
     def embedded_dialer(self) -> bool:
         """Whether ``create_app`` starts the in-process dialer."""
         return self.DIALER == "embedded" or (self.DIALER == "auto" and not self.TESTING)

@@ -83,13 +83,9 @@ def destination(
 ) -> str:
     """A callee number in E.164 (``country_code``, else ``DEFAULT_REGION``, reads national
     numbers) that the destination ``policy`` (default: the settings') permits, else a
-    403 ``destination-blocked`` / ``destination-not-permitted``.  A number the
-    deployment's simulated network defines is taken as written: the deployment vouches
-    for its own test numbers, which phonenumbers may not know."""
+    403 ``destination-blocked`` / ``destination-not-permitted``.  The settings' policy
+    permits the deployment's own numbers (:meth:`DestinationPolicy.from_settings`)."""
     e164 = number_of(settings, number, field=field, country_code=country_code)
-    network = settings.NETWORK
-    if network is not None and e164 in network.numbers:
-        return e164  # taken as written by number_of, and not subject to the policy
     if policy is None:
         policy = DestinationPolicy.from_settings(settings)
     return policy.check(e164, field=field)
@@ -100,12 +96,15 @@ def number_of(
 ) -> str:
     """A number in E.164 as the deployment reads numbers (``country_code``, else
     ``DEFAULT_REGION``), with no destination policy: for looking calls up, not placing
-    them.  A number of the simulated network is taken as written."""
-    network = settings.NETWORK
-    if network is not None and isinstance(number, str) and number in network.numbers:
-        return number
-    region = settings.DEFAULT_REGION or None
-    return normalize(number, field=field, country_code=country_code, default_region=region)
+    them.  A number of the simulated network is taken as written once it passes
+    :func:`~voiceapp.phone.normalize`'s checks (``known``)."""
+    return normalize(
+        number,
+        field=field,
+        country_code=country_code,
+        default_region=settings.DEFAULT_REGION or None,
+        known=settings.NETWORK.numbers,
+    )
 
 
 def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:

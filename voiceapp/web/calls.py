@@ -363,10 +363,9 @@ def parse_call(
     numbers = dict(settings.OUTBOUND_NUMBERS)
     # A caller ID written in OUTBOUND_NUMBERS is taken as written: the deployment vouches
     # for its own numbers (phonenumbers' metadata may not know a new or test range).
-    if raw_from in numbers:
-        from_ = raw_from
-    else:
-        from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
+    from_ = normalize(
+        raw_from, field="from", country_code=country, default_region=region, known=numbers
+    )
     to = destination(settings, raw_to, field="to", country_code=country, policy=destinations)
 
     url = _text(data, "url")
@@ -531,8 +530,13 @@ def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
     for name, key in (("to", "to"), ("from", "from_")):
         value = args.get(name)
         if value is not None:
-            if name == "from" and value.strip() in dict(settings.OUTBOUND_NUMBERS):
-                out[key] = value.strip()
+            if name == "from":  # a caller ID, or a simulated callee (a b-leg's caller ID)
+                out[key] = normalize(
+                    value,
+                    field=name,
+                    default_region=settings.DEFAULT_REGION or None,
+                    known=settings.own_numbers,
+                )
             else:
                 out[key] = number_of(settings, value, field=name)  # a look-up: no policy
     for name in ("created_after", "created_before"):
