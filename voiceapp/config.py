@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voiceapp import checks
+from voiceapp.checks import Invalid
 from voiceapp.destinations import (
     ALL_COUNTRIES,
     DEFAULT_BLOCKED_CODES,
@@ -39,8 +41,6 @@ from voiceapp.destinations import (
 )
 from voiceapp.errors import ConfigError
 from voiceapp.keys import DEV_SECRETS, MIN_SECRET_BYTES, derive_keys, weakness
-from voiceapp.settings_tables import check
-from voiceapp.settings_tables.check import Invalid
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
@@ -68,7 +68,7 @@ def _bool(value: Any) -> bool:
 
 
 def _int_range(low: int, high: int) -> Converter:
-    return check.integer(low, high, text=True)
+    return checks.integer(low, high, text=True)
 
 
 def _float_range(low: float, high: float) -> Converter:
@@ -174,7 +174,7 @@ def _outbound_numbers(value: Any) -> tuple[tuple[str, str], ...]:
         raise Invalid('must be a table of "+E164" = "active" | "inactive"')
     out: dict[str, str] = {}
     for number, status in items:
-        e164 = check.e164(number)
+        e164 = checks.e164(number)
         if not isinstance(status, str) or status.strip().lower() not in NUMBER_STATUSES:
             raise Invalid(f"{number}: status {status!r} must be one of active, inactive")
         out[e164] = status.strip().lower()
@@ -229,7 +229,7 @@ def _calling_codes(*, allow_all: bool) -> Converter:
 
 
 def _e164_list(value: Any) -> tuple[str, ...]:
-    return tuple(check.e164(number) for number in _str_list(value))
+    return tuple(checks.e164(number) for number in _str_list(value))
 
 
 def _network(value: Any) -> NetworkConfig:
@@ -393,7 +393,7 @@ class Settings:
         "Folder with <language>/*.xml voice templates that override the built-in ones.",
     )
     DEFAULT_LANGUAGE: str = setting(
-        "en", check.language, "Template language used when a session names none."
+        "en", checks.language, "Template language used when a session names none."
     )
     DEFAULT_REGION: str = setting(
         "",

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from voiceapp import checks
 from voiceapp.apps.templates import Templates
+from voiceapp.checks import located
 from voiceapp.errors import DigitsError, PhoneError, ValidationError
 from voiceapp.stores.base import Session
 
@@ -194,21 +196,11 @@ def check_pin(value: Any, *, field: str) -> str:
 def check_int(value: Any, *, field: str, low: int, high: int, default: int | None = None) -> int:
     if value is None and default is not None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            f"{field} must be an integer from {low} to {high}", code="invalid-range", field=field
-        )
-    return value
+    return located(checks.integer(low, high), value, field=field)
 
 
 def check_text(value: Any, *, field: str, max_length: int = 1000) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise ValidationError(
-            f"{field} must be a non-empty string of at most {max_length} characters",
-            code="invalid-text",
-            field=field,
-        )
-    return value.strip()
+    return located(checks.short_text(max_length), value, field=field)
 
 
 def check_number(value: Any, *, field: str) -> str:

@@ -61,8 +61,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voiceapp.settings_tables import check
-from voiceapp.settings_tables.check import Key
+from voiceapp import checks
+from voiceapp.settings_tables.key import Key
 
 __all__ = [
     "VARIABLE_TYPES",
@@ -87,11 +87,11 @@ VARIABLE_TYPES = ("string", "integer", "number", "boolean")
 def _texts(value: Any, key: Key) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise key.fail("must be a list of strings")
-    return key.items(value, check.text)
+    return key.items(value, checks.text)
 
 
 def _language(value: Any, key: Key) -> str | None:
-    return None if value is None else key.check(check.language, value)
+    return None if value is None else key.check(checks.language, value)
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,12 @@ def _agent(agent_id: str, value: Any, key: Key, *, allowed: tuple[str, ...]) -> 
     hold = table.get("hold_variable")
     return Agent(
         id=agent_id,
-        name=(key / "name").check(check.text, table.get("name", agent_id)),
-        app=(key / "app").check(check.text, table.get("app")),
+        name=(key / "name").check(checks.text, table.get("name", agent_id)),
+        app=(key / "app").check(checks.text, table.get("app")),
         language=_language(table.get("language"), key / "language"),
         variables=dict((key / "variables").table(table.get("variables", {}))),
         declared=declared,
-        hold_variable=None if hold is None else (key / "hold_variable").check(check.text, hold),
+        hold_variable=None if hold is None else (key / "hold_variable").check(checks.text, hold),
     )
 
 
@@ -160,12 +160,12 @@ class PathorsConfig:
                 raise where.fail("a project id is 1-128 letters, digits, _ . or -")
             p = where.table(raw, ("numbers", "app", "language"))
             numbers = (where / "numbers").items(
-                _texts(p.get("numbers", []), where / "numbers"), check.e164
+                _texts(p.get("numbers", []), where / "numbers"), checks.e164
             )
             projects[pid] = PathorsProject(
                 pid,
                 numbers,
-                (where / "app").check(check.text, p.get("app")),
+                (where / "app").check(checks.text, p.get("app")),
                 _language(p.get("language"), where / "language"),
             )
         return cls(_texts(table.get("api_keys", []), at / "api_keys"), projects)
@@ -190,7 +190,7 @@ class Team:
 
 
 def _uuids(value: Any, key: Key) -> tuple[str, ...]:
-    return key.items(_texts(value, key), check.uuid_text)
+    return key.items(_texts(value, key), checks.uuid_text)
 
 
 @dataclass(frozen=True)
@@ -207,14 +207,14 @@ class FeatherConfig:
         agents: dict[str, Agent] = {}
         for aid, raw in (at / "agents").table(table.get("agents", {})).items():
             where = at / "agents" / aid
-            agent_id = where.check(check.uuid_text, aid)
+            agent_id = where.check(checks.uuid_text, aid)
             agents[agent_id] = _agent(
                 agent_id, raw, where, allowed=("name", "app", "language", "context_variables")
             )
         teams: dict[str, Team] = {}
         for tid, raw in (at / "teams").table(table.get("teams", {})).items():
             where = at / "teams" / tid
-            team_id = where.check(check.uuid_text, tid)
+            team_id = where.check(checks.uuid_text, tid)
             t = where.table(raw, ("name", "members"))
             members = _uuids(t.get("members", []), where / "members")
             if not members:
@@ -222,12 +222,12 @@ class FeatherConfig:
             for i, member in enumerate(members):
                 if member not in agents:
                     raise (where / "members")[i].fail(f"no agent {member} in {key}.agents")
-            name = (where / "name").check(check.text, t.get("name", team_id))
+            name = (where / "name").check(checks.text, t.get("name", team_id))
             teams[team_id] = Team(team_id, name, members)
         numbers: dict[str, FeatherNumber] = {}
         for nid, raw in (at / "numbers").table(table.get("numbers", {})).items():
             where = at / "numbers" / nid
-            number_id = where.check(check.uuid_text, nid)
+            number_id = where.check(checks.uuid_text, nid)
             n = where.table(raw, ("number", "agents", "teams"))
             bound_agents = _uuids(n.get("agents", []), where / "agents")
             bound_teams = _uuids(n.get("teams", []), where / "teams")
@@ -237,7 +237,7 @@ class FeatherConfig:
             for i, team_id in enumerate(bound_teams):
                 if team_id not in teams:
                     raise (where / "teams")[i].fail(f"no team {team_id} in {key}.teams")
-            number = (where / "number").check(check.e164, n.get("number"))
+            number = (where / "number").check(checks.e164, n.get("number"))
             numbers[number_id] = FeatherNumber(number_id, number, bound_agents, bound_teams)
         return cls(_texts(table.get("api_keys", []), at / "api_keys"), numbers, agents, teams)
 
@@ -254,8 +254,8 @@ class ThunderNumber:
 
 
 def _balance(value: Any) -> float | None:
-    if value is not None and not check.is_number(value):
-        raise check.Invalid("must be a number (the org balance; <= 0 blocks calls)")
+    if value is not None and not checks.is_number(value):
+        raise checks.Invalid("must be a number (the org balance; <= 0 blocks calls)")
     return None if value is None else float(value)
 
 
@@ -285,15 +285,15 @@ class ThunderPhoneConfig:
         numbers: dict[str, ThunderNumber] = {}
         for number, raw in (at / "numbers").table(table.get("numbers", {})).items():
             where = at / "numbers" / number
-            e164 = where.check(check.e164, number)
+            e164 = where.check(checks.e164, number)
             n = where.table(raw, ("voip", "verified", "outbound_agent"))
             agent = n.get("outbound_agent")
             if agent is not None and (isinstance(agent, bool) or agent not in agents):
                 raise (where / "outbound_agent").fail(f"no agent {agent!r} in {key}.agents")
             numbers[e164] = ThunderNumber(
                 e164,
-                (where / "voip").check(check.boolean, n.get("voip", True)),
-                (where / "verified").check(check.boolean, n.get("verified", True)),
+                (where / "voip").check(checks.boolean, n.get("voip", True)),
+                (where / "verified").check(checks.boolean, n.get("verified", True)),
                 agent,
             )
         return cls(
@@ -301,7 +301,7 @@ class ThunderPhoneConfig:
             numbers,
             agents,
             (at / "balance").check(_balance, table.get("balance")),
-            (at / "config_app").check(check.text, table.get("config_app", "greeting")),
+            (at / "config_app").check(checks.text, table.get("config_app", "greeting")),
         )
 
 
@@ -335,20 +335,20 @@ class PolyaiConfig:
         for name, raw in (at / "connectors").table(table.get("connectors", {})).items():
             where = at / "connectors" / name
             c = where.table(raw, ("token", "from_number", "app", "language", "outbound"))
-            token = (where / "token").check(check.text, c.get("token"))
+            token = (where / "token").check(checks.text, c.get("token"))
             if token in tokens:
                 raise (where / "token").fail("two connectors share this token")
             tokens.add(token)
             connectors[name] = PolyaiConnector(
                 name,
                 token,
-                (where / "from_number").check(check.e164, c.get("from_number")),
-                (where / "app").check(check.text, c.get("app")),
+                (where / "from_number").check(checks.e164, c.get("from_number")),
+                (where / "app").check(checks.text, c.get("app")),
                 _language(c.get("language"), where / "language"),
-                (where / "outbound").check(check.boolean, c.get("outbound", True)),
+                (where / "outbound").check(checks.boolean, c.get("outbound", True)),
             )
         retention = (at / "status_retention").check(
-            check.seconds, table.get("status_retention", 7200)
+            checks.seconds, table.get("status_retention", 7200)
         )
         return cls(connectors, retention)
 

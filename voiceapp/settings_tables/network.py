@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from voiceapp import checks
 from voiceapp.dtmf import Timeline
-from voiceapp.settings_tables import check
-from voiceapp.settings_tables.check import Key
+from voiceapp.settings_tables.key import Key
 
 __all__ = ["OUTCOMES", "Callee", "Ivr", "NetworkConfig", "Outcome", "Press"]
 
@@ -64,14 +64,14 @@ _NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
 #: are dialed as written even where phonenumbers' metadata knows no such range (test numbers
 #: such as the seed examples' +0987654321).
 _SIMULATED_NUMBER: Final = re.compile(r"\+\d{2,15}")
-_RINGS = check.integer(0, 100)
+_RINGS = checks.integer(0, 100)
 
 
 def _press(value: Any, key: Key) -> Press:
     data = key.table(value, _PRESS_KEYS)
     if "digits" not in data:
         raise (key / "digits").fail("is required")
-    digits = (key / "digits").check(check.digits, data["digits"])
+    digits = (key / "digits").check(checks.digits, data["digits"])
     at = data.get("at")
     hearing = data.get("on_hearing")
     if (at is None) == (hearing is None):
@@ -82,9 +82,9 @@ def _press(value: Any, key: Key) -> Press:
         raise (key / "delay").fail("only goes with 'on_hearing'")
     return Press(
         digits=digits,
-        at=None if at is None else (key / "at").check(check.seconds, at),
+        at=None if at is None else (key / "at").check(checks.seconds, at),
         on_hearing=hearing,
-        delay=(key / "delay").check(check.seconds, data.get("delay", 0.0)),
+        delay=(key / "delay").check(checks.seconds, data.get("delay", 0.0)),
     )
 
 
@@ -92,13 +92,13 @@ def _ivr(value: Any, key: Key) -> Ivr:
     data = key.table(value, _IVR_KEYS)
     if "expect" not in data:
         raise (key / "expect").fail("is required")
-    expect = (key / "expect").check(check.digits, data["expect"])
+    expect = (key / "expect").check(checks.digits, data["expect"])
     if expect.pressed != expect.digits:
         raise (key / "expect").fail("must be tones only (no 'w'/'W' waits)")
     ivr = Ivr(
         expect=expect.digits,
-        after=(key / "after").check(check.seconds, data.get("after", 0.0)),
-        within=(key / "within").check(check.positive_seconds, data.get("within", 10.0)),
+        after=(key / "after").check(checks.seconds, data.get("after", 0.0)),
+        within=(key / "within").check(checks.positive_seconds, data.get("within", 10.0)),
     )
     if ivr.within <= ivr.after:
         raise (key / "within").fail(f"must be greater than after ({ivr.after})")
@@ -122,8 +122,8 @@ def _callee(value: Any, key: Key) -> Callee:
         rings=(key / "rings").check(_RINGS, data.get("rings", 1)),
         hangup_after=None
         if hangup_after is None
-        else (key / "hangup_after").check(check.positive_seconds, hangup_after),
-        talk_seconds=(key / "talk_seconds").check(check.seconds, data.get("talk_seconds", 3.0)),
+        else (key / "hangup_after").check(checks.positive_seconds, hangup_after),
+        talk_seconds=(key / "talk_seconds").check(checks.seconds, data.get("talk_seconds", 3.0)),
         press=tuple(_press(p, (key / "press")[i]) for i, p in enumerate(press)),
         ivr=None if data.get("ivr") is None else _ivr(data["ivr"], key / "ivr"),
         name=name,
@@ -154,7 +154,7 @@ class NetworkConfig:
             numbers[number] = _callee(value, at)
         return cls(
             ring_seconds=(where / "ring_seconds").check(
-                check.positive_seconds, table.get("ring_seconds", 2.0)
+                checks.positive_seconds, table.get("ring_seconds", 2.0)
             ),
             default=_callee(table.get("default", {}), where / "default"),
             numbers=numbers,

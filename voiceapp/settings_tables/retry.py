@@ -13,24 +13,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voiceapp.settings_tables import check
-from voiceapp.settings_tables.check import Invalid, Key
+from voiceapp import checks
+from voiceapp.checks import Invalid
+from voiceapp.settings_tables.key import Key
 
 __all__ = ["RetryPolicy"]
 
 
 def _factor(value: Any) -> float:
-    if not check.is_number(value) or value < 1:
+    if not checks.is_number(value) or value < 1:
         raise Invalid(f"must be a number of at least 1, got {value!r}")
     return float(value)
 
 
 def _check(values: Mapping[str, Any], key: Key) -> None:
     """Refuse a policy's values, naming the key of the first bad one."""
-    (key / "attempts").check(check.integer(1, 100), values["attempts"])
-    first = (key / "first_delay").check(check.positive_seconds, values["first_delay"])
+    (key / "attempts").check(checks.integer(1, 100), values["attempts"])
+    first = (key / "first_delay").check(checks.positive_seconds, values["first_delay"])
     (key / "factor").check(_factor, values["factor"])
-    if (key / "max_delay").check(check.seconds, values["max_delay"]) < first:
+    if (key / "max_delay").check(checks.seconds, values["max_delay"]) < first:
         raise (key / "max_delay").fail(
             f"must be at least first_delay ({first:g}), got {values['max_delay']!r}"
         )
