@@ -25,7 +25,7 @@ from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
 from voiceapp.web.bodies import json_body
-from voiceapp.web.fields import OBJECT, STRING, Field, table
+from voiceapp.web.fields import OBJECT, STRING, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
@@ -113,13 +113,7 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
     Every problem is a 4xx :class:`~voiceapp.errors.VoiceappError` naming its field;
     nothing is stored unless everything is valid.
     """
-    for key in payload:
-        if key not in SESSION_FIELDS:
-            raise ValidationError(
-                f"unknown field {key!r} (fields: {', '.join(SESSION_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(SESSION_FIELDS, payload)
     app = get_app(payload.get("app"))
     to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
     variables = app.validate(check_variables(payload.get("variables", {})))

@@ -59,7 +59,7 @@ from voiceapp.stores.calls import STATUSES, CallRecord, CallSpec, CallStore, ope
 from voiceapp.stores.calls.base import check_sid
 from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
-from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
+from voiceapp.web.fields import OBJECT, STRING, URL, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
@@ -349,13 +349,7 @@ def parse_call(
     """Validate a call request: the spec (without a ``url`` for app calls) and the session
     request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``; a
     ``to`` the destination policy refuses (``destinations``, default the settings') is 403."""
-    for key in data:
-        if key not in CALL_FIELDS:
-            raise ValidationError(
-                f"unknown field {key!r} (fields: {', '.join(CALL_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(CALL_FIELDS, data)
     country = _text(data, "country_code")
     region = settings.DEFAULT_REGION or None
     raw_from = _text(data, "from", required=True)
@@ -509,13 +503,7 @@ def _time(value: str, name: str) -> float:
 
 def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
     """``GET /v1/calls``' query (:data:`LIST_FIELDS`) as ``CallStore.list_calls`` arguments."""
-    for key in args:
-        if key not in LIST_FIELDS:
-            raise ValidationError(
-                f"unknown query parameter {key!r} (parameters: {', '.join(LIST_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(LIST_FIELDS, args, what=("query parameter", "parameters"))
     out: dict[str, Any] = {}
     status = args.get("status")
     if status is not None:
