@@ -51,7 +51,10 @@ Plain data in, typed and checked data out; every error is a
     outbound = true                       # false → 401 (not configured for outbound)
 
 Numbers must be E.164 and (checked by the blueprints at start) listed in
-``OUTBOUND_NUMBERS``; ``app`` must name a registered voice app.
+``OUTBOUND_NUMBERS``; ``app`` must name a registered voice app (this module knows no
+apps: :meth:`CompatConfig.apps` lists them and :mod:`voiceapp.config` checks them).
+Every value is checked with :mod:`voiceapp.checks`, located by
+:class:`~voiceapp.settings_tables.key.Key`.
 """
 
 from __future__ import annotations
