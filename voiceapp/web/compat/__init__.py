@@ -52,6 +52,7 @@ from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.web.runtime import runtime
 
 __all__ = [
+    "STATUSES",
     "Kind",
     "Profile",
     "VendorError",
@@ -79,6 +80,19 @@ Kind = Literal[
     "too-large",  # a body over MAX_CONTENT_LENGTH
     "invalid",  # every other refusal of the request (422 in the core)
 ]
+
+
+#: The status of each kind unless a vendor documents another (:attr:`Profile.statuses`).
+STATUSES: Mapping[Kind, int] = {
+    "unauthorized": 401,
+    "blocked": 403,
+    "inactive": 404,
+    "not-found": 404,
+    "conflict": 409,
+    "unavailable": 500,
+    "too-large": 413,
+    "invalid": 400,
+}
 
 
 def kind_of(error: VoiceappError) -> Kind:
@@ -123,7 +137,8 @@ def header(name: str) -> Callable[[], str]:
 class Profile:
     """A vendor route: its credential, its error statuses and messages, its error body.
 
-    ``statuses`` maps a :data:`Kind` to the vendor's status (400 when not listed);
+    ``statuses`` maps a :data:`Kind` to the vendor's status where it is not the one of
+    :data:`STATUSES`;
     ``messages`` a kind to the text answered, ``{message}`` standing for the core's
     message in the vendor's field names (the core's message when not listed);
     ``codes`` a kind to the code answered instead of the core's.  ``crash`` is the
@@ -135,8 +150,8 @@ class Profile:
     unauthorized: str
     names: Mapping[str, str]
     body: Body
-    statuses: Mapping[Kind, int]
     crash: tuple[int, str, str]
+    statuses: Mapping[Kind, int] = field(default_factory=dict)
     messages: Mapping[Kind, str] = field(default_factory=dict)
     codes: Mapping[Kind, str] = field(default_factory=dict)
 
@@ -175,7 +190,8 @@ class Profile:
         field, message = rename(error, self.names)
         message = self.messages.get(kind, "{message}").format(message=message)
         code = self.codes.get(kind, error.code)
-        return self.reply(self.statuses.get(kind, 400), message, code, field)
+        status = self.statuses.get(kind, STATUSES[kind])
+        return self.reply(status, message, code, field)
 
     def unexpected(self, error: Exception) -> Response:
         """The vendor's answer to an exception that is no ``VoiceappError``."""

@@ -93,16 +93,7 @@ PROFILE = Profile(
         "variables": "context_variables",
     },
     body=_body,
-    statuses={
-        "unauthorized": 401,
-        "blocked": 403,  # the destination policy (toll fraud)
-        "inactive": 404,
-        "not-found": 404,
-        "conflict": 409,
-        "unavailable": 503,
-        "too-large": 422,
-        "invalid": 422,
-    },
+    statuses={"unavailable": 503, "too-large": 422, "invalid": 422},  # FastAPI's 422
     messages={"unavailable": "Service unavailable, retry later"},
     crash=(500, "Internal Server Error", "internal"),
 )

@@ -43,14 +43,7 @@ PROFILE = Profile(
     unauthorized="Invalid authentication: the API key is invalid or missing",
     names={"from": "fromNumber", "to": "toNumber", "variables": "dynamicVariables"},
     body=lambda status, message, code, field: {"error": message},
-    statuses={
-        "unauthorized": 401,
-        "blocked": 403,  # the destination policy (toll fraud): not a malformed request
-        "inactive": 404,
-        "not-found": 404,
-        "conflict": 409,
-        "unavailable": 500,
-    },  # every other refusal of the request (422 in the core) is 400
+    statuses={"too-large": 400},  # every refusal of the request but 401, 403, 404, 409
     messages={
         "conflict": "The target phone number (toNumber) is already in the call queue",
         "unavailable": "Internal server error",

@@ -67,14 +67,9 @@ PROFILE = Profile(
     unauthorized="Invalid or missing authentication token",
     names={"from": "from_number", "to": "to_number", "variables": "metadata"},
     body=lambda status, message, code, field: {"message": message, "code": code},
-    statuses={
-        "unavailable": 500,
-        "blocked": 403,  # the destination policy (toll fraud)
-        "inactive": 401,  # the connector's number is not active
-        "not-found": 401,
-        "conflict": 409,
-        "too-large": 413,
-    },  # everything else (a core 401 too) is 400: invalid parameters
+    # a number the core does not find is the connector's: 401 (not configured for
+    # outbound); a core 401 is one of PolyAI's 400s (invalid parameters)
+    statuses={"inactive": 401, "not-found": 401, "unauthorized": 400},
     messages={
         "unavailable": RETRY,
         "inactive": "Connector not configured for outbound calling: {message}",

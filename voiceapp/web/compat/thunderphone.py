@@ -27,6 +27,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from voiceapp import checks
+from voiceapp.checks import located
 from voiceapp.errors import VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.settings_tables.compat import Agent, ThunderPhoneConfig
@@ -71,15 +73,7 @@ PROFILE = Profile(
     unauthorized="Invalid or missing API key",
     names={"from": "from_number", "to": "to_number", "variables": "config.variables"},
     body=lambda status, message, code, field: {"detail": message, "code": code},
-    statuses={
-        "unavailable": 502,
-        "blocked": 403,  # the destination policy (toll fraud)
-        "inactive": 403,
-        "not-found": 404,
-        "conflict": 409,
-        "unauthorized": 401,
-        "too-large": 413,  # a body over MAX_CONTENT_LENGTH
-    },  # everything else is 400
+    statuses={"inactive": 403, "unavailable": 502},  # an inactive number is blocked
     messages={
         "unavailable": UPSTREAM,
         "blocked": "Outbound blocked: {message}",
@@ -177,10 +171,7 @@ def place() -> tuple[Response, int]:
 
     hold = body.get("max_hold_seconds")
     if hold is not None:
-        if isinstance(hold, bool) or not isinstance(hold, int) or not 1 <= hold <= MAX_HOLD:
-            raise VendorError(
-                400, f"max_hold_seconds must be an integer from 1 to {MAX_HOLD}", "invalid-range"
-            )
+        located(checks.integer(1, MAX_HOLD), hold, field="max_hold_seconds")  # else 400
         if agent is not None and agent.hold_variable is not None:
             variables[agent.hold_variable] = hold
 
