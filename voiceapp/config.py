@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voiceapp import checks
+from voiceapp.checks import Invalid
 from voiceapp.destinations import (
     ALL_COUNTRIES,
     DEFAULT_BLOCKED_CODES,
@@ -50,12 +51,6 @@ CONFIG_ENV = "VOICEAPP_CONFIG"
 
 #: A production secret must be at least this long, in bytes (see voiceapp.keys.weakness).
 MIN_SECRET_LENGTH = MIN_SECRET_BYTES
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
-
-
-class Invalid(ValueError):
-    """Raised by a converter: the message says what the value should be."""
-
 
 Converter = Callable[[Any], Any]
 
@@ -73,19 +68,7 @@ def _bool(value: Any) -> bool:
 
 
 def _int_range(low: int, high: int) -> Converter:
-    def convert(value: Any) -> int:
-        if isinstance(value, bool):
-            raise Invalid(f"must be an integer from {low} to {high}")
-        if isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise Invalid(f"must be an integer from {low} to {high}") from None
-        if not isinstance(value, int) or not low <= value <= high:
-            raise Invalid(f"must be an integer from {low} to {high}")
-        return value
-
-    return convert
+    return checks.integer(low, high, text=True)
 
 
 def _float_range(low: float, high: float) -> Converter:
@@ -156,13 +139,6 @@ def _http_url(value: Any) -> str:
     return text
 
 
-def _language(value: Any) -> str:
-    text = _str(value).strip()
-    if not text or "/" in text or "\\" in text or text.startswith("."):
-        raise Invalid("must be a language tag such as en or zh-TW")
-    return text
-
-
 def _region(value: Any) -> str:
     text = _str(value).strip().upper()
     if text and (len(text) != 2 or not text.isalpha()):
@@ -198,11 +174,10 @@ def _outbound_numbers(value: Any) -> tuple[tuple[str, str], ...]:
         raise Invalid('must be a table of "+E164" = "active" | "inactive"')
     out: dict[str, str] = {}
     for number, status in items:
-        if not isinstance(number, str) or not _E164.fullmatch(number.strip()):
-            raise Invalid(f"{number!r} is not an E.164 number such as +19499300360")
+        e164 = checks.e164(number)
         if not isinstance(status, str) or status.strip().lower() not in NUMBER_STATUSES:
             raise Invalid(f"{number}: status {status!r} must be one of active, inactive")
-        out[number.strip()] = status.strip().lower()
+        out[e164] = status.strip().lower()
     return tuple(out.items())
 
 
@@ -254,14 +229,10 @@ def _calling_codes(*, allow_all: bool) -> Converter:
 
 
 def _e164_list(value: Any) -> tuple[str, ...]:
-    numbers = _str_list(value)
-    for number in numbers:
-        if not _E164.fullmatch(number):
-            raise Invalid(f"{number!r} is not an E.164 number such as +19005550100")
-    return numbers
+    return tuple(checks.e164(number) for number in _str_list(value))
 
 
-def _network(value: Any) -> Any:
+def _network(value: Any) -> NetworkConfig:
     """The ``[network]`` table, validated into a ``NetworkConfig`` (errors name the key)."""
     if isinstance(value, NetworkConfig):
         return value
@@ -270,7 +241,7 @@ def _network(value: Any) -> Any:
     return NetworkConfig.from_dict(value, key="network")
 
 
-def _retry(value: Any) -> Any:
+def _retry(value: Any) -> RetryPolicy:
     """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
     if isinstance(value, RetryPolicy):
         return value
@@ -279,16 +250,28 @@ def _retry(value: Any) -> Any:
     return RetryPolicy.from_dict(value, key="callback_retry")
 
 
-def _compat(value: Any) -> Any:
-    """The ``[compat]`` table (vendor-compatible routes), validated into a ``CompatConfig``."""
+def _compat(value: Any) -> CompatConfig | None:
+    """The ``[compat]`` table (vendor-compatible routes), validated into a ``CompatConfig``
+    whose apps are registered voice apps."""
     if value is None or isinstance(value, CompatConfig):
         return value
     if not isinstance(value, Mapping):
         raise Invalid("must be a table of vendors (see docs/compat.md)")
-    return CompatConfig.from_dict(value, key="compat")
+    compat = CompatConfig.from_dict(value, key="compat")
+    from voiceapp.apps import registry  # the apps' own module, not the config's import
+
+    known = registry()
+    for key, app in compat.apps():
+        if app not in known:
+            raise ConfigError(
+                f"{key}: unknown app {app!r} (apps: {', '.join(sorted(known))})",
+                code="config-value",
+                field=key,
+            )
+    return compat
 
 
-def _rate_limit(value: Any) -> Any:
+def _rate_limit(value: Any) -> RateLimit | None:
     """``"N/period"`` (``"100/1s"``) into a :class:`RateLimit`; empty: no limit (None)."""
     if value is None or isinstance(value, RateLimit):
         return value
@@ -410,7 +393,7 @@ class Settings:
         "Folder with <language>/*.xml voice templates that override the built-in ones.",
     )
     DEFAULT_LANGUAGE: str = setting(
-        "en", _language, "Template language used when a session names none."
+        "en", checks.language, "Template language used when a session names none."
     )
     DEFAULT_REGION: str = setting(
         "",
@@ -433,19 +416,19 @@ class Settings:
         "embedded: the server runs the dialer; external: voiceapp dialer does; auto: "
         "embedded unless TESTING.",
     )
-    NETWORK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
-        None,
+    NETWORK: NetworkConfig = setting(  # noqa: RUF009 - a field() carrying metadata
+        NetworkConfig(),
         _network,
         "The simulated network: [network] table of numbers and callee scripts (file only).",
         env=False,
     )
-    CALLBACK_RETRY: Any = setting(  # noqa: RUF009 - a field() carrying metadata
-        None,
+    CALLBACK_RETRY: RetryPolicy = setting(  # noqa: RUF009 - a field() carrying metadata
+        RetryPolicy(),
         _retry,
         "Status-callback retries: [callback_retry] attempts, first_delay, factor, max_delay.",
         env=False,
     )
-    COMPAT: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+    COMPAT: CompatConfig | None = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _compat,
         "Vendor-compatible routes: [compat.<vendor>] tables, see docs/compat.md (file only).",
@@ -490,12 +473,12 @@ class Settings:
         "Exact E.164 numbers called whatever their type or country (e.g. test numbers).",
     )
     # -- request limits
-    RATE_LIMIT_PER_KEY: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+    RATE_LIMIT_PER_KEY: RateLimit | None = setting(  # noqa: RUF009 - a field() carrying metadata
         RateLimit(100, 1.0),
         _rate_limit,
         "Requests per API key creating calls or sessions, N/period (100/1s); empty = no limit.",
     )
-    RATE_LIMIT_PER_DESTINATION: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+    RATE_LIMIT_PER_DESTINATION: RateLimit | None = setting(  # noqa: RUF009 - a field() carrying metadata
         RateLimit(10, 60.0),
         _rate_limit,
         "Calls placed to one number (to), N/period (10/60s), every route; empty = no limit.",
@@ -627,6 +610,14 @@ class Settings:
         return tuple(entries)
 
     @property
+    def own_numbers(self) -> frozenset[str]:
+        """The numbers the deployment defines itself: its caller IDs (``OUTBOUND_NUMBERS``)
+        and its simulated network's callees.  They are read as written
+        (:func:`voiceapp.phone.normalize` ``known``) and never refused by the destination
+        policy."""
+        return frozenset(dict(self.OUTBOUND_NUMBERS)) | frozenset(self.NETWORK.numbers)
+
+    @property
     def embedded_dialer(self) -> bool:
         """Whether ``create_app`` starts the in-process dialer."""
         return self.DIALER == "embedded" or (self.DIALER == "auto" and not self.TESTING)
@@ -663,7 +654,7 @@ class Settings:
         """(setting, secrets) of every secret setting, the token keys first."""
         receivers = tuple(s for _, secrets in self.CALLBACK_RECEIVERS for s in secrets)
         compat: list[str] = []
-        if isinstance(self.COMPAT, CompatConfig):  # the vendor routes' keys and tokens
+        if self.COMPAT is not None:  # the vendor routes' keys and tokens
             for vendor in (self.COMPAT.pathors, self.COMPAT.feather, self.COMPAT.thunderphone):
                 compat += vendor.api_keys if vendor is not None else ()
             if self.COMPAT.polyai is not None:
@@ -760,8 +751,8 @@ def setting_docs() -> list[tuple[str, str, str, str]]:
         default = f.default
         if isinstance(default, tuple):
             shown = ",".join(default) if default else "(empty)"
-        elif default == "" or default is None:
-            shown = "(empty)"
+        elif default == "" or default is None or isinstance(default, NetworkConfig | RetryPolicy):
+            shown = "(empty)"  # a table: its own defaults are in its docs (dialer.md)
         else:
             shown = str(default)
         env = ENV_PREFIX + name if f.metadata["env"] else "-"

@@ -165,16 +165,12 @@ class DestinationPolicy:
     def from_settings(cls, settings: Settings) -> DestinationPolicy:
         """The deployment's policy.  Its own numbers are exact allowed numbers: the
         simulated network's callees (scripts, not carriers) and its caller IDs."""
-        own = [number for number, _status in settings.OUTBOUND_NUMBERS]
-        network = settings.NETWORK
-        if network is not None:
-            own.extend(network.numbers)
         return cls.build(
             blocked_types=settings.BLOCKED_NUMBER_TYPES,
             blocked_codes=settings.BLOCKED_COUNTRY_CODES,
             allowed_codes=settings.ALLOWED_COUNTRY_CODES,
             default_region=settings.DEFAULT_REGION or None,
-            allowlist=(*settings.DESTINATION_ALLOWLIST, *own),
+            allowlist=(*settings.DESTINATION_ALLOWLIST, *settings.own_numbers),
         )
 
     def allowing(self, numbers: Iterable[str]) -> DestinationPolicy:

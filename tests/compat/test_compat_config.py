@@ -10,8 +10,8 @@ from compatkit import SEED_UUID, VENDORS, vendors_compat
 
 from voiceapp.config import load_settings
 from voiceapp.errors import ConfigError
+from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.web import create_app
-from voiceapp.web.compat.config import CompatConfig
 
 AGENT = f"compat.feather.agents.{SEED_UUID}"
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from voiceapp import checks
 from voiceapp.apps.templates import Templates
+from voiceapp.checks import located
 from voiceapp.errors import DigitsError, PhoneError, ValidationError
 from voiceapp.stores.base import Session
 
@@ -24,13 +26,15 @@ __all__ = [
     "Context",
     "Example",
     "StepUrl",
+    "Variable",
     "check_digits",
     "check_int",
     "check_keys",
     "check_number",
-    "check_pin",
     "check_text",
     "check_variables",
+    "pin",
+    "read_variables",
 ]
 
 #: The deepest nesting of objects and lists in an app's variables (an IVR tree of
@@ -177,38 +181,57 @@ def check_variables(variables: Any, *, at: str = "variables") -> Mapping[str, An
     return variables
 
 
+@dataclass(frozen=True)
+class Variable:
+    """One variable an app accepts: its check (a :mod:`voiceapp.checks` check: value →
+    clean value, or :class:`~voiceapp.checks.Invalid`), whether it is required, and the
+    default taken when it is absent or null (None: no default, the variable is left out)."""
+
+    name: str
+    check: Callable[[Any], Any]
+    required: bool = False
+    default: Any = None
+
+
+def read_variables(
+    variables: Mapping[str, Any], table: Sequence[Variable], *, at: str = "variables"
+) -> dict[str, Any]:
+    """The variables of ``table`` checked, in table order: unknown and missing names are
+    refused (:func:`check_keys`), each value is checked and located (``variables.repeat``)."""
+    check_keys(
+        variables,
+        required=(v.name for v in table if v.required),
+        optional=(v.name for v in table if not v.required),
+        at=at,
+    )
+    out: dict[str, Any] = {}
+    for var in table:
+        value = variables.get(var.name)
+        if value is None and var.default is not None:
+            out[var.name] = var.default
+        elif var.name in variables:
+            out[var.name] = located(var.check, value, field=f"{at}.{var.name}")
+    return out
+
+
 _PIN = re.compile(r"[0-9]{4,10}")
 
 
-def check_pin(value: Any, *, field: str) -> str:
+def pin(value: Any) -> str:
     """A PIN: a string of 4 to 10 digits (a string keeps leading zeros)."""
     if not isinstance(value, str) or _PIN.fullmatch(value) is None:
-        raise ValidationError(
-            f'{field} must be a string of 4 to 10 digits, such as "8970"',
-            code="invalid-pin",
-            field=field,
-        )
+        raise checks.Invalid('must be a string of 4 to 10 digits, such as "8970"', "invalid-pin")
     return value
 
 
 def check_int(value: Any, *, field: str, low: int, high: int, default: int | None = None) -> int:
     if value is None and default is not None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            f"{field} must be an integer from {low} to {high}", code="invalid-range", field=field
-        )
-    return value
+    return located(checks.integer(low, high), value, field=field)
 
 
 def check_text(value: Any, *, field: str, max_length: int = 1000) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise ValidationError(
-            f"{field} must be a non-empty string of at most {max_length} characters",
-            code="invalid-text",
-            field=field,
-        )
-    return value.strip()
+    return located(checks.short_text(max_length), value, field=field)
 
 
 def check_number(value: Any, *, field: str) -> str:

@@ -19,7 +19,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from voiceapp.apps.base import App, Context, Example, check_int, check_keys, check_pin
+from voiceapp import checks
+from voiceapp.apps.base import App, Context, Example, Variable, pin, read_variables
 from voiceapp.errors import ValidationError
 
 __all__ = ["MAX_ATTEMPTS", "VERIFY_TTL", "PinApp", "PinVerifyApp"]
@@ -41,14 +42,14 @@ class PinApp(App):
     templates = ("pin.xml",)
     secret_variables: ClassVar[frozenset[str]] = frozenset({"pin"})
 
+    #: the variables of a pin session
+    variables: ClassVar[tuple[Variable, ...]] = (
+        Variable("pin", pin, required=True),
+        Variable("repeat", checks.integer(1, 5), default=2),
+    )
+
     def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        check_keys(variables, required=("pin",), optional=("repeat",), at="variables")
-        return {
-            "pin": check_pin(variables["pin"], field="variables.pin"),
-            "repeat": check_int(
-                variables.get("repeat"), field="variables.repeat", low=1, high=5, default=2
-            ),
-        }
+        return read_variables(variables, self.variables)
 
     def start(self, ctx: Context) -> bytes:
         pin = str(ctx.variables["pin"])
@@ -68,9 +69,11 @@ class PinVerifyApp(App):
     max_ttl: ClassVar[int | None] = VERIFY_TTL
     secret_variables: ClassVar[frozenset[str]] = frozenset({"pin"})
 
+    #: the variables of a pin-verify session
+    variables: ClassVar[tuple[Variable, ...]] = (Variable("pin", pin, required=True),)
+
     def validate(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        check_keys(variables, required=("pin",), optional=(), at="variables")
-        return {"pin": check_pin(variables["pin"], field="variables.pin")}
+        return read_variables(variables, self.variables)
 
     def _prompt(self, ctx: Context, attempt: int, reason: str) -> bytes:
         pin = str(ctx.variables["pin"])

@@ -51,18 +51,21 @@ Plain data in, typed and checked data out; every error is a
     outbound = true                       # false → 401 (not configured for outbound)
 
 Numbers must be E.164 and (checked by the blueprints at start) listed in
-``OUTBOUND_NUMBERS``; ``app`` must name a registered voice app.
+``OUTBOUND_NUMBERS``; ``app`` must name a registered voice app (this module knows no
+apps: :meth:`CompatConfig.apps` lists them and :mod:`voiceapp.config` checks them).
+Every value is checked with :mod:`voiceapp.checks`, located by
+:class:`~voiceapp.settings_tables.key.Key`.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voiceapp.errors import ConfigError
+from voiceapp import checks
+from voiceapp.settings_tables.key import Key
 
 __all__ = [
     "VARIABLE_TYPES",
@@ -79,75 +82,19 @@ __all__ = [
     "ThunderPhoneConfig",
 ]
 
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 #: Type names a Feather agent may declare for a context variable (a list is an enum).
 VARIABLE_TYPES = ("string", "integer", "number", "boolean")
 
 
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(f"{key}: {message}", code="config-value", field=key)
-
-
-def _table(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(key, "must be a table")
-    return value
-
-
-def _keys(table: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
-    for name in table:
-        if name not in allowed:
-            raise _fail(f"{key}.{name}", f"unknown key (keys: {', '.join(allowed)})")
-
-
-def _str(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, "must be a non-empty string")
-    return value.strip()
-
-
-def _strs(value: Any, key: str) -> tuple[str, ...]:
+def _texts(value: Any, key: Key) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
-        raise _fail(key, "must be a list of strings")
-    return tuple(_str(item, f"{key}[{i}]") for i, item in enumerate(value))
+        raise key.fail("must be a list of strings")
+    return key.items(value, checks.text)
 
 
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, "must be true or false")
-    return value
-
-
-def _number(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not _E164.fullmatch(value.strip()):
-        raise _fail(key, f"{value!r} is not an E.164 number such as +19499300360")
-    return value.strip()
-
-
-def _uuid(value: Any, key: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise _fail(key, f"{value!r} is not a UUID") from None
-
-
-def _app(value: Any, key: str) -> str:
-    from voiceapp.apps import registry
-
-    name = _str(value, key)
-    if name not in registry():
-        raise _fail(key, f"unknown app {name!r} (apps: {', '.join(sorted(registry()))})")
-    return name
-
-
-def _language(value: Any, key: str) -> str | None:
-    if value is None:
-        return None
-    text = _str(value, key)
-    if "/" in text or "\\" in text or text.startswith("."):
-        raise _fail(key, "must be a language tag such as en or zh-TW")
-    return text
+def _language(value: Any, key: Key) -> str | None:
+    return None if value is None else key.check(checks.language, value)
 
 
 @dataclass(frozen=True)
@@ -164,31 +111,28 @@ class Agent:
     hold_variable: str | None = None
 
 
-def _agent(agent_id: str, value: Any, key: str, *, allowed: tuple[str, ...]) -> Agent:
-    table = _table(value, key)
-    _keys(table, key, allowed)
+def _agent(agent_id: str, value: Any, key: Key, *, allowed: tuple[str, ...]) -> Agent:
+    table = key.table(value, allowed)
     declared: dict[str, str | tuple[str, ...]] = {}
-    decl = table.get("context_variables", {})
-    for name, kind in _table(decl, f"{key}.context_variables").items():
-        where = f"{key}.context_variables.{name}"
+    for name, kind in (key / "context_variables").table(table.get("context_variables", {})).items():
+        where = key / "context_variables" / name
         if isinstance(kind, list):
-            declared[name] = _strs(kind, where)
+            declared[name] = _texts(kind, where)
             if not declared[name]:
-                raise _fail(where, "an enum needs at least one value")
+                raise where.fail("an enum needs at least one value")
         elif kind in VARIABLE_TYPES:
             declared[name] = kind
         else:
-            raise _fail(where, f"must be one of {', '.join(VARIABLE_TYPES)} or a list (an enum)")
-    variables = dict(_table(table.get("variables", {}), f"{key}.variables"))
+            raise where.fail(f"must be one of {', '.join(VARIABLE_TYPES)} or a list (an enum)")
     hold = table.get("hold_variable")
     return Agent(
         id=agent_id,
-        name=_str(table.get("name", agent_id), f"{key}.name"),
-        app=_app(table.get("app"), f"{key}.app"),
-        language=_language(table.get("language"), f"{key}.language"),
-        variables=variables,
+        name=(key / "name").check(checks.text, table.get("name", agent_id)),
+        app=(key / "app").check(checks.text, table.get("app")),
+        language=_language(table.get("language"), key / "language"),
+        variables=dict((key / "variables").table(table.get("variables", {}))),
         declared=declared,
-        hold_variable=None if hold is None else _str(hold, f"{key}.hold_variable"),
+        hold_variable=None if hold is None else (key / "hold_variable").check(checks.text, hold),
     )
 
 
@@ -205,31 +149,29 @@ class PathorsProject:
 
 @dataclass(frozen=True)
 class PathorsConfig:
-    api_keys: tuple[str, ...]
-    projects: Mapping[str, PathorsProject]
+    api_keys: tuple[str, ...] = ()
+    projects: Mapping[str, PathorsProject] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> PathorsConfig:
-        table = _table(value, key)
-        _keys(table, key, ("api_keys", "projects"))
+        at = Key(key)
+        table = at.table(value, ("api_keys", "projects"))
         projects = {}
-        for pid, raw in _table(table.get("projects", {}), f"{key}.projects").items():
-            where = f"{key}.projects.{pid}"
+        for pid, raw in (at / "projects").table(table.get("projects", {})).items():
+            where = at / "projects" / pid
             if not _NAME.fullmatch(pid):
-                raise _fail(where, "a project id is 1-128 letters, digits, _ . or -")
-            p = _table(raw, where)
-            _keys(p, where, ("numbers", "app", "language"))
-            numbers = tuple(
-                _number(n, f"{where}.numbers[{i}]")
-                for i, n in enumerate(_strs(p.get("numbers", []), f"{where}.numbers"))
+                raise where.fail("a project id is 1-128 letters, digits, _ . or -")
+            p = where.table(raw, ("numbers", "app", "language"))
+            numbers = (where / "numbers").items(
+                _texts(p.get("numbers", []), where / "numbers"), checks.e164
             )
             projects[pid] = PathorsProject(
                 pid,
                 numbers,
-                _app(p.get("app"), f"{where}.app"),
-                _language(p.get("language"), f"{where}.language"),
+                (where / "app").check(checks.text, p.get("app")),
+                _language(p.get("language"), where / "language"),
             )
-        return cls(_strs(table.get("api_keys", []), f"{key}.api_keys"), projects)
+        return cls(_texts(table.get("api_keys", []), at / "api_keys"), projects)
 
 
 # -- Feather --------------------------------------------------------------------------
@@ -250,64 +192,57 @@ class Team:
     members: tuple[str, ...]
 
 
+def _uuids(value: Any, key: Key) -> tuple[str, ...]:
+    return key.items(_texts(value, key), checks.uuid_text)
+
+
 @dataclass(frozen=True)
 class FeatherConfig:
-    api_keys: tuple[str, ...]
-    numbers: Mapping[str, FeatherNumber]
-    agents: Mapping[str, Agent]
-    teams: Mapping[str, Team]
+    api_keys: tuple[str, ...] = ()
+    numbers: Mapping[str, FeatherNumber] = field(default_factory=dict)
+    agents: Mapping[str, Agent] = field(default_factory=dict)
+    teams: Mapping[str, Team] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> FeatherConfig:
-        table = _table(value, key)
-        _keys(table, key, ("api_keys", "numbers", "agents", "teams"))
+        at = Key(key)
+        table = at.table(value, ("api_keys", "numbers", "agents", "teams"))
         agents: dict[str, Agent] = {}
-        for aid, raw in _table(table.get("agents", {}), f"{key}.agents").items():
-            where = f"{key}.agents.{aid}"
-            agent_id = _uuid(aid, where)
+        for aid, raw in (at / "agents").table(table.get("agents", {})).items():
+            where = at / "agents" / aid
+            agent_id = where.check(checks.uuid_text, aid)
             agents[agent_id] = _agent(
                 agent_id, raw, where, allowed=("name", "app", "language", "context_variables")
             )
         teams: dict[str, Team] = {}
-        for tid, raw in _table(table.get("teams", {}), f"{key}.teams").items():
-            where = f"{key}.teams.{tid}"
-            team_id = _uuid(tid, where)
-            t = _table(raw, where)
-            _keys(t, where, ("name", "members"))
-            members = tuple(
-                _uuid(m, f"{where}.members[{i}]")
-                for i, m in enumerate(_strs(t.get("members", []), f"{where}.members"))
-            )
+        for tid, raw in (at / "teams").table(table.get("teams", {})).items():
+            where = at / "teams" / tid
+            team_id = where.check(checks.uuid_text, tid)
+            t = where.table(raw, ("name", "members"))
+            members = _uuids(t.get("members", []), where / "members")
             if not members:
-                raise _fail(f"{where}.members", "a team needs at least one member agent")
+                raise (where / "members").fail("a team needs at least one member agent")
             for i, member in enumerate(members):
                 if member not in agents:
-                    raise _fail(f"{where}.members[{i}]", f"no agent {member} in {key}.agents")
-            teams[team_id] = Team(team_id, _str(t.get("name", team_id), f"{where}.name"), members)
+                    raise (where / "members")[i].fail(f"no agent {member} in {key}.agents")
+            name = (where / "name").check(checks.text, t.get("name", team_id))
+            teams[team_id] = Team(team_id, name, members)
         numbers: dict[str, FeatherNumber] = {}
-        for nid, raw in _table(table.get("numbers", {}), f"{key}.numbers").items():
-            where = f"{key}.numbers.{nid}"
-            number_id = _uuid(nid, where)
-            n = _table(raw, where)
-            _keys(n, where, ("number", "agents", "teams"))
-            bound_agents = tuple(
-                _uuid(a, f"{where}.agents[{i}]")
-                for i, a in enumerate(_strs(n.get("agents", []), f"{where}.agents"))
-            )
-            bound_teams = tuple(
-                _uuid(tid, f"{where}.teams[{i}]")
-                for i, tid in enumerate(_strs(n.get("teams", []), f"{where}.teams"))
-            )
+        for nid, raw in (at / "numbers").table(table.get("numbers", {})).items():
+            where = at / "numbers" / nid
+            number_id = where.check(checks.uuid_text, nid)
+            n = where.table(raw, ("number", "agents", "teams"))
+            bound_agents = _uuids(n.get("agents", []), where / "agents")
+            bound_teams = _uuids(n.get("teams", []), where / "teams")
             for i, a in enumerate(bound_agents):
                 if a not in agents:
-                    raise _fail(f"{where}.agents[{i}]", f"no agent {a} in {key}.agents")
+                    raise (where / "agents")[i].fail(f"no agent {a} in {key}.agents")
             for i, team_id in enumerate(bound_teams):
                 if team_id not in teams:
-                    raise _fail(f"{where}.teams[{i}]", f"no team {team_id} in {key}.teams")
-            numbers[number_id] = FeatherNumber(
-                number_id, _number(n.get("number"), f"{where}.number"), bound_agents, bound_teams
-            )
-        return cls(_strs(table.get("api_keys", []), f"{key}.api_keys"), numbers, agents, teams)
+                    raise (where / "teams")[i].fail(f"no team {team_id} in {key}.teams")
+            number = (where / "number").check(checks.e164, n.get("number"))
+            numbers[number_id] = FeatherNumber(number_id, number, bound_agents, bound_teams)
+        return cls(_texts(table.get("api_keys", []), at / "api_keys"), numbers, agents, teams)
 
 
 # -- ThunderPhone ---------------------------------------------------------------------
@@ -321,23 +256,29 @@ class ThunderNumber:
     outbound_agent: int | None = None
 
 
+def _balance(value: Any) -> float | None:
+    if value is not None and not checks.is_number(value):
+        raise checks.Invalid("must be a number (the org balance; <= 0 blocks calls)")
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class ThunderPhoneConfig:
-    api_keys: tuple[str, ...]
-    numbers: Mapping[str, ThunderNumber]
-    agents: Mapping[int, Agent]
+    api_keys: tuple[str, ...] = ()
+    numbers: Mapping[str, ThunderNumber] = field(default_factory=dict)
+    agents: Mapping[int, Agent] = field(default_factory=dict)
     balance: float | None = None
     config_app: str = "greeting"
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> ThunderPhoneConfig:
-        table = _table(value, key)
-        _keys(table, key, ("api_keys", "numbers", "agents", "balance", "config_app"))
+        at = Key(key)
+        table = at.table(value, ("api_keys", "numbers", "agents", "balance", "config_app"))
         agents: dict[int, Agent] = {}
-        for aid, raw in _table(table.get("agents", {}), f"{key}.agents").items():
-            where = f"{key}.agents.{aid}"
+        for aid, raw in (at / "agents").table(table.get("agents", {})).items():
+            where = at / "agents" / aid
             if not str(aid).isdigit() or int(aid) < 1:
-                raise _fail(where, "an agent id is a positive integer")
+                raise where.fail("an agent id is a positive integer")
             agents[int(aid)] = _agent(
                 str(int(aid)),
                 raw,
@@ -345,31 +286,25 @@ class ThunderPhoneConfig:
                 allowed=("name", "app", "language", "variables", "hold_variable"),
             )
         numbers: dict[str, ThunderNumber] = {}
-        for number, raw in _table(table.get("numbers", {}), f"{key}.numbers").items():
-            where = f"{key}.numbers.{number}"
-            e164 = _number(number, where)
-            n = _table(raw, where)
-            _keys(n, where, ("voip", "verified", "outbound_agent"))
+        for number, raw in (at / "numbers").table(table.get("numbers", {})).items():
+            where = at / "numbers" / number
+            e164 = where.check(checks.e164, number)
+            n = where.table(raw, ("voip", "verified", "outbound_agent"))
             agent = n.get("outbound_agent")
             if agent is not None and (isinstance(agent, bool) or agent not in agents):
-                raise _fail(f"{where}.outbound_agent", f"no agent {agent!r} in {key}.agents")
+                raise (where / "outbound_agent").fail(f"no agent {agent!r} in {key}.agents")
             numbers[e164] = ThunderNumber(
                 e164,
-                _bool(n.get("voip", True), f"{where}.voip"),
-                _bool(n.get("verified", True), f"{where}.verified"),
+                (where / "voip").check(checks.boolean, n.get("voip", True)),
+                (where / "verified").check(checks.boolean, n.get("verified", True)),
                 agent,
             )
-        balance = table.get("balance")
-        if balance is not None and (
-            isinstance(balance, bool) or not isinstance(balance, int | float)
-        ):
-            raise _fail(f"{key}.balance", "must be a number (the org balance; <= 0 blocks calls)")
         return cls(
-            _strs(table.get("api_keys", []), f"{key}.api_keys"),
+            _texts(table.get("api_keys", []), at / "api_keys"),
             numbers,
             agents,
-            None if balance is None else float(balance),
-            _app(table.get("config_app", "greeting"), f"{key}.config_app"),
+            (at / "balance").check(_balance, table.get("balance")),
+            (at / "config_app").check(checks.text, table.get("config_app", "greeting")),
         )
 
 
@@ -388,7 +323,7 @@ class PolyaiConnector:
 
 @dataclass(frozen=True)
 class PolyaiConfig:
-    connectors: Mapping[str, PolyaiConnector]
+    connectors: Mapping[str, PolyaiConnector] = field(default_factory=dict)
     status_retention: float = 7200.0
 
     def by_token(self) -> dict[str, PolyaiConnector]:
@@ -396,30 +331,29 @@ class PolyaiConfig:
 
     @classmethod
     def from_dict(cls, value: Any, key: str) -> PolyaiConfig:
-        table = _table(value, key)
-        _keys(table, key, ("connectors", "status_retention"))
+        at = Key(key)
+        table = at.table(value, ("connectors", "status_retention"))
         connectors: dict[str, PolyaiConnector] = {}
         tokens: set[str] = set()
-        for name, raw in _table(table.get("connectors", {}), f"{key}.connectors").items():
-            where = f"{key}.connectors.{name}"
-            c = _table(raw, where)
-            _keys(c, where, ("token", "from_number", "app", "language", "outbound"))
-            token = _str(c.get("token"), f"{where}.token")
+        for name, raw in (at / "connectors").table(table.get("connectors", {})).items():
+            where = at / "connectors" / name
+            c = where.table(raw, ("token", "from_number", "app", "language", "outbound"))
+            token = (where / "token").check(checks.text, c.get("token"))
             if token in tokens:
-                raise _fail(f"{where}.token", "two connectors share this token")
+                raise (where / "token").fail("two connectors share this token")
             tokens.add(token)
             connectors[name] = PolyaiConnector(
                 name,
                 token,
-                _number(c.get("from_number"), f"{where}.from_number"),
-                _app(c.get("app"), f"{where}.app"),
-                _language(c.get("language"), f"{where}.language"),
-                _bool(c.get("outbound", True), f"{where}.outbound"),
+                (where / "from_number").check(checks.e164, c.get("from_number")),
+                (where / "app").check(checks.text, c.get("app")),
+                _language(c.get("language"), where / "language"),
+                (where / "outbound").check(checks.boolean, c.get("outbound", True)),
             )
-        retention = table.get("status_retention", 7200)
-        if isinstance(retention, bool) or not isinstance(retention, int | float) or retention < 0:
-            raise _fail(f"{key}.status_retention", "must be a number of seconds, 0 or more")
-        return cls(connectors, float(retention))
+        retention = (at / "status_retention").check(
+            checks.seconds, table.get("status_retention", 7200)
+        )
+        return cls(connectors, retention)
 
 
 # -- the whole table ------------------------------------------------------------------
@@ -428,7 +362,7 @@ class PolyaiConfig:
 @dataclass(frozen=True)
 class CompatConfig:
     """The vendors a deployment enables; a vendor left out has no routes' configuration
-    (its routes answer 401 to every key)."""
+    (its routes read an empty one, ``PathorsConfig()``: 401 to every key)."""
 
     pathors: PathorsConfig | None = None
     feather: FeatherConfig | None = None
@@ -437,8 +371,8 @@ class CompatConfig:
 
     @classmethod
     def from_dict(cls, value: Any, key: str = "compat") -> CompatConfig:
-        table = _table(value, key)
-        _keys(table, key, ("pathors", "feather", "thunderphone", "polyai"))
+        at = Key(key)
+        table = at.table(value, ("pathors", "feather", "thunderphone", "polyai"))
         return cls(
             pathors=None
             if "pathors" not in table
@@ -453,6 +387,25 @@ class CompatConfig:
             if "polyai" not in table
             else PolyaiConfig.from_dict(table["polyai"], f"{key}.polyai"),
         )
+
+    def apps(self) -> list[tuple[str, str]]:
+        """(key, app name) of every app the vendors run (:mod:`voiceapp.config` checks
+        them against the registered apps: this table knows no apps)."""
+        out: list[tuple[str, str]] = []
+        if self.pathors:
+            for p in self.pathors.projects.values():
+                out.append((f"compat.pathors.projects.{p.id}.app", p.app))
+        if self.feather:
+            for a in self.feather.agents.values():
+                out.append((f"compat.feather.agents.{a.id}.app", a.app))
+        if self.thunderphone:
+            for t in self.thunderphone.agents.values():
+                out.append((f"compat.thunderphone.agents.{t.id}.app", t.app))
+            out.append(("compat.thunderphone.config_app", self.thunderphone.config_app))
+        if self.polyai:
+            for c in self.polyai.connectors.values():
+                out.append((f"compat.polyai.connectors.{c.name}.app", c.app))
+        return out
 
     def numbers(self) -> list[tuple[str, str]]:
         """(key, E.164) of every number the vendors call from (checked against

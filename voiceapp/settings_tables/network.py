@@ -9,14 +9,14 @@ reads the file, without importing the dialer.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from voiceapp.dtmf import Timeline, parse_digits
-from voiceapp.errors import ConfigError, DigitsError
+from voiceapp import checks
+from voiceapp.dtmf import Timeline
+from voiceapp.settings_tables.key import Key
 
 __all__ = ["OUTCOMES", "Callee", "Ivr", "NetworkConfig", "Outcome", "Press"]
 
@@ -54,39 +54,6 @@ class Callee:
     name: str = ""
 
 
-def _fail(path: str, reason: str) -> ConfigError:
-    return ConfigError(f"{path}: {reason}", code="config-network", field=path)
-
-
-def _table(value: Any, path: str, allowed: frozenset[str] | None) -> Mapping[str, Any]:
-    """``value`` as a table whose keys are all in ``allowed`` (any string key when None)."""
-    if not isinstance(value, Mapping):
-        raise _fail(path, f"must be a table, got {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise _fail(f"{path}.{key!r}", "keys must be strings")
-        if allowed is not None and key not in allowed:
-            raise _fail(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-    return value
-
-
-def _seconds(value: Any, path: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(path, f"must be a number of seconds, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise _fail(path, f"must be {'greater than' if positive else 'at least'} 0, got {value!r}")
-    return float(value)
-
-
-def _digits(value: Any, path: str) -> Timeline:
-    if not isinstance(value, str):
-        raise _fail(path, f"must be a digit string, got {value!r}")
-    try:
-        return parse_digits(value)
-    except DigitsError as exc:
-        raise _fail(path, f"{exc} in {value!r}") from None
-
-
 _CALLEE_KEYS = frozenset(
     {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name"}
 )
@@ -97,74 +64,72 @@ _NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
 #: are dialed as written even where phonenumbers' metadata knows no such range (test numbers
 #: such as the seed examples' +0987654321).
 _SIMULATED_NUMBER: Final = re.compile(r"\+\d{2,15}")
+_RINGS = checks.integer(0, 100)
 
 
-def _press(value: Any, path: str) -> Press:
-    data = _table(value, path, _PRESS_KEYS)
+def _press(value: Any, key: Key) -> Press:
+    data = key.table(value, _PRESS_KEYS)
     if "digits" not in data:
-        raise _fail(f"{path}.digits", "is required")
-    digits = _digits(data["digits"], f"{path}.digits")
+        raise (key / "digits").fail("is required")
+    digits = (key / "digits").check(checks.digits, data["digits"])
     at = data.get("at")
     hearing = data.get("on_hearing")
     if (at is None) == (hearing is None):
-        raise _fail(path, "needs exactly one of 'at' (seconds after answer) or 'on_hearing'")
+        raise key.fail("needs exactly one of 'at' (seconds after answer) or 'on_hearing'")
     if hearing is not None and (not isinstance(hearing, str) or not hearing.strip()):
-        raise _fail(f"{path}.on_hearing", "must be a non-empty phrase")
+        raise (key / "on_hearing").fail("must be a non-empty phrase")
     if at is not None and "delay" in data:
-        raise _fail(f"{path}.delay", "only goes with 'on_hearing'")
+        raise (key / "delay").fail("only goes with 'on_hearing'")
     return Press(
         digits=digits,
-        at=None if at is None else _seconds(at, f"{path}.at"),
+        at=None if at is None else (key / "at").check(checks.seconds, at),
         on_hearing=hearing,
-        delay=_seconds(data.get("delay", 0.0), f"{path}.delay"),
+        delay=(key / "delay").check(checks.seconds, data.get("delay", 0.0)),
     )
 
 
-def _ivr(value: Any, path: str) -> Ivr:
-    data = _table(value, path, _IVR_KEYS)
+def _ivr(value: Any, key: Key) -> Ivr:
+    data = key.table(value, _IVR_KEYS)
     if "expect" not in data:
-        raise _fail(f"{path}.expect", "is required")
-    expect = _digits(data["expect"], f"{path}.expect")
+        raise (key / "expect").fail("is required")
+    expect = (key / "expect").check(checks.digits, data["expect"])
     if expect.pressed != expect.digits:
-        raise _fail(f"{path}.expect", "must be tones only (no 'w'/'W' waits)")
+        raise (key / "expect").fail("must be tones only (no 'w'/'W' waits)")
     ivr = Ivr(
         expect=expect.digits,
-        after=_seconds(data.get("after", 0.0), f"{path}.after"),
-        within=_seconds(data.get("within", 10.0), f"{path}.within", positive=True),
+        after=(key / "after").check(checks.seconds, data.get("after", 0.0)),
+        within=(key / "within").check(checks.positive_seconds, data.get("within", 10.0)),
     )
     if ivr.within <= ivr.after:
-        raise _fail(f"{path}.within", f"must be greater than after ({ivr.after})")
+        raise (key / "within").fail(f"must be greater than after ({ivr.after})")
     return ivr
 
 
-def _callee(value: Any, path: str) -> Callee:
-    data = _table(value, path, _CALLEE_KEYS)
+def _callee(value: Any, key: Key) -> Callee:
+    data = key.table(value, _CALLEE_KEYS)
     outcome = data.get("outcome", "answer")
     if outcome not in OUTCOMES:
-        raise _fail(f"{path}.outcome", f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-    rings = data.get("rings", 1)
-    if isinstance(rings, bool) or not isinstance(rings, int) or not 0 <= rings <= 100:
-        raise _fail(f"{path}.rings", f"must be an integer from 0 to 100, got {rings!r}")
-    hangup_after = data.get("hangup_after")
+        raise (key / "outcome").fail(f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     press = data.get("press", [])
     if not isinstance(press, list):
-        raise _fail(f"{path}.press", "must be a list of tables")
+        raise (key / "press").fail("must be a list of tables")
     name = data.get("name", "")
     if not isinstance(name, str):
-        raise _fail(f"{path}.name", "must be a string")
+        raise (key / "name").fail("must be a string")
+    hangup_after = data.get("hangup_after")
     callee = Callee(
         outcome=outcome,
-        rings=rings,
+        rings=(key / "rings").check(_RINGS, data.get("rings", 1)),
         hangup_after=None
         if hangup_after is None
-        else _seconds(hangup_after, f"{path}.hangup_after", positive=True),
-        talk_seconds=_seconds(data.get("talk_seconds", 3.0), f"{path}.talk_seconds"),
-        press=tuple(_press(p, f"{path}.press[{i}]") for i, p in enumerate(press)),
-        ivr=None if data.get("ivr") is None else _ivr(data["ivr"], f"{path}.ivr"),
+        else (key / "hangup_after").check(checks.positive_seconds, hangup_after),
+        talk_seconds=(key / "talk_seconds").check(checks.seconds, data.get("talk_seconds", 3.0)),
+        press=tuple(_press(p, (key / "press")[i]) for i, p in enumerate(press)),
+        ivr=None if data.get("ivr") is None else _ivr(data["ivr"], key / "ivr"),
         name=name,
     )
     if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
-        raise _fail(f"{path}.outcome", f"a {outcome} callee never answers, so it cannot press")
+        raise (key / "outcome").fail(f"a {outcome} callee never answers, so it cannot press")
     return callee
 
 
@@ -179,19 +144,19 @@ class NetworkConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, key: str = "network") -> NetworkConfig:
         """Validate plain data (from TOML); errors name the offending ``key`` path."""
-        table = _table({} if data is None else data, key, _NETWORK_KEYS)
-        numbers_in = _table(table.get("numbers", {}), f"{key}.numbers", None)
+        where = Key(key, "config-network")
+        table = where.table({} if data is None else data, _NETWORK_KEYS)
         numbers: dict[str, Callee] = {}
-        for number, value in numbers_in.items():
-            path = f'{key}.numbers."{number}"'
+        for number, value in (where / "numbers").table(table.get("numbers", {})).items():
+            at = (where / "numbers").quoted(number)
             if _SIMULATED_NUMBER.fullmatch(number) is None:
-                raise _fail(path, "must be '+' and 2 to 15 digits (the form a number is dialed in)")
-            numbers[number] = _callee(value, path)
+                raise at.fail("must be '+' and 2 to 15 digits (the form a number is dialed in)")
+            numbers[number] = _callee(value, at)
         return cls(
-            ring_seconds=_seconds(
-                table.get("ring_seconds", 2.0), f"{key}.ring_seconds", positive=True
+            ring_seconds=(where / "ring_seconds").check(
+                checks.positive_seconds, table.get("ring_seconds", 2.0)
             ),
-            default=_callee(table.get("default", {}), f"{key}.default"),
+            default=_callee(table.get("default", {}), where / "default"),
             numbers=numbers,
         )
 

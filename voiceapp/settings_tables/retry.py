@@ -2,20 +2,39 @@
 
 :class:`RetryPolicy` is plain data checked when it is made (errors are
 :class:`~voiceapp.errors.ConfigError` ``config-retry`` naming the key); the
-callback deliverer (:mod:`voiceapp.dialer.callbacks`, which re-exports it) reads
-it, and :mod:`voiceapp.config` builds one when it reads the file.
+callback deliverer (:mod:`voiceapp.dialer.callbacks`) reads it, and
+:mod:`voiceapp.config` builds one when it reads the file.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voiceapp.errors import ConfigError
+from voiceapp import checks
+from voiceapp.checks import Invalid
+from voiceapp.settings_tables.key import Key
 
 __all__ = ["RetryPolicy"]
+
+
+def _factor(value: Any) -> float:
+    if not checks.is_number(value) or value < 1:
+        raise Invalid(f"must be a number of at least 1, got {value!r}")
+    return float(value)
+
+
+def _check(values: Mapping[str, Any], key: Key) -> None:
+    """Refuse a policy's values, naming the key of the first bad one."""
+    (key / "attempts").check(checks.integer(1, 100), values["attempts"])
+    first = (key / "first_delay").check(checks.positive_seconds, values["first_delay"])
+    (key / "factor").check(_factor, values["factor"])
+    if (key / "max_delay").check(checks.seconds, values["max_delay"]) < first:
+        raise (key / "max_delay").fail(
+            f"must be at least first_delay ({first:g}), got {values['max_delay']!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,46 +47,19 @@ class RetryPolicy:
     max_delay: float = 300.0
 
     def __post_init__(self) -> None:
-        checks = [
-            ("attempts", isinstance(self.attempts, int) and 1 <= self.attempts <= 100),
-            ("first_delay", _finite(self.first_delay) and self.first_delay > 0),
-            ("factor", _finite(self.factor) and self.factor >= 1),
-            ("max_delay", _finite(self.max_delay) and self.max_delay >= self.first_delay),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(
-                    f"callbacks.retry.{name}: bad value {getattr(self, name)!r}",
-                    code="config-retry",
-                    field=f"callbacks.retry.{name}",
-                )
+        _check(dataclasses.asdict(self), Key("callbacks.retry", "config-retry"))
 
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any] | None, *, key: str = "callbacks.retry"
     ) -> RetryPolicy:
-        data = data or {}
-        for name in data:
-            if name not in ("attempts", "first_delay", "factor", "max_delay"):
-                raise ConfigError(
-                    f"{key}.{name}: unknown key", code="config-retry", field=f"{key}.{name}"
-                )
-        try:
-            return cls(**data)
-        except ConfigError as exc:
-            if key == "callbacks.retry" or exc.field is None:
-                raise
-            name = exc.field.rpartition(".")[2]
-            raise ConfigError(
-                f"{key}.{name}: bad value {data.get(name)!r}",
-                code="config-retry",
-                field=f"{key}.{name}",
-            ) from None
+        """Validate plain data (from TOML); errors name the offending ``key`` path."""
+        where = Key(key, "config-retry")
+        table = where.table(data or {}, [f.name for f in dataclasses.fields(cls)])
+        values = {**dataclasses.asdict(cls()), **table}  # the defaults, once: the fields'
+        _check(values, where)
+        return cls(**values)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
         return float(min(self.max_delay, self.first_delay * self.factor ** (attempt - 1)))
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

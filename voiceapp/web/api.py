@@ -25,12 +25,12 @@ from voiceapp.errors import ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
 from voiceapp.web.bodies import json_body
-from voiceapp.web.fields import OBJECT, STRING, Field, table
+from voiceapp.web.fields import OBJECT, STRING, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
-__all__ = ["SESSION_FIELDS", "bp", "create_session", "json_body", "require_api_key"]
+__all__ = ["SESSION_FIELDS", "bearer", "bp", "create_session", "json_body", "require_api_key"]
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -44,12 +44,15 @@ SESSION_FIELDS = table(
 )
 
 
+def bearer() -> str:
+    """The credential of ``Authorization: Bearer <credential>`` (empty when there is none)."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_api_key(rt: Runtime) -> str:
     """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (the key); else 401."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, credential = auth.partition(" ")
-    key = credential.strip() if scheme.lower() == "bearer" else ""
-    key = key or request.headers.get("X-API-Key", "").strip()
+    key = bearer() or request.headers.get("X-API-Key", "").strip()
     if not key:
         raise Unauthorized(
             "send an API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
@@ -80,13 +83,9 @@ def destination(
 ) -> str:
     """A callee number in E.164 (``country_code``, else ``DEFAULT_REGION``, reads national
     numbers) that the destination ``policy`` (default: the settings') permits, else a
-    403 ``destination-blocked`` / ``destination-not-permitted``.  A number the
-    deployment's simulated network defines is taken as written: the deployment vouches
-    for its own test numbers, which phonenumbers may not know."""
+    403 ``destination-blocked`` / ``destination-not-permitted``.  The settings' policy
+    permits the deployment's own numbers (:meth:`DestinationPolicy.from_settings`)."""
     e164 = number_of(settings, number, field=field, country_code=country_code)
-    network = settings.NETWORK
-    if network is not None and e164 in network.numbers:
-        return e164  # taken as written by number_of, and not subject to the policy
     if policy is None:
         policy = DestinationPolicy.from_settings(settings)
     return policy.check(e164, field=field)
@@ -97,12 +96,15 @@ def number_of(
 ) -> str:
     """A number in E.164 as the deployment reads numbers (``country_code``, else
     ``DEFAULT_REGION``), with no destination policy: for looking calls up, not placing
-    them.  A number of the simulated network is taken as written."""
-    network = settings.NETWORK
-    if network is not None and isinstance(number, str) and number in network.numbers:
-        return number
-    region = settings.DEFAULT_REGION or None
-    return normalize(number, field=field, country_code=country_code, default_region=region)
+    them.  A number of the simulated network is taken as written once it passes
+    :func:`~voiceapp.phone.normalize`'s checks (``known``)."""
+    return normalize(
+        number,
+        field=field,
+        country_code=country_code,
+        default_region=settings.DEFAULT_REGION or None,
+        known=settings.NETWORK.numbers,
+    )
 
 
 def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,13 +113,7 @@ def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
     Every problem is a 4xx :class:`~voiceapp.errors.VoiceappError` naming its field;
     nothing is stored unless everything is valid.
     """
-    for key in payload:
-        if key not in SESSION_FIELDS:
-            raise ValidationError(
-                f"unknown field {key!r} (fields: {', '.join(SESSION_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(SESSION_FIELDS, payload)
     app = get_app(payload.get("app"))
     to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
     variables = app.validate(check_variables(payload.get("variables", {})))

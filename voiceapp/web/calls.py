@@ -61,7 +61,7 @@ from voiceapp.schema import HTTP_METHODS
 from voiceapp.stores.calls import CallStore, open_call_store
 from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
-from voiceapp.web.fields import OBJECT, STRING, URL, Field, table
+from voiceapp.web.fields import OBJECT, STRING, URL, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
@@ -351,13 +351,7 @@ def parse_call(
     """Validate a call request: the spec (without a ``url`` for app calls) and the session
     request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``; a
     ``to`` the destination policy refuses (``destinations``, default the settings') is 403."""
-    for key in data:
-        if key not in CALL_FIELDS:
-            raise ValidationError(
-                f"unknown field {key!r} (fields: {', '.join(CALL_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(CALL_FIELDS, data)
     country = _text(data, "country_code")
     region = settings.DEFAULT_REGION or None
     raw_from = _text(data, "from", required=True)
@@ -365,10 +359,9 @@ def parse_call(
     numbers = dict(settings.OUTBOUND_NUMBERS)
     # A caller ID written in OUTBOUND_NUMBERS is taken as written: the deployment vouches
     # for its own numbers (phonenumbers' metadata may not know a new or test range).
-    if raw_from in numbers:
-        from_ = raw_from
-    else:
-        from_ = normalize(raw_from, field="from", country_code=country, default_region=region)
+    from_ = normalize(
+        raw_from, field="from", country_code=country, default_region=region, known=numbers
+    )
     to = destination(settings, raw_to, field="to", country_code=country, policy=destinations)
 
     url = _text(data, "url")
@@ -512,13 +505,7 @@ def _time(value: str, name: str) -> float:
 
 def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
     """``GET /v1/calls``' query (:data:`LIST_FIELDS`) as ``CallStore.list_calls`` arguments."""
-    for key in args:
-        if key not in LIST_FIELDS:
-            raise ValidationError(
-                f"unknown query parameter {key!r} (parameters: {', '.join(LIST_FIELDS)})",
-                code="unknown-field",
-                field=str(key),
-            )
+    refuse_unknown(LIST_FIELDS, args, what=("query parameter", "parameters"))
     out: dict[str, Any] = {}
     status = args.get("status")
     if status is not None:
@@ -533,8 +520,13 @@ def parse_list_query(args: Mapping[str, str]) -> dict[str, Any]:
     for name, key in (("to", "to"), ("from", "from_")):
         value = args.get(name)
         if value is not None:
-            if name == "from" and value.strip() in dict(settings.OUTBOUND_NUMBERS):
-                out[key] = value.strip()
+            if name == "from":  # a caller ID, or a simulated callee (a b-leg's caller ID)
+                out[key] = normalize(
+                    value,
+                    field=name,
+                    default_region=settings.DEFAULT_REGION or None,
+                    known=settings.own_numbers,
+                )
             else:
                 out[key] = number_of(settings, value, field=name)  # a look-up: no policy
     for name in ("created_after", "created_before"):

@@ -2,19 +2,21 @@
 
 A route's table (``CALL_FIELDS``, ``SESSION_FIELDS``, ``LIST_FIELDS``, the vendor
 routes' ``FIELDS``) is a mapping ``name -> Field``: the route's validation reads it
-(which names are known, which are required) and :mod:`voiceapp.web.openapi` turns it
-into the OpenAPI document's request schema or query parameters.  A ``Field`` carries
-the JSON Schema of its value (what the validation accepts, as far as a schema can say
-it) and a sentence for people.
+(which names are known: :func:`refuse_unknown`; which are required: :func:`required`)
+and :mod:`voiceapp.web.openapi` turns it into the OpenAPI document's request schema or
+query parameters.  A ``Field`` carries the JSON Schema of its value (what the validation
+accepts, as far as a schema can say it) and a sentence for people.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Field", "FieldTable", "required", "table"]
+from voiceapp.errors import ValidationError
+
+__all__ = ["Field", "FieldTable", "refuse_unknown", "required", "table"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,20 @@ def table(*fields: Field) -> dict[str, Field]:
 def required(fields: FieldTable) -> tuple[str, ...]:
     """The names of the required fields, in table order."""
     return tuple(name for name, item in fields.items() if item.required)
+
+
+def refuse_unknown(
+    fields: FieldTable, names: Iterable[object], *, what: tuple[str, str] = ("field", "fields")
+) -> None:
+    """Refuse the first of ``names`` the table does not know: 422 ``unknown-field``
+    naming it (``what``: the singular and plural of what the names are)."""
+    for name in names:
+        if name not in fields:
+            raise ValidationError(
+                f"unknown {what[0]} {name!r} ({what[1]}: {', '.join(fields)})",
+                code="unknown-field",
+                field=str(name),
+            )
 
 
 #: Schemas used by several tables.

@@ -12,11 +12,18 @@ PolyAI        ``POST /v1/outbound-calling``,                         :mod:`.poly
 ============  =====================================================  ==========================
 
 Each adapter authenticates with the vendor's own header and keys (``[compat.<vendor>]``
-of the deployment config, :mod:`.config`), translates the vendor request into the
-fields of ``POST /v1/calls`` and hands them to :func:`voiceapp.web.calls.place_call`:
-validation, the per-number queue, sessions and dialing are the core's.  Errors come
-back in the vendor's documented status and body shape.  ``docs/compat.md`` has the
-table of every documented behaviour and what voiceapp does for it.
+of the deployment config, :mod:`voiceapp.settings_tables.compat`), translates the vendor
+request into the fields of ``POST /v1/calls`` and hands them to
+:func:`voiceapp.web.calls.place_call`: validation, the per-number queue, sessions and
+dialing are the core's.  Errors come back in the vendor's documented status and body
+shape.
+
+The mechanism is this module's, once; a vendor is a :class:`Profile`: where its
+credential is (:func:`bearer`, :func:`header`), what each kind of core error
+(:func:`kind_of`) answers (status, message) and the body its errors have.  A vendor's
+own refusals are :class:`VendorError` (status, message, code, or a whole body).
+``docs/compat.md`` has the table of every documented behaviour and what voiceapp does
+for it.
 """
 
 from __future__ import annotations
@@ -24,34 +31,184 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.config import Settings
-from voiceapp.errors import ConfigError, RateLimited, VoiceappError
-from voiceapp.web.compat.config import CompatConfig
+from voiceapp.errors import (
+    ConfigError,
+    ConflictError,
+    DestinationError,
+    NotFoundError,
+    RateLimited,
+    StoreError,
+    VoiceappError,
+)
+from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.web.runtime import runtime
 
 __all__ = [
+    "STATUSES",
+    "Kind",
+    "Profile",
+    "VendorError",
     "compat_config",
+    "header",
     "init_app",
     "key_matches",
+    "kind_of",
     "rename",
     "sid_of_uuid",
-    "too_many",
     "uuid_of_sid",
     "vendor_extra",
 ]
 
 log = logging.getLogger("voiceapp.web.compat")
 
+#: What a core error is, as the vendors' documented statuses tell them apart.
+Kind = Literal[
+    "unauthorized",  # a bad key (401)
+    "blocked",  # the destination policy refuses the number (toll fraud)
+    "inactive",  # the caller ID is an outbound number, but inactive
+    "not-found",  # an unknown number, call, ...
+    "conflict",  # the number already has a call queued
+    "unavailable",  # the store is down, or any other server-side failure
+    "too-large",  # a body over MAX_CONTENT_LENGTH
+    "invalid",  # every other refusal of the request (422 in the core)
+]
+
+
+#: The status of each kind unless a vendor documents another (:attr:`Profile.statuses`).
+STATUSES: Mapping[Kind, int] = {
+    "unauthorized": 401,
+    "blocked": 403,
+    "inactive": 404,
+    "not-found": 404,
+    "conflict": 409,
+    "unavailable": 500,
+    "too-large": 413,
+    "invalid": 400,
+}
+
+
+def kind_of(error: VoiceappError) -> Kind:
+    """The :data:`Kind` of a core error."""
+    if isinstance(error, StoreError) or error.status >= 500:
+        return "unavailable"
+    if error.status == 401:
+        return "unauthorized"
+    if isinstance(error, DestinationError):
+        return "blocked"
+    if isinstance(error, NotFoundError):
+        return "inactive" if error.code == "from-inactive" else "not-found"
+    if isinstance(error, ConflictError):
+        return "conflict"
+    if error.status == 413:
+        return "too-large"
+    return "invalid"
+
+
+class VendorError(VoiceappError):
+    """A vendor route's own refusal, answered as is: ``status`` with the profile's body of
+    ``message`` and ``code``, or ``body`` itself when given."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, *, body: Any = None
+    ) -> None:
+        super().__init__(message, code=code or f"compat-{status}")
+        self.http_status = status
+        self.body = body
+
+
+#: A vendor's error body: ``(status, message, code, field in the vendor's names)``.
+Body = Callable[[int, str, str, str | None], Any]
+
+
+def header(name: str) -> Callable[[], str]:
+    """The credential in the request header ``name``."""
+    return lambda: request.headers.get(name, "").strip()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A vendor route: its credential, its error statuses and messages, its error body.
+
+    ``statuses`` maps a :data:`Kind` to the vendor's status where it is not the one of
+    :data:`STATUSES`;
+    ``messages`` a kind to the text answered, ``{message}`` standing for the core's
+    message in the vendor's field names (the core's message when not listed);
+    ``codes`` a kind to the code answered instead of the core's.  ``crash`` is the
+    status, message and code of an unexpected exception.
+    """
+
+    vendor: str
+    credential: Callable[[], str]  # voiceapp.web.api.bearer, or header(name)
+    unauthorized: str
+    names: Mapping[str, str]
+    body: Body
+    crash: tuple[int, str, str]
+    statuses: Mapping[Kind, int] = field(default_factory=dict)
+    messages: Mapping[Kind, str] = field(default_factory=dict)
+    codes: Mapping[Kind, str] = field(default_factory=dict)
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"voiceapp.web.compat.{self.vendor}")
+
+    def key(self, keys: Iterable[str]) -> str:
+        """The request's credential if it is one of ``keys``; else a 401 in the vendor's
+        shape."""
+        given = self.credential()
+        if not key_matches(keys, given):
+            raise VendorError(401, self.unauthorized, "unauthorized")
+        return given
+
+    def reply(self, status: int, message: str, code: str, field: str | None = None) -> Response:
+        response = jsonify(self.body(status, message, code, field))
+        response.status_code = status
+        return response
+
+    def answer(self, error: VoiceappError) -> Response:
+        """The vendor's answer to ``error``."""
+        if isinstance(error, VendorError):
+            if error.body is not None:
+                response = jsonify(error.body)
+                response.status_code = error.http_status
+                return response
+            return self.reply(error.http_status, error.message, error.code)
+        if isinstance(error, RateLimited):  # the core's limits, with its Retry-After
+            response = self.reply(429, error.message, error.code)
+            response.headers.update(error.headers())
+            return response
+        kind = kind_of(error)
+        if kind == "unavailable":
+            self.log.error("%s: %s: %s", self.vendor, error.code, error.message)
+        field, message = rename(error, self.names)
+        message = self.messages.get(kind, "{message}").format(message=message)
+        code = self.codes.get(kind, error.code)
+        status = self.statuses.get(kind, STATUSES[kind])
+        return self.reply(status, message, code, field)
+
+    def unexpected(self, error: Exception) -> Response:
+        """The vendor's answer to an exception that is no ``VoiceappError``."""
+        if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: its status
+            return self.reply(error.code or 500, error.description or error.name, "http")
+        self.log.exception("%s: unexpected error", self.vendor)
+        return self.reply(*self.crash)
+
+    def install(self, bp: Blueprint) -> None:
+        """Answer every error of ``bp``'s routes in this vendor's shape."""
+        bp.register_error_handler(VoiceappError, self.answer)
+        bp.register_error_handler(Exception, self.unexpected)
+
 
 def compat_config() -> CompatConfig:
     """The deployment's ``[compat]`` table (empty when the config has none)."""
-    value = runtime().settings.COMPAT
-    return value if isinstance(value, CompatConfig) else CompatConfig()
+    return runtime().settings.COMPAT or CompatConfig()
 
 
 def key_matches(candidates: Iterable[str], given: str) -> bool:
@@ -62,7 +219,7 @@ def key_matches(candidates: Iterable[str], given: str) -> bool:
     return good and bool(given)
 
 
-def rename(error: VoiceappError, names: dict[str, str]) -> tuple[str | None, str]:
+def rename(error: VoiceappError, names: Mapping[str, str]) -> tuple[str | None, str]:
     """The vendor's name of the error's field and the message spoken in that name.
 
     ``names`` maps core field names (``to``, ``from``, ``variables``) to the vendor's
@@ -81,14 +238,6 @@ def rename(error: VoiceappError, names: dict[str, str]) -> tuple[str | None, str
     elif message.startswith(head + " "):
         message = names[head] + message[len(head) :]
     return vendor_field, message
-
-
-def too_many(body: dict[str, Any], error: RateLimited) -> tuple[Response, int]:
-    """A vendor's error ``body`` as 429 with the core's ``Retry-After`` (every vendor route
-    shares the core's rate limits: per key, per destination)."""
-    response = jsonify(body)
-    response.headers.update(error.headers())
-    return response, 429
 
 
 def sid_of_uuid(value: uuid.UUID) -> str:
@@ -113,7 +262,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     from voiceapp.web.compat.thunderphone import bp as thunderphone_bp
 
     compat = settings.COMPAT
-    if isinstance(compat, CompatConfig):
+    if compat is not None:
         configured = dict(settings.OUTBOUND_NUMBERS)
         for key, number in compat.numbers():
             if number not in configured:

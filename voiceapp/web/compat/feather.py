@@ -18,7 +18,6 @@ agent or team not bound, 409 number busy, 503).
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import re
@@ -26,38 +25,27 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, jsonify
 
-from voiceapp.errors import (
-    ConflictError,
-    DestinationError,
-    NotFoundError,
-    RateLimited,
-    StoreError,
-    VoiceappError,
-)
-from voiceapp.phone import check_e164
+from voiceapp.errors import VoiceappError
+from voiceapp.phone import E164_PATTERN, check_e164
+from voiceapp.settings_tables.compat import Agent, FeatherConfig
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
 from voiceapp.web.compat import (
+    Profile,
+    VendorError,
     compat_config,
-    key_matches,
-    rename,
+    header,
     sid_of_uuid,
-    too_many,
     vendor_extra,
 )
-from voiceapp.web.compat.config import Agent
 from voiceapp.web.fields import OBJECT, Field, required, table
 
 __all__ = ["bp", "coerce"]
 
-log = logging.getLogger("voiceapp.web.compat.feather")
-
 bp = Blueprint("compat_feather", __name__, url_prefix="/v1/voice")
 
-NAMES = {"from": "from_phone_number_id", "to": "to_phone_number", "variables": "context_variables"}
 _INT = re.compile(r"[+-]?\d{1,18}")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -67,7 +55,7 @@ FIELDS = table(
     Field("from_phone_number_id", _UUID, "A number of compat.feather.numbers.", required=True),
     Field(
         "to_phone_number",
-        {"type": "string", "pattern": r"^\+[1-9]\d{6,14}$"},
+        {"type": "string", "pattern": f"^{E164_PATTERN.pattern}$"},
         "E.164.",
         required=True,
     ),
@@ -77,57 +65,39 @@ FIELDS = table(
 )
 
 
-class Unprocessable(VoiceappError):
-    """422 with FastAPI's list of problems."""
-
-    status = 422
-    default_code = "feather-validation"
-
-    def __init__(self, problems: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(p["msg"] for p in problems))
-        self.problems = problems
-
-
-class FeatherError(VoiceappError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message, code=f"feather-{status}")
-        self.http_status = status
-
-
 def problem(loc: list[str], msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One problem of FastAPI's 422 list."""
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
 
 
-@bp.errorhandler(VoiceappError)
-def _error(error: VoiceappError) -> tuple[Response, int]:
-    if isinstance(error, Unprocessable):
-        return jsonify({"detail": error.problems}), 422
-    if isinstance(error, FeatherError):
-        return jsonify({"detail": error.message}), error.http_status
-    if isinstance(error, RateLimited):
-        return too_many({"detail": error.message}, error)
-    field, message = rename(error, NAMES)
-    if isinstance(error, NotFoundError):
-        return jsonify({"detail": message}), 404
-    if isinstance(error, ConflictError):
-        return jsonify({"detail": message}), 409
-    if isinstance(error, StoreError) or error.status >= 500:
-        log.error("feather: %s: %s", error.code, error.message)
-        return jsonify({"detail": "Service unavailable, retry later"}), 503
-    if error.status == 401:
-        return jsonify({"detail": message}), 401
-    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
-        return jsonify({"detail": message}), 403
-    loc = field.split(".") if field else []
-    return jsonify({"detail": [problem(loc, message, error.code)]}), 422
+def unprocessable(problems: list[dict[str, Any]]) -> VendorError:
+    """422 with FastAPI's list of problems."""
+    message = "; ".join(p["msg"] for p in problems)
+    return VendorError(422, message, "feather-validation", body={"detail": problems})
 
 
-@bp.errorhandler(Exception)
-def _crash(error: Exception) -> tuple[Response, int]:
-    if isinstance(error, HTTPException):  # keep the status, in FastAPI's shape
-        return jsonify({"detail": error.description or error.name}), error.code or 500
-    log.exception("feather: unexpected error")
-    return jsonify({"detail": "Internal Server Error"}), 500
+def _body(status: int, message: str, code: str, field: str | None) -> dict[str, Any]:
+    """FastAPI's shapes: a 422 lists its problem (located in the vendor's field names)."""
+    if status == 422:
+        return {"detail": [problem(field.split(".") if field else [], message, code)]}
+    return {"detail": message}
+
+
+PROFILE = Profile(
+    vendor="feather",
+    credential=header("x-api-key"),
+    unauthorized="Invalid or missing API key",
+    names={
+        "from": "from_phone_number_id",
+        "to": "to_phone_number",
+        "variables": "context_variables",
+    },
+    body=_body,
+    statuses={"unavailable": 503, "too-large": 422, "invalid": 422},  # FastAPI's 422
+    messages={"unavailable": "Service unavailable, retry later"},
+    crash=(500, "Internal Server Error", "internal"),
+)
+PROFILE.install(bp)
 
 
 def coerce(kind: str | tuple[str, ...], value: Any) -> Any:
@@ -202,7 +172,7 @@ def _context(agent: Agent, values: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             problems.append(problem(["context_variables", key], f"{key} {exc}", "type_error"))
     if problems:
-        raise Unprocessable(problems)
+        raise unprocessable(problems)
     return out
 
 
@@ -221,16 +191,14 @@ def _uuid(body: Mapping[str, Any], name: str, problems: list[dict[str, Any]]) ->
 
 @bp.post("/outbound")
 def outbound() -> tuple[Response, int]:
-    config = compat_config().feather
-    key = request.headers.get("x-api-key", "").strip()
-    if config is None or not key_matches(config.api_keys, key):
-        raise FeatherError(401, "Invalid or missing API key")
+    config = compat_config().feather or FeatherConfig()
+    key = PROFILE.key(config.api_keys)
     try:
         body = json_body()
     except VoiceappError as exc:
         if exc.status == 413:  # over MAX_CONTENT_LENGTH
-            raise FeatherError(413, exc.message) from None
-        raise Unprocessable([problem([], exc.message, "json_invalid")]) from None
+            raise VendorError(413, exc.message) from None
+        raise unprocessable([problem([], exc.message, "json_invalid")]) from None
 
     problems: list[dict[str, Any]] = [
         problem([name], "Field required", "missing")
@@ -252,24 +220,24 @@ def outbound() -> tuple[Response, int]:
     if context is not None and not isinstance(context, dict):
         problems.append(problem(["context_variables"], "context_variables must be an object"))
     if problems:
-        raise Unprocessable(problems)
+        raise unprocessable(problems)
 
     assert number_id is not None
     number = config.numbers.get(number_id)
     if number is None:
-        raise FeatherError(404, f"Phone number {number_id} not found")
+        raise VendorError(404, f"Phone number {number_id} not found")
     if agent_id is not None and agent_id not in number.agents:
-        raise FeatherError(
+        raise VendorError(
             400, f"Agent {agent_id} is not attached to this number as an outbound_call binding"
         )
     if team_id is not None and team_id not in number.teams:
-        raise FeatherError(
+        raise VendorError(
             400, f"Team {team_id} is not attached to this number as an outbound_call binding"
         )
     if agent_id is None and team_id is None:
         bindings = [("agent", a) for a in number.agents] + [("team", t) for t in number.teams]
         if not bindings:
-            raise FeatherError(400, "This number has no outbound_call agent or team attached")
+            raise VendorError(400, "This number has no outbound_call agent or team attached")
         kind, picked = random.choice(bindings)  # load spreading, not security
         agent_id, team_id = (picked, None) if kind == "agent" else (None, picked)
 

@@ -20,44 +20,32 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, jsonify
 
 from voiceapp.calls.states import TERMINAL
-from voiceapp.errors import (
-    ConflictError,
-    DestinationError,
-    NotFoundError,
-    RateLimited,
-    StoreError,
-    VoiceappError,
-)
+from voiceapp.settings_tables.compat import PolyaiConfig, PolyaiConnector
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import (
+    Profile,
+    VendorError,
     compat_config,
+    header,
     key_matches,
-    rename,
     sid_of_uuid,
-    too_many,
     uuid_of_sid,
     vendor_extra,
 )
-from voiceapp.web.compat.config import PolyaiConfig, PolyaiConnector
 from voiceapp.web.fields import STRING, Field, table
 from voiceapp.web.runtime import iso_time, runtime
 
 __all__ = ["ENCRYPTIONS", "MAX_METADATA_BASE64", "bp", "metadata_size"]
 
-log = logging.getLogger("voiceapp.web.compat.polyai")
-
 bp = Blueprint("compat_polyai", __name__, url_prefix="/v1")
 
-NAMES = {"from": "from_number", "to": "to_number", "variables": "metadata"}
 ENCRYPTIONS = ("TLS/SRTP", "TLS/RTP", "UDP/SRTP", "UDP/RTP")
 #: The base64 form of the metadata must be less than 26 KB.
 MAX_METADATA_BASE64 = 26 * 1024
@@ -72,47 +60,24 @@ FIELDS = table(
     ),
     Field("encryption", {"type": "string", "enum": list(ENCRYPTIONS)}, "Default TLS/SRTP."),
 )
-
-
-class PolyError(VoiceappError):
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
-
-
-def _reply(status: int, message: str, code: str) -> tuple[Response, int]:
-    return jsonify({"message": message, "code": code}), status
-
-
-@bp.errorhandler(VoiceappError)
-def _error(error: VoiceappError) -> tuple[Response, int]:
-    if isinstance(error, PolyError):
-        return _reply(error.http_status, error.message, error.code)
-    if isinstance(error, RateLimited):
-        return too_many({"message": error.message, "code": error.code}, error)
-    message = rename(error, NAMES)[1]
-    if isinstance(error, StoreError) or error.status >= 500:
-        log.error("polyai: %s: %s", error.code, error.message)
-        return _reply(500, "Failed to place the outbound call; retry with backoff", error.code)
-    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
-        return _reply(403, message, error.code)
-    if isinstance(error, NotFoundError):  # the connector's number is not active
-        return _reply(401, f"Connector not configured for outbound calling: {message}", error.code)
-    if isinstance(error, ConflictError):
-        return _reply(409, message, error.code)
-    if error.status == 413:  # a body over MAX_CONTENT_LENGTH
-        return _reply(413, message, error.code)
-    return _reply(400, message, error.code)
-
-
-@bp.errorhandler(Exception)
-def _crash(error: Exception) -> tuple[Response, int]:
-    if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: keep its status
-        return jsonify(
-            {"message": error.description or error.name, "code": "http"}
-        ), error.code or 500
-    log.exception("polyai: unexpected error")
-    return _reply(500, "Failed to place the outbound call; retry with backoff", "internal")
+RETRY = "Failed to place the outbound call; retry with backoff"
+PROFILE = Profile(
+    vendor="polyai",
+    credential=header("X-PolyAi-Auth-Token"),
+    unauthorized="Invalid or missing authentication token",
+    names={"from": "from_number", "to": "to_number", "variables": "metadata"},
+    body=lambda status, message, code, field: {"message": message, "code": code},
+    # a number the core does not find is the connector's: 401 (not configured for
+    # outbound); a core 401 is one of PolyAI's 400s (invalid parameters)
+    statuses={"inactive": 401, "not-found": 401, "unauthorized": 400},
+    messages={
+        "unavailable": RETRY,
+        "inactive": "Connector not configured for outbound calling: {message}",
+        "not-found": "Connector not configured for outbound calling: {message}",
+    },
+    crash=(500, RETRY, "internal"),
+)
+PROFILE.install(bp)
 
 
 def metadata_size(metadata: dict[str, str]) -> int:
@@ -122,17 +87,16 @@ def metadata_size(metadata: dict[str, str]) -> int:
 
 
 def _connector() -> tuple[PolyaiConfig, PolyaiConnector]:
-    config = compat_config().polyai
-    token = request.headers.get("X-PolyAi-Auth-Token", "").strip()
+    config = compat_config().polyai or PolyaiConfig()
+    token = PROFILE.credential()
     connector = None
-    if config is not None:
-        for candidate in config.connectors.values():
-            if key_matches((candidate.token,), token):
-                connector = candidate
-    if config is None or connector is None:
-        raise PolyError(401, "Invalid or missing authentication token", "unauthorized")
+    for candidate in config.connectors.values():
+        if key_matches((candidate.token,), token):
+            connector = candidate
+    if connector is None:
+        raise VendorError(401, PROFILE.unauthorized, "unauthorized")
     if not connector.outbound:
-        raise PolyError(
+        raise VendorError(
             401,
             "The connector behind this token is not configured for outbound calling",
             "outbound-not-configured",
@@ -146,30 +110,30 @@ def trigger() -> tuple[Response, int]:
     body = json_body()
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        raise PolyError(400, f"Unknown parameters: {', '.join(unknown)}", "unknown-field")
+        raise VendorError(400, f"Unknown parameters: {', '.join(unknown)}", "unknown-field")
     to_number = body.get("to_number")
     if not isinstance(to_number, str) or not to_number.strip():
-        raise PolyError(400, "to_number is required (a string)", "missing")
+        raise VendorError(400, "to_number is required (a string)", "missing")
     country = body.get("country_code")
     if country is not None and not isinstance(country, str):
-        raise PolyError(400, "country_code must be an ISO 3166-1 alpha-2 string", "invalid-type")
+        raise VendorError(400, "country_code must be an ISO 3166-1 alpha-2 string", "invalid-type")
     if not to_number.strip().startswith("+") and not country:
-        raise PolyError(
+        raise VendorError(
             400, "to_number must be in E.164 format unless country_code is given", "phone-no-region"
         )
     metadata = body.get("metadata")
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
-        raise PolyError(400, "metadata must be an object of string values", "invalid-type")
+        raise VendorError(400, "metadata must be an object of string values", "invalid-type")
     for key, value in metadata.items():
         if not isinstance(value, str):
-            raise PolyError(
+            raise VendorError(
                 400, f"metadata value of {key!r} must be a string", "metadata-not-string"
             )
     size = metadata_size(metadata)
     if size >= MAX_METADATA_BASE64:
-        raise PolyError(
+        raise VendorError(
             400,
             f"metadata is {size} bytes in base64; it must be less than 26 KB "
             f"({MAX_METADATA_BASE64} bytes)",
@@ -177,7 +141,7 @@ def trigger() -> tuple[Response, int]:
         )
     encryption = body.get("encryption", "TLS/SRTP")
     if encryption not in ENCRYPTIONS:
-        raise PolyError(
+        raise VendorError(
             400, f"encryption must be one of {', '.join(ENCRYPTIONS)}", "invalid-encryption"
         )
 
@@ -191,13 +155,12 @@ def trigger() -> tuple[Response, int]:
     if country:
         data["country_code"] = country
     extra = vendor_extra("polyai", connector=connector.name, encryption=encryption)
-    token = request.headers.get("X-PolyAi-Auth-Token", "").strip()
     place_call(
         data,
         sid=sid_of_uuid(call_uuid),
         language=connector.language,
         extra=extra,
-        api_key=token,
+        api_key=connector.token,
     )
     return jsonify({"call_sid": f"OUT-{call_uuid}"}), 200
 
@@ -219,10 +182,10 @@ def status(call_sid: str) -> Response:
         or compat.get("vendor") != "polyai"
         or compat.get("connector") != connector.name
     ):
-        raise PolyError(404, f"No call {call_sid}", "call-not-found")
+        raise VendorError(404, f"No call {call_sid}", "call-not-found")
     ended = record.ended_at if record.status in TERMINAL else None
     if ended is not None and runtime().clock() - ended > config.status_retention:
-        raise PolyError(404, f"No call {call_sid} (its status is no longer kept)", "expired")
+        raise VendorError(404, f"No call {call_sid} (its status is no longer kept)", "expired")
     return jsonify(
         {
             "call_sid": f"OUT-{uuid_of_sid(record.sid)}",

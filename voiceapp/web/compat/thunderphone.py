@@ -22,37 +22,28 @@ and the CallSid is ``CA`` followed by it as 32 hex digits.
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, jsonify
 
+from voiceapp import checks
 from voiceapp.calls.records import CallRecord
-from voiceapp.errors import (
-    ConflictError,
-    DestinationError,
-    NotFoundError,
-    RateLimited,
-    StoreError,
-    VoiceappError,
-)
+from voiceapp.checks import located
+from voiceapp.errors import VoiceappError
 from voiceapp.phone import normalize
+from voiceapp.settings_tables.compat import Agent, ThunderPhoneConfig
+from voiceapp.web.api import bearer
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
-from voiceapp.web.compat import compat_config, key_matches, rename, too_many, vendor_extra
-from voiceapp.web.compat.config import Agent, ThunderPhoneConfig
+from voiceapp.web.compat import Profile, VendorError, compat_config, vendor_extra
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 from voiceapp.web.runtime import iso_time
 
 __all__ = ["bp", "live_status", "sid_of_call_id"]
 
-log = logging.getLogger("voiceapp.web.compat.thunderphone")
-
 bp = Blueprint("compat_thunderphone", __name__, url_prefix="/v1")
 
-NAMES = {"from": "from_number", "to": "to_number", "variables": "config.variables"}
 UPSTREAM = "Upstream SIP / LiveKit failure; safe to retry"
 _FAILED = frozenset({"busy", "no-answer", "failed", "canceled"})
 MAX_HOLD = 86400
@@ -76,49 +67,22 @@ FIELDS = table(
         "Overrides the hold timeout.",
     ),
 )
-
-
-class ThunderError(VoiceappError):
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
-
-
-def _reply(status: int, detail: str, code: str) -> tuple[Response, int]:
-    return jsonify({"detail": detail, "code": code}), status
-
-
-@bp.errorhandler(VoiceappError)
-def _error(error: VoiceappError) -> tuple[Response, int]:
-    if isinstance(error, ThunderError):
-        return _reply(error.http_status, error.message, error.code)
-    if isinstance(error, RateLimited):
-        return too_many({"detail": error.message, "code": error.code}, error)
-    message = rename(error, NAMES)[1]
-    if isinstance(error, StoreError) or error.status >= 500:
-        log.error("thunderphone: %s: %s", error.code, error.message)
-        return _reply(502, UPSTREAM, "upstream-failure")
-    if isinstance(error, DestinationError):  # the destination policy (toll fraud)
-        return _reply(403, f"Outbound blocked: {message}", error.code)
-    if isinstance(error, NotFoundError) and error.code == "from-inactive":
-        return _reply(403, f"Outbound blocked: {message}", error.code)
-    if isinstance(error, NotFoundError):
-        return _reply(404, message, error.code)
-    if isinstance(error, ConflictError):
-        return _reply(409, message, error.code)
-    if error.status in (401, 413):  # a bad key; a body over MAX_CONTENT_LENGTH
-        return _reply(error.status, message, error.code)
-    return _reply(400, message, error.code)
-
-
-@bp.errorhandler(Exception)
-def _crash(error: Exception) -> tuple[Response, int]:
-    if isinstance(error, HTTPException):  # e.g. 413 from MAX_CONTENT_LENGTH: keep its status
-        return jsonify(
-            {"detail": error.description or error.name, "code": "http"}
-        ), error.code or 500
-    log.exception("thunderphone: unexpected error")
-    return _reply(502, UPSTREAM, "upstream-failure")
+PROFILE = Profile(
+    vendor="thunderphone",
+    credential=bearer,
+    unauthorized="Invalid or missing API key",
+    names={"from": "from_number", "to": "to_number", "variables": "config.variables"},
+    body=lambda status, message, code, field: {"detail": message, "code": code},
+    statuses={"inactive": 403, "unavailable": 502},  # an inactive number is blocked
+    messages={
+        "unavailable": UPSTREAM,
+        "blocked": "Outbound blocked: {message}",
+        "inactive": "Outbound blocked: {message}",
+    },
+    codes={"unavailable": "upstream-failure"},
+    crash=(502, UPSTREAM, "upstream-failure"),
+)
+PROFILE.install(bp)
 
 
 def sid_of_call_id(call_id: int) -> str:
@@ -134,32 +98,25 @@ def live_status(status: str) -> str:
     return "in_progress"  # queued, initiated, ringing, in-progress
 
 
-def _key() -> str:
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    return credential.strip() if scheme.lower() == "bearer" else ""
-
-
-def _config() -> ThunderPhoneConfig:
-    config = compat_config().thunderphone
-    key = _key()
-    if config is None or not key_matches(config.api_keys, key):
-        raise ThunderError(401, "Invalid or missing API key", "unauthorized")
-    return config
+def _config() -> tuple[ThunderPhoneConfig, str]:
+    """The organization's configuration and the request's key (else 401)."""
+    config = compat_config().thunderphone or ThunderPhoneConfig()
+    return config, PROFILE.key(config.api_keys)
 
 
 @bp.post("/call")
 def place() -> tuple[Response, int]:
-    config = _config()
+    config, key = _config()
     body = json_body()
     from_number, to_number = body.get("from_number"), body.get("to_number")
     if any(not body.get(name) for name in required(FIELDS)):
-        raise ThunderError(400, "from_number and to_number are required", "missing")
+        raise VendorError(400, "from_number and to_number are required", "missing")
     if body.get("agent_id") is not None and body.get("config") is not None:
-        raise ThunderError(400, "Provide either agent_id or config, not both", "agent-and-config")
+        raise VendorError(400, "Provide either agent_id or config, not both", "agent-and-config")
     if config.balance is not None and config.balance <= 0:
-        raise ThunderError(402, "Insufficient balance", "insufficient-balance")
+        raise VendorError(402, "Insufficient balance", "insufficient-balance")
     if not isinstance(from_number, str):
-        raise ThunderError(400, "from_number must be an E.164 string", "invalid-type")
+        raise VendorError(400, "from_number must be an E.164 string", "invalid-type")
     number = config.numbers.get(from_number.strip())
     if number is None:
         try:
@@ -167,24 +124,24 @@ def place() -> tuple[Response, int]:
         except VoiceappError:
             number = None
     if number is None:
-        raise ThunderError(
+        raise VendorError(
             404, "from_number is not registered to this organization", "number-not-registered"
         )
     if not number.voip:
-        raise ThunderError(
+        raise VendorError(
             403, "Outbound blocked: demo numbers are inbound-only", "outbound-blocked"
         )
     if not number.verified:
-        raise ThunderError(403, "Outbound blocked: unverified VoIP number", "outbound-blocked")
+        raise VendorError(403, "Outbound blocked: unverified VoIP number", "outbound-blocked")
 
     agent: Agent | None = None
     if body.get("config") is not None:
         inline = body["config"]
         if not isinstance(inline, dict):
-            raise ThunderError(400, "config must be an object", "invalid-type")
+            raise VendorError(400, "config must be an object", "invalid-type")
         unknown = sorted(set(inline) - {"app", "variables", "language"})
         if unknown:
-            raise ThunderError(
+            raise VendorError(
                 400, f"config has unknown keys: {', '.join(unknown)}", "unknown-field"
             )
         app = inline.get("app", config.config_app)
@@ -192,32 +149,29 @@ def place() -> tuple[Response, int]:
         if variables is None:
             variables = {}
         if not isinstance(variables, dict):
-            raise ThunderError(400, "config.variables must be an object", "invalid-type")
+            raise VendorError(400, "config.variables must be an object", "invalid-type")
         language = inline.get("language")
     else:
         agent_id = body.get("agent_id")
         if agent_id is None:
             agent_id = number.outbound_agent
             if agent_id is None:
-                raise ThunderError(
+                raise VendorError(
                     400,
                     "Provide agent_id or config: from_number has no outbound_agent set",
                     "no-outbound-agent",
                 )
         if isinstance(agent_id, bool) or not isinstance(agent_id, int):
-            raise ThunderError(400, "agent_id must be an integer", "invalid-type")
+            raise VendorError(400, "agent_id must be an integer", "invalid-type")
         agent = config.agents.get(agent_id)
         if agent is None:
-            raise ThunderError(404, "Agent not found", "agent-not-found")
+            raise VendorError(404, "Agent not found", "agent-not-found")
         app, variables = agent.app, dict(agent.variables)
         language = agent.language
 
     hold = body.get("max_hold_seconds")
     if hold is not None:
-        if isinstance(hold, bool) or not isinstance(hold, int) or not 1 <= hold <= MAX_HOLD:
-            raise ThunderError(
-                400, f"max_hold_seconds must be an integer from 1 to {MAX_HOLD}", "invalid-range"
-            )
+        located(checks.integer(1, MAX_HOLD), hold, field="max_hold_seconds")  # else 400
         if agent is not None and agent.hold_variable is not None:
             variables[agent.hold_variable] = hold
 
@@ -233,7 +187,7 @@ def place() -> tuple[Response, int]:
         sid=sid_of_call_id(call_id),
         language=language if isinstance(language, str) else None,
         extra=extra,
-        api_key=_key(),
+        api_key=key,
     )
     return jsonify({"call_id": call_id, "status": "initiated"}), 201
 
@@ -257,5 +211,5 @@ def get_call(call_id: int) -> Response:
     record = call_service().store.get(sid_of_call_id(call_id))
     compat = {} if record is None else record.spec.extra.get("compat", {})
     if record is None or compat.get("vendor") != "thunderphone":
-        raise ThunderError(404, f"Call {call_id} not found", "call-not-found")
+        raise VendorError(404, f"Call {call_id} not found", "call-not-found")
     return jsonify(_describe(call_id, record))
