@@ -433,13 +433,13 @@ class Settings:
         "embedded: the server runs the dialer; external: voiceapp dialer does; auto: "
         "embedded unless TESTING.",
     )
-    NETWORK: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+    NETWORK: NetworkConfig | None = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _network,
         "The simulated network: [network] table of numbers and callee scripts (file only).",
         env=False,
     )
-    CALLBACK_RETRY: Any = setting(  # noqa: RUF009 - a field() carrying metadata
+    CALLBACK_RETRY: RetryPolicy | None = setting(  # noqa: RUF009 - a field() carrying metadata
         None,
         _retry,
         "Status-callback retries: [callback_retry] attempts, first_delay, factor, max_delay.",

@@ -20,6 +20,7 @@ No HTTP is done here: the web layer supplies the sender (and signs there).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +29,7 @@ from datetime import datetime
 from typing import Final, Literal
 from urllib.parse import parse_qsl
 
-from voiceapp.dialer.clock import Clock, Future
+from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.states import CallbackEvent, CallStatus
 from voiceapp.errors import OutboundBlocked, ValidationError
 from voiceapp.schema import HTTP_METHODS, HttpMethod
@@ -328,16 +329,17 @@ class Deliverer:
         number = len(delivery.attempts) + 1
         if self.threaded:
             fut = self.clock.run_in_thread(lambda: self.send(delivery.request))
-        else:
-            fut = Future()
-            try:
-                fut.set_result(self.send(delivery.request))
-            except Exception as exc:
-                fut.set_exception(exc)
-        fut.add_done_callback(lambda f: self._attempted(delivery, number, f))
+            fut.add_done_callback(lambda f: self._attempted(delivery, number, f))
+            return
+        fut = self.clock.future()
+        try:
+            fut.set_result(self.send(delivery.request))
+        except Exception as exc:
+            fut.set_exception(exc)
+        self._attempted(delivery, number, fut)
 
-    def _attempted(self, delivery: Delivery, number: int, fut: Future[int]) -> None:
-        error = fut.exception()
+    def _attempted(self, delivery: Delivery, number: int, fut: asyncio.Future[int]) -> None:
+        error = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         now = self.clock.now()
         if isinstance(error, OutboundBlocked):
             # refused before anything was sent: trying again would be refused again

@@ -40,6 +40,7 @@ written from there, in the order things happen.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -66,7 +67,7 @@ from voiceapp.dialer.callbacks import (
     Subscription,
     build_params,
 )
-from voiceapp.dialer.clock import Clock, Future, RealClock, VirtualClock
+from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import (
     CallHandle,
@@ -76,7 +77,7 @@ from voiceapp.dialer.interpreter import (
     OutboundCall,
     place_call,
 )
-from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.network import NetworkBackend, SimulatedNetwork
 from voiceapp.dialer.states import CallbackEvent, CallStatus, Event, Transition
 from voiceapp.dialer.trace import Trace, TraceEntry, entry_json, error_of
 from voiceapp.errors import ConflictError, StoreError, VoiceappError
@@ -132,16 +133,11 @@ TRACE_BATCH: Final = 50
 #: Trace kinds the store keeps elsewhere (a leg's history, the events with their
 #: attempts): not written as trace rows.
 STORED_ELSEWHERE: Final = frozenset({"status", "callback"})
-_MAX_STEPS: Final = 1 << 62
 
 
 def default_worker_id() -> str:
     """``<host>:<pid>:<random>``: unique per process start (a restart is a new worker)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 def _timed(fetch: Fetch) -> Fetch:
@@ -354,23 +350,19 @@ class Dialer:
         #: the store's clock (seconds since the epoch): attempt times, overdue events
         self.store_now: Callable[[], float] = getattr(call_store, "clock", time.time)
         if clock is None:
-            virtual = _setting(settings, "DIALER_CLOCK", "real") == "virtual"
+            virtual = settings.DIALER_CLOCK == "virtual"
             clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
         self.clock: Clock = clock
-        self.virtual = isinstance(clock, VirtualClock)
+        self.virtual = clock.virtual
         if network is None:
-            config = _setting(settings, "NETWORK", None)
-            if config is not None and not isinstance(config, NetworkConfig):
-                config = NetworkConfig.from_dict(config)
-            network = SimulatedNetwork(clock, config)
+            network = SimulatedNetwork(clock, settings.NETWORK)
         self.network = network
         self.worker_id = worker_id or default_worker_id()
-        self.lease = float(_setting(settings, "DIALER_LEASE", 30.0))
-        self.concurrency = int(_setting(settings, "DIALER_CONCURRENCY", 10_000))
-        self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
-        self.trace_limit = int(_setting(settings, "TRACE_MAX_ENTRIES", 500))
-        policy = _setting(settings, "CALLBACK_RETRY", None)
-        self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        self.lease = settings.DIALER_LEASE
+        self.concurrency = settings.DIALER_CONCURRENCY
+        self.poll = settings.DIALER_POLL
+        self.trace_limit = settings.TRACE_MAX_ENTRIES
+        self.policy: RetryPolicy = settings.CALLBACK_RETRY or RetryPolicy()
         install_log_filter()  # urllib3's request lines show no voice token
         secrets = settings.signature_secrets
         # every document and callback goes only to public addresses or allow-listed
@@ -408,20 +400,19 @@ class Dialer:
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._stopped = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # a wake-up, seen from outside the loop
+        self._woken = asyncio.Event()  # the same, on the loop
         self._stop_deadline = 0.0
-        self._stop_future: Future[None] = Future()
         self._queue_empty = False
         self._renewals: deque[_Live] = deque()  # live calls, the stalest lease first
         self._last_sweep = time.monotonic()
-        ready_age = float(_setting(settings, "READY_DIALER_AGE", 30.0))
+        ready_age = settings.READY_DIALER_AGE
         self.heartbeat_every = min(HEARTBEAT_EVERY, ready_age / 3)
         self._last_beat = float("-inf")
         self.outage = StoreOutage(
             self.worker_id,
             first=max(self.poll, 0.1),
-            cap=float(_setting(settings, "STORE_BACKOFF_MAX", 30.0)),
+            cap=settings.STORE_BACKOFF_MAX,
         )
         self.started = 0  # calls this worker dialed
         self.finished = 0  # calls this worker saw to their end
@@ -465,8 +456,8 @@ class Dialer:
     def wake(self) -> None:
         """Look at the queue (and cancel requests) now instead of at the next poll."""
         self._wake.set()
-        if not self.virtual and self._thread is not None:
-            self.clock.call_soon_threadsafe(self._poke)
+        if self._thread is not None:
+            self.clock.call_soon_threadsafe(self._woken.set)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -475,12 +466,10 @@ class Dialer:
         if self._thread is not None:
             raise RuntimeError("this dialer is already running")
         self._stopping = False
-        self._stopped.clear()
         self._beat(time.monotonic())
         self.recover()
-        target = self._run_virtual if self.virtual else self._run_real
         self._thread = threading.Thread(
-            target=target, name=f"voiceapp-dialer-{self.worker_id}", daemon=True
+            target=self._serve, name=f"voiceapp-dialer-{self.worker_id}", daemon=True
         )
         self._thread.start()
 
@@ -493,11 +482,10 @@ class Dialer:
         thread = self._thread
         if thread is None:
             return
-        self._stopping = True
         self._stop_deadline = time.monotonic() + max(0.0, timeout)
+        self._stopping = True
         self._wake.set()
-        if not self.virtual:
-            self.clock.call_soon_threadsafe(self._poke)
+        self.clock.call_soon_threadsafe(self._woken.set)
         thread.join(timeout + 1.0)
         if thread.is_alive():
             log.warning("dialer %s did not stop within %.1f s", self.worker_id, timeout)
@@ -513,89 +501,58 @@ class Dialer:
         is settled.  On a real clock it waits in real time, so keep it to tests.
         """
         before = self.finished
-        budget = max_calls
-        while True:
-            taken = self._housekeeping(budget)
-            if budget is not None:
-                budget -= taken
-            done_taking = self._queue_empty or budget == 0 or self._stopping
-            if not self._live and self.deliverer.idle and done_taking:
-                break
-            if self._stopping:  # stop() from another thread: end what runs, promptly
-                for live in list(self._live.values()):
-                    if not live.cancel_sent:
-                        live.cancel_sent = True
-                        live.handle.hang_up()
-                if time.monotonic() >= self._stop_deadline:
-                    break
-            self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
+        self.clock.run_until(self._work(max_calls, until_idle=True))
         self.clock.run_until_idle()
         self._flush()
         return self.finished - before
 
-    def _run_real(self) -> None:
-        stopped: Future[None] = Future()
-        self._stop_future = stopped
-        self.clock.call_soon_threadsafe(self._round)
-        while not stopped.done:
-            try:
-                self.clock.run_until(stopped, _MAX_STEPS)
-            except Exception:
-                log.exception("dialer %s: error on the loop (going on)", self.worker_id)
+    def _serve(self) -> None:
+        """The background thread: the loop runs :meth:`_work` until :meth:`stop`."""
+        self.clock.run_until(self._work(None, until_idle=False))
 
-    def _run_virtual(self) -> None:
+    async def _work(self, budget: int | None, *, until_idle: bool) -> None:
+        """Rounds of queue work (:meth:`_housekeeping`) until stopped, or, ``until_idle``,
+        until the queue is worked off and nothing runs; then the one stop logic."""
         while not self._stopping:
             try:
-                self.run_until_idle()
+                taken = self._housekeeping(budget)
             except Exception:
                 log.exception("dialer %s: error on the loop (going on)", self.worker_id)
-            self._wake.wait(self.poll)
-            self._wake.clear()
-        self._drain()
-        self._stopped.set()
+                taken = 0
+            if budget is not None:
+                budget -= taken
+            busy = bool(self._live) or not self.deliverer.idle
+            if until_idle and not busy and (self._queue_empty or budget == 0):
+                return
+            await self._pause(outside=not until_idle and not busy and self._queue_empty)
+        await self._wind_down()
 
-    def _round(self) -> None:
-        """The real clock's periodic round; schedules the next one."""
-        if self._stopped.is_set():
-            return
-        if self._stopping:
-            self._drain_step()
-            return
-        try:
-            self._poke()
-        finally:
-            self.clock.call_later(self.poll, self._round)
-
-    def _poke(self) -> None:
-        """Queue work now (a :meth:`wake` between rounds); never raises."""
-        if self._stopping or self._stopped.is_set():
-            return
+    async def _pause(self, *, outside: bool) -> None:
+        """Wait for the next round: :data:`VIRTUAL_SLICE` on virtual time, else ``poll``
+        seconds or a :meth:`wake`.  ``outside``: nothing runs here, so on virtual time
+        wait ``poll`` real seconds for work from outside (virtual time stands still)."""
+        if self.virtual and not outside:
+            await asyncio.sleep(VIRTUAL_SLICE)
+        elif self.virtual:
+            await self.clock.run_in_thread(lambda: self._wake.wait(self.poll))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.poll)
         self._wake.clear()
-        try:
-            self._housekeeping(None)
-        except Exception:
-            log.exception("dialer %s: housekeeping failed", self.worker_id)
+        self._woken.clear()
 
-    def _drain(self) -> None:
-        """Virtual clock: hang up what runs, deliver what can be delivered."""
-        for live in list(self._live.values()):
-            live.handle.hang_up()
-        self.clock.run_until_idle()
+    async def _wind_down(self) -> None:
+        """Hang up what runs; go on until callbacks are out or the stop deadline passed."""
+        while True:
+            for live in list(self._live.values()):
+                if not live.cancel_sent:
+                    live.cancel_sent = True
+                    live.handle.hang_up()
+            done = not self._live and self.deliverer.idle
+            if done or time.monotonic() >= self._stop_deadline:
+                break
+            await asyncio.sleep(VIRTUAL_SLICE if self.virtual else 0.05)
         self._flush()
-
-    def _drain_step(self) -> None:
-        """Real clock: hang up what runs; finish when callbacks are out or time is up."""
-        for live in list(self._live.values()):
-            if not live.cancel_sent:
-                live.cancel_sent = True
-                live.handle.hang_up()
-        done = not self._live and self.deliverer.idle
-        if done or time.monotonic() >= self._stop_deadline:
-            self._flush()
-            self._stopped.set()
-            self._stop_future.set_result(None)
-            return
-        self.clock.call_later(0.05, self._drain_step)
 
     # -- one round of queue work -----------------------------------------------------------
 
@@ -950,7 +907,8 @@ class Dialer:
         self._recent[live.sid] = live.handle.trace
         while len(self._recent) > RECENT_TRACES:
             self._recent.popitem(last=False)
-        error = live.handle.task.exception()
+        task = live.handle.task
+        error = None if task.cancelled() else task.exception()
         if error is not None:
             call_logger(log, live.sid).error(
                 "call %s ended with an internal error: %r", live.sid, error
