@@ -65,7 +65,7 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """``gunicorn -w N 'voiceapp.web:create_app()'`` on a free 127.0.0.1 port, production mode.
+    """``gunicorn -w N 'voiceapp.cli.wsgi:create_app()'`` on a free 127.0.0.1 port, production mode.
 
     Settings come from ``VOICEAPP_*`` variables, as in a deployment.  Use as a
     context manager: it waits until every worker has booted and stops the server.
@@ -77,7 +77,7 @@ class Gunicorn:
         workdir: Path,
         *,
         workers: int = 4,
-        app: str = "voiceapp.web:create_app()",
+        app: str = "voiceapp.cli.wsgi:create_app()",
         env: dict[str, str] | None = None,
         port: int = 0,
     ) -> None:
