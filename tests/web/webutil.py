@@ -20,19 +20,6 @@ TO = "+14155550123"
 AUTH = {"X-API-Key": API_KEY}
 
 
-class Clock:
-    """A controlled clock: starts at a fixed time, moves only when told."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def new_session(client: FlaskClient, **payload: Any) -> dict[str, Any]:
     """POST /v1/sessions (defaults: a pin session for TO); asserts 201."""
     body = {"app": "pin", "to": TO, "variables": {"pin": "8970"}, **payload}
