@@ -14,17 +14,17 @@
   :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature``: fetches
   with the newest of ``Settings.signature_secrets``, callbacks as ``v2`` with the
   newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``), in
-  threads, so neither a slow document server nor a slow callback receiver holds up
-  other calls;
+  the event loop's executor threads, so neither a slow document server nor a slow
+  callback receiver holds up other calls;
 * every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
   (no token, ``apikey``, userinfo or secret app variable);
 * every trace row of every call and the call's error (a failed fetch, a bad
   document, the loop guard) go to the store in the same grouped writes, capped at
   ``TRACE_MAX_ENTRIES`` rows a call, so ``GET /v1/calls/<sid>`` shows them whatever
-  process dialed;
-* it renews the leases of its calls, and carries out cancel requests the API
-  stored for calls that are already dialing;
-* :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
+  process dialed (the write buffer, :mod:`voiceapp.dialer.writes`);
+* it carries out cancel requests the API stored for calls that are already dialing;
+* it renews the leases of its calls, and :meth:`Dialer.recover` (at start, then
+  every sweep; :mod:`voiceapp.dialer.recovery`) settles calls whose
   worker died (their lease ran out) and resumes status callbacks nobody is
   delivering any more.  docs/dialer.md, "Running the dialer", states the rules;
 * it writes a heartbeat to the store every few seconds (``GET /v1/ready`` reads
@@ -34,8 +34,10 @@
 * it records the metrics of :mod:`voiceapp.metrics`: document fetch latency,
   callback delivery results, and its lag (queued → taken).
 
-All call work happens on one thread, the clock's loop: the store is only
-written from there, in the order things happen.
+All call work happens on one asyncio event loop (:mod:`voiceapp.dialer.clock`), in
+:meth:`Dialer._work`'s rounds: the store is only written from there, in the order
+things happen.  :meth:`Dialer.start` runs that loop on a background thread;
+:meth:`Dialer.run_until_idle` runs it on the caller's (a virtual clock in tests).
 """
 
 from __future__ import annotations
