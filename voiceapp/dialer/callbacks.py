@@ -258,6 +258,14 @@ class Delivery:
 Sender = Callable[[CallbackRequest], int]
 
 
+def _outcome(fut: asyncio.Future[int]) -> tuple[int | None, BaseException | None]:
+    """A finished send: (status, None) or (None, the error)."""
+    if fut.cancelled():
+        return None, asyncio.CancelledError()
+    error = fut.exception()
+    return (None, error) if error is not None else (fut.result(), None)
+
+
 def _retryable(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
@@ -327,19 +335,20 @@ class Deliverer:
 
     def _attempt(self, delivery: Delivery) -> None:
         number = len(delivery.attempts) + 1
-        if self.threaded:
+        if self.threaded:  # real HTTP: in the loop's executor, the result back on the loop
             fut = self.clock.run_in_thread(lambda: self.send(delivery.request))
-            fut.add_done_callback(lambda f: self._attempted(delivery, number, f))
+            fut.add_done_callback(lambda f: self._attempted(delivery, number, *_outcome(f)))
             return
-        fut = self.clock.future()
         try:
-            fut.set_result(self.send(delivery.request))
+            status = self.send(delivery.request)
         except Exception as exc:
-            fut.set_exception(exc)
-        self._attempted(delivery, number, fut)
+            self._attempted(delivery, number, None, exc)
+        else:
+            self._attempted(delivery, number, status, None)
 
-    def _attempted(self, delivery: Delivery, number: int, fut: asyncio.Future[int]) -> None:
-        error = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+    def _attempted(
+        self, delivery: Delivery, number: int, status: int | None, error: BaseException | None
+    ) -> None:
         now = self.clock.now()
         if isinstance(error, OutboundBlocked):
             # refused before anything was sent: trying again would be refused again
@@ -349,7 +358,7 @@ class Deliverer:
             attempt = Attempt(number, now, False, error=f"{type(error).__name__}: {error}")
             retry = True
         else:
-            status = fut.result()
+            assert status is not None
             ok = 200 <= status < 300
             attempt = Attempt(number, now, ok, status=status)
             retry = not ok and _retryable(status)
