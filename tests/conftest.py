@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import pytest
 from redisproc import start_redis
 
+from voiceapp.dialer.clock import DialerLoop
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
@@ -52,3 +54,20 @@ def _no_leaked_dialer_threads() -> Iterator[None]:
     if leaked:
         names = sorted(t.name for t in leaked)
         pytest.fail(f"dialer threads still running after the test: {names}")
+
+
+@pytest.fixture(autouse=True)
+def _close_dialer_loops(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every dialer event loop a test made, so the tasks it left pending (a leg
+    placed on a clock that never ran) end there, cancelled, not in the garbage collector."""
+    made: list[DialerLoop] = []
+    init = DialerLoop.__init__
+
+    def record(self: DialerLoop, *, virtual: bool) -> None:
+        init(self, virtual=virtual)
+        made.append(self)
+
+    monkeypatch.setattr(DialerLoop, "__init__", record)
+    yield
+    for loop in made:
+        loop.close()

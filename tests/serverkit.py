@@ -21,6 +21,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from voiceapp.cli.wsgi import attach_dialer
 from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.network import NetworkBackend
@@ -95,8 +96,7 @@ class Server:
         if policy is not None:
             worker.policy = policy
             worker.deliverer.policy = policy
-        service.dialer = worker
-        worker.start()
+        attach_dialer(self.app, worker).start()
         return worker
 
     def post(self, path: str, body: Any, headers: dict[str, str]) -> requests.Response:

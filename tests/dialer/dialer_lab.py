@@ -110,7 +110,7 @@ class Lab:
             env or self.env(), OutboundCall(from_=CALLER, to=to, url=url, subscription=sub, **spec)
         )
         self.clock.run_until_idle(max_steps=200_000)
-        assert handle.task.done
+        assert handle.task.done()
         if handle.task.exception() is not None:
             raise handle.task.exception()  # type: ignore[misc]
         return handle

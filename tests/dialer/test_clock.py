@@ -1,10 +1,10 @@
-"""The virtual and real clocks, the scheduler and processes."""
+"""The dialer's event loop on virtual and real time, and its tasks."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,14 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voiceapp.dialer.clock import (
-    Cancelled,
-    Clock,
-    Future,
-    RealClock,
-    VirtualClock,
-    first,
-)
+from voiceapp.dialer.clock import Clock, RealClock, VirtualClock, first, settle
 
 
 def test_both_clocks_satisfy_the_protocol() -> None:
@@ -77,11 +70,11 @@ def test_process_waits_and_returns() -> None:
     clock = VirtualClock()
     marks: list[float] = []
 
-    def proc() -> Generator[Future[Any], Any, str]:
+    async def proc() -> str:
         marks.append(clock.now())
-        value = yield clock.timeout(4.0, "x")  # a WWWW wait
+        value = await clock.timeout(4.0, "x")  # a WWWW wait
         marks.append(clock.now())
-        yield clock.timeout(0.5)
+        await asyncio.sleep(0.5)
         marks.append(clock.now())
         return f"got {value}"
 
@@ -94,9 +87,9 @@ def test_many_processes_interleave_by_time() -> None:
     clock = VirtualClock()
     log: list[tuple[float, int]] = []
 
-    def proc(n: int) -> Generator[Future[Any], Any, None]:
+    async def proc(n: int) -> None:
         for _ in range(3):
-            yield clock.timeout(n)
+            await asyncio.sleep(n)
             log.append((clock.now(), n))
 
     for n in (3, 1, 2):
@@ -110,36 +103,37 @@ def test_many_processes_interleave_by_time() -> None:
 def test_first_picks_the_earliest() -> None:
     clock = VirtualClock()
 
-    def proc() -> Generator[Future[Any], Any, tuple[int, Any]]:
-        result = yield first(clock.timeout(3.0, "slow"), clock.timeout(1.0, "fast"))
-        return result
+    async def proc() -> tuple[int, Any]:
+        return await first(clock.timeout(3.0, "slow"), clock.timeout(1.0, "fast"))
 
     assert clock.run_until(clock.spawn(proc())) == (1, "fast")
 
 
 def test_first_passes_on_an_error() -> None:
-    bad: Future[int] = Future()
-    out = first(bad, Future())
+    clock = VirtualClock()
+    bad: asyncio.Future[int] = clock.future()
+    out = first(bad, clock.future())
     bad.set_exception(ValueError("boom"))
+    clock.run_until_idle()
     with pytest.raises(ValueError, match="boom"):
         out.result()
 
 
 def test_future_first_writer_wins() -> None:
-    fut: Future[str] = Future()
-    fut.set_result("answer")
-    fut.set_result("timeout")
-    fut.set_exception(RuntimeError())
+    clock = VirtualClock()
+    fut: asyncio.Future[str] = clock.future()
+    settle(fut, "answer")
+    settle(fut, "timeout")
     assert fut.result() == "answer"
-    with pytest.raises(RuntimeError, match="no result"):
-        Future().result()
+    with pytest.raises(asyncio.InvalidStateError, match="not set"):
+        clock.future().result()
 
 
 def test_process_errors_end_the_task() -> None:
     clock = VirtualClock()
 
-    def proc() -> Generator[Future[Any], Any, None]:
-        yield clock.timeout(1.0)
+    async def proc() -> None:
+        await asyncio.sleep(1.0)
         raise KeyError("oops")
 
     task = clock.spawn(proc())
@@ -150,8 +144,8 @@ def test_process_errors_end_the_task() -> None:
 def test_yielding_a_non_future_is_an_error() -> None:
     clock = VirtualClock()
 
-    def proc() -> Generator[Any, Any, None]:
-        yield 3
+    async def proc() -> None:
+        await 3  # type: ignore[misc]
 
     task = clock.spawn(proc(), "bad")
     clock.run_until_idle()
@@ -162,12 +156,12 @@ def test_cancel_throws_into_the_process_which_may_clean_up() -> None:
     clock = VirtualClock()
     log: list[str] = []
 
-    def proc() -> Generator[Future[Any], Any, str]:
+    async def proc() -> str:
         try:
-            yield clock.timeout(60.0)
-        except Cancelled as exc:
+            await clock.timeout(60.0)
+        except asyncio.CancelledError as exc:
             log.append(f"cleanup at {clock.now()}: {exc}")
-            yield clock.timeout(1.0)
+            await asyncio.sleep(1.0)
             return "cleaned"
         return "finished"
 
@@ -184,7 +178,7 @@ def test_cancel_throws_into_the_process_which_may_clean_up() -> None:
 def test_run_until_reports_a_deadlock() -> None:
     clock = VirtualClock()
     with pytest.raises(RuntimeError, match="not done"):
-        clock.run_until(Future())
+        clock.run_until(clock.future())
 
 
 def test_step_bound() -> None:

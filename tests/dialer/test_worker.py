@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clocks import Clock
 from worker_site import PIN_XML, Site, serve_site
 
 from voiceapp.calls.api_json import call_json
@@ -250,16 +251,8 @@ def test_max_calls_and_concurrency(store: CallStore, site: Site) -> None:
     assert sorted(site.fetches.values()) == [1] * 6
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
-    clock = FakeTime()
+    clock = Clock()
     store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
     try:
         for sid, to in (("CAnever", PIN_CALLEE), ("CAring", SLOW), ("CAtalk", CALLER)):
@@ -342,7 +335,7 @@ def test_recovery_of_a_dead_workers_calls(tmp_path: Path, site: Site) -> None:
 
 
 def test_events_of_a_call_held_by_a_live_worker_are_left_alone(tmp_path: Path, site: Site) -> None:
-    clock = FakeTime()
+    clock = Clock()
     store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
     try:
         store.create(spec("CAheld", PIN_CALLEE, site))
@@ -407,7 +400,7 @@ def test_everything_is_stored_before_a_callback_is_sent(store: CallStore, site: 
 def test_a_call_taken_away_from_its_worker_is_hung_up(
     tmp_path: Path, site: Site, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    clock = FakeTime()
+    clock = Clock()
     if kind == "redis":  # the store skips the lost call's later writes inside its script
         url = f"{request.getfixturevalue('redis_server')}?prefix=stolen{uuid.uuid4().hex[:8]}:"
     else:
@@ -513,7 +506,7 @@ def test_stop_hangs_up_running_calls_and_flushes_their_callbacks(store: CallStor
 
 
 def test_recovery_settles_a_bridged_call_and_its_b_leg(tmp_path: Path, site: Site) -> None:
-    clock = FakeTime()
+    clock = Clock()
     store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
     try:
         store.create(spec("CAbridged", PIN_CALLEE, site, url=None))
@@ -570,7 +563,7 @@ def test_recovery_settles_an_answered_call_with_the_known_duration(
     """Issue 10: a call whose dialer was killed 6 s after the answer used to be settled
     as completed with the lease and the recovery delay added (11 s here, 34-36 s with a
     30 s lease); it is settled with the 6 s its heartbeats vouch for, marked recovered."""
-    clock = FakeTime()
+    clock = Clock()
     if kind == "redis":
         url = f"{request.getfixturevalue('redis_server')}?prefix=hb{uuid.uuid4().hex[:8]}:"
     else:
@@ -612,7 +605,7 @@ def test_recovery_settles_an_answered_call_with_the_known_duration(
 
 
 def test_recovery_of_an_unanswered_call_is_unchanged_but_marked(tmp_path: Path, site: Site) -> None:
-    clock = FakeTime()
+    clock = Clock()
     store = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
     try:
         store.create(spec("CAringing", SLOW, site))

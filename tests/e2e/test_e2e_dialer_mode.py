@@ -1,4 +1,5 @@
-"""DIALER decides whether create_app runs the dialer in the server process."""
+"""DIALER decides whether create_app (the CLI's, voiceapp.cli.wsgi) runs the dialer in the
+server process."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from e2eutil import base_config
 from serverkit import close_app
 
+from voiceapp.cli.wsgi import create_app
 from voiceapp.dialer.worker import Dialer
-from voiceapp.web import create_app
 from voiceapp.web.calls import call_service
 
 

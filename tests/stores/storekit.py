@@ -5,22 +5,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from clocks import Clock
+
 from voiceapp.stores import Session
-
-START = 1_800_000_000.0
-
-
-class Clock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def free_port() -> int:

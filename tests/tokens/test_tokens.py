@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from clocks import Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
@@ -15,14 +16,6 @@ from voiceapp.errors import ConfigError, TokenExpired, TokenInvalid
 from voiceapp.tokens import SALT_PREFIX, Signer, key_list
 
 T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- key_list ----------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import AUTH, Clock
+from webutil import AUTH
 
 from voiceapp.calls.records import CallSpec, trace_json
 from voiceapp.stores.calls import CallStore

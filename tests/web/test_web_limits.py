@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import API_KEY, AUTH, Clock
+from webutil import API_KEY, AUTH
 
 from voiceapp.config import load_settings
 from voiceapp.limits import Idempotency, RateLimit, Ticket, fingerprint

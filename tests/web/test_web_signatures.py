@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from clocks import Clock
 from flask import Flask
 from twilio.request_validator import RequestValidator
-from webutil import TO, Clock, new_session, path_of
+from webutil import TO, new_session, path_of
 
 from voiceapp.keys import derive_key
 from voiceapp.signatures import sign_request

@@ -20,19 +20,6 @@ TO = "+14155550123"
 AUTH = {"X-API-Key": API_KEY}
 
 
-class Clock:
-    """A controlled clock: starts at a fixed time, moves only when told."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def new_session(client: FlaskClient, **payload: Any) -> dict[str, Any]:
     """POST /v1/sessions (defaults: a pin session for TO); asserts 201."""
     body = {"app": "pin", "to": TO, "variables": {"pin": "8970"}, **payload}
@@ -65,7 +52,7 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """``gunicorn -w N 'voiceapp.web:create_app()'`` on a free 127.0.0.1 port, production mode.
+    """``gunicorn -w N 'voiceapp.cli.wsgi:create_app()'`` on a free 127.0.0.1 port, production mode.
 
     Settings come from ``VOICEAPP_*`` variables, as in a deployment.  Use as a
     context manager: it waits until every worker has booted and stops the server.
@@ -77,7 +64,7 @@ class Gunicorn:
         workdir: Path,
         *,
         workers: int = 4,
-        app: str = "voiceapp.web:create_app()",
+        app: str = "voiceapp.cli.wsgi:create_app()",
         env: dict[str, str] | None = None,
         port: int = 0,
     ) -> None:

@@ -214,8 +214,9 @@ def running(
     """Server + embedded dialer + receiver; yields (base URL, API key, callback URL)."""
     from werkzeug.serving import make_server
 
+    from voiceapp.cli.wsgi import create_app
     from voiceapp.config import read_toml
-    from voiceapp.web import create_app, runtime
+    from voiceapp.web import runtime
     from voiceapp.web.calls import shutdown
 
     _QuietHandler = _quiet_handler()

@@ -1,6 +1,7 @@
 """``voiceapp serve``: the development server.
 
-For production use a WSGI server: ``gunicorn -w 4 'voiceapp.web:create_app()'``.
+For production use a WSGI server: ``gunicorn -w 4 'voiceapp.cli.wsgi:create_app()'``
+(the app and its embedded dialer, :mod:`voiceapp.cli.wsgi`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def serve(config_file: str | None, host: str, port: int, debug: bool) -> None:
     Without a configured ``PUBLIC_URL``, the server's own ``http://HOST:PORT`` is used
     (the address the embedded dialer reaches it at), unless HOST is a wildcard.
     """
+    from voiceapp.cli.wsgi import create_app
     from voiceapp.config import load_settings
-    from voiceapp.web import create_app
 
     overrides: dict[str, Any] = {"DEBUG": True} if debug else {}
     try:

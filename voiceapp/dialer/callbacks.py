@@ -18,6 +18,7 @@ No HTTP is done here: the web layer supplies the sender (and signs there).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -34,7 +35,7 @@ from voiceapp.calls.subscriptions import (
     parse_events,
     parse_optional,
 )
-from voiceapp.dialer.clock import Clock, Future
+from voiceapp.dialer.clock import Clock
 from voiceapp.errors import OutboundBlocked
 from voiceapp.settings_tables.retry import RetryPolicy
 
@@ -150,6 +151,14 @@ class Delivery:
 Sender = Callable[[CallbackRequest], int]
 
 
+def _outcome(fut: asyncio.Future[int]) -> tuple[int | None, BaseException | None]:
+    """A finished send: (status, None) or (None, the error)."""
+    if fut.cancelled():
+        return None, asyncio.CancelledError()
+    error = fut.exception()
+    return (None, error) if error is not None else (fut.result(), None)
+
+
 def _retryable(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
@@ -219,18 +228,20 @@ class Deliverer:
 
     def _attempt(self, delivery: Delivery) -> None:
         number = len(delivery.attempts) + 1
-        if self.threaded:
+        if self.threaded:  # real HTTP: in the loop's executor, the result back on the loop
             fut = self.clock.run_in_thread(lambda: self.send(delivery.request))
+            fut.add_done_callback(lambda f: self._attempted(delivery, number, *_outcome(f)))
+            return
+        try:
+            status = self.send(delivery.request)
+        except Exception as exc:
+            self._attempted(delivery, number, None, exc)
         else:
-            fut = Future()
-            try:
-                fut.set_result(self.send(delivery.request))
-            except Exception as exc:
-                fut.set_exception(exc)
-        fut.add_done_callback(lambda f: self._attempted(delivery, number, f))
+            self._attempted(delivery, number, status, None)
 
-    def _attempted(self, delivery: Delivery, number: int, fut: Future[int]) -> None:
-        error = fut.exception()
+    def _attempted(
+        self, delivery: Delivery, number: int, status: int | None, error: BaseException | None
+    ) -> None:
         now = self.clock.now()
         if isinstance(error, OutboundBlocked):
             # refused before anything was sent: trying again would be refused again
@@ -240,7 +251,7 @@ class Deliverer:
             attempt = Attempt(number, now, False, error=f"{type(error).__name__}: {error}")
             retry = True
         else:
-            status = fut.result()
+            assert status is not None
             ok = 200 <= status < 300
             attempt = Attempt(number, now, ok, status=status)
             retry = not ok and _retryable(status)

@@ -25,9 +25,10 @@ Everything that happens is a row in the call's :class:`~voiceapp.dialer.trace.Tr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
@@ -41,7 +42,7 @@ from voiceapp.dialer.callbacks import (
     build_params,
     parse_events,
 )
-from voiceapp.dialer.clock import Clock, Future, Process, Task, first
+from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.trace import Trace
 from voiceapp.document import Node, Response, parse
@@ -178,9 +179,9 @@ class LegRun:
     leg: Leg
     direction: Direction
     subscription: Subscription
+    answered: asyncio.Future[None]
+    finished: asyncio.Future[CallStatus]
     state: CallState = field(default_factory=CallState)
-    answered: Future[None] = field(default_factory=Future)
-    finished: Future[CallStatus] = field(default_factory=Future)
     initiated_at: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
@@ -212,7 +213,7 @@ class CallHandle:
     trace: Trace
     a: LegRun
     legs: list[LegRun]
-    task: Task[CallStatus]
+    task: asyncio.Task[CallStatus]
     _call: _Call
 
     @property
@@ -332,7 +333,7 @@ class _Call:
         parent: str | None = None,
     ) -> LegRun:
         leg = Leg(sid=sid, from_=from_, to=to, label=label, parent_sid=parent, trace=self.trace)
-        run = LegRun(leg, direction, subscription)
+        run = LegRun(leg, direction, subscription, self.clock.future(), self.clock.future())
 
         def on_event(event: Event) -> None:
             self._apply(run, event)
@@ -404,10 +405,10 @@ class _Call:
                 url=run.subscription.url,
             )
         if row.target is CallStatus.IN_PROGRESS:
-            run.answered.set_result(None)
+            settle(run.answered, None)
         if row.target in TERMINAL:
             run.leg.ended = True
-            run.finished.set_result(row.target)
+            settle(run.finished, row.target)
         return row
 
     def _end(self, run: LegRun, event: Event = Event.HANG_UP) -> None:
@@ -436,34 +437,34 @@ class _Call:
         return True
 
     # waiting ------------------------------------------------------------------------------
-    def _wait(
+    async def _wait(
         self,
-        fut: Future[Any],
+        fut: asyncio.Future[Any],
         watch: Sequence[LegRun],
         *,
         timeout: float | None = None,
-        interrupt: Future[Any] | None = None,
-    ) -> Generator[Future[Any], Any, Any]:
+        interrupt: asyncio.Future[Any] | None = None,
+    ) -> Any:
         """Wait for ``fut``; raise :class:`_LegGone` if a watched leg ends first.
 
         Returns the result, ``_TIMED_OUT`` or ``_INTERRUPTED``.
         """
         for run in watch:
-            if run.finished.done:
+            if run.finished.done():
                 raise _LegGone(run)
-        futures: list[Future[Any]] = [fut, *(run.finished for run in watch)]
+        futures: list[asyncio.Future[Any]] = [fut, *(run.finished for run in watch)]
         timer_index = interrupt_index = -1
         timer = None
         if timeout is not None:
-            timer_fut: Future[Any] = Future()
-            timer = self.clock.call_later(timeout, lambda: timer_fut.set_result(None))
+            timer_fut: asyncio.Future[Any] = self.clock.future()
+            timer = self.clock.call_later(timeout, lambda: settle(timer_fut, None))
             timer_index = len(futures)
             futures.append(timer_fut)
         if interrupt is not None:
             interrupt_index = len(futures)
             futures.append(interrupt)
         try:
-            index, value = yield first(*futures)
+            index, value = await first(*futures)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -476,15 +477,13 @@ class _Call:
         raise _LegGone(watch[index - 1])
 
     # the call -----------------------------------------------------------------------------
-    def run(self) -> Process[CallStatus]:
+    async def run(self) -> CallStatus:
         a = self.a
         if a.status is CallStatus.CANCELED:
             return a.status
         self._apply(a, Event.DIAL)
         self.env.network.place(a.leg)
-        outcome = yield from self._wait(
-            first(a.answered, a.finished), [], timeout=self.spec.timeout
-        )
+        outcome = await self._wait(first(a.answered, a.finished), [], timeout=self.spec.timeout)
         if outcome is _TIMED_OUT:
             self._end(a, Event.NO_ANSWER)
         if a.status is not CallStatus.IN_PROGRESS:
@@ -494,17 +493,17 @@ class _Call:
             if self.spec.send_digits:
                 timeline = parse_digits(self.spec.send_digits)
                 self.trace.add("a", "digits-sent", digits=timeline.digits, ms=timeline.duration_ms)
-                yield from self._wait(self.env.network.send_digits(a.leg, timeline), [a])
+                await self._wait(self.env.network.send_digits(a.leg, timeline), [a])
             if self.spec.url is not None:
-                yield from self._run_url(ctx, _Goto(self.spec.method, self.spec.url))
+                await self._run_url(ctx, _Goto(self.spec.method, self.spec.url))
             else:
                 # the seed's rule: no url -> connect the callee to the `from` number
                 doc = Response()
                 doc.dial(self.spec.from_, caller_id=self.spec.to)
                 self.trace.add("a", "document", url=None, verbs=["Dial"], note="no url: bridge")
-                goto = yield from self._run_document(ctx, doc, None)
+                goto = await self._run_document(ctx, doc, None)
                 if goto is not None:
-                    yield from self._run_url(ctx, goto)
+                    await self._run_url(ctx, goto)
         except _HangupVerb:
             pass
         except _LegGone:
@@ -513,7 +512,7 @@ class _Call:
             if a.status is CallStatus.IN_PROGRESS:
                 self.trace.add("a", "announce", text=APP_ERROR_TEXT)
                 with contextlib.suppress(_LegGone):
-                    yield from self._say(ctx, APP_ERROR_TEXT, None)
+                    await self._say(ctx, APP_ERROR_TEXT, None)
         except Exception as exc:
             # a bug, not a user error: leave a mark in the trace, hang up, fail the task
             self.trace.add("a", "internal-error", error=f"{type(exc).__name__}: {exc}")
@@ -524,10 +523,10 @@ class _Call:
         return a.status
 
     # documents ----------------------------------------------------------------------------
-    def _run_url(self, ctx: _Ctx, goto: _Goto | None) -> Process[None]:
+    async def _run_url(self, ctx: _Ctx, goto: _Goto | None) -> None:
         while goto is not None:
-            doc = yield from self._fetch(ctx, goto)
-            goto = yield from self._run_document(ctx, doc, goto.url)
+            doc = await self._fetch(ctx, goto)
+            goto = await self._run_document(ctx, doc, goto.url)
 
     def _params(self, run: LegRun) -> list[tuple[str, str]]:
         params = [
@@ -541,7 +540,7 @@ class _Call:
             params.append(("ParentCallSid", run.leg.parent_sid))
         return params
 
-    def _fetch(self, ctx: _Ctx, goto: _Goto) -> Process[Response]:
+    async def _fetch(self, ctx: _Ctx, goto: _Goto) -> Response:
         label = ctx.run.leg.label
         self.documents += 1
         if self.documents > self.env.max_documents:
@@ -559,7 +558,7 @@ class _Call:
         fetch = self.env.fetch
         try:
             if self.env.fetch_in_thread:
-                body = yield from self._wait(
+                body = await self._wait(
                     self.clock.run_in_thread(lambda: fetch(goto.method, goto.url, params)),
                     ctx.watch,
                 )
@@ -582,9 +581,9 @@ class _Call:
         self.trace.add(label, "document", url=goto.url, verbs=[n.tag for n in doc.elements])
         return doc
 
-    def _run_document(self, ctx: _Ctx, doc: Node, url: str | None) -> Process[_Goto | None]:
+    async def _run_document(self, ctx: _Ctx, doc: Node, url: str | None) -> _Goto | None:
         for verb in doc.elements:
-            goto = yield from self._verb(ctx, verb, url, None)
+            goto = await self._verb(ctx, verb, url, None)
             if isinstance(goto, _Goto):
                 return goto
         return None
@@ -600,31 +599,33 @@ class _Call:
             if name not in honoured:
                 self._unsupported(ctx, node, "attribute not simulated", attribute=name, value=value)
 
-    def _verb(
-        self, ctx: _Ctx, node: Node, url: str | None, interrupt: Future[Any] | None
-    ) -> Process[_Goto | _Interrupted | None]:
+    async def _verb(
+        self, ctx: _Ctx, node: Node, url: str | None, interrupt: asyncio.Future[Any] | None
+    ) -> _Goto | _Interrupted | None:
         tag = node.tag
         if tag not in HONOURED:
             self._unsupported(ctx, node, "verb not simulated")
             return None
         self._check_attrs(ctx, node)
         if tag == "Say":
-            return (yield from self._say(ctx, spoken_text(node), node, interrupt))
+            return await self._say(ctx, spoken_text(node), node, interrupt)
         if tag == "Play":
-            return (yield from self._play(ctx, node, interrupt))
+            return await self._play(ctx, node, interrupt)
         if tag == "Pause":
             seconds = node.get("length")
             self.trace.add(ctx.run.leg.label, "pause", seconds=seconds)
-            if interrupt is not None and interrupt.done:
+            if interrupt is not None and interrupt.done():
                 return _INTERRUPTED
-            out = yield from self._wait(Future(), ctx.watch, timeout=seconds, interrupt=interrupt)
+            out = await self._wait(
+                self.clock.future(), ctx.watch, timeout=seconds, interrupt=interrupt
+            )
             return _INTERRUPTED if out is _INTERRUPTED else None
         if tag == "Gather":
-            return (yield from self._gather(ctx, node, url))
+            return await self._gather(ctx, node, url)
         if tag == "Dial":
-            return (yield from self._dial(ctx, node, url))
+            return await self._dial(ctx, node, url)
         if tag == "Record":
-            return (yield from self._record(ctx, node, url))
+            return await self._record(ctx, node, url)
         if tag == "Redirect":
             # empty text is the current document (an empty relative URL); a loop of
             # them ends at env.max_documents like any other redirect loop
@@ -644,9 +645,9 @@ class _Call:
             self.trace.add(ctx.run.leg.label, "hangup")
         raise _HangupVerb
 
-    def _say(
-        self, ctx: _Ctx, text: str, node: Node | None, interrupt: Future[Any] | None = None
-    ) -> Process[_Interrupted | None]:
+    async def _say(
+        self, ctx: _Ctx, text: str, node: Node | None, interrupt: asyncio.Future[Any] | None = None
+    ) -> _Interrupted | None:
         seconds = speech_seconds(node) if node is not None else max(0.5, len(text.split()) * 0.4)
         loop = node.get("loop") if node is not None else 1
         detail: dict[str, Any] = {"text": text, "seconds": seconds, "loop": loop}
@@ -654,18 +655,18 @@ class _Call:
             detail |= {"voice": node.get("voice"), "language": node.get("language")}
         self.trace.add(ctx.run.leg.label, "say", **detail)
         for _ in range(loop or 1000):
-            if interrupt is not None and interrupt.done:
+            if interrupt is not None and interrupt.done():
                 return _INTERRUPTED
-            out = yield from self._wait(
+            out = await self._wait(
                 self.env.network.say(ctx.run.leg, text, seconds), ctx.watch, interrupt=interrupt
             )
             if isinstance(out, _Interrupted):
                 return out
         return None
 
-    def _play(
-        self, ctx: _Ctx, node: Node, interrupt: Future[Any] | None
-    ) -> Process[_Interrupted | None]:
+    async def _play(
+        self, ctx: _Ctx, node: Node, interrupt: asyncio.Future[Any] | None
+    ) -> _Interrupted | None:
         label = ctx.run.leg.label
         loop = node.get("loop") or 1000
         digits = node.get("digits")
@@ -678,19 +679,19 @@ class _Call:
                 return None
             self.trace.add(label, "play", url=node.value, seconds=self.env.play_seconds, loop=loop)
         for _ in range(loop):
-            if interrupt is not None and interrupt.done:
+            if interrupt is not None and interrupt.done():
                 return _INTERRUPTED
             if digits is not None:
                 fut = self.env.network.send_digits(ctx.run.leg, timeline)
             else:
                 fut = self.env.network.play(ctx.run.leg, node.value, self.env.play_seconds)
-            out = yield from self._wait(fut, ctx.watch, interrupt=interrupt)
+            out = await self._wait(fut, ctx.watch, interrupt=interrupt)
             if isinstance(out, _Interrupted):
                 return out
         return None
 
     # Gather -------------------------------------------------------------------------------
-    def _gather(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+    async def _gather(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:
         run = ctx.run
         label = run.leg.label
         inputs = node.get("input")
@@ -708,41 +709,41 @@ class _Call:
         if "speech" in inputs:
             self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
         digits: list[str] = []
-        done: Future[str] = Future()
-        first_digit: Future[None] = Future()
-        activity: list[Future[None]] = [Future()]
+        done: asyncio.Future[str] = self.clock.future()
+        first_digit: asyncio.Future[None] = self.clock.future()
+        activity: list[asyncio.Future[None]] = [self.clock.future()]
 
         def on_digit(digit: str) -> None:
             self.trace.add(label, "digit-heard", digit=digit)
-            if done.done:
+            if done.done():
                 return
-            first_digit.set_result(None)
+            settle(first_digit, None)
             if finish and digit in finish:
-                done.set_result("finishOnKey")
+                settle(done, "finishOnKey")
                 return
             digits.append(digit)
             if num_digits is not None and len(digits) >= num_digits:
-                done.set_result("numDigits")
+                settle(done, "numDigits")
             else:
-                activity[0].set_result(None)
+                settle(activity[0], None)
 
         if "dtmf" in inputs:
             run.leg.on_digit = on_digit
         try:
             interrupt = first_digit if node.get("bargeIn") else None
             for child in node.elements:
-                if done.done:
+                if done.done():
                     break
-                out = yield from self._verb(ctx, child, url, interrupt)
+                out = await self._verb(ctx, child, url, interrupt)
                 if out is _INTERRUPTED:
                     break
             reason = "timeout"
-            while not done.done:
-                activity[0] = Future()
-                out = yield from self._wait(first(done, activity[0]), ctx.watch, timeout=timeout)
+            while not done.done():
+                activity[0] = self.clock.future()
+                out = await self._wait(first(done, activity[0]), ctx.watch, timeout=timeout)
                 if out is _TIMED_OUT:
                     break
-            if done.done:
+            if done.done():
                 reason = done.result()
         finally:
             run.leg.on_digit = self._ignore_digits(label)
@@ -754,16 +755,16 @@ class _Call:
         return None
 
     # Record -------------------------------------------------------------------------------
-    def _record(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+    async def _record(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:
         run = ctx.run
         label = run.leg.label
         if node.get("playBeep"):
             self.trace.add(label, "beep")
-            yield from self._wait(Future(), ctx.watch, timeout=0.5)
+            await self._wait(self.clock.future(), ctx.watch, timeout=0.5)
         max_length = node.get("maxLength")
         timeout = node.get("timeout")
         self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
-        seconds = yield from self._wait(
+        seconds = await self._wait(
             self.env.network.record(run.leg, max_length=max_length, timeout=timeout), ctx.watch
         )
         rec_sid = self.env.new_sid("RE")
@@ -784,7 +785,7 @@ class _Call:
         )
 
     # Dial ---------------------------------------------------------------------------------
-    def _dial(self, ctx: _Ctx, node: Node, url: str | None) -> Process[_Goto | None]:
+    async def _dial(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:
         a = ctx.run
         if ctx.whisper:
             self._unsupported(ctx, node, "<Dial> is not allowed in a whisper document")
@@ -837,11 +838,11 @@ class _Call:
             runs.append((run, noun))
         status, winner = "failed", None
         if runs:
-            status, winner = yield from self._ring_b_legs(ctx, [r for r, _ in runs], timeout)
+            status, winner = await self._ring_b_legs(ctx, [r for r, _ in runs], timeout)
         duration = 0
         if winner is not None:
             noun = next(n for r, n in runs if r is winner)
-            status, duration = yield from self._connect(ctx, node, url, winner, noun)
+            status, duration = await self._connect(ctx, node, url, winner, noun)
         self.trace.add(
             a.leg.label,
             "dial-result",
@@ -880,22 +881,22 @@ class _Call:
             optional=base.optional,
         )
 
-    def _ring_b_legs(
+    async def _ring_b_legs(
         self, ctx: _Ctx, runs: list[LegRun], timeout: float
-    ) -> Process[tuple[str, LegRun | None]]:
+    ) -> tuple[str, LegRun | None]:
         for run in runs:
             self._apply(run, Event.DIAL)
             self.env.network.place(run.leg)
-        all_over: Future[None] = Future()
+        all_over: asyncio.Future[None] = self.clock.future()
 
-        def check_all(_: Future[Any]) -> None:
-            if all(r.finished.done for r in runs):
-                all_over.set_result(None)
+        def check_all(_: asyncio.Future[Any]) -> None:
+            if all(r.finished.done() for r in runs):
+                settle(all_over, None)
 
         for run in runs:
             run.finished.add_done_callback(check_all)
         try:
-            out = yield from self._wait(
+            out = await self._wait(
                 first(*(r.answered for r in runs), all_over), ctx.watch, timeout=timeout
             )
         except _LegGone:
@@ -918,9 +919,9 @@ class _Call:
                 return status.value, None
         return "failed", None
 
-    def _connect(
+    async def _connect(
         self, ctx: _Ctx, node: Node, url: str | None, b: LegRun, noun: Node | None
-    ) -> Process[tuple[str, int]]:
+    ) -> tuple[str, int]:
         a = ctx.run
         watch = (a, b)
         try:
@@ -928,31 +929,29 @@ class _Call:
             if send:
                 timeline = parse_digits(send)
                 self.trace.add(b.leg.label, "digits-sent", digits=send, ms=timeline.duration_ms)
-                yield from self._wait(self.env.network.send_digits(b.leg, timeline), watch)
+                await self._wait(self.env.network.send_digits(b.leg, timeline), watch)
             if noun is not None and noun.get("url") is not None:
                 wctx = _Ctx(b, watch, whisper=True)
                 try:
                     whisper = _Goto(noun.get("method"), urljoin(url or "", noun.get("url")))
-                    yield from self._run_url(wctx, whisper)
+                    await self._run_url(wctx, whisper)
                 except (_HangupVerb, _AppError):
                     self.trace.add(b.leg.label, "whisper-ended", note="b-leg hung up by whisper")
                     self._end(b)
                     return "completed", b.duration
             self.env.network.bridge(a.leg, b.leg)
             self.trace.add(a.leg.label, "bridge", a=a.sid, b=b.sid)
-            star: Future[None] = Future()
+            star: asyncio.Future[None] = self.clock.future()
             if node.get("hangupOnStar"):
                 label = a.leg.label
 
                 def on_digit(digit: str) -> None:
                     self.trace.add(label, "digit-heard", digit=digit)
                     if digit == "*":
-                        star.set_result(None)
+                        settle(star, None)
 
                 a.leg.on_digit = on_digit
-            out = yield from self._wait(
-                first(b.finished, star), (a,), timeout=node.get("timeLimit")
-            )
+            out = await self._wait(first(b.finished, star), (a,), timeout=node.get("timeLimit"))
             if out is _TIMED_OUT:
                 self.trace.add(a.leg.label, "time-limit", seconds=node.get("timeLimit"))
         except _LegGone as gone:

@@ -34,13 +34,14 @@ hangs up after ``within`` seconds or on a wrong digit), ``name``.  Bad data rais
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voiceapp.calls.states import Event
-from voiceapp.dialer.clock import Cancelled, Clock, Future, Task
+from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import Timeline, Tone
 from voiceapp.settings_tables.network import OUTCOMES, Callee, Ivr, NetworkConfig, Press
@@ -117,19 +118,19 @@ class NetworkBackend(ABC):
         """End the leg from our side (cancels it when not yet answered)."""
 
     @abstractmethod
-    def send_digits(self, leg: Leg, timeline: Timeline) -> Future[None]:
+    def send_digits(self, leg: Leg, timeline: Timeline) -> asyncio.Future[None]:
         """Play a DTMF timeline to the far end; done when its last event ends."""
 
     @abstractmethod
-    def say(self, leg: Leg, text: str, seconds: float) -> Future[None]:
+    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
         """Speak ``text`` to the far end for ``seconds``."""
 
     @abstractmethod
-    def play(self, leg: Leg, url: str, seconds: float) -> Future[None]:
+    def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         """Play the audio at ``url`` to the far end for ``seconds``."""
 
     @abstractmethod
-    def record(self, leg: Leg, *, max_length: float, timeout: float) -> Future[float]:
+    def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         """Record the far end; resolves to the recorded length in seconds."""
 
     @abstractmethod
@@ -149,7 +150,7 @@ class _Line:
 
     leg: Leg
     callee: Callee
-    tasks: list[Task[Any]] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     triggers: list[Press] = field(default_factory=list)
     collected: str = ""
     connected: bool = False
@@ -182,18 +183,18 @@ class SimulatedNetwork(NetworkBackend):
         if leg.bridged_to is not None:
             self.unbridge(leg, leg.bridged_to)
 
-    def send_digits(self, leg: Leg, timeline: Timeline) -> Future[None]:
+    def send_digits(self, leg: Leg, timeline: Timeline) -> asyncio.Future[None]:
         return self.clock.spawn(self._send(leg, timeline), f"digits {leg.sid}")
 
-    def say(self, leg: Leg, text: str, seconds: float) -> Future[None]:
+    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
         self._hear(leg, "say", text)
         return self.clock.timeout(seconds)
 
-    def play(self, leg: Leg, url: str, seconds: float) -> Future[None]:
+    def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         self._hear(leg, "play", url)
         return self.clock.timeout(seconds)
 
-    def record(self, leg: Leg, *, max_length: float, timeout: float) -> Future[float]:
+    def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         line = self._lines.get(leg.sid)
         talk = line.callee.talk_seconds if line is not None else 0.0
         recorded = min(talk, max_length)
@@ -211,18 +212,18 @@ class SimulatedNetwork(NetworkBackend):
             b.bridged_to = None
 
     # callee behaviour --------------------------------------------------------------------
-    def _ring(self, line: _Line) -> Generator[Future[Any], Any, None]:
+    async def _ring(self, line: _Line) -> None:
         leg, callee = line.leg, line.callee
         try:
             if callee.outcome == "fail":
-                yield self.clock.timeout(0.0)
+                await asyncio.sleep(0.0)
                 self._report(leg, Event.FAIL)
                 return
             if callee.rings > 0 or callee.outcome == "no-answer":
                 self._report(leg, Event.RING)
             if callee.outcome == "no-answer":
                 return  # rings until the dialer's timeout cancels it
-            yield self.clock.timeout(callee.rings * self.config.ring_seconds)
+            await asyncio.sleep(callee.rings * self.config.ring_seconds)
             if callee.outcome == "busy":
                 self._report(leg, Event.BUSY)
                 return
@@ -231,7 +232,7 @@ class SimulatedNetwork(NetworkBackend):
             if leg.ended:
                 return
             self._start_callee(line)
-        except Cancelled:
+        except asyncio.CancelledError:
             return
 
     def _start_callee(self, line: _Line) -> None:
@@ -252,15 +253,15 @@ class SimulatedNetwork(NetworkBackend):
                 self.clock.spawn(self._ivr_deadline(line, callee.ivr), f"ivr {line.leg.sid}")
             )
 
-    def _press(self, line: _Line, press: Press, delay: float) -> Generator[Future[Any], Any, None]:
+    async def _press(self, line: _Line, press: Press, delay: float) -> None:
         leg = line.leg
         try:
-            yield self.clock.timeout(delay)
+            await asyncio.sleep(delay)
             start = self.clock.now()
             for event in press.digits.events:
                 if not isinstance(event, Tone):
                     continue
-                yield self.clock.timeout(start + event.start_ms / 1000 - self.clock.now())
+                await asyncio.sleep(start + event.start_ms / 1000 - self.clock.now())
                 if leg.ended:
                     return
                 leg.note("callee-pressed", digit=event.digit)
@@ -268,37 +269,37 @@ class SimulatedNetwork(NetworkBackend):
                     leg.on_digit(event.digit)
                 if leg.bridged_to is not None:
                     self._hear(leg.bridged_to, "digit", event.digit)
-        except Cancelled:
+        except asyncio.CancelledError:
             return
 
-    def _hang_up_after(self, line: _Line, seconds: float) -> Generator[Future[Any], Any, None]:
+    async def _hang_up_after(self, line: _Line, seconds: float) -> None:
         try:
-            yield self.clock.timeout(seconds)
-        except Cancelled:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
             return
         self._remote_hang_up(line, "callee hung up")
 
-    def _ivr_deadline(self, line: _Line, ivr: Ivr) -> Generator[Future[Any], Any, None]:
+    async def _ivr_deadline(self, line: _Line, ivr: Ivr) -> None:
         try:
-            yield self.clock.timeout(ivr.within)
-        except Cancelled:
+            await asyncio.sleep(ivr.within)
+        except asyncio.CancelledError:
             return
         if not line.connected and not line.gave_up:
             line.gave_up = True
             line.leg.note("ivr", result="timeout", heard=line.collected, expect=ivr.expect)
             self._remote_hang_up(line, "IVR heard no valid extension")
 
-    def _send(self, leg: Leg, timeline: Timeline) -> Generator[Future[Any], Any, None]:
+    async def _send(self, leg: Leg, timeline: Timeline) -> None:
         start = self.clock.now()
         for event in timeline.events:
             if leg.ended:
                 return
             if isinstance(event, Tone):
-                yield self.clock.timeout(start + event.start_ms / 1000 - self.clock.now())
+                await asyncio.sleep(start + event.start_ms / 1000 - self.clock.now())
                 if leg.ended:
                     return
                 self._hear(leg, "digit", event.digit)
-        yield self.clock.timeout(start + timeline.duration_ms / 1000 - self.clock.now())
+        await asyncio.sleep(start + timeline.duration_ms / 1000 - self.clock.now())
 
     def _hear(self, leg: Leg, kind: Literal["say", "play", "digit"], value: str) -> None:
         if leg.ended:

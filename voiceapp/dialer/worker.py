@@ -14,17 +14,17 @@
   :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature``: fetches
   with the newest of ``Settings.signature_secrets``, callbacks as ``v2`` with the
   newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``), in
-  threads, so neither a slow document server nor a slow callback receiver holds up
-  other calls;
+  the event loop's executor threads, so neither a slow document server nor a slow
+  callback receiver holds up other calls;
 * every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
   (no token, ``apikey``, userinfo or secret app variable);
 * every trace row of every call and the call's error (a failed fetch, a bad
   document, the loop guard) go to the store in the same grouped writes, capped at
   ``TRACE_MAX_ENTRIES`` rows a call, so ``GET /v1/calls/<sid>`` shows them whatever
-  process dialed;
-* it renews the leases of its calls, and carries out cancel requests the API
-  stored for calls that are already dialing;
-* :meth:`Dialer.recover` (at start, then every sweep) settles calls whose
+  process dialed (the write buffer, :mod:`voiceapp.dialer.writes`);
+* it carries out cancel requests the API stored for calls that are already dialing;
+* it renews the leases of its calls, and :meth:`Dialer.recover` (at start, then
+  every sweep; :mod:`voiceapp.dialer.recovery`) settles calls whose
   worker died (their lease ran out) and resumes status callbacks nobody is
   delivering any more.  docs/dialer.md, "Running the dialer", states the rules;
 * it writes a heartbeat to the store every few seconds (``GET /v1/ready`` reads
@@ -34,12 +34,15 @@
 * it records the metrics of :mod:`voiceapp.metrics`: document fetch latency,
   callback delivery results, and its lag (queued → taken).
 
-All call work happens on one thread, the clock's loop: the store is only
-written from there, in the order things happen.
+All call work happens on one asyncio event loop (:mod:`voiceapp.dialer.clock`), in
+:meth:`Dialer._work`'s rounds: the store is only written from there, in the order
+things happen.  :meth:`Dialer.start` runs that loop on a background thread;
+:meth:`Dialer.run_until_idle` runs it on the caller's (a virtual clock in tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -47,21 +50,17 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from voiceapp.calls.records import AttemptRecord, CallRecord, EventRecord, LegRecord, trace_json
-from voiceapp.calls.states import TERMINAL, CallbackEvent, CallStatus, Event, Transition
+from voiceapp.calls.records import AttemptRecord, CallRecord
+from voiceapp.calls.states import TERMINAL, CallStatus, Event, Transition
 from voiceapp.calls.writes import (
-    SKIPPED,
     AddEvent,
     AddLeg,
-    AppendTrace,
     RecordAttempt,
-    Renew,
     SetStatus,
     Write,
 )
@@ -76,20 +75,20 @@ from voiceapp.dialer.callbacks import (
     RetryPolicy,
     Sender,
     Subscription,
-    build_params,
 )
-from voiceapp.dialer.clock import Clock, Future, RealClock, VirtualClock
+from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import (
-    CallHandle,
     Environment,
     Fetch,
     LegRun,
     OutboundCall,
     place_call,
 )
-from voiceapp.dialer.network import NetworkBackend, NetworkConfig, SimulatedNetwork
-from voiceapp.dialer.trace import Trace, TraceEntry, entry_json, error_of
+from voiceapp.dialer.network import NetworkBackend, SimulatedNetwork
+from voiceapp.dialer.recovery import Recovery, RecoveryReport, StoreOutage
+from voiceapp.dialer.trace import Trace, TraceEntry
+from voiceapp.dialer.writes import LiveCall, WriteBuffer
 from voiceapp.errors import ConflictError, StoreError, VoiceappError
 from voiceapp.logs import call_logger
 from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
@@ -97,7 +96,7 @@ from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.stores.calls import CallStore
 
-__all__ = ["Dialer", "Listener", "RecoveryReport", "default_worker_id", "last_alive"]
+__all__ = ["Dialer", "Listener", "default_worker_id"]
 
 log = logging.getLogger("voiceapp.dialer")
 
@@ -110,33 +109,13 @@ RECENT_TRACES: Final = 1000
 TAKE_BATCH: Final = 200
 #: Virtual seconds run between two rounds of queue work (virtual clock).
 VIRTUAL_SLICE: Final = 1.0
-#: Leases renewed in one round at most (the rest wait for the next round).
-RENEW_BATCH: Final = 500
-#: Queued store writes that force a batch at once.
-MAX_QUEUED_WRITES: Final = 2000
 #: Most seconds between two heartbeats (fewer when READY_DIALER_AGE is short).
 HEARTBEAT_EVERY: Final = 5.0
-#: A trace row longer than this (JSON characters) is stored cut: its kind, its length
-#: and the head of its detail (TRACE_MAX_ENTRIES rows of at most this size a call).
-TRACE_ROW_CHARS: Final = 4096
-#: Clock seconds a call's trace rows wait for a write of their call to go with (a status,
-#: an event) before they are written on their own; a call's end, its error or 50 rows
-#: write them at once.  Fewer, larger trace writes.
-TRACE_DELAY: Final = 0.5
-TRACE_BATCH: Final = 50
-#: Trace kinds the store keeps elsewhere (a leg's history, the events with their
-#: attempts): not written as trace rows.
-STORED_ELSEWHERE: Final = frozenset({"status", "callback"})
-_MAX_STEPS: Final = 1 << 62
 
 
 def default_worker_id() -> str:
     """``<host>:<pid>:<random>``: unique per process start (a restart is a new worker)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 def _timed(fetch: Fetch) -> Fetch:
@@ -155,90 +134,6 @@ def _timed(fetch: Fetch) -> Fetch:
         return body
 
     return timed
-
-
-class StoreOutage:
-    """The dialer's view of its store: up, or down since when, and when to try again.
-
-    While down, tries are spaced ``first``, ``2 * first``, ``4 * first``... up to
-    ``cap`` seconds.  One log line when the store goes down, one when it is back.
-    """
-
-    def __init__(self, worker_id: str, *, first: float, cap: float) -> None:
-        self.worker_id = worker_id
-        self.first = first
-        self.cap = max(cap, first)
-        self.down_since: float | None = None
-        self.tries = 0
-        self.next_try = 0.0
-
-    @property
-    def down(self) -> bool:
-        return self.down_since is not None
-
-    def waiting(self, now: float) -> bool:
-        """Down, and not yet time for the next try."""
-        return self.down_since is not None and now < self.next_try
-
-    def failed(self, now: float, exc: BaseException) -> None:
-        if self.down_since is None:
-            self.down_since = now
-            self.tries = 0
-            log.warning(
-                "dialer %s: the store is down (%s); trying again with back-off up to %g s",
-                self.worker_id,
-                exc,
-                self.cap,
-                extra={"worker": self.worker_id},
-            )
-        self.tries += 1
-        self.next_try = now + min(self.cap, self.first * 2 ** min(self.tries - 1, 30))
-
-    def recovered(self, now: float) -> None:
-        if self.down_since is None:
-            return
-        log.warning(
-            "dialer %s: the store is back after %.1f s (%d tries)",
-            self.worker_id,
-            now - self.down_since,
-            self.tries,
-            extra={"worker": self.worker_id},
-        )
-        self.down_since = None
-        self.tries = 0
-
-
-@dataclass
-class RecoveryReport:
-    """What one :meth:`Dialer.recover` pass did."""
-
-    settled: list[str] = field(default_factory=list)  # in-flight calls of a dead worker, ended
-    taken_over: list[str] = field(default_factory=list)  # taken but never dialed: dialed now
-    resumed: list[str] = field(default_factory=list)  # event ids whose delivery was resumed
-
-    def __bool__(self) -> bool:
-        return bool(self.settled or self.taken_over or self.resumed)
-
-
-@dataclass(eq=False)
-class _Live:
-    """A call this worker is running."""
-
-    record: CallRecord
-    handle: CallHandle
-    lost: bool = False  # the store refused a write or the lease went: stop writing
-    cancel_sent: bool = False
-    renewed_at: float = field(default_factory=time.monotonic)  # when the lease was last set
-    rows: list[str] = field(default_factory=list)  # trace rows (JSON) not yet written
-    rows_sent: int = 0  # rows handed to the store so far (it keeps TRACE_MAX_ENTRIES)
-    error: dict[str, Any] | None = None  # the call's first error, once seen
-    error_sent: bool = False
-    rows_since: float = 0.0  # clock time of the oldest row not yet written
-    ended: bool = False
-
-    @property
-    def sid(self) -> str:
-        return self.handle.sid
 
 
 class _StoredDeliverer(Deliverer):
@@ -307,9 +202,9 @@ class _StoredDeliverer(Deliverer):
 
     def _attempt(self, delivery: Delivery) -> None:
         self.dialer._flush()  # everything about the call is in the store before it is told
-        if delivery.event_id in self.dialer._unwritten_events:
+        if delivery.event_id in self.dialer.writes.unwritten_events:
             # the store refused the event: it is not delivered (and its call was hung up)
-            self.dialer._unwritten_events.discard(delivery.event_id)
+            self.dialer.writes.unwritten_events.discard(delivery.event_id)
             self.calls.pop(delivery.event_id, None)
             delivery.state = "failed"
             self._next(delivery.key)
@@ -349,23 +244,19 @@ class Dialer:
         #: the store's clock (seconds since the epoch): attempt times, overdue events
         self.store_now: Callable[[], float] = getattr(call_store, "clock", time.time)
         if clock is None:
-            virtual = _setting(settings, "DIALER_CLOCK", "real") == "virtual"
+            virtual = settings.DIALER_CLOCK == "virtual"
             clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
         self.clock: Clock = clock
-        self.virtual = isinstance(clock, VirtualClock)
+        self.virtual = clock.virtual
         if network is None:
-            config = _setting(settings, "NETWORK", None)
-            if config is not None and not isinstance(config, NetworkConfig):
-                config = NetworkConfig.from_dict(config)
-            network = SimulatedNetwork(clock, config)
+            network = SimulatedNetwork(clock, settings.NETWORK)
         self.network = network
         self.worker_id = worker_id or default_worker_id()
-        self.lease = float(_setting(settings, "DIALER_LEASE", 30.0))
-        self.concurrency = int(_setting(settings, "DIALER_CONCURRENCY", 10_000))
-        self.poll = float(_setting(settings, "DIALER_POLL", 0.2))
-        self.trace_limit = int(_setting(settings, "TRACE_MAX_ENTRIES", 500))
-        policy = _setting(settings, "CALLBACK_RETRY", None)
-        self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        self.lease = settings.DIALER_LEASE
+        self.concurrency = settings.DIALER_CONCURRENCY
+        self.poll = settings.DIALER_POLL
+        self.trace_limit = settings.TRACE_MAX_ENTRIES
+        self.policy: RetryPolicy = settings.CALLBACK_RETRY or RetryPolicy()
         install_log_filter()  # urllib3's request lines show no voice token
         secrets = settings.signature_secrets
         # every document and callback goes only to public addresses or allow-listed
@@ -393,30 +284,30 @@ class Dialer:
         )
         if settings.PUBLIC_URL:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
-        self._live: dict[str, _Live] = {}
-        self._writes: list[tuple[Write, str | None]] = []  # (write, event id of an AddEvent)
-        self._traced: dict[str, _Live] = {}  # calls with trace rows not yet queued
-        self._trace_timer = False  # a flush is due TRACE_DELAY after rows were held back
-        self._flush_scheduled = False
-        self._unwritten_events: set[str] = set()
+        self._live: dict[str, LiveCall] = {}
+        self.writes = WriteBuffer(
+            call_store,
+            clock,
+            trace_limit=self.trace_limit,
+            live=self._live,
+            lose=self._lose,
+            final=lambda: self._stopping,
+        )
         self._recent: OrderedDict[str, Trace] = OrderedDict()
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._stopped = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # a wake-up, seen from outside the loop
+        self._woken = asyncio.Event()  # the same, on the loop
         self._stop_deadline = 0.0
-        self._stop_future: Future[None] = Future()
         self._queue_empty = False
-        self._renewals: deque[_Live] = deque()  # live calls, the stalest lease first
         self._last_sweep = time.monotonic()
-        ready_age = float(_setting(settings, "READY_DIALER_AGE", 30.0))
-        self.heartbeat_every = min(HEARTBEAT_EVERY, ready_age / 3)
-        self._last_beat = float("-inf")
+        ready_age = settings.READY_DIALER_AGE
+        self.recovery = Recovery(self, heartbeat_every=min(HEARTBEAT_EVERY, ready_age / 3))
         self.outage = StoreOutage(
             self.worker_id,
             first=max(self.poll, 0.1),
-            cap=float(_setting(settings, "STORE_BACKOFF_MAX", 30.0)),
+            cap=settings.STORE_BACKOFF_MAX,
         )
         self.started = 0  # calls this worker dialed
         self.finished = 0  # calls this worker saw to their end
@@ -460,8 +351,8 @@ class Dialer:
     def wake(self) -> None:
         """Look at the queue (and cancel requests) now instead of at the next poll."""
         self._wake.set()
-        if not self.virtual and self._thread is not None:
-            self.clock.call_soon_threadsafe(self._poke)
+        if self._thread is not None:
+            self.clock.call_soon_threadsafe(self._woken.set)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -470,12 +361,10 @@ class Dialer:
         if self._thread is not None:
             raise RuntimeError("this dialer is already running")
         self._stopping = False
-        self._stopped.clear()
-        self._beat(time.monotonic())
+        self.recovery.beat(time.monotonic())
         self.recover()
-        target = self._run_virtual if self.virtual else self._run_real
         self._thread = threading.Thread(
-            target=target, name=f"voiceapp-dialer-{self.worker_id}", daemon=True
+            target=self._serve, name=f"voiceapp-dialer-{self.worker_id}", daemon=True
         )
         self._thread.start()
 
@@ -488,11 +377,10 @@ class Dialer:
         thread = self._thread
         if thread is None:
             return
-        self._stopping = True
         self._stop_deadline = time.monotonic() + max(0.0, timeout)
+        self._stopping = True
         self._wake.set()
-        if not self.virtual:
-            self.clock.call_soon_threadsafe(self._poke)
+        self.clock.call_soon_threadsafe(self._woken.set)
         thread.join(timeout + 1.0)
         if thread.is_alive():
             log.warning("dialer %s did not stop within %.1f s", self.worker_id, timeout)
@@ -508,105 +396,60 @@ class Dialer:
         is settled.  On a real clock it waits in real time, so keep it to tests.
         """
         before = self.finished
-        budget = max_calls
-        while True:
-            taken = self._housekeeping(budget)
-            if budget is not None:
-                budget -= taken
-            done_taking = self._queue_empty or budget == 0 or self._stopping
-            if not self._live and self.deliverer.idle and done_taking:
-                break
-            if self._stopping:  # stop() from another thread: end what runs, promptly
-                for live in list(self._live.values()):
-                    if not live.cancel_sent:
-                        live.cancel_sent = True
-                        live.handle.hang_up()
-                if time.monotonic() >= self._stop_deadline:
-                    break
-            self.clock.sleep(VIRTUAL_SLICE if self.virtual else self.poll)
+        self.clock.run_until(self._work(max_calls, until_idle=True))
         self.clock.run_until_idle()
         self._flush()
         return self.finished - before
 
-    def _run_real(self) -> None:
-        stopped: Future[None] = Future()
-        self._stop_future = stopped
-        self.clock.call_soon_threadsafe(self._round)
-        while not stopped.done:
-            try:
-                self.clock.run_until(stopped, _MAX_STEPS)
-            except Exception:
-                log.exception("dialer %s: error on the loop (going on)", self.worker_id)
+    def _serve(self) -> None:
+        """The background thread: the loop runs :meth:`_work` until :meth:`stop`."""
+        self.clock.run_until(self._work(None, until_idle=False))
 
-    def _run_virtual(self) -> None:
+    async def _work(self, budget: int | None, *, until_idle: bool) -> None:
+        """Rounds of queue work (:meth:`_housekeeping`) until stopped, or, ``until_idle``,
+        until the queue is worked off and nothing runs; then the one stop logic."""
         while not self._stopping:
             try:
-                self.run_until_idle()
+                taken = self._housekeeping(budget)
             except Exception:
                 log.exception("dialer %s: error on the loop (going on)", self.worker_id)
-            self._wake.wait(self.poll)
-            self._wake.clear()
-        self._drain()
-        self._stopped.set()
+                taken = 0
+            if budget is not None:
+                budget -= taken
+            busy = bool(self._live) or not self.deliverer.idle
+            if until_idle and not busy and (self._queue_empty or budget == 0):
+                return
+            await self._pause(outside=not until_idle and not busy and self._queue_empty)
+        await self._wind_down()
 
-    def _round(self) -> None:
-        """The real clock's periodic round; schedules the next one."""
-        if self._stopped.is_set():
-            return
-        if self._stopping:
-            self._drain_step()
-            return
-        try:
-            self._poke()
-        finally:
-            self.clock.call_later(self.poll, self._round)
-
-    def _poke(self) -> None:
-        """Queue work now (a :meth:`wake` between rounds); never raises."""
-        if self._stopping or self._stopped.is_set():
-            return
+    async def _pause(self, *, outside: bool) -> None:
+        """Wait for the next round: :data:`VIRTUAL_SLICE` on virtual time, else ``poll``
+        seconds or a :meth:`wake`.  ``outside``: nothing runs here, so on virtual time
+        wait ``poll`` real seconds for work from outside (virtual time stands still)."""
+        if self.virtual and not outside:
+            await asyncio.sleep(VIRTUAL_SLICE)
+        elif self.virtual:
+            await self.clock.run_in_thread(lambda: self._wake.wait(self.poll))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.poll)
         self._wake.clear()
-        try:
-            self._housekeeping(None)
-        except Exception:
-            log.exception("dialer %s: housekeeping failed", self.worker_id)
+        self._woken.clear()
 
-    def _drain(self) -> None:
-        """Virtual clock: hang up what runs, deliver what can be delivered."""
-        for live in list(self._live.values()):
-            live.handle.hang_up()
-        self.clock.run_until_idle()
+    async def _wind_down(self) -> None:
+        """Hang up what runs; go on until callbacks are out or the stop deadline passed."""
+        while True:
+            for live in list(self._live.values()):
+                if not live.cancel_sent:
+                    live.cancel_sent = True
+                    live.handle.hang_up()
+            done = not self._live and self.deliverer.idle
+            if done or time.monotonic() >= self._stop_deadline:
+                break
+            await asyncio.sleep(VIRTUAL_SLICE if self.virtual else 0.05)
         self._flush()
 
-    def _drain_step(self) -> None:
-        """Real clock: hang up what runs; finish when callbacks are out or time is up."""
-        for live in list(self._live.values()):
-            if not live.cancel_sent:
-                live.cancel_sent = True
-                live.handle.hang_up()
-        done = not self._live and self.deliverer.idle
-        if done or time.monotonic() >= self._stop_deadline:
-            self._flush()
-            self._stopped.set()
-            self._stop_future.set_result(None)
-            return
-        self.clock.call_later(0.05, self._drain_step)
-
     # -- one round of queue work -----------------------------------------------------------
-
-    def _beat(self, now: float) -> bool:
-        """Write the heartbeat when it is due (always while the store is down: it is the
-        probe); False when the store failed."""
-        if not self.outage.down and now - self._last_beat < self.heartbeat_every:
-            return True
-        try:
-            self.store.beat(self.worker_id, self.store_now())
-        except Exception as exc:
-            self.outage.failed(now, exc)
-            return False
-        self._last_beat = now
-        self.outage.recovered(now)
-        return True
 
     def _store_failed(self, what: str, exc: Exception) -> None:
         """A store call failed: a store outage (back off, logged once), or a bug (logged)."""
@@ -620,7 +463,7 @@ class Dialer:
         how many taken.  While the store is down, nothing but the heartbeat's probe at
         back-off times."""
         now = time.monotonic()
-        if self.outage.waiting(now) or not self._beat(now):
+        if self.outage.waiting(now) or not self.recovery.beat(now):
             self._queue_empty = True  # nothing can be taken now
             return 0
         if self._live:
@@ -630,7 +473,7 @@ class Dialer:
                 self._store_failed("reading cancel requests", exc)
                 self._queue_empty = True
                 return 0
-            self._renew_leases(now)
+            self.recovery.renew_leases(now)
         if now - self._last_sweep >= max(1.0, self.lease / 2):
             self._last_sweep = now
             self.recover()
@@ -685,94 +528,19 @@ class Dialer:
                 if not live.handle.cancel():
                     live.handle.trace.add("a", "cancel-refused", status=live.handle.status.value)
 
-    def _renew_leases(self, now: float) -> None:
-        """Renew the leases set ``DIALER_LEASE/3`` ago or more, at most
-        :data:`RENEW_BATCH` a round (the stalest first), in one batch."""
-        due: list[_Live] = []
-        queue = self._renewals
-        while queue and len(due) < RENEW_BATCH:
-            live = queue[0]
-            if live.sid not in self._live or live.lost:
-                queue.popleft()  # finished or lost: nothing to renew
-                continue
-            if now - live.renewed_at < self.lease / 3:
-                break
-            due.append(queue.popleft())
-        if not due:
-            return
-        lost: list[_Live] = []
-        try:
-            at = self._wall()  # the heartbeat, on the clock of the status changes
-            renewals = [Renew(live.sid, self.worker_id, self.lease, at) for live in due]
-            results = self.store.apply(renewals)
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result  # the store failed (renewing is idempotent): all again
-            lost = [live for live, kept in zip(due, results, strict=True) if kept is False]
-        except Exception as exc:
-            self._store_failed("lease renewal", exc)
-            queue.extendleft(reversed(due))  # try again next round
-            return
-        for live in due:
-            live.renewed_at = now
-            queue.append(live)
-        for live in lost:
-            self._lose(live, "the lease went to another worker")
-
     # -- writes ----------------------------------------------------------------------------
 
     def _queue_write(self, write: Write, event_id: str | None = None) -> None:
-        """Queue a store write; queued writes go in one :meth:`CallStore.apply`, in order, soon.
-
-        They are written at the end of the current burst of timers (a
-        ``call_soon``), and always before a callback is sent.
-        """
-        self._writes.append((write, event_id))
-        if len(self._writes) >= MAX_QUEUED_WRITES:
-            self._flush()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.clock.call_soon(self._flush)
+        self.writes.queue(write, event_id)
 
     def _flush(self) -> None:
-        """Write the queued writes in one group; a call whose write fails is hung up.
+        """Write what is queued now (:meth:`WriteBuffer.flush`)."""
+        self.writes.flush()
 
-        A write of a call already lost is not made; after a failed write the
-        store skips the later writes of that call (:data:`SKIPPED`).
-        """
-        self._flush_scheduled = False
-        if self._traced:
-            self._queue_traces()
-        if not self._writes:
-            return
-        writes, self._writes = self._writes, []
-        failed: dict[str, str] = {}
-        todo: list[tuple[Write, str | None]] = []
-        for write, event_id in writes:
-            live = self._live.get(write.call_sid)
-            if live is not None and live.lost:
-                if event_id is not None:
-                    self._unwritten_events.add(event_id)
-                continue
-            todo.append((write, event_id))
-        try:
-            results = self.store.apply([write for write, _ in todo])
-        except Exception as exc:  # the group itself failed: none of it is durable
-            results = [exc] * len(todo)
-        for (write, event_id), result in zip(todo, results, strict=True):
-            if result is SKIPPED or isinstance(result, Exception):
-                if isinstance(result, Exception):
-                    failed.setdefault(write.call_sid, f"{type(result).__name__}: {result}")
-                if event_id is not None:
-                    self._unwritten_events.add(event_id)
-        for call_sid, reason in failed.items():
-            live = self._live.get(call_sid)
-            if live is not None:
-                self._lose(live, f"the store refused a write: {reason}")
-            else:
-                call_logger(log, call_sid).error(
-                    "call %s: the store refused a write: %s", call_sid, reason
-                )
+    def recover(self) -> RecoveryReport:
+        """Settle the calls of dead workers and resume the callbacks nobody delivers
+        (:meth:`Recovery.recover`)."""
+        return self.recovery.recover()
 
     @staticmethod
     def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:
@@ -848,83 +616,18 @@ class Dialer:
     def _place(self, record: CallRecord, call: OutboundCall) -> None:
         spec = record.spec
         handle = place_call(self.env, call)
-        live = _Live(record, handle)
+        live = LiveCall(record, handle)
         self._live[spec.sid] = live
-        self._renewals.append(live)
+        self.recovery.track(live)
         self.started += 1
         self.peak_in_flight = max(self.peak_in_flight, len(self._live))
         handle.trace.listeners.append(lambda entry: self._traced_row(live, entry))
         handle.task.add_done_callback(lambda _task: self._finished(live))
 
-    def _traced_row(self, live: _Live, entry: TraceEntry) -> None:
+    def _traced_row(self, live: LiveCall, entry: TraceEntry) -> None:
         """A trace row of a running call: kept for the store (redacted), then to listeners."""
-        if live.error is None:
-            error = error_of(entry.leg, entry.kind, entry.detail)
-            if error is not None:
-                live.error = error
-                log.warning("call %s: %s: %s", live.sid, error["code"], error.get("message"))
-        if entry.kind in STORED_ELSEWHERE:
-            self._emit(live.sid, entry)
-            return
-        if live.rows_sent + len(live.rows) < self.trace_limit:
-            if not live.rows:
-                live.rows_since = self.clock.now()
-            row = entry_json(entry.to_dict())
-            if len(row) > TRACE_ROW_CHARS:
-                detail = {"cut": len(row), "head": row[: TRACE_ROW_CHARS // 2]}
-                row = trace_json(
-                    {"ms": entry.ms, "leg": entry.leg, "kind": entry.kind, "detail": detail}
-                )
-            live.rows.append(row)
-        elif live.error is None or live.error_sent:
-            self._emit(live.sid, entry)
-            return  # the store keeps no more rows of this call, nor needs an error
-        self._traced[live.sid] = live
-        if live.error is not None and not live.error_sent:
-            if not self._flush_scheduled:  # an error is written at once
-                self._flush_scheduled = True
-                self.clock.call_soon(self._flush)
-        elif not self._trace_timer:  # else with the call's next write, or after TRACE_DELAY
-            self._trace_timer = True
-            self.clock.call_later(TRACE_DELAY, self._trace_flush)
+        self.writes.add_row(live, entry)
         self._emit(live.sid, entry)
-
-    def _queue_traces(self) -> None:
-        """One :class:`AppendTrace` per call with new rows (or a new error) that is due:
-        its call has another write in this group, it ended, it has a new error, many rows
-        or rows older than :data:`TRACE_DELAY`; the others wait for a later group."""
-        traced, self._traced = self._traced, {}
-        written = {write.call_sid for write, _ in self._writes}
-        now = self.clock.now()
-        for sid, live in traced.items():
-            due = (
-                sid in written
-                or live.ended
-                or self._stopping
-                or (live.error is not None and not live.error_sent)
-                or len(live.rows) >= TRACE_BATCH
-                or now - live.rows_since >= TRACE_DELAY
-            )
-            if not due:
-                self._traced[sid] = live
-                continue
-            error = None
-            if live.error is not None and not live.error_sent:
-                live.error_sent = True
-                error = trace_json(live.error)
-            if not live.rows and error is None:
-                continue
-            rows, live.rows = tuple(live.rows), []
-            live.rows_sent += len(rows)  # at the limit, the store's last row says truncated
-            limit = max(1, self.trace_limit)
-            self._writes.append((AppendTrace(live.sid, rows, limit, error), None))
-        if self._traced and not self._trace_timer:
-            self._trace_timer = True
-            self.clock.call_later(TRACE_DELAY, self._trace_flush)
-
-    def _trace_flush(self) -> None:
-        self._trace_timer = False
-        self._flush()
 
     def _emit(self, sid: str, entry: TraceEntry) -> None:
         for listener in list(self._listeners):
@@ -933,19 +636,15 @@ class Dialer:
             except Exception:
                 log.exception("trace listener failed")
 
-    def _finished(self, live: _Live) -> None:
+    def _finished(self, live: LiveCall) -> None:
         self._live.pop(live.sid, None)
-        live.ended = True
-        if live.rows:
-            self._traced[live.sid] = live
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.clock.call_soon(self._flush)
+        self.writes.call_ended(live)
         self.finished += 1
         self._recent[live.sid] = live.handle.trace
         while len(self._recent) > RECENT_TRACES:
             self._recent.popitem(last=False)
-        error = live.handle.task.exception()
+        task = live.handle.task
+        error = None if task.cancelled() else task.exception()
         if error is not None:
             call_logger(log, live.sid).error(
                 "call %s ended with an internal error: %r", live.sid, error
@@ -958,7 +657,7 @@ class Dialer:
             "" if live.error is None else f", error {live.error['code']}",
         )
 
-    def _lose(self, live: _Live, reason: str) -> None:
+    def _lose(self, live: LiveCall, reason: str) -> None:
         """Stop writing for a call (its store record is no longer ours) and hang it up."""
         if live.lost:
             return
@@ -1025,226 +724,3 @@ class Dialer:
             event_id,
         )
         return True
-
-    # -- recovery --------------------------------------------------------------------------
-
-    def recover(self) -> RecoveryReport:
-        """Settle the calls of dead workers and resume the callbacks nobody delivers.
-
-        Run by :meth:`start` and then every ``max(1, DIALER_LEASE / 2)`` seconds, on
-        the dialer's thread.  Rules (docs/dialer.md, "Recovery"):
-
-        * a call whose lease ran out lost its worker.  If it is still ``queued``
-          it was never dialed (``initiated`` is written before dialing): this
-          worker dials it now.  Otherwise it is ended where it stood and never
-          dialed again (the callee may have heard half a PIN, and a session URL is
-          single use): ``initiated``/``ringing`` become ``failed`` (``canceled``
-          when a cancel was requested), ``in-progress`` becomes ``completed`` with
-          the duration known: from its answer to the last moment its worker was
-          seen alive (:func:`last_alive`: its last heartbeat, or a later write of
-          the call), not up to now (that would add the lease and the time the
-          recovery took); open b-legs alike.  The call is marked ``recovered``.
-          The ``completed`` callbacks the subscriptions ask for are stored and
-          delivered.
-        * a ``pending`` event is resumed (its stored attempts kept, numbering
-          going on) when its call is settled here (before the ``completed`` one),
-          or when no live worker holds its call and its next try is overdue by
-          more than ``DIALER_LEASE`` seconds: its worker is gone.
-        """
-        report = RecoveryReport()
-        try:
-            for sid in self.store.expired_leases(limit=TAKE_BATCH):
-                live = self._live.get(sid)
-                if live is not None:  # ours, and we are alive: the loop was slow to renew
-                    renewed = not live.lost and self.store.renew(
-                        sid, self.worker_id, self.lease, at=self._wall()
-                    )
-                    if renewed:
-                        live.renewed_at = time.monotonic()
-                    continue
-                record = self.store.reclaim(sid, self.worker_id, self.lease)
-                if record is None:
-                    continue  # somebody else got there first
-                if record.status == "queued":
-                    report.taken_over.append(sid)
-                    self._start(record)
-                else:
-                    report.settled.append(sid)
-                    # its worker is gone: its pending events are nobody's, resume them first
-                    for event in record.events:
-                        if event.state == "pending" and event.event_id not in self.deliverer.calls:
-                            self._resume(event)
-                            report.resumed.append(event.event_id)
-                    self._settle(record)
-            now = self.store_now()
-            holders: dict[str, bool] = {}
-            for event in self.store.undelivered(limit=1000):
-                if event.event_id in self.deliverer.calls:
-                    continue
-                if not self._overdue(event, now):
-                    continue
-                held = holders.get(event.call_sid)
-                if held is None:
-                    record = self.store.get(event.call_sid)
-                    held = (
-                        record is not None
-                        and record.lease_owner is not None
-                        and record.lease_until is not None
-                        and record.lease_until > now
-                        and record.lease_owner != self.worker_id
-                    )
-                    holders[event.call_sid] = held
-                if held:
-                    continue
-                self._resume(event)
-                report.resumed.append(event.event_id)
-        except StoreError as exc:
-            self._store_failed("recovery pass", exc)
-        except Exception:
-            log.exception("dialer %s: recovery pass failed", self.worker_id)
-        if report:
-            log.info(
-                "dialer %s recovered: settled %s, took over %s, resumed %d callbacks",
-                self.worker_id,
-                report.settled,
-                report.taken_over,
-                len(report.resumed),
-            )
-        return report
-
-    def _overdue(self, event: EventRecord, now: float) -> bool:
-        if event.attempts:
-            last = event.attempts[-1]
-            due = last.at + self.policy.delay(last.number)
-        else:
-            due = event.created_at
-        return now >= due + self.lease
-
-    def _resume(self, event: EventRecord) -> None:
-        subscription = Subscription(
-            url=event.url, method="GET" if event.method == "GET" else "POST"
-        )
-        attempts = [Attempt(a.number, a.at, a.ok, a.status, a.error) for a in event.attempts]
-        self.deliverer.submit(
-            event_id=event.event_id,
-            key=event.leg_sid,
-            subscription=subscription,
-            params=event.params,
-            attempts=attempts,
-            call_sid=event.call_sid,
-            stored=True,
-        )
-
-    def _settle(self, record: CallRecord) -> None:
-        """End a call whose worker died, where it stood (see :meth:`recover`)."""
-        now = self.store_now()  # compared with the stored times of the dead worker
-        spec = record.spec
-        a_sub = Subscription.from_fields(
-            status_callback=spec.status_callback,
-            status_callback_event=spec.status_callback_events,
-            status_callback_method=spec.status_callback_method,
-            secret_key=spec.secret_key,
-            optional=spec.optional,
-        )
-        legs = [*record.legs[1:], *record.legs[:1]]  # b-legs first, the a-leg ends the call
-        alive = last_alive(record)
-        for leg in legs:
-            if leg.status in TERMINAL:
-                continue
-            is_a = leg.sid == record.sid
-            answered = _answered_at(leg)
-            if leg.status == "in-progress":
-                status = CallStatus.COMPLETED
-            elif is_a and record.cancel_requested_at is not None:
-                status = CallStatus.CANCELED
-            else:
-                status = CallStatus.FAILED
-            duration = round(max(0.0, alive - answered)) if answered is not None else 0
-            try:
-                self.store.set_status(
-                    record.sid,
-                    status.value,
-                    leg_sid=None if is_a else leg.sid,
-                    expect=leg.status,
-                    at=now,
-                    duration=duration,
-                    recovered=is_a,
-                )
-            except Exception as exc:
-                call_logger(log, record.sid).warning(
-                    "could not settle leg %s of %s: %s", leg.sid, record.sid, exc
-                )
-                continue
-            log.info(
-                "recovery: leg %s of %s settled %s, duration %d s "
-                "(answered at %s, its dead worker last seen alive at %s)",
-                leg.sid,
-                record.sid,
-                status.value,
-                duration,
-                answered,
-                alive,
-            )
-            sub = a_sub if is_a else _b_subscription(record, leg, a_sub)
-            if not sub.wants(CallbackEvent.COMPLETED):
-                continue
-            sequence = 1 + max(
-                (e.sequence for e in record.events if e.leg_sid == leg.sid), default=-1
-            )
-            params = build_params(
-                event=CallbackEvent.COMPLETED,
-                status=status,
-                call_sid=leg.sid,
-                from_=leg.from_,
-                to=leg.to,
-                direction="outbound-api" if is_a else "outbound-dial",
-                sequence=sequence,
-                timestamp=datetime.fromtimestamp(now, UTC),
-                parent_call_sid=leg.parent_sid,
-                duration=duration,
-                subscription=sub,
-            )
-            self.deliverer.submit(
-                event_id=f"{leg.sid}:completed",
-                key=leg.sid,
-                subscription=sub,
-                params=params,
-                call_sid=record.sid,
-            )
-
-
-def last_alive(record: CallRecord) -> float:
-    """The last moment the worker holding ``record`` is known to have been alive.
-
-    The latest of its last heartbeat (lease renewal) and every time it wrote for the
-    call: status changes of every leg, events stored, delivery attempts.  A call's
-    history starts when it was created, so this is never before its answer.
-    """
-    times = [change.at for leg in record.legs for change in leg.history]
-    for event in record.events:
-        times.append(event.created_at)
-        times.extend(attempt.at for attempt in event.attempts)
-    if record.heartbeat_at is not None:
-        times.append(record.heartbeat_at)
-    return max(times, default=record.created_at)
-
-
-def _answered_at(leg: LegRecord) -> float | None:
-    for change in leg.history:
-        if change.status == "in-progress":
-            return change.at
-    return None
-
-
-def _b_subscription(record: CallRecord, leg: LegRecord, a_sub: Subscription) -> Subscription:
-    """Where a settled b-leg reports: where its earlier events went, else the call's callback."""
-    for event in record.events:
-        if event.leg_sid == leg.sid:
-            return Subscription(
-                url=event.url,
-                events=frozenset({CallbackEvent.COMPLETED}),
-                method="GET" if event.method == "GET" else "POST",
-                secret_key=a_sub.secret_key,
-                optional=a_sub.optional,
-            )
-    return a_sub

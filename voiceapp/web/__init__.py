@@ -11,14 +11,15 @@
 3. the store (``STORE_URL``; default ``sqlite:///<instance folder>/voiceapp.db``, the
    instance folder being ``instance/`` of the current folder, or ``INSTANCE``),
    the token signer and the session service;
-4. the blueprints ``voice``, ``api`` and ``calls`` (the call store and, unless
-   ``DIALER`` is ``external``, the in-process dialer), the vendor-compatible
+4. the blueprints ``voice``, ``api`` and ``calls`` (the call store; the in-process
+   dialer is started by :mod:`voiceapp.cli.wsgi`, not here), the vendor-compatible
    blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``ops`` (``/v1/ready``,
    ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`) and one
    problem+json error handler;
 4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
 
-Production: ``gunicorn 'voiceapp.web:create_app()'``.
+Production: ``gunicorn 'voiceapp.cli.wsgi:create_app()'`` (this app and,
+as ``DIALER`` asks, its embedded dialer: the CLI layer wires the two).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ Every field is validated here, at the edge, and becomes a typed
 (created and enqueued in one step) before the caller is answered.  See
 ``docs/calls-api.md``.
 
-:func:`init_app` opens the call store on ``STORE_URL`` and, unless ``DIALER`` says
-``external`` (or ``auto`` under ``TESTING``), starts the in-process dialer
-(``voiceapp.dialer.worker``).
+:func:`init_app` opens the call store on ``STORE_URL``.  The embedded dialer, when
+``DIALER`` asks for one, is started by the CLI layer (:mod:`voiceapp.cli.wsgi`) and
+set on the :class:`CallService`: this module only wakes and stops it.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class MissingField(ValidationError):
 
 
 class Dialer(Protocol):
-    """What the call service needs of ``voiceapp.dialer.worker.Dialer``."""
+    """What the call service needs of the embedded dialer (``voiceapp.dialer.worker``)."""
 
     def start(self) -> None: ...
 
@@ -187,17 +187,12 @@ def call_service(app: Flask | None = None) -> CallService:
 def init_app(
     app: Flask, settings: Settings, store_url: str, clock: Callable[[], float]
 ) -> CallService:
-    """Open the call store, start the embedded dialer (unless told not to), add the routes."""
+    """Open the call store and add the routes (the CLI's ``voiceapp.cli.wsgi`` starts an
+    embedded dialer and sets it on the service)."""
     store = open_call_store(store_url, clock=clock, sqlite_synchronous=settings.CALL_SYNCHRONOUS)
     service = CallService(store)
     app.extensions[EXTENSION] = service
     app.register_blueprint(bp)
-    if settings.embedded_dialer:
-        from voiceapp.dialer.worker import Dialer as Worker
-
-        worker = Worker(settings, store)
-        worker.start()
-        service.dialer = worker
     return service
 
 
