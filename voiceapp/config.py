@@ -31,11 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from voiceapp import checks
+from voiceapp.apps import registry
 from voiceapp.checks import Invalid
 from voiceapp.destinations import (
     ALL_COUNTRIES,
     DEFAULT_BLOCKED_CODES,
     DEFAULT_BLOCKED_TYPES,
+    DestinationPolicy,
     calling_code,
     number_type_name,
 )
@@ -258,8 +260,6 @@ def _compat(value: Any) -> CompatConfig | None:
     if not isinstance(value, Mapping):
         raise Invalid("must be a table of vendors (see docs/compat.md)")
     compat = CompatConfig.from_dict(value, key="compat")
-    from voiceapp.apps import registry  # the apps' own module, not the config's import
-
     known = registry()
     for key, app in compat.apps():
         if app not in known:
@@ -616,6 +616,17 @@ class Settings:
         (:func:`voiceapp.phone.normalize` ``known``) and never refused by the destination
         policy."""
         return frozenset(dict(self.OUTBOUND_NUMBERS)) | frozenset(self.NETWORK.numbers)
+
+    def destination_policy(self) -> DestinationPolicy:
+        """The deployment's destination policy.  Its own numbers are exact allowed numbers:
+        the simulated network's callees (scripts, not carriers) and its caller IDs."""
+        return DestinationPolicy.build(
+            blocked_types=self.BLOCKED_NUMBER_TYPES,
+            blocked_codes=self.BLOCKED_COUNTRY_CODES,
+            allowed_codes=self.ALLOWED_COUNTRY_CODES,
+            default_region=self.DEFAULT_REGION or None,
+            allowlist=(*self.DESTINATION_ALLOWLIST, *self.own_numbers),
+        )
 
     @property
     def embedded_dialer(self) -> bool:

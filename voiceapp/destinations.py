@@ -2,7 +2,7 @@
 
 A number that :mod:`voiceapp.phone` accepted is valid; this module decides whether
 the deployment calls it.  One :class:`DestinationPolicy`, built from the settings
-(:meth:`DestinationPolicy.from_settings`), guards every door a callee number comes
+(:meth:`voiceapp.config.Settings.destination_policy`), guards every door a callee number comes
 through: ``POST /v1/calls``, ``POST /v1/sessions``, the vendor routes (all three
 through :func:`voiceapp.web.api.destination`) and the dialer's ``<Dial><Number>``.
 The rules, in order:
@@ -31,15 +31,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from voiceapp.errors import DestinationBlocked, DestinationNotPermitted
-
-if TYPE_CHECKING:
-    from voiceapp.config import Settings
 
 __all__ = [
     "ALL_COUNTRIES",
@@ -159,18 +156,6 @@ class DestinationPolicy:
             blocked_codes=frozenset(calling_code(code) for code in blocked_codes),
             allowed_codes=allowed,
             allowlist=frozenset(allowlist),
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DestinationPolicy:
-        """The deployment's policy.  Its own numbers are exact allowed numbers: the
-        simulated network's callees (scripts, not carriers) and its caller IDs."""
-        return cls.build(
-            blocked_types=settings.BLOCKED_NUMBER_TYPES,
-            blocked_codes=settings.BLOCKED_COUNTRY_CODES,
-            allowed_codes=settings.ALLOWED_COUNTRY_CODES,
-            default_region=settings.DEFAULT_REGION or None,
-            allowlist=(*settings.DESTINATION_ALLOWLIST, *settings.own_numbers),
         )
 
     def allowing(self, numbers: Iterable[str]) -> DestinationPolicy:

@@ -57,7 +57,7 @@ ORDINARY = [
 
 def policy(**settings: Any) -> DestinationPolicy:
     loaded, _ = load_settings(environ={}, overrides=settings)
-    return DestinationPolicy.from_settings(loaded)
+    return loaded.destination_policy()
 
 
 @pytest.mark.parametrize(("number", "named"), BLOCKED)

@@ -256,7 +256,7 @@ class Dialer:
         self.concurrency = settings.DIALER_CONCURRENCY
         self.poll = settings.DIALER_POLL
         self.trace_limit = settings.TRACE_MAX_ENTRIES
-        self.policy: RetryPolicy = settings.CALLBACK_RETRY or RetryPolicy()
+        self.policy: RetryPolicy = settings.CALLBACK_RETRY
         install_log_filter()  # urllib3's request lines show no voice token
         secrets = settings.signature_secrets
         # every document and callback goes only to public addresses or allow-listed
@@ -546,7 +546,7 @@ class Dialer:
     def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:
         """The settings' destination policy; the callees of the simulated network this
         dialer runs on (given, or ``NETWORK``'s) are the deployment's own test numbers."""
-        policy = DestinationPolicy.from_settings(settings)
+        policy = settings.destination_policy()
         if isinstance(network, SimulatedNetwork):
             policy = policy.allowing(network.config.numbers)
         return policy

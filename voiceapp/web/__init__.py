@@ -33,7 +33,6 @@ from flask import Flask
 
 from voiceapp.apps import Templates, check_templates
 from voiceapp.config import load_settings
-from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import ConfigError
 from voiceapp.logs import configure as configure_logging
 from voiceapp.redact import install_log_filter
@@ -90,7 +89,7 @@ def create_app(
         templates=templates,
         languages=languages,
         clock=clock,
-        destinations=DestinationPolicy.from_settings(settings),
+        destinations=settings.destination_policy(),
     )
 
     if settings.PROXY_FIX:

@@ -84,10 +84,10 @@ def destination(
     """A callee number in E.164 (``country_code``, else ``DEFAULT_REGION``, reads national
     numbers) that the destination ``policy`` (default: the settings') permits, else a
     403 ``destination-blocked`` / ``destination-not-permitted``.  The settings' policy
-    permits the deployment's own numbers (:meth:`DestinationPolicy.from_settings`)."""
+    permits the deployment's own numbers (:meth:`~voiceapp.config.Settings.destination_policy`)."""
     e164 = number_of(settings, number, field=field, country_code=country_code)
     if policy is None:
-        policy = DestinationPolicy.from_settings(settings)
+        policy = settings.destination_policy()
     return policy.check(e164, field=field)
 
 
