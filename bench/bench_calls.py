@@ -57,8 +57,10 @@ from bench_server import redis_server
 
 from voiceapp.calls.records import AttemptRecord, CallSpec
 from voiceapp.calls.writes import AddEvent, RecordAttempt, SetStatus, Write
-from voiceapp.stores import Session, open_call_store, open_store
-from voiceapp.stores.calls import CallStore
+from voiceapp.stores import open_store
+from voiceapp.stores.base import Session
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 
 API_KEY = "bench-api-key-" + "0" * 20
 SECRET = "bench-secret-" + "0" * 20

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from bench_server import redis_server
 
-from voiceapp.stores import Session, open_store
+from voiceapp.stores import open_store
+from voiceapp.stores.base import Session
 from voiceapp.stores.redis import RedisStore
 
 

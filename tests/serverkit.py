@@ -22,10 +22,10 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from voiceapp.cli.wsgi import attach_dialer
-from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.network import NetworkBackend
 from voiceapp.dialer.worker import Dialer
+from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.web import runtime
 from voiceapp.web.calls import call_service, shutdown
 

@@ -24,24 +24,6 @@ from voiceapp.errors import DigitsError, ValidationError
 from voiceapp.phone import is_e164
 from voiceapp.schema import ELEMENTS, InvalidValue, ValueType
 
-__all__ = [
-    "LANGUAGE_TAG",
-    "Invalid",
-    "boolean",
-    "digits",
-    "e164",
-    "integer",
-    "is_number",
-    "language",
-    "located",
-    "number",
-    "positive_seconds",
-    "seconds",
-    "short_text",
-    "text",
-    "uuid_text",
-]
-
 T = TypeVar("T")
 
 

@@ -42,7 +42,7 @@ from voiceapp.destinations import (
     number_type_name,
 )
 from voiceapp.errors import ConfigError
-from voiceapp.keys import DEV_SECRETS, MIN_SECRET_BYTES, derive_keys, weakness
+from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
@@ -839,7 +839,6 @@ def load_settings(
 
 __all__ = [
     "CONFIG_ENV",
-    "DEV_SECRETS",
     "ENV_PREFIX",
     "Settings",
     "load_settings",

@@ -38,17 +38,6 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 from voiceapp.errors import DestinationBlocked, DestinationNotPermitted
 
-__all__ = [
-    "ALL_COUNTRIES",
-    "BLOCKED_CODE_NAMES",
-    "DEFAULT_BLOCKED_CODES",
-    "DEFAULT_BLOCKED_TYPES",
-    "NUMBER_TYPES",
-    "DestinationPolicy",
-    "calling_code",
-    "number_type_name",
-]
-
 #: phonenumbers' ``PhoneNumberType`` names a deployment may block, and how a message
 #: names a number of that type.
 NUMBER_TYPES: Final[dict[str, tuple[int, str]]] = {

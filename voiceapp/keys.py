@@ -32,19 +32,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final, Literal
 
-__all__ = [
-    "DEV_SECRETS",
-    "MIN_ENTROPY_BITS",
-    "MIN_SECRET_BYTES",
-    "PUBLISHED_SECRETS",
-    "PURPOSE_LABELS",
-    "Purpose",
-    "derive_key",
-    "derive_keys",
-    "entropy_bits",
-    "weakness",
-]
-
 Purpose = Literal["fetch", "callback", "redact"]
 
 #: The HMAC message of each derived purpose (versioned: a change makes new keys).

@@ -35,20 +35,6 @@ from voiceapp.errors import ConflictError, HeaderError, RateLimited, ValidationE
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.stores.base import Store
 
-__all__ = [
-    "HEADER",
-    "IN_FLIGHT_TTL",
-    "REPLAYED_HEADER",
-    "Idempotency",
-    "RateLimit",
-    "RateLimiter",
-    "Replay",
-    "Ticket",
-    "check_key",
-    "fingerprint",
-    "key_digest",
-]
-
 #: The request header naming an idempotency key.
 HEADER: Final = "Idempotency-Key"
 #: The header of a replayed response (``true``).

@@ -28,8 +28,6 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
-__all__ = ["FORMATS", "JsonFormatter", "TextFormatter", "call_logger", "configure"]
-
 FORMATS: Final = ("text", "json")
 #: record attributes carried into a JSON line when present
 _EXTRA_KEYS: Final = ("call_sid", "worker")

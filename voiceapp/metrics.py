@@ -38,17 +38,6 @@ from prometheus_client.registry import Collector
 
 from voiceapp.stores.calls.base import CallStore
 
-__all__ = [
-    "CALLBACK_DELIVERIES",
-    "CONTENT_TYPE",
-    "DIALER_LAG",
-    "DOCUMENT_FETCH",
-    "MULTIPROC_ENV",
-    "StoreCollector",
-    "exposition",
-    "process_registry",
-]
-
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 

@@ -42,17 +42,6 @@ from typing import Final
 
 from voiceapp.errors import OutboundBlocked
 
-__all__ = [
-    "REFUSED",
-    "Allowlist",
-    "Guard",
-    "Resolver",
-    "embedded_ipv4",
-    "normalise_host",
-    "refusal",
-    "system_resolve",
-]
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: ``resolver(host, port) -> addresses`` (text, normalised); empty when the name

@@ -39,22 +39,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from voiceapp.keys import derive_key
 
-__all__ = [
-    "ACCESS_LOGGERS",
-    "EXTRA_KEY",
-    "MASK",
-    "SECRET_FIELDS",
-    "Fingerprints",
-    "RedactingFilter",
-    "Redactor",
-    "hide_secret_variables",
-    "install_log_filter",
-    "mask_variables",
-    "redact_params",
-    "redact_text",
-    "redact_url",
-]
-
 MASK: Final = "***"
 #: Where a call keeps its :class:`Fingerprints` (``CallSpec.extra``; never shown).
 EXTRA_KEY: Final = "redact"

@@ -32,8 +32,6 @@ from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed, ValidationErr
 from voiceapp.stores.base import Session, Store
 from voiceapp.tokens import Signer
 
-__all__ = ["STEP_PURPOSE", "VOICE_PURPOSE", "Sessions"]
-
 #: Purpose (salt) of the token in a session's voice URL.
 VOICE_PURPOSE = "voice"
 #: Purpose (salt) of continuation-step tokens.

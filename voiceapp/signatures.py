@@ -53,17 +53,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from voiceapp.errors import ConfigError, TokenInvalid
 
-__all__ = [
-    "HEADER",
-    "TWILIO_HEADER",
-    "ReplayCache",
-    "Seen",
-    "sign_request",
-    "twilio_signature",
-    "validate_twilio",
-    "verify_request",
-]
-
 HEADER = "X-Voiceapp-Signature"
 TWILIO_HEADER = "X-Twilio-Signature"
 _VERSION = "v1"

@@ -35,8 +35,6 @@ from itsdangerous.serializer import Serializer
 
 from voiceapp.errors import ConfigError, TokenExpired, TokenInvalid
 
-__all__ = ["RESERVED_FIELDS", "SALT_PREFIX", "Signer", "key_list"]
-
 #: Salts are ``SALT_PREFIX + purpose``.
 SALT_PREFIX = "voiceapp.token."
 #: Payload fields the signer owns; callers may not set them.

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
-from voiceapp.dialer.callbacks import CallbackRequest, Deliverer, RetryPolicy, Subscription
+from voiceapp.calls.subscriptions import Subscription
+from voiceapp.dialer.callbacks import CallbackRequest, Deliverer
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.interpreter import (
     CallHandle,
@@ -18,6 +19,7 @@ from voiceapp.dialer.interpreter import (
     place_call,
 )
 from voiceapp.dialer.network import SimulatedNetwork
+from voiceapp.settings_tables.retry import RetryPolicy
 
 CALLER = "+19499300360"  # the seed's caller ID
 CALLEE = "+886912345678"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
+from voiceapp.calls.subscriptions import Subscription, parse_events, parse_optional
 from voiceapp.dialer.callbacks import (
     CALLBACK_SOURCE,
     EVENT_ID_HEADER,
@@ -15,14 +16,11 @@ from voiceapp.dialer.callbacks import (
     CallbackRequest,
     Deliverer,
     Delivery,
-    RetryPolicy,
-    Subscription,
     build_params,
-    parse_events,
-    parse_optional,
 )
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.errors import ConfigError, ValidationError
+from voiceapp.settings_tables.retry import RetryPolicy
 
 C, S = CallbackEvent, CallStatus
 WHEN = datetime(2026, 3, 25, 9, 53, 19, tzinfo=UTC)

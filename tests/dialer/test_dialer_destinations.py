@@ -12,11 +12,12 @@ from dialer_lab import CALLEE, CALLER, IVR, Lab
 from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.dialer.callbacks import Deliverer, RetryPolicy
+from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.interpreter import CallHandle, Environment
 from voiceapp.dialer.network import Leg, SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
+from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.stores.calls import open_call_store
 
 PREMIUM = "+19005550100"

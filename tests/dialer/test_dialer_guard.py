@@ -19,7 +19,8 @@ from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
-from voiceapp.stores.calls import CallStore, open_call_store
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 
 SECRET = "guard-test-token-key-0001"  # tokens only: it signs no request
 FETCH_SECRET = "guard-test-fetch-key-0001"

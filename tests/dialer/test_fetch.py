@@ -11,12 +11,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from voiceapp.dialer.callbacks import Deliverer, RetryPolicy, Subscription
+from voiceapp.calls.subscriptions import Subscription
+from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import Environment, FetchError, OutboundCall, place_call
 from voiceapp.dialer.network import SimulatedNetwork
 from voiceapp.netguard import Allowlist, Guard
+from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.signatures import HEADER, verify_request
 
 SECRET = "a-test-signing-secret-of-some-length"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from dialer_lab import APP, CALLEE, CALLER, IVR, Lab, Site, kinds
 
-from voiceapp.dialer.callbacks import Subscription
+from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.interpreter import (
     APP_ERROR_TEXT,

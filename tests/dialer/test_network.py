@@ -8,10 +8,11 @@ import pytest
 
 from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import VirtualClock
-from voiceapp.dialer.network import Leg, NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.network import Leg, SimulatedNetwork
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import ConfigError
+from voiceapp.settings_tables.network import NetworkConfig
 
 IVR = "+18005797676"
 PERSON = "+886912345678"

@@ -18,7 +18,8 @@ from voiceapp.config import Settings, load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.trace import TraceEntry
 from voiceapp.dialer.worker import Dialer
-from voiceapp.stores.calls import CallStore, open_call_store
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 
 SECRETS = ["old-token-key-0001", "new-token-key-0002"]  # tokens only: they sign no request
 FETCH_SECRETS = ["old-fetch-key-0001", "new-fetch-key-0002"]

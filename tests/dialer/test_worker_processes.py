@@ -17,7 +17,8 @@ import pytest
 from worker_site import Site, serve_site
 
 from voiceapp.calls.records import CallSpec
-from voiceapp.stores.calls import CallStore, open_call_store
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 
 SECRET = "process-test-token-key"
 FETCH_SECRET = "process-test-fetch-key"

@@ -14,7 +14,8 @@ from worker_site import PIN_XML, Site, serve_site
 from voiceapp.calls.records import TRUNCATED
 from voiceapp.dialer.trace import error_of
 from voiceapp.redact import DEFAULT, redact_url
-from voiceapp.stores.calls import CallStore, open_call_store
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 
 SESSION_TOKEN = "eyJzaWQiOiJhYmMiLCJub25jZSI6IjRQZEtVUm1nRkRYTUNYb3dOSkY0a1EifQ.E6_dfcmWegVI4AgSe"
 LOOP_XML = b"<Response><Redirect>/doc/loop</Redirect></Response>"

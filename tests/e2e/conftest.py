@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from e2eutil import NETWORK, Receiver, Server, base_config
 
-from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
-from voiceapp.dialer.network import NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.network import SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
+from voiceapp.settings_tables.network import NetworkConfig
+from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.web import create_app
 
 

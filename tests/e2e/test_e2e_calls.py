@@ -28,8 +28,8 @@ from e2eutil import (
 )
 from serverkit import wait_for
 
-from voiceapp.dialer.callbacks import RetryPolicy
 from voiceapp.dialer.worker import Dialer
+from voiceapp.settings_tables.retry import RetryPolicy
 
 ALL = "initiated ringing answered completed"
 

@@ -15,8 +15,9 @@ import requests
 from e2eutil import AUTH, FROM, PIN_CALLEE, Receiver, Server, finished
 
 from voiceapp.dialer.clock import VirtualClock
-from voiceapp.dialer.network import NetworkConfig, SimulatedNetwork
+from voiceapp.dialer.network import SimulatedNetwork
 from voiceapp.errors import TokenInvalid
+from voiceapp.settings_tables.network import NetworkConfig
 from voiceapp.signatures import HEADER, ReplayCache, verify_request
 from voiceapp.web import runtime
 from voiceapp.web.calls import call_service

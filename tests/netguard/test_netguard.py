@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 import voiceapp.dialer.fetch as fetch_module
-from voiceapp.dialer.callbacks import CallbackRequest, Deliverer, Subscription
+from voiceapp.calls.subscriptions import Subscription
+from voiceapp.dialer.callbacks import CallbackRequest, Deliverer
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.fetch import HttpClient
 from voiceapp.dialer.interpreter import FetchError

@@ -10,7 +10,8 @@ import pytest
 from storekit import Clock
 
 from voiceapp.sessions import Sessions
-from voiceapp.stores import Store, open_store
+from voiceapp.stores import open_store
+from voiceapp.stores.base import Store
 from voiceapp.tokens import Signer
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from clocks import Clock
 
-from voiceapp.stores import Session
+from voiceapp.stores.base import Session
 
 
 def free_port() -> int:

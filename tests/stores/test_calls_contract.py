@@ -18,8 +18,8 @@ from voiceapp.calls.records import AttemptRecord, CallSpec
 from voiceapp.calls.states import ACTIVE, CANCELABLE, TERMINAL
 from voiceapp.calls.writes import SKIPPED, AddEvent, AddLeg, RecordAttempt, Renew, SetStatus
 from voiceapp.errors import ConfigError, ConflictError, NotFoundError, ValidationError
-from voiceapp.stores import open_call_store
-from voiceapp.stores.calls import CallStore
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 from voiceapp.stores.calls.redis import RedisCallStore
 from voiceapp.stores.calls.sqlite import SQLiteCallStore
 

@@ -14,8 +14,8 @@ from voiceapp.calls.api_json import call_json
 from voiceapp.calls.records import TRUNCATED, CallSpec, trace_json
 from voiceapp.calls.writes import SKIPPED, AppendTrace, SetStatus
 from voiceapp.errors import NotFoundError
-from voiceapp.stores import open_call_store
-from voiceapp.stores.calls import CallStore
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 from voiceapp.stores.calls.redis import RedisCallStore
 
 FROM = "+19499300360"

@@ -19,7 +19,8 @@ from typing import Any
 
 from voiceapp.errors import TokenUsed
 from voiceapp.sessions import Sessions
-from voiceapp.stores import Session, Store, open_store
+from voiceapp.stores import open_store
+from voiceapp.stores.base import Session, Store
 from voiceapp.tokens import Signer
 
 FETCHERS = 64

@@ -11,8 +11,9 @@ import pytest
 from storekit import Clock
 
 from voiceapp.errors import ConflictError, HeaderError, RateLimited, ValidationError
-from voiceapp.limits import Idempotency, RateLimit, RateLimiter, Replay, Ticket, fingerprint
-from voiceapp.stores import Store
+from voiceapp.limits import Idempotency, RateLimiter, Replay, Ticket, fingerprint
+from voiceapp.settings_tables.limits import RateLimit
+from voiceapp.stores.base import Store
 
 # -- the store capability ------------------------------------------------------------------
 

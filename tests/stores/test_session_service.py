@@ -14,7 +14,7 @@ from storekit import Clock
 
 from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed, ValidationError
 from voiceapp.sessions import Sessions
-from voiceapp.stores import Session, Store
+from voiceapp.stores.base import Session, Store
 from voiceapp.tokens import Signer
 
 TO = "+14155550123"

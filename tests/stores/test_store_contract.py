@@ -18,7 +18,8 @@ import pytest
 from storekit import Clock, free_port, make_session
 
 from voiceapp.errors import ConfigError, StoreError
-from voiceapp.stores import Session, Store, open_store
+from voiceapp.stores import open_store
+from voiceapp.stores.base import Session, Store
 from voiceapp.stores.redis import RedisStore
 from voiceapp.stores.sqlite import SQLiteStore
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storekit import Clock
 
-from voiceapp.stores import Session, Store
+from voiceapp.stores.base import Session, Store
 
 KEYS = st.sampled_from(["a", "b", "c"])
 OWNERS = st.sampled_from(["", "CA1", "CA2"])

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from webutil import AUTH
 
 from voiceapp.calls.records import CallSpec, trace_json
-from voiceapp.stores.calls import CallStore
+from voiceapp.stores.calls.base import CallStore
 from voiceapp.web.calls import call_service, decode_cursor, encode_cursor
 
 FROM = "+19499300360"

@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 from webutil import API_KEY, AUTH
 
 from voiceapp.config import load_settings
-from voiceapp.limits import Idempotency, RateLimit, Ticket, fingerprint
+from voiceapp.limits import Idempotency, Ticket, fingerprint
+from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.web import create_app, runtime
 from voiceapp.web.calls import call_service, shutdown
 

@@ -21,22 +21,6 @@ from voiceapp.checks import located
 from voiceapp.errors import DigitsError, PhoneError, ValidationError
 from voiceapp.stores.base import Session
 
-__all__ = [
-    "App",
-    "Context",
-    "Example",
-    "StepUrl",
-    "Variable",
-    "check_digits",
-    "check_int",
-    "check_keys",
-    "check_number",
-    "check_text",
-    "check_variables",
-    "pin",
-    "read_variables",
-]
-
 #: The deepest nesting of objects and lists in an app's variables (an IVR tree of
 #: five menus with a bridge option is 16 deep) and the most values in all of them.
 MAX_VARIABLES_DEPTH = 20

@@ -35,8 +35,6 @@ from voiceapp.apps.base import (
 from voiceapp.errors import ValidationError
 from voiceapp.schema import ELEMENTS, Int
 
-__all__ = ["DIAL_STATUSES", "BridgeApp", "after_document", "check_bridge", "dial_document"]
-
 _QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 #: the DialCallStatus values a dialer reports to the Dial action
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")

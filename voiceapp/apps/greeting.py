@@ -32,8 +32,6 @@ from typing import Any
 from voiceapp.apps.base import App, Context, Example
 from voiceapp.errors import ValidationError
 
-__all__ = ["DECLARED", "MAX_VARIABLES", "GreetingApp"]
-
 #: The variables the app knows by name: name → (kind, longest text).
 DECLARED: Mapping[str, tuple[str, int]] = {"customerName": ("text", 200), "orderId": ("text", 64)}
 MAX_VARIABLES = 64

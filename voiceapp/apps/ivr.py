@@ -28,8 +28,6 @@ from voiceapp.apps.base import App, Context, Example, check_int, check_keys, che
 from voiceapp.apps.bridge import after_document, check_bridge, dial_document, whisper_document
 from voiceapp.errors import ValidationError
 
-__all__ = ["MAX_DEPTH", "IvrApp"]
-
 #: deepest submenu nesting accepted
 MAX_DEPTH = 5
 _DIGIT = re.compile(r"[0-9*#]")

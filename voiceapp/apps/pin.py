@@ -23,8 +23,6 @@ from voiceapp import checks
 from voiceapp.apps.base import App, Context, Example, Variable, pin, read_variables
 from voiceapp.errors import ValidationError
 
-__all__ = ["MAX_ATTEMPTS", "VERIFY_TTL", "PinApp", "PinVerifyApp"]
-
 #: wrong entries allowed before the lock-out
 MAX_ATTEMPTS = 5
 #: longest life of a pin-verify session, seconds

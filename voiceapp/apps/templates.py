@@ -31,8 +31,6 @@ import jinja2
 from voiceapp.document import parse
 from voiceapp.errors import ConfigError, DocumentError
 
-__all__ = ["BUILTIN_FOLDER", "TemplateError", "Templates"]
-
 #: The built-in templates: the package ``voiceapp.templates`` (the top-level
 #: ``templates/`` folder of the source tree, mapped into the package by pyproject.toml),
 #: found through importlib.resources, so an editable install and a wheel both work.

@@ -22,8 +22,6 @@ from voiceapp.calls.records import (
 from voiceapp.redact import DEFAULT as REDACT
 from voiceapp.redact import EXTRA_KEY as REDACT_KEY
 
-__all__ = ["attempt_json", "call_json", "event_json", "leg_json", "spec_from_json", "spec_json"]
-
 
 def spec_json(spec: CallSpec) -> dict[str, Any]:
     return {

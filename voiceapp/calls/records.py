@@ -16,23 +16,6 @@ from typing import Any, Final
 from voiceapp.calls.states import QUEUED
 from voiceapp.errors import ValidationError
 
-__all__ = [
-    "SECRET_PARAM",
-    "TRUNCATED",
-    "AttemptRecord",
-    "CallPage",
-    "CallRecord",
-    "CallSpec",
-    "EventRecord",
-    "LegRecord",
-    "StatusChange",
-    "check_sid",
-    "check_spec",
-    "new_record",
-    "trace_json",
-    "truncated_row",
-]
-
 #: The callback parameter that carries a call's ``secretKey`` (masked when shown).
 SECRET_PARAM: Final = "apikey"
 #: The ``kind`` of the last trace row of a call whose trace reached its limit.

@@ -8,16 +8,6 @@ from __future__ import annotations
 
 from voiceapp.errors import ConflictError, NotFoundError
 
-__all__ = [
-    "event_not_found",
-    "leg_not_found",
-    "not_cancelable",
-    "not_found",
-    "sid_exists",
-    "status_conflict",
-    "to_busy",
-]
-
 
 def to_busy(to: str, holder: str | None) -> ConflictError:
     who = f" ({holder})" if holder else ""

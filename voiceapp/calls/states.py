@@ -31,25 +31,6 @@ from typing import Final
 
 from voiceapp.errors import ValidationError, VoiceappError
 
-__all__ = [
-    "ACTIVE",
-    "CANCELABLE",
-    "DELIVERY_STATES",
-    "LIVE",
-    "QUEUED",
-    "STATUSES",
-    "TERMINAL",
-    "TRANSITIONS",
-    "CallState",
-    "CallStatus",
-    "CallbackEvent",
-    "Event",
-    "IllegalTransition",
-    "Transition",
-    "check_status",
-    "transition",
-]
-
 
 class CallStatus(StrEnum):
     """Where a call or leg is; the values are what the API and callbacks show."""

@@ -18,15 +18,6 @@ from voiceapp.calls.states import CallbackEvent
 from voiceapp.errors import ValidationError
 from voiceapp.schema import HTTP_METHODS, HttpMethod
 
-__all__ = [
-    "DEFAULT_EVENTS",
-    "RESERVED_PARAMS",
-    "Method",
-    "Subscription",
-    "parse_events",
-    "parse_optional",
-]
-
 DEFAULT_EVENTS: Final = frozenset({CallbackEvent.COMPLETED})
 #: The schema's HTTP method type (kept under its old name here).
 Method = HttpMethod

@@ -19,19 +19,6 @@ from typing import Final, Protocol, TypeVar
 from voiceapp.calls.records import AttemptRecord, check_sid, truncated_row
 from voiceapp.calls.states import DELIVERY_STATES, check_status
 
-__all__ = [
-    "SKIPPED",
-    "AddEvent",
-    "AddLeg",
-    "AppendTrace",
-    "RecordAttempt",
-    "Renew",
-    "SetStatus",
-    "Write",
-    "WriteHandler",
-    "expected",
-]
-
 T_co = TypeVar("T_co", covariant=True)
 
 

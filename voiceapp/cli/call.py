@@ -33,21 +33,6 @@ import click
 
 from voiceapp.cli.output import CliError, JsonCommand, echo_json, pairs
 
-__all__ = [
-    "TERMINAL",
-    "Timeline",
-    "call",
-    "describe",
-    "format_error",
-    "format_row",
-    "place",
-    "problem_error",
-    "server_options",
-    "settled",
-    "variables",
-    "watch",
-]
-
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 DEFAULT_SERVER = "http://127.0.0.1:5000"
 

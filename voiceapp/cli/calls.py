@@ -21,8 +21,6 @@ import click
 from voiceapp.cli.call import format_error, problem_error, server_options
 from voiceapp.cli.output import CliError, JsonCommand
 
-__all__ = ["calls", "fetch_calls", "format_call"]
-
 #: Pages ``--all`` reads at most.
 MAX_PAGES = 1000
 

@@ -40,7 +40,7 @@ from voiceapp.cli.output import CliError, JsonCommand, echo_json
 from voiceapp.errors import VoiceappError
 
 if TYPE_CHECKING:
-    from voiceapp.stores.calls import CallStore
+    from voiceapp.stores.calls.base import CallStore
 
 
 def _safe_url(url: str) -> str:

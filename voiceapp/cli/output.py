@@ -22,8 +22,6 @@ import click
 
 from voiceapp.errors import VoiceappError
 
-__all__ = ["CliError", "JsonCommand", "color_setting", "echo_json", "error_body"]
-
 
 class CliError(click.ClickException):
     """A command failed: a stable ``code``, a ``field`` when one is to blame."""

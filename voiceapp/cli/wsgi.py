@@ -23,8 +23,6 @@ from voiceapp.web import create_app as create_web_app
 from voiceapp.web import runtime
 from voiceapp.web.calls import call_service
 
-__all__ = ["attach_dialer", "create_app"]
-
 
 def create_app(
     test_config: Mapping[str, Any] | None = None,

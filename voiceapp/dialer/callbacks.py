@@ -28,32 +28,12 @@ from typing import Final, Literal
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import (
-    DEFAULT_EVENTS,
-    RESERVED_PARAMS,
     Method,
     Subscription,
-    parse_events,
-    parse_optional,
 )
 from voiceapp.dialer.clock import Clock
 from voiceapp.errors import OutboundBlocked
 from voiceapp.settings_tables.retry import RetryPolicy
-
-__all__ = [
-    "CALLBACK_SOURCE",
-    "DEFAULT_EVENTS",
-    "EVENT_ID_HEADER",
-    "RESERVED_PARAMS",
-    "Attempt",
-    "CallbackRequest",
-    "Deliverer",
-    "Delivery",
-    "RetryPolicy",
-    "Subscription",
-    "build_params",
-    "parse_events",
-    "parse_optional",
-]
 
 #: The seed's value of ``CallbackSource`` (Twilio spells it ``call-progress-events``).
 CALLBACK_SOURCE: Final = "call-progress-event"

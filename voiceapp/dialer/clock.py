@@ -47,8 +47,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar, TypeVarTuple, Unpack
 
-__all__ = ["Clock", "DialerLoop", "RealClock", "VirtualClock", "first", "settle"]
-
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 

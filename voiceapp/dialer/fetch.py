@@ -62,8 +62,6 @@ from voiceapp.redact import redact_text, redact_url
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
 from voiceapp.signatures import sign_request
 
-__all__ = ["DEFAULT_MAX_BYTES", "USER_AGENT", "CallbackSecret", "GuardedAdapter", "HttpClient"]
-
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
 _CHUNK = 64 * 1024

@@ -34,14 +34,9 @@ from typing import Any, Final
 from urllib.parse import urljoin
 
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
+from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.dialer.callbacks import (
-    Deliverer,
-    Direction,
-    Subscription,
-    build_params,
-    parse_events,
-)
+from voiceapp.dialer.callbacks import Deliverer, Direction, build_params
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.trace import Trace
@@ -50,21 +45,6 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
-
-__all__ = [
-    "APP_ERROR_TEXT",
-    "HONOURED",
-    "LOOP_GUARD",
-    "CallHandle",
-    "Environment",
-    "Fetch",
-    "FetchError",
-    "LegRun",
-    "OutboundCall",
-    "place_call",
-    "speech_seconds",
-    "spoken_text",
-]
 
 #: ``fetch(method, url, params) -> body``: the injected HTTP client (raise on failure).
 Fetch = Callable[[str, str, Sequence[tuple[str, str]]], bytes]

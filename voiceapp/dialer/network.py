@@ -44,20 +44,7 @@ from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import Timeline, Tone
-from voiceapp.settings_tables.network import OUTCOMES, Callee, Ivr, NetworkConfig, Press
-
-__all__ = [
-    "OUTCOMES",
-    "Callee",
-    "Heard",
-    "Ivr",
-    "Leg",
-    "NetworkBackend",
-    "NetworkConfig",
-    "Press",
-    "SimulatedNetwork",
-]
-
+from voiceapp.settings_tables.network import Callee, Ivr, NetworkConfig, Press
 
 # -- legs -----------------------------------------------------------------------------------
 

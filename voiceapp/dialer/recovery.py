@@ -30,7 +30,6 @@ from voiceapp.logs import call_logger
 if TYPE_CHECKING:
     from voiceapp.dialer.worker import Dialer
 
-__all__ = ["Recovery", "RecoveryReport", "StoreOutage", "last_alive"]
 
 log = logging.getLogger("voiceapp.dialer")
 

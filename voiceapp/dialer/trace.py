@@ -30,8 +30,6 @@ from typing import Any, Final
 
 from voiceapp.redact import DEFAULT
 
-__all__ = ["ERROR_KINDS", "Trace", "TraceEntry", "entry_json", "error_of"]
-
 #: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
 ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
 

@@ -57,6 +57,7 @@ from typing import Any, Final
 
 from voiceapp.calls.records import AttemptRecord, CallRecord
 from voiceapp.calls.states import TERMINAL, CallStatus, Event, Transition
+from voiceapp.calls.subscriptions import Subscription
 from voiceapp.calls.writes import (
     AddEvent,
     AddLeg,
@@ -72,9 +73,7 @@ from voiceapp.dialer.callbacks import (
     CallbackRequest,
     Deliverer,
     Delivery,
-    RetryPolicy,
     Sender,
-    Subscription,
 )
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dialer.fetch import HttpClient
@@ -94,9 +93,8 @@ from voiceapp.logs import call_logger
 from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
 from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
-from voiceapp.stores.calls import CallStore
-
-__all__ = ["Dialer", "Listener", "default_worker_id"]
+from voiceapp.settings_tables.retry import RetryPolicy
+from voiceapp.stores.calls.base import CallStore
 
 log = logging.getLogger("voiceapp.dialer")
 

@@ -24,9 +24,7 @@ from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.interpreter import CallHandle
 from voiceapp.dialer.trace import TraceEntry, entry_json, error_of
 from voiceapp.logs import call_logger
-from voiceapp.stores.calls import CallStore
-
-__all__ = ["LiveCall", "WriteBuffer"]
+from voiceapp.stores.calls.base import CallStore
 
 log = logging.getLogger("voiceapp.dialer")
 

@@ -31,20 +31,6 @@ from typing import BinaryIO
 
 from voiceapp.dtmf.timeline import Timeline, Tone
 
-__all__ = [
-    "FREQUENCIES",
-    "HIGH_GROUP",
-    "LOW_GROUP",
-    "SAMPLE_RATE",
-    "DecodedTone",
-    "add_noise",
-    "decode",
-    "read_wav",
-    "synthesize",
-    "wav_bytes",
-    "write_wav",
-]
-
 SAMPLE_RATE = 8000
 LOW_GROUP = (697, 770, 852, 941)
 HIGH_GROUP = (1209, 1336, 1477, 1633)

@@ -37,19 +37,6 @@ from operator import attrgetter
 
 from voiceapp.dtmf.timeline import TONES, Timeline, Tone
 
-__all__ = [
-    "DEFAULT_INTERVAL_MS",
-    "DEFAULT_VOLUME",
-    "END_REPEATS",
-    "EVENT_CODES",
-    "MAX_DURATION",
-    "EventPacket",
-    "decode_payload",
-    "encode_payload",
-    "render_packets",
-    "tone_packets",
-]
-
 #: DTMF symbol → RFC 4733 event code.
 EVENT_CODES: dict[str, int] = {digit: code for code, digit in enumerate(TONES)}
 DEFAULT_INTERVAL_MS = 50

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from voiceapp.dtmf.timeline import Timeline, Tone
 
-__all__ = ["render_svg"]
-
 _PLOT_WIDTH = 960
 _LEFT = 30
 _RIGHT = 40

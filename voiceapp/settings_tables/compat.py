@@ -67,21 +67,6 @@ from typing import Any
 from voiceapp import checks
 from voiceapp.settings_tables.key import Key
 
-__all__ = [
-    "VARIABLE_TYPES",
-    "Agent",
-    "CompatConfig",
-    "FeatherConfig",
-    "FeatherNumber",
-    "PathorsConfig",
-    "PathorsProject",
-    "PolyaiConfig",
-    "PolyaiConnector",
-    "Team",
-    "ThunderNumber",
-    "ThunderPhoneConfig",
-]
-
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 #: Type names a Feather agent may declare for a context variable (a list is an enum).
 VARIABLE_TYPES = ("string", "integer", "number", "boolean")

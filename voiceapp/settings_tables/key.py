@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 from voiceapp.checks import Invalid
 from voiceapp.errors import ConfigError
 
-__all__ = ["Key"]
-
 T = TypeVar("T")
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from voiceapp.errors import ConfigError
 
-__all__ = ["RateLimit"]
-
 _FORM = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{1,7}(?:\.\d{1,3})?)\s*(s|m|h)?\s*$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_PERIOD = 86400.0

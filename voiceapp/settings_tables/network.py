@@ -18,8 +18,6 @@ from voiceapp import checks
 from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
-__all__ = ["OUTCOMES", "Callee", "Ivr", "NetworkConfig", "Outcome", "Press"]
-
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
 

@@ -17,8 +17,6 @@ from voiceapp import checks
 from voiceapp.checks import Invalid
 from voiceapp.settings_tables.key import Key
 
-__all__ = ["RetryPolicy"]
-
 
 def _factor(value: Any) -> float:
     if not checks.is_number(value) or value < 1:

@@ -12,10 +12,7 @@ import time
 from collections.abc import Callable
 
 from voiceapp.errors import ConfigError
-from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
-from voiceapp.stores.calls import open_call_store
-
-__all__ = ["Claim", "IdempotencyRecord", "Session", "Store", "open_call_store", "open_store"]
+from voiceapp.stores.base import Store
 
 
 def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:

@@ -49,8 +49,6 @@ from redis.connection import Connection, ConnectionPool
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
 
-__all__ = ["RedisStore"]
-
 _IDEMPOTENCY = resources.files(__package__).joinpath("idempotency.lua").read_text(encoding="utf-8")
 
 

@@ -28,8 +28,6 @@ from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
 from voiceapp.stores.sqlite_file import SQLiteFile
 
-__all__ = ["SQLiteStore"]
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,

@@ -39,8 +39,6 @@ from contextlib import contextmanager
 
 from voiceapp.errors import ConfigError, StoreError
 
-__all__ = ["SQLiteFile"]
-
 _pid = os.getpid()
 
 

@@ -30,8 +30,6 @@ from voiceapp.web.limits import idempotent, limit_api_key
 from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
-__all__ = ["SESSION_FIELDS", "bearer", "bp", "create_session", "json_body", "require_api_key"]
-
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 #: The fields of ``POST /v1/sessions`` (:func:`create_session` refuses any other name).

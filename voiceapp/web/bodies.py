@@ -30,8 +30,6 @@ from werkzeug.wsgi import LimitedStream
 from voiceapp.web.problems import BadRequestBody, BodyTooLarge, JsonTooDeep
 from voiceapp.web.runtime import runtime
 
-__all__ = ["form_body", "json_body", "loads", "too_deep_at"]
-
 #: a JSON string (its closing quote may be missing: the decoder then refuses the text),
 #: an opening bracket, or a closing one
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[{]|[\]}]', re.DOTALL)

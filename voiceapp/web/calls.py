@@ -58,28 +58,14 @@ from voiceapp.redact import (
     redact_url,
 )
 from voiceapp.schema import HTTP_METHODS
-from voiceapp.stores.calls import CallStore, open_call_store
+from voiceapp.stores.calls import open_call_store
+from voiceapp.stores.calls.base import CallStore
 from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.fields import OBJECT, STRING, URL, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
-
-__all__ = [
-    "CALL_FIELDS",
-    "EXTENSION",
-    "LIST_FIELDS",
-    "CallService",
-    "MissingField",
-    "bp",
-    "call_service",
-    "check_url",
-    "init_app",
-    "parse_call",
-    "place_call",
-    "shutdown",
-]
 
 log = logging.getLogger("voiceapp.web.calls")
 

@@ -16,8 +16,6 @@ from typing import Any
 
 from voiceapp.errors import ValidationError
 
-__all__ = ["Field", "FieldTable", "refuse_unknown", "required", "table"]
-
 
 @dataclass(frozen=True)
 class Field:

@@ -29,8 +29,6 @@ from voiceapp.limits import HEADER, REPLAYED_HEADER, Idempotency, RateLimiter, R
 from voiceapp.web.problems import error_response
 from voiceapp.web.runtime import Runtime
 
-__all__ = ["canonical_body", "idempotent", "limit_api_key", "limit_destination"]
-
 log = logging.getLogger("voiceapp.web.limits")
 
 

@@ -29,8 +29,6 @@ from voiceapp.web.compat import feather, pathors, polyai, thunderphone
 from voiceapp.web.fields import FieldTable
 from voiceapp.web.problems import PROBLEM_MIMETYPE
 
-__all__ = ["OPERATIONS", "Operation", "bp", "document", "openapi_path"]
-
 bp = Blueprint("openapi", __name__)
 
 JSON: Final = "application/json"

@@ -18,10 +18,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from voiceapp.config import Settings
 from voiceapp.errors import StoreError
 from voiceapp.metrics import CONTENT_TYPE, StoreCollector, exposition
-from voiceapp.stores.calls import CallStore
+from voiceapp.stores.calls.base import CallStore
 from voiceapp.web.problems import PROBLEM_TYPE_PREFIX, problem
-
-__all__ = ["bp", "init_app"]
 
 bp = Blueprint("ops", __name__)
 

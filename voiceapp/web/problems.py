@@ -44,17 +44,6 @@ from voiceapp.errors import (
 )
 from voiceapp.redact import redact_text
 
-__all__ = [
-    "PROBLEM_MIMETYPE",
-    "PROBLEM_TYPE_PREFIX",
-    "BadRequestBody",
-    "BodyTooLarge",
-    "JsonTooDeep",
-    "Unauthorized",
-    "init_app",
-    "problem",
-]
-
 PROBLEM_MIMETYPE = "application/problem+json"
 #: ``type`` of a voiceapp problem is this prefix followed by the error's stable code.
 PROBLEM_TYPE_PREFIX = "urn:voiceapp:problem:"

@@ -23,8 +23,6 @@ from voiceapp.sessions import Sessions
 from voiceapp.stores.base import Session, Store
 from voiceapp.tokens import Signer
 
-__all__ = ["Runtime", "iso_time", "runtime"]
-
 EXTENSION = "voiceapp"
 
 

@@ -21,8 +21,6 @@ from voiceapp.phone import is_e164, normalize
 from voiceapp.signatures import HEADER, TWILIO_HEADER, validate_twilio, verify_request
 from voiceapp.web.runtime import Runtime, runtime
 
-__all__ = ["XML_CONTENT_TYPE", "bp", "check_signature"]
-
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 
 bp = Blueprint("voice", __name__)

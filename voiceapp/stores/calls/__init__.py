@@ -11,9 +11,7 @@ import time
 from collections.abc import Callable
 
 from voiceapp.errors import ConfigError
-from voiceapp.stores.calls.base import CallStore, StoreStats
-
-__all__ = ["CallStore", "StoreStats", "open_call_store"]
+from voiceapp.stores.calls.base import CallStore
 
 
 def open_call_store(

@@ -43,8 +43,6 @@ from voiceapp.calls.writes import (
     expected,
 )
 
-__all__ = ["HEARTBEAT_KEEP", "CallStore", "StoreStats"]
-
 
 @dataclass(frozen=True)
 class StoreStats:

@@ -92,8 +92,6 @@ from voiceapp.calls.writes import (
 from voiceapp.errors import StoreError
 from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
 
-__all__ = ["RedisCallStore"]
-
 #: The server side: one Lua script of commands (``create``, ``take``, ``apply`` ...).
 _SCRIPT = resources.files(__package__).joinpath("calls.lua").read_text(encoding="utf-8")
 #: What the dialer cancels itself (``queued`` calls are canceled by the script at once).

@@ -62,8 +62,6 @@ from voiceapp.errors import ConfigError
 from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
 from voiceapp.stores.sqlite_file import SQLiteFile
 
-__all__ = ["SQLiteCallStore"]
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -51,22 +51,6 @@ from voiceapp.errors import (
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.web.runtime import runtime
 
-__all__ = [
-    "STATUSES",
-    "Kind",
-    "Profile",
-    "VendorError",
-    "compat_config",
-    "header",
-    "init_app",
-    "key_matches",
-    "kind_of",
-    "rename",
-    "sid_of_uuid",
-    "uuid_of_sid",
-    "vendor_extra",
-]
-
 log = logging.getLogger("voiceapp.web.compat")
 
 #: What a core error is, as the vendors' documented statuses tell them apart.

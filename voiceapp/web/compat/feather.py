@@ -42,8 +42,6 @@ from voiceapp.web.compat import (
 )
 from voiceapp.web.fields import OBJECT, Field, required, table
 
-__all__ = ["bp", "coerce"]
-
 bp = Blueprint("compat_feather", __name__, url_prefix="/v1/voice")
 
 _INT = re.compile(r"[+-]?\d{1,18}")

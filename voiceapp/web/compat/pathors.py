@@ -26,8 +26,6 @@ from voiceapp.web.calls import place_call
 from voiceapp.web.compat import Profile, VendorError, compat_config, vendor_extra
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 
-__all__ = ["bp"]
-
 bp = Blueprint("compat_pathors", __name__)
 
 NOT_CONFIGURED = "The given phone number is not configured for outbound"

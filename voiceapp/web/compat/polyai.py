@@ -42,8 +42,6 @@ from voiceapp.web.compat import (
 from voiceapp.web.fields import STRING, Field, table
 from voiceapp.web.runtime import iso_time, runtime
 
-__all__ = ["ENCRYPTIONS", "MAX_METADATA_BASE64", "bp", "metadata_size"]
-
 bp = Blueprint("compat_polyai", __name__, url_prefix="/v1")
 
 ENCRYPTIONS = ("TLS/SRTP", "TLS/RTP", "UDP/SRTP", "UDP/RTP")

@@ -40,8 +40,6 @@ from voiceapp.web.compat import Profile, VendorError, compat_config, vendor_extr
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 from voiceapp.web.runtime import iso_time
 
-__all__ = ["bp", "live_status", "sid_of_call_id"]
-
 bp = Blueprint("compat_thunderphone", __name__, url_prefix="/v1")
 
 UPSTREAM = "Upstream SIP / LiveKit failure; safe to retry"
