@@ -20,21 +20,11 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from voiceapp.dtmf import Timeline, parse_digits
-from voiceapp.errors import DigitsError, ValidationError
+from voiceapp.errors import DigitsError, Invalid, ValidationError
 from voiceapp.phone import is_e164
 from voiceapp.schema import ELEMENTS, InvalidValue, ValueType
 
 T = TypeVar("T")
-
-
-class Invalid(ValueError):
-    """Raised by a check: the message says what the value should be; ``code`` is the
-    stable code a request error carries (a config error carries its table's)."""
-
-    def __init__(self, message: str, code: str = "invalid-value") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 def located(check: Callable[[Any], T], value: Any, *, field: str) -> T:

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 from voiceapp import checks
 from voiceapp.apps import registry
-from voiceapp.checks import Invalid
 from voiceapp.destinations import (
     ALL_COUNTRIES,
     DEFAULT_BLOCKED_CODES,
@@ -41,7 +40,7 @@ from voiceapp.destinations import (
     calling_code,
     number_type_name,
 )
-from voiceapp.errors import ConfigError
+from voiceapp.errors import ConfigError, Invalid
 from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.limits import RateLimit

@@ -13,18 +13,30 @@ itself as a dict, so the web layer needs a single error handler.
      │    ├── DestinationBlocked      a blocked number type or calling code
      │    └── DestinationNotPermitted a country outside the geo permissions
      ├── ValidationError        other request fields (field)
-     │    └── HeaderError       a request header with a bad value (400)
+     │    ├── HeaderError       a request header with a bad value (400)
+     │    ├── MissingField      a required field is absent (400)
+     │    └── BadRequestBody    the body is not the JSON object a route needs (400)
+     │         ├── BodyTooLarge longer than MAX_CONTENT_LENGTH (413)
+     │         └── JsonTooDeep  nested deeper than MAX_JSON_DEPTH (400)
+     ├── Unauthorized           no valid API key (401)
      ├── ConfigError            deployment configuration (key)
+     │    └── TemplateError     a voice template: file, line, reason
      ├── TokenError             signed session / step tokens
      │    ├── TokenInvalid      tampered, wrong purpose or wrong destination (403)
      │    ├── TokenExpired      past its ttl (410)
      │    └── TokenUsed         already claimed by another fetch (410)
      ├── NotFoundError          a named thing (a call) does not exist (404)
      ├── ConflictError          the request clashes with current state (409)
+     ├── IllegalTransition      a call event its status does not allow (409)
+     ├── FetchError             a document could not be fetched (502)
+     ├── VendorError            a vendor-compatible route's own refusal (its status)
      ├── OutboundBlocked        an outbound request would go where the deployment
      │                          does not allow (``fetch-blocked``; voiceapp.netguard)
      ├── RateLimited            too many requests for a key or a number (429, Retry-After)
      └── StoreError             the session / call store failed (503)
+
+    Invalid (ValueError)        a value check's refusal before it has a location
+                                (voiceapp.checks); the caller raises it located
 """
 
 from __future__ import annotations
@@ -252,3 +264,122 @@ class RateLimited(VoiceappError):
 class StoreError(VoiceappError):
     status = 503
     default_code = "store"
+
+
+class Unauthorized(VoiceappError):
+    """The REST API was called without a valid API key."""
+
+    status = 401
+    default_code = "unauthorized"
+
+
+class BadRequestBody(ValidationError):
+    """The request body is not the JSON object the route needs."""
+
+    status = 400
+    default_code = "invalid-body"
+
+
+class BodyTooLarge(BadRequestBody):
+    """The request body is longer than ``MAX_CONTENT_LENGTH`` (413, field ``body``)."""
+
+    status = 413
+    default_code = "body-too-large"
+
+
+class JsonTooDeep(BadRequestBody):
+    """JSON text nests arrays and objects deeper than ``MAX_JSON_DEPTH`` (400)."""
+
+    default_code = "json-too-deep"
+
+
+class VendorError(VoiceappError):
+    """A vendor route's own refusal, answered as is: ``status`` with the profile's body of
+    ``message`` and ``code``, or ``body`` itself when given."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, *, body: Any = None
+    ) -> None:
+        super().__init__(message, code=code or f"compat-{status}")
+        self.http_status = status
+        self.body = body
+
+
+class MissingField(ValidationError):
+    """A required field is absent (400)."""
+
+    status = 400
+    default_code = "missing"
+
+
+class TemplateError(ConfigError):
+    """A voice template cannot be loaded, rendered or validated: file, line, reason."""
+
+    default_code = "template"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        code: str | None = None,
+        cause: DocumentError | None = None,
+    ) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}", code=code, field="TEMPLATE_FOLDER")
+        self.file = file
+        self.line = line
+        self.cause = cause
+
+    def location(self) -> dict[str, Any]:
+        loc: dict[str, Any] = {"file": self.file}
+        if self.line is not None:
+            loc["line"] = self.line
+        return loc
+
+
+class Invalid(ValueError):
+    """Raised by a check: the message says what the value should be; ``code`` is the
+    stable code a request error carries (a config error carries its table's)."""
+
+    def __init__(self, message: str, code: str = "invalid-value") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class FetchError(VoiceappError):
+    """A document could not be fetched (an injected ``fetch`` may raise this).
+
+    ``http_status``: the status of the answer (``fetch-status``), when there was one.
+    """
+
+    status = 502
+    default_code = "fetch-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, field=field)
+        self.http_status = http_status
+
+
+class IllegalTransition(VoiceappError):
+    """A call event that the call's status does not allow (a bug or a race, never
+    ignored); ``allowed`` are the events that status does take
+    (:data:`voiceapp.calls.states.TRANSITIONS`)."""
+
+    status = 409
+    default_code = "call-illegal-transition"
+
+    def __init__(self, from_status: str, event: str, allowed: list[str]) -> None:
+        hint = f"allowed: {', '.join(allowed)}" if allowed else f"{from_status} is final"
+        super().__init__(f"a call that is {from_status} cannot take event {event} ({hint})")
+        self.from_status = from_status
+        self.event = event

@@ -11,14 +11,9 @@ from typing import Any
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.callbacks import CallbackRequest, Deliverer
 from voiceapp.dialer.clock import VirtualClock
-from voiceapp.dialer.interpreter import (
-    CallHandle,
-    Environment,
-    FetchError,
-    OutboundCall,
-    place_call,
-)
+from voiceapp.dialer.interpreter import CallHandle, Environment, OutboundCall, place_call
 from voiceapp.dialer.network import SimulatedNetwork
+from voiceapp.errors import FetchError
 from voiceapp.settings_tables.retry import RetryPolicy
 
 CALLER = "+19499300360"  # the seed's caller ID

@@ -15,8 +15,9 @@ from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.fetch import HttpClient
-from voiceapp.dialer.interpreter import Environment, FetchError, OutboundCall, place_call
+from voiceapp.dialer.interpreter import Environment, OutboundCall, place_call
 from voiceapp.dialer.network import SimulatedNetwork
+from voiceapp.errors import FetchError
 from voiceapp.netguard import Allowlist, Guard
 from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.signatures import HEADER, verify_request

@@ -15,10 +15,9 @@ from voiceapp.calls.states import (
     CallState,
     CallStatus,
     Event,
-    IllegalTransition,
     transition,
 )
-from voiceapp.errors import VoiceappError
+from voiceapp.errors import IllegalTransition, VoiceappError
 
 S, E, C = CallStatus, Event, CallbackEvent
 

@@ -23,8 +23,7 @@ from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.callbacks import CallbackRequest, Deliverer
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.fetch import HttpClient
-from voiceapp.dialer.interpreter import FetchError
-from voiceapp.errors import OutboundBlocked, ValidationError
+from voiceapp.errors import FetchError, OutboundBlocked, ValidationError
 from voiceapp.netguard import Allowlist, Guard, refusal, system_resolve
 from voiceapp.web.calls import check_url
 

@@ -24,8 +24,8 @@ from voiceapp.apps.bridge import BridgeApp
 from voiceapp.apps.greeting import GreetingApp
 from voiceapp.apps.ivr import IvrApp
 from voiceapp.apps.pin import PinApp, PinVerifyApp
-from voiceapp.apps.templates import TemplateError, Templates
-from voiceapp.errors import ValidationError
+from voiceapp.apps.templates import Templates
+from voiceapp.errors import TemplateError, ValidationError
 from voiceapp.stores.base import Session
 
 __all__ = [

@@ -29,39 +29,12 @@ from typing import Any
 import jinja2
 
 from voiceapp.document import parse
-from voiceapp.errors import ConfigError, DocumentError
+from voiceapp.errors import ConfigError, DocumentError, TemplateError
 
 #: The built-in templates: the package ``voiceapp.templates`` (the top-level
 #: ``templates/`` folder of the source tree, mapped into the package by pyproject.toml),
 #: found through importlib.resources, so an editable install and a wheel both work.
 BUILTIN_FOLDER = Path(str(files("voiceapp.templates") / "voice"))
-
-
-class TemplateError(ConfigError):
-    """A voice template cannot be loaded, rendered or validated: file, line, reason."""
-
-    default_code = "template"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str,
-        line: int | None = None,
-        code: str | None = None,
-        cause: DocumentError | None = None,
-    ) -> None:
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {message}", code=code, field="TEMPLATE_FOLDER")
-        self.file = file
-        self.line = line
-        self.cause = cause
-
-    def location(self) -> dict[str, Any]:
-        loc: dict[str, Any] = {"file": self.file}
-        if self.line is not None:
-            loc["line"] = self.line
-        return loc
 
 
 def _template_line(tb: TracebackType | None, filename: str) -> int | None:

@@ -29,7 +29,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from voiceapp.errors import ValidationError, VoiceappError
+from voiceapp.errors import IllegalTransition, ValidationError
 
 
 class CallStatus(StrEnum):
@@ -131,27 +131,14 @@ def check_status(value: str, field: str = "status") -> str:
     return value
 
 
-class IllegalTransition(VoiceappError):
-    """An event that the current status does not allow (a bug or a race, never ignored)."""
-
-    status = 409
-    default_code = "call-illegal-transition"
-
-    def __init__(self, status: CallStatus, event: Event) -> None:
-        allowed = sorted(ev.value for (src, ev) in TRANSITIONS if src is status)
-        hint = f"allowed: {', '.join(allowed)}" if allowed else f"{status.value} is final"
-        super().__init__(f"a call that is {status.value} cannot take event {event.value} ({hint})")
-        self.from_status = status
-        self.event = event
-
-
 def transition(status: CallStatus | str, event: Event | str) -> Transition:
     """Look up the move for ``event`` in ``status``; raise :class:`IllegalTransition`."""
     st = CallStatus(status)
     ev = Event(event)
     row = TRANSITIONS.get((st, ev))
     if row is None:
-        raise IllegalTransition(st, ev)
+        allowed = sorted(e.value for (src, e) in TRANSITIONS if src is st)
+        raise IllegalTransition(st, ev, allowed)
     return row
 
 

@@ -55,8 +55,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import create_connection
 
 from voiceapp.dialer.callbacks import CallbackRequest
-from voiceapp.dialer.interpreter import FetchError
-from voiceapp.errors import OutboundBlocked
+from voiceapp.errors import FetchError, OutboundBlocked
 from voiceapp.netguard import Guard
 from voiceapp.redact import redact_text, redact_url
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER

@@ -42,7 +42,7 @@ from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.trace import Trace
 from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
-from voiceapp.errors import DestinationError, DocumentError, PhoneError, VoiceappError
+from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 
@@ -80,27 +80,6 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
     "Hangup": frozenset(),
     "Reject": frozenset({"reason"}),
 }
-
-
-class FetchError(VoiceappError):
-    """A document could not be fetched (an injected ``fetch`` may raise this).
-
-    ``http_status``: the status of the answer (``fetch-status``), when there was one.
-    """
-
-    status = 502
-    default_code = "fetch-failed"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        field: str | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message, code=code, field=field)
-        self.http_status = http_status
 
 
 #: The code of the error that ends a call fetching more than ``max_documents`` documents.

@@ -2,7 +2,7 @@
 
 A :class:`Key` is where a value sits (``compat.feather.numbers.<uuid>.agents[0]``)
 together with the error code of its table; :meth:`Key.check` runs a check and turns
-its :class:`~voiceapp.checks.Invalid` into a :class:`~voiceapp.errors.ConfigError`
+its :class:`~voiceapp.errors.Invalid` into a :class:`~voiceapp.errors.ConfigError`
 naming the key: the one place a config location is added.  :mod:`voiceapp.config`
 reads its top-level settings with the same checks.
 """
@@ -13,8 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from voiceapp.checks import Invalid
-from voiceapp.errors import ConfigError
+from voiceapp.errors import ConfigError, Invalid
 
 T = TypeVar("T")
 

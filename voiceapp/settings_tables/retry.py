@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voiceapp import checks
-from voiceapp.checks import Invalid
+from voiceapp.errors import Invalid
 from voiceapp.settings_tables.key import Key
 
 

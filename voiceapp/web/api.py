@@ -21,13 +21,12 @@ from voiceapp.apps import Context, TemplateError, get_app
 from voiceapp.apps.base import check_variables
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.errors import ValidationError
+from voiceapp.errors import Unauthorized, ValidationError
 from voiceapp.phone import normalize
 from voiceapp.stores.base import Session
 from voiceapp.web.bodies import json_body
 from voiceapp.web.fields import OBJECT, STRING, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key
-from voiceapp.web.problems import Unauthorized
 from voiceapp.web.runtime import Runtime, iso_time, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/v1")

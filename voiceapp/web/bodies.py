@@ -27,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
-from voiceapp.web.problems import BadRequestBody, BodyTooLarge, JsonTooDeep
+from voiceapp.errors import BadRequestBody, BodyTooLarge, JsonTooDeep
 from voiceapp.web.runtime import runtime
 
 #: a JSON string (its closing quote may be missing: the decoder then refuses the text),

@@ -47,7 +47,15 @@ from voiceapp.calls.subscriptions import Subscription
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dtmf import parse_digits
-from voiceapp.errors import DigitsError, NotFoundError, ValidationError, VoiceappError
+from voiceapp.errors import (
+    BadRequestBody,
+    DigitsError,
+    JsonTooDeep,
+    MissingField,
+    NotFoundError,
+    ValidationError,
+    VoiceappError,
+)
 from voiceapp.netguard import Allowlist, Resolver, refusal, system_resolve
 from voiceapp.phone import normalize
 from voiceapp.redact import (
@@ -64,7 +72,6 @@ from voiceapp.web.api import create_session, destination, number_of, require_api
 from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.fields import OBJECT, STRING, URL, Field, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
-from voiceapp.web.problems import BadRequestBody, JsonTooDeep
 from voiceapp.web.runtime import runtime
 
 log = logging.getLogger("voiceapp.web.calls")
@@ -131,13 +138,6 @@ LIST_FIELDS = table(
     Field("cursor", STRING, "next_cursor of the previous page."),
 )
 MAX_TEXT_LENGTH = 512
-
-
-class MissingField(ValidationError):
-    """A required field is absent (400)."""
-
-    status = 400
-    default_code = "missing"
 
 
 class Dialer(Protocol):

@@ -25,6 +25,8 @@ from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from voiceapp.errors import (
+    BadRequestBody,
+    BodyTooLarge,
     ConfigError,
     DestinationBlocked,
     DestinationError,
@@ -39,6 +41,7 @@ from voiceapp.errors import (
     TokenExpired,
     TokenInvalid,
     TokenUsed,
+    Unauthorized,
     ValidationError,
     VoiceappError,
 )
@@ -49,33 +52,6 @@ PROBLEM_MIMETYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:voiceapp:problem:"
 
 log = logging.getLogger("voiceapp.web")
-
-
-class Unauthorized(VoiceappError):
-    """The REST API was called without a valid API key."""
-
-    status = 401
-    default_code = "unauthorized"
-
-
-class BadRequestBody(ValidationError):
-    """The request body is not the JSON object the route needs."""
-
-    status = 400
-    default_code = "invalid-body"
-
-
-class BodyTooLarge(BadRequestBody):
-    """The request body is longer than ``MAX_CONTENT_LENGTH`` (413, field ``body``)."""
-
-    status = 413
-    default_code = "body-too-large"
-
-
-class JsonTooDeep(BadRequestBody):
-    """JSON text nests arrays and objects deeper than ``MAX_JSON_DEPTH`` (400)."""
-
-    default_code = "json-too-deep"
 
 
 # Most specific class first.

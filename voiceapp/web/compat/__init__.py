@@ -46,6 +46,7 @@ from voiceapp.errors import (
     NotFoundError,
     RateLimited,
     StoreError,
+    VendorError,
     VoiceappError,
 )
 from voiceapp.settings_tables.compat import CompatConfig
@@ -94,18 +95,6 @@ def kind_of(error: VoiceappError) -> Kind:
     if error.status == 413:
         return "too-large"
     return "invalid"
-
-
-class VendorError(VoiceappError):
-    """A vendor route's own refusal, answered as is: ``status`` with the profile's body of
-    ``message`` and ``code``, or ``body`` itself when given."""
-
-    def __init__(
-        self, status: int, message: str, code: str | None = None, *, body: Any = None
-    ) -> None:
-        super().__init__(message, code=code or f"compat-{status}")
-        self.http_status = status
-        self.body = body
 
 
 #: A vendor's error body: ``(status, message, code, field in the vendor's names)``.

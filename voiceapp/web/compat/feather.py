@@ -27,19 +27,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from voiceapp.errors import VoiceappError
+from voiceapp.errors import VendorError, VoiceappError
 from voiceapp.phone import E164_PATTERN, check_e164
 from voiceapp.settings_tables.compat import Agent, FeatherConfig
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
-from voiceapp.web.compat import (
-    Profile,
-    VendorError,
-    compat_config,
-    header,
-    sid_of_uuid,
-    vendor_extra,
-)
+from voiceapp.web.compat import Profile, compat_config, header, sid_of_uuid, vendor_extra
 from voiceapp.web.fields import OBJECT, Field, required, table
 
 bp = Blueprint("compat_feather", __name__, url_prefix="/v1/voice")

@@ -18,12 +18,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from voiceapp.errors import ValidationError
+from voiceapp.errors import ValidationError, VendorError
 from voiceapp.settings_tables.compat import PathorsConfig
 from voiceapp.web.api import bearer
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import place_call
-from voiceapp.web.compat import Profile, VendorError, compat_config, vendor_extra
+from voiceapp.web.compat import Profile, compat_config, vendor_extra
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 
 bp = Blueprint("compat_pathors", __name__)

@@ -26,12 +26,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from voiceapp.calls.states import TERMINAL
+from voiceapp.errors import VendorError
 from voiceapp.settings_tables.compat import PolyaiConfig, PolyaiConnector
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
 from voiceapp.web.compat import (
     Profile,
-    VendorError,
     compat_config,
     header,
     key_matches,

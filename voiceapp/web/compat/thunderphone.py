@@ -30,13 +30,13 @@ from flask import Blueprint, Response, jsonify
 from voiceapp import checks
 from voiceapp.calls.records import CallRecord
 from voiceapp.checks import located
-from voiceapp.errors import VoiceappError
+from voiceapp.errors import VendorError, VoiceappError
 from voiceapp.phone import normalize
 from voiceapp.settings_tables.compat import Agent, ThunderPhoneConfig
 from voiceapp.web.api import bearer
 from voiceapp.web.bodies import json_body
 from voiceapp.web.calls import call_service, place_call
-from voiceapp.web.compat import Profile, VendorError, compat_config, vendor_extra
+from voiceapp.web.compat import Profile, compat_config, vendor_extra
 from voiceapp.web.fields import OBJECT, STRING, Field, required, table
 from voiceapp.web.runtime import iso_time
 
