@@ -118,10 +118,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
-    """A throwaway redis-server (tests/redisproc.py, as the tests start it); yields its URL."""
+    """A throwaway redis-server (tests/support/redisproc.py, as the tests start it); its URL."""
     if str(ROOT / "tests") not in sys.path:
         sys.path.append(str(ROOT / "tests"))
-    from redisproc import start_redis
+    from support.redisproc import start_redis
 
     try:
         server = start_redis(workdir)

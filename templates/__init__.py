@@ -1,1 +1,1 @@
-"""The built-in voice templates (``voice/<language>/*.xml``); installed as ``voiceapp.templates``."""
+"""The built-in voice templates (``voice/<language>/*.xml``), installed as voiceapp.templates."""

@@ -1,6 +1,6 @@
 """Fixtures shared by every test directory.
 
-``redis_server``: a real ``redis-server`` (tests/redisproc.py) on a free 127.0.0.1
+``redis_server``: a real ``redis-server`` (tests/support/redisproc.py) on a free 127.0.0.1
 port, no persistence, started once per test session and stopped at the end.  It
 yields the server's URL, ``redis://127.0.0.1:<port>/0``.  Tests that need a clean
 keyspace use their own key prefix or database number (0 to 15).
@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from redisproc import start_redis
+from support.redisproc import start_redis
 
 from voiceapp.dialer.clock import DialerLoop
 

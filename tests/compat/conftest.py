@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compatkit import VENDORS, Server
+from support.compat import VENDORS, Server
 
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from compatkit import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, SEED_UUID, THUNDER_KEY, Server
+from support.compat import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, SEED_UUID, THUNDER_KEY, Server
 
 PATHORS = "/project/proj_abc123/integration/phone/call/outbound"
 JSON = {"Content-Type": "application/json"}

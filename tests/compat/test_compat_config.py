@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compatkit import SEED_UUID, VENDORS, vendors_compat
+from support.compat import SEED_UUID, VENDORS, vendors_compat
 
 from voiceapp.config import load_settings
 from voiceapp.errors import ConfigError

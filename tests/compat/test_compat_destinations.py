@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from compatkit import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, SEED_UUID, THUNDER_KEY, Server
+from support.compat import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, SEED_UUID, THUNDER_KEY, Server
 
 from voiceapp.web.calls import call_service
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from compatkit import FEATHER_KEY, SEED_UUID, Server, said
+from support.compat import FEATHER_KEY, SEED_UUID, Server, said
 
 from voiceapp.dialer.worker import Dialer
 from voiceapp.web.compat.feather import coerce

@@ -11,7 +11,7 @@ import test_compat_feather as feather
 import test_compat_pathors as pathors
 import test_compat_polyai as polyai
 import test_compat_thunderphone as thunderphone
-from compatkit import Server
+from support.compat import Server
 
 ROUTES: dict[str, tuple[str, dict[str, str], dict[str, Any], set[str]]] = {
     "pathors": (pathors.PATH, pathors.AUTH, pathors.EXAMPLE, {"error"}),

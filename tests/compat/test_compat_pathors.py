@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from compatkit import PATHORS_KEY, Server, fetched, said
+from support.compat import PATHORS_KEY, Server, fetched, said
 
 from voiceapp.dialer.worker import Dialer
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from compatkit import POLYAI_INBOUND_TOKEN, POLYAI_TOKEN, Server, ShiftClock, said
+from support.compat import POLYAI_INBOUND_TOKEN, POLYAI_TOKEN, Server, ShiftClock, said
 
 from voiceapp.dialer.worker import Dialer
 from voiceapp.web.compat.polyai import MAX_METADATA_BASE64, metadata_size

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from compatkit import API_KEY, THUNDER_KEY, Server, said, vendors_compat
-from serverkit import wait_for
+from support.compat import API_KEY, THUNDER_KEY, Server, said, vendors_compat
+from support.servers import wait_for
 
 from voiceapp.dialer.worker import Dialer
 

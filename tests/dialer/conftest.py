@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from dialer_lab import Lab, new_lab
+from support.dialer import Lab, new_lab
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from support.dialer import Receiver
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription, parse_events, parse_optional
@@ -193,25 +194,6 @@ def test_retry_policy_refuses(data: dict[str, float], field: str) -> None:
     assert info.value.field == field
 
 
-class Receiver:
-    """An in-process callback receiver that answers from a script of statuses."""
-
-    def __init__(self, clock: VirtualClock, script: list[int | Exception]) -> None:
-        self.clock = clock
-        self.script = script
-        self.calls: list[tuple[float, CallbackRequest]] = []
-        self.accepted: list[str] = []
-
-    def __call__(self, request: CallbackRequest) -> int:
-        self.calls.append((self.clock.now(), request))
-        outcome = self.script.pop(0) if self.script else 200
-        if isinstance(outcome, Exception):
-            raise outcome
-        if outcome == 200:
-            self.accepted.append(request.event_id)
-        return outcome
-
-
 SUB = Subscription(url="http://127.0.0.1:9/cb")
 
 
@@ -221,7 +203,7 @@ def submit(deliverer: Deliverer, event_id: str, key: str = "CA1") -> Delivery:
 
 def test_fails_twice_then_recovers_delivered_once() -> None:
     clock = VirtualClock()
-    receiver = Receiver(clock, [503, ConnectionRefusedError("refused"), 200])
+    receiver = Receiver(clock=clock, script=[503, ConnectionRefusedError("refused"), 200])
     seen: list[tuple[str, int]] = []
     deliverer = Deliverer(
         clock,
@@ -232,7 +214,7 @@ def test_fails_twice_then_recovers_delivered_once() -> None:
     delivery = submit(deliverer, "CA1-0")
     clock.run_until_idle()
     assert delivery.state == "delivered"
-    assert receiver.accepted == ["CA1-0"]
+    assert receiver.accepted_ids == ["CA1-0"]
     assert [t for t, _ in receiver.calls] == [0.0, 1.0, 3.0]
     assert [(a.ok, a.status) for a in delivery.attempts] == [
         (False, 503),
@@ -247,7 +229,7 @@ def test_fails_twice_then_recovers_delivered_once() -> None:
 
 def test_gives_up_after_the_policy_attempts() -> None:
     clock = VirtualClock()
-    receiver = Receiver(clock, [500] * 10)
+    receiver = Receiver(clock=clock, script=[500] * 10)
     deliverer = Deliverer(clock, receiver, RetryPolicy(attempts=3, first_delay=2))
     delivery = submit(deliverer, "CA1-0")
     clock.run_until_idle()
@@ -258,7 +240,7 @@ def test_gives_up_after_the_policy_attempts() -> None:
 @pytest.mark.parametrize(("status", "tries"), [(404, 1), (400, 1), (429, 2), (408, 2), (502, 2)])
 def test_which_statuses_are_retried(status: int, tries: int) -> None:
     clock = VirtualClock()
-    receiver = Receiver(clock, [status])
+    receiver = Receiver(clock=clock, script=[status])
     deliverer = Deliverer(clock, receiver)
     delivery = submit(deliverer, "CA1-0")
     clock.run_until_idle()
@@ -268,12 +250,14 @@ def test_which_statuses_are_retried(status: int, tries: int) -> None:
 
 def test_events_of_one_leg_stay_in_order_while_others_proceed() -> None:
     clock = VirtualClock()
-    receiver = Receiver(clock, [500, 200, 200, 200])  # the first event of CA1 fails once
+    receiver = Receiver(
+        clock=clock, script=[500, 200, 200, 200]
+    )  # the first event of CA1 fails once
     deliverer = Deliverer(clock, receiver, RetryPolicy(first_delay=5))
     for event_id, key in [("CA1-0", "CA1"), ("CA1-1", "CA1"), ("CA2-0", "CA2")]:
         submit(deliverer, event_id, key)
     clock.run_until_idle()
-    assert receiver.accepted == ["CA2-0", "CA1-0", "CA1-1"]
+    assert receiver.accepted_ids == ["CA2-0", "CA1-0", "CA1-1"]
     assert [(t, r.event_id) for t, r in receiver.calls] == [
         (0.0, "CA1-0"),
         (0.0, "CA2-0"),
@@ -310,7 +294,7 @@ def test_submit_without_url_is_a_bug() -> None:
 
 def test_a_delivery_resumed_after_a_restart_continues_its_count() -> None:
     clock = VirtualClock()
-    receiver = Receiver(clock, [500, 500])
+    receiver = Receiver(clock=clock, script=[500, 500])
     deliverer = Deliverer(clock, receiver, RetryPolicy(attempts=4, first_delay=1))
     before = [Attempt(1, 0.0, False, status=503), Attempt(2, 1.0, False, error="timeout")]
     delivery = deliverer.submit(

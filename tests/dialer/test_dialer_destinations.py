@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dialer_lab import CALLEE, CALLER, IVR, Lab
+from support.dialer import CALLEE, CALLER, IVR, Lab
 
 from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings

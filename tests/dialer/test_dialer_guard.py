@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_site import Site, serve_site
+from support.sites import Site, serve_site
 
 from voiceapp.calls.records import CallSpec
 from voiceapp.config import load_settings

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from dialer_lab import APP, CALLEE, CALLER, IVR, Lab, Site, kinds
+from support.dialer import APP, CALLEE, CALLER, IVR, Lab, Site, kinds
 
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.clock import RealClock

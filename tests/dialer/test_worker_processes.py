@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from worker_site import Site, serve_site
+from support.sites import Site, serve_site
 
 from voiceapp.calls.records import CallSpec
 from voiceapp.stores.calls import open_call_store

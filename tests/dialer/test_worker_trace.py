@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_worker import CALLBACK_SECRETS, CALLER, FETCH_SECRETS, PIN_CALLEE, new_dialer, spec
-from worker_site import PIN_XML, Site, serve_site
+from support.sites import PIN_XML, Site, serve_site
+from support.worker import CALLBACK_SECRETS, CALLER, FETCH_SECRETS, PIN_CALLEE, new_dialer, spec
 
 from voiceapp.calls.records import TRUNCATED
 from voiceapp.dialer.trace import error_of

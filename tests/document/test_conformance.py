@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.xml import c14n
 
 from voiceapp import DocumentError, Response, check, lint, parse
 from voiceapp.cli import main
 from voiceapp.schema import SAY_LIMITS, voice_languages
-
-from .test_corpus import c14n
 
 REPO = Path(__file__).resolve().parents[2]
 # <repo>/../shared (CI: a fresh clone with shared/ beside it); a worktree under

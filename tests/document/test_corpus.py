@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from lxml import etree
+from support.xml import c14n
 
 from voiceapp import lint, parse
-from voiceapp.document.parser import new_parser
 from voiceapp.schema import ELEMENTS
 
 HERE = Path(__file__).parent
@@ -20,12 +19,6 @@ VALID = sorted((HERE / "corpus" / "valid").glob("*.xml")) + sorted(
 )
 INVALID = sorted((HERE / "corpus" / "invalid").glob("*.xml"))
 EXPECT = re.compile(rb"<!-- expect: ([a-z\- ]+) -->")
-
-
-def c14n(data: bytes) -> bytes:
-    """Canonical XML 1.0 (comments left out) of a document, via the hardened parser."""
-    tree = etree.fromstring(data, new_parser()).getroottree()
-    return etree.tostring(tree, method="c14n", with_comments=False)
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)

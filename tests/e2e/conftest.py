@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2eutil import NETWORK, Receiver, Server, base_config
+from support.e2e import NETWORK, HttpReceiver, Server, base_config
 
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dialer.network import SimulatedNetwork
@@ -24,12 +24,12 @@ from voiceapp.web import create_app
 
 
 @pytest.fixture
-def receiver() -> Iterator[Callable[..., Receiver]]:
+def receiver() -> Iterator[Callable[..., HttpReceiver]]:
     """``receiver(fail_first=0)``: a started callback receiver (stopped at the end)."""
-    started: list[Receiver] = []
+    started: list[HttpReceiver] = []
 
-    def make(fail_first: int = 0) -> Receiver:
-        rec = Receiver(fail_first=fail_first).start()
+    def make(fail_first: int = 0) -> HttpReceiver:
+        rec = HttpReceiver(fail_first=fail_first).start()
         started.append(rec)
         return rec
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import (
+from support.e2e import (
     AUTH,
     BUSY,
     FAILING,
@@ -20,13 +20,13 @@ from e2eutil import (
     NO_ANSWER,
     PIN_CALLEE,
     SLOW,
-    Receiver,
+    HttpReceiver,
     Server,
     finished,
     problem,
     statuses,
 )
-from serverkit import wait_for
+from support.servers import wait_for
 
 from voiceapp.dialer.worker import Dialer
 from voiceapp.settings_tables.retry import RetryPolicy
@@ -38,8 +38,8 @@ ALL = "initiated ringing answered completed"
 def running(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
-) -> tuple[Server, Receiver]:
+    receiver: Callable[..., HttpReceiver],
+) -> tuple[Server, HttpReceiver]:
     """A server with its dialer started, and a callback receiver it may call."""
     rec = receiver()
     server = serve(allow=(rec.port,))
@@ -55,7 +55,7 @@ def trace(call: dict[str, Any], kind: str, leg: str | None = None) -> list[dict[
     ]
 
 
-def test_pin_call(running: tuple[Server, Receiver]) -> None:
+def test_pin_call(running: tuple[Server, HttpReceiver]) -> None:
     server, rec = running
     response = server.post_call(
         **{
@@ -101,7 +101,7 @@ def test_pin_call(running: tuple[Server, Receiver]) -> None:
     assert call["timestamps"]["completed"] >= call["timestamps"]["in-progress"]
 
 
-def bridge(server: Server, rec: Receiver, digits: str) -> dict[str, Any]:
+def bridge(server: Server, rec: HttpReceiver, digits: str) -> dict[str, Any]:
     response = server.post_call(
         **{
             "from": FROM,
@@ -116,7 +116,7 @@ def bridge(server: Server, rec: Receiver, digits: str) -> dict[str, Any]:
     return finished(server, response.json()["sid"])
 
 
-def test_bridge_to_ivr_with_waits_connects(running: tuple[Server, Receiver]) -> None:
+def test_bridge_to_ivr_with_waits_connects(running: tuple[Server, HttpReceiver]) -> None:
     server, rec = running
     call = bridge(server, rec, "wwww101")
     assert call["status"] == "completed"
@@ -134,7 +134,7 @@ def test_bridge_to_ivr_with_waits_connects(running: tuple[Server, Receiver]) -> 
     assert all(p["Direction"] == "outbound-dial" for p in b_events)
 
 
-def test_bridge_to_ivr_without_waits_is_not_connected(running: tuple[Server, Receiver]) -> None:
+def test_bridge_to_ivr_without_waits_is_not_connected(running: tuple[Server, HttpReceiver]) -> None:
     server, rec = running
     call = bridge(server, rec, "101")  # arrives during the greeting: ignored
     results = [d["result"] for d in trace(call, "ivr", "b1")]
@@ -143,7 +143,7 @@ def test_bridge_to_ivr_without_waits_is_not_connected(running: tuple[Server, Rec
     assert call["legs"][1]["status"] == "completed"  # the IVR answered, then hung up
 
 
-def test_senddigits_on_the_a_leg(running: tuple[Server, Receiver]) -> None:
+def test_senddigits_on_the_a_leg(running: tuple[Server, HttpReceiver]) -> None:
     """No url, no app: the IVR is called, hears senddigits, and is bridged to ``from``."""
     server, _ = running
     response = server.post_call(**{"from": FROM, "to": IVR, "senddigits": "wwww101"})
@@ -152,7 +152,9 @@ def test_senddigits_on_the_a_leg(running: tuple[Server, Receiver]) -> None:
     assert [leg["to"] for leg in call["legs"]] == [IVR, FROM]  # bridged to from (seed rule)
 
 
-def outcome(server: Server, rec: Receiver, to: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def outcome(
+    server: Server, rec: HttpReceiver, to: str
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     response = server.post_call(
         **{
             "from": FROM,
@@ -168,7 +170,7 @@ def outcome(server: Server, rec: Receiver, to: str) -> tuple[dict[str, Any], lis
     return call, [r.params for r in rec.delivered() if r.params["CallSid"] == call["sid"]]
 
 
-def test_busy_no_answer_failed(running: tuple[Server, Receiver]) -> None:
+def test_busy_no_answer_failed(running: tuple[Server, HttpReceiver]) -> None:
     server, rec = running
     expected = {
         BUSY: ("busy", ["initiated", "ringing", "completed"]),
@@ -188,7 +190,7 @@ def test_busy_no_answer_failed(running: tuple[Server, Receiver]) -> None:
 def test_receiver_fails_twice_then_recovers(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver(fail_first=2)
     server = serve(allow=(rec.port,))
@@ -219,7 +221,7 @@ def test_receiver_fails_twice_then_recovers(
 def test_409_while_queued_and_cancel_while_ringing(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver()
     server = serve(allow=(rec.port,))
@@ -242,7 +244,7 @@ def test_409_while_queued_and_cancel_while_ringing(
 def test_pin_call_on_redis(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
     redis_server: str,
 ) -> None:
     """The same flow with STORE_URL on a real redis-server (sessions and calls)."""

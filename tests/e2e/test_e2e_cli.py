@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from e2eutil import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, Receiver, Server, clean_env
+from support.e2e import API_KEY, FROM, IVR, PIN_CALLEE, VOICEAPP, HttpReceiver, Server, clean_env
 
 from voiceapp.cli import main
 from voiceapp.cli.call import Timeline, describe, variables
@@ -151,7 +151,7 @@ def test_a_dial_error_row_names_number_and_code() -> None:
 def test_call_json_with_every_field(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver()
     server = serve(allow=(rec.port,))

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2eutil import base_config
-from serverkit import close_app
+from support.e2e import base_config
+from support.servers import close_app
 
 from voiceapp.cli.wsgi import create_app
 from voiceapp.dialer.worker import Dialer

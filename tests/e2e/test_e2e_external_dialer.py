@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import VOICEAPP, clean_env
-from redisproc import free_port
-from serverkit import wait_for
+from support.e2e import VOICEAPP, clean_env
+from support.net import free_port
+from support.servers import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 

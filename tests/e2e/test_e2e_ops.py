@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from e2eutil import FROM, PIN_CALLEE, Receiver, Server, finished, problem
 from prometheus_client.parser import text_string_to_metric_families
-from redisproc import RedisServer, start_redis
-from serverkit import wait_for
+from support.e2e import FROM, PIN_CALLEE, HttpReceiver, Server, finished, problem
+from support.redisproc import RedisServer, start_redis
+from support.servers import wait_for
 
 from voiceapp.dialer.worker import Dialer
 
@@ -38,7 +38,7 @@ def ready(server: Server) -> requests.Response:
 def test_ready_and_metrics_before_and_after_a_dialer_runs(
     serve: Callable[..., Server],
     dialer: Callable[..., Dialer],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
 ) -> None:
     rec = receiver()
     server = serve(allow=(rec.port,))  # DIALER external: nobody takes calls yet

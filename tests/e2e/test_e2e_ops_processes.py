@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, PIN_CALLEE, VOICEAPP, clean_env, finished
 from prometheus_client.parser import text_string_to_metric_families
-from serverkit import wait_for
-from test_e2e_restart import free_port
+from support.e2e import AUTH, FROM, PIN_CALLEE, VOICEAPP, clean_env, finished
+from support.net import free_port
+from support.servers import wait_for
 
 
 def write_config(path: Path, port: int) -> None:

@@ -14,20 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, PIN_CALLEE, VOICEAPP, Receiver, clean_env, finished, problem
-from serverkit import wait_for
+from support.e2e import AUTH, FROM, PIN_CALLEE, VOICEAPP, HttpReceiver, clean_env, finished, problem
+from support.net import free_port
+from support.servers import wait_for
 
 from voiceapp.stores.calls import open_call_store
 
 SECOND = "+886912000333"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(path: Path, port: int, receiver_port: int, store: Path) -> None:
@@ -131,7 +124,7 @@ def server_process(tmp_path: Path) -> Iterator[Callable[[int], ServeProcess]]:
 
 def test_sigkill_mid_call_loses_nothing(
     server_process: Callable[[int], ServeProcess],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
     tmp_path: Path,
 ) -> None:
     rec = receiver()

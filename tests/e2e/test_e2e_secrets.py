@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, PIN_CALLEE, Receiver, Server, finished
+from support.e2e import AUTH, FROM, PIN_CALLEE, HttpReceiver, Server, finished
 
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.network import SimulatedNetwork
@@ -28,7 +28,7 @@ PIN = "8970"
 ALL = "initiated ringing answered completed"
 
 
-def start(serve: Callable[..., Server], rec: Receiver) -> Server:
+def start(serve: Callable[..., Server], rec: HttpReceiver) -> Server:
     server = serve(allow=(rec.port,))
     clock = VirtualClock()
     network = SimulatedNetwork(
@@ -49,7 +49,7 @@ def start(serve: Callable[..., Server], rec: Receiver) -> Server:
     return server
 
 
-def place(server: Server, rec: Receiver, to: str, app: str) -> str:
+def place(server: Server, rec: HttpReceiver, to: str, app: str) -> str:
     response = server.post_call(
         **{
             "from": FROM,
@@ -80,7 +80,7 @@ def rows(call: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("app", ["pin", "pin-verify"])
 def test_get_call_the_trace_and_the_logs_hold_no_secret(
     serve: Callable[..., Server],
-    receiver: Callable[..., Receiver],
+    receiver: Callable[..., HttpReceiver],
     caplog: pytest.LogCaptureFixture,
     app: str,
 ) -> None:
@@ -114,7 +114,7 @@ def test_get_call_the_trace_and_the_logs_hold_no_secret(
 
 
 def test_receivers_verify_callbacks_with_the_callback_key_only(
-    serve: Callable[..., Server], receiver: Callable[..., Receiver]
+    serve: Callable[..., Server], receiver: Callable[..., HttpReceiver]
 ) -> None:
     rec = receiver()
     server = start(serve, rec)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from e2eutil import AUTH, FROM, INACTIVE_FROM, PIN_CALLEE, Server, problem
+from support.e2e import AUTH, FROM, INACTIVE_FROM, PIN_CALLEE, Server, problem
 
 CALLEE_URL = "/voice/none"  # never fetched: no dialer runs in these tests
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.calls import states
 from voiceapp.calls.api_json import call_json

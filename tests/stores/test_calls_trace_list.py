@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.calls.api_json import call_json
 from voiceapp.calls.records import TRUNCATED, CallSpec, trace_json

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.errors import ConflictError, HeaderError, RateLimited, ValidationError
 from voiceapp.limits import Idempotency, RateLimiter, Replay, Ticket, fingerprint

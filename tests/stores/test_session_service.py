@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import pytest
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.errors import TokenExpired, TokenInvalid, TokenUsed, ValidationError
 from voiceapp.sessions import Sessions

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from storekit import Clock, free_port, make_session
+from support.net import free_port
+from support.stores import Clock, make_session
 
 from voiceapp.errors import ConfigError, StoreError
 from voiceapp.stores import open_store

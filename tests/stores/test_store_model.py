@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storekit import Clock
+from support.stores import Clock
 
 from voiceapp.stores.base import Session, Store
 

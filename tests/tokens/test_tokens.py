@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from clocks import Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
+from support.clocks import Clock
 
 from voiceapp.errors import ConfigError, TokenExpired, TokenInvalid
 from voiceapp.tokens import SALT_PREFIX, Signer, key_list

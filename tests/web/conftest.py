@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import API_KEY
+from support.clocks import Clock
+from support.web import API_KEY
 
 from voiceapp.web import create_app, runtime
 

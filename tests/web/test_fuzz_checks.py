@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fuzzkit import EDGES, JSON_VALUES, VARIABLE_NAMES, VARIABLES, declared
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fuzz import EDGES, JSON_VALUES, VARIABLE_NAMES, VARIABLES, declared
 
 from voiceapp.apps import registry
 from voiceapp.apps.base import check_variables

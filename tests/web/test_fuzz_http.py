@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-from fuzzkit import (
+from hypothesis import HealthCheck, given, settings
+from support.fuzz import (
     ALLOWED,
     FEATHER_KEY,
     PATHORS_KEY,
@@ -30,9 +31,8 @@ from fuzzkit import (
     seed,
     vendor_of,
 )
-from hypothesis import HealthCheck, given, settings
-from serverkit import close_app
-from webutil import GUNICORN_API_KEY, Gunicorn
+from support.servers import close_app
+from support.web import GUNICORN_API_KEY, Gunicorn
 from werkzeug.routing import MapAdapter
 
 from voiceapp.web import create_app

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from fuzzkit import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.fuzz import (
     ALLOWED,
     RULES,
     SIGNATURES,
@@ -35,10 +37,8 @@ from fuzzkit import (
     vendor_of,
     voice_form,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from serverkit import close_app
-from webutil import API_KEY
+from support.servers import close_app
+from support.web import API_KEY
 from werkzeug.routing import MapAdapter
 
 from voiceapp.web import create_app

@@ -13,7 +13,7 @@ import jsonschema_rs  # schemathesis's own JSON Schema library
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import GUNICORN_API_KEY, Gunicorn
+from support.web import GUNICORN_API_KEY, Gunicorn
 
 from voiceapp.web import api, calls
 from voiceapp.web.compat import feather, pathors, polyai, thunderphone

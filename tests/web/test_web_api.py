@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import API_KEY, AUTH, TO, new_session
+from support.clocks import Clock
+from support.web import API_KEY, AUTH, TO, new_session
 
 from voiceapp.web import runtime
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from fuzzkit import ivr_text, nested
-from webutil import AUTH, TO
+from support.fuzz import ivr_text, nested
+from support.web import AUTH, TO
 
 from voiceapp.apps.base import MAX_VARIABLES_DEPTH, MAX_VARIABLES_ITEMS
 from voiceapp.web.bodies import too_deep_at

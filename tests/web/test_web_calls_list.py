@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import AUTH
+from support.clocks import Clock
+from support.web import AUTH
 
 from voiceapp.calls.records import CallSpec, trace_json
 from voiceapp.stores.calls.base import CallStore

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from webutil import TO, new_session, path_of
+from support.web import TO, new_session, path_of
 
 from voiceapp.config import Settings, load_settings, setting_docs
 from voiceapp.errors import ConfigError
@@ -168,7 +168,7 @@ def test_key_rotation_via_config(make_app: Callable[..., Flask]) -> None:
 
 
 def test_key_rotation_via_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from webutil import API_KEY
+    from support.web import API_KEY
 
     def app_from_env() -> Flask:
         store = f"sqlite:///{tmp_path / 'env.db'}"

@@ -12,7 +12,7 @@ import phonenumbers
 import pytest
 from flask import Flask
 from phonenumbers import PhoneNumberType
-from webutil import AUTH
+from support.web import AUTH
 
 from voiceapp.web import runtime
 from voiceapp.web.calls import call_service

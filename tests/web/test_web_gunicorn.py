@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from webutil import TO, Gunicorn
+from support.web import TO, Gunicorn
 
 TRIALS = 5
 FETCHES = 32

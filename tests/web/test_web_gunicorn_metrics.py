@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from serverkit import wait_for
-from webutil import GUNICORN_API_KEY, Gunicorn, free_port
+from support.net import free_port
+from support.servers import wait_for
+from support.web import GUNICORN_API_KEY, Gunicorn
 
 FROM = "+19499300360"
 CALLEES = [f"+88691200000{n}" for n in range(1, 5)]

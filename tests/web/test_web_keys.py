@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from webutil import new_session
+from support.web import new_session
 
 from voiceapp.config import load_settings
 from voiceapp.errors import ConfigError

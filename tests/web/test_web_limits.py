@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import API_KEY, AUTH
+from support.clocks import Clock
+from support.web import API_KEY, AUTH
 
 from voiceapp.config import load_settings
 from voiceapp.limits import Idempotency, Ticket, fingerprint

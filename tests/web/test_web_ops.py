@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clocks import Clock
 from flask import Flask
-from webutil import API_KEY
+from support.clocks import Clock
+from support.web import API_KEY
 
 from voiceapp.logs import call_logger, configure
 from voiceapp.web import create_app, runtime

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from webutil import AUTH, TO
+from support.web import AUTH, TO
 
 import voiceapp.dialer.fetch as fetch_module
 from voiceapp.config import load_settings

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from webutil import AUTH
+from support.web import AUTH
 
 from voiceapp.calls.records import CallSpec
 from voiceapp.redact import (

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import requests
-from webutil import TO, free_port
+from support.net import free_port
+from support.web import TO
 
 VOICEAPP = str(Path(sys.executable).with_name("voiceapp"))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from clocks import Clock
 from flask import Flask
+from support.clocks import Clock
+from support.web import TO, new_session, path_of
 from twilio.request_validator import RequestValidator
-from webutil import TO, new_session, path_of
 
 from voiceapp.keys import derive_key
 from voiceapp.signatures import sign_request

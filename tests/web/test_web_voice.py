@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from clocks import Clock
 from flask import Flask
 from flask.testing import FlaskClient
-from webutil import TO, new_session, path_of
+from support.clocks import Clock
+from support.web import TO, new_session, path_of
 
 from voiceapp.apps.pin import MAX_ATTEMPTS
 from voiceapp.document import Node, parse

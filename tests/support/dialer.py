@@ -47,20 +47,29 @@ class Site:
 
 @dataclass
 class Receiver:
-    """A status-callback receiver with a script of HTTP statuses to answer."""
+    """The in-process status-callback receiver (a ``Deliverer``'s sender): it answers from
+    a script of HTTP statuses or exceptions (then 200) and records every request with the
+    clock's time when it was given one."""
 
     script: list[int | Exception] = field(default_factory=list)
-    requests: list[CallbackRequest] = field(default_factory=list)
+    clock: VirtualClock | None = None
+    calls: list[tuple[float, CallbackRequest]] = field(default_factory=list)
     accepted: list[dict[str, str]] = field(default_factory=list)
+    accepted_ids: list[str] = field(default_factory=list)
 
     def __call__(self, request: CallbackRequest) -> int:
-        self.requests.append(request)
+        self.calls.append((self.clock.now() if self.clock else 0.0, request))
         outcome = self.script.pop(0) if self.script else 200
         if isinstance(outcome, Exception):
             raise outcome
         if 200 <= outcome < 300:
             self.accepted.append(dict(request.params))
+            self.accepted_ids.append(request.event_id)
         return outcome
+
+    @property
+    def requests(self) -> list[CallbackRequest]:
+        return [request for _, request in self.calls]
 
     def events(self, sid: str | None = None) -> list[tuple[str, str]]:
         """(StatusCallbackEvent, CallStatus) of accepted callbacks, for one leg if given."""

@@ -9,8 +9,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import serverkit
-from serverkit import wait_for
+from support import servers as serverkit
+from support.servers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORS = ROOT / "examples" / "vendors.toml"

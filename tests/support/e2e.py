@@ -19,9 +19,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-import serverkit
-from serverkit import wait_for
 
+from support import servers as serverkit
+from support.servers import wait_for
 from voiceapp.cli.call import settled
 
 #: the ``voiceapp`` console script of this virtualenv
@@ -94,7 +94,7 @@ class Received:
 
 
 @dataclass
-class Receiver:
+class HttpReceiver:
     """A status-callback receiver: records every request; ``fail_first`` answers 503 first."""
 
     fail_first: int = 0
@@ -112,7 +112,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/status"
 
-    def start(self) -> Receiver:
+    def start(self) -> HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

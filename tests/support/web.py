@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from typing import Any
 
 import requests
 from flask.testing import FlaskClient
+
+from support.net import free_port
 
 API_KEY = "test-api-key"
 TO = "+14155550123"
@@ -42,13 +43,6 @@ def path_of(url: str) -> str:
 SECRET = "gunicorn-test-secret-" + "0" * 16
 GUNICORN_API_KEY = "gunicorn-test-api-key-" + "0" * 16
 GUNICORN_CALLBACK_SECRET = "KybVAY_ZIO-JeN1kpK7Yy-jHc0ca77GbvIAdE8o6FAA"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Gunicorn:
