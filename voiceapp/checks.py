@@ -61,6 +61,32 @@ def short_text(max_length: int) -> Callable[[Any], str]:
     return check
 
 
+def string(max_length: int | None = None) -> Callable[[Any], str]:
+    """A request's string field, stripped (the engine has already set blanks aside):
+    ``must be a string``, or ``is longer than N characters``."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise Invalid("must be a string", "invalid-type")
+        if max_length is not None and len(value) > max_length:
+            raise Invalid(f"is longer than {max_length} characters", "too-long")
+        return value.strip()
+
+    return check
+
+
+def choice(check: Callable[[Any], str], allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """``check``'s value in upper case, one of ``allowed`` (``GET``/``POST`` in any case)."""
+
+    def choose(value: Any) -> str:
+        word = check(value).upper()
+        if word not in allowed:
+            raise Invalid(f"must be {' or '.join(allowed)}", "invalid-choice")
+        return word
+
+    return choose
+
+
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Invalid("must be true or false", "invalid-type")

@@ -43,6 +43,38 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+__all__ = [
+    "BadRequestBody",
+    "BodyTooLarge",
+    "ConfigError",
+    "ConflictError",
+    "DestinationBlocked",
+    "DestinationError",
+    "DestinationNotPermitted",
+    "DigitsError",
+    "DocumentError",
+    "FetchError",
+    "HeaderError",
+    "IllegalTransition",
+    "Invalid",
+    "JsonTooDeep",
+    "MissingField",
+    "NotFoundError",
+    "OutboundBlocked",
+    "PhoneError",
+    "RateLimited",
+    "StoreError",
+    "TemplateError",
+    "TokenError",
+    "TokenExpired",
+    "TokenInvalid",
+    "TokenUsed",
+    "Unauthorized",
+    "ValidationError",
+    "VendorError",
+    "VoiceappError",
+]
+
 
 class VoiceappError(Exception):
     """Base of every error voiceapp raises on purpose."""

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from voiceapp import checks
 from voiceapp.apps import get_app
 from voiceapp.calls.api_json import call_json
 from voiceapp.calls.records import CallRecord, CallSpec, check_sid
@@ -50,8 +51,8 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.errors import (
     BadRequestBody,
     DigitsError,
+    Invalid,
     JsonTooDeep,
-    MissingField,
     NotFoundError,
     ValidationError,
     VoiceappError,
@@ -70,7 +71,7 @@ from voiceapp.stores.calls import open_call_store
 from voiceapp.stores.calls.base import CallStore
 from voiceapp.web.api import create_session, destination, number_of, require_api_key
 from voiceapp.web.bodies import form_body, json_body, loads
-from voiceapp.web.fields import OBJECT, STRING, URL, Field, refuse_unknown, table
+from voiceapp.web.fields import OBJECT, STRING, URL, Field, read, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
 from voiceapp.web.runtime import runtime
 
@@ -83,17 +84,60 @@ EXTENSION = "voiceapp.calls"
 MAX_URL_LENGTH = 2048
 _METHOD = {"type": "string", "enum": [*HTTP_METHODS, *(m.lower() for m in HTTP_METHODS)]}
 _EVENTS = ("initiated", "ringing", "answered", "completed")
+MAX_TEXT_LENGTH = 512
+
+# The checks of the call fields (the URLs' length is check_url's).
+_TEXT = checks.string(MAX_TEXT_LENGTH)
+_URL_TEXT = checks.string()
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Invalid(f"must be an object, not {_json_type(value)}", "invalid-type")
+    return value
+
+
+def _event_names(value: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise Invalid("must be a space-separated string or a list", "invalid-type")
+    if not all(isinstance(item, str) for item in value):
+        raise Invalid("must list event names", "invalid-type")
+    return value
+
 
 #: The fields of ``POST /v1/calls``: the seed's names, plus ``country_code`` (for
 #: national numbers), ``method`` (of the document fetch) and ``app``/``variables``.
 #: :func:`parse_call` refuses any other name; the OpenAPI document is made from it.
 CALL_FIELDS = table(
-    Field("from", STRING, "Caller ID: an active number of OUTBOUND_NUMBERS.", required=True),
-    Field("to", STRING, "The number to dial (E.164, or national).", required=True),
-    Field("url", URL, "The document fetched on answer (http/https, public or allow-listed)."),
-    Field("method", _METHOD, "Method of the document fetch (default POST)."),
-    Field("senddigits", STRING, "DTMF sent on answer: 0-9 * # A-D, w (0.5 s), W (1 s)."),
-    Field("statusCallback", URL, "URL receiving status callbacks."),
+    Field(
+        "from",
+        STRING,
+        "Caller ID: an active number of OUTBOUND_NUMBERS.",
+        required=True,
+        check=_TEXT,
+    ),
+    Field("to", STRING, "The number to dial (E.164, or national).", required=True, check=_TEXT),
+    Field(
+        "url",
+        URL,
+        "The document fetched on answer (http/https, public or allow-listed).",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "method",
+        _METHOD,
+        "Method of the document fetch (default POST).",
+        check=checks.choice(_TEXT, HTTP_METHODS),
+    ),
+    Field(
+        "senddigits",
+        STRING,
+        "DTMF sent on answer: 0-9 * # A-D, w (0.5 s), W (1 s).",
+        check=_TEXT,
+    ),
+    Field("statusCallback", URL, "URL receiving status callbacks.", check=_URL_TEXT),
     Field(
         "statusCallbackEvent",
         {
@@ -104,17 +148,29 @@ CALL_FIELDS = table(
         },
         "Events to report: a space-separated subset of initiated ringing answered completed.",
         form_schema=STRING,
+        check=_event_names,
     ),
-    Field("statusCallbackMethod", STRING, "GET or POST (any case) for the callbacks."),
-    Field("secretKey", STRING, "Sent back as apikey=<secretKey> in every callback."),
-    Field("optional", STRING, "name=value&... pairs appended to every callback."),
-    Field("country_code", STRING, "ISO 3166-1 alpha-2 region for national numbers."),
-    Field("app", STRING, "Instead of url: an app (pin, pin-verify, bridge, ivr)."),
+    Field(
+        "statusCallbackMethod",
+        STRING,
+        "GET or POST (any case) for the callbacks.",
+        check=_TEXT,
+    ),
+    Field("secretKey", STRING, "Sent back as apikey=<secretKey> in every callback.", check=_TEXT),
+    Field("optional", STRING, "name=value&... pairs appended to every callback.", check=_TEXT),
+    Field(
+        "country_code",
+        STRING,
+        "ISO 3166-1 alpha-2 region for national numbers.",
+        check=_TEXT,
+    ),
+    Field("app", STRING, "Instead of url: an app (pin, pin-verify, bridge, ivr).", check=_TEXT),
     Field(
         "variables",
         OBJECT,
         "The app's variables (with app only).",
         form_schema={"type": "string", "description": "JSON text of an object"},
+        check=_object,
     ),
 )
 #: The query parameters of ``GET /v1/calls`` (:func:`parse_list_query`).
@@ -137,7 +193,6 @@ LIST_FIELDS = table(
     ),
     Field("cursor", STRING, "next_cursor of the previous page."),
 )
-MAX_TEXT_LENGTH = 512
 
 
 class Dialer(Protocol):
@@ -225,23 +280,6 @@ def _body() -> dict[str, Any]:
         code="invalid-content-type",
         field="Content-Type",
     )
-
-
-def _text(data: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = data.get(name)
-    if value is None or (isinstance(value, str) and not value.strip() and not required):
-        if required:
-            raise MissingField(f"{name} is required", field=name)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string", code="invalid-type", field=name)
-    if not value.strip():
-        raise MissingField(f"{name} is required", field=name)
-    if len(value) > MAX_TEXT_LENGTH and name not in ("url", "statusCallback"):
-        raise ValidationError(
-            f"{name} is longer than {MAX_TEXT_LENGTH} characters", code="too-long", field=name
-        )
-    return value.strip()
 
 
 def check_url(
@@ -333,66 +371,43 @@ def parse_call(
     request for an ``app`` call (empty otherwise).  Raises a 4xx ``VoiceappError``; a
     ``to`` the destination policy refuses (``destinations``, default the settings') is 403."""
     refuse_unknown(CALL_FIELDS, data)
-    country = _text(data, "country_code")
+    values = read(CALL_FIELDS, data)
+    country = values.get("country_code")
     region = settings.DEFAULT_REGION or None
-    raw_from = _text(data, "from", required=True)
-    raw_to = _text(data, "to", required=True)
     numbers = dict(settings.OUTBOUND_NUMBERS)
     # A caller ID written in OUTBOUND_NUMBERS is taken as written: the deployment vouches
     # for its own numbers (phonenumbers' metadata may not know a new or test range).
     from_ = normalize(
-        raw_from, field="from", country_code=country, default_region=region, known=numbers
+        values["from"], field="from", country_code=country, default_region=region, known=numbers
     )
-    to = destination(settings, raw_to, field="to", country_code=country, policy=destinations)
+    to = destination(settings, values["to"], field="to", country_code=country, policy=destinations)
 
-    url = _text(data, "url")
-    app = _text(data, "app")
-    variables = data.get("variables")
-    if variables is not None and not isinstance(variables, Mapping):
-        raise ValidationError(
-            f"variables must be an object, not {_json_type(variables)}",
-            code="invalid-type",
-            field="variables",
-        )
+    url = values.get("url")
+    app = values.get("app")
+    variables = values.get("variables")
     if url is not None and app is not None:
         raise ValidationError("give url or app, not both", code="invalid-combination", field="app")
     if variables is not None and app is None:
         raise ValidationError(
             "variables go with app", code="invalid-combination", field="variables"
         )
-    method = (_text(data, "method") or "POST").upper()
-    if method not in HTTP_METHODS:
-        raise ValidationError(
-            f"method must be {' or '.join(HTTP_METHODS)}", code="invalid-choice", field="method"
-        )
-    send_digits = _text(data, "senddigits")
+    method = values.get("method", "POST")
+    send_digits = values.get("senddigits")
     if send_digits is not None:
         _digits(send_digits)
     allow = settings.outbound_allowlist
     if url is not None:
         check_url(url, field="url", allowlist=allow)
-    status_callback = _text(data, "statusCallback")
+    status_callback = values.get("statusCallback")
     if status_callback is not None:
         check_url(status_callback, field="statusCallback", allowlist=allow)
-    events = data.get("statusCallbackEvent")
-    if events is not None and not isinstance(events, str | list):
-        raise ValidationError(
-            "statusCallbackEvent must be a space-separated string or a list",
-            code="invalid-type",
-            field="statusCallbackEvent",
-        )
-    if isinstance(events, list) and not all(isinstance(e, str) for e in events):
-        raise ValidationError(
-            "statusCallbackEvent must list event names",
-            code="invalid-type",
-            field="statusCallbackEvent",
-        )
+    events = values.get("statusCallbackEvent")
     subscription = Subscription.from_fields(
         status_callback=status_callback,
         status_callback_event=events,
-        status_callback_method=_text(data, "statusCallbackMethod"),
-        secret_key=_text(data, "secretKey"),
-        optional=_text(data, "optional"),
+        status_callback_method=values.get("statusCallbackMethod"),
+        secret_key=values.get("secretKey"),
+        optional=values.get("optional"),
     )
     if subscription.url is None and events is not None:
         raise ValidationError(
@@ -431,7 +446,7 @@ def parse_call(
         status_callback_events=tuple(sorted(e.value for e in subscription.events)),
         status_callback_method=subscription.method,
         secret_key=subscription.secret_key,
-        optional=_text(data, "optional"),
+        optional=values.get("optional"),
     )
     return spec, session
 

@@ -10,11 +10,12 @@ accepts, as far as a schema can say it) and a sentence for people.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voiceapp.errors import ValidationError
+from voiceapp.checks import located
+from voiceapp.errors import MissingField, ValidationError
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Field:
     required: bool = False
     #: the schema in a form body (``application/x-www-form-urlencoded``), when it differs
     form_schema: Mapping[str, Any] | None = field(default=None)
+    #: the value's check (:mod:`voiceapp.checks`): what :func:`read` runs on a given value
+    check: Callable[[Any], Any] | None = field(default=None)
 
 
 #: ``name -> Field``, in the order the fields are documented.
@@ -60,6 +63,25 @@ def refuse_unknown(
                 code="unknown-field",
                 field=str(name),
             )
+
+
+def read(fields: FieldTable, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The given fields' checked values, in table order: the one engine of the routes.
+
+    A field that is absent, ``null`` or, for a string field, blank is left out; a
+    required one is 400 ``missing``; a value its check refuses is 422 naming the field
+    (:func:`voiceapp.checks.located`).  Names the table does not know are the caller's
+    to refuse first (:func:`refuse_unknown`)."""
+    values: dict[str, Any] = {}
+    for name, item in fields.items():
+        value = data.get(name)
+        blank = item.schema.get("type") == "string" and isinstance(value, str) and not value.strip()
+        if value is None or blank:
+            if item.required:
+                raise MissingField(f"{name} is required", field=name)
+            continue
+        values[name] = located(item.check, value, field=name) if item.check else value
+    return values
 
 
 #: Schemas used by several tables.
