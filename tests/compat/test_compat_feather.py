@@ -9,30 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from support.compat import FEATHER_KEY, SEED_UUID, Server, said
+from support.compat import SEED_UUID, Server, said
+from support.feather import AUTH, EXAMPLE, FILLED, PATH, SECOND_AGENT, UNBOUND_NUMBER
 
 from voiceapp.dialer.worker import Dialer
 from voiceapp.web.compat.feather import coerce
-
-PATH = "/v1/voice/outbound"
-AUTH = {"x-api-key": FEATHER_KEY}
-SECOND_AGENT = "5b0e7c8a-2f41-4c55-9d1e-0a6b3f2c4e71"
-UNBOUND_NUMBER = "7d2f0a4e-8b1c-4e2a-9f3d-5c6b7a8e9f01"
-#: the seed's example request, verbatim
-EXAMPLE: dict[str, Any] = {
-    "from_phone_number_id": SEED_UUID,
-    "to_phone_number": "<string>",
-    "agent_id": SEED_UUID,
-    "team_id": SEED_UUID,
-    "context_variables": {},
-}
-#: the example with its placeholder filled and one binding
-FILLED: dict[str, Any] = {
-    "from_phone_number_id": SEED_UUID,
-    "to_phone_number": "+14155550199",
-    "agent_id": SEED_UUID,
-    "context_variables": {},
-}
 
 
 def problems(response: requests.Response) -> list[dict[str, Any]]:

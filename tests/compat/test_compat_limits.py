@@ -7,10 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import test_compat_feather as feather
-import test_compat_pathors as pathors
-import test_compat_polyai as polyai
-import test_compat_thunderphone as thunderphone
+from support import feather, pathors, polyai, thunderphone
 from support.compat import Server
 
 ROUTES: dict[str, tuple[str, dict[str, str], dict[str, Any], set[str]]] = {

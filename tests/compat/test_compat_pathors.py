@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import requests
-from support.compat import PATHORS_KEY, Server, fetched, said
+from support.compat import Server, fetched, said
+from support.pathors import AUTH, EXAMPLE, PATH
 
 from voiceapp.dialer.worker import Dialer
-
-PATH = "/project/proj_abc123/integration/phone/call/outbound"
-AUTH = {"Authorization": f"Bearer {PATHORS_KEY}"}
-#: the seed's example request, verbatim
-EXAMPLE: dict[str, Any] = {
-    "fromNumber": "+1234567890",
-    "toNumber": "+0987654321",
-    "dynamicVariables": {"customerName": "John Doe", "orderId": "12345"},
-}
 
 
 def error(response: requests.Response, status: int) -> str:

@@ -8,34 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from support.compat import POLYAI_INBOUND_TOKEN, POLYAI_TOKEN, Server, ShiftClock, said
+from support.compat import POLYAI_INBOUND_TOKEN, Server, ShiftClock, said
+from support.polyai import AUTH, EXAMPLE, PATH, PLACEHOLDERS
 
 from voiceapp.dialer.worker import Dialer
 from voiceapp.web.compat.polyai import MAX_METADATA_BASE64, metadata_size
-
-PATH = "/v1/outbound-calling"
-AUTH = {"X-PolyAi-Auth-Token": POLYAI_TOKEN}
-#: the seed's first example, verbatim (its placeholders included)
-PLACEHOLDERS: dict[str, Any] = {
-    "to_number": "<string>",
-    "country_code": "<string>",
-    "metadata": {},
-    "encryption": "<string>",
-}
-#: the seed's worked example, verbatim
-EXAMPLE: dict[str, Any] = {
-    "to_number": "+16176451984",
-    "metadata": {
-        "patient_first_name": "Paul",
-        "patient_last_name": "Glynn",
-        "patient_dob": "1981-August-26",
-        "referred_by_name": "Dr. Alex Deerman",
-        "variant": "Inpatient at St Charles",
-        "patient_address_street": "13 Main Street",
-        "patient_city_state": "Colonia, New Jersey",
-        "patient_zip_code": "07676",
-    },
-}
 
 
 def error(response: requests.Response, status: int) -> dict[str, Any]:

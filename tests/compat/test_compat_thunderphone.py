@@ -6,20 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from support.compat import API_KEY, THUNDER_KEY, Server, said, vendors_compat
+from support.compat import API_KEY, Server, said, vendors_compat
 from support.servers import wait_for
+from support.thunderphone import AUTH, BUSY, EXAMPLE, NETWORK
 
 from voiceapp.dialer.worker import Dialer
-
-AUTH = {"Authorization": f"Bearer {THUNDER_KEY}"}
-#: the seed's example request, verbatim
-EXAMPLE: dict[str, Any] = {
-    "from_number": "+15551234567",
-    "to_number": "+14155550199",
-    "agent_id": 12,
-}
-BUSY = "+14155550100"
-NETWORK = {"ring_seconds": 1.0, "default": {"rings": 1}, "numbers": {BUSY: {"outcome": "busy"}}}
 
 
 def error(response: requests.Response, status: int) -> dict[str, Any]:
