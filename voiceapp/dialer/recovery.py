@@ -136,7 +136,7 @@ class Recovery:
         queue = self._renewals
         while queue and len(due) < RENEW_BATCH:
             live = queue[0]
-            if live.sid not in self.worker._live or live.lost:
+            if live.sid not in self.worker.live_calls or live.lost:
                 queue.popleft()  # finished or lost: nothing to renew
                 continue
             if now - live.renewed_at < self.worker.lease / 3:
@@ -146,7 +146,7 @@ class Recovery:
             return
         lost: list[LiveCall] = []
         try:
-            at = self.worker._wall()  # the heartbeat, on the clock of the status changes
+            at = self.worker.wall_time()  # the heartbeat, on the clock of the status changes
             renewals = [
                 Renew(live.sid, self.worker.worker_id, self.worker.lease, at) for live in due
             ]
@@ -156,14 +156,14 @@ class Recovery:
                     raise result  # the store failed (renewing is idempotent): all again
             lost = [live for live, kept in zip(due, results, strict=True) if kept is False]
         except Exception as exc:
-            self.worker._store_failed("lease renewal", exc)
+            self.worker.store_failed("lease renewal", exc)
             queue.extendleft(reversed(due))  # try again next round
             return
         for live in due:
             live.renewed_at = now
             queue.append(live)
         for live in lost:
-            self.worker._lose(live, "the lease went to another worker")
+            self.worker.lose(live, "the lease went to another worker")
 
     def recover(self) -> RecoveryReport:
         """Settle the calls of dead workers and resume the callbacks nobody delivers.
@@ -191,10 +191,10 @@ class Recovery:
         report = RecoveryReport()
         try:
             for sid in self.worker.store.expired_leases(limit=RECOVER_BATCH):
-                live = self.worker._live.get(sid)
+                live = self.worker.live_calls.get(sid)
                 if live is not None:  # ours, and we are alive: the loop was slow to renew
                     renewed = not live.lost and self.worker.store.renew(
-                        sid, self.worker.worker_id, self.worker.lease, at=self.worker._wall()
+                        sid, self.worker.worker_id, self.worker.lease, at=self.worker.wall_time()
                     )
                     if renewed:
                         live.renewed_at = time.monotonic()
@@ -204,7 +204,7 @@ class Recovery:
                     continue  # somebody else got there first
                 if record.status == "queued":
                     report.taken_over.append(sid)
-                    self.worker._start(record)
+                    self.worker.start_call(record)
                 else:
                     report.settled.append(sid)
                     # its worker is gone: its pending events are nobody's, resume them first
@@ -239,7 +239,7 @@ class Recovery:
                 self._resume(event)
                 report.resumed.append(event.event_id)
         except StoreError as exc:
-            self.worker._store_failed("recovery pass", exc)
+            self.worker.store_failed("recovery pass", exc)
         except Exception:
             log.exception("dialer %s: recovery pass failed", self.worker.worker_id)
         if report:

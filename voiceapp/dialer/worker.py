@@ -282,13 +282,14 @@ class Dialer:
         )
         if settings.PUBLIC_URL:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
-        self._live: dict[str, LiveCall] = {}
+        #: the calls this worker runs now, by sid (the recovery renews their leases)
+        self.live_calls: dict[str, LiveCall] = {}
         self.writes = WriteBuffer(
             call_store,
             clock,
             trace_limit=self.trace_limit,
-            live=self._live,
-            lose=self._lose,
+            live=self.live_calls,
+            lose=self.lose,
             final=lambda: self._stopping,
         )
         self._recent: OrderedDict[str, Trace] = OrderedDict()
@@ -336,7 +337,7 @@ class Dialer:
 
     def trace(self, sid: str) -> Trace | None:
         """The trace of a call running here, or of one of the last finished ones."""
-        live = self._live.get(sid)
+        live = self.live_calls.get(sid)
         if live is not None:
             return live.handle.trace
         return self._recent.get(sid)
@@ -344,7 +345,7 @@ class Dialer:
     @property
     def in_flight(self) -> int:
         """Calls this worker is running now."""
-        return len(self._live)
+        return len(self.live_calls)
 
     def wake(self) -> None:
         """Look at the queue (and cancel requests) now instead of at the next poll."""
@@ -414,7 +415,7 @@ class Dialer:
                 taken = 0
             if budget is not None:
                 budget -= taken
-            busy = bool(self._live) or not self.deliverer.idle
+            busy = bool(self.live_calls) or not self.deliverer.idle
             if until_idle and not busy and (self._queue_empty or budget == 0):
                 return
             await self._pause(outside=not until_idle and not busy and self._queue_empty)
@@ -437,11 +438,11 @@ class Dialer:
     async def _wind_down(self) -> None:
         """Hang up what runs; go on until callbacks are out or the stop deadline passed."""
         while True:
-            for live in list(self._live.values()):
+            for live in list(self.live_calls.values()):
                 if not live.cancel_sent:
                     live.cancel_sent = True
                     live.handle.hang_up()
-            done = not self._live and self.deliverer.idle
+            done = not self.live_calls and self.deliverer.idle
             if done or time.monotonic() >= self._stop_deadline:
                 break
             await asyncio.sleep(VIRTUAL_SLICE if self.virtual else 0.05)
@@ -449,7 +450,7 @@ class Dialer:
 
     # -- one round of queue work -----------------------------------------------------------
 
-    def _store_failed(self, what: str, exc: Exception) -> None:
+    def store_failed(self, what: str, exc: Exception) -> None:
         """A store call failed: a store outage (back off, logged once), or a bug (logged)."""
         if isinstance(exc, StoreError):
             self.outage.failed(time.monotonic(), exc)
@@ -464,11 +465,11 @@ class Dialer:
         if self.outage.waiting(now) or not self.recovery.beat(now):
             self._queue_empty = True  # nothing can be taken now
             return 0
-        if self._live:
+        if self.live_calls:
             try:
                 self._carry_out_cancels()
             except StoreError as exc:
-                self._store_failed("reading cancel requests", exc)
+                self.store_failed("reading cancel requests", exc)
                 self._queue_empty = True
                 return 0
             self.recovery.renew_leases(now)
@@ -477,7 +478,7 @@ class Dialer:
             self.recover()
         taken = 0
         self._queue_empty = False
-        room = min(TAKE_BATCH, self.concurrency - len(self._live))
+        room = min(TAKE_BATCH, self.concurrency - len(self.live_calls))
         if budget is not None:
             room = min(room, budget)
         if self._stopping or room <= 0:
@@ -494,13 +495,13 @@ class Dialer:
                     call = self._outbound(record)
                     if call is not None:
                         ready.append((record, call))
-                at = self._wall()
+                at = self.wall_time()
                 results = self.store.apply(
                     [SetStatus(r.sid, "initiated", expect=("queued",), at=at) for r, _ in ready]
                 )
         except Exception as exc:
             # nothing of the batch is durable: those calls stay queued, their leases expire
-            self._store_failed("taking calls", exc)
+            self.store_failed("taking calls", exc)
             return taken
         store_now = self.store_now()
         for record in records:
@@ -520,7 +521,7 @@ class Dialer:
 
     def _carry_out_cancels(self) -> None:
         for sid in self.store.cancel_requests(self.worker_id):
-            live = self._live.get(sid)
+            live = self.live_calls.get(sid)
             if live is not None and not live.cancel_sent and not live.lost:
                 live.cancel_sent = True
                 if not live.handle.cancel():
@@ -551,16 +552,17 @@ class Dialer:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _wall(self) -> float:
+    def wall_time(self) -> float:
+        """Now on the clock of the status changes (seconds since the epoch)."""
         return self.clock.wall().timestamp()
 
-    def _start(self, record: CallRecord) -> None:
+    def start_call(self, record: CallRecord) -> None:
         """Write ``initiated`` and dial (a call taken outside a batch: recovery)."""
         call = self._outbound(record)
         if call is None:
             return
         try:
-            self.store.set_status(record.sid, "initiated", expect="queued", at=self._wall())
+            self.store.set_status(record.sid, "initiated", expect="queued", at=self.wall_time())
         except ConflictError:
             return  # canceled between take and dial: nothing to do
         except Exception as exc:
@@ -590,7 +592,7 @@ class Dialer:
                 "call %s: stored spec is unusable (%s); failing it", spec.sid, redact_text(str(exc))
             )
             with contextlib.suppress(VoiceappError):
-                self.store.set_status(spec.sid, "failed", expect="queued", at=self._wall())
+                self.store.set_status(spec.sid, "failed", expect="queued", at=self.wall_time())
             return None
         redactor = Redactor.for_call(spec.extra, self.settings.SECRET_KEYS)
         if redactor.fallback:
@@ -615,10 +617,10 @@ class Dialer:
         spec = record.spec
         handle = place_call(self.env, call)
         live = LiveCall(record, handle)
-        self._live[spec.sid] = live
+        self.live_calls[spec.sid] = live
         self.recovery.track(live)
         self.started += 1
-        self.peak_in_flight = max(self.peak_in_flight, len(self._live))
+        self.peak_in_flight = max(self.peak_in_flight, len(self.live_calls))
         handle.trace.listeners.append(lambda entry: self._traced_row(live, entry))
         handle.task.add_done_callback(lambda _task: self._finished(live))
 
@@ -635,7 +637,7 @@ class Dialer:
                 log.exception("trace listener failed")
 
     def _finished(self, live: LiveCall) -> None:
-        self._live.pop(live.sid, None)
+        self.live_calls.pop(live.sid, None)
         self.writes.call_ended(live)
         self.finished += 1
         self._recent[live.sid] = live.handle.trace
@@ -655,7 +657,7 @@ class Dialer:
             "" if live.error is None else f", error {live.error['code']}",
         )
 
-    def _lose(self, live: LiveCall, reason: str) -> None:
+    def lose(self, live: LiveCall, reason: str) -> None:
         """Stop writing for a call (its store record is no longer ours) and hang it up."""
         if live.lost:
             return
@@ -674,10 +676,10 @@ class Dialer:
                 self.peak_answered = max(self.peak_answered, self.answered_now)
             elif row.source is CallStatus.IN_PROGRESS:
                 self.answered_now -= 1
-        live = self._live.get(call_sid)
+        live = self.live_calls.get(call_sid)
         if live is None or live.lost or (a_leg and row.event is Event.DIAL):
             return  # not ours to write, or (initiated) written before the call was placed
-        at = self._wall()
+        at = self.wall_time()
         if not a_leg and row.source is CallStatus.QUEUED:  # dialed, or refused by the policy
             leg = run.leg
             self._queue_write(
@@ -703,7 +705,7 @@ class Dialer:
         subscription: Subscription,
         params: tuple[tuple[str, str], ...],
     ) -> bool:
-        live = self._live.get(call_sid)
+        live = self.live_calls.get(call_sid)
         if live is not None and live.lost:
             return False
         values = dict(params)
