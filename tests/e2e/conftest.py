@@ -2,7 +2,7 @@
 
 ``serve(**settings)`` starts ``create_app`` on a threaded werkzeug server on
 127.0.0.1 (the SQLite store in tmp, the server's own port and every receiver's
-port in ``URL_ALLOWLIST``) and returns the :class:`~e2eutil.Server`; everything
+port in ``URL_ALLOWLIST``) and returns the :class:`~support.e2e.Server`; everything
 started is stopped at the end of the test.
 """
 

@@ -10,5 +10,7 @@ test imports ``from support.web import Gunicorn``:
   ``stores``, ``compat``, ``e2e``, ``dialer``, ``sites``: what those test folders share
   (``e2e.HttpReceiver`` receives status callbacks over real HTTP, ``dialer.Receiver``
   in process);
+  ``feather``, ``pathors``, ``polyai``, ``thunderphone``: the vendor routes' paths,
+  credentials and seed examples; ``worker``: the dialer worker tests' deployment;
   ``fuzz``: the route fuzz's strategies; ``xml``: canonical XML for comparisons.
 """

@@ -1,5 +1,5 @@
 """The test clock of the stores, tokens, sessions and the web layer: a ``time.time``
-that only moves when a test moves it (imported by name, as serverkit is).
+that only moves when a test moves it (imported by name, as every support module is).
 
 The dialer's own time is its event loop's: ``voiceapp.dialer.clock.VirtualClock``
 (virtual time, the tests' default) or ``RealClock``.

@@ -1,5 +1,5 @@
 """Real parts for the vendor-route tests: voiceapp (examples/vendors.toml) on a threaded
-werkzeug server on 127.0.0.1 (serverkit), a dialer on a virtual clock over the simulated
+werkzeug server on 127.0.0.1 (support.servers), a dialer on a virtual clock over the simulated
 network, and small helpers to read calls back.  Every ``start`` has a ``stop``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from support import servers as serverkit
+from support import servers
 from support.servers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +41,8 @@ class ShiftClock:
         return time.time() + self.offset
 
 
-class Server(serverkit.Server):
-    """voiceapp on 127.0.0.1 (serverkit.Server); :meth:`call` reads with voiceapp's own key."""
+class Server(servers.Server):
+    """voiceapp on 127.0.0.1 (servers.Server); :meth:`call` reads with voiceapp's own key."""
 
     def __init__(self) -> None:
         super().__init__({"X-API-Key": API_KEY})

@@ -1,4 +1,4 @@
-"""Real HTTP parts for the end-to-end tests: the app on a WSGI server (serverkit), a
+"""Real HTTP parts for the end-to-end tests: the app on a WSGI server (support.servers), a
 callback receiver.
 
 Everything listens on 127.0.0.1 (port 0, so the OS picks a free one) and every
@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from support import servers as serverkit
+from support import servers
 from support.servers import wait_for
 from voiceapp.cli.call import settled
 
@@ -73,8 +73,8 @@ def base_config(tmp_path: Path, allow: list[str]) -> dict[str, Any]:
     }
 
 
-class Server(serverkit.Server):
-    """voiceapp on 127.0.0.1 with the e2e API key (serverkit.Server)."""
+class Server(servers.Server):
+    """voiceapp on 127.0.0.1 with the e2e API key (servers.Server)."""
 
     def __init__(self) -> None:
         super().__init__(AUTH)

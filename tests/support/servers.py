@@ -1,8 +1,7 @@
 """voiceapp on a real HTTP server, for the end-to-end and vendor-route tests.
 
-Imported by name (``from serverkit import ...``): pytest's default import mode puts
-``tests/`` on ``sys.path`` for ``tests/conftest.py``, as it puts each test folder there
-for the helpers next to its tests (e2eutil, compatkit).
+Imported as ``from support.servers import ...`` (``tests/`` is on ``sys.path``, see
+:mod:`support`).
 
 A :class:`Server` is a threaded werkzeug server on 127.0.0.1 (port 0: the OS picks a free
 one, known before the app is made, so the app's ``URL_ALLOWLIST`` can name it);

@@ -3,7 +3,7 @@
 A few hundred requests: the issue's own inputs on every route that reads a body (JSON
 nested 1,000 and 100,000 levels, IVR options nested 980 menus, bodies of 100 KB and
 1 MB, a chunked body with no Content-Length) and 20 hypothesis cases for every rule
-(fuzzkit).  No answer is a 5xx; every refusal has the shape of its route.
+(support.fuzz).  No answer is a 5xx; every refusal has the shape of its route.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every route of the app, fuzzed in process: no 5xx, and every refusal in its shape.
 
-Hypothesis sends near-valid requests (fuzzkit: the real field names with right and
+Hypothesis sends near-valid requests (support.fuzz: the real field names with right and
 wrong types, deep nesting, long strings, unicode, forms, raw bytes, wrong content types,
 real / tampered / junk tokens, with the route's credentials and without) through the
 Flask test client to ``create_app`` with examples/vendors.toml.  Each rule of the app's
@@ -100,7 +100,7 @@ def test_every_route_of_the_app_has_a_strategy(fuzz: Fuzz) -> None:
     rules = [rule.rule for rule in fuzz.app.url_map.iter_rules()]
     # a rule string may stand twice (GET and POST /v1/calls are two rules)
     assert sorted(set(rules)) == sorted(RULES), (
-        "a new route needs a strategy in tests/web/fuzzkit.py"
+        "a new route needs a strategy in tests/support/fuzz.py"
     )
     assert set(routes(fuzz.seeds)) == set(RULES)
     assert sum(budget for budget, _ in routes(fuzz.seeds).values()) >= TOTAL
