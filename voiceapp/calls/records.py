@@ -169,6 +169,20 @@ def new_record(spec: CallSpec, now: float) -> CallRecord:
 
 
 @dataclass(frozen=True)
+class CallQuery:
+    """What a store's listing reads: the filters of :meth:`CallStore.list_calls`, at most
+    ``limit`` records, the ones that sort after ``after`` (``(created_at, sid)``)."""
+
+    status: str | None
+    to: str | None
+    from_: str | None
+    created_after: float | None
+    created_before: float | None
+    limit: int
+    after: tuple[float, str] | None
+
+
+@dataclass(frozen=True)
 class CallPage:
     """One page of :meth:`CallStore.list_calls`: newest first; ``next`` is the
     ``(created_at, sid)`` of the last call when more may follow, else None."""

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from voiceapp.errors import ConfigError, StoreError
+from voiceapp.errors import StoreError
 from voiceapp.stores.base import Claim, IdempotencyRecord, Session, Store
-from voiceapp.stores.sqlite_file import SQLiteFile
+from voiceapp.stores.sqlite_file import SQLiteFile, path_of_url
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -116,14 +116,7 @@ class SQLiteStore(Store):
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> SQLiteStore:
         """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (three slashes, a path)."""
-        prefix = "sqlite:///"
-        if not url.lower().startswith(prefix) or len(url) == len(prefix):
-            raise ConfigError(
-                f"a SQLite STORE_URL is sqlite:///<path>, got {url!r}",
-                code="config-store-url",
-                field="STORE_URL",
-            )
-        return cls(url[len(prefix) :], clock=clock)
+        return cls(path_of_url(url), clock=clock)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"

@@ -42,6 +42,19 @@ from voiceapp.errors import ConfigError, StoreError
 _pid = os.getpid()
 
 
+def path_of_url(url: str) -> str:
+    """The file of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` STORE_URL
+    (three slashes, then a path); else ``config-store-url``."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError(
+            f"a SQLite STORE_URL is sqlite:///<path>, got {url!r}",
+            code="config-store-url",
+            field="STORE_URL",
+        )
+    return url[len(prefix) :]
+
+
 def _after_fork() -> None:
     global _pid
     _pid = os.getpid()

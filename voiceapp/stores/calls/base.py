@@ -23,6 +23,7 @@ from typing import Final
 from voiceapp.calls.records import (
     AttemptRecord,
     CallPage,
+    CallQuery,
     CallRecord,
     CallSpec,
     EventRecord,
@@ -305,13 +306,7 @@ class CallStore(abc.ABC):
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValueError(f"a list limit is 1-1000, not {limit!r}")
         records = self._list(
-            status=status,
-            to=to,
-            from_=from_,
-            created_after=created_after,
-            created_before=created_before,
-            limit=limit + 1,
-            after=after,
+            CallQuery(status, to, from_, created_after, created_before, limit + 1, after)
         )
         more = len(records) > limit
         records = records[:limit]
@@ -319,17 +314,7 @@ class CallStore(abc.ABC):
         return CallPage(tuple(records), None if last is None else (last.created_at, last.sid))
 
     @abc.abstractmethod
-    def _list(
-        self,
-        *,
-        status: str | None,
-        to: str | None,
-        from_: str | None,
-        created_after: float | None,
-        created_before: float | None,
-        limit: int,
-        after: tuple[float, str] | None,
-    ) -> list[CallRecord]:
+    def _list(self, query: CallQuery) -> list[CallRecord]:
         """:meth:`list_calls`' read: up to ``limit`` matching records in that order."""
 
     # -- housekeeping ----------------------------------------------------------------------

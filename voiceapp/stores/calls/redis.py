@@ -60,6 +60,7 @@ import redis
 from voiceapp.calls.api_json import spec_from_json, spec_json
 from voiceapp.calls.records import (
     AttemptRecord,
+    CallQuery,
     CallRecord,
     CallSpec,
     EventRecord,
@@ -250,28 +251,20 @@ class RedisCallStore(CallStore):
             return None
         return _record(fields, history, events, trace)
 
-    def _list(
-        self,
-        *,
-        status: str | None,
-        to: str | None,
-        from_: str | None,
-        created_after: float | None,
-        created_before: float | None,
-        limit: int,
-        after: tuple[float, str] | None,
-    ) -> list[CallRecord]:
+    def _list(self, query: CallQuery) -> list[CallRecord]:
         """Walk ``calls:created`` newest first in bounded chunks, filtering in Python."""
         key = f"{self.prefix}calls:created"
         high: str = "+inf"
-        if created_before is not None:
-            high = f"({created_before!r}"
-        if after is not None and (created_before is None or after[0] < created_before):
-            high = repr(after[0])
-        low = "-inf" if created_after is None else repr(created_after)
+        if query.created_before is not None:
+            high = f"({query.created_before!r}"
+        if query.after is not None and (
+            query.created_before is None or query.after[0] < query.created_before
+        ):
+            high = repr(query.after[0])
+        low = "-inf" if query.created_after is None else repr(query.created_after)
         out: list[CallRecord] = []
         offset = 0
-        chunk = max(50, limit * 2)
+        chunk = max(50, query.limit * 2)
         with self._errors("list_calls") as client:
             for _ in range(10_000):  # bounded: each turn reads the next chunk
                 members = cast(
@@ -286,7 +279,11 @@ class RedisCallStore(CallStore):
                 sids = []
                 for raw, score in members:
                     sid = _s(raw) or ""
-                    if after is not None and score == after[0] and sid >= after[1]:
+                    if (
+                        query.after is not None
+                        and score == query.after[0]
+                        and sid >= query.after[1]
+                    ):
                         continue
                     sids.append(sid)
                 pipe = client.pipeline(transaction=False)
@@ -303,22 +300,22 @@ class RedisCallStore(CallStore):
                         gone.append(sid)  # expired with its retention
                         continue
                     record = _record(fields, history, events, [])
-                    if status is not None and record.status != status:
+                    if query.status is not None and record.status != query.status:
                         continue
-                    if to is not None and record.spec.to != to:
+                    if query.to is not None and record.spec.to != query.to:
                         continue
-                    if from_ is not None and record.spec.from_ != from_:
+                    if query.from_ is not None and record.spec.from_ != query.from_:
                         continue
                     out.append(record)
-                    if len(out) >= limit:
+                    if len(out) >= query.limit:
                         break
                 if gone:
                     client.zrem(key, *gone)
                     offset -= len(gone)
-                if len(out) >= limit or len(members) < chunk:
+                if len(out) >= query.limit or len(members) < chunk:
                     break
         out.sort(key=lambda r: (r.created_at, r.sid), reverse=True)
-        return out[:limit]
+        return out[: query.limit]
 
     def _take(self, worker: str, until: float, now: float) -> str | None:
         sid = self._run("take", worker, repr(until), repr(now))

@@ -30,6 +30,7 @@ from typing import Any
 from voiceapp.calls.api_json import spec_from_json, spec_json
 from voiceapp.calls.records import (
     AttemptRecord,
+    CallQuery,
     CallRecord,
     CallSpec,
     EventRecord,
@@ -60,7 +61,7 @@ from voiceapp.calls.writes import (
 )
 from voiceapp.errors import ConfigError
 from voiceapp.stores.calls.base import HEARTBEAT_KEEP, CallStore, StoreStats
-from voiceapp.stores.sqlite_file import SQLiteFile
+from voiceapp.stores.sqlite_file import SQLiteFile, path_of_url
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -211,14 +212,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         retention: float | None = 7200.0,
         synchronous: str = "NORMAL",
     ) -> SQLiteCallStore:
-        prefix = "sqlite:///"
-        if not url.lower().startswith(prefix) or len(url) == len(prefix):
-            raise ConfigError(
-                f"a SQLite STORE_URL is sqlite:///<path>, got {url!r}",
-                code="config-store-url",
-                field="STORE_URL",
-            )
-        return cls(url[len(prefix) :], clock=clock, retention=retention, synchronous=synchronous)
+        return cls(path_of_url(url), clock=clock, retention=retention, synchronous=synchronous)
 
     def __repr__(self) -> str:
         return f"SQLiteCallStore({self.path!r})"
@@ -280,35 +274,25 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                 record = replace(record, trace=trace)
             return record
 
-    def _list(
-        self,
-        *,
-        status: str | None,
-        to: str | None,
-        from_: str | None,
-        created_after: float | None,
-        created_before: float | None,
-        limit: int,
-        after: tuple[float, str] | None,
-    ) -> list[CallRecord]:
+    def _list(self, query: CallQuery) -> list[CallRecord]:
         filters = (
-            ("status = ?", status),
-            ("dest = ?", to),
-            ("json_extract(spec, '$.from') = ?", from_),
-            ("created_at >= ?", created_after),
-            ("created_at < ?", created_before),
+            ("status = ?", query.status),
+            ("dest = ?", query.to),
+            ("json_extract(spec, '$.from') = ?", query.from_),
+            ("created_at >= ?", query.created_after),
+            ("created_at < ?", query.created_before),
         )
         where = [sql for sql, value in filters if value is not None]
         args: list[Any] = [value for _, value in filters if value is not None]
-        if after is not None:
+        if query.after is not None:
             where.append("(created_at < ? OR (created_at = ? AND sid < ?))")
-            args += [after[0], after[0], after[1]]
+            args += [query.after[0], query.after[0], query.after[1]]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self.db.snapshot("list_calls") as conn:
             rows = conn.execute(
                 f"SELECT sid, {_CALL_COLUMNS} FROM calls {clause} "
                 "ORDER BY created_at DESC, sid DESC LIMIT ?",
-                (*args, limit),
+                (*args, query.limit),
             ).fetchall()
             return self._records(conn, [(row[0], row[1:]) for row in rows]) if rows else []
 
