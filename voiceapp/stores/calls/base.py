@@ -243,19 +243,20 @@ class CallStore(abc.ABC):
         exception raised by ``apply`` itself (the store is down) means none of the
         writes can be counted on.
         """
-        results: list[object] = []
         failed: set[str] = set()
         with self.batch():
-            for write in writes:
-                if write.call_sid in failed:
-                    results.append(SKIPPED)
-                    continue
-                try:
-                    results.append(self._carry_out(write))
-                except Exception as exc:
-                    failed.add(write.call_sid)
-                    results.append(exc)
-        return results
+            return [self._carry_one(write, failed) for write in writes]
+
+    def _carry_one(self, write: Write, failed: set[str]) -> object:
+        """``write``'s result inside :meth:`apply`: :data:`SKIPPED` when an earlier write
+        of its call failed (``failed``: those calls' sids), its exception when it fails."""
+        if write.call_sid in failed:
+            return SKIPPED
+        try:
+            return self._carry_out(write)
+        except Exception as exc:
+            failed.add(write.call_sid)
+            return exc
 
     def _stamp(self, at: float | None) -> float:
         """A write's time: ``at`` when given, else the store clock now."""

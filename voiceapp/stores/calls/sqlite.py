@@ -474,14 +474,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                     index = end
                     continue
                 index += 1
-                if write.call_sid in failed:
-                    results.append(SKIPPED)
-                    continue
-                try:
-                    results.append(self._carry_out(write))
-                except Exception as exc:
-                    failed.add(write.call_sid)
-                    results.append(exc)
+                results.append(self._carry_one(write, failed))
         return results
 
     def _append_traces(self, group: list[AppendTrace], failed: set[str]) -> list[object]:
