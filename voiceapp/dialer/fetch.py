@@ -145,13 +145,8 @@ class _GuardedHTTPConnection(HTTPConnection):
         return _guarded_socket(self, self.guard)
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.guard = guard
-
-    def _new_conn(self) -> socket.socket:
-        return _guarded_socket(self, self.guard)
+class _GuardedHTTPSConnection(_GuardedHTTPConnection, HTTPSConnection):
+    """TLS over the guarded socket (the MRO puts the guard's ``_new_conn`` first)."""
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
