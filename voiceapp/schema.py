@@ -163,7 +163,8 @@ class Int(ValueType):
         self.hi = hi
 
     def parse(self, text: str) -> int:
-        # plain ASCII digits, the common case, without the pattern: a third cheaper
+        # plain ASCII digits, the common case, without the pattern (about 3x the cost
+        # of these two tests)
         plain = text.isascii() and text.isdigit() and len(text) <= 18
         if not plain and self._RE.fullmatch(text) is None:
             raise InvalidValue(f"expected an integer, got {text!r}")

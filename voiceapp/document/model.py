@@ -555,21 +555,12 @@ def _add(node: Node, name: str, text: Any, given: dict[str, Any]) -> Node:
         children = [text]  # free text (a <Say>) with no character to check
     else:
         children = [_checked_text(node, element, text, "", element.name)]
-    # a new node without Node.__init__'s defaults: 6% of building a document
-    child = _new_node(Node)
-    child.element = element
-    child.attrs = attrs
-    child._children = children
-    child.parent = node
-    child._source = None
+    child = Node(element, attrs, children, node)
     siblings = node._children
     if siblings is None:
         siblings = node.children
     siblings.append(child)
     return child
-
-
-_new_node = object.__new__
 
 
 def _checked_attrs(parent: Node, element: Element, given: dict[str, Any]) -> dict[str, str]:
@@ -694,6 +685,8 @@ def _check_complete(node: Node) -> None:
     if rules:
         _apply_rules(node, rules, children)
     for child in children:
+        # skipped: elements without rules whose children are none, or not yet read
+        # from a source (_children None: the linter checked it when it was parsed)
         if child.__class__ is not str and (child._children or ERROR_RULES[child.element]):  # type: ignore[union-attr]
             _check_complete(child)  # type: ignore[arg-type]
 
@@ -730,11 +723,8 @@ def _all_text(children: list[Node | str]) -> str:
 
 def from_source(root: etree._Element) -> Response:
     """The lazy document over a hardened, already validated lxml tree."""
-    doc: Response = _new_node(Response)
-    doc.element = schema.ROOT
-    doc.attrs = {}
+    doc = Response()
     doc._children = None  # read from the source when asked for
-    doc.parent = None
     doc._source = root
     return doc
 
