@@ -15,7 +15,7 @@ only when there are problems.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,7 @@ SEVERITY: dict[str, schema.Severity] = {
 """The severity of each code that is not an error (read from the schema's rules)."""
 
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+_NO_QUICK_TEST = frozenset[str]().__contains__  # always false: parse() decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,85 +119,62 @@ def _qname(tag: str) -> str:
     return tag
 
 
-_LXML_ATTRS: Mapping[Element, Mapping[str, schema.Attr]] = {
-    e: {(_XML_NS + a.name[4:] if a.name.startswith("xml:") else a.name): a for a in e.attrs}
+_LXML_ATTRS: Mapping[Element, Mapping[str, tuple[schema.Attr, Callable[[str], object]]]] = {
+    e: {
+        (_XML_NS + a.name[4:] if a.name.startswith("xml:") else a.name): (
+            a,
+            a.type.accepts or _NO_QUICK_TEST,
+        )
+        for a in e.attrs
+    }
     for e in schema.ELEMENTS.values()
 }
 """The attributes of each element by the names lxml gives them (``xml:lang`` is
-``{http://www.w3.org/XML/1998/namespace}lang``); derived once from the schema."""
+``{http://www.w3.org/XML/1998/namespace}lang``), with their type's quick test;
+derived once from the schema."""
 
 
 def _walk(root: etree._Element, max_depth: int) -> Iterator[_Raw]:
-    """Every problem of a tree, not yet located, in document order.  The one walk:
-    :func:`check` stops at the first problem of a valid-looking document and asks
-    for the rest only when there is one."""
+    """Every problem of a tree, not yet located, in document order: the one walk.
+    It collects them in a list rather than yielding them from nested generators:
+    check() wants them all when there is one, and the generators' frames cost ~8% of
+    parse + lint (bench/bench_document.py, valgrind)."""
+    problems: list[_Raw] = []
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
-        yield ("root", message, root, None, None, None)
-        return
-    if max_depth < 1:
-        yield ("too-deep", f"elements are nested deeper than {max_depth}", root, None, None, None)
-        return
-    n = len(root)
-    problems = _own_problems(root, schema.ROOT, n)
-    if problems:
-        yield from problems
-    if n:
-        yield from _children_problems(root, schema.ROOT, 1, max_depth)
+        problems.append(("root", message, root, None, None, None))
+    elif max_depth < 1:
+        message = f"elements are nested deeper than {max_depth}"
+        problems.append(("too-deep", message, root, None, None, None))
+    else:
+        _check(root, schema.ROOT, 1, max_depth, problems)
+    return iter(problems)
 
 
-def _children_problems(
-    el: etree._Element, spec: Element, depth: int, max_depth: int
-) -> Iterator[_Raw]:
-    """The problems of the children of ``el`` (an element of ``spec`` at ``depth``, the
-    root at 1) and of everything under them; text between them is ``el``'s."""
-    child_map = spec.child_map
-    # text between the children, where el takes none, is reported once per element
-    check_tails = spec.text is None and not _has_text(el.text)
-    for c in el:
-        if check_tails:
-            tail = c.tail
-            if tail is not None and not tail.isspace():  # _has_text(), inline in this loop
-                check_tails = False
-                yield _no_text(el, spec, tail, c)
-        tag = c.tag
-        cspec = child_map.get(tag)  # type: ignore[arg-type]
-        if cspec is None:
-            if tag.__class__ is str:
-                yield _refused(spec, c, tag)
-            continue  # a comment or processing instruction when tag is not a str
-        if depth >= max_depth:
-            yield ("too-deep", f"elements are nested deeper than {max_depth}", c, None, None, None)
-            continue
-        n = len(c)
-        problems = _own_problems(c, cspec, n)
-        if problems:
-            yield from problems
-        if n:
-            yield from _children_problems(c, cspec, depth + 1, max_depth)
-
-
-def _has_text(text: str | None) -> bool:
-    return text is not None and not text.isspace()
-
-
-def _own_problems(el: etree._Element, spec: Element, n: int) -> list[_Raw]:
-    """The problems of ``el`` itself (``n`` children): its attributes, its text and
-    the schema's rules about it as a whole."""
-    problems: list[_Raw] = []
+def _check(
+    el: etree._Element, spec: Element, depth: int, max_depth: int, problems: list[_Raw]
+) -> None:
+    """Append the problems of ``el`` (an element of ``spec`` at ``depth``, the root at
+    1) and of everything under it to ``problems``: its attributes, its text, the
+    schema's rules about it as a whole, then its children."""
+    n = len(el)
     items = el.items()
-    attrs = _LXML_ATTRS[spec]
-    for key, value in items:
-        attr = attrs.get(key)
-        if attr is None:
-            name = _qname(key)
-            message = f"<{spec.name}> has no attribute {name!r}"
-            problems.append(("unknown-attribute", message, el, name, None, None))
-            continue
-        try:
-            attr.type.parse(value)
-        except InvalidValue as exc:
-            problems.append((exc.code, f"{attr.name}: {exc.message}", el, attr.name, None, None))
+    if items:
+        attrs = _LXML_ATTRS[spec]
+        for key, value in items:
+            known = attrs.get(key)
+            if known is None:
+                name = _qname(key)
+                message = f"<{spec.name}> has no attribute {name!r}"
+                problems.append(("unknown-attribute", message, el, name, None, None))
+                continue
+            attr, accepts = known
+            if not accepts(value):
+                try:
+                    attr.type.parse(value)
+                except InvalidValue as exc:
+                    message = f"{attr.name}: {exc.message}"
+                    problems.append((exc.code, message, el, attr.name, None, None))
     for attr in spec.required_attrs:
         if all(_qname(key) != attr.name for key, _ in items):
             message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
@@ -215,7 +193,7 @@ def _own_problems(el: etree._Element, spec: Element, n: int) -> list[_Raw]:
             if spec.text_required:
                 message = f"<{spec.name}> needs text ({text_type.describe()})"
                 problems.append(("missing-text", message, el, None, None, None))
-        else:
+        elif text_type.accepts is None or not text_type.accepts(value):
             try:
                 text_type.parse(value)
             except InvalidValue as exc:
@@ -242,7 +220,33 @@ def _own_problems(el: etree._Element, spec: Element, n: int) -> list[_Raw]:
                 if found is not None:
                     attribute = rule.attribute if rule.attribute in given else None
                     problems.append((rule.code, found, el, attribute, None, None))
-    return problems
+    if not n:
+        return
+    child_map = spec.child_map
+    # text between the children, where el takes none, is reported once per element
+    check_tails = text_type is None and not _has_text(el.text)
+    depth += 1
+    for c in el:
+        if check_tails:
+            tail = c.tail
+            if tail is not None and not tail.isspace():  # _has_text(), inline in this loop
+                check_tails = False
+                problems.append(_no_text(el, spec, tail, c))
+        tag = c.tag
+        cspec = child_map.get(tag)  # type: ignore[arg-type]
+        if cspec is None:
+            if tag.__class__ is str:
+                problems.append(_refused(spec, c, tag))
+            continue  # a comment or processing instruction when tag is not a str
+        if depth > max_depth:
+            message = f"elements are nested deeper than {max_depth}"
+            problems.append(("too-deep", message, c, None, None, None))
+            continue
+        _check(c, cspec, depth, max_depth, problems)
+
+
+def _has_text(text: str | None) -> bool:
+    return text is not None and not text.isspace()
 
 
 def _refused(parent: Element, child: etree._Element, tag: str) -> _Raw:

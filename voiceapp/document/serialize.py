@@ -12,10 +12,13 @@ they are and never changes the tree.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voiceapp.document.model import Node
+    from voiceapp.schema import Element
 
 __all__ = ["DECLARATION", "serialize"]
 
@@ -35,31 +38,41 @@ def _attr_sub(m: re.Match[str]) -> str:
     return _ATTR_ESC[m.group()]
 
 
-def serialize(node: Node) -> bytes:
-    """The document rooted at ``node`` as canonical UTF-8 bytes."""
+Check = Callable[["Node", list["Node | str"]], None]
+"""A check of a complete node (``node``, its children), run before it is written."""
+
+
+def serialize(node: Node, checks: Mapping[Element, Check] = MappingProxyType({})) -> bytes:
+    """The document rooted at ``node`` as canonical UTF-8 bytes.  ``checks`` gives the
+    check to run on each node of some elements before writing it (what
+    :meth:`~voiceapp.document.model.Node.to_xml` checks, in the same walk)."""
     out: list[str] = [DECLARATION]
-    _write(node, out)
+    _write(node, out, checks)
     out.append("\n")
     return "".join(out).encode()
 
 
-def _write(node: Node, out: list[str]) -> None:
+def _write(node: Node, out: list[str], checks: Mapping[Element, Check]) -> None:
     """Append ``node``, as it is now, to ``out``."""
-    tag = node.element.name
-    out += ("<", tag)
+    element = node.element
+    children = node._children
+    if children is None:
+        children = node.children
+    if checks:
+        check = checks.get(element)
+        if check is not None:
+            check(node, children)
+    start = "<" + element.name
     for name, value in node.attrs.items():
         # isalnum() first: most values have nothing to escape, and it is several times
         # cheaper than the search
         if not value.isalnum() and _ATTR_SPECIAL.search(value) is not None:
             value = _ATTR_SPECIAL.sub(_attr_sub, value)
-        out += (" ", name, '="', value, '"')
-    children = node._children
-    if children is None:
-        children = node.children
+        start += f' {name}="{value}"'
     if not children:
-        out.append("/>")
+        out.append(start + "/>")
         return
-    out.append(">")
+    out.append(start + ">")
     for child in children:
         if child.__class__ is str:
             text: str = child
@@ -67,5 +80,5 @@ def _write(node: Node, out: list[str]) -> None:
                 text = _TEXT_SPECIAL.sub(_text_sub, text)
             out.append(text)
         else:
-            _write(child, out)  # type: ignore[arg-type]
-    out += ("</", tag, ">")
+            _write(child, out, checks)  # type: ignore[arg-type]
+    out.append(f"</{element.name}>")
