@@ -22,7 +22,7 @@ from typing import Any
 from lxml import etree
 
 from voiceapp import schema
-from voiceapp.document.model import LEAF_RULES, Node, Response, from_source
+from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
 from voiceapp.document.parser import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -180,12 +180,12 @@ def _check(
             message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
             problems.append(("missing-attribute", message, el, None, None, None))
     text_type = spec.text
+    own = el.text  # read once: lxml makes a new str on each read
     if text_type is None:
-        own = el.text
         if own is not None and not own.isspace():  # _has_text(), inline
             problems.append(_no_text(el, spec, own))
     elif not spec.mixed:
-        value = el.text or ""
+        value = own or ""
         if n:
             value += "".join([c.tail or "" for c in el])
         value = value.strip()
@@ -199,18 +199,21 @@ def _check(
             except InvalidValue as exc:
                 problems.append((exc.code, f"text: {exc.message}", el, None, value[:20], None))
     rules = spec.rules
+    if rules and n == 1 and el[0].tag in ONE_CHILD_OK[spec]:
+        rules = ()  # a lone child that keeps every rule (a <Dial> with one <Number>)
     if rules:
         # what the rules read: attributes, the tags of the child elements, the text
         if n:
-            tags = [c.tag for c in el if c.tag.__class__ is str]
+            # elements only (no comments, PIs or entities): their tags are str
+            tags: list[str] = [c.tag for c in el.iterchildren(etree.Element)]  # type: ignore[misc]
             if spec.mixed:
                 text = "".join(el.itertext())
             else:
-                text = (el.text or "") + "".join([c.tail or "" for c in el])
+                text = (own or "") + "".join([c.tail or "" for c in el])
             text = text.strip()
         else:
             tags = []
-            text = (el.text or "").strip()
+            text = (own or "").strip()
             if text:
                 rules = LEAF_RULES[spec]  # what a text leaf keeps is not checked
         if rules:
@@ -224,7 +227,7 @@ def _check(
         return
     child_map = spec.child_map
     # text between the children, where el takes none, is reported once per element
-    check_tails = text_type is None and not _has_text(el.text)
+    check_tails = text_type is None and not _has_text(own)
     depth += 1
     for c in el:
         if check_tails:
