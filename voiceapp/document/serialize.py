@@ -67,7 +67,7 @@ def _write(node: Node, out: list[str], checks: Mapping[Element, Check]) -> None:
         # isalnum() first, then one memchr per special character: most values have
         # nothing to escape, and a regex search costs more to set up than these scans
         # (with the same for text: to_xml() of bench/bench_document.py's 3 documents
-        # went from 99K to 96K instructions, valgrind)
+        # went from 103K to 100K instructions, valgrind)
         if not value.isalnum() and (
             "&" in value
             or "<" in value
