@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceapp import DocumentError, Response, parse
+from voiceapp import DocumentError, Node, Response, lint, parse
 from voiceapp.schema import ELEMENTS, python_name
 
 
@@ -194,3 +194,41 @@ def test_several_wrong_attributes_name_the_first_in_schema_order() -> None:
 def test_missing_text_says_what_text() -> None:
     with pytest.raises(DocumentError, match=r"<Sms> needs text \(message\)"):
         Response().sms()
+
+
+def test_nodes_serialize_the_attributes_they_hold() -> None:
+    r = Response()
+    s = r.say("hi", voice="alice")
+    s.attrs["voice"] = "man"
+    assert b'<Say voice="man">hi</Say>' in r.to_xml()
+    s.attrs["loop"] = 'a"b'  # written as held, escaped (lint would refuse the value)
+    assert b'<Say voice="man" loop="a&quot;b">hi</Say>' in r.to_xml()
+    r.elements[0].children[0] = "bye"
+    assert b">bye</Say>" in r.to_xml()
+
+
+_NODE_METHODS = {"add", "add_text", "get", "iter", "set", "to_xml"}
+
+
+def test_one_shortcut_per_element_of_the_schema() -> None:
+    shortcuts = {
+        name
+        for name, value in vars(Node).items()
+        if callable(value) and not name.startswith("_") and name not in _NODE_METHODS
+    }
+    assert shortcuts == {python_name(e.name) for e in ELEMENTS.values() if e.key != "Response"}
+
+
+def test_play_and_say_with_nothing_to_play_or_say_are_refused() -> None:
+    cases = [(lambda r: r.play(loop=2), "missing-content"), (lambda r: r.say(), "missing-text")]
+    for build, code in cases:
+        r = Response()
+        build(r)
+        with pytest.raises(DocumentError) as info:
+            r.to_xml()
+        assert info.value.code == code
+        assert [p.code for p in lint(r)] == [code]
+    r = Response()
+    r.play(digits="ww1")
+    r.say("hi")
+    assert lint(r.to_xml()) == []

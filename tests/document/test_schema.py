@@ -117,3 +117,39 @@ def test_bad_digits_carry_the_index() -> None:
         Digits().parse("12x4")
     assert info.value.code == "bad-digits"
     assert info.value.index == 2
+
+
+def test_value_types_remember_nothing() -> None:
+    types = [Int(1, 5), Url(), Pattern(r"[a-z]+", "letters"), Digits(), List(Enum("a", "b"))]
+    before = [dict(vars(t)) for t in types]
+    for t, text in zip(types, ["3", "/a", "abc", "ww1", "a b"], strict=True):
+        for _ in range(3):
+            t.parse(text)
+            t.format(text)
+    assert [dict(vars(t)) for t in types] == before
+
+
+def test_the_schema_imports_no_layer_above_it() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, voiceapp.schema; print([m for m in sys.modules if m[:8] == 'voiceapp'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(eval(out.stdout)) <= {"voiceapp", "voiceapp.errors", "voiceapp.schema"}
+
+
+@pytest.mark.parametrize("text", ["12x4", "", "@200", "1@", "1@2x", "1@20", "1@9999999", "1" * 300])
+def test_the_digit_grammar_is_the_schemas_and_the_dtmf_layers(text: str) -> None:
+    from voiceapp.dtmf import parse_digits
+    from voiceapp.errors import DigitsError
+    from voiceapp.schema import check_digits
+
+    with pytest.raises(InvalidValue) as schema_info:
+        check_digits(text)
+    with pytest.raises(DigitsError) as dtmf_info:
+        parse_digits(text)
+    assert (dtmf_info.value.code, dtmf_info.value.index) == (
+        schema_info.value.code,
+        schema_info.value.index,
+    )
+    assert dtmf_info.value.message == schema_info.value.message

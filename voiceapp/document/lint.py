@@ -1,9 +1,10 @@
 """The linter: untrusted XML -> the document model plus every located problem.
 
 One walk over the hardened parser's tree checks each element against the schema
-(the rules live in :mod:`voiceapp.schema`; this module only applies them), builds
-the :class:`~voiceapp.document.model.Node` tree, and records problems with the lxml
-element they belong to.  Locations (line, column, element path) are added at the end,
+(the rules live in :mod:`voiceapp.schema`; this module only applies them) and yields
+its problems with the lxml element they belong to; a valid document is the walk
+ending without one, and its :class:`~voiceapp.document.model.Node` tree is read from
+the lxml tree lazily.  Locations (line, column, element path) are added at the end,
 only when there are problems.
 
 - :func:`check` -> ``(document or None, problems)``: the engine.
@@ -14,14 +15,14 @@ only when there are problems.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
 from voiceapp import schema
-from voiceapp.document.model import Node, Response, from_source
+from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
 from voiceapp.document.parser import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -66,6 +67,7 @@ SEVERITY: dict[str, schema.Severity] = {
 """The severity of each code that is not an error (read from the schema's rules)."""
 
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+_NO_QUICK_TEST = frozenset[str]().__contains__  # always false: parse() decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,8 @@ class Problem:
         return f"{self.line or 0}:{self.column or 0}: {self.code} {warning}{self.message}"
 
 
-# A problem before locations: (code, message, element, attribute, text snippet).
-# (code, message, element, attribute, text snippet, element the text follows)
+# A problem before locations: (code, message, element, attribute, text snippet,
+# element the text follows).
 _Raw = tuple[str, str, "etree._Element", str | None, str | None, "etree._Element | None"]
 
 
@@ -117,241 +119,142 @@ def _qname(tag: str) -> str:
     return tag
 
 
-# The parent of the root element: it takes exactly one <Response>.
-_DOCUMENT = Element("#document", "#document", "root", "the document")
-_DOCUMENT.child_map = {"Response": schema.ROOT}
+_LXML_ATTRS: Mapping[Element, Mapping[str, tuple[schema.Attr, Callable[[str], object]]]] = {
+    e: {
+        (_XML_NS + a.name[4:] if a.name.startswith("xml:") else a.name): (
+            a,
+            a.type.accepts or _NO_QUICK_TEST,
+        )
+        for a in e.attrs
+    }
+    for e in schema.ELEMENTS.values()
+}
+"""The attributes of each element by the names lxml gives them (``xml:lang`` is
+``{http://www.w3.org/XML/1998/namespace}lang``), with their type's quick test;
+derived once from the schema."""
 
 
-def _walk(root: etree._Element, max_depth: int) -> list[_Raw]:
-    """Check a whole tree against the schema; the problems, not yet located.
-
-    This loop is the hot path of parsing, so it is written flat and inline: one pass
-    over ``root.iter()`` (lxml's C iterator), each element's schema entry found from
-    its parent's, attribute values checked against each type's memo first."""
+def _walk(root: etree._Element, max_depth: int) -> Iterator[_Raw]:
+    """Every problem of a tree, not yet located, in document order: the one walk.
+    It collects them in a list rather than yielding them from nested generators:
+    check() wants them all when there is one, and generator frames cost more than one
+    call per element (with the quick value tests and the lone-child skip, parse + lint
+    of bench/bench_document.py's 3 documents went from 311K to 277K instructions,
+    valgrind)."""
     problems: list[_Raw] = []
-    # element -> (schema entry, depth), for elements that have children
-    parents: dict[etree._Element | None, tuple[Element, int]] = {None: (_DOCUMENT, 0)}
-    texted: set[etree._Element] = set()  # elements already reported for text
-    for el in root.iter():
-        parent = el.getparent()
-        entry = parents.get(parent)
-        if entry is None:
-            continue  # inside a refused or too deep subtree
-        pspec, pdepth = entry
-        tail = el.tail
-        if tail is not None and pspec.text is None and parent is not None and not tail.isspace():
-            _no_text(parent, pspec, tail, problems, texted, el)
-        tag = el.tag
-        if tag.__class__ is not str:
-            continue  # a comment or processing instruction
-        spec = pspec.child_map.get(tag)
-        if spec is None:
-            _refuse(pspec, el, tag, problems)
-            continue
-        if pdepth >= max_depth:
-            message = f"elements are nested deeper than {max_depth}"
-            problems.append(("too-deep", message, el, None, None, None))
-            continue
-        if len(el):
-            parents[el] = (spec, pdepth + 1)
-        items = el.items()
-        if items:
-            attr_map = spec.attr_map
-            for key, value in items:
-                attr = attr_map.get(key)
-                if attr is None or value not in attr.type._cache:
-                    _check_attr(el, spec, key, value, problems)
-            if spec.required_attrs:
-                _check_required(el, spec, {_qname(k) for k, _ in items}, problems)
-        elif spec.required_attrs:
-            _check_required(el, spec, set(), problems)
-        text = el.text
-        if spec.text is None:
-            if text is not None and not text.isspace():
-                _no_text(el, spec, text, problems, texted)
-        elif not spec.mixed:
-            value = text or ""
-            if len(el):
-                value += "".join(c.tail or "" for c in el)
-            _check_text(el, spec, value.strip(), problems)
-        if spec.rules:
-            _check_rules(el, spec, problems)
-    return problems
-
-
-def _content(el: etree._Element, spec: Element) -> tuple[dict[str, str], list[str], str]:
-    """What the schema's rules read of an element: attributes, child tags, text."""
-    attrs = dict(el.items())  # the rules read no namespaced (xml:) attribute
-    children = [c.tag for c in el if c.tag.__class__ is str]
-    if spec.mixed:
-        text = "".join(el.itertext())
+    if root.tag != "Response":
+        message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
+        problems.append(("root", message, root, None, None, None))
+    elif max_depth < 1:
+        message = f"elements are nested deeper than {max_depth}"
+        problems.append(("too-deep", message, root, None, None, None))
     else:
-        text = (el.text or "") + "".join(c.tail or "" for c in el)
-    return attrs, children, text.strip()
+        _check(root, schema.ROOT, 1, max_depth, problems)
+    return iter(problems)
 
 
-def _check_rules(el: etree._Element, spec: Element, problems: list[_Raw]) -> None:
-    attrs, children, text = _content(el, spec)
-    for rule in spec.rules:
-        message = rule.check(spec, attrs, children, text)
-        if message is not None:
-            attribute = rule.attribute if rule.attribute in attrs else None
-            problems.append((rule.code, message, el, attribute, None, None))
-
-
-# --------------------------------------------------------------- the fast yes-or-no walk
-
-_MEMO_LIMIT = 1024  # attribute lists remembered per element
-
-
-def _valid_children(kids: list[etree._Element], spec: Element, depth: int, max_depth: int) -> bool:
-    """Whether :func:`_walk` would find no problem in ``kids``, the children of an
-    element of ``spec`` at ``depth`` (the root at 1; call it with ``[root]``,
-    ``_DOCUMENT`` and 0 for a whole tree), and everything under them.
-
-    The same checks as :func:`_walk`, in a walk that only answers yes or no, so valid
-    documents (the common case) pay for no bookkeeping; on a no, :func:`_walk` finds
-    and reports the problems.  Attribute lists already found valid for an element
-    are remembered on it."""
+def _check(
+    el: etree._Element, spec: Element, depth: int, max_depth: int, problems: list[_Raw]
+) -> None:
+    """Append the problems of ``el`` (an element of ``spec`` at ``depth``, the root at
+    1) and of everything under it to ``problems``: its attributes, its text, the
+    schema's rules about it as a whole, then its children."""
+    n = len(el)
+    items = el.items()
+    if items:
+        attrs = _LXML_ATTRS[spec]
+        for key, value in items:
+            known = attrs.get(key)
+            if known is None:
+                name = _qname(key)
+                message = f"<{spec.name}> has no attribute {name!r}"
+                problems.append(("unknown-attribute", message, el, name, None, None))
+                continue
+            attr, accepts = known
+            if not accepts(value):
+                try:
+                    attr.type.parse(value)
+                except InvalidValue as exc:
+                    message = f"{attr.name}: {exc.message}"
+                    problems.append((exc.code, message, el, attr.name, None, None))
+    for attr in spec.required_attrs:
+        if all(_qname(key) != attr.name for key, _ in items):
+            message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
+            problems.append(("missing-attribute", message, el, None, None, None))
+    text_type = spec.text
+    own = el.text  # read once: lxml makes a new str on each read
+    if text_type is None:
+        if own is not None and not own.isspace():  # _has_text(), inline
+            problems.append(_no_text(el, spec, own))
+    elif not spec.mixed:
+        value = own or ""
+        if n:
+            value += "".join([c.tail or "" for c in el])
+        value = value.strip()
+        if not value:
+            if spec.text_required:
+                message = f"<{spec.name}> needs text ({text_type.describe()})"
+                problems.append(("missing-text", message, el, None, None, None))
+        elif text_type.accepts is None or not text_type.accepts(value):
+            try:
+                text_type.parse(value)
+            except InvalidValue as exc:
+                problems.append((exc.code, f"text: {exc.message}", el, None, value[:20], None))
+    rules = spec.rules
+    if rules and n == 1 and el[0].tag in ONE_CHILD_OK[spec]:
+        rules = ()  # a lone child that keeps every rule (a <Dial> with one <Number>)
+    if rules:
+        # what the rules read: attributes, the tags of the child elements, the text
+        if n:
+            # elements only (no comments, PIs or entities): their tags are str
+            tags: list[str] = [c.tag for c in el.iterchildren(etree.Element)]  # type: ignore[misc]
+            if spec.mixed:
+                text = "".join(el.itertext())
+            else:
+                text = (own or "") + "".join([c.tail or "" for c in el])
+            text = text.strip()
+        else:
+            tags = []
+            text = (own or "").strip()
+            if text:
+                rules = LEAF_RULES[spec]  # what a text leaf keeps is not checked
+        if rules:
+            given = dict(items)  # the rules read no namespaced (xml:) attribute
+            for rule in rules:
+                found = rule.check(spec, given, tags, text)
+                if found is not None:
+                    attribute = rule.attribute if rule.attribute in given else None
+                    problems.append((rule.code, found, el, attribute, None, None))
+    if not n:
+        return
     child_map = spec.child_map
-    no_text = spec.text is None
-    for c in kids:
-        if no_text:
+    # text between the children, where el takes none, is reported once per element
+    check_tails = text_type is None and not _has_text(own)
+    depth += 1
+    for c in el:
+        if check_tails:
             tail = c.tail
-            if tail is not None and not tail.isspace():
-                return False
+            if tail is not None and not tail.isspace():  # _has_text(), inline in this loop
+                check_tails = False
+                problems.append(_no_text(el, spec, tail, c))
         tag = c.tag
         cspec = child_map.get(tag)  # type: ignore[arg-type]
         if cspec is None:
             if tag.__class__ is str:
-                return False  # not allowed here
-            continue  # a comment or processing instruction
-        if depth >= max_depth:
-            return False
-        items = c.items()
-        if items:
-            key = tuple(items)
-            memo = cspec.valid_items
-            if key not in memo:
-                if not _valid_items(cspec, items):
-                    return False
-                if len(memo) < _MEMO_LIMIT:
-                    memo.add(key)
-        elif cspec.required_attrs:
-            return False
-        value_type = cspec.value_type
-        if len(c):
-            grandkids = c.getchildren()
-            if value_type is not None:
-                value = c.text or ""
-                for x in grandkids:
-                    tail = x.tail
-                    if tail is not None:
-                        value += tail
-                if not _valid_text(cspec, value_type, value):
-                    return False
-            elif cspec.text is None:
-                text = c.text
-                if text is not None and not text.isspace():
-                    return False
-            if not _valid_children(grandkids, cspec, depth + 1, max_depth):
-                return False
-        elif value_type is not None:
-            leaf = c.text
-            if leaf is None:
-                if cspec.text_required:
-                    return False
-            elif leaf not in value_type._cache and not _valid_text(cspec, value_type, leaf):
-                return False
-        elif cspec.text is None:
-            text = c.text
-            if text is not None and not text.isspace():
-                return False
-        rules = cspec.rules
-        if rules:
-            # what the rules read (as _content gives it): attributes, child tags, text
-            n = len(c)
-            if n == 1 and c[0].tag in cspec.one_child_ok:
-                rules = ()  # a lone child that keeps every rule, whatever else
-            elif n:
-                tags = [x.tag for x in c if x.tag.__class__ is str]
-                if cspec.mixed:
-                    text = "".join(c.itertext())
-                else:
-                    text = (c.text or "") + "".join([x.tail or "" for x in c])
-                text = text.strip()
-            else:
-                tags = _NO_TAGS
-                text = (c.text or "").strip()
-                if text:
-                    rules = cspec.leaf_rules  # what a text leaf keeps is not checked
-            if rules:
-                attrs = dict(items) if items else _NO_ATTRS
-                for rule in rules:
-                    if rule.check(cspec, attrs, tags, text) is not None:  # type: ignore[arg-type]
-                        return False
-    return True
+                problems.append(_refused(spec, c, tag))
+            continue  # a comment or processing instruction when tag is not a str
+        if depth > max_depth:
+            message = f"elements are nested deeper than {max_depth}"
+            problems.append(("too-deep", message, c, None, None, None))
+            continue
+        _check(c, cspec, depth, max_depth, problems)
 
 
-_NO_TAGS: list[str] = []
-_NO_ATTRS: dict[str, str] = {}
+def _has_text(text: str | None) -> bool:
+    return text is not None and not text.isspace()
 
 
-def _valid_items(spec: Element, items: list[tuple[str, str]]) -> bool:
-    """Every attribute known and of its type, every required one present."""
-    attr_map = spec.attr_map
-    names = set()
-    for key, value in items:
-        name = _qname(key)
-        attr = attr_map.get(name)
-        if attr is None:
-            return False
-        try:
-            attr.type.parse(value)
-        except InvalidValue:
-            return False
-        names.add(name)
-    return all(attr.name in names for attr in spec.required_attrs)
-
-
-def _valid_text(spec: Element, value_type: schema.ValueType, value: str) -> bool:
-    """The text of an element whose text is one value (joined, not yet stripped)."""
-    value = value.strip()
-    if not value:
-        return not spec.text_required
-    if value not in value_type._cache:
-        try:
-            value_type.parse(value)
-        except InvalidValue:
-            return False
-    return True
-
-
-def _check_attr(
-    el: etree._Element, spec: Element, key: str, value: str, problems: list[_Raw]
-) -> None:
-    name = _qname(key)
-    attr = spec.attr_map.get(name)
-    if attr is None:
-        message = f"<{spec.name}> has no attribute {name!r}"
-        problems.append(("unknown-attribute", message, el, name, None, None))
-        return
-    try:
-        attr.type.parse(value)
-    except InvalidValue as exc:
-        problems.append((exc.code, f"{name}: {exc.message}", el, name, None, None))
-
-
-def _check_required(
-    el: etree._Element, spec: Element, present: set[str], problems: list[_Raw]
-) -> None:
-    for attr in spec.required_attrs:
-        if attr.name not in present:
-            message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
-            problems.append(("missing-attribute", message, el, None, None, None))
-
-
-def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Raw]) -> None:
+def _refused(parent: Element, child: etree._Element, tag: str) -> _Raw:
     name = _qname(tag)
     if name == "Response":
         code, message = "nested-response", "<Response> can only be the root"
@@ -359,46 +262,16 @@ def _refuse(parent: Element, child: etree._Element, tag: str, problems: list[_Ra
         code, message = "child-not-allowed", f"<{name}> is not allowed inside <{parent.name}>"
     else:
         code, message = "unknown-element", f"<{name}> is not an element of the dialect"
-    problems.append((code, message, child, None, None, None))
+    return (code, message, child, None, None, None)
 
 
 def _no_text(
-    el: etree._Element,
-    spec: Element,
-    text: str,
-    problems: list[_Raw],
-    texted: set[etree._Element],
-    anchor: etree._Element | None = None,
-) -> None:
-    """Report text in ``el``, which takes none; ``anchor`` is the child it follows."""
-    if el in texted:
-        return  # one text problem per element is enough
-    texted.add(el)
+    el: etree._Element, spec: Element, text: str, anchor: etree._Element | None = None
+) -> _Raw:
+    """Text in ``el``, which takes none; ``anchor`` is the child it follows."""
     snippet = text.strip()
     message = f"<{spec.name}> takes no text, found {snippet[:40]!r}"
-    problems.append(("text-not-allowed", message, el, None, snippet[:20], anchor))
-
-
-def _check_text(el: etree._Element, element: Element, value: str, problems: list[_Raw]) -> None:
-    text_type = element.text
-    assert text_type is not None
-    if not value:
-        if element.text_required:
-            problems.append(
-                (
-                    "missing-text",
-                    f"<{element.name}> needs text ({text_type.describe()})",
-                    el,
-                    None,
-                    None,
-                    None,
-                )
-            )
-        return
-    try:
-        text_type.parse(value)
-    except InvalidValue as exc:
-        problems.append((exc.code, f"text: {exc.message}", el, None, value[:20], None))
+    return ("text-not-allowed", message, el, None, snippet[:20], anchor)
 
 
 def check(
@@ -413,15 +286,11 @@ def check(
         root, source = load(data, max_bytes)
     except ParseFailure as failure:
         return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
-    if _valid_children([root], _DOCUMENT, 0, max_depth):  # it checks the root's tag too
-        return from_source(root), []
-    if root.tag != "Response":
-        message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
-        return None, _locate(root, source, [("root", message, root, None, None, None)])
     problems = _walk(root, max_depth)
-    if not problems:
+    first = next(problems, None)
+    if first is None:
         return from_source(root), []
-    located = _locate(root, source, problems)
+    located = _locate(root, source, [first, *problems])
     if any(p.severity == "error" for p in located):
         return None, located
     return from_source(root), located  # warnings only

@@ -19,11 +19,12 @@ Timing rules (all exact, in whole milliseconds):
   ``duration_ms`` is the end of the last event.
 
 The gap between adjacent tones is silence, not an event: schedule by ``start_ms``.
+The grammar itself is the schema's (:func:`voiceapp.schema.check_digits`): one
+check for the builder, the linter, the REST API and the dialer.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -32,6 +33,13 @@ from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 from voiceapp.errors import DigitsError
+from voiceapp.schema import (
+    DTMF_MAX_LENGTH,
+    DTMF_TONE_MS_RANGE,
+    DTMF_TONES,
+    InvalidValue,
+    check_digits,
+)
 
 __all__ = [
     "DEFAULT_GAP_MS",
@@ -50,7 +58,7 @@ __all__ = [
 ]
 
 #: The sixteen DTMF symbols, in RFC 4733 event-code order (0-9, *, #, A-D).
-TONES = "0123456789*#ABCD"
+TONES = DTMF_TONES
 #: How long each wait character lasts.
 WAIT_MS: dict[str, int] = {"w": 500, "W": 1000}
 
@@ -62,18 +70,14 @@ DEFAULT_TONE_MS = 200
 DEFAULT_GAP_MS = 400
 #: Accepted tone length (for ``tone_ms`` and the ``@ms`` suffix): the W3C
 #: insertDTMF bounds, 40 ms (the Q.24 recognition minimum) to 6000 ms.
-TONE_MS_RANGE = (40, 6000)
+TONE_MS_RANGE = DTMF_TONE_MS_RANGE
 #: Accepted gap between tones: 40 ms (Q.24 minimum pause) to 6000 ms.
 GAP_MS_RANGE = (40, 6000)
 #: Default maximum length of a digit string, in characters (suffix included).
-DEFAULT_MAX_LENGTH = 256
+DEFAULT_MAX_LENGTH = DTMF_MAX_LENGTH
 #: Twilio's REST ``SendDigits`` takes at most 32 characters; pass it as
 #: ``max_length`` for strict parity.
 TWILIO_REST_MAX_LENGTH = 32
-
-_ALLOWED = "0-9 * # A-D w W"
-_VALID = re.compile(r"[0-9A-D*#wW]+(?:@[0-9]{1,6})?")
-_SYMBOLS = frozenset(TONES + "wW")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,29 +177,16 @@ def parse_digits(
         raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
     if type(text) is not str:
         raise TypeError(f"digits must be a str, got {type(text).__name__}")
-    if len(text) > max_length:
-        for index, char in enumerate(text[:max_length]):
-            if char not in _SYMBOLS and char != "@":
-                _diagnose(text[: index + 1])  # an earlier bad character wins
-        raise DigitsError(
-            f"digit string is {len(text)} characters long, the limit is {max_length}",
-            code="digits-too-long",
-            index=max_length,
-        )
-    if _VALID.fullmatch(text) is None:
-        _diagnose(text)  # always raises
+    try:
+        check_digits(text, max_length)
+    except InvalidValue as exc:
+        raise DigitsError(exc.message, code=exc.code, index=exc.index or 0) from None
 
     body = text
     at = text.find("@")
     if at >= 0:
         body = text[:at]
         tone_ms = int(text[at + 1 :])
-        if not TONE_MS_RANGE[0] <= tone_ms <= TONE_MS_RANGE[1]:
-            raise DigitsError(
-                f"tone length @{tone_ms} ms is outside {TONE_MS_RANGE[0]}-{TONE_MS_RANGE[1]} ms",
-                code="digits-bad-suffix",
-                index=at + 1,
-            )
 
     step = tone_ms + gap_ms
     if "w" not in body and "W" not in body:  # the common case: tones only
@@ -285,50 +276,3 @@ def _make_tones(digits: str, starts: Iterable[int], tone_ms: int) -> list[Event]
     _DRAIN(map(_SET_START, tones, starts))
     _DRAIN(map(_SET_DURATION, tones, repeat(tone_ms, k)))
     return tones
-
-
-def _diagnose(text: str) -> None:
-    """Slow path: find the first problem in a string the fast regex refused."""
-    if not text:
-        raise DigitsError("digit string is empty", code="digits-empty", index=0)
-    for index, char in enumerate(text):
-        if char in _SYMBOLS:
-            continue
-        if char == "@":
-            _diagnose_suffix(text, index)
-        hint = ""
-        if char in "abcd":
-            hint = f" (tones A-D are upper case: {char.upper()!r})"
-        elif char in ",pP":
-            hint = " (use 'w' for a 0.5 s wait or 'W' for 1 s)"
-        raise DigitsError(
-            f"{char!r} is not a DTMF symbol; allowed: {_ALLOWED}{hint}",
-            code="digits-bad-char",
-            index=index,
-        )
-    raise AssertionError(f"unreachable: {text!r} passed every check")  # pragma: no cover
-
-
-def _diagnose_suffix(text: str, at: int) -> None:
-    if at == 0:
-        raise DigitsError("no digits before the '@' tone length", code="digits-empty", index=0)
-    number = text[at + 1 :]
-    if not number:
-        raise DigitsError(
-            "'@' must be followed by a tone length in milliseconds, e.g. '123@200'",
-            code="digits-bad-suffix",
-            index=at,
-        )
-    for offset, char in enumerate(number):
-        if not "0" <= char <= "9":
-            raise DigitsError(
-                f"tone length after '@' must be a whole number of milliseconds, got {char!r}",
-                code="digits-bad-suffix",
-                index=at + 1 + offset,
-            )
-    # Only digits, but too many of them for the fast path: out of range.
-    raise DigitsError(
-        f"tone length @{number} ms is outside {TONE_MS_RANGE[0]}-{TONE_MS_RANGE[1]} ms",
-        code="digits-bad-suffix",
-        index=at + 1,
-    )
