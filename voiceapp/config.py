@@ -40,7 +40,7 @@ from voiceapp.destinations import (
     calling_code,
     number_type_name,
 )
-from voiceapp.errors import ConfigError, Invalid
+from voiceapp.errors import ConfigError, InvalidValue
 from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.limits import RateLimit
@@ -65,7 +65,7 @@ def _bool(value: Any) -> bool:
             return True
         if text in {"0", "false", "no", "off", ""}:
             return False
-    raise Invalid("must be a boolean (true/false, 1/0, yes/no, on/off)")
+    raise InvalidValue("must be a boolean (true/false, 1/0, yes/no, on/off)")
 
 
 def _int_range(low: int, high: int) -> Converter:
@@ -75,14 +75,14 @@ def _int_range(low: int, high: int) -> Converter:
 def _float_range(low: float, high: float) -> Converter:
     def convert(value: Any) -> float:
         if isinstance(value, bool):
-            raise Invalid(f"must be a number from {low:g} to {high:g}")
+            raise InvalidValue(f"must be a number from {low:g} to {high:g}")
         if isinstance(value, str):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise Invalid(f"must be a number from {low:g} to {high:g}") from None
+                raise InvalidValue(f"must be a number from {low:g} to {high:g}") from None
         if not isinstance(value, int | float) or not low <= value <= high:
-            raise Invalid(f"must be a number from {low:g} to {high:g}")
+            raise InvalidValue(f"must be a number from {low:g} to {high:g}")
         return float(value)
 
     return convert
@@ -90,7 +90,7 @@ def _float_range(low: float, high: float) -> Converter:
 
 def _str(value: Any) -> str:
     if not isinstance(value, str):
-        raise Invalid("must be a string")
+        raise InvalidValue("must be a string")
     return value
 
 
@@ -102,16 +102,16 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         for item in value:
             if not isinstance(item, str) or not item.strip():
-                raise Invalid("must be a list of non-empty strings")
+                raise InvalidValue("must be a list of non-empty strings")
         return tuple(item.strip() for item in value)
-    raise Invalid("must be a list of strings (comma-separated in the environment)")
+    raise InvalidValue("must be a list of strings (comma-separated in the environment)")
 
 
 def _choice(*choices: str) -> Converter:
     def convert(value: Any) -> str:
         if isinstance(value, str) and value.strip().lower() in choices:
             return value.strip().lower()
-        raise Invalid("must be one of " + ", ".join(choices))
+        raise InvalidValue("must be one of " + ", ".join(choices))
 
     return convert
 
@@ -122,9 +122,9 @@ def _store_url(value: Any) -> str:
         return text  # the default: a SQLite file in the instance folder
     scheme = urlsplit(text).scheme
     if scheme not in {"sqlite", "redis", "rediss", "unix"}:
-        raise Invalid("must be a sqlite:///path, redis://host:port/db or rediss:// URL")
+        raise InvalidValue("must be a sqlite:///path, redis://host:port/db or rediss:// URL")
     if scheme == "sqlite" and not text.startswith("sqlite:///"):
-        raise Invalid("a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+        raise InvalidValue("a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
     return text
 
 
@@ -134,16 +134,16 @@ def _http_url(value: Any) -> str:
         return text
     parts = urlsplit(text)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise Invalid("must be an absolute http(s) URL such as https://voice.example.com")
+        raise InvalidValue("must be an absolute http(s) URL such as https://voice.example.com")
     if parts.query or parts.fragment:
-        raise Invalid("must not have a query or fragment")
+        raise InvalidValue("must not have a query or fragment")
     return text
 
 
 def _region(value: Any) -> str:
     text = _str(value).strip().upper()
     if text and (len(text) != 2 or not text.isalpha()):
-        raise Invalid("must be an ISO 3166-1 alpha-2 region such as TW or US")
+        raise InvalidValue("must be an ISO 3166-1 alpha-2 region such as TW or US")
     return text
 
 
@@ -172,12 +172,12 @@ def _outbound_numbers(value: Any) -> tuple[tuple[str, str], ...]:
     elif isinstance(value, list | tuple):
         items = [(v, "active") if isinstance(v, str) else tuple(v) for v in value]
     else:
-        raise Invalid('must be a table of "+E164" = "active" | "inactive"')
+        raise InvalidValue('must be a table of "+E164" = "active" | "inactive"')
     out: dict[str, str] = {}
     for number, status in items:
         e164 = checks.e164(number)
         if not isinstance(status, str) or status.strip().lower() not in NUMBER_STATUSES:
-            raise Invalid(f"{number}: status {status!r} must be one of active, inactive")
+            raise InvalidValue(f"{number}: status {status!r} must be one of active, inactive")
         out[e164] = status.strip().lower()
     return tuple(out.items())
 
@@ -189,7 +189,7 @@ def _host_ports(value: Any) -> tuple[str, ...]:
     for entry in entries:
         host, sep, port = entry.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise Invalid(f"{entry!r} is not host:port (e.g. 127.0.0.1:8000)")
+            raise InvalidValue(f"{entry!r} is not host:port (e.g. 127.0.0.1:8000)")
         out.append(host.lower() + ":" + str(int(port)))
     return tuple(out)
 
@@ -200,7 +200,7 @@ def _items(value: Any, what: str) -> list[Any]:
         return [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list | tuple):
         return list(value)
-    raise Invalid(f"must be a list of {what} (comma-separated in the environment)")
+    raise InvalidValue(f"must be a list of {what} (comma-separated in the environment)")
 
 
 def _number_types(value: Any) -> tuple[str, ...]:
@@ -208,7 +208,7 @@ def _number_types(value: Any) -> tuple[str, ...]:
     try:
         return tuple(dict.fromkeys(number_type_name(item) for item in _items(value, "types")))
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise InvalidValue(str(exc)) from None
 
 
 def _calling_codes(*, allow_all: bool) -> Converter:
@@ -223,7 +223,7 @@ def _calling_codes(*, allow_all: bool) -> Converter:
             try:
                 out.append(str(calling_code(item)))
             except ValueError as exc:
-                raise Invalid(str(exc)) from None
+                raise InvalidValue(str(exc)) from None
         return tuple(dict.fromkeys(out))
 
     return convert
@@ -238,7 +238,7 @@ def _network(value: Any) -> NetworkConfig:
     if isinstance(value, NetworkConfig):
         return value
     if not isinstance(value, Mapping):
-        raise Invalid("must be a table (see docs/dialer.md, the simulated network)")
+        raise InvalidValue("must be a table (see docs/dialer.md, the simulated network)")
     return NetworkConfig.from_dict(value, key="network")
 
 
@@ -247,7 +247,7 @@ def _retry(value: Any) -> RetryPolicy:
     if isinstance(value, RetryPolicy):
         return value
     if not isinstance(value, Mapping):
-        raise Invalid("must be a table: attempts, first_delay, factor, max_delay")
+        raise InvalidValue("must be a table: attempts, first_delay, factor, max_delay")
     return RetryPolicy.from_dict(value, key="callback_retry")
 
 
@@ -257,7 +257,7 @@ def _compat(value: Any) -> CompatConfig | None:
     if value is None or isinstance(value, CompatConfig):
         return value
     if not isinstance(value, Mapping):
-        raise Invalid("must be a table of vendors (see docs/compat.md)")
+        raise InvalidValue("must be a table of vendors (see docs/compat.md)")
     compat = CompatConfig.from_dict(value, key="compat")
     known = registry()
     for key, app in compat.apps():
@@ -277,7 +277,7 @@ def _rate_limit(value: Any) -> RateLimit | None:
     try:
         return RateLimit.parse(_str(value), key="rate limit")
     except ConfigError as exc:
-        raise Invalid(exc.message) from None
+        raise InvalidValue(exc.message) from None
 
 
 def _receivers(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -285,25 +285,25 @@ def _receivers(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if isinstance(value, tuple):
         return value
     if not isinstance(value, Mapping):
-        raise Invalid('must be a table of "host" or "host:port" = ["secret", ...]')
+        raise InvalidValue('must be a table of "host" or "host:port" = ["secret", ...]')
     out: dict[str, tuple[str, ...]] = {}
     for host, secrets in value.items():
         name = str(host).strip().lower()
         if not name or "/" in name or "@" in name:
-            raise Invalid(f"{host!r} is not a host or host:port")
+            raise InvalidValue(f"{host!r} is not a host or host:port")
         try:
             keys = _str_list(secrets)
-        except Invalid as exc:
-            raise Invalid(f"{name}: {exc}") from None
+        except InvalidValue as exc:
+            raise InvalidValue(f"{name}: {exc}") from None
         if not keys:
-            raise Invalid(f"{name}: needs at least one secret")
+            raise InvalidValue(f"{name}: needs at least one secret")
         out[name] = keys
     return tuple(sorted(out.items()))
 
 
 def _callable(value: Any) -> Any:
     if value is not None and not callable(value):
-        raise Invalid("must be a callable returning seconds since the epoch")
+        raise InvalidValue("must be a callable returning seconds since the epoch")
     return value
 
 
@@ -774,7 +774,7 @@ def _convert(name: str, value: Any, source: str) -> Any:
     convert: Converter = FIELDS[name].metadata["convert"]
     try:
         return convert(value)
-    except Invalid as exc:
+    except InvalidValue as exc:
         raise ConfigError(f"{source}: {name} {exc}", code="config-value", field=name) from None
 
 

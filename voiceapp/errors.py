@@ -35,8 +35,11 @@ itself as a dict, so the web layer needs a single error handler.
      ├── RateLimited            too many requests for a key or a number (429, Retry-After)
      └── StoreError             the session / call store failed (503)
 
-    Invalid (ValueError)        a value check's refusal before it has a location
-                                (voiceapp.checks); the caller raises it located
+    InvalidValue (ValueError)   a value type's or check's refusal before it has a
+                                location (schema, voiceapp.checks); the caller
+                                raises it located
+    ParseFailure (Exception)    the hardened parser's refusal of an input (a located
+                                problem the linter reports)
 """
 
 from __future__ import annotations
@@ -56,11 +59,12 @@ __all__ = [
     "FetchError",
     "HeaderError",
     "IllegalTransition",
-    "Invalid",
+    "InvalidValue",
     "JsonTooDeep",
     "MissingField",
     "NotFoundError",
     "OutboundBlocked",
+    "ParseFailure",
     "PhoneError",
     "RateLimited",
     "StoreError",
@@ -371,14 +375,18 @@ class TemplateError(ConfigError):
         return loc
 
 
-class Invalid(ValueError):
-    """Raised by a check: the message says what the value should be; ``code`` is the
-    stable code a request error carries (a config error carries its table's)."""
+class InvalidValue(ValueError):
+    """A value a type or a check refuses, before anyone knows where the value sits: the
+    message says what it should be, ``code`` is the stable problem code and ``index`` a
+    character of it.  The caller adds the location: the linter and the builder (an XML
+    path and line), :func:`voiceapp.checks.located` (a request field), a config
+    :class:`~voiceapp.settings_tables.key.Key` (a config key, with its table's code)."""
 
-    def __init__(self, message: str, code: str = "invalid-value") -> None:
+    def __init__(self, message: str, code: str = "bad-value", *, index: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.index = index
 
 
 class FetchError(VoiceappError):
@@ -415,3 +423,14 @@ class IllegalTransition(VoiceappError):
         super().__init__(f"a call that is {from_status} cannot take event {event} ({hint})")
         self.from_status = from_status
         self.event = event
+
+
+class ParseFailure(Exception):
+    """The input is not a document we will read; carries a located problem."""
+
+    def __init__(self, code: str, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column

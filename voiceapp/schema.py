@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, get_args
 
+from voiceapp.errors import InvalidValue
+
 __all__ = [
     "DTMF_MAX_LENGTH",
     "DTMF_TONES",
@@ -44,7 +46,6 @@ __all__ = [
     "Enum",
     "HttpMethod",
     "Int",
-    "InvalidValue",
     "Keys",
     "List",
     "Method",
@@ -68,16 +69,6 @@ __all__ = [
 
 FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 """Characters XML 1.0 cannot carry at all (not even as character references)."""
-
-
-class InvalidValue(ValueError):
-    """A value a type refuses; ``code`` is the stable problem code, ``index`` a character."""
-
-    def __init__(self, message: str, *, code: str = "bad-value", index: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.index = index
 
 
 def check_chars(text: str) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support.walks import near_misses_agree
 
 from voiceapp import Node, Response, lint, parse
+from voiceapp.errors import InvalidValue
 from voiceapp.schema import (
     ROOT,
     Bool,
@@ -18,7 +20,6 @@ from voiceapp.schema import (
     Element,
     Enum,
     Int,
-    InvalidValue,
     Keys,
     List,
     OneOf,
@@ -196,6 +197,4 @@ def test_any_text_round_trips_in_say_and_attributes(text: str) -> None:
 def test_fast_walk_agrees_on_near_valid_documents(doc: Response, data: st.DataObject) -> None:
     """Random valid documents and near misses of them: the linter's fast walk and its
     full walk agree."""
-    from .test_robustness import near_misses_agree
-
     near_misses_agree(doc.to_xml(), data)

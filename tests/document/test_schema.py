@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voiceapp.errors import InvalidValue
 from voiceapp.schema import (
     ELEMENTS,
     ROOT,
@@ -12,7 +13,6 @@ from voiceapp.schema import (
     Duration,
     Enum,
     Int,
-    InvalidValue,
     Keys,
     List,
     Pattern,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 from voiceapp import checks
 from voiceapp.apps.templates import Templates
 from voiceapp.checks import located
-from voiceapp.errors import DigitsError, Invalid, PhoneError, ValidationError
+from voiceapp.errors import DigitsError, InvalidValue, PhoneError, ValidationError
 from voiceapp.stores.base import Session
 
 #: The deepest nesting of objects and lists in an app's variables (an IVR tree of
@@ -168,7 +168,7 @@ def check_variables(variables: Any, *, at: str = "variables") -> Mapping[str, An
 @dataclass(frozen=True)
 class Variable:
     """One variable an app accepts: its check (a :mod:`voiceapp.checks` check: value →
-    clean value, or :class:`~voiceapp.errors.Invalid`), whether it is required, and the
+    clean value, or :class:`~voiceapp.errors.InvalidValue`), whether it is required, and the
     default taken when it is absent or null (None: no default, the variable is left out)."""
 
     name: str
@@ -204,7 +204,7 @@ _PIN = re.compile(r"[0-9]{4,10}")
 def pin(value: Any) -> str:
     """A PIN: a string of 4 to 10 digits (a string keeps leading zeros)."""
     if not isinstance(value, str) or _PIN.fullmatch(value) is None:
-        raise Invalid('must be a string of 4 to 10 digits, such as "8970"', "invalid-pin")
+        raise InvalidValue('must be a string of 4 to 10 digits, such as "8970"', "invalid-pin")
     return value
 
 

@@ -23,18 +23,10 @@ from lxml import etree
 
 from voiceapp import schema
 from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
-from voiceapp.document.parser import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_DEPTH,
-    Locator,
-    ParseFailure,
-    load,
-)
+from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Locator, load
 from voiceapp.document.serialize import serialize
-from voiceapp.errors import DocumentError
-from voiceapp.schema import Element, InvalidValue
-
-__all__ = ["CODES", "SEVERITY", "Problem", "check", "iter_problems", "lint", "parse", "validate"]
+from voiceapp.errors import DocumentError, InvalidValue, ParseFailure
+from voiceapp.schema import Element
 
 CODES: dict[str, str] = {
     "too-large": "the input is larger than the size cap (default 1 MiB)",

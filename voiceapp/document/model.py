@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING, Any
 from voiceapp import schema
 from voiceapp.document.serialize import Check
 from voiceapp.document.serialize import serialize as _serialize
-from voiceapp.errors import DocumentError
-from voiceapp.schema import Attr, Element, InvalidValue, Rule
+from voiceapp.errors import DocumentError, InvalidValue
+from voiceapp.schema import Attr, Element, Rule
 
 if TYPE_CHECKING:
     from lxml import etree
 
-__all__ = ["Node", "Response"]
 
 _MISSING: Any = object()
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"

@@ -21,21 +21,10 @@ from functools import cached_property
 
 from lxml import etree
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "Locator", "ParseFailure", "load"]
+from voiceapp.errors import ParseFailure
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 64
-
-
-class ParseFailure(Exception):
-    """The input is not a document we will read; carries a located problem."""
-
-    def __init__(self, code: str, message: str, line: int | None, column: int | None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.column = column
 
 
 def new_parser(*, force_utf8: bool = False) -> etree.XMLParser:

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from voiceapp.document.model import Node
     from voiceapp.schema import Element
 
-__all__ = ["DECLARATION", "serialize"]
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 

@@ -32,30 +32,8 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
-from voiceapp.errors import DigitsError
-from voiceapp.schema import (
-    DTMF_MAX_LENGTH,
-    DTMF_TONE_MS_RANGE,
-    DTMF_TONES,
-    InvalidValue,
-    check_digits,
-)
-
-__all__ = [
-    "DEFAULT_GAP_MS",
-    "DEFAULT_MAX_LENGTH",
-    "DEFAULT_TONE_MS",
-    "GAP_MS_RANGE",
-    "TONES",
-    "TONE_MS_RANGE",
-    "TWILIO_REST_MAX_LENGTH",
-    "WAIT_MS",
-    "Event",
-    "Timeline",
-    "Tone",
-    "Wait",
-    "parse_digits",
-]
+from voiceapp.errors import DigitsError, InvalidValue
+from voiceapp.schema import DTMF_MAX_LENGTH, DTMF_TONE_MS_RANGE, DTMF_TONES, check_digits
 
 #: The sixteen DTMF symbols, in RFC 4733 event-code order (0-9, *, #, A-D).
 TONES = DTMF_TONES

@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceapp import checks
-from voiceapp.errors import Invalid
+from voiceapp.errors import InvalidValue
 from voiceapp.settings_tables.key import Key
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -244,7 +244,7 @@ class ThunderNumber:
 
 def _balance(value: Any) -> float | None:
     if value is not None and not checks.is_number(value):
-        raise Invalid("must be a number (the org balance; <= 0 blocks calls)")
+        raise InvalidValue("must be a number (the org balance; <= 0 blocks calls)")
     return None if value is None else float(value)
 
 

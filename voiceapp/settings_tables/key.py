@@ -2,7 +2,7 @@
 
 A :class:`Key` is where a value sits (``compat.feather.numbers.<uuid>.agents[0]``)
 together with the error code of its table; :meth:`Key.check` runs a check and turns
-its :class:`~voiceapp.errors.Invalid` into a :class:`~voiceapp.errors.ConfigError`
+its :class:`~voiceapp.errors.InvalidValue` into a :class:`~voiceapp.errors.ConfigError`
 naming the key: the one place a config location is added.  :mod:`voiceapp.config`
 reads its top-level settings with the same checks.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from voiceapp.errors import ConfigError, Invalid
+from voiceapp.errors import ConfigError, InvalidValue
 
 T = TypeVar("T")
 
@@ -42,10 +42,11 @@ class Key:
         return ConfigError(f"{self.path}: {message}", code=self.code, field=self.path)
 
     def check(self, check: Callable[[Any], T], value: Any) -> T:
-        """``check(value)``, its :class:`Invalid` raised as a ``ConfigError`` naming this key."""
+        """``check(value)``, its :class:`~voiceapp.errors.InvalidValue` raised as a
+        ``ConfigError`` naming this key."""
         try:
             return check(value)
-        except Invalid as exc:
+        except InvalidValue as exc:
             raise self.fail(exc.message) from None
 
     def table(self, value: Any, allowed: Collection[str] | None = None) -> Mapping[str, Any]:

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from voiceapp import checks
-from voiceapp.errors import Invalid
+from voiceapp.errors import InvalidValue
 from voiceapp.settings_tables.key import Key
 
 
 def _factor(value: Any) -> float:
     if not checks.is_number(value) or value < 1:
-        raise Invalid(f"must be a number of at least 1, got {value!r}")
+        raise InvalidValue(f"must be a number of at least 1, got {value!r}")
     return float(value)
 
 

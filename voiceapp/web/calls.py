@@ -51,7 +51,7 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.errors import (
     BadRequestBody,
     DigitsError,
-    Invalid,
+    InvalidValue,
     JsonTooDeep,
     NotFoundError,
     ValidationError,
@@ -93,7 +93,7 @@ _URL_TEXT = checks.string()
 
 def _object(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise Invalid(f"must be an object, not {_json_type(value)}", "invalid-type")
+        raise InvalidValue(f"must be an object, not {_json_type(value)}", "invalid-type")
     return value
 
 
@@ -101,9 +101,9 @@ def _event_names(value: Any) -> str | list[str]:
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
-        raise Invalid("must be a space-separated string or a list", "invalid-type")
+        raise InvalidValue("must be a space-separated string or a list", "invalid-type")
     if not all(isinstance(item, str) for item in value):
-        raise Invalid("must list event names", "invalid-type")
+        raise InvalidValue("must list event names", "invalid-type")
     return value
 
 
