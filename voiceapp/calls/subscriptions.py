@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
+from voiceapp.calls.records import CallSpec
 from voiceapp.calls.states import CallbackEvent
 from voiceapp.errors import ValidationError
 from voiceapp.schema import HTTP_METHODS, HttpMethod
@@ -125,6 +126,17 @@ class Subscription:
             method=method,
             secret_key=secret_key or None,
             optional=parse_optional(optional),
+        )
+
+    @classmethod
+    def of(cls, spec: CallSpec) -> Subscription:
+        """The a-leg subscription a stored call asked for (its fields, checked again)."""
+        return cls.from_fields(
+            status_callback=spec.status_callback,
+            status_callback_event=spec.status_callback_events,
+            status_callback_method=spec.status_callback_method,
+            secret_key=spec.secret_key,
+            optional=spec.optional,
         )
 
     def wants(self, event: CallbackEvent | None) -> bool:

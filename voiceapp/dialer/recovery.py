@@ -279,13 +279,7 @@ class Recovery:
         """End a call whose worker died, where it stood (see :meth:`recover`)."""
         now = self.worker.store_now()  # compared with the stored times of the dead worker
         spec = record.spec
-        a_sub = Subscription.from_fields(
-            status_callback=spec.status_callback,
-            status_callback_event=spec.status_callback_events,
-            status_callback_method=spec.status_callback_method,
-            secret_key=spec.secret_key,
-            optional=spec.optional,
-        )
+        a_sub = Subscription.of(spec)
         legs = [*record.legs[1:], *record.legs[:1]]  # b-legs first, the a-leg ends the call
         alive = last_alive(record)
         for leg in legs:

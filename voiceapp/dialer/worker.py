@@ -577,13 +577,7 @@ class Dialer:
         or the destination policy refuses its ``to`` (the call is then failed)."""
         spec = record.spec
         try:
-            subscription = Subscription.from_fields(
-                status_callback=spec.status_callback,
-                status_callback_event=spec.status_callback_events,
-                status_callback_method=spec.status_callback_method,
-                secret_key=spec.secret_key,
-                optional=spec.optional,
-            )
+            subscription = Subscription.of(spec)
             timeout = float(spec.extra.get("timeout", 60.0))
             if self.env.destinations is not None:  # queued before the policy changed, say
                 self.env.destinations.check(spec.to, field="to")
