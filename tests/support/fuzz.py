@@ -16,7 +16,6 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -24,16 +23,16 @@ from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
-ROOT = Path(__file__).resolve().parents[2]
-VENDORS = ROOT / "examples" / "vendors.toml"
+from support.compat import (
+    API_KEY,
+    FEATHER_KEY,
+    PATHORS_KEY,
+    POLYAI_INBOUND_TOKEN,
+    POLYAI_TOKEN,
+    SEED_UUID,
+    THUNDER_KEY,
+)
 
-API_KEY = "vendors-api-key-for-localhost-only"
-PATHORS_KEY = "pathors-key-for-localhost-only"
-FEATHER_KEY = "feather-key-for-localhost-only"
-THUNDER_KEY = "sk_live_thunder-key-for-localhost-only"
-POLYAI_TOKEN = "polyai-token-for-localhost-only"
-POLYAI_INBOUND_TOKEN = "polyai-inbound-token-for-localhost"
-SEED_UUID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 OTHER_AGENT = "5b0e7c8a-2f41-4c55-9d1e-0a6b3f2c4e71"
 BARE_NUMBER_ID = "7d2f0a4e-8b1c-4e2a-9f3d-5c6b7a8e9f01"
 #: a host:port the fuzzed URLs may use though it is not public (nothing listens there)

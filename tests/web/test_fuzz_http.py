@@ -14,14 +14,10 @@ from typing import Any
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
+from support.compat import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, THUNDER_KEY, VENDORS
 from support.fuzz import (
     ALLOWED,
-    FEATHER_KEY,
-    PATHORS_KEY,
-    POLYAI_TOKEN,
     RULES,
-    THUNDER_KEY,
-    VENDORS,
     Post,
     Req,
     check_answer,

@@ -22,11 +22,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.compat import VENDORS
 from support.fuzz import (
     ALLOWED,
     RULES,
     SIGNATURES,
-    VENDORS,
     Post,
     Req,
     Seeds,
