@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 import phonenumbers
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from voiceapp.calls.records import CallChange, CallRecord, LegRecord
 from voiceapp.calls.states import CallStatus
@@ -271,6 +272,15 @@ def _error_response(error: VoiceappError) -> Response:
     if status == 401:
         response.headers["WWW-Authenticate"] = REALM
     return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    """Werkzeug's own refusals inside these routes, in Twilio's body too."""
+    status = error.code or 400
+    code = 20404 if status == 404 else 20422
+    message = f"{TITLES[code]}: {error.description or error.name}"
+    return _error_response(refusal(code, message, status))
 
 
 # -- auth --------------------------------------------------------------------------------------
