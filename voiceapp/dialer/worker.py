@@ -709,7 +709,8 @@ class Dialer:
                 event_id,
                 leg_sid=leg_sid,
                 sequence=int(values.get("SequenceNumber", "0")),
-                name=values.get("StatusCallbackEvent", ""),
+                # the seed's set names it; Twilio's does not (the id ends with it)
+                name=values.get("StatusCallbackEvent") or event_id.rpartition(":")[2],
                 url=subscription.url or "",
                 method=subscription.method,
                 params=params,
