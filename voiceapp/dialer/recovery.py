@@ -23,7 +23,7 @@ from voiceapp.calls.states import TERMINAL, CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.calls.writes import Renew
 from voiceapp.dialer.callbacks import Attempt
-from voiceapp.dialer.webhooks import Party, callback_params
+from voiceapp.dialer.webhooks import Direction, Party, callback_params
 from voiceapp.dialer.writes import LiveCall
 from voiceapp.errors import StoreError
 from voiceapp.logs import call_logger
@@ -330,10 +330,10 @@ class Recovery:
                 call_sid=leg.sid,
                 from_=leg.from_,
                 to=leg.to,
-                direction="outbound-api" if is_a else "outbound-dial",
+                direction=_direction(leg.direction),
                 status=status,
                 parent_call_sid=leg.parent_sid,
-                account_sid=None,
+                account_sid=record.spec.account_sid,
             )
             params = callback_params(
                 party,
@@ -350,6 +350,13 @@ class Recovery:
                 params=params,
                 call_sid=record.sid,
             )
+
+
+def _direction(value: str) -> Direction:
+    """A stored leg's direction as the parameter sets name it."""
+    if value in ("inbound", "outbound-dial"):
+        return "inbound" if value == "inbound" else "outbound-dial"
+    return "outbound-api"
 
 
 def last_alive(record: CallRecord) -> float:
