@@ -423,6 +423,32 @@ CALL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "app": APPS | JSON_VALUES,
     "variables": VARIABLES,
 }
+TWIML = (
+    st.sampled_from(
+        [
+            "<Response><Say>hi</Say></Response>",
+            "<Response/>",
+            "<Response><Nope/></Response>",
+            "<Response><Pause length='x'/></Response>",
+            "<",
+            '<!DOCTYPE r [<!ENTITY e "x">]><Response>&e;</Response>',
+            "",
+        ]
+    )
+    | JSON_VALUES
+)
+CHANGE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "url": URL,
+    "method": st.sampled_from(["GET", "POST", "get", "PUT"]) | JSON_VALUES,
+    "twiml": TWIML,
+    "status": st.sampled_from(["completed", "canceled", "busy", ""]) | JSON_VALUES,
+}
+CHANGE_BASES: list[dict[str, Any]] = [
+    {"url": f"http://{ALLOWED}/next.xml", "method": "GET"},
+    {"twiml": "<Response><Say>moved</Say></Response>"},
+    {"status": "completed"},
+    {"status": "canceled"},
+]
 SESSION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "app": APPS | JSON_VALUES,
     "to": PHONE,
@@ -482,6 +508,15 @@ IVR = {
 }
 CALL_BASES: list[dict[str, Any]] = [
     {"from": "+19499300360", "to": "", "url": f"http://{ALLOWED}/doc.xml"},
+    {
+        "from": "+19499300360",
+        "to": "",
+        "twiml": "<Response><Say>hi</Say></Response>",
+        "timeout": 30,
+        "timeLimit": 600,
+        "fallbackUrl": f"http://{ALLOWED}/fallback",
+        "fallbackMethod": "GET",
+    },
     {
         "from": "+19499300360",
         "to": "",
@@ -684,8 +719,16 @@ def routes(
             ),
         ),
         "/v1/calls/<sid>": (
-            800,
-            lambda: requests_for(["GET"], sids.map(lambda s: "/v1/calls/" + s), core, NO_BODY),
+            1600,
+            lambda: (
+                requests_for(["GET"], sids.map(lambda s: "/v1/calls/" + s), core, NO_BODY)
+                | requests_for(
+                    ["POST"],
+                    sids.map(lambda s: "/v1/calls/" + s),
+                    core,
+                    bodies(CHANGE_BASES, CHANGE_FIELDS, "twiml", callee="", form=True),
+                )
+            ),
         ),
         "/v1/calls/<sid>/cancel": (
             800,

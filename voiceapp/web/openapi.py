@@ -163,6 +163,15 @@ SCHEMAS: Final[dict[str, Any]] = {
             "secretKey": {"type": ["string", "null"], "enum": ["***", None]},
             "optional": _NSTR,
             "extra": {"type": "object"},
+            "accountSid": _NSTR,
+            "twiml": _NSTR,
+            "fallbackUrl": _NSTR,
+            "fallbackMethod": _STR,
+            "timeout": {"type": "integer"},
+            "timeLimit": {"type": "integer"},
+            "direction": {"type": "string", "enum": ["outbound-api", "inbound"]},
+            "record": {"type": "boolean"},
+            "machineDetection": _NSTR,
             "status": {"type": "string", "enum": sorted(STATUSES)},
             "createdAt": _NUM,
             "updatedAt": _NUM,
@@ -348,6 +357,23 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
         "and has an error member {code, message, ...}.  An id of digits only is "
         "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/<sid>",
+        "POST",
+        "Change a live call: run a new document at once, or end it",
+        "calls",
+        {"200": (JSON, "Call"), **_problems(400, 401, 404, 409, 422, 503)},
+        body=calls.CHANGE_FIELDS,
+        form=True,
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+        description="One of url (with method), twiml or status.  A call still waiting in "
+        "the queue gets the new document as its own; a taken or dialing one has the change "
+        "kept for its dialer, which runs it at once (on answer when not answered yet).  "
+        "status completed hangs up any unfinished call; canceled ends only calls not yet "
+        "answered (an answered one is left alone, as Twilio does).  409 "
+        "call-not-changeable for a finished call.",
     ),
     Operation(
         "/v1/calls/<sid>/cancel",
