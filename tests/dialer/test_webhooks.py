@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from support.dialer import APP, CALLEE, CALLER, IVR, Lab
 
-from voiceapp.calls.subscriptions import Subscription
+from voiceapp.calls.subscriptions import Subscription, parse_optional
 from voiceapp.dialer.interpreter import APP_ERROR_TEXT, CallHandle, OutboundCall, place_call
-from voiceapp.errors import FetchError
+from voiceapp.errors import FetchError, ValidationError
 
 ACCOUNT = "AC" + "0" * 32
 SAY_LONG = "<Response><Say loop='0'>Please hold the line</Say></Response>"
@@ -319,3 +319,10 @@ def test_ring_timeout_ends_ringing_as_no_answer(lab: Lab) -> None:
     call = lab.call(lab.site.add("/x", "<Response/>"), timeout=7)
     assert call.status == "no-answer"
     assert call.a.ended_at == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("name", ["callSid", "CallDurartion", "CallSid", "apikey"])
+def test_optional_may_not_reuse_a_seed_parameter(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_optional(f"{name}=x")
+    assert info.value.code == "callback-reserved-param"
