@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.clocks import Clock
 from support.sites import PIN_XML, Site, serve_site
 from support.worker import CALLBACK_SECRETS, FETCH_SECRETS, PIN_CALLEE, history, new_dialer, spec
 
@@ -92,3 +93,26 @@ def test_a_twilio_account_call_is_fetched_and_reported_with_twilios_parameters(
     # the stored events still name their event (from the event id)
     events = call_json(store.require("CAtw"))["events"]
     assert [e["event"] for e in events] == ["initiated", "ringing", "answered", "completed"]
+
+
+def test_recovery_reports_a_twilio_account_call_with_twilios_parameters(
+    tmp_path: Path, site: Site
+) -> None:
+    clock = Clock()
+    calls = open_call_store(f"sqlite:///{tmp_path / 'recovered.db'}", clock=clock)
+    try:
+        calls.create(spec("CAlost", PIN_CALLEE, site, account_sid=ACCOUNT, optional=None))
+        assert calls.take("dead-worker", 5.0) is not None
+        calls.set_status("CAlost", "initiated", expect="queued")
+        clock.now += 1
+        calls.set_status("CAlost", "in-progress", expect="initiated")
+        clock.now += 10  # the worker died; its lease ran out
+        dialer = new_dialer(calls, site)
+        assert dialer.recover().settled == ["CAlost"]
+        dialer.run_until_idle()
+        (completed,) = site.accepted["CAlost:completed"]
+        assert completed["AccountSid"] == ACCOUNT
+        assert completed["CallbackSource"] == "call-progress-events"
+        assert completed["CallStatus"] == "completed" and "SipResponseCode" in completed
+    finally:
+        calls.close()
