@@ -326,3 +326,16 @@ def test_optional_may_not_reuse_a_seed_parameter(name: str) -> None:
     with pytest.raises(ValidationError) as info:
         parse_optional(f"{name}=x")
     assert info.value.code == "callback-reserved-param"
+
+
+def test_record_and_machine_detection_are_reported_as_not_available(lab: Lab) -> None:
+    url = lab.site.add("/hello", "<Response><Say>Hello</Say></Response>")
+    call = twilio_call(lab, url, record=True, machine_detection="Enable")
+    features = [row.detail["feature"] for row in call.trace.of("unsupported")]
+    assert features == ["record", "machineDetection"]
+    assert lab.site.requests[0][2]["AnsweredBy"] == "unknown"
+    assert dict(lab.receiver.requests[-1].params)["AnsweredBy"] == "unknown"
+    ringing = [
+        dict(r.params) for r in lab.receiver.requests if ("CallStatus", "ringing") in r.params
+    ]
+    assert ringing and "AnsweredBy" not in ringing[0]  # only once answered

@@ -43,6 +43,7 @@ def b_leg(flavor: str, status: CallStatus) -> Party:
         status,
         parent_call_sid="CA1",
         account_sid="AC" + "3" * 32 if flavor == "twilio" else None,
+        answered_by="unknown" if flavor == "twilio" else None,
     )
 
 

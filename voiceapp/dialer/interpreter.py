@@ -124,6 +124,8 @@ class OutboundCall:
     fallback_method: HttpMethod = "POST"
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
+    record: bool = False  # asked for; the network records nothing of a whole call
+    machine_detection: str | None = None  # asked for; no answering-machine detection here
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -342,6 +344,11 @@ class _Call:
             subscription=spec.subscription,
         )
 
+    def _detects(self, run: LegRun) -> bool:
+        """Whether ``run``'s requests report ``AnsweredBy`` (the answered a-leg of a call
+        asking for machine detection)."""
+        return run is self.a and bool(self.spec.machine_detection) and run.answered_at is not None
+
     def party(self, run: LegRun) -> Party:
         """``run`` as its requests describe it (the call's parameter set)."""
         return Party(
@@ -352,6 +359,7 @@ class _Call:
             status=run.status,
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
+            answered_by="unknown" if self._detects(run) else None,
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -542,6 +550,16 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
+        if self.spec.record:
+            self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
+        if self.spec.machine_detection is not None:
+            self.trace.add(
+                "a",
+                "unsupported",
+                feature="machineDetection",
+                value=self.spec.machine_detection,
+                reason="no answering-machine detection: AnsweredBy is unknown",
+            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
             if self.spec.send_digits:
