@@ -231,3 +231,14 @@ def test_a_host_that_does_not_resolve_is_fetch_dns() -> None:
             "POST", "http://nowhere.example/voice", SEED_PARAMS
         )
     assert info.value.code == "fetch-dns"
+
+
+def test_total_time_bounds_every_try(server: Server) -> None:
+    server.routes["/slow"] = lambda n: (200, PIN)
+    server.delay = 0.5
+    started = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        client(server).fetch("POST", server.base + "/slow#rt=400&tt=600&rc=5&rp=rt", SEED_PARAMS)
+    assert info.value.code == "fetch-timeout"
+    assert time.monotonic() - started < 1.2  # not six tries of 0.4 s
+    assert 2 <= server.hits["/slow"] <= 3  # the later tries get what is left of the 0.6 s

@@ -339,3 +339,10 @@ def test_record_and_machine_detection_are_reported_as_not_available(lab: Lab) ->
         dict(r.params) for r in lab.receiver.requests if ("CallStatus", "ringing") in r.params
     ]
     assert ringing and "AnsweredBy" not in ringing[0]  # only once answered
+
+
+def test_inbound_calls_say_so(lab: Lab) -> None:
+    url = lab.site.add("/in", "<Response><Say>Welcome</Say></Response>")
+    twilio_call(lab, url, direction="inbound")
+    assert lab.site.requests[0][2]["Direction"] == "inbound"
+    assert {dict(r.params)["Direction"] for r in lab.receiver.requests} == {"inbound"}
