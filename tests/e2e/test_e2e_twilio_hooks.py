@@ -12,10 +12,14 @@ from support.e2e import AUTH, FROM, PIN_CALLEE, HttpReceiver, Server, finished
 from support.servers import wait_for
 from twilio.request_validator import RequestValidator
 
+from voiceapp.dialer.clock import VirtualClock
+from voiceapp.dialer.network import SimulatedNetwork
 from voiceapp.dialer.worker import Dialer
+from voiceapp.settings_tables.network import NetworkConfig
 
 TOKEN = "e2e-twilio-auth-token"
 ALL = "initiated ringing answered completed"
+TYPIST = "+886912000333"  # enters the PIN when asked for it
 HOLD = "<Response><Say loop='0'>Please hold the line while we connect you</Say></Response>"
 
 
@@ -54,6 +58,23 @@ def test_pin_call_with_require_signature_twilio(
     for request in delivered:
         form = dict(request.params)
         assert validator.validate(rec.url, form, request.headers["X-Twilio-Signature"])
+
+
+def test_pin_verify_steps_with_require_signature_twilio(serve: Callable[..., Server]) -> None:
+    """The Gather action (a step URL, POST with Digits) is signed as Twilio signs it too."""
+    server = serve(REQUIRE_SIGNATURE="twilio", TWILIO_AUTH_TOKEN=TOKEN)
+    clock = VirtualClock()
+    press = [{"on_hearing": "enter your", "delay": 0.5, "digits": "8970"}]
+    config = {"numbers": {TYPIST: {"rings": 1, "press": press}}}
+    server.start_dialer(clock, SimulatedNetwork(clock, NetworkConfig.from_dict(config)))
+    response = server.post_call(
+        **{"from": FROM, "to": TYPIST, "app": "pin-verify", "variables": {"pin": "8970"}}
+    )
+    assert response.status_code == 201, response.text
+    call = finished(server, response.json()["sid"])
+    assert call["error"] is None and rows(call, "fetch-error") == []
+    assert len(rows(call, "fetch")) >= 2  # the session URL, then its step
+    assert "Thank you. Your code is correct." in [d["text"] for d in rows(call, "say")]
 
 
 def test_without_the_token_the_fetch_is_refused_as_before(
