@@ -378,6 +378,7 @@ def test_update_refusals(client: Client, server: Server) -> None:
     assert error.code == 21205
     error = twilio_error(lambda: client.calls(call.sid).update(twiml="<Response><Oops/>"))
     assert error.code == 12100
+    assert "line 1, column" in error.msg and "(Twiml)" in error.msg
     error = twilio_error(lambda: client.calls(call.sid).update(url=DOC, method="PATCH"))
     assert error.code == 21209
     drive(server, call.sid, "initiated", "busy")

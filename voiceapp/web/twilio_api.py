@@ -255,6 +255,11 @@ def twilio_code(error: VoiceappError) -> tuple[int, int]:
 def _error_response(error: VoiceappError) -> Response:
     code, status = twilio_code(error)
     message = error.message
+    if isinstance(error, DocumentError):  # where in the TwiML
+        where = f" at {error.path}" if error.path else ""
+        if error.line is not None:
+            where += f", line {error.line}, column {error.column}"
+        message += where
     if not isinstance(error, VendorError):  # the core's words, in Twilio's names
         named = TWILIO_NAMES.get(error.field or "")
         where = f" ({named})" if named and named not in message else ""
