@@ -246,7 +246,8 @@ class _Inline:
 
 
 class _FetchFailed(Exception):
-    """A document could not be had from a URL (traced already); ``code`` is Twilio's."""
+    """A document could not be had from a URL (traced already); ``error_code`` is
+    Twilio's code for the failure (:func:`voiceapp.dialer.webhooks.error_code`)."""
 
     def __init__(self, error_code: int) -> None:
         super().__init__(error_code)
