@@ -11,15 +11,14 @@ from support.dialer import Receiver
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription, parse_events, parse_optional
 from voiceapp.dialer.callbacks import (
-    CALLBACK_SOURCE,
     EVENT_ID_HEADER,
     Attempt,
     CallbackRequest,
     Deliverer,
     Delivery,
-    build_params,
 )
 from voiceapp.dialer.clock import VirtualClock
+from voiceapp.dialer.webhooks import SEED_CALLBACK_SOURCE, Party, callback_params
 from voiceapp.errors import ConfigError, ValidationError
 from voiceapp.settings_tables.retry import RetryPolicy
 
@@ -103,13 +102,10 @@ def test_subscription_from_fields() -> None:
 
 def test_params_for_an_a_leg_completed_event() -> None:
     sub = Subscription(url="http://x/cb", secret_key="s3cret", optional=(("token", "123456"),))
-    params = build_params(
+    party = Party("CA1", "+19499300360", "+886912345678", "outbound-api", S.COMPLETED)
+    params = callback_params(
+        party,
         event=C.COMPLETED,
-        status=S.COMPLETED,
-        call_sid="CA1",
-        from_="+19499300360",
-        to="+886912345678",
-        direction="outbound-api",
         sequence=3,
         timestamp=WHEN,
         duration=49,
@@ -118,33 +114,30 @@ def test_params_for_an_a_leg_completed_event() -> None:
     )
     assert params == [
         ("CallSid", "CA1"),
+        ("callSid", "CA1"),
         ("CallStatus", "completed"),
         ("StatusCallbackEvent", "completed"),
         ("Called", "+886912345678"),
         ("To", "+886912345678"),
         ("From", "+19499300360"),
         ("Direction", "outbound-api"),
-        ("CallbackSource", CALLBACK_SOURCE),
+        ("CallbackSource", SEED_CALLBACK_SOURCE),
         ("SequenceNumber", "3"),
         ("Timestamp", "Wed, 25 Mar 2026 09:53:19 +0000"),
         ("CallDuration", "49"),
+        ("CallDurartion", "49"),
         ("RecordingURL", "http://rec/CA1/RE1.wav"),
         ("apikey", "s3cret"),
         ("token", "123456"),
     ]
-    assert CALLBACK_SOURCE == "call-progress-event"
+    assert SEED_CALLBACK_SOURCE == "call-progress-event"
 
 
 def test_params_for_a_b_leg_answered_event() -> None:
     params = dict(
-        build_params(
+        callback_params(
+            Party("CA2", "+19499300360", "+18005797676", "outbound-dial", S.IN_PROGRESS, "CA1"),
             event=C.ANSWERED,
-            status=S.IN_PROGRESS,
-            call_sid="CA2",
-            parent_call_sid="CA1",
-            from_="+19499300360",
-            to="+18005797676",
-            direction="outbound-dial",
             sequence=2,
             timestamp=WHEN,
             duration=12,
@@ -159,13 +152,9 @@ def test_params_for_a_b_leg_answered_event() -> None:
 
 def test_busy_completed_has_zero_duration() -> None:
     params = dict(
-        build_params(
+        callback_params(
+            Party("CA1", "+1", "+2", "outbound-api", S.BUSY),
             event=C.COMPLETED,
-            status=S.BUSY,
-            call_sid="CA1",
-            from_="+1",
-            to="+2",
-            direction="outbound-api",
             sequence=1,
             timestamp=WHEN,
         )

@@ -353,7 +353,8 @@ def test_unformatted_us_number_is_normalised_to_e164(lab: Lab) -> None:
         "<Response><Dial>(415) 555-2671</Dial>"
         "<Dial><Number>(415) 555-2672</Number></Dial></Response>",
     )
-    call = lab.call(url)
+    # each bridge lasts its <Dial timeLimit> (4 h): the call's own limit must be longer
+    call = lab.call(url, time_limit=9 * 3600)
     assert [leg.leg.to for leg in call.legs[1:]] == ["+14155552671", "+14155552672"]
 
 

@@ -2,11 +2,8 @@
 
 * :class:`~voiceapp.calls.subscriptions.Subscription` (of the calls core) — who
   wants which events.
-* :func:`build_params` — one event's parameters, with the seed's names (``Called``,
-  ``ParentCallSid``, ``CallStatus``, ``Direction``, ``CallSid``,
-  ``CallbackSource=call-progress-event``, ``CallDuration`` and ``RecordingURL`` on
-  ``completed``) plus ``SequenceNumber``, ``Timestamp`` (RFC 2822), ``From``,
-  ``To``, ``StatusCallbackEvent``, ``apikey`` and the ``optional`` pairs.
+* :func:`voiceapp.dialer.webhooks.callback_params` — one event's parameters (the
+  seed's set or Twilio's).
 * :class:`Deliverer` — at-least-once delivery on a clock: an injected ``sender``
   makes the request; failures are retried with exponential backoff per
   :class:`RetryPolicy`; each event keeps a stable id (sent as
@@ -19,74 +16,21 @@ No HTTP is done here: the web layer supplies the sender (and signs there).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Final, Literal
 
-from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import (
     Method,
     Subscription,
 )
 from voiceapp.dialer.clock import Clock
+from voiceapp.dialer.webhooks import callback_url
 from voiceapp.errors import OutboundBlocked
 from voiceapp.settings_tables.retry import RetryPolicy
 
-#: The seed's value of ``CallbackSource`` (Twilio spells it ``call-progress-events``).
-CALLBACK_SOURCE: Final = "call-progress-event"
 EVENT_ID_HEADER: Final = "X-Voiceapp-Event-Id"
-
-Direction = Literal["outbound-api", "outbound-dial"]
-
-
-def build_params(
-    *,
-    event: CallbackEvent,
-    status: CallStatus,
-    call_sid: str,
-    from_: str,
-    to: str,
-    direction: Direction,
-    sequence: int,
-    timestamp: datetime,
-    parent_call_sid: str | None = None,
-    duration: int | None = None,
-    recording_url: str | None = None,
-    subscription: Subscription | None = None,
-) -> list[tuple[str, str]]:
-    """The parameters of one status callback, in a stable order.
-
-    ``CallStatus`` is the leg's status after the event (``in-progress`` for
-    ``answered``; ``busy``, ``no-answer``, ``failed`` or ``canceled`` for a
-    ``completed`` that never answered); ``StatusCallbackEvent`` is the event.
-    ``ParentCallSid`` is only sent for legs placed by ``<Dial>``.
-    """
-    params: list[tuple[str, str]] = [
-        ("CallSid", call_sid),
-        ("CallStatus", status.value),
-        ("StatusCallbackEvent", event.value),
-        ("Called", to),
-        ("To", to),
-        ("From", from_),
-        ("Direction", direction),
-        ("CallbackSource", CALLBACK_SOURCE),
-        ("SequenceNumber", str(sequence)),
-        ("Timestamp", email.utils.format_datetime(timestamp)),
-    ]
-    if parent_call_sid is not None:
-        params.append(("ParentCallSid", parent_call_sid))
-    if event is CallbackEvent.COMPLETED:
-        params.append(("CallDuration", str(duration or 0)))
-        if recording_url is not None:
-            params.append(("RecordingURL", recording_url))
-    if subscription is not None:
-        if subscription.secret_key is not None:
-            params.append(("apikey", subscription.secret_key))
-        params.extend(subscription.optional)
-    return params
 
 
 # -- delivery -------------------------------------------------------------------------------
@@ -191,7 +135,7 @@ class Deliverer:
         request = CallbackRequest(
             event_id=event_id,
             method=subscription.method,
-            url=subscription.url,
+            url=callback_url(subscription),
             params=tuple(params),
             headers={EVENT_ID_HEADER: event_id},
         )

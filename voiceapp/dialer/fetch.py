@@ -5,20 +5,37 @@
 * :meth:`HttpClient.fetch` — ``fetch(method, url, params) -> bytes`` for the
   interpreter: ``POST`` sends the parameters form-encoded, ``GET`` appends them to
   the query.  Every request is signed with ``X-Voiceapp-Signature`` (over the URL
-  as requested and the body).  Timeouts: ``connect_timeout`` (5 s) to connect,
+  as requested and the body), and with Twilio's ``X-Twilio-Signature`` when there
+  is an auth token for it (below).  Timeouts: ``connect_timeout`` (5 s) to connect,
   ``total_timeout`` (15 s) for the whole answer; one retry when the connection
   fails (nothing was sent, so it is safe); redirects are not followed (a document names
   its next URL with ``<Redirect>``); bodies over ``max_bytes`` are
   refused.  Failures raise :class:`~voiceapp.dialer.interpreter.FetchError` with a
   code: ``fetch-blocked`` (the destination is not allowed, nothing was sent),
-  ``fetch-connect``, ``fetch-timeout``, ``fetch-status`` (non-2xx, e.g. 410
-  for a session URL fetched twice), ``fetch-redirect``, ``fetch-too-large``.
+  ``fetch-connect`` (``fetch-dns`` when the host does not resolve), ``fetch-timeout``,
+  ``fetch-status`` (non-2xx, e.g. 410 for a session URL fetched twice),
+  ``fetch-redirect``, ``fetch-too-large``, ``fetch-override`` (a bad override, below).
+
+  **Connection overrides** (Twilio's): a URL's fragment may set, per URL, ``ct``
+  (connect timeout, ms, 100-10000), ``rt`` (read timeout, ms, 100-15000), ``tt``
+  (total time for every try, ms, 100-15000), ``rc`` (retries, 0-5) and ``rp`` (what
+  is retried: ``ct`` connection failures, ``rt`` read timeouts, ``4xx``, ``5xx``,
+  ``all``; comma-separated, default ``ct``), e.g. ``https://app/voice#ct=1000&rc=3``.
+  The fragment is never sent (nor signed); other fragment keys (``e``, ``sni``) are
+  ignored, and so is a fragment that is no ``key=value`` list (an anchor).
 * :meth:`HttpClient.send_callback` — the :class:`~voiceapp.dialer.callbacks.Deliverer`'s
   sender: makes the request, returns the HTTP status, raises on no answer
   (:class:`~voiceapp.errors.OutboundBlocked` when the destination is refused;
   the deliverer does not retry that).  Callbacks are signed with ``callback_secret``
   (never the document secret) as ``v2``, which covers the ``X-Voiceapp-Event-Id``
   and a fresh nonce per attempt.
+
+**X-Twilio-Signature** (:func:`voiceapp.signatures.twilio_signature`): base64 of
+HMAC-SHA1 over the URL as requested (a GET's query included) followed by the sorted
+POST parameters, keyed by ``twilio_token(account_sid)``: the ``AccountSid`` the
+request carries (Twilio's parameter set), or None (the seed's), so a call of an
+account is signed with that account's AuthToken and any other with
+``TWILIO_AUTH_TOKEN`` (the worker's choice).  Both fetches and callbacks carry it.
 
 **Where requests go** (:mod:`voiceapp.netguard`).  Every request, whatever URL
 it names (the call's ``url``, a ``<Redirect>``, an action, a whisper, a status
@@ -43,8 +60,9 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final, cast
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -55,11 +73,12 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import create_connection
 
 from voiceapp.dialer.callbacks import CallbackRequest
+from voiceapp.dialer.webhooks import with_query
 from voiceapp.errors import FetchError, OutboundBlocked
 from voiceapp.netguard import Guard
 from voiceapp.redact import redact_text, redact_url
 from voiceapp.signatures import HEADER as SIGNATURE_HEADER
-from voiceapp.signatures import sign_request
+from voiceapp.signatures import TWILIO_HEADER, sign_request, twilio_signature
 
 DEFAULT_MAX_BYTES: Final = 1 << 20  # the document parser's default limit
 USER_AGENT: Final = "voiceapp-dialer/0.1"
@@ -70,15 +89,88 @@ _NO_PROXIES: Final = cast(dict[str, str], {"http": None, "https": None, "all": N
 
 #: The callback signing secret: one for every receiver, or ``secret_for(url)``.
 CallbackSecret = str | bytes | Callable[[str], str | bytes | None] | None
+#: ``twilio_token(account_sid) -> AuthToken``: the key of a request's X-Twilio-Signature
+#: (``account_sid``: the request's ``AccountSid`` parameter, None when it has none).
+TwilioToken = Callable[[str | None], str | None]
+
+#: What ``rp`` may name; ``all`` is every one of them.
+RETRY_ON: Final = frozenset({"ct", "rt", "4xx", "5xx"})
+#: ``key: (low, high)`` of the numeric overrides (milliseconds; ``rc`` a count).
+_RANGES: Final = {"ct": (100, 10000), "rt": (100, 15000), "tt": (100, 15000), "rc": (0, 5)}
 
 
-def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
-    if not params:
-        return url
-    parts = urlsplit(url)
-    query = urlencode(list(params))
-    merged = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit(parts._replace(query=merged))
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How one URL is requested: timeouts (seconds), retries and what is retried."""
+
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float
+    retries: int
+    retry_on: frozenset[str] = frozenset({"ct"})
+
+
+def split_overrides(url: str, defaults: Connection) -> tuple[str, Connection]:
+    """``url`` without its fragment, and the connection its overrides ask for.
+
+    Raises :class:`FetchError` ``fetch-override`` naming the first bad override.
+    """
+    base, sep, fragment = url.partition("#")
+    if not sep or "=" not in fragment:
+        return base, defaults
+    try:
+        pairs = parse_qsl(fragment, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise FetchError(
+            f"the URL fragment {fragment!r} is not key=value pairs", code="fetch-override"
+        ) from None
+    connection = defaults
+    for key, value in pairs:
+        if key in _RANGES:
+            low, high = _RANGES[key]
+            if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+                raise FetchError(
+                    f"connection override {key}={value!r}: a whole number {low}-{high} expected",
+                    code="fetch-override",
+                    field=key,
+                )
+            number = int(value)
+            if key == "rc":
+                connection = replace(connection, retries=number)
+            elif key == "ct":
+                connection = replace(connection, connect_timeout=number / 1000)
+            elif key == "rt":
+                connection = replace(connection, read_timeout=number / 1000)
+            else:
+                connection = replace(connection, total_timeout=number / 1000)
+        elif key == "rp":
+            names = {part.strip() for part in value.split(",")}
+            retry_on = RETRY_ON if "all" in names else names
+            if not names or not retry_on <= RETRY_ON:
+                raise FetchError(
+                    f"connection override rp={value!r}: a list of 4xx, 5xx, ct, rt or all",
+                    code="fetch-override",
+                    field=key,
+                )
+            connection = replace(connection, retry_on=frozenset(retry_on))
+    return base, connection
+
+
+def _resolution_failed(exc: BaseException) -> bool:
+    """Whether the host of a failed connection did not resolve (anywhere in the chain of
+    causes: requests wraps urllib3's ``MaxRetryError``, whose ``reason`` is the error)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, (NameResolutionError, socket.gaierror)):
+            return True
+        linked = [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
+        todo.extend(e for e in linked if isinstance(e, BaseException))
+    return False
 
 
 # -- connections that connect only where the guard allows -------------------------------------
@@ -196,6 +288,14 @@ class GuardedAdapter(HTTPAdapter):
         raise OutboundBlocked("the dialer does not send requests through a proxy")
 
 
+def _multi(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """The POST parameters by name (a name may repeat), as Twilio's signature takes them."""
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        values.setdefault(name, []).append(value)
+    return values
+
+
 def _origin(url: str) -> str:
     """``scheme://host:port`` of ``url``: what messages name (a path may hold a token)."""
     try:
@@ -232,8 +332,10 @@ class HttpClient:
         pool_connections: int = 10,
         pool_maxsize: int = 10,
         now: Callable[[], float] = time.time,
+        twilio_token: TwilioToken | None = None,
     ) -> None:
         self.secret = secret
+        self.twilio_token = twilio_token
         self.callback_secret = callback_secret
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
@@ -250,6 +352,13 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+    @property
+    def defaults(self) -> Connection:
+        """The connection of a URL without overrides."""
+        return Connection(
+            self.connect_timeout, self.total_timeout, self.total_timeout, self.connect_retries
+        )
 
     def _prepare(
         self,
@@ -268,7 +377,7 @@ class HttpClient:
             )
         headers = {"User-Agent": USER_AGENT}
         if method == "GET":
-            target, body = _with_query(url, params), b""
+            target, body = with_query(url, params), b""
         else:
             target, body = url, urlencode(list(params)).encode("ascii")
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -282,38 +391,69 @@ class HttpClient:
             headers[SIGNATURE_HEADER] = sign_request(
                 secret, method, target, body, timestamp=int(self.now()), event_id=event_id
             )
+        token = None
+        if self.twilio_token is not None:
+            token = self.twilio_token(dict(params).get("AccountSid"))
+        if token:
+            signed = None if method == "GET" else _multi(params)
+            headers[TWILIO_HEADER] = twilio_signature(token, target, signed)
         return method, target, body, headers
 
     def _send(
-        self, method: str, url: str, body: bytes, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        connection: Connection,
+        deadline: float,
     ) -> requests.Response:
-        """One request, retried once (by default) when the connection fails."""
+        """One request, retried as ``connection`` says (by default once when the
+        connection fails: nothing was sent, so it is safe) while ``deadline`` allows."""
         tries = 0
+        retry_on = connection.retry_on
         while True:
             tries += 1
+            budget = deadline - time.monotonic()  # tt: what is left for this try and the next
+            left = tries <= connection.retries and budget > 0
+            read_timeout = min(connection.read_timeout, max(budget, 0.001))
             try:
-                return self.session.request(
+                response = self.session.request(
                     method,
                     url,
                     data=body or None,
                     headers=headers,
-                    timeout=(self.connect_timeout, self.total_timeout),
+                    timeout=(connection.connect_timeout, read_timeout),
                     allow_redirects=False,
                     stream=True,
                     proxies=_NO_PROXIES,
                 )
             except requests.exceptions.ConnectionError:
-                # includes ConnectTimeout; a ReadTimeout (the request went out) is not retried
-                if tries > self.connect_retries:
+                # includes ConnectTimeout; a ReadTimeout (the request went out) is not
+                # retried unless rp names rt
+                if not left or "ct" not in retry_on:
                     raise
+                continue
+            except requests.exceptions.Timeout:
+                if not left or "rt" not in retry_on:
+                    raise
+                continue
+            kind = f"{response.status_code // 100}xx"
+            if left and kind in ("4xx", "5xx") and kind in retry_on:
+                response.close()
+                continue
+            return response
 
     def fetch(self, method: str, url: str, params: Sequence[tuple[str, str]]) -> bytes:
         """Fetch a document; the body, or :class:`FetchError`."""
         requested, url = url, redact_url(url)  # url: what the messages below may show
-        deadline = time.monotonic() + self.total_timeout
+        start = time.monotonic()
         try:
+            requested, connection = split_overrides(requested, self.defaults)
+            url = redact_url(requested)
+            deadline = start + connection.total_timeout
             method, target, body, headers = self._prepare(method, requested, params)
-            response = self._send(method, target, body, headers)
+            response = self._send(method, target, body, headers, connection, deadline)
         except OutboundBlocked as exc:
             raise FetchError(
                 f"{method.upper()} {_origin(url)}: refused: {exc}", code="fetch-blocked"
@@ -324,7 +464,8 @@ class HttpClient:
             ) from None
         except requests.exceptions.RequestException as exc:
             raise FetchError(
-                f"{method} {url}: cannot connect ({redact_text(str(exc))})", code="fetch-connect"
+                f"{method} {url}: cannot connect ({redact_text(str(exc))})",
+                code="fetch-dns" if _resolution_failed(exc) else "fetch-connect",
             ) from None
         with response:
             if 300 <= response.status_code < 400:
@@ -351,7 +492,8 @@ class HttpClient:
                         )
                     if time.monotonic() > deadline:
                         raise FetchError(
-                            f"{method} {url}: no complete answer within {self.total_timeout} s",
+                            f"{method} {url}: no complete answer within"
+                            f" {connection.total_timeout} s",
                             code="fetch-timeout",
                         )
                     chunks.append(chunk)
@@ -368,11 +510,13 @@ class HttpClient:
     def send_callback(self, request: CallbackRequest) -> int:
         """Send one status callback; return the HTTP status (raise when none came;
         :class:`OutboundBlocked` when the destination is refused)."""
+        url, connection = split_overrides(request.url, self.defaults)
+        deadline = time.monotonic() + connection.total_timeout
         method, target, body, headers = self._prepare(
-            request.method, request.url, request.params, event_id=request.event_id
+            request.method, url, request.params, event_id=request.event_id
         )
         headers.update(request.headers)
-        response = self._send(method, target, body, headers)
+        response = self._send(method, target, body, headers, connection, deadline)
         with response:
             # read (a little of) the body so the connection can be reused
             for _ in response.iter_content(_CHUNK):

@@ -9,15 +9,22 @@
    (:mod:`voiceapp.calls.states`); every move is traced and emits the
    subscribed status callbacks;
 2. on answer, ``senddigits`` is played as a DTMF timeline, then ``url`` is
-   fetched (``CallSid``, ``From``, ``To``, ``Direction``, ``CallStatus``) and the
-   validated document runs; without ``url`` the call is bridged to ``from``;
+   fetched (with the call's parameter set, :mod:`voiceapp.dialer.webhooks`) and the
+   validated document runs (an inline ``twiml`` runs without a fetch); without
+   either the call is bridged to ``from``;
 3. verbs run in order: Say, Play (audio or ``digits``), Pause, Gather, Dial
    (b-legs with ``callerId``, ``timeout``, ``<Number sendDigits url>``, status
    callbacks with ``ParentCallSid``, ``action`` with ``DialCallStatus``),
    Redirect, Record, Hangup, Reject.  Verbs and attributes the simulator cannot
    carry out are traced as ``unsupported``; nothing is dropped silently;
-4. a fetch error or an invalid document is traced, announced to the callee,
-   and the call is hung up.
+4. a fetch error or an invalid document is traced; the call's ``fallback_url``
+   is fetched once instead (with ``ErrorCode`` and ``ErrorUrl``, as Twilio does);
+   when there is none, or it fails too, the error is announced to the callee and
+   the call is hung up;
+5. while it runs, :meth:`CallHandle.change` replaces the document (the current
+   verb is interrupted at once), :meth:`CallHandle.hang_up` and
+   :meth:`CallHandle.cancel` end it; ``time_limit`` seconds after the answer the
+   call is hung up, ``timeout`` seconds of ringing end it ``no-answer``.
 
 Everything that happens is a row in the call's :class:`~voiceapp.dialer.trace.Trace`.
 ``fetch(method, url, params) -> bytes`` is the only door to HTTP; it is injected.
@@ -36,14 +43,23 @@ from urllib.parse import urljoin
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.dialer.callbacks import Deliverer, Direction, build_params
+from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.trace import Trace
+from voiceapp.dialer.webhooks import (
+    Direction,
+    Party,
+    callback_params,
+    document_params,
+    error_code,
+    gather_params,
+)
 from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
+from voiceapp.redact import redact_url
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 
 #: ``fetch(method, url, params) -> body``: the injected HTTP client (raise on failure).
@@ -101,6 +117,15 @@ class OutboundCall:
     subscription: Subscription = field(default_factory=Subscription)
     timeout: float = 60.0  # seconds to ring before no-answer
     sid: str | None = None
+    twiml: str | None = None  # an inline document, run instead of fetching url
+    #: set for calls of the Twilio-compatible API: their requests carry Twilio's parameters
+    account_sid: str | None = None
+    fallback_url: str | None = None  # fetched once when a document fetch fails
+    fallback_method: HttpMethod = "POST"
+    time_limit: float = 14400.0  # seconds from the answer before the call is hung up
+    direction: Direction = "outbound-api"
+    record: bool = False  # asked for; the network records nothing of a whole call
+    machine_detection: str | None = None  # asked for; no answering-machine detection here
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -183,9 +208,24 @@ class CallHandle:
         """Withdraw the call if it is not answered yet; False when it is too late."""
         return self._call.cancel()
 
-    def hang_up(self) -> None:
+    def hang_up(self, reason: str = "ended by the dialer") -> None:
         """End the call from our side now, whatever its state (b-legs included)."""
-        self._call.hang_up()
+        self._call.hang_up(reason)
+
+    def change(
+        self, *, url: str | None = None, method: str = "POST", twiml: str | None = None
+    ) -> bool:
+        """Run another document (``url`` fetched with the call's parameters, or inline
+        ``twiml``) on the a-leg: at once when answered (the current verb is interrupted),
+        on answer when not yet; False when the call is over."""
+        program: _Goto | _Inline
+        if twiml is not None:
+            program = _Inline(twiml)
+        elif url is not None:
+            program = _Goto("GET" if method.upper() == "GET" else "POST", url)
+        else:
+            raise ValueError("a change needs url or twiml")
+        return self._call.change(program)
 
 
 # -- control flow inside a call -------------------------------------------------------------
@@ -196,6 +236,22 @@ class _Goto:
     method: str
     url: str
     params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Inline:
+    """An inline document (the spec's ``twiml``, or a live change's)."""
+
+    twiml: str
+
+
+class _FetchFailed(Exception):
+    """A document could not be had from a URL (traced already); ``error_code`` is
+    Twilio's code for the failure (:func:`voiceapp.dialer.webhooks.error_code`)."""
+
+    def __init__(self, error_code: int) -> None:
+        super().__init__(error_code)
+        self.error_code = error_code
 
 
 class _HangupVerb(Exception):
@@ -270,13 +326,41 @@ class _Call:
             self.trace.redact = spec.redact
         self.legs: list[LegRun] = []
         self.documents = 0
+        self.fell_back = False  # the fallback URL is fetched once a call
+        #: what runs on answer: the url, the inline twiml, or (None) the bridge to ``from``
+        self.program: _Goto | _Inline | None = None
+        if spec.twiml is not None:
+            self.program = _Inline(spec.twiml)
+        elif spec.url is not None:
+            self.program = _Goto(spec.method, spec.url)
+        self.driving = False  # the a-leg's documents run (after senddigits)
+        self.document_task: asyncio.Task[None] | None = None
+        self.next_program: _Goto | _Inline | None = None  # a change waiting to run
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
             from_=spec.from_,
             to=spec.to,
-            direction="outbound-api",
+            direction=spec.direction,
             subscription=spec.subscription,
+        )
+
+    def _detects(self, run: LegRun) -> bool:
+        """Whether ``run``'s requests report ``AnsweredBy`` (the answered a-leg of a call
+        asking for machine detection)."""
+        return run is self.a and bool(self.spec.machine_detection) and run.answered_at is not None
+
+    def party(self, run: LegRun) -> Party:
+        """``run`` as its requests describe it (the call's parameter set)."""
+        return Party(
+            call_sid=run.sid,
+            from_=run.leg.from_,
+            to=run.leg.to,
+            direction=run.direction,
+            status=run.status,
+            parent_call_sid=run.leg.parent_sid,
+            account_sid=self.spec.account_sid,
+            answered_by="unknown" if self._detects(run) else None,
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -335,14 +419,9 @@ class _Call:
             # the store records the move before any callback about it is queued
             self.env.on_transition(run, row)
         if row.emits is not None and run.subscription.wants(row.emits):
-            params = build_params(
+            params = callback_params(
+                self.party(run),
                 event=row.emits,
-                status=row.target,
-                call_sid=run.sid,
-                parent_call_sid=run.leg.parent_sid,
-                from_=run.leg.from_,
-                to=run.leg.to,
-                direction=run.direction,
                 sequence=run.sequence,
                 timestamp=self.clock.wall(),
                 duration=run.duration,
@@ -377,13 +456,37 @@ class _Call:
         self.env.network.hang_up(run.leg)
         self._apply(run, Event.HANG_UP if run.status is CallStatus.IN_PROGRESS else event)
 
-    def hang_up(self) -> None:
+    def hang_up(self, reason: str = "ended by the dialer") -> None:
         if self.a.status is CallStatus.QUEUED:
             self._apply(self.a, Event.CANCEL)
             return
-        self.trace.add("a", "hangup", reason="ended by the dialer")
+        self.trace.add("a", "hangup", reason=reason)
         for run in reversed(self.legs):
             self._end(run, Event.CANCEL)
+
+    def change(self, program: _Goto | _Inline) -> bool:
+        if self.a.status in TERMINAL:
+            self.trace.add("a", "change-refused", status=self.a.status.value)
+            return False
+        detail = {"url": program.url} if isinstance(program, _Goto) else {"twiml": True}
+        if not self.driving:  # not answered yet (or still sending digits): runs on answer
+            self.program = program
+            self.trace.add("a", "change", when="on answer", **detail)
+            return True
+        if self.document_task is None:  # the call is ending (an error is announced)
+            self.trace.add("a", "change-refused", status=self.a.status.value, **detail)
+            return False
+        self.trace.add("a", "change", when="now", **detail)
+        self.next_program = program
+        if self.document_task is not None:
+            self.document_task.cancel()
+        return True
+
+    def _time_up(self) -> None:
+        if self.a.status in TERMINAL:
+            return
+        self.trace.add("a", "time-limit", seconds=self.spec.time_limit)
+        self.hang_up("the call's time limit")
 
     def cancel(self) -> bool:
         if self.a.status not in (CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING):
@@ -448,21 +551,23 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
+        if self.spec.record:
+            self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
+        if self.spec.machine_detection is not None:
+            self.trace.add(
+                "a",
+                "unsupported",
+                feature="machineDetection",
+                value=self.spec.machine_detection,
+                reason="no answering-machine detection: AnsweredBy is unknown",
+            )
+        limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
             if self.spec.send_digits:
                 timeline = parse_digits(self.spec.send_digits)
                 self.trace.add("a", "digits-sent", digits=timeline.digits, ms=timeline.duration_ms)
                 await self._wait(self.env.network.send_digits(a.leg, timeline), [a])
-            if self.spec.url is not None:
-                await self._run_url(ctx, _Goto(self.spec.method, self.spec.url))
-            else:
-                # the seed's rule: no url -> connect the callee to the `from` number
-                doc = Response()
-                doc.dial(self.spec.from_, caller_id=self.spec.to)
-                self.trace.add("a", "document", url=None, verbs=["Dial"], note="no url: bridge")
-                goto = await self._run_document(ctx, doc, None)
-                if goto is not None:
-                    await self._run_url(ctx, goto)
+            await self._drive(ctx)
         except _HangupVerb:
             pass
         except _LegGone:
@@ -477,29 +582,96 @@ class _Call:
             self.trace.add("a", "internal-error", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            limit.cancel()
+            self.driving = False
             for run in self.legs:
                 self._end(run)
         return a.status
 
+    async def _drive(self, ctx: _Ctx) -> None:
+        """Run the a-leg's program; a live change interrupts it and runs instead."""
+        self.driving = True
+        program = self.program
+        while True:
+            task = self.clock.spawn(self._execute(ctx, program), f"document {self.sid}")
+            self.document_task = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                if self.next_program is None or not task.cancelled():
+                    raise  # the call itself is cancelled
+            finally:
+                self.document_task = None
+            if self.next_program is None:
+                return
+            program, self.next_program = self.next_program, None
+            self._interrupted(ctx)
+
+    def _interrupted(self, ctx: _Ctx) -> None:
+        """After a change stopped a document: its b-legs end, the a-leg is on its own."""
+        a = ctx.run
+        for run in self.legs:
+            if run is not a:
+                if a.leg.bridged_to is run.leg:
+                    self.env.network.unbridge(a.leg, run.leg)
+                self._end(run, Event.CANCEL)
+        a.leg.on_digit = self._ignore_digits(a.leg.label)
+        if a.status is not CallStatus.IN_PROGRESS:
+            raise _LegGone(a)
+
+    async def _execute(self, ctx: _Ctx, program: _Goto | _Inline | None) -> None:
+        if isinstance(program, _Goto):
+            await self._run_url(ctx, program)
+            return
+        if isinstance(program, _Inline):
+            try:
+                doc = parse(program.twiml)
+            except DocumentError as exc:
+                self.trace.add("a", "document-error", url=None, **exc.to_dict())
+                raise _AppError from exc
+            self.trace.add("a", "document", url=None, verbs=[n.tag for n in doc.elements])
+        else:
+            # the seed's rule: no url -> connect the callee to the `from` number
+            doc = Response()
+            doc.dial(self.spec.from_, caller_id=self.spec.to)
+            self.trace.add("a", "document", url=None, verbs=["Dial"], note="no url: bridge")
+        goto = await self._run_document(ctx, doc, None)
+        if goto is not None:
+            await self._run_url(ctx, goto)
+
     # documents ----------------------------------------------------------------------------
     async def _run_url(self, ctx: _Ctx, goto: _Goto | None) -> None:
         while goto is not None:
-            doc = await self._fetch(ctx, goto)
-            goto = await self._run_document(ctx, doc, goto.url)
+            doc, url = await self._fetch(ctx, goto)
+            goto = await self._run_document(ctx, doc, url)
 
-    def _params(self, run: LegRun) -> list[tuple[str, str]]:
-        params = [
-            ("CallSid", run.sid),
-            ("From", run.leg.from_),
-            ("To", run.leg.to),
-            ("Direction", run.direction),
-            ("CallStatus", run.status.value),
-        ]
-        if run.leg.parent_sid is not None:
-            params.append(("ParentCallSid", run.leg.parent_sid))
-        return params
+    async def _fetch(self, ctx: _Ctx, goto: _Goto) -> tuple[Response, str]:
+        """The document at ``goto`` and its URL (the fallback's, when it was fetched)."""
+        try:
+            return await self._fetch_once(ctx, goto), goto.url
+        except _FetchFailed as failed:
+            fallback = self.spec.fallback_url
+            if fallback is None or self.fell_back or ctx.whisper:
+                raise _AppError from failed
+            self.fell_back = True
+            error_url = redact_url(goto.url)
+            self.trace.add(
+                ctx.run.leg.label,
+                "fallback",
+                url=fallback,
+                ErrorCode=failed.error_code,
+                ErrorUrl=error_url,
+            )
+            params = (*goto.params, ("ErrorCode", str(failed.error_code)), ("ErrorUrl", error_url))
+            again = _Goto(self.spec.fallback_method, fallback, params)
+            try:
+                return await self._fetch_once(ctx, again), again.url
+            except _FetchFailed as failed_again:
+                raise _AppError from failed_again
 
-    async def _fetch(self, ctx: _Ctx, goto: _Goto) -> Response:
+    async def _fetch_once(self, ctx: _Ctx, goto: _Goto) -> Response:
+        """Fetch and parse one document; raise :class:`_FetchFailed` (traced) when it
+        cannot be had, :class:`_AppError` when the loop guard ends the call."""
         label = ctx.run.leg.label
         self.documents += 1
         if self.documents > self.env.max_documents:
@@ -512,7 +684,7 @@ class _Call:
                 "(a redirect loop?)",
             )
             raise _AppError
-        params = [*self._params(ctx.run), *goto.params]
+        params = [*document_params(self.party(ctx.run)), *goto.params]
         self.trace.add(label, "fetch", method=goto.method, url=goto.url, params=dict(params))
         fetch = self.env.fetch
         try:
@@ -531,12 +703,12 @@ class _Call:
             if isinstance(exc, FetchError) and exc.http_status is not None:
                 detail["status"] = exc.http_status
             self.trace.add(label, "fetch-error", **detail)
-            raise _AppError from exc
+            raise _FetchFailed(error_code(code)) from exc
         try:
             doc = parse(body)
         except DocumentError as exc:
             self.trace.add(label, "document-error", url=goto.url, **exc.to_dict())
-            raise _AppError from exc
+            raise _FetchFailed(error_code(exc.code, document=True)) from exc
         self.trace.add(label, "document", url=goto.url, verbs=[n.tag for n in doc.elements])
         return doc
 
@@ -668,6 +840,7 @@ class _Call:
         if "speech" in inputs:
             self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
         digits: list[str] = []
+        finished_on: list[str] = []  # the finishOnKey pressed, if one ended it
         done: asyncio.Future[str] = self.clock.future()
         first_digit: asyncio.Future[None] = self.clock.future()
         activity: list[asyncio.Future[None]] = [self.clock.future()]
@@ -678,6 +851,7 @@ class _Call:
                 return
             settle(first_digit, None)
             if finish and digit in finish:
+                finished_on.append(digit)
                 settle(done, "finishOnKey")
                 return
             digits.append(digit)
@@ -710,7 +884,12 @@ class _Call:
         action = node.get("action")
         self.trace.add(label, "gathered", digits=result, reason=reason, action=action)
         if (result or node.get("actionOnEmptyResult")) and action is not None:
-            return _Goto(node.get("method"), urljoin(url or "", action), (("Digits", result),))
+            params = gather_params(
+                result,
+                finished_on[0] if finished_on else None,
+                twilio=self.spec.account_sid is not None,
+            )
+            return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
         return None
 
     # Record -------------------------------------------------------------------------------

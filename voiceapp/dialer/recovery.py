@@ -22,7 +22,8 @@ from voiceapp.calls.records import CallRecord, EventRecord, LegRecord
 from voiceapp.calls.states import TERMINAL, CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.calls.writes import Renew
-from voiceapp.dialer.callbacks import Attempt, build_params
+from voiceapp.dialer.callbacks import Attempt
+from voiceapp.dialer.webhooks import Direction, Party, callback_params
 from voiceapp.dialer.writes import LiveCall
 from voiceapp.errors import StoreError
 from voiceapp.logs import call_logger
@@ -325,16 +326,20 @@ class Recovery:
             sequence = 1 + max(
                 (e.sequence for e in record.events if e.leg_sid == leg.sid), default=-1
             )
-            params = build_params(
-                event=CallbackEvent.COMPLETED,
-                status=status,
+            party = Party(
                 call_sid=leg.sid,
                 from_=leg.from_,
                 to=leg.to,
-                direction="outbound-api" if is_a else "outbound-dial",
+                direction=_direction(leg.direction),
+                status=status,
+                parent_call_sid=leg.parent_sid,
+                account_sid=record.spec.account_sid,
+            )
+            params = callback_params(
+                party,
+                event=CallbackEvent.COMPLETED,
                 sequence=sequence,
                 timestamp=datetime.fromtimestamp(now, UTC),
-                parent_call_sid=leg.parent_sid,
                 duration=duration,
                 subscription=sub,
             )
@@ -345,6 +350,13 @@ class Recovery:
                 params=params,
                 call_sid=record.sid,
             )
+
+
+def _direction(value: str) -> Direction:
+    """A stored leg's direction as the parameter sets name it."""
+    if value in ("inbound", "outbound-dial"):
+        return "inbound" if value == "inbound" else "outbound-dial"
+    return "outbound-api"
 
 
 def last_alive(record: CallRecord) -> float:

@@ -13,7 +13,9 @@
 * documents are fetched and callbacks sent with the signed
   :class:`~voiceapp.dialer.fetch.HttpClient` (``X-Voiceapp-Signature``: fetches
   with the newest of ``Settings.signature_secrets``, callbacks as ``v2`` with the
-  newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``), in
+  newest of ``Settings.callback_secrets_for(url)``; never ``SECRET_KEYS``; and
+  ``X-Twilio-Signature`` with the call's account AuthToken, else
+  ``TWILIO_AUTH_TOKEN``), in
   the event loop's executor threads, so neither a slow document server nor a slow
   callback receiver holds up other calls;
 * every trace row of a call passes through its :class:`~voiceapp.redact.Redactor`
@@ -22,7 +24,11 @@
   document, the loop guard) go to the store in the same grouped writes, capped at
   ``TRACE_MAX_ENTRIES`` rows a call, so ``GET /v1/calls/<sid>`` shows them whatever
   process dialed (the write buffer, :mod:`voiceapp.dialer.writes`);
-* it carries out cancel requests the API stored for calls that are already dialing;
+* it carries out cancel requests the API stored for calls that are already dialing,
+  and live changes (``store.change_requests``): a new document (``url`` or
+  ``twiml``) interrupts the current verb and runs at once (on answer, when the call
+  is not answered yet), ``status=completed`` hangs the call up, ``canceled``
+  withdraws an unanswered one;
 * it renews the leases of its calls, and :meth:`Dialer.recover` (at start, then
   every sweep; :mod:`voiceapp.dialer.recovery`) settles calls whose
   worker died (their lease ran out) and resumes status callbacks nobody is
@@ -55,7 +61,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from voiceapp.calls.records import AttemptRecord, CallRecord
+from voiceapp.calls.records import DEFAULT_RING_TIMEOUT, AttemptRecord, CallRecord
 from voiceapp.calls.states import TERMINAL, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.calls.writes import (
@@ -266,6 +272,7 @@ class Dialer:
             guard=self.guard,
             pool_connections=32,
             pool_maxsize=64,
+            twilio_token=self._twilio_token,
         )
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
@@ -313,6 +320,12 @@ class Dialer:
         self.answered_now = 0  # a-legs in progress right now
         self.peak_in_flight = 0
         self.peak_answered = 0
+
+    def _twilio_token(self, account_sid: str | None) -> str | None:
+        """The key of ``X-Twilio-Signature``: the AuthToken of the request's account
+        (``TWILIO_ACCOUNTS``), else ``TWILIO_AUTH_TOKEN``; None (unsigned) without both."""
+        token = self.settings.twilio_token(account_sid) if account_sid else None
+        return token or self.settings.TWILIO_AUTH_TOKEN or None
 
     def _callback_secret(self, url: str) -> str | None:
         """The newest secret signing callbacks to ``url`` (``CALLBACK_RECEIVERS`` first)."""
@@ -468,8 +481,9 @@ class Dialer:
         if self.live_calls:
             try:
                 self._carry_out_cancels()
+                self._carry_out_changes()
             except StoreError as exc:
-                self.store_failed("reading cancel requests", exc)
+                self.store_failed("reading cancel and change requests", exc)
                 self._queue_empty = True
                 return 0
             self.recovery.renew_leases(now)
@@ -527,6 +541,20 @@ class Dialer:
                 if not live.handle.cancel():
                     live.handle.trace.add("a", "cancel-refused", status=live.handle.status.value)
 
+    def _carry_out_changes(self) -> None:
+        for sid, change in self.store.change_requests(self.worker_id):
+            live = self.live_calls.get(sid)
+            if live is None or live.lost:
+                continue
+            handle = live.handle
+            if change.status == "completed":
+                handle.hang_up("hung up through the API")
+            elif change.status == "canceled":
+                if not handle.cancel():
+                    handle.trace.add("a", "cancel-refused", status=handle.status.value)
+            else:
+                handle.change(url=change.url, method=change.method, twiml=change.twiml)
+
     # -- writes ----------------------------------------------------------------------------
 
     def _queue_write(self, write: Write, event_id: str | None = None) -> None:
@@ -578,7 +606,9 @@ class Dialer:
         spec = record.spec
         try:
             subscription = Subscription.of(spec)
-            timeout = float(spec.extra.get("timeout", 60.0))
+            timeout = float(spec.timeout)
+            if spec.timeout == DEFAULT_RING_TIMEOUT and "timeout" in spec.extra:
+                timeout = float(spec.extra["timeout"])  # where a ring timeout was once kept
             if self.env.destinations is not None:  # queued before the policy changed, say
                 self.env.destinations.check(spec.to, field="to")
         except (VoiceappError, TypeError, ValueError) as exc:
@@ -605,6 +635,14 @@ class Dialer:
             timeout=timeout,
             sid=spec.sid,
             redact=redactor,
+            twiml=spec.twiml,
+            account_sid=spec.account_sid,
+            fallback_url=spec.fallback_url,
+            fallback_method="GET" if spec.fallback_method.upper() == "GET" else "POST",
+            time_limit=float(spec.time_limit),
+            direction="inbound" if spec.direction == "inbound" else "outbound-api",
+            record=spec.record,
+            machine_detection=spec.machine_detection,
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:
@@ -709,7 +747,8 @@ class Dialer:
                 event_id,
                 leg_sid=leg_sid,
                 sequence=int(values.get("SequenceNumber", "0")),
-                name=values.get("StatusCallbackEvent", ""),
+                # the seed's set names it; Twilio's does not (the id ends with it)
+                name=values.get("StatusCallbackEvent") or event_id.rpartition(":")[2],
                 url=subscription.url or "",
                 method=subscription.method,
                 params=params,

@@ -1,0 +1,226 @@
+"""What the dialer's requests carry: the two parameter sets, and Twilio's error codes.
+
+A call has one of two parameter sets, chosen by its spec's ``account_sid``
+(docs/webhooks.md shows both side by side):
+
+* **seed** (no ``account_sid``: ``POST /v1/calls``, the vendor routes) — the
+  seed's names as voiceapp has always sent them: documents get ``CallSid``,
+  ``From``, ``To``, ``Direction``, ``CallStatus`` (``ParentCallSid`` on b-legs);
+  callbacks add ``callSid``, ``StatusCallbackEvent``, ``Called``,
+  ``CallbackSource=call-progress-event``, ``SequenceNumber``, ``Timestamp``,
+  ``CallDuration`` and ``CallDurartion`` (the seed's spelling) and
+  ``RecordingURL`` on ``completed``, ``apikey``, and the ``optional`` pairs, which
+  are also appended to the callback URL (for ``POST`` too, as the seed says);
+* **twilio** (the Twilio-compatible API's calls) — Twilio's: ``CallSid``,
+  ``AccountSid``, ``From``, ``To``, ``Called``, ``Caller``, ``CallStatus``,
+  ``ApiVersion=2010-04-01``, ``Direction`` (``outbound-api``, ``outbound-dial``,
+  ``inbound``), ``ForwardedFrom``, ``ParentCallSid`` (b-legs); callbacks add
+  ``Timestamp``, ``SequenceNumber``, ``CallbackSource=call-progress-events``
+  and, on ``completed``, ``CallDuration``, ``Duration`` (minutes, rounded up),
+  ``SipResponseCode`` and ``RecordingUrl``; Gather actions add ``Digits`` and
+  ``FinishedOnKey``; a call that asked for machine detection gets
+  ``AnsweredBy=unknown`` (the simulated network cannot tell).
+
+:class:`Party` is what both sets are built from; :func:`document_params`,
+:func:`callback_params`, :func:`callback_url` and :func:`gather_params` are the
+one place each set is written.  :func:`error_code` maps the dialer's fetch and
+document error codes to Twilio's (``ErrorCode`` of a fallback request).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from voiceapp.calls.states import CallbackEvent, CallStatus
+from voiceapp.calls.subscriptions import Subscription
+
+API_VERSION: Final = "2010-04-01"
+#: ``CallbackSource`` of the seed (``call-progress-event``) and of Twilio (``...-events``).
+SEED_CALLBACK_SOURCE: Final = "call-progress-event"
+TWILIO_CALLBACK_SOURCE: Final = "call-progress-events"
+
+Direction = Literal["outbound-api", "outbound-dial", "inbound"]
+Params = list[tuple[str, str]]
+
+#: The SIP final response a leg's end corresponds to (Twilio's ``SipResponseCode``).
+SIP_RESPONSE: Final[dict[CallStatus, int]] = {
+    CallStatus.COMPLETED: 200,
+    CallStatus.BUSY: 486,
+    CallStatus.NO_ANSWER: 487,
+    CallStatus.CANCELED: 487,
+    CallStatus.FAILED: 500,
+}
+
+#: Twilio's error code for each of the dialer's fetch failures (docs/webhooks.md).
+TWILIO_ERROR_CODES: Final[dict[str, int]] = {
+    "fetch-status": 11200,  # HTTP retrieval failure (a non-2xx answer)
+    "fetch-redirect": 11200,
+    "fetch-connect": 11205,  # HTTP connection failure
+    "fetch-timeout": 11205,
+    "fetch-blocked": 11205,  # the address is not allowed (private, say)
+    "fetch-dns": 11210,  # HTTP bad host name
+    "fetch-override": 11100,  # the URL's connection overrides are not valid
+    "fetch-too-large": 11750,  # TwiML response body too large
+}
+#: Any document error (not XML, not valid against the schema): document parse failure.
+DOCUMENT_PARSE_FAILURE: Final = 12100
+#: A failure of another kind (an injected fetch raising something else).
+RETRIEVAL_FAILURE: Final = 11200
+
+
+def error_code(code: str, *, document: bool = False) -> int:
+    """Twilio's ``ErrorCode`` for a dialer error ``code`` (``document``: a parse error)."""
+    if document:
+        return DOCUMENT_PARSE_FAILURE
+    return TWILIO_ERROR_CODES.get(code, RETRIEVAL_FAILURE)
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One leg as its requests describe it."""
+
+    call_sid: str
+    from_: str
+    to: str
+    direction: Direction
+    status: CallStatus
+    parent_call_sid: str | None = None
+    #: set for calls of the Twilio-compatible API: they carry Twilio's parameters
+    account_sid: str | None = None
+    forwarded_from: str | None = None
+    #: Twilio's ``AnsweredBy``, sent when the call asked for machine detection
+    answered_by: str | None = None
+
+    @property
+    def twilio(self) -> bool:
+        return self.account_sid is not None
+
+
+def document_params(party: Party) -> Params:
+    """The parameters of a document fetch (the call's ``url``, an action, a redirect)."""
+    if not party.twilio:
+        params: Params = [
+            ("CallSid", party.call_sid),
+            ("From", party.from_),
+            ("To", party.to),
+            ("Direction", party.direction),
+            ("CallStatus", party.status.value),
+        ]
+        if party.parent_call_sid is not None:
+            params.append(("ParentCallSid", party.parent_call_sid))
+        return params
+    assert party.account_sid is not None
+    params = [
+        ("CallSid", party.call_sid),
+        ("AccountSid", party.account_sid),
+        ("From", party.from_),
+        ("To", party.to),
+        ("Called", party.to),
+        ("Caller", party.from_),
+        ("CallStatus", party.status.value),
+        ("ApiVersion", API_VERSION),
+        ("Direction", party.direction),
+        ("ForwardedFrom", party.forwarded_from or ""),
+    ]
+    if party.parent_call_sid is not None:
+        params.append(("ParentCallSid", party.parent_call_sid))
+    if party.answered_by is not None:
+        params.append(("AnsweredBy", party.answered_by))
+    return params
+
+
+def callback_params(
+    party: Party,
+    *,
+    event: CallbackEvent,
+    sequence: int,
+    timestamp: datetime,
+    duration: int | None = None,
+    recording_url: str | None = None,
+    subscription: Subscription | None = None,
+) -> Params:
+    """The parameters of one status callback, in a stable order.
+
+    ``CallStatus`` is the leg's status after the event (``in-progress`` for
+    ``answered``; ``busy``, ``no-answer``, ``failed`` or ``canceled`` for a
+    ``completed`` that never answered).
+    """
+    stamp = email.utils.format_datetime(timestamp)
+    completed = event is CallbackEvent.COMPLETED
+    if party.twilio:
+        params = document_params(party)
+        params += [
+            ("Timestamp", stamp),
+            ("SequenceNumber", str(sequence)),
+            ("CallbackSource", TWILIO_CALLBACK_SOURCE),
+        ]
+        if completed:
+            seconds = duration or 0
+            params += [
+                ("CallDuration", str(seconds)),
+                ("Duration", str(math.ceil(seconds / 60))),
+                ("SipResponseCode", str(SIP_RESPONSE.get(party.status, 200))),
+            ]
+            if recording_url is not None:
+                params.append(("RecordingUrl", recording_url))
+        return params
+    params = [
+        ("CallSid", party.call_sid),
+        ("callSid", party.call_sid),
+        ("CallStatus", party.status.value),
+        ("StatusCallbackEvent", event.value),
+        ("Called", party.to),
+        ("To", party.to),
+        ("From", party.from_),
+        ("Direction", party.direction),
+        ("CallbackSource", SEED_CALLBACK_SOURCE),
+        ("SequenceNumber", str(sequence)),
+        ("Timestamp", stamp),
+    ]
+    if party.parent_call_sid is not None:
+        params.append(("ParentCallSid", party.parent_call_sid))
+    if completed:
+        params.append(("CallDuration", str(duration or 0)))
+        params.append(("CallDurartion", str(duration or 0)))
+        if recording_url is not None:
+            params.append(("RecordingURL", recording_url))
+    if subscription is not None:
+        if subscription.secret_key is not None:
+            params.append(("apikey", subscription.secret_key))
+        params.extend(subscription.optional)
+    return params
+
+
+def callback_url(subscription: Subscription) -> str:
+    """Where a callback goes: the seed's ``optional`` pairs are appended to the URL of a
+    ``POST`` too (a ``GET`` has every parameter in its query already; a call of the
+    Twilio API has no ``optional``)."""
+    url = subscription.url or ""
+    if subscription.method == "GET":
+        return url
+    return with_query(url, subscription.optional)
+
+
+def gather_params(digits: str, finished_on_key: str | None, *, twilio: bool) -> Params:
+    """A ``<Gather>`` action's own parameters (``FinishedOnKey`` is Twilio's)."""
+    params: Params = [("Digits", digits)]
+    if twilio:
+        params.append(("FinishedOnKey", finished_on_key or ""))
+    return params
+
+
+def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
+    """``url`` with ``params`` appended to its query (the fragment, if any, kept last)."""
+    pairs = list(params)
+    if not pairs:
+        return url
+    parts = urlsplit(url)
+    query = urlencode(pairs)
+    merged = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(parts._replace(query=merged))
