@@ -84,6 +84,18 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
 
 #: The code of the error that ends a call fetching more than ``max_documents`` documents.
 LOOP_GUARD: Final = "loop-guard"
+#: Characters of a fetched document kept in its ``document``/``document-error`` trace row
+#: (``body``; ``size`` says how long it was when it is cut), so the console can show it.
+BODY_KEPT: Final = 2000
+
+
+def _body_detail(body: bytes | str) -> dict[str, Any]:
+    """A fetched document as its trace rows keep it: ``body`` (the first
+    :data:`BODY_KEPT` characters) and ``size`` when it was longer."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    if len(text) <= BODY_KEPT:
+        return {"body": text}
+    return {"body": text[:BODY_KEPT], "size": len(text)}
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -532,12 +544,15 @@ class _Call:
                 detail["status"] = exc.http_status
             self.trace.add(label, "fetch-error", **detail)
             raise _AppError from exc
+        shown = _body_detail(body)
         try:
             doc = parse(body)
         except DocumentError as exc:
-            self.trace.add(label, "document-error", url=goto.url, **exc.to_dict())
+            self.trace.add(label, "document-error", url=goto.url, **exc.to_dict(), **shown)
             raise _AppError from exc
-        self.trace.add(label, "document", url=goto.url, verbs=[n.tag for n in doc.elements])
+        self.trace.add(
+            label, "document", url=goto.url, verbs=[n.tag for n in doc.elements], **shown
+        )
         return doc
 
     async def _run_document(self, ctx: _Ctx, doc: Node, url: str | None) -> _Goto | None:
