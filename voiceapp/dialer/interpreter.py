@@ -44,6 +44,7 @@ from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
+from voiceapp.redact import redact_document
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 
 #: ``fetch(method, url, params) -> body``: the injected HTTP client (raise on failure).
@@ -91,8 +92,9 @@ BODY_KEPT: Final = 2000
 
 def _body_detail(body: bytes | str) -> dict[str, Any]:
     """A fetched document as its trace rows keep it: ``body`` (the first
-    :data:`BODY_KEPT` characters) and ``size`` when it was longer."""
+    :data:`BODY_KEPT` characters, secret attributes masked) and ``size`` when longer."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    text = redact_document(text)
     if len(text) <= BODY_KEPT:
         return {"body": text}
     return {"body": text[:BODY_KEPT], "size": len(text)}

@@ -14,8 +14,8 @@
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store; the in-process
    dialer is started by :mod:`voiceapp.cli.wsgi`, not here), the vendor-compatible
    blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``ops`` (``/v1/ready``,
-   ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`) and one
-   problem+json error handler;
+   ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`), the web
+   console (:mod:`voiceapp.web.console`, ``CONSOLE``) and one problem+json error handler;
 4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
 
 Production: ``gunicorn 'voiceapp.cli.wsgi:create_app()'`` (this app and,
@@ -39,7 +39,7 @@ from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, openapi, ops, problems, voice
+from voiceapp.web import api, calls, compat, console, openapi, ops, problems, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -106,4 +106,5 @@ def create_app(
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
     app.register_blueprint(openapi.bp)
+    console.init_app(app, settings)
     return app
