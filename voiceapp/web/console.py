@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Flask, Response, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from flask import url_for as flask_url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -71,11 +79,9 @@ bp = Blueprint(
     __name__,
     url_prefix="/console",
     template_folder=TEMPLATES,
-    static_folder=STATIC,
-    static_url_path="/static",
 )
 
-_OPEN: Final = frozenset({"console.login", "console.static"})
+_OPEN: Final = frozenset({"console.login", "console.style", "console.script"})
 _SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -208,6 +214,24 @@ def logout() -> BaseResponse:
     response = redirect(flask_url_for("console.login"))
     auth.log_out(runtime(), response)
     return response
+
+
+def _asset(name: str, mimetype: str) -> Response:
+    response = Response((Path(STATIC) / name).read_bytes(), mimetype=mimetype)
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@bp.get("/static/console.css")
+def style() -> Response:
+    """The console's one style sheet (shipped in the package)."""
+    return _asset("console.css", "text/css")
+
+
+@bp.get("/static/console.js")
+def script() -> Response:
+    """The console's one script: refreshes the parts of a page marked ``data-refresh``."""
+    return _asset("console.js", "text/javascript")
 
 
 @bp.get("/")

@@ -249,6 +249,12 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "description": "compat.thunderphone.api_keys",
     },
     "polyai": {"type": "apiKey", "in": "header", "name": "X-PolyAi-Auth-Token"},
+    "console": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "voiceapp_console",
+        "description": "The console's session cookie, set by POST /console/login.",
+    },
 }
 _CORE_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"apiKey": []}, {"bearer": []})
 Responses = dict[str, tuple[str, str | None]]
@@ -289,6 +295,29 @@ def _vendor(schema: str, *statuses: int) -> Responses:
 
 
 _SID = {"type": "string"}
+HTML: Final = "text/html"
+_CONSOLE_OPEN: Final = frozenset(
+    {"/console/login", "/console/static/console.css", "/console/static/console.js"}
+)
+_CONSOLE_NOTE: Final = (
+    "The web console (docs/console.md): HTML pages, served only when CONSOLE allows "
+    "(else 404 problem+json). Without a console session a page redirects (302) to "
+    "/console/login; a form without its CSRF token is 403."
+)
+
+
+def _console(media: str) -> Responses:
+    return {
+        "200": (media, None),
+        "302": (HTML, None),
+        "401": (HTML, None),
+        "403": (HTML, None),
+        "404": (PROBLEM_MIMETYPE, "Problem"),
+        "422": (HTML, None),
+        "default": (HTML, None),
+    }
+
+
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("/openapi.json", "GET", "This document", "meta", {"200": (JSON, "OpenAPI")}),
     Operation("/v1/health", "GET", "Liveness", "meta", {"200": (JSON, "Health"), **_problems()}),
@@ -448,6 +477,33 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         security=({"polyai": []},),
         path_params={"call_sid": _STR},
     ),
+    *(
+        Operation(
+            rule,
+            method,
+            summary,
+            "console",
+            _console(media),
+            security=() if rule in _CONSOLE_OPEN else ({"console": []},),
+            path_params={"sid": _SID} if "<sid>" in rule else {},
+            description=_CONSOLE_NOTE,
+        )
+        for rule, method, summary, media in (
+            ("/console/", "GET", "Console: to the calls list", HTML),
+            ("/console/login", "GET", "Console: the login form", HTML),
+            ("/console/login", "POST", "Console: log in with an API key (form, CSRF)", HTML),
+            ("/console/logout", "POST", "Console: log out (form, CSRF)", HTML),
+            ("/console/static/console.css", "GET", "Console: its style sheet", "text/css"),
+            ("/console/static/console.js", "GET", "Console: its script", "text/javascript"),
+            ("/console/calls", "GET", "Console: the calls list", HTML),
+            ("/console/calls/<sid>", "GET", "Console: one call (timeline, documents)", HTML),
+            ("/console/sessions", "GET", "Console: the sessions of app calls", HTML),
+            ("/console/lint", "GET", "Console: the lint form", HTML),
+            ("/console/lint", "POST", "Console: lint a document (form, CSRF)", HTML),
+            ("/console/digits", "GET", "Console: a digit string's timeline", HTML),
+            ("/console/digits.wav", "GET", "Console: a digit string as sound", "audio/wav"),
+        )
+    ),
 )
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
@@ -492,6 +548,7 @@ def _responses(responses: Mapping[str, tuple[str, str | None]]) -> dict[str, Any
 _REASONS: Final = {
     "200": "OK",
     "201": "Created",
+    "302": "Found (a redirect)",
     "400": "Bad request",
     "401": "Unauthorized",
     "402": "Payment required",
