@@ -28,6 +28,7 @@ from voiceapp.document.parser import new_parser
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.svg import render_svg
 from voiceapp.errors import DigitsError
+from voiceapp.redact import redact_document
 
 #: Trace kinds that end a fetch (the ``fetch`` row before them started it).
 FETCH_ENDS: Final = frozenset({"document", "document-error", "fetch-error"})
@@ -425,8 +426,8 @@ def documents(call: Mapping[str, Any]) -> list[Document]:
         body = detail.get("body")
         size = detail.get("size") if isinstance(detail.get("size"), int) else None
         view = None
-        if isinstance(body, str):
-            view = lint_view(body, checked=size is None)
+        if isinstance(body, str):  # the dialer masked it already; again, to be sure
+            view = lint_view(redact_document(body), checked=size is None)
         kind = str(row["kind"])
         if kind == "document":
             status, message = "2xx", "fetched and valid"
