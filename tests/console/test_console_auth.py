@@ -318,3 +318,26 @@ def test_openapi_lists_the_console_as_html(app: Flask) -> None:
     page = spec["paths"]["/console/calls/{sid}"]["get"]
     assert "text/html" in page["responses"]["200"]["content"]
     assert page["security"] == [{"console": []}]
+
+
+def test_the_calls_list_pages_through_the_calls(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    for n in range(21):  # one queued call a number: 21 numbers
+        made = client.post(
+            "/v1/calls",
+            json={"from": FROM, "to": f"09123456{n:02d}", "url": "http://127.0.0.1:9/doc"},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert made.status_code == 201, made.get_data(as_text=True)
+    first = client.get("/console/calls").get_data(as_text=True)
+    assert first.count('<tr>\n      <td><a href="/console/calls/CA') == 20
+    assert "in flight: this list refreshes every 2 s" in first
+    older = re.search(r'href="(/console/calls\?cursor=[^"]+)" rel="next"', first)
+    assert older is not None
+    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert second.count('<tr>\n      <td><a href="/console/calls/CA') == 1
+    assert "Newest calls" in second and 'rel="next"' not in second
+    # the list as its script fetches it: the table part alone
+    part = client.get("/console/calls?partial=1").get_data(as_text=True)
+    assert part.startswith('<section id="calls"') and 'data-live="1"' in part
