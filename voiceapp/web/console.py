@@ -35,6 +35,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    g,
     make_response,
     redirect,
     render_template,
@@ -113,7 +114,7 @@ def _require_login() -> BaseResponse | None:
     if session is None:
         target = request.full_path if request.method == "GET" else flask_url_for("console.calls")
         return redirect(flask_url_for("console.login", next=target.rstrip("?")))
-    request.environ["voiceapp.console"] = session
+    g.console_session = session
     if request.method == "POST":
         auth.check_csrf(session.csrf)
     return None
@@ -127,7 +128,7 @@ def _headers(response: Response) -> Response:
 
 
 def _page(template: str, status: int = 200, **values: Any) -> Response:
-    session = request.environ.get("voiceapp.console")
+    session = g.get("console_session")
     csrf = session.csrf if isinstance(session, auth.ConsoleSession) else ""
     body = render_template(
         f"console/{template}", csrf_token=csrf, csrf_field=auth.CSRF_FIELD, **values
@@ -143,7 +144,7 @@ def _error(exc: VoiceappError) -> Response:
         code=exc.code,
         message=redact_text(exc.message),
         field=exc.field,
-        logged_in=isinstance(request.environ.get("voiceapp.console"), auth.ConsoleSession),
+        logged_in=isinstance(g.get("console_session"), auth.ConsoleSession),
     )
 
 
@@ -156,7 +157,7 @@ def _http_error(exc: HTTPException) -> Response:
         code=f"http-{status}",
         message=exc.description or exc.name,
         field=None,
-        logged_in=isinstance(request.environ.get("voiceapp.console"), auth.ConsoleSession),
+        logged_in=isinstance(g.get("console_session"), auth.ConsoleSession),
     )
 
 
