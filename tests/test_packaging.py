@@ -100,6 +100,22 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_from_an_empty_folder(
     folder, config = where.stdout.split()
     assert folder.startswith(str(installed.parent)) and folder.endswith("voiceapp/templates/voice")
     assert config.startswith(str(installed.parent)) and config.endswith("examples/demo.toml")
+    # the console's pages and assets are in the wheel
+    console = _run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import voiceapp.web.console as c, pathlib;"
+            "print(sorted(p.name for p in pathlib.Path(c.TEMPLATES, 'console').iterdir()));"
+            "print(sorted(p.name for p in pathlib.Path(c.STATIC).iterdir()))",
+        ],
+        cwd=empty,
+        timeout=60,
+    )
+    assert console.returncode == 0, console.stderr
+    pages, assets = console.stdout.splitlines()
+    assert "'call.html'" in pages and "'login.html'" in pages and "'_lint.html'" in pages
+    assert assets == "['console.css', 'console.js']"
 
     demo = _run(
         [str(installed / "voiceapp"), "demo", "--port", "0", "--receiver-port", "0"],

@@ -565,6 +565,12 @@ class Settings:
     METRICS: bool = setting(
         True, _bool, "Serve Prometheus metrics at GET /metrics (no key; counts only)."
     )
+    CONSOLE: str = setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "The web console at /console (login with an API key): on, off; auto: on in "
+        "DEBUG/TESTING only.",
+    )
     LOG_FORMAT: str = setting(
         "text",
         _choice("text", "json"),
@@ -607,6 +613,11 @@ class Settings:
         if self.SIGNATURE_SECRETS or self.production:
             return self.SIGNATURE_SECRETS
         return derive_keys(self.SECRET_KEYS, "fetch")
+
+    @property
+    def console_enabled(self) -> bool:
+        """Whether /console is served: ``CONSOLE`` on, or auto in DEBUG/TESTING."""
+        return self.CONSOLE == "on" or (self.CONSOLE == "auto" and not self.production)
 
     @property
     def callback_secrets(self) -> tuple[str, ...]:

@@ -8,6 +8,8 @@ trace, log lines, error messages — goes through these functions:
   → ``/voice/***``; the route stays readable) and ``apikey`` query values;
 * :func:`redact_text` — :func:`redact_url` on every URL inside free text (error
   messages), and voice-URL tokens in bare paths;
+* :func:`redact_document` — the values of secret attributes (``<Sip password>``) and
+  the URLs of a fetched voice document's text;
 * :func:`redact_params` — the value of ``apikey`` (the call's ``secretKey``) in
   status-callback parameters;
 * :class:`Redactor` — all of the above on nested data (a trace row, a call record),
@@ -92,6 +94,22 @@ def redact_text(text: str) -> str:
     """Free text (an error message) with every URL in it redacted by :func:`redact_url`."""
     text = _URL.sub(lambda m: redact_url(m.group(0)), text)
     return _TOKEN_PATH.sub(rf"\g<1>{MASK}", text)
+
+
+#: Document attributes whose values are secrets (``<Sip password>``).
+SECRET_ATTRIBUTES: Final = frozenset({"password"})
+_SECRET_ATTRIBUTE = re.compile(
+    r"(\b(?:" + "|".join(sorted(SECRET_ATTRIBUTES)) + r")\s*=\s*)(\"[^\"]*\"|'[^']*')"
+)
+
+
+def redact_document(text: str) -> str:
+    """A voice document's text (as fetched) with the values of secret attributes
+    (:data:`SECRET_ATTRIBUTES`) masked and every URL in it redacted (:func:`redact_text`)."""
+    text = _SECRET_ATTRIBUTE.sub(
+        lambda m: f"{m.group(1)}{m.group(2)[0]}{MASK}{m.group(2)[0]}", text
+    )
+    return redact_text(text)
 
 
 def redact_params(params: Iterable[Sequence[str]]) -> list[tuple[str, str]]:

@@ -716,7 +716,22 @@ RULES = (
     "/v1/outbound-calling/<call_sid>",
     "/2010-04-01/Accounts/<account_sid>/Calls.json",
     "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json",
+    "/console/",
+    "/console/login",
+    "/console/logout",
+    "/console/static/console.css",
+    "/console/static/console.js",
+    "/console/calls",
+    "/console/calls/<sid>",
+    "/console/sessions",
+    "/console/lint",
+    "/console/digits",
+    "/console/digits.wav",
 )
+#: console cookies: none, junk, a token of another purpose
+CONSOLE_COOKIES = st.sampled_from(
+    [{}, {"Cookie": "voiceapp_console=junk"}, {"Cookie": "voiceapp_console=e30.e30.e30"}]
+) | st.builds(lambda t: {"Cookie": f"voiceapp_console={t}"}, st.text(TOKEN_CHARS, max_size=60))
 
 
 #: ``post(path, json, form, headers)`` → (status, body text): the test client or ``requests``
@@ -780,7 +795,32 @@ def routes(
         | st.just("CA" + "0" * 32)
         | SEGMENT.filter(bool)
     )
-    return {
+    console_pages = {
+        "/console/": ["GET"],
+        "/console/login": ["GET", "POST"],
+        "/console/logout": ["POST"],
+        "/console/static/console.css": ["GET"],
+        "/console/static/console.js": ["GET"],
+        "/console/calls": ["GET"],
+        "/console/sessions": ["GET"],
+        "/console/lint": ["GET", "POST"],
+        "/console/digits": ["GET"],
+        "/console/digits.wav": ["GET"],
+    }
+
+    def console(rule: str, methods: list[str]) -> Callable[[], st.SearchStrategy[Req]]:
+        return lambda: requests_for(methods, st.just(rule), CONSOLE_COOKIES, voice_form())
+
+    pages: dict[str, tuple[int, Callable[[], st.SearchStrategy[Req]]]] = {
+        rule: (100, console(rule, methods)) for rule, methods in console_pages.items()
+    }
+    pages["/console/calls/<sid>"] = (
+        100,
+        lambda: requests_for(
+            ["GET"], sids.map(lambda s: "/console/calls/" + s), CONSOLE_COOKIES, NO_BODY
+        ),
+    )
+    return pages | {
         "/2010-04-01/Accounts/<account_sid>/Calls.json": (
             2000,
             lambda: (
@@ -989,6 +1029,10 @@ def check_answer(vendor: str | None, req: Req, status: int, content_type: str, b
     if status < 400:
         return
     mimetype = content_type.split(";")[0].strip()
+    if req.path.startswith("/console/") and mimetype == "text/html":
+        # the console's refusals are its own HTML pages, naming their code
+        assert b"<h1>" in body and b'class="code"' in body, (where, body[:300])
+        return
     data = json.loads(body)
     assert isinstance(data, dict), where
     if mimetype == PROBLEM:

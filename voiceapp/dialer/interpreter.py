@@ -59,7 +59,7 @@ from voiceapp.document import Node, Response, parse
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
-from voiceapp.redact import redact_url
+from voiceapp.redact import redact_document, redact_url
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
 
 #: ``fetch(method, url, params) -> body``: the injected HTTP client (raise on failure).
@@ -100,6 +100,19 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
 
 #: The code of the error that ends a call fetching more than ``max_documents`` documents.
 LOOP_GUARD: Final = "loop-guard"
+#: Characters of a fetched document kept in its ``document``/``document-error`` trace row
+#: (``body``; ``size`` says how long it was when it is cut), so the console can show it.
+BODY_KEPT: Final = 2000
+
+
+def _body_detail(body: bytes | str) -> dict[str, Any]:
+    """A fetched document as its trace rows keep it: ``body`` (the first
+    :data:`BODY_KEPT` characters, secret attributes masked) and ``size`` when longer."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    text = redact_document(text)
+    if len(text) <= BODY_KEPT:
+        return {"body": text}
+    return {"body": text[:BODY_KEPT], "size": len(text)}
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -704,12 +717,15 @@ class _Call:
                 detail["status"] = exc.http_status
             self.trace.add(label, "fetch-error", **detail)
             raise _FetchFailed(error_code(code)) from exc
+        shown = _body_detail(body)
         try:
             doc = parse(body)
         except DocumentError as exc:
-            self.trace.add(label, "document-error", url=goto.url, **exc.to_dict())
+            self.trace.add(label, "document-error", url=goto.url, **exc.to_dict(), **shown)
             raise _FetchFailed(error_code(exc.code, document=True)) from exc
-        self.trace.add(label, "document", url=goto.url, verbs=[n.tag for n in doc.elements])
+        self.trace.add(
+            label, "document", url=goto.url, verbs=[n.tag for n in doc.elements], **shown
+        )
         return doc
 
     async def _run_document(self, ctx: _Ctx, doc: Node, url: str | None) -> _Goto | None:

@@ -74,8 +74,10 @@ class TraceEntry:
         return {"ms": self.ms, "leg": self.leg, "kind": self.kind, "detail": self.detail}
 
     def format(self) -> str:
-        """``  4.350s  b1      digits-sent  {"digits": "wwww101"}``."""
-        detail = json.dumps(self.detail, ensure_ascii=False, sort_keys=True, default=str)
+        """``  4.350s  b1      digits-sent  {"digits": "wwww101"}`` (a document's text,
+        ``body``, is left out of the line: the console and the API show it)."""
+        shown = {k: v for k, v in self.detail.items() if k != "body"}
+        detail = json.dumps(shown, ensure_ascii=False, sort_keys=True, default=str)
         return f"{self.ms / 1000:8.3f}s  {self.leg:<8} {self.kind:<14} {detail}"
 
 

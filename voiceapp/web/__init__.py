@@ -15,8 +15,8 @@
    dialer is started by :mod:`voiceapp.cli.wsgi`, not here), the vendor-compatible
    blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), the Twilio-compatible REST
    API (:mod:`voiceapp.web.twilio_api`, ``TWILIO_ACCOUNTS``), ``ops`` (``/v1/ready``,
-   ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`) and one
-   problem+json error handler;
+   ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`), the web
+   console (:mod:`voiceapp.web.console`, ``CONSOLE``) and one problem+json error handler;
 4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
 
 Production: ``gunicorn 'voiceapp.cli.wsgi:create_app()'`` (this app and,
@@ -40,7 +40,7 @@ from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, openapi, ops, problems, twilio_api, voice
+from voiceapp.web import api, calls, compat, console, openapi, ops, problems, twilio_api, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -108,4 +108,5 @@ def create_app(
     compat.init_app(app, settings)
     twilio_api.init_app(app)
     app.register_blueprint(openapi.bp)
+    console.init_app(app, settings)
     return app

@@ -314,6 +314,12 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "scheme": "basic",
         "description": "AccountSid:AuthToken of TWILIO_ACCOUNTS",
     },
+    "console": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "voiceapp_console",
+        "description": "The console's session cookie, set by POST /console/login.",
+    },
 }
 _CORE_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"apiKey": []}, {"bearer": []})
 Responses = dict[str, tuple[str, str | None]]
@@ -359,6 +365,29 @@ _TWILIO_CALLS = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls.json"
 _TWILIO_CALL = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls/<sid>.json"
 _ACCOUNT = {"account_sid": {"type": "string"}}
 _TWILIO_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"twilio": []},)
+HTML: Final = "text/html"
+_CONSOLE_OPEN: Final = frozenset(
+    {"/console/login", "/console/static/console.css", "/console/static/console.js"}
+)
+_CONSOLE_NOTE: Final = (
+    "The web console (docs/console.md): HTML pages, served only when CONSOLE allows "
+    "(else 404 problem+json). Without a console session a page redirects (302) to "
+    "/console/login; a form without its CSRF token is 403."
+)
+
+
+def _console(media: str) -> Responses:
+    return {
+        "200": (media, None),
+        "302": (HTML, None),
+        "401": (HTML, None),
+        "403": (HTML, None),
+        "404": (PROBLEM_MIMETYPE, "Problem"),
+        "422": (HTML, None),
+        "default": (HTML, None),
+    }
+
+
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("/openapi.json", "GET", "This document", "meta", {"200": (JSON, "OpenAPI")}),
     Operation("/v1/health", "GET", "Liveness", "meta", {"200": (JSON, "Health"), **_problems()}),
@@ -587,6 +616,33 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         security=_TWILIO_AUTH,
         path_params={**_ACCOUNT, "sid": _SID},
     ),
+    *(
+        Operation(
+            rule,
+            method,
+            summary,
+            "console",
+            _console(media),
+            security=() if rule in _CONSOLE_OPEN else ({"console": []},),
+            path_params={"sid": _SID} if "<sid>" in rule else {},
+            description=_CONSOLE_NOTE,
+        )
+        for rule, method, summary, media in (
+            ("/console/", "GET", "Console: to the calls list", HTML),
+            ("/console/login", "GET", "Console: the login form", HTML),
+            ("/console/login", "POST", "Console: log in with an API key (form, CSRF)", HTML),
+            ("/console/logout", "POST", "Console: log out (form, CSRF)", HTML),
+            ("/console/static/console.css", "GET", "Console: its style sheet", "text/css"),
+            ("/console/static/console.js", "GET", "Console: its script", "text/javascript"),
+            ("/console/calls", "GET", "Console: the calls list", HTML),
+            ("/console/calls/<sid>", "GET", "Console: one call (timeline, documents)", HTML),
+            ("/console/sessions", "GET", "Console: the sessions of app calls", HTML),
+            ("/console/lint", "GET", "Console: the lint form", HTML),
+            ("/console/lint", "POST", "Console: lint a document (form, CSRF)", HTML),
+            ("/console/digits", "GET", "Console: a digit string's timeline", HTML),
+            ("/console/digits.wav", "GET", "Console: a digit string as sound", "audio/wav"),
+        )
+    ),
 )
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
@@ -631,6 +687,7 @@ _REASONS: Final = {
     "200": "OK",
     "201": "Created",
     "204": "No content",
+    "302": "Found (a redirect)",
     "400": "Bad request",
     "401": "Unauthorized",
     "402": "Payment required",
