@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -180,6 +181,37 @@ def _outbound_numbers(value: Any) -> tuple[tuple[str, str], ...]:
             raise InvalidValue(f"{number}: status {status!r} must be one of active, inactive")
         out[e164] = status.strip().lower()
     return tuple(out.items())
+
+
+#: A Twilio AccountSid: ``AC`` and 32 hex digits.
+ACCOUNT_SID_PATTERN = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+def _twilio_accounts(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"AC...": "<auth token>"}`` (TOML table ``[twilio_accounts]``) or
+    ``"AC...=<token>,AC...=<token>"`` (env); messages name the account, never the token."""
+    if isinstance(value, str):
+        items: list[tuple[Any, Any]] = []
+        for part in value.split(","):
+            if part.strip():
+                sid, sep, token = part.strip().partition("=")
+                if not sep:
+                    raise InvalidValue(f"{sid.strip()!r} needs =<auth token>")
+                items.append((sid.strip(), token.strip()))
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, tuple):
+        items = list(value)
+    else:
+        raise InvalidValue('must be a table of "AC<32 hex>" = "<auth token>"')
+    out: dict[str, str] = {}
+    for sid, token in items:
+        if not isinstance(sid, str) or not ACCOUNT_SID_PATTERN.match(sid):
+            raise InvalidValue(f"{sid!r} is not an AccountSid (AC and 32 hex digits)")
+        if not isinstance(token, str) or not token.strip():
+            raise InvalidValue(f"{sid}: the auth token must be a non-empty string")
+        out[sid] = token.strip()
+    return tuple(sorted(out.items()))
 
 
 def _host_ports(value: Any) -> tuple[str, ...]:
@@ -371,6 +403,12 @@ class Settings:
     )
     TWILIO_AUTH_TOKEN: str = setting(
         "", _str, "Auth token checking X-Twilio-Signature when REQUIRE_SIGNATURE = twilio."
+    )
+    TWILIO_ACCOUNTS: tuple[tuple[str, str], ...] = setting(
+        (),
+        _twilio_accounts,
+        "Twilio-compatible API accounts: AccountSid = AuthToken ([twilio_accounts]; env: "
+        "AC...=token,...); none = that API closed.",
     )
     SESSION_TTL: int = setting(
         600, _int_range(1, 604800), "Default session ttl (seconds) when a request names none."
@@ -594,6 +632,10 @@ class Settings:
                 return receivers[name]
         return self.callback_secrets
 
+    def twilio_token(self, account_sid: str) -> str | None:
+        """The AuthToken of ``account_sid`` in ``TWILIO_ACCOUNTS``; None when it is not one."""
+        return dict(self.TWILIO_ACCOUNTS).get(account_sid)
+
     @property
     def outbound_allowlist(self) -> tuple[str, ...]:
         """``host:port`` entries outbound requests may use though not public:
@@ -676,6 +718,7 @@ class Settings:
             ("CALLBACK_RECEIVERS", receivers),
             ("API_KEYS", self.API_KEYS),
             ("COMPAT", tuple(compat)),
+            ("TWILIO_ACCOUNTS", tuple(token for _, token in self.TWILIO_ACCOUNTS)),
         ]
 
     def _check_reuse(self) -> None:

@@ -131,6 +131,8 @@ class DocumentError(VoiceappError):
 
     def location(self) -> dict[str, Any]:
         loc: dict[str, Any] = {"path": self.path}
+        if self.field is not None:  # a document given in a request field (twiml)
+            loc["field"] = self.field
         if self.attribute is not None:
             loc["attribute"] = self.attribute
         if self.line is not None:

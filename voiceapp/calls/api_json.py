@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from voiceapp.calls.records import (
+    DEFAULT_RING_TIMEOUT,
+    DEFAULT_TIME_LIMIT,
     SECRET_PARAM,
     AttemptRecord,
     CallRecord,
@@ -40,10 +42,22 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "secretKey": spec.secret_key,
         "optional": spec.optional,
         "extra": dict(spec.extra),
+        "accountSid": spec.account_sid,
+        "twiml": spec.twiml,
+        "fallbackUrl": spec.fallback_url,
+        "fallbackMethod": spec.fallback_method,
+        "timeout": spec.timeout,
+        "timeLimit": spec.time_limit,
+        "direction": spec.direction,
+        "record": spec.record,
+        "machineDetection": spec.machine_detection,
     }
 
 
 def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
+    """The spec :func:`spec_json` wrote; a record stored before a field existed reads
+    that field's default (its ring timeout: ``extra["timeout"]``, where it was kept)."""
+    extra = data["extra"]
     return CallSpec(
         sid=data["sid"],
         from_=data["from"],
@@ -59,7 +73,16 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         status_callback_method=data["statusCallbackMethod"],
         secret_key=data["secretKey"],
         optional=data["optional"],
-        extra=data["extra"],
+        extra=extra,
+        account_sid=data.get("accountSid"),
+        twiml=data.get("twiml"),
+        fallback_url=data.get("fallbackUrl"),
+        fallback_method=data.get("fallbackMethod") or "POST",
+        timeout=int(data.get("timeout", extra.get("timeout", DEFAULT_RING_TIMEOUT))),
+        time_limit=int(data.get("timeLimit", DEFAULT_TIME_LIMIT)),
+        direction=data.get("direction") or "outbound-api",
+        record=bool(data.get("record", False)),
+        machine_detection=data.get("machineDetection"),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from voiceapp.calls.states import QUEUED
@@ -20,6 +20,10 @@ from voiceapp.errors import ValidationError
 SECRET_PARAM: Final = "apikey"
 #: The ``kind`` of the last trace row of a call whose trace reached its limit.
 TRUNCATED: Final = "truncated"
+
+#: A call's ring timeout and its call-wide limit when the request names none (seconds).
+DEFAULT_RING_TIMEOUT: Final = 60
+DEFAULT_TIME_LIMIT: Final = 14400
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -61,6 +65,78 @@ class CallSpec:
     secret_key: str | None = None
     optional: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # anything else the dialer needs
+    #: set by the Twilio-compatible API: the dialer's fetches and callbacks then carry
+    #: Twilio's parameter set (else the seed's)
+    account_sid: str | None = None
+    twiml: str | None = None  # an inline document, run instead of fetching ``url``
+    fallback_url: str | None = None  # fetched once when the document fetch fails
+    fallback_method: str = "POST"
+    timeout: int = DEFAULT_RING_TIMEOUT  # seconds the a-leg rings before no-answer
+    time_limit: int = DEFAULT_TIME_LIMIT  # seconds the whole call may last
+    direction: str = "outbound-api"  # inbound for inbound calls
+    record: bool = False  # asked for; the simulated network cannot record a call
+    machine_detection: str | None = None  # asked for (Enable / DetectMessageEnd); not available
+
+
+#: What :class:`CallChange` ``status`` may be: hang up (any unfinished call) or cancel
+#: (before it is answered).
+CHANGE_STATUSES: Final = ("completed", "canceled")
+
+
+@dataclass(frozen=True)
+class CallChange:
+    """A change to a live call (``POST /v1/calls/<sid>``, Twilio's call update): run a new
+    document (``url`` with ``method``, or inline ``twiml``) at once, interrupting the
+    current verb, or end the call (``status``).  Exactly one of the three is given."""
+
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+    status: str | None = None  # completed | canceled
+
+    def check(self) -> None:
+        """What the store relies on (the routes validate the values at the edge)."""
+        given = [name for name in ("url", "twiml", "status") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValidationError(
+                "a call change gives exactly one of url, twiml or status"
+                + (f" (got {', '.join(given)})" if given else ""),
+                code="invalid-combination",
+                field=given[-1] if given else "url",
+            )
+        if self.status is not None and self.status not in CHANGE_STATUSES:
+            raise ValidationError(
+                f"status must be completed or canceled, not {self.status!r}",
+                code="invalid-choice",
+                field="status",
+            )
+        if self.method not in ("GET", "POST"):
+            raise ValidationError(
+                f"method must be GET or POST, not {self.method!r}",
+                code="invalid-choice",
+                field="method",
+            )
+
+    def applied_to(self, spec: CallSpec) -> CallSpec:
+        """``spec`` running this change's document (a call not yet taken from the queue)."""
+        if self.twiml is not None:
+            return replace(spec, url=None, twiml=self.twiml)
+        if self.url is not None:
+            return replace(spec, url=self.url, method=self.method, twiml=None)
+        return spec
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form (JSON); :meth:`of` reads it back."""
+        return {"url": self.url, "method": self.method, "twiml": self.twiml, "status": self.status}
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> CallChange:
+        return cls(
+            url=data.get("url"),
+            method=data.get("method") or "POST",
+            twiml=data.get("twiml"),
+            status=data.get("status"),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,7 +238,7 @@ class CallRecord:
 def new_record(spec: CallSpec, now: float) -> CallRecord:
     """The record :meth:`CallStore.create` returns: ``queued``, with its a-leg."""
     a_leg = LegRecord(
-        spec.sid, None, spec.from_, spec.to, "outbound-api", QUEUED, now, None, None,
+        spec.sid, None, spec.from_, spec.to, spec.direction, QUEUED, now, None, None,
         (StatusChange(QUEUED, now),),
     )  # fmt: skip
     return CallRecord(spec, QUEUED, now, now, legs=(a_leg,))

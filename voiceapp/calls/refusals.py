@@ -46,3 +46,11 @@ def leg_not_found(leg_sid: str) -> NotFoundError:
 
 def event_not_found(event_id: str) -> NotFoundError:
     return NotFoundError(f"no event {event_id}", code="call-event-not-found", field="event_id")
+
+
+def not_changeable(sid: str, status: str) -> ConflictError:
+    return ConflictError(
+        f"call {sid} is {status}; a finished call cannot be changed",
+        code="call-not-changeable",
+        field="sid",
+    )

@@ -42,15 +42,17 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from voiceapp import checks
 from voiceapp.apps import get_app
 from voiceapp.calls.api_json import call_json
-from voiceapp.calls.records import CallRecord, CallSpec, check_sid
+from voiceapp.calls.records import CallChange, CallRecord, CallSpec, check_sid
 from voiceapp.calls.states import STATUSES
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
+from voiceapp.document import parse as parse_document
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import (
     BadRequestBody,
     DigitsError,
+    DocumentError,
     InvalidValue,
     JsonTooDeep,
     NotFoundError,
@@ -343,6 +345,24 @@ def check_url(
     return value
 
 
+def check_twiml(value: str, *, field: str = "twiml", max_length: int | None = None) -> str:
+    """``value`` if it is a valid document (the schema's rules, :func:`voiceapp.document.parse`)
+    of at most ``max_length`` characters; else 422 (``DocumentError`` located by line and
+    column, with ``field``; ``twiml-too-long``)."""
+    if max_length is not None and len(value) > max_length:
+        raise ValidationError(
+            f"{field} is {len(value)} characters long; at most {max_length} are allowed",
+            code="twiml-too-long",
+            field=field,
+        )
+    try:
+        parse_document(value)
+    except DocumentError as exc:
+        exc.field = field
+        raise
+    return value
+
+
 def _json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for messages."""
     if isinstance(value, bool):
@@ -587,6 +607,29 @@ def place_call(
     log.info(
         "call %s queued: %s -> %s", record.sid, spec.from_, spec.to, extra={"call_sid": record.sid}
     )
+    return record
+
+
+def change_call(sid: str, change: CallChange) -> CallRecord:
+    """The core of a live change (``POST /v1/calls/<sid>``, the Twilio API's call update):
+    ``change``'s url passes netguard's creation-time check and its twiml the schema, then
+    the store takes it (:meth:`CallStore.request_change`: what it does depends on where
+    the call is) and the embedded dialer is woken; the call after the change.
+
+    Raises a :class:`~voiceapp.errors.VoiceappError` (404 ``call-not-found``, 409
+    ``call-not-changeable`` for a finished call, 422 for a bad url or document)."""
+    rt = runtime()
+    change.check()
+    if change.url is not None:
+        check_url(change.url, field="url", allowlist=rt.settings.outbound_allowlist)
+    if change.twiml is not None:
+        check_twiml(change.twiml)
+    service = call_service()
+    record = service.store.request_change(sid, change)
+    if service.dialer is not None:
+        service.dialer.wake()
+    what = f"status {change.status}" if change.status else "a new document"
+    log.info("call %s: %s asked (%s)", sid, what, record.status, extra={"call_sid": sid})
     return record
 
 

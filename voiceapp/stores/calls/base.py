@@ -22,6 +22,7 @@ from typing import Final
 
 from voiceapp.calls.records import (
     AttemptRecord,
+    CallChange,
     CallPage,
     CallQuery,
     CallRecord,
@@ -82,7 +83,7 @@ class CallStore(abc.ABC):
     @abc.abstractmethod
     def _insert(self, spec: CallSpec, now: float) -> None:
         """:meth:`create`'s atomic step for a checked ``spec``: the call, its a-leg
-        (``outbound-api``) and its first history entry, all ``queued`` at ``now``."""
+        (direction ``spec.direction``) and its first history entry, all ``queued`` at ``now``."""
 
     @abc.abstractmethod
     def get(self, sid: str) -> CallRecord | None:
@@ -146,6 +147,36 @@ class CallStore(abc.ABC):
     @abc.abstractmethod
     def _cancel(self, sid: str, now: float) -> None:
         """:meth:`cancel`'s atomic step (it raises the errors :meth:`cancel` names)."""
+
+    def request_change(self, sid: str, change: CallChange) -> CallRecord:
+        """Change a call (the call after it), in one atomic step:
+
+        * ``status`` (``completed`` or ``canceled``): a ``queued`` call is ``canceled`` at
+          once, an ``initiated`` or ``ringing`` one gets its cancel requested (as
+          :meth:`cancel`); an ``in-progress`` one gets the hang-up stored for its dialer
+          (``completed``) or is left alone (``canceled`` ends only unanswered calls, as
+          Twilio's);
+        * ``url`` / ``twiml``: a call still waiting in the queue has its spec's document
+          replaced (``url`` with ``method``, or ``twiml``); a taken or dialing one gets the
+          change stored for its dialer, which runs it at once (on answer, when it is
+          not answered yet).
+
+        A finished call: ``ConflictError`` ``call-not-changeable``; unknown:
+        ``NotFoundError`` ``call-not-found``; a malformed change ``ValidationError``.
+        """
+        change.check()
+        self._request_change(sid, change, self.clock())
+        return self.require(sid)
+
+    @abc.abstractmethod
+    def _request_change(self, sid: str, change: CallChange, now: float) -> None:
+        """:meth:`request_change`'s atomic step for a checked change."""
+
+    @abc.abstractmethod
+    def change_requests(self, worker: str) -> list[tuple[str, CallChange]]:
+        """The stored changes of unfinished calls leased by ``worker``, ``(sid, change)``
+        by sid, each call's in the order they were asked; each is returned once (reading removes
+        it).  Changes of a call that ends are dropped with it."""
 
     # -- legs and statuses -----------------------------------------------------------------
 

@@ -14,6 +14,11 @@ local function expire_all(p, sid, retention)
     redis.call('PEXPIRE', p..'call:'..sid..':trace', ms)
   end
 end
+-- Forget a call's pending changes (it ended, or its dialer took them).
+local function drop_changes(p, sid)
+  redis.call('DEL', p..'call:'..sid..':changes')
+  redis.call('SREM', p..'calls:changes', sid)
+end
 local function set_leg(p, sid, leg, status, at, duration, terminal, entry)
   local call = p..'call:'..sid
   redis.call('HSET', call, 'leg:'..leg..':status', status, 'updated_at', at)
@@ -36,6 +41,7 @@ local function set_leg(p, sid, leg, status, at, duration, terminal, entry)
     if redis.call('GET', lock) == sid then redis.call('DEL', lock) end
     redis.call('ZREM', p..'calls:leases', sid)
     redis.call('SREM', p..'calls:cancels', sid)
+    drop_changes(p, sid)
   end
 end
 
@@ -210,11 +216,10 @@ local function reclaim(p, sid, worker, deadline, now)
   return 1
 end
 
--- cancelable: the statuses a dialer cancels (space separated); queued is canceled here.
-local function cancel(p, sid, now, entry, retention, cancelable)
+-- Cancel a call in status: a queued one at once, one in cancelable (the statuses a dialer
+-- cancels, space separated) by a request to its dialer.
+local function cancel_in(p, sid, status, now, entry, retention, cancelable)
   local call = p..'call:'..sid
-  local status = redis.call('HGET', call, 'status')
-  if not status then return {'missing'} end
   if status == 'queued' then
     set_leg(p, sid, sid, 'canceled', now, '0', true, entry)
     expire_all(p, sid, retention)
@@ -229,6 +234,55 @@ local function cancel(p, sid, now, entry, retention, cancelable)
     end
   end
   return {'refused', status}
+end
+
+local function cancel(p, sid, now, entry, retention, cancelable)
+  local status = redis.call('HGET', p..'call:'..sid, 'status')
+  if not status then return {'missing'} end
+  return cancel_in(p, sid, status, now, entry, retention, cancelable)
+end
+
+-- A change of a live call (CallStore.request_change).  status: the change's status
+-- (completed | canceled), '' for a new document; data: the change's JSON; old_spec and
+-- new_spec: the spec read before and the spec running the change, for a call still
+-- waiting in the queue ('stale' when the spec changed in between: the caller reads again).
+local function change(p, sid, now, status, data, old_spec, new_spec, entry, retention,
+                      cancelable)
+  local call = p..'call:'..sid
+  local f = redis.call('HMGET', call, 'status', 'ended_at', 'waiting', 'spec')
+  local current = f[1]
+  if not current then return {'missing'} end
+  if f[2] then return {'ended', current} end
+  if status ~= '' then
+    local r = cancel_in(p, sid, current, now, entry, retention, cancelable)
+    if r[1] ~= 'refused' then return r end
+    if status ~= 'completed' then return {'unchanged'} end
+  elseif current == 'queued' and f[3] == '1' then
+    if f[4] ~= old_spec then return {'stale'} end
+    redis.call('HSET', call, 'spec', new_spec, 'updated_at', now)
+    return {'replaced'}
+  end
+  redis.call('RPUSH', call..':changes', data)
+  redis.call('SADD', p..'calls:changes', sid)
+  redis.call('HSET', call, 'updated_at', now)
+  return {'stored'}
+end
+
+-- The pending changes of the unfinished calls leased by worker: {sid, {change, ...}} each,
+-- removed as they are read; those of ended or expired calls are dropped.
+local function take_changes(p, worker)
+  local out = {}
+  for _, sid in ipairs(redis.call('SMEMBERS', p..'calls:changes')) do
+    local call = p..'call:'..sid
+    local f = redis.call('HMGET', call, 'status', 'ended_at', 'lease_owner')
+    if not f[1] or f[2] then
+      drop_changes(p, sid)
+    elseif f[3] == worker then
+      out[#out + 1] = {sid, redis.call('LRANGE', call..':changes', 0, -1)}
+      drop_changes(p, sid)
+    end
+  end
+  return out
 end
 
 -- Writes in order, each one JSON array: its name (a key of writes), then its arguments,
@@ -257,5 +311,5 @@ end
 local command = ARGV[1]
 if command == 'apply' then return apply(ARGV[2], 3) end
 local commands = {create = create, take = take, take_many = take_many, reclaim = reclaim,
-  cancel = cancel}
+  cancel = cancel, change = change, take_changes = take_changes}
 return commands[command](unpack(ARGV, 2))

@@ -23,6 +23,10 @@ prefix (``voiceapp:`` by default):
     sorted set sid → lease deadline;
 ``calls:cancels``
     set of sids whose cancel was requested while dialing;
+``call:<sid>:changes``
+    list of the call's pending changes (JSON :class:`CallChange`), oldest first, read and
+    removed by :meth:`RedisCallStore.change_requests`; ``calls:changes`` is the set of
+    sids that have some (both are dropped when the call ends);
 ``calls:undelivered``
     sorted set of ``"<call_sid> <event_id>"`` by storage order; ``calls:eventseq``
     is that order's counter;
@@ -60,6 +64,7 @@ import redis
 from voiceapp.calls.api_json import spec_from_json, spec_json
 from voiceapp.calls.records import (
     AttemptRecord,
+    CallChange,
     CallQuery,
     CallRecord,
     CallSpec,
@@ -72,6 +77,7 @@ from voiceapp.calls.refusals import (
     event_not_found,
     leg_not_found,
     not_cancelable,
+    not_changeable,
     not_found,
     sid_exists,
     status_conflict,
@@ -227,7 +233,7 @@ class RedisCallStore(CallStore):
 
     def _insert(self, spec: CallSpec, now: float) -> None:
         info: dict[str, Any] = {"parent": None, "from": spec.from_, "to": spec.to}
-        info.update(direction="outbound-api", created_at=now)
+        info.update(direction=spec.direction, created_at=now)
         entry = _dump({"leg": spec.sid, "status": QUEUED, "at": now})
         reply = self._run(
             "create", spec.sid, spec.to, _dump(spec_json(spec)), repr(now), _dump(info), entry
@@ -363,6 +369,45 @@ class RedisCallStore(CallStore):
             raise not_found(sid)
         if kind == "refused":
             raise not_cancelable(sid, _s(reply[1]) or "")
+
+    def _request_change(self, sid: str, change: CallChange, now: float) -> None:
+        entry = _dump({"leg": sid, "status": "canceled", "at": now})
+        key = f"{self.prefix}call:{sid}"
+        for _ in range(100):  # bounded: another writer changed the waiting spec meanwhile
+            old_spec, new_spec = "", ""
+            if change.status is None:
+                with self._errors("request_change") as client:
+                    raw = _s(cast("bytes | None", client.hget(key, "spec")))
+                if raw is not None:
+                    old_spec = raw
+                    new_spec = _dump(spec_json(change.applied_to(spec_from_json(json.loads(raw)))))
+            reply = self._run(
+                "change",
+                sid,
+                repr(now),
+                change.status or "",
+                _dump(change.as_dict()),
+                old_spec,
+                new_spec,
+                entry,
+                self._retention_ms(),
+                _DIALER_CANCELS,
+            )
+            kind = _s(reply[0])
+            if kind == "missing":
+                raise not_found(sid)
+            if kind == "ended":
+                raise not_changeable(sid, _s(reply[1]) or "")
+            if kind != "stale":
+                return
+        raise StoreError(f"call {sid} kept changing; try again", code="store-unavailable")
+
+    def change_requests(self, worker: str) -> list[tuple[str, CallChange]]:
+        replies = self._run("take_changes", worker)
+        out: list[tuple[str, CallChange]] = []
+        for sid, items in sorted(replies):
+            out += [(_s(sid) or "", CallChange.of(json.loads(item))) for item in items]
+        return out
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from typing import Any
 from voiceapp.calls.api_json import spec_from_json, spec_json
 from voiceapp.calls.records import (
     AttemptRecord,
+    CallChange,
     CallQuery,
     CallRecord,
     CallSpec,
@@ -41,6 +42,7 @@ from voiceapp.calls.refusals import (
     event_not_found,
     leg_not_found,
     not_cancelable,
+    not_changeable,
     not_found,
     sid_exists,
     status_conflict,
@@ -140,6 +142,13 @@ CREATE TABLE IF NOT EXISTS call_attempts (
     error TEXT,
     PRIMARY KEY (event_id, number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS call_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_sid TEXT NOT NULL,
+    change TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_changes_call ON call_changes (call_sid);
 CREATE TABLE IF NOT EXISTS dialer_heartbeats (
     worker TEXT PRIMARY KEY,
     at REAL NOT NULL
@@ -231,7 +240,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
     # -- calls and the queue ---------------------------------------------------------------
 
     def _insert(self, spec: CallSpec, now: float) -> None:
-        data = json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=False)
+        data = _dump(spec_json(spec))
         with self.db.transaction("create") as conn:
             self._maybe_purge(conn, now)
             try:
@@ -242,9 +251,8 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                 )
                 conn.execute(
                     "INSERT INTO call_legs (sid, call_sid, parent_sid, from_number, to_number, "
-                    "direction, status, created_at) VALUES (?, ?, NULL, ?, ?, 'outbound-api', "
-                    "'queued', ?)",
-                    (spec.sid, spec.sid, spec.from_, spec.to, now),
+                    "direction, status, created_at) VALUES (?, ?, NULL, ?, ?, ?, 'queued', ?)",
+                    (spec.sid, spec.sid, spec.from_, spec.to, spec.direction, now),
                 )
             except sqlite3.IntegrityError as exc:
                 if "calls.dest" in str(exc):
@@ -450,6 +458,67 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                     (now, now, sid),
                 )
 
+    def _request_change(self, sid: str, change: CallChange, now: float) -> None:
+        with self.db.transaction("request_change") as conn:
+            row = conn.execute(
+                "SELECT status, waiting, spec FROM calls WHERE sid = ?", (sid,)
+            ).fetchone()
+            if row is None:
+                raise not_found(sid)
+            status, waiting, data = row
+            if status in TERMINAL:
+                raise not_changeable(sid, status)
+            if change.status is not None:
+                if status == QUEUED:
+                    self._set_status(conn, sid, sid, "canceled", now, 0)
+                elif status in CANCELABLE:
+                    conn.execute(
+                        "UPDATE calls SET cancel_requested_at = coalesce(cancel_requested_at, "
+                        "?), updated_at = ? WHERE sid = ?",
+                        (now, now, sid),
+                    )
+                elif change.status == "completed":
+                    self._store_change(conn, sid, change, now)
+                return
+            if status == QUEUED and waiting:
+                spec = change.applied_to(spec_from_json(json.loads(data)))
+                conn.execute(
+                    "UPDATE calls SET spec = ?, updated_at = ? WHERE sid = ?",
+                    (_dump(spec_json(spec)), now, sid),
+                )
+                return
+            self._store_change(conn, sid, change, now)
+
+    def _store_change(
+        self, conn: sqlite3.Connection, sid: str, change: CallChange, now: float
+    ) -> None:
+        conn.execute(
+            "INSERT INTO call_changes (call_sid, change, created_at) VALUES (?, ?, ?)",
+            (sid, _dump(change.as_dict()), now),
+        )
+        conn.execute("UPDATE calls SET updated_at = ? WHERE sid = ?", (now, sid))
+
+    def change_requests(self, worker: str) -> list[tuple[str, CallChange]]:
+        """A read first (no write lock while there is nothing for ``worker``), then one
+        ``DELETE ... RETURNING`` takes them."""
+        mine = "SELECT sid FROM calls WHERE lease_owner = ? AND ended_at IS NULL"
+        with self.db.snapshot("change_requests") as conn:
+            if (
+                conn.execute(
+                    f"SELECT 1 FROM call_changes WHERE call_sid IN ({mine}) LIMIT 1", (worker,)
+                ).fetchone()
+                is None
+            ):
+                return []
+        with self.db.transaction("change_requests") as conn:
+            rows = conn.execute(
+                f"DELETE FROM call_changes WHERE call_sid IN ({mine}) "
+                "RETURNING id, call_sid, change",
+                (worker,),
+            ).fetchall()
+        rows.sort(key=lambda row: (row[1], row[0]))  # by call, then as asked
+        return [(str(sid), CallChange.of(json.loads(data))) for _, sid, data in rows]
+
     # -- legs and statuses -----------------------------------------------------------------
 
     def _apply_one(self, write: Write) -> object:
@@ -627,6 +696,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                 (status, now, call_sid),
             )
         else:  # the call is over: its number is free, nobody holds it any more
+            conn.execute("DELETE FROM call_changes WHERE call_sid = ?", (call_sid,))
             conn.execute(
                 "UPDATE calls SET status = ?, updated_at = ?, waiting = 0, ended_at = ?, "
                 "duration = ?, lease_owner = NULL, lease_until = NULL, "
@@ -701,7 +771,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             f"(SELECT event_id FROM call_events WHERE call_sid IN ({old}))",
             (before,),
         )
-        for table in ("call_events", "call_history", "call_legs", "call_traces"):
+        for table in ("call_events", "call_history", "call_legs", "call_traces", "call_changes"):
             conn.execute(f"DELETE FROM {table} WHERE call_sid IN ({old})", (before,))
         return conn.execute(
             "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
@@ -739,6 +809,10 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
         with self.db.transaction("purge") as conn:
             self._last_purge = float("-inf")
             return self._maybe_purge(conn, self.clock())
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _require_call(conn: sqlite3.Connection, sid: str) -> None:
