@@ -3,8 +3,10 @@
     voiceapp call --from +19499300360 --to 0912345678 --app pin --var-str pin=8970 --var repeat=1
     voiceapp call --from +19499300360 --to +18005797676 --url http://127.0.0.1:5000/x.xml \\
         --senddigits wwww101 --server http://127.0.0.1:5000 --api-key KEY
+    voiceapp call --inbound --from +14155552671 --to +14155550100   # a caller dials us
 
-The command posts ``/v1/calls`` and then polls ``GET /v1/calls/<sid>`` (a bounded
+The command posts ``/v1/calls`` (``--inbound``: ``/v1/calls/inbound``, a caller dialing
+one of the numbers of ``[inbound]``) and then polls ``GET /v1/calls/<sid>`` (a bounded
 loop) and prints each new thing as it appears: status changes of every leg,
 dialer trace rows when the server keeps them (fetched documents, digits sent),
 status-callback events and each delivery attempt.  It returns when the call has
@@ -175,13 +177,21 @@ def settled(call: Mapping[str, Any]) -> bool:
     return all(event.get("state") != "pending" for event in call.get("events") or ())
 
 
-def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: float = 10) -> str:
-    """POST /v1/calls; the sid, or a :class:`CliError` with the problem's code and field."""
+def place(
+    server: str,
+    api_key: str,
+    fields: Mapping[str, Any],
+    *,
+    timeout: float = 10,
+    path: str = "/v1/calls",
+) -> str:
+    """POST /v1/calls (or ``path``: ``/v1/calls/inbound``); the sid, or a
+    :class:`CliError` with the problem's code and field."""
     import requests
 
     try:
         response = requests.post(
-            server.rstrip("/") + "/v1/calls",
+            server.rstrip("/") + path,
             json=dict(fields),
             headers={"X-API-Key": api_key},
             timeout=timeout,
@@ -378,6 +388,11 @@ def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--optional", default=None, help="Text passed back in every status callback (Optional)."
 )
+@click.option(
+    "--inbound",
+    is_flag=True,
+    help="A caller (--from) dials our number --to, bound in [inbound]: POST /v1/calls/inbound.",
+)
 @server_options
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1, 3600))
 @click.option(
@@ -406,13 +421,19 @@ def call(
     status_callback_method: str | None,
     secret_key: str | None,
     optional: str | None,
+    inbound: bool,
     server: str,
     api_key: str | None,
     timeout: float,
     expect: str | None,
     as_json: bool,
 ) -> None:
-    """Place a call and print its timeline until it ends."""
+    """Place a call and print its timeline until it ends.
+
+    With --inbound, the simulated network places a call from --from to our number --to
+    instead: what its [inbound] binding names (a url or an app) answers it (the server
+    refuses the outbound-only options, such as --url, as unknown fields).
+    """
     if url and app:
         raise click.UsageError("give --url or --app, not both")
     if (typed_vars or literal_vars) and not app:
@@ -437,7 +458,7 @@ def call(
     ):
         if value:
             fields[name] = value
-    sid = place(server, api_key, fields)
+    sid = place(server, api_key, fields, path="/v1/calls/inbound" if inbound else "/v1/calls")
 
     def quiet(line: str) -> None:
         return None

@@ -39,7 +39,7 @@ from voiceapp.settings_tables.retry import RetryPolicy
 CALLBACK_SOURCE: Final = "call-progress-event"
 EVENT_ID_HEADER: Final = "X-Voiceapp-Event-Id"
 
-Direction = Literal["outbound-api", "outbound-dial"]
+Direction = Literal["outbound-api", "outbound-dial", "inbound"]
 
 
 def build_params(

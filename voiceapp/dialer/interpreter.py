@@ -101,6 +101,7 @@ class OutboundCall:
     subscription: Subscription = field(default_factory=Subscription)
     timeout: float = 60.0  # seconds to ring before no-answer
     sid: str | None = None
+    direction: Direction = "outbound-api"  # inbound: answered at once, the caller far end
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -275,7 +276,7 @@ class _Call:
             label="a",
             from_=spec.from_,
             to=spec.to,
-            direction="outbound-api",
+            direction=spec.direction,
             subscription=spec.subscription,
         )
 
@@ -292,6 +293,7 @@ class _Call:
         parent: str | None = None,
     ) -> LegRun:
         leg = Leg(sid=sid, from_=from_, to=to, label=label, parent_sid=parent, trace=self.trace)
+        leg.inbound = direction == "inbound"
         run = LegRun(leg, direction, subscription, self.clock.future(), self.clock.future())
 
         def on_event(event: Event) -> None:

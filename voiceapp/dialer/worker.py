@@ -605,6 +605,7 @@ class Dialer:
             timeout=timeout,
             sid=spec.sid,
             redact=redactor,
+            direction="inbound" if spec.direction == "inbound" else "outbound-api",
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:

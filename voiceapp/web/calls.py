@@ -588,6 +588,13 @@ def place_call(
     limit_destination(rt, spec.to)
     if sid is not None or extra:
         spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
+    return enqueue(spec, session, language=language)
+
+
+def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = None) -> CallRecord:
+    """Create an app call's session (``session``, empty for a url call), then store and
+    enqueue the call and wake the dialer; the stored record (outbound and inbound calls)."""
+    rt = runtime()
     if session:
         if language is not None:
             session["language"] = language

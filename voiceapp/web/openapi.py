@@ -24,7 +24,7 @@ from typing import Any, Final
 from flask import Blueprint, Response
 
 from voiceapp.calls.states import DELIVERY_STATES, STATUSES
-from voiceapp.web import api, calls
+from voiceapp.web import api, calls, inbound
 from voiceapp.web.compat import feather, pathors, polyai, thunderphone
 from voiceapp.web.fields import FieldTable
 from voiceapp.web.problems import PROBLEM_MIMETYPE
@@ -348,6 +348,17 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
         "and has an error member {code, message, ...}.  An id of digits only is "
         "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/inbound",
+        "POST",
+        "Place an inbound call: a caller dials a number of [inbound]",
+        "calls",
+        {"201": (JSON, "CallQueued"), **_problems(400, 401, 404, 409, 422, 503)},
+        body=inbound.INBOUND_FIELDS,
+        security=_CORE_AUTH,
+        description="The call (direction inbound) is answered at once and runs the number's "
+        "bound url or app; 404 inbound-not-bound for a number with no binding.",
     ),
     Operation(
         "/v1/calls/<sid>/cancel",
