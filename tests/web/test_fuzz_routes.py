@@ -4,7 +4,7 @@ Hypothesis sends near-valid requests (support.fuzz: the real field names with ri
 wrong types, deep nesting, long strings, unicode, forms, raw bytes, wrong content types,
 real / tampered / junk tokens, with the route's credentials and without) through the
 Flask test client to ``create_app`` with examples/vendors.toml.  Each rule of the app's
-``url_map`` runs its budget of examples (22,000 in all, plus 1,000 on the voice routes
+``url_map`` runs its budget of examples (27,200 in all, plus 1,000 on the voice routes
 with request signatures required), derandomized, so CI sees the same cases every run.
 ``TESTING`` propagates exceptions: a crash fails with its traceback instead of hiding
 behind a 500.
@@ -27,6 +27,8 @@ from support.fuzz import (
     ALLOWED,
     RULES,
     SIGNATURES,
+    TWILIO_ACCOUNT,
+    TWILIO_TOKEN,
     Post,
     Req,
     Seeds,
@@ -76,6 +78,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         "STORE_URL": f"sqlite:///{tmp / 'fuzz.db'}",
         "DIALER": "external",
         "URL_ALLOWLIST": [ALLOWED],
+        "TWILIO_ACCOUNTS": {TWILIO_ACCOUNT: TWILIO_TOKEN},
     }
     app = create_app(config, config_file=VENDORS)
     client = app.test_client()
