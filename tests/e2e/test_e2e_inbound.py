@@ -23,6 +23,7 @@ LINE = "+14155550100"  # ours: a url
 IVR_LINE = "+14155550101"  # ours: the IVR app
 CALLER = "+14155552671"
 FETCH_SECRET = "e2e-fetch-signing-secret-0123456789"
+CALLBACK_SECRET = "e2e-callback-signing-secret-012345"
 HELLO = b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello caller</Say></Response>'
 MENU = {
     "prompt": "Thanks for calling. For our address press 2.",
@@ -40,7 +41,7 @@ CALLERS: dict[str, Any] = {
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    with serve_site(FETCH_SECRET, "unused-callback-secret", documents={"hello": HELLO}) as s:
+    with serve_site(FETCH_SECRET, CALLBACK_SECRET, documents={"hello": HELLO}) as s:
         yield s
 
 
@@ -50,8 +51,13 @@ def server(serve: Callable[..., Server], site: Site) -> Server:
     started = serve(
         allow=(port,),
         SIGNATURE_SECRETS=[FETCH_SECRET],
+        CALLBACK_SECRETS=[CALLBACK_SECRET],
         INBOUND={
-            LINE: {"url": site.url("/doc/hello")},
+            LINE: {
+                "url": site.url("/doc/hello"),
+                "status_callback": site.url("/cb"),
+                "status_callback_event": "ringing answered completed",
+            },
             IVR_LINE: {"app": "ivr", "variables": MENU},
         },
     )
@@ -83,7 +89,11 @@ def test_an_inbound_call_to_a_url_runs_its_document(server: Server, site: Site) 
     (params,) = site.fetch_params
     assert params["Direction"] == "inbound"
     assert (params["From"], params["To"], params["CallSid"]) == (CALLER, LINE, call["sid"])
-    assert site.bad_signatures == []  # signed as every fetch
+    # the binding's status callbacks, with the inbound direction
+    delivered = [p for d in site.accepted.values() for p in d if p["CallSid"] == call["sid"]]
+    assert sorted(p["CallStatus"] for p in delivered) == ["completed", "in-progress", "ringing"]
+    assert {p["Direction"] for p in delivered} == {"inbound"}
+    assert site.bad_signatures == []  # signed as every fetch and callback
 
 
 def test_an_inbound_call_to_an_app_and_the_caller_presses(server: Server) -> None:
