@@ -25,7 +25,7 @@ from voiceapp import schema
 from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
 from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Locator, load
 from voiceapp.document.serialize import serialize
-from voiceapp.document.targets import TARGETS, Target, rewrite
+from voiceapp.document.targets import TARGETS, Target, rewritten
 from voiceapp.errors import DocumentError, InvalidValue, ParseFailure
 from voiceapp.schema import Element
 
@@ -284,7 +284,7 @@ def _target_walk(root: etree._Element, target: Target, rewriting: bool) -> list[
                 schema.check_digits(given)
             except InvalidValue:
                 continue  # bad-digits already
-            value = rewrite(given, rule) if rewriting else given
+            value = rewritten(given, rule) if rewriting else given
             if value != given:
                 el.set(rule.attribute, value)
             where = f"{target.title}'s <{rule.element} {rule.attribute}>"

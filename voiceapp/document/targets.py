@@ -81,7 +81,7 @@ TARGETS: Final[Mapping[str, Target]] = {t.name: t for t in (TWILIO,)}
 """Every export target by name (``voiceapp lint --target NAME``)."""
 
 
-def rewrite(value: str, rule: DigitsRule) -> str:
+def rewritten(value: str, rule: DigitsRule) -> str:
     """The value with the rule's rewrites applied (``1W2`` -> ``1ww2``)."""
     for old, new in rule.rewrites.items():
         value = value.replace(old, new)
