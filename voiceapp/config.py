@@ -41,9 +41,10 @@ from voiceapp.destinations import (
     calling_code,
     number_type_name,
 )
-from voiceapp.errors import ConfigError, InvalidValue
+from voiceapp.errors import ConfigError, InvalidValue, ValidationError
 from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
 from voiceapp.settings_tables.compat import CompatConfig
+from voiceapp.settings_tables.inbound import InboundBinding, bindings
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
 from voiceapp.settings_tables.retry import RetryPolicy
@@ -212,6 +213,34 @@ def _twilio_accounts(value: Any) -> tuple[tuple[str, str], ...]:
             raise InvalidValue(f"{sid}: the auth token must be a non-empty string")
         out[sid] = token.strip()
     return tuple(sorted(out.items()))
+
+
+def _inbound(value: Any) -> tuple[InboundBinding, ...]:
+    """The ``[inbound]`` table (numbers bound to a URL or an app), validated into
+    bindings whose apps are registered voice apps and whose variables those apps take."""
+    if isinstance(value, tuple) and all(isinstance(b, InboundBinding) for b in value):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidValue('must be a table of "+E164" = {url = ...} or {app = ...}')
+    out = bindings(value, key="inbound")
+    known = registry()
+    for binding in out:
+        if binding.app is None:
+            continue
+        key = f'inbound."{binding.number}"'
+        if binding.app not in known:
+            raise ConfigError(
+                f"{key}.app: unknown app {binding.app!r} (apps: {', '.join(sorted(known))})",
+                code="config-inbound",
+                field=f"{key}.app",
+            )
+        try:
+            known[binding.app].validate(binding.variables)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{key}.variables: {exc.message}", code="config-inbound", field=f"{key}.variables"
+            ) from None
+    return out
 
 
 def _host_ports(value: Any) -> tuple[str, ...]:
@@ -442,6 +471,12 @@ class Settings:
         _outbound_numbers,
         "Caller IDs calls may use as from: E.164 = active or inactive (env: +1...=active,...).",
     )
+    INBOUND: tuple[InboundBinding, ...] = setting(
+        (),
+        _inbound,
+        "Inbound calls: [inbound] table of E.164 = {url, method} or {app, variables} (file only).",
+        env=False,
+    )
     URL_ALLOWLIST: tuple[str, ...] = setting(
         (),
         _host_ports,
@@ -669,11 +704,19 @@ class Settings:
 
     @property
     def own_numbers(self) -> frozenset[str]:
-        """The numbers the deployment defines itself: its caller IDs (``OUTBOUND_NUMBERS``)
-        and its simulated network's callees.  They are read as written
-        (:func:`voiceapp.phone.normalize` ``known``) and never refused by the destination
-        policy."""
-        return frozenset(dict(self.OUTBOUND_NUMBERS)) | frozenset(self.NETWORK.numbers)
+        """The numbers the deployment defines itself: its caller IDs (``OUTBOUND_NUMBERS``),
+        its simulated network's callees and its inbound numbers (``INBOUND``).  They are
+        read as written (:func:`voiceapp.phone.normalize` ``known``) and never refused by
+        the destination policy."""
+        return (
+            frozenset(dict(self.OUTBOUND_NUMBERS))
+            | frozenset(self.NETWORK.numbers)
+            | frozenset(b.number for b in self.INBOUND)
+        )
+
+    def inbound_binding(self, number: str) -> InboundBinding | None:
+        """What answers a call to ``number`` (E.164), from ``[inbound]``; None if unbound."""
+        return next((b for b in self.INBOUND if b.number == number), None)
 
     def destination_policy(self) -> DestinationPolicy:
         """The deployment's destination policy.  Its own numbers are exact allowed numbers:

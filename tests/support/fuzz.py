@@ -428,6 +428,17 @@ CALL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "app": APPS | JSON_VALUES,
     "variables": VARIABLES,
 }
+#: ``POST /v1/calls/inbound``: examples/vendors.toml binds +15005550006 (greeting)
+INBOUND_BASES: list[dict[str, Any]] = [
+    {"from": "", "to": "+15005550006"},
+    {"from": "", "to": "+15005550006", "country_code": "US"},
+    {"from": "", "to": "+15005550007"},  # not bound: 404 inbound-not-bound
+]
+INBOUND_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "from": PHONE,
+    "to": PHONE | st.just("+15005550006"),
+    "country_code": st.sampled_from(["TW", "US", "ZZ", "tw", "1"]) | JSON_VALUES,
+}
 TWIML = (
     st.sampled_from(
         [
@@ -706,6 +717,7 @@ RULES = (
     "/v1/calls",
     "/v1/calls/<sid>",
     "/v1/calls/<sid>/cancel",
+    "/v1/calls/inbound",
     "/v1/ready",
     "/metrics",
     "/project/<project_id>/integration/phone/call/outbound",
@@ -898,6 +910,15 @@ def routes(
                     core,
                     bodies(CHANGE_BASES, CHANGE_FIELDS, "twiml", callee="", form=True),
                 )
+            ),
+        ),
+        "/v1/calls/inbound": (
+            600,
+            lambda: requests_for(
+                ["POST"],
+                st.just("/v1/calls/inbound"),
+                core,
+                bodies(INBOUND_BASES, INBOUND_FIELDS, "from", callee="from"),
             ),
         ),
         "/v1/calls/<sid>/cancel": (

@@ -4,7 +4,7 @@ Hypothesis sends near-valid requests (support.fuzz: the real field names with ri
 wrong types, deep nesting, long strings, unicode, forms, raw bytes, wrong content types,
 real / tampered / junk tokens, with the route's credentials and without) through the
 Flask test client to ``create_app`` with examples/vendors.toml.  Each rule of the app's
-``url_map`` runs its budget of examples (21,400 in all, plus 1,000 on the voice routes
+``url_map`` runs its budget of examples (27,200 in all, plus 1,000 on the voice routes
 with request signatures required), derandomized, so CI sees the same cases every run.
 ``TESTING`` propagates exceptions: a crash fails with its traceback instead of hiding
 behind a 500.

@@ -3,8 +3,10 @@
     voiceapp call --from +19499300360 --to 0912345678 --app pin --var-str pin=8970 --var repeat=1
     voiceapp call --from +19499300360 --to +18005797676 --url http://127.0.0.1:5000/x.xml \\
         --senddigits wwww101 --server http://127.0.0.1:5000 --api-key KEY
+    voiceapp call --inbound --from +14155552671 --to +14155550100   # a caller dials us
 
-The command posts ``/v1/calls`` and then polls ``GET /v1/calls/<sid>`` (a bounded
+The command posts ``/v1/calls`` (``--inbound``: ``/v1/calls/inbound``, a caller dialing
+one of the numbers of ``[inbound]``) and then polls ``GET /v1/calls/<sid>`` (a bounded
 loop) and prints each new thing as it appears: status changes of every leg,
 dialer trace rows when the server keeps them (fetched documents, digits sent),
 status-callback events and each delivery attempt.  It returns when the call has
@@ -179,13 +181,21 @@ def settled(call: Mapping[str, Any]) -> bool:
     return all(event.get("state") != "pending" for event in call.get("events") or ())
 
 
-def place(server: str, api_key: str, fields: Mapping[str, Any], *, timeout: float = 10) -> str:
-    """POST /v1/calls; the sid, or a :class:`CliError` with the problem's code and field."""
+def place(
+    server: str,
+    api_key: str,
+    fields: Mapping[str, Any],
+    *,
+    timeout: float = 10,
+    path: str = "/v1/calls",
+) -> str:
+    """POST /v1/calls (or ``path``: ``/v1/calls/inbound``); the sid, or a
+    :class:`CliError` with the problem's code and field."""
     import requests
 
     try:
         response = requests.post(
-            server.rstrip("/") + "/v1/calls",
+            server.rstrip("/") + path,
             json=dict(fields),
             headers={"X-API-Key": api_key},
             timeout=timeout,
@@ -420,6 +430,11 @@ def change(server: str, api_key: str, sid: str, fields: Mapping[str, Any]) -> di
 @click.option(
     "--optional", default=None, help="Text passed back in every status callback (Optional)."
 )
+@click.option(
+    "--inbound",
+    is_flag=True,
+    help="A caller (--from) dials our number --to, bound in [inbound]: POST /v1/calls/inbound.",
+)
 @server_options
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1, 3600))
 @click.option(
@@ -452,13 +467,19 @@ def call(
     status_callback_method: str | None,
     secret_key: str | None,
     optional: str | None,
+    inbound: bool,
     server: str,
     api_key: str | None,
     timeout: float,
     expect: str | None,
     as_json: bool,
 ) -> None:
-    """Place a call and print its timeline until it ends (or, with --hangup, end one)."""
+    """Place a call and print its timeline until it ends (or, with --hangup, end one).
+
+    With --inbound, the simulated network places a call from --from to our number --to
+    instead: what its [inbound] binding names (a url or an app) answers it (the server
+    refuses the outbound-only options, such as --url, as unknown fields).
+    """
     if hangup is None:  # placing a call: --from and --to are required
         ctx = click.get_current_context()
         for name, value in (("from_", from_), ("to", to)):
@@ -502,7 +523,7 @@ def call(
     for name, item in given:
         if item:
             fields[name] = item
-    sid = place(server, api_key, fields)
+    sid = place(server, api_key, fields, path="/v1/calls/inbound" if inbound else "/v1/calls")
 
     def quiet(line: str) -> None:
         return None

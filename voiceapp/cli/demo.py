@@ -4,13 +4,15 @@ It starts the server (werkzeug's threaded WSGI server on 127.0.0.1) with the
 embedded dialer on the real clock and the simulated network of the config file
 (default: the packaged ``examples/demo.toml``), on a fresh SQLite store in a temporary folder,
 and a status-callback receiver on 127.0.0.1 that refuses its first request (so a
-retry shows).  Then it places three calls through ``POST /v1/calls``:
+retry shows).  Then it places three calls:
 
 1. a PIN call: the callee hears "Your pin is 8 9 7 0";
 2. a click-to-call bridge: the customer hears a greeting while the call centre's
    IVR is dialed with ``sendDigits="wwww101"``; the IVR connects only when ``101``
    arrives at least 2 s after it answered;
-3. an IVR walk: a caller presses 3 for more options, then 9 to finish;
+3. an IVR walk, an inbound call: the simulated network's caller dials the demo's own
+   line (``POST /v1/calls/inbound``; the config's ``[inbound]`` table binds it to the
+   IVR app and its menu), presses 3 for more options, then 9 to finish;
 
 and prints each call's timeline from ``GET /v1/calls/<sid>`` as ``voiceapp call``
 does, then the calls, callback deliveries and document fetches of its own
@@ -41,24 +43,9 @@ FROM = "+19499300360"
 PIN_CALLEE = "0912345678"  # national (default region TW): +886912345678
 CUSTOMER = "+886912000222"
 IVR = "+18005797676"
-WALKER = "+14155552671"
+WALKER = "+14155552671"  # the caller of the IVR walk (its script: [network.numbers])
+IVR_LINE = "+14155550100"  # the demo's own line, [inbound]: the IVR app and its menu
 EVENTS = "initiated ringing answered completed"
-IVR_MENU = {
-    "prompt": "Welcome to Example Corp. For opening hours press 1. For more options press 3.",
-    "options": {
-        "1": {"say": "We are open 9 to 5.", "then": "hangup"},
-        "3": {
-            "menu": {
-                "prompt": "To hear our address press 2. To finish press 9.",
-                "options": {
-                    "2": {"say": "We are at 1 Main Street."},
-                    "9": {"say": "Thank you for calling. Goodbye.", "then": "hangup"},
-                },
-            }
-        },
-    },
-    "retries": 1,
-}
 
 
 @dataclass
@@ -66,6 +53,7 @@ class Flow:
     title: str
     fields: dict[str, Any]
     check: Callable[[dict[str, Any]], list[str]]  # what went wrong (empty: as expected)
+    path: str = "/v1/calls"  # /v1/calls/inbound: a caller dials one of our numbers
     sid: str = ""
 
 
@@ -105,6 +93,7 @@ def check_ivr(call: dict[str, Any]) -> list[str]:
     said = [d.get("text") for d in _rows(call, "say", "a")]
     return (
         _expect(call.get("status") == "completed", "the call did not complete")
+        + _expect(call.get("direction") == "inbound", "the call was not an inbound call")
         + _expect(gathered[:2] == ["3", "9"], f"the walk pressed {gathered}, not 3 then 9")
         + _expect("Thank you for calling. Goodbye." in said, "the caller did not hear goodbye")
     )
@@ -137,9 +126,10 @@ def flows(callback: str) -> list[Flow]:
             check_bridge,
         ),
         Flow(
-            "IVR walk: a caller presses 3 for more options, then 9",
-            {"from": FROM, "to": WALKER, "app": "ivr", "variables": IVR_MENU, **status},
+            f"IVR walk: a caller dials our line {IVR_LINE} (inbound), presses 3, then 9",
+            {"from": WALKER, "to": IVR_LINE},
             check_ivr,
+            path="/v1/calls/inbound",
         ),
     ]
 
@@ -318,11 +308,11 @@ def demo(config: str, port: int, receiver_port: int, timeout: float, as_json: bo
         with running(config, port, receiver_port, say) as (base, key, callback):
             todo = flows(callback)
             for flow in todo:  # all three ring at once; the timelines print one by one
-                flow.sid = place(base, key, flow.fields)
+                flow.sid = place(base, key, flow.fields, path=flow.path)
             for number, flow in enumerate(todo, 1):
                 say("")
                 bold(f"[{number}] {flow.title}", bold=True)
-                say(f"    POST /v1/calls {_fields(flow.fields)}")
+                say(f"    POST {flow.path} {_fields(flow.fields)}")
                 say(f"    -> {flow.sid} queued")
                 record = watch(base, key, flow.sid, timeout=timeout, interval=0.1, echo=say)
                 wrong = flow.check(record)

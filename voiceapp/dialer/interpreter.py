@@ -389,6 +389,7 @@ class _Call:
         parent: str | None = None,
     ) -> LegRun:
         leg = Leg(sid=sid, from_=from_, to=to, label=label, parent_sid=parent, trace=self.trace)
+        leg.inbound = direction == "inbound"
         run = LegRun(leg, direction, subscription, self.clock.future(), self.clock.future())
 
         def on_event(event: Event) -> None:

@@ -78,6 +78,8 @@ class Leg:
     answered_at: float | None = None
     ended: bool = False
     bridged_to: Leg | None = None
+    #: an inbound call's leg: the far end is the caller (``from_``), already on the line
+    inbound: bool = False
 
     def said(self) -> list[str]:
         """The texts of every Say the far end heard, in order."""
@@ -98,7 +100,8 @@ class NetworkBackend(ABC):
 
     @abstractmethod
     def place(self, leg: Leg) -> None:
-        """Start calling ``leg.to``; progress arrives on ``leg.on_event``."""
+        """Start calling ``leg.to``; progress arrives on ``leg.on_event``.  An ``inbound``
+        leg is the caller's call to us: it is answered at once."""
 
     @abstractmethod
     def hang_up(self, leg: Leg) -> None:
@@ -158,6 +161,11 @@ class SimulatedNetwork(NetworkBackend):
     def place(self, leg: Leg) -> None:
         if leg.sid in self._lines:
             raise ValueError(f"leg {leg.sid} was already placed")
+        if leg.inbound:  # the caller behaves as its number's script says; we answer
+            line = _Line(leg, self.config.callee(leg.from_))
+            self._lines[leg.sid] = line
+            line.tasks.append(self.clock.spawn(self._answer(line), f"answer {leg.sid}"))
+            return
         line = _Line(leg, self.config.callee(leg.to))
         self._lines[leg.sid] = line
         line.tasks.append(self.clock.spawn(self._ring(line), f"ring {leg.sid}"))
@@ -219,6 +227,22 @@ class SimulatedNetwork(NetworkBackend):
             if leg.ended:
                 return
             self._start_callee(line)
+        except asyncio.CancelledError:
+            return
+
+    async def _answer(self, line: _Line) -> None:
+        """An inbound call: it rings on our side and is answered at once (the caller's
+        ``outcome`` and ``rings`` do not apply; its presses and hang-up do)."""
+        leg = line.leg
+        try:
+            self._report(leg, Event.RING)
+            await asyncio.sleep(0.0)
+            if leg.ended:
+                return
+            leg.answered_at = self.clock.now()
+            self._report(leg, Event.ANSWER)
+            if not leg.ended:
+                self._start_callee(line)
         except asyncio.CancelledError:
             return
 

@@ -25,6 +25,7 @@ from voiceapp import schema
 from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
 from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Locator, load
 from voiceapp.document.serialize import serialize
+from voiceapp.document.targets import TARGETS, Target, rewritten
 from voiceapp.errors import DocumentError, InvalidValue, ParseFailure
 from voiceapp.schema import Element
 
@@ -50,6 +51,9 @@ CODES: dict[str, str] = {
     "say-too-long": "warning: a <Say> longer than its voice speaks at once",
     "voice-language": "warning: a <Say> language its voice does not speak",
     "prosody-rate": "warning: a <prosody rate> outside the range Twilio supports",
+    "target-too-large": "the document is larger than the export target takes (Twilio: 64 kB)",
+    "target-bad-digits": "a digit string with a character the export target does not take",
+    "target-digits-too-long": "a digit string longer than the export target takes",
 }
 """Every problem code, stable, with what it means."""
 
@@ -266,19 +270,97 @@ def _no_text(
     return ("text-not-allowed", message, el, None, snippet[:20], anchor)
 
 
+def _target_walk(root: etree._Element, target: Target, rewriting: bool) -> list[_Raw]:
+    """The target's narrower rules over a tree the schema's walk has checked; with
+    ``rewriting``, the rewrites are applied to the tree first (what ``fmt --target``
+    prints).  A value the schema already refuses is not reported again."""
+    problems: list[_Raw] = []
+    for rule in target.digits:
+        for el in root.iter(rule.element):
+            given = el.get(rule.attribute)
+            if given is None:
+                continue
+            try:
+                schema.check_digits(given)
+            except InvalidValue:
+                continue  # bad-digits already
+            value = rewritten(given, rule) if rewriting else given
+            if value != given:
+                el.set(rule.attribute, value)
+            where = f"{target.title}'s <{rule.element} {rule.attribute}>"
+            bad = next((i for i, ch in enumerate(value) if ch not in rule.allowed), None)
+            if bad is not None:
+                char = value[bad]
+                hint = ""
+                if char in rule.rewrites:
+                    hint = (
+                        f"; `voiceapp fmt --target {target.name}` rewrites it as "
+                        f"{rule.rewrites[char]!r}"
+                    )
+                message = (
+                    f"{rule.attribute}: {char!r} at index {bad}: {where} takes only "
+                    f"`{rule.allowed_text}` ({rule.source}){hint}"
+                )
+                problems.append(("target-bad-digits", message, el, rule.attribute, None, None))
+            elif rule.max_length is not None and len(value) > rule.max_length:
+                after = " after rewriting" if value != given else ""
+                message = (
+                    f"{rule.attribute}: {len(value)} characters{after}, {where} takes at "
+                    f"most {rule.max_length}"
+                )
+                problems.append(("target-digits-too-long", message, el, rule.attribute, None, None))
+    return problems
+
+
+def too_large(size: int, target: Target) -> Problem | None:
+    """The target's size rule for a document of ``size`` bytes (UTF-8)."""
+    if size <= target.max_bytes:
+        return None
+    message = (
+        f"the document is {size} bytes, {target.title} takes at most {target.max_bytes} "
+        f"({target.max_bytes_source})"
+    )
+    return Problem("target-too-large", message, 1, 1, "/Response")
+
+
+def _target(name: str | None) -> Target | None:
+    if name is None:
+        return None
+    found = TARGETS.get(name)
+    if found is None:
+        raise ValueError(f"unknown target {name!r}; known: {', '.join(sorted(TARGETS))}")
+    return found
+
+
 def check(
     data: bytes | str,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    target: str | None = None,
+    rewrite: bool = False,
 ) -> tuple[Response | None, list[Problem]]:
     """Parse and check untrusted XML: the document (None when it has errors) and
-    every problem found (errors and warnings), located."""
+    every problem found (errors and warnings), located.
+
+    ``target`` (a name of :data:`voiceapp.document.targets.TARGETS`, ``"twilio"``) adds
+    that platform's narrower rules; with ``rewrite``, what they can rewrite is
+    rewritten in the document returned (``W`` -> ``ww`` in Twilio's
+    ``<Number sendDigits>``) and only what they cannot is a problem."""
+    rules = _target(target)
     try:
         root, source = load(data, max_bytes)
     except ParseFailure as failure:
         return None, [Problem(failure.code, failure.message, failure.line, failure.column, "")]
     problems = _walk(root, max_depth)
+    if rules is not None:
+        found = [*problems, *_target_walk(root, rules, rewrite)]
+        if not rewrite:  # fmt checks the size of what it prints
+            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+            big = too_large(size, rules)
+            if big is not None:
+                found.insert(0, ("target-too-large", big.message, root, None, None, None))
+        problems = iter(found)
     first = next(problems, None)
     if first is None:
         return from_source(root), []
@@ -344,12 +426,13 @@ def iter_problems(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    target: str | None = None,
 ) -> Iterator[Problem]:
     """Yield every problem of a document (XML, or a built :class:`Node` tree), errors
-    and warnings."""
+    and warnings (and the ``target``'s narrower rules, as :func:`check`)."""
     if isinstance(data, Node):
         data = serialize(data)  # not to_xml(), which raises on the first error
-    yield from check(data, max_bytes=max_bytes, max_depth=max_depth)[1]
+    yield from check(data, max_bytes=max_bytes, max_depth=max_depth, target=target)[1]
 
 
 def lint(
@@ -357,10 +440,11 @@ def lint(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    target: str | None = None,
 ) -> list[Problem]:
     """Every problem of a document, errors and warnings; an empty list when it is
     clean.  A document with warnings only is valid (``Problem.severity``)."""
-    return list(iter_problems(data, max_bytes=max_bytes, max_depth=max_depth))
+    return list(iter_problems(data, max_bytes=max_bytes, max_depth=max_depth, target=target))
 
 
 def parse(

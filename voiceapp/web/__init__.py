@@ -40,7 +40,18 @@ from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, console, openapi, ops, problems, twilio_api, voice
+from voiceapp.web import (
+    api,
+    calls,
+    compat,
+    console,
+    inbound,
+    openapi,
+    ops,
+    problems,
+    twilio_api,
+    voice,
+)
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -104,6 +115,7 @@ def create_app(
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     service = calls.init_app(app, settings, store_url, clock)
+    app.register_blueprint(inbound.bp)
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
     twilio_api.init_app(app)

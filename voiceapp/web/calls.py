@@ -715,6 +715,13 @@ def place_call(
         spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
     if spec_fields:
         spec = dataclasses.replace(spec, **spec_fields)
+    return enqueue(spec, session, language=language)
+
+
+def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = None) -> CallRecord:
+    """Create an app call's session (``session``, empty for a url call), then store and
+    enqueue the call and wake the dialer; the stored record (outbound and inbound calls)."""
+    rt = runtime()
     if session:
         if language is not None:
             session["language"] = language

@@ -24,7 +24,7 @@ from typing import Any, Final
 from flask import Blueprint, Response
 
 from voiceapp.calls.states import DELIVERY_STATES, STATUSES
-from voiceapp.web import api, calls, twilio_api
+from voiceapp.web import api, calls, inbound, twilio_api
 from voiceapp.web.compat import feather, pathors, polyai, thunderphone
 from voiceapp.web.fields import FieldTable
 from voiceapp.web.problems import PROBLEM_MIMETYPE
@@ -464,6 +464,17 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "status completed hangs up any unfinished call; canceled ends only calls not yet "
         "answered (an answered one is left alone, as Twilio does).  409 "
         "call-not-changeable for a finished call.",
+    ),
+    Operation(
+        "/v1/calls/inbound",
+        "POST",
+        "Place an inbound call: a caller dials a number of [inbound]",
+        "calls",
+        {"201": (JSON, "CallQueued"), **_problems(400, 401, 404, 409, 422, 503)},
+        body=inbound.INBOUND_FIELDS,
+        security=_CORE_AUTH,
+        description="The call (direction inbound) is answered at once and runs the number's "
+        "bound url or app; 404 inbound-not-bound for a number with no binding.",
     ),
     Operation(
         "/v1/calls/<sid>/cancel",
