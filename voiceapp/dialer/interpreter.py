@@ -56,6 +56,7 @@ from voiceapp.dialer.webhooks import (
     gather_params,
 )
 from voiceapp.document import Node, Response, parse
+from voiceapp.document.model import break_ms, heard_text
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
@@ -67,14 +68,6 @@ Fetch = Callable[[str, str, Sequence[tuple[str, str]]], bytes]
 
 APP_ERROR_TEXT: Final = "We are sorry, an application error has occurred. Goodbye."
 SECONDS_PER_WORD: Final = 0.4  # about 150 words a minute
-_BREAK_STRENGTH_MS: Final = {
-    "none": 0,
-    "x-weak": 100,
-    "weak": 250,
-    "medium": 500,
-    "strong": 1000,
-    "x-strong": 2000,
-}
 
 #: The attributes each element's simulation honours; any other attribute present
 #: on a document element is traced as ``unsupported`` (and otherwise ignored).
@@ -281,32 +274,14 @@ class _Ctx:
 
 
 def spoken_text(node: Node) -> str:
-    """The words a <Say> speaks, SSML included, whitespace collapsed."""
-    parts: list[str] = []
-
-    def walk(n: Node) -> None:
-        for child in n.children:
-            if isinstance(child, str):
-                parts.append(child)
-            else:
-                parts.append(" ")
-                walk(child)
-                parts.append(" ")
-
-    walk(node)
-    return " ".join("".join(parts).split())
+    """The words a <Say> speaks, as the caller hears them (:func:`heard_text`)."""
+    return heard_text(node)
 
 
 def speech_seconds(node: Node) -> float:
     """An estimate of how long a <Say> speaks: words at ~150 a minute, plus SSML breaks."""
     words = len(spoken_text(node).split())
-    pause_ms = 0
-    for child in node.iter():
-        if child.tag == "break":
-            time_ms = child.get("time")
-            pause_ms += (
-                time_ms if time_ms is not None else _BREAK_STRENGTH_MS.get(child.get("strength"), 0)
-            )
+    pause_ms = sum(break_ms(child) for child in node.iter() if child.tag == "break")
     return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
 
 
@@ -765,6 +740,9 @@ class _Call:
         detail: dict[str, Any] = {"text": text, "seconds": seconds, "loop": loop}
         if node is not None:
             detail |= {"voice": node.get("voice"), "language": node.get("language")}
+            with_pauses = heard_text(node, pauses=True)
+            if with_pauses != text:  # SSML breaks: where the caller hears silence
+                detail["pauses"] = with_pauses
         self.trace.add(ctx.run.leg.label, "say", **detail)
         for _ in range(loop or 1000):
             if interrupt is not None and interrupt.done():
