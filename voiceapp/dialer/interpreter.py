@@ -117,6 +117,8 @@ class OutboundCall:
     fallback_method: HttpMethod = "POST"
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
+    #: ``Enable`` or ``DetectMessageEnd``: the a-leg's fetches carry ``AnsweredBy``
+    machine_detection: str | None = None
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -283,6 +285,15 @@ def speech_seconds(node: Node) -> float:
     words = len(spoken_text(node).split())
     pause_ms = sum(break_ms(child) for child in node.iter() if child.tag == "break")
     return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
+
+
+def answered_by(leg: Leg, machine_detection: str) -> str:
+    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered."""
+    if leg.answered_by == "human":
+        return "human"
+    if leg.answered_by == "machine":
+        return "machine_end_beep" if machine_detection == "DetectMessageEnd" else "machine_start"
+    return "unknown"
 
 
 class _Call:
@@ -641,6 +652,8 @@ class _Call:
             )
             raise _AppError
         params = [*document_params(self.party(ctx.run)), *goto.params]
+        if ctx.run is self.a and self.spec.machine_detection is not None:
+            params.append(("AnsweredBy", answered_by(self.a.leg, self.spec.machine_detection)))
         self.trace.add(label, "fetch", method=goto.method, url=goto.url, params=dict(params))
         fetch = self.env.fetch
         try:
@@ -796,9 +809,8 @@ class _Call:
             finishOnKey=finish,
             timeout=timeout,
         )
-        if "speech" in inputs:
-            self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
         digits: list[str] = []
+        speech: list[str] = []  # what the caller said (input="speech": scripted, exact)
         finished_on: list[str] = []  # the finishOnKey pressed, if one ended it
         done: asyncio.Future[str] = self.clock.future()
         first_digit: asyncio.Future[None] = self.clock.future()
@@ -819,8 +831,18 @@ class _Call:
             else:
                 settle(activity[0], None)
 
+        def on_speech(text: str) -> None:
+            self.trace.add(label, "speech-heard", text=text)
+            if done.done():
+                return
+            speech.append(text)
+            settle(first_digit, None)
+            settle(done, "speech")
+
         if "dtmf" in inputs:
             run.leg.on_digit = on_digit
+        if "speech" in inputs:
+            run.leg.on_speech = on_speech
         try:
             interrupt = first_digit if node.get("bargeIn") else None
             for child in node.elements:
@@ -839,9 +861,13 @@ class _Call:
                 reason = done.result()
         finally:
             run.leg.on_digit = self._ignore_digits(label)
+            run.leg.on_speech = None
         result = "".join(digits)
         action = node.get("action")
         self.trace.add(label, "gathered", digits=result, reason=reason, action=action)
+        if speech and action is not None:
+            said = (("SpeechResult", speech[0]), ("Confidence", "1.0"))
+            return _Goto(node.get("method"), urljoin(url or "", action), said)
         if (result or node.get("actionOnEmptyResult")) and action is not None:
             params = gather_params(
                 result,
