@@ -222,6 +222,12 @@ class SimulatedNetwork(NetworkBackend):
             return
         leg.on_speech(text)
 
+    def remote_hang_up(self, leg: Leg, reason: str) -> None:
+        """The far end of ``leg`` hangs up now."""
+        line = self._lines.get(leg.sid)
+        if line is not None:
+            self._remote_hang_up(line, reason)
+
     # callee behaviour --------------------------------------------------------------------
     async def _ring(self, line: _Line) -> None:
         leg, callee = line.leg, line.callee
