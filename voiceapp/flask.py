@@ -62,6 +62,7 @@ __all__ = [
     "VoiceResponse",
     "current_call",
     "document_bytes",
+    "mount",
     "voice_session",
     "voice_step",
 ]

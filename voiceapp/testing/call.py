@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import count
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urljoin
 
@@ -208,7 +207,6 @@ class VoiceCall:
         numbers[phone] = callee
         network = SimulatedNetwork(clock, {"ring_seconds": self.ring_seconds, "numbers": numbers})
         client = self._http()
-        sids = count(1)
         deliverer = Deliverer(
             clock, self._sender(client), RetryPolicy(attempts=3, first_delay=1, factor=2)
         )
@@ -216,8 +214,7 @@ class VoiceCall:
             clock,
             network,
             self._fetcher(client),
-            deliverer=deliverer,
-            new_sid=lambda prefix: f"{prefix}{next(sids):032x}",
+            deliverer=deliverer,  # every sid is new (CA + 32 hex digits, as Twilio's)
         )
         subscription = Subscription()
         if self.status_callback is not None:
