@@ -42,13 +42,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, current_app, request
 from flask import Response as FlaskResponse
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from voiceapp.document import Node, VoiceResponse
+from voiceapp.errors import VoiceappError
 from voiceapp.stores.base import Session
 from voiceapp.web import create_app
+from voiceapp.web.problems import error_response
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 from voiceapp.web.voice import open_session, open_step, phone_param, xml_response
 
@@ -86,10 +88,12 @@ def document_bytes(value: ViewResult) -> bytes:
 class VoiceApp:
     """The Flask extension: documents as view return values, and voiceapp's runtime.
 
-    The runtime (settings, store, token signer, sessions) is ``server``'s, a voiceapp
-    app from :func:`voiceapp.web.create_app` (so tokens it issued open here), or one
-    built from ``test_config``/``config_file`` as ``create_app`` builds it; an app that
-    is a voiceapp server already keeps its own.
+    The runtime (settings, store, token signer, sessions) that :func:`voice_session`
+    and :func:`voice_step` need is ``server``'s, a voiceapp app from
+    :func:`voiceapp.web.create_app` (so tokens it issued open here), or one built from
+    ``test_config``/``config_file`` as ``create_app`` builds it; an app that is a
+    voiceapp server already keeps its own.  With none of them, views may return
+    documents, and guarded views refuse to run (``RuntimeError``).
     """
 
     def __init__(
@@ -109,10 +113,14 @@ class VoiceApp:
     def init_app(self, app: Flask) -> None:
         if EXTENSION not in app.extensions:
             server = self.server
-            if server is None:
+            if server is None and (self.test_config is not None or self.config_file):
                 server = create_app(self.test_config, config_file=self.config_file)
                 self.server = server
-            app.extensions[EXTENSION] = server.extensions[EXTENSION]
+            if server is not None:
+                app.extensions[EXTENSION] = server.extensions[EXTENSION]
+        # a refused token or signature answers as voiceapp's routes do (problem+json,
+        # 403/410...); the app's other errors stay its own
+        app.register_error_handler(VoiceappError, error_response)
         make_response = app.make_response
 
         # Flask turns str, bytes, dicts, tuples and responses into a response; a
@@ -135,12 +143,21 @@ class VoiceApp:
         return ext
 
 
+def _require_runtime(view: Callable[..., Any]) -> None:
+    if EXTENSION not in current_app.extensions:
+        raise RuntimeError(
+            f"{view.__name__} opens voiceapp sessions: the app needs VoiceApp(app, server=...)"
+            " (or test_config/config_file) for voiceapp's settings, store and tokens"
+        )
+
+
 def voice_session(view: Callable[..., ViewResult]) -> Callable[..., FlaskResponse]:
     """Guard a view whose URL holds a voice token (the rule's ``<token>``): the view
     is called as ``view(session, **other_url_values)`` and its document sent once."""
 
     @functools.wraps(view)
     def guarded(token: str, **values: Any) -> FlaskResponse:
+        _require_runtime(view)
         return open_session(token, lambda session, _call: document_bytes(view(session, **values)))
 
     return guarded
@@ -155,6 +172,7 @@ def voice_step(view: Callable[..., ViewResult]) -> Callable[..., FlaskResponse]:
         def render(session: Session, data: dict[str, Any], _p: Any, _c: str) -> bytes:
             return document_bytes(view(session, data, **values))
 
+        _require_runtime(view)
         return open_step(token, render)
 
     return guarded
