@@ -38,7 +38,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "current_call",
     "document_bytes",
     "mount",
+    "step_url",
     "voice_session",
     "voice_step",
 ]
@@ -176,6 +177,17 @@ def voice_step(view: Callable[..., ViewResult]) -> Callable[..., FlaskResponse]:
         return open_step(token, render)
 
     return guarded
+
+
+def step_url(
+    session: Session, endpoint: str, data: Mapping[str, Any], *, ttl: int | None = None
+) -> str:
+    """The absolute URL of ``endpoint`` (a view guarded by :func:`voice_step`) with a new
+    step token of ``session`` carrying ``data``: single use, bound to the current call,
+    never outliving the session (the rules of voiceapp's own steps)."""
+    rt = runtime()
+    urls = rt.step_urls(session, request.values.get("CallSid", ""), endpoint)
+    return urls(endpoint, data, ttl=ttl)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def serve(config_file: str | None, host: str, port: int, debug: bool, user_app: 
     from voiceapp.cli.wsgi import create_app
     from voiceapp.config import load_settings
 
+    user = None if user_app is None else load_user_app(user_app)  # before any setting
     overrides: dict[str, Any] = {"DEBUG": True} if debug else {}
     try:
         settings, _ = load_settings(config_file, overrides=overrides)
@@ -61,10 +62,10 @@ def serve(config_file: str | None, host: str, port: int, debug: bool, user_app: 
         where = f" [{exc.field}]" if exc.field else ""
         raise click.ClickException(f"configuration error{where}: {exc}") from None
     wsgi: Any = app
-    if user_app is not None:
+    if user is not None:
         from voiceapp.flask import mount
 
-        wsgi = mount(app, load_user_app(user_app))
+        wsgi = mount(app, user)
     click.echo(f"voiceapp serving on http://{host}:{port}/ (development server)", err=True)
     if wsgi is app:
         app.run(host=host, port=port, debug=app.debug, use_reloader=False, threaded=True)
