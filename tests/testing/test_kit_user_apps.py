@@ -325,3 +325,32 @@ def test_twilio_app_refuses_a_call_signed_with_another_token(
     call = voice_call(app, "/voice", account_sid=ACCOUNT, auth_token="not-the-token")
     call.hears("an application error has occurred").ended_with("completed")
     assert call.requests[0].status == 403
+
+
+def test_numbers_as_words(voice_call: VoiceCallFactory) -> None:
+    app = Flask("balance")
+    VoiceApp(app)
+
+    @app.post("/voice")
+    def voice() -> VoiceResponse:
+        r = VoiceResponse()
+        r.say("Your balance is 1905 dollars and 42 cents.")
+        say = r.say("Your pin is ")
+        say.say_as("8970", interpret_as="digits")
+        return r
+
+    call = voice_call(app, "/voice")
+    call.hears("one thousand nine hundred five dollars and forty-two cents", numbers_as_words=True)
+    call.hears("Your pin is eight nine seven zero", numbers_as_words=True)
+    again = voice_call(app, "/voice")
+    with pytest.raises(CallAssertion, match="heard instead: 'Your balance is 1905 dollars"):
+        again.hears("forty-two cents")
+
+
+def test_pressing_before_the_answer_waits_for_it(voice_call: VoiceCallFactory) -> None:
+    call = voice_call(builder_app(), "/voice", ring_seconds=4)
+    call.press("1")  # the phone rings 4 s first; the key is pressed once it is answered
+    call.hears("Your order code is 4 7 1 1").ended_with("completed")
+    unanswered = voice_call(builder_app(), "/voice").answer_as("no-answer")
+    with pytest.raises(CallAssertion, match="cannot press '1': the call has ended"):
+        unanswered.press("1")

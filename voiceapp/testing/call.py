@@ -18,6 +18,7 @@ test with a clear error.  Every failure is a :class:`CallAssertion` (an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -117,6 +118,38 @@ class _Utterance:
 
 def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+_ONES: Final = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS: Final = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES: Final = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
+_NUMBER: Final = re.compile(r"\d+")
+
+
+def number_words(n: int) -> str:
+    """``n`` (0 or more) in English words: 42 -> "forty-two", 1905 -> "one thousand nine
+    hundred five"."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    for size, name in _SCALES:
+        if n >= size:
+            high, rest = divmod(n, size)
+            return f"{number_words(high)} {name}" + (f" {number_words(rest)}" if rest else "")
+    raise AssertionError(n)  # pragma: no cover - every n >= 100 has a scale
+
+
+def _words(text: str) -> str:
+    return _NUMBER.sub(lambda m: number_words(int(m.group())), text)
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _resolve(base: str, url: str) -> str:
@@ -316,8 +349,10 @@ class VoiceCall:
         return self._handle is not None and self._handle.task.done()
 
     def _live(self, action: str) -> CallHandle:
+        """The call, answered (the caller can act only then), or a failure."""
         handle = self._start()
-        if handle.task.done():
+        self._run(lambda: handle.a.answered.done(), self.max_wait)
+        if handle.task.done() or not handle.a.answered.done():
             raise self._failure(f"cannot {action}: the call has ended ({handle.status.value})")
         return handle
 
@@ -379,12 +414,17 @@ class VoiceCall:
         """Every Say the caller has heard so far, as heard ("Your pin is 8 9 7 0")."""
         return [u.text for u in self._utterances()]
 
-    def hears(self, text: str, *, within: float | None = None) -> VoiceCall:
+    def hears(
+        self, text: str, *, within: float | None = None, numbers_as_words: bool = False
+    ) -> VoiceCall:
         """Run the call until the caller hears ``text`` (case and spacing aside, a part
         of one Say; with ``[pause 0.5s]`` marks, breaks are matched too), at most
         ``within`` (default ``max_wait``) seconds.  Each match moves on: the next
-        :meth:`hears` looks at what comes after it."""
+        :meth:`hears` looks at what comes after it.  ``numbers_as_words``: numbers in
+        what was said are read as English words ("42" is "forty-two"), as a speech
+        engine reads a cardinal."""
         wanted = _norm(text)
+        read: Callable[[str], str] = _words if numbers_as_words else _same
         with_pauses = "[pause" in wanted
         found: list[_Utterance] = []
 
@@ -395,7 +435,7 @@ class VoiceCall:
             for index in range(self._cursor, len(utterances)):
                 utterance = utterances[index]
                 said = utterance.pauses or utterance.text if with_pauses else utterance.text
-                if wanted in _norm(said):
+                if wanted in _norm(read(said)):
                     self._cursor = index + 1
                     found.append(utterance)
                     return True
