@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from support.dialer import APP, CALLEE, CALLER, IVR, Lab
 
-from voiceapp.calls.subscriptions import Subscription
+from voiceapp.calls.subscriptions import Subscription, parse_optional
 from voiceapp.dialer.interpreter import APP_ERROR_TEXT, CallHandle, OutboundCall, place_call
-from voiceapp.errors import FetchError
+from voiceapp.errors import FetchError, ValidationError
 
 ACCOUNT = "AC" + "0" * 32
 SAY_LONG = "<Response><Say loop='0'>Please hold the line</Say></Response>"
@@ -319,3 +319,30 @@ def test_ring_timeout_ends_ringing_as_no_answer(lab: Lab) -> None:
     call = lab.call(lab.site.add("/x", "<Response/>"), timeout=7)
     assert call.status == "no-answer"
     assert call.a.ended_at == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("name", ["callSid", "CallDurartion", "CallSid", "apikey"])
+def test_optional_may_not_reuse_a_seed_parameter(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_optional(f"{name}=x")
+    assert info.value.code == "callback-reserved-param"
+
+
+def test_record_and_machine_detection_are_reported_as_not_available(lab: Lab) -> None:
+    url = lab.site.add("/hello", "<Response><Say>Hello</Say></Response>")
+    call = twilio_call(lab, url, record=True, machine_detection="Enable")
+    features = [row.detail["feature"] for row in call.trace.of("unsupported")]
+    assert features == ["record", "machineDetection"]
+    assert lab.site.requests[0][2]["AnsweredBy"] == "unknown"
+    assert dict(lab.receiver.requests[-1].params)["AnsweredBy"] == "unknown"
+    ringing = [
+        dict(r.params) for r in lab.receiver.requests if ("CallStatus", "ringing") in r.params
+    ]
+    assert ringing and "AnsweredBy" not in ringing[0]  # only once answered
+
+
+def test_inbound_calls_say_so(lab: Lab) -> None:
+    url = lab.site.add("/in", "<Response><Say>Welcome</Say></Response>")
+    twilio_call(lab, url, direction="inbound")
+    assert lab.site.requests[0][2]["Direction"] == "inbound"
+    assert {dict(r.params)["Direction"] for r in lab.receiver.requests} == {"inbound"}

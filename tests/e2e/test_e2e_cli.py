@@ -313,3 +313,34 @@ def test_bad_config_fails_at_start(tmp_path: Path, text: str, key: str, reason: 
     serve = run_cli("serve", "--config", str(config), "--port", "0")
     assert serve.returncode == 1
     assert key in serve.stderr and reason in serve.stderr, serve.stderr
+
+
+HI = "<Response><Say>hi</Say></Response>"
+
+
+def test_call_hangup_ends_a_call_through_the_api(serve: Callable[..., Server]) -> None:
+    server = serve()  # no dialer: the call stays queued until --hangup cancels it
+    placed = CliRunner().invoke(
+        main,
+        ["call", "--from", FROM, "--to", PIN_CALLEE, "--twiml", HI,
+         "--ring-timeout", "20", "--time-limit", "300", "--server", server.base,
+         "--api-key", API_KEY, "--timeout", "1", "--json"],
+    )  # fmt: skip
+    assert placed.exit_code == 1  # still queued after --timeout 1 s
+    sid = json.loads(placed.stdout)["error"]["message"].split()[1]
+    call = server.call(sid)
+    assert (call["twiml"], call["timeout"], call["timeLimit"]) == (HI, 20, 300)
+    ended = CliRunner().invoke(
+        main, ["call", "--hangup", sid, "--server", server.base, "--api-key", API_KEY]
+    )
+    assert ended.exit_code == 0, ended.output
+    assert f"call {sid}: hang-up asked; it is canceled" in ended.output
+    again = CliRunner().invoke(
+        main, ["call", "--hangup", sid, "--server", server.base, "--api-key", API_KEY, "--json"]
+    )
+    assert again.exit_code == 1
+    assert json.loads(again.stdout)["error"]["code"] == "call-not-changeable"
+    usage = CliRunner().invoke(
+        main, ["call", "--hangup", sid, "--to", PIN_CALLEE, "--api-key", "k"]
+    )
+    assert usage.exit_code == 2

@@ -10,7 +10,7 @@ import pytest
 from support.stores import Clock
 
 from voiceapp.calls.api_json import call_json, spec_from_json, spec_json
-from voiceapp.calls.records import CallChange, CallSpec
+from voiceapp.calls.records import AttemptRecord, CallChange, CallSpec
 from voiceapp.errors import ConflictError, NotFoundError, ValidationError
 from voiceapp.stores.calls import open_call_store
 from voiceapp.stores.calls.base import CallStore
@@ -287,3 +287,53 @@ def test_changing_an_unknown_call_is_404(calls: CallStore) -> None:
     with pytest.raises(NotFoundError) as info:
         calls.request_change("CAnope", HANG_UP)
     assert info.value.code == "call-not-found"
+
+
+# -- Twilio's listing by account and its delete ------------------------------------------
+
+
+def test_listing_by_account(calls: CallStore, clock: Clock) -> None:
+    mine, other = "AC" + "1" * 32, "AC" + "2" * 32
+    calls.create(spec("CA1", account_sid=mine))
+    clock.advance(1)
+    calls.create(spec("CA2", to="+886912000111", account_sid=other))
+    clock.advance(1)
+    calls.create(spec("CA3", to="+886912000222"))  # placed through /v1: no account
+    clock.advance(1)
+    calls.create(spec("CA4", to="+886912000333", account_sid=mine))
+    assert [r.sid for r in calls.list_calls(account_sid=mine).calls] == ["CA4", "CA1"]
+    first = calls.list_calls(account_sid=mine, limit=1)
+    assert [r.sid for r in first.calls] == ["CA4"] and first.next is not None
+    rest = calls.list_calls(account_sid=mine, limit=1, after=first.next)
+    assert [r.sid for r in rest.calls] == ["CA1"]
+    assert len(calls.list_calls().calls) == 4
+
+
+def test_delete_a_finished_call(calls: CallStore) -> None:
+    calls.create(spec("CA1"))
+    drive(calls, "CA1", "initiated", "in-progress", "completed")
+    calls.add_event(
+        "CA1", "CA1:completed", leg_sid="CA1", sequence=0, name="completed",
+        url="https://example.com/cb", method="POST", params=[("CallSid", "CA1")],
+    )  # fmt: skip
+    with pytest.raises(ConflictError) as info:  # its callback is not delivered yet
+        calls.delete("CA1")
+    assert info.value.code == "call-not-deletable"
+
+    calls.record_attempt(
+        "CA1", "CA1:completed", AttemptRecord(1, 1.0, True, 200), state="delivered"
+    )
+    calls.delete("CA1")
+    assert calls.get("CA1") is None
+    assert calls.list_calls().calls == ()
+    assert calls.undelivered() == []
+    with pytest.raises(NotFoundError):
+        calls.delete("CA1")
+
+
+def test_an_unfinished_call_cannot_be_deleted(calls: CallStore) -> None:
+    calls.create(spec("CA1"))
+    with pytest.raises(ConflictError) as info:
+        calls.delete("CA1")
+    assert (info.value.code, info.value.status) == ("call-not-deletable", 409)
+    assert calls.require("CA1").status == "queued"

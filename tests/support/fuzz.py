@@ -11,6 +11,7 @@ content types.  URL fields only ever name IP literals, so no case needs DNS.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import string
@@ -33,6 +34,10 @@ from support.compat import (
     THUNDER_KEY,
 )
 
+#: the Twilio API's account of the fuzzed apps (TWILIO_ACCOUNTS) and another one
+TWILIO_ACCOUNT = "AC" + "3d" * 16
+TWILIO_TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+TWILIO_PREFIX = "/2010-04-01/Accounts/"
 OTHER_AGENT = "5b0e7c8a-2f41-4c55-9d1e-0a6b3f2c4e71"
 BARE_NUMBER_ID = "7d2f0a4e-8b1c-4e2a-9f3d-5c6b7a8e9f01"
 #: a host:port the fuzzed URLs may use though it is not public (nothing listens there)
@@ -423,6 +428,32 @@ CALL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "app": APPS | JSON_VALUES,
     "variables": VARIABLES,
 }
+TWIML = (
+    st.sampled_from(
+        [
+            "<Response><Say>hi</Say></Response>",
+            "<Response/>",
+            "<Response><Nope/></Response>",
+            "<Response><Pause length='x'/></Response>",
+            "<",
+            '<!DOCTYPE r [<!ENTITY e "x">]><Response>&e;</Response>',
+            "",
+        ]
+    )
+    | JSON_VALUES
+)
+CHANGE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "url": URL,
+    "method": st.sampled_from(["GET", "POST", "get", "PUT"]) | JSON_VALUES,
+    "twiml": TWIML,
+    "status": st.sampled_from(["completed", "canceled", "busy", ""]) | JSON_VALUES,
+}
+CHANGE_BASES: list[dict[str, Any]] = [
+    {"url": f"http://{ALLOWED}/next.xml", "method": "GET"},
+    {"twiml": "<Response><Say>moved</Say></Response>"},
+    {"status": "completed"},
+    {"status": "canceled"},
+]
 SESSION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "app": APPS | JSON_VALUES,
     "to": PHONE,
@@ -485,6 +516,15 @@ CALL_BASES: list[dict[str, Any]] = [
     {
         "from": "+19499300360",
         "to": "",
+        "twiml": "<Response><Say>hi</Say></Response>",
+        "timeout": 30,
+        "timeLimit": 600,
+        "fallbackUrl": f"http://{ALLOWED}/fallback",
+        "fallbackMethod": "GET",
+    },
+    {
+        "from": "+19499300360",
+        "to": "",
         "url": "https://93.184.216.34/doc",
         "method": "GET",
         "senddigits": "ww101",
@@ -537,6 +577,88 @@ POLYAI_BASES: list[dict[str, Any]] = [
     {"to_number": "", "country_code": "US"},
 ]
 
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+TWILIO_AUTH = _basic(TWILIO_ACCOUNT, TWILIO_TOKEN)
+TWILIO_AUTHS = st.sampled_from([TWILIO_AUTH] * 3) | st.sampled_from(
+    [
+        {},
+        _basic(TWILIO_ACCOUNT, "wrong"),
+        _basic("AC" + "0" * 32, TWILIO_TOKEN),
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Bearer " + TWILIO_TOKEN},
+        _basic("", ""),
+    ]
+)
+TWILIO_ACCOUNTS = st.sampled_from([TWILIO_ACCOUNT] * 4 + ["AC" + "0" * 32]) | SEGMENT.filter(bool)
+TWILIO_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "To": PHONE,
+    "From": PHONE,
+    "Url": URL,
+    "Method": st.sampled_from(["GET", "POST", "get", "PUT"]) | TEXT,
+    "Twiml": TWIML | LONG.map(lambda s: "<Response><Say>" + s + "</Say></Response>"),
+    "SendDigits": DIGITS | st.sampled_from(["1234#", "wW1", "A*#", "1" * 33, "@500"]),
+    "StatusCallback": URL,
+    "StatusCallbackEvent": EVENTS,
+    "StatusCallbackMethod": st.sampled_from(["GET", "POST", "HEAD"]) | TEXT,
+    "Timeout": st.sampled_from(["1", "60", "600", "0", "601", "x", "-1"]) | TEXT,
+    "TimeLimit": st.sampled_from(["1", "14400", "86401", "0", "x"]) | TEXT,
+    "FallbackUrl": URL,
+    "FallbackMethod": st.sampled_from(["GET", "POST", "HEAD"]) | TEXT,
+    "Record": st.sampled_from(["true", "false", "yes", ""]) | TEXT,
+    "MachineDetection": st.sampled_from(["Enable", "DetectMessageEnd", "on"]) | TEXT,
+    "ApplicationSid": st.sampled_from(["AP" + "0" * 32, ""]),
+    "Status": st.sampled_from(["completed", "canceled", "busy", ""]) | TEXT,
+}
+TWILIO_CREATES: list[dict[str, Any]] = [
+    {"To": "", "From": "+19499300360", "Url": f"http://{ALLOWED}/twiml"},
+    {
+        "To": "",
+        "From": "+19499300360",
+        "Twiml": "<Response><Say>hi</Say></Response>",
+        "SendDigits": "ww12#",
+        "StatusCallback": f"http://{ALLOWED}/status",
+        "StatusCallbackEvent": "initiated ringing answered completed",
+        "Timeout": "30",
+        "TimeLimit": "600",
+        "Record": "true",
+        "MachineDetection": "Enable",
+    },
+]
+TWILIO_UPDATES: list[dict[str, Any]] = [
+    {"Twiml": "<Response><Say>moved</Say></Response>"},
+    {"Url": f"http://{ALLOWED}/next", "Method": "GET"},
+    {"Status": "completed"},
+    {"Status": "canceled"},
+    {},
+]
+TWILIO_LIST = st.dictionaries(
+    st.sampled_from(
+        ["To", "From", "Status", "StartTime", "StartTime>", "StartTime<", "EndTime", "EndTime>",
+         "EndTime<", "ParentCallSid", "PageSize", "Page", "PageToken", "x"]
+    ),
+    LIST_VALUES | st.sampled_from(["2026-12-03", "2026-12-03T00:00:00Z", "in-progress",
+                                   "1000", "1001", "PAWzEsIkNBeCJd", "PA", "CA" + "0" * 32]),
+    max_size=5,
+).map(urlencode)  # fmt: skip
+
+
+def twilio_forms(
+    bases: list[dict[str, Any]], callee: str
+) -> st.SearchStrategy[tuple[str | None, bytes | None]]:
+    """Twilio's bodies are forms: near-valid ones (most often), raw bytes, wrong types."""
+    objects = near_valid(bases, TWILIO_FIELDS, callee, "Twiml")
+    form_type = st.just("application/x-www-form-urlencoded")
+    forms = st.tuples(form_type, objects.map(_form))
+    return st.one_of(forms, forms, forms, st.tuples(JSON_TYPES | OTHER_TYPES, objects.map(
+        lambda o: json.dumps(o).encode())), st.tuples(form_type, st.binary(max_size=64)),
+        st.tuples(st.none(), st.none()))  # fmt: skip
+
+
 NO_BODY = st.one_of(
     st.tuples(st.none(), st.none()),
     st.tuples(JSON_TYPES | OTHER_TYPES, st.binary(max_size=32)),
@@ -553,6 +675,7 @@ class Seeds:
     sids: list[str]
     thunder_ids: list[int]
     polyai_sids: list[str]
+    twilio_sids: list[str] = field(default_factory=list)
 
 
 def voice_form() -> st.SearchStrategy[tuple[str | None, bytes | None]]:
@@ -591,6 +714,8 @@ RULES = (
     "/v1/calls/<int:call_id>",
     "/v1/outbound-calling",
     "/v1/outbound-calling/<call_sid>",
+    "/2010-04-01/Accounts/<account_sid>/Calls.json",
+    "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json",
 )
 
 
@@ -634,7 +759,14 @@ def seed(post: Post, api_key: str = API_KEY) -> Seeds:
     poly = {"to_number": "+14155550127", "metadata": {"patient_first_name": "Paul"}}
     status, text = post("/v1/outbound-calling", poly, None, {"X-PolyAi-Auth-Token": POLYAI_TOKEN})
     assert status == 200, text
-    return Seeds(tokens, steps, sids, [call_id], [json.loads(text)["call_sid"]])
+    polyai_sid = json.loads(text)["call_sid"]
+    twilio_sids = []
+    for to in ("+14155550128", "+14155550129"):
+        form = {"To": to, "From": "+19499300360", "Url": f"http://{ALLOWED}/twiml"}
+        status, text = post(f"{TWILIO_PREFIX}{TWILIO_ACCOUNT}/Calls.json", None, form, TWILIO_AUTH)
+        assert status == 201, text
+        twilio_sids.append(json.loads(text)["sid"])
+    return Seeds(tokens, steps, sids, [call_id], [polyai_sid], twilio_sids)
 
 
 def routes(
@@ -643,7 +775,40 @@ def routes(
     """URL rule → (examples to run in process, the strategy of its requests)."""
     core = auth("core", api_key)
     sids = st.sampled_from(seeds.sids) | st.just("CA" + "0" * 32) | SEGMENT.filter(bool)
+    twilio_sids = (
+        st.sampled_from(seeds.twilio_sids or ["CA" + "0" * 32])
+        | st.just("CA" + "0" * 32)
+        | SEGMENT.filter(bool)
+    )
     return {
+        "/2010-04-01/Accounts/<account_sid>/Calls.json": (
+            2000,
+            lambda: (
+                requests_for(
+                    ["POST"],
+                    TWILIO_ACCOUNTS.map(lambda a: f"{TWILIO_PREFIX}{a}/Calls.json"),
+                    TWILIO_AUTHS,
+                    twilio_forms(TWILIO_CREATES, "To"),
+                )
+                | st.builds(
+                    lambda a, head, q: Req("GET", f"{TWILIO_PREFIX}{a}/Calls.json", head, None, q),
+                    TWILIO_ACCOUNTS,
+                    TWILIO_AUTHS,
+                    TWILIO_LIST,
+                )
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json": (
+            1200,
+            lambda: requests_for(
+                ["GET", "POST", "DELETE"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Calls/{s}.json", TWILIO_ACCOUNTS, twilio_sids
+                ),
+                TWILIO_AUTHS,
+                twilio_forms(TWILIO_UPDATES, ""),
+            ),
+        ),
         "/v1/calls": (
             5000,
             lambda: (
@@ -684,8 +849,16 @@ def routes(
             ),
         ),
         "/v1/calls/<sid>": (
-            800,
-            lambda: requests_for(["GET"], sids.map(lambda s: "/v1/calls/" + s), core, NO_BODY),
+            1600,
+            lambda: (
+                requests_for(["GET"], sids.map(lambda s: "/v1/calls/" + s), core, NO_BODY)
+                | requests_for(
+                    ["POST"],
+                    sids.map(lambda s: "/v1/calls/" + s),
+                    core,
+                    bodies(CHANGE_BASES, CHANGE_FIELDS, "twiml", callee="", form=True),
+                )
+            ),
         ),
         "/v1/calls/<sid>/cancel": (
             800,
@@ -783,6 +956,11 @@ VENDOR_SHAPES: dict[str, Callable[[Any], bool]] = {
         isinstance(b.get("detail"), str) and isinstance(b.get("code"), str)
     ),
     "compat_polyai": lambda b: isinstance(b.get("message"), str) and isinstance(b.get("code"), str),
+    "twilio_api": lambda b: (
+        set(b) == {"code", "message", "more_info", "status"}
+        and isinstance(b["code"], int)
+        and isinstance(b["message"], str)
+    ),
 }
 
 

@@ -18,6 +18,8 @@ from support.compat import FEATHER_KEY, PATHORS_KEY, POLYAI_TOKEN, THUNDER_KEY, 
 from support.fuzz import (
     ALLOWED,
     RULES,
+    TWILIO_ACCOUNT,
+    TWILIO_TOKEN,
     Post,
     Req,
     check_answer,
@@ -69,6 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
         "VOICEAPP_DEBUG": "true",
         "VOICEAPP_DIALER": "external",  # nothing dials: no request leaves 127.0.0.1
         "VOICEAPP_URL_ALLOWLIST": ALLOWED,
+        "VOICEAPP_TWILIO_ACCOUNTS": f"{TWILIO_ACCOUNT}={TWILIO_TOKEN}",
     }
     with Gunicorn(f"sqlite:///{tmp / 'store.db'}", tmp, workers=2, env=env) as running:
         yield running

@@ -27,6 +27,8 @@ from support.fuzz import (
     ALLOWED,
     RULES,
     SIGNATURES,
+    TWILIO_ACCOUNT,
+    TWILIO_TOKEN,
     Post,
     Req,
     Seeds,
@@ -76,6 +78,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         "STORE_URL": f"sqlite:///{tmp / 'fuzz.db'}",
         "DIALER": "external",
         "URL_ALLOWLIST": [ALLOWED],
+        "TWILIO_ACCOUNTS": {TWILIO_ACCOUNT: TWILIO_TOKEN},
     }
     app = create_app(config, config_file=VENDORS)
     client = app.test_client()

@@ -256,6 +256,7 @@ class CallQuery:
     created_before: float | None
     limit: int
     after: tuple[float, str] | None
+    account_sid: str | None = None  # only the calls of this Twilio account
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,9 @@ def not_changeable(sid: str, status: str) -> ConflictError:
         code="call-not-changeable",
         field="sid",
     )
+
+
+def not_deletable(sid: str, why: str) -> ConflictError:
+    return ConflictError(
+        f"call {sid} cannot be deleted: {why}", code="call-not-deletable", field="sid"
+    )

@@ -19,6 +19,10 @@ object, ``--var 'pin="0042"'`` a string); ``--var-str name=TEXT`` gives it the t
 it is (``--var-str pin=8970``: the PIN app wants a string, so leading zeros stay).
 ``--json`` prints the final call record as one JSON object instead of the timeline, and
 any error as ``{"error": {"code", "message", "field"}}`` (same exit statuses).
+
+``voiceapp call --hangup SID`` ends a call instead (``POST /v1/calls/<sid>`` with
+``status: completed``): a queued or ringing call is canceled, an answered one is hung up
+by its dialer; it prints the call as it is after the request.
 """
 
 from __future__ import annotations
@@ -327,9 +331,28 @@ def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def change(server: str, api_key: str, sid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """POST /v1/calls/<sid> (a live change); the call after it, or a :class:`CliError`."""
+    import requests
+
+    try:
+        response = requests.post(
+            f"{server.rstrip('/')}/v1/calls/{sid}",
+            json=dict(fields),
+            headers={"X-API-Key": api_key},
+            timeout=10,
+        )
+    except requests.RequestException as exc:
+        raise CliError(f"cannot reach {server}: {exc}", code="unreachable") from None
+    if response.status_code != 200:
+        raise problem_error(response)
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @click.command(cls=JsonCommand)
-@click.option("--from", "from_", required=True, help="Caller ID: an active outbound number.")
-@click.option("--to", required=True, help="The number to call (E.164 or national).")
+@click.option("--from", "from_", default=None, help="Caller ID: an active outbound number.")
+@click.option("--to", default=None, help="The number to call (E.164 or national).")
 @click.option(
     "--country-code",
     default=None,
@@ -343,6 +366,25 @@ def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="HTTP method of the --url fetch (server default POST).",
 )
 @click.option("--app", default=None, help="Or an app the server makes a session for (pin...).")
+@click.option("--twiml", default=None, help="Or the document itself, run on answer.")
+@click.option(
+    "--ring-timeout",
+    type=click.IntRange(1, 600),
+    default=None,
+    help="Seconds the callee's phone rings before no-answer (server default 60).",
+)
+@click.option(
+    "--time-limit",
+    type=click.IntRange(1, 86400),
+    default=None,
+    help="Seconds the whole call may last (server default 14400).",
+)
+@click.option(
+    "--hangup",
+    metavar="SID",
+    default=None,
+    help="Instead of placing a call: hang up (or cancel) the call SID and print it.",
+)
 @click.option(
     "--var",
     "typed_vars",
@@ -392,12 +434,16 @@ def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Print the final call record as JSON (errors too) instead of the timeline.",
 )
 def call(
-    from_: str,
-    to: str,
+    from_: str | None,
+    to: str | None,
     country_code: str | None,
     url: str | None,
     method: str | None,
     app: str | None,
+    twiml: str | None,
+    ring_timeout: int | None,
+    time_limit: int | None,
+    hangup: str | None,
     typed_vars: tuple[str, ...],
     literal_vars: tuple[str, ...],
     senddigits: str | None,
@@ -412,20 +458,35 @@ def call(
     expect: str | None,
     as_json: bool,
 ) -> None:
-    """Place a call and print its timeline until it ends."""
-    if url and app:
-        raise click.UsageError("give --url or --app, not both")
-    if (typed_vars or literal_vars) and not app:
-        raise click.UsageError("--var and --var-str go with --app")
+    """Place a call and print its timeline until it ends (or, with --hangup, end one)."""
+    if hangup is None:  # placing a call: --from and --to are required
+        ctx = click.get_current_context()
+        for name, value in (("from_", from_), ("to", to)):
+            if not value:
+                option = next(p for p in ctx.command.params if p.name == name)
+                raise click.MissingParameter(ctx=ctx, param=option)
     if not api_key:
         raise click.UsageError("no API key: pass --api-key or set VOICEAPP_API_KEY")
+    if hangup is not None:
+        if from_ or to or url or app or twiml:
+            raise click.UsageError("--hangup takes no call to place (no --from, --to, ...)")
+        ended = change(server, api_key, hangup, {"status": "completed"})
+        if as_json:
+            echo_json(ended)
+        else:
+            click.echo(f"call {hangup}: hang-up asked; it is {ended.get('status')}")
+        return
+    if sum(1 for given in (url, app, twiml) if given) > 1:
+        raise click.UsageError("give --url or --app (or --twiml), only one")
+    if (typed_vars or literal_vars) and not app:
+        raise click.UsageError("--var and --var-str go with --app")
     fields: dict[str, Any] = {"from": from_, "to": to}
     if url:
         fields["url"] = url
     if app:
         fields["app"] = app
         fields["variables"] = variables(typed_vars, literal_vars)
-    for name, value in (
+    given: tuple[tuple[str, str | int | None], ...] = (
         ("country_code", country_code),
         ("method", method),
         ("senddigits", senddigits),
@@ -434,9 +495,13 @@ def call(
         ("statusCallbackMethod", status_callback_method),
         ("secretKey", secret_key),
         ("optional", optional),
-    ):
-        if value:
-            fields[name] = value
+        ("twiml", twiml),
+        ("timeout", ring_timeout),
+        ("timeLimit", time_limit),
+    )
+    for name, item in given:
+        if item:
+            fields[name] = item
     sid = place(server, api_key, fields)
 
     def quiet(line: str) -> None:

@@ -417,14 +417,16 @@ class HttpClient:
         retry_on = connection.retry_on
         while True:
             tries += 1
-            left = tries <= connection.retries and time.monotonic() < deadline
+            budget = deadline - time.monotonic()  # tt: what is left for this try and the next
+            left = tries <= connection.retries and budget > 0
+            read_timeout = min(connection.read_timeout, max(budget, 0.001))
             try:
                 response = self.session.request(
                     method,
                     url,
                     data=body or None,
                     headers=headers,
-                    timeout=(connection.connect_timeout, connection.read_timeout),
+                    timeout=(connection.connect_timeout, read_timeout),
                     allow_redirects=False,
                     stream=True,
                     proxies=_NO_PROXIES,

@@ -117,7 +117,9 @@ class OutboundCall:
     fallback_method: HttpMethod = "POST"
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
-    #: ``Enable`` or ``DetectMessageEnd``: the a-leg's fetches carry ``AnsweredBy``
+    record: bool = False  # asked for; the network records nothing of a whole call
+    #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
+    #: (what the network says answered; ``unknown`` when it cannot tell)
     machine_detection: str | None = None
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
@@ -239,7 +241,8 @@ class _Inline:
 
 
 class _FetchFailed(Exception):
-    """A document could not be had from a URL (traced already); ``code`` is Twilio's."""
+    """A document could not be had from a URL (traced already); ``error_code`` is
+    Twilio's code for the failure (:func:`voiceapp.dialer.webhooks.error_code`)."""
 
     def __init__(self, error_code: int) -> None:
         super().__init__(error_code)
@@ -288,7 +291,8 @@ def speech_seconds(node: Node) -> float:
 
 
 def answered_by(leg: Leg, machine_detection: str) -> str:
-    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered."""
+    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered
+    (``unknown`` when the network cannot tell)."""
     if leg.answered_by == "human":
         return "human"
     if leg.answered_by == "machine":
@@ -328,6 +332,11 @@ class _Call:
             subscription=spec.subscription,
         )
 
+    def _detects(self, run: LegRun) -> bool:
+        """Whether ``run``'s requests report ``AnsweredBy`` (the answered a-leg of a call
+        asking for machine detection)."""
+        return run is self.a and bool(self.spec.machine_detection) and run.answered_at is not None
+
     def party(self, run: LegRun) -> Party:
         """``run`` as its requests describe it (the call's parameter set)."""
         return Party(
@@ -338,6 +347,9 @@ class _Call:
             status=run.status,
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
+            answered_by=answered_by(run.leg, self.spec.machine_detection or "")
+            if self._detects(run)
+            else None,
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -528,6 +540,16 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
+        if self.spec.record:
+            self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
+        if self.spec.machine_detection is not None and a.leg.answered_by is None:
+            self.trace.add(
+                "a",
+                "unsupported",
+                feature="machineDetection",
+                value=self.spec.machine_detection,
+                reason="no answering-machine detection: AnsweredBy is unknown",
+            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
             if self.spec.send_digits:
@@ -652,8 +674,6 @@ class _Call:
             )
             raise _AppError
         params = [*document_params(self.party(ctx.run)), *goto.params]
-        if ctx.run is self.a and self.spec.machine_detection is not None:
-            params.append(("AnsweredBy", answered_by(self.a.leg, self.spec.machine_detection)))
         self.trace.add(label, "fetch", method=goto.method, url=goto.url, params=dict(params))
         fetch = self.env.fetch
         try:

@@ -18,7 +18,8 @@ A call has one of two parameter sets, chosen by its spec's ``account_sid``
   ``Timestamp``, ``SequenceNumber``, ``CallbackSource=call-progress-events``
   and, on ``completed``, ``CallDuration``, ``Duration`` (minutes, rounded up),
   ``SipResponseCode`` and ``RecordingUrl``; Gather actions add ``Digits`` and
-  ``FinishedOnKey``.
+  ``FinishedOnKey``; a call that asked for machine detection gets
+  ``AnsweredBy`` (``unknown`` unless the simulated callee's ``answered_by`` tells).
 
 :class:`Party` is what both sets are built from; :func:`document_params`,
 :func:`callback_params`, :func:`callback_url` and :func:`gather_params` are the
@@ -93,6 +94,8 @@ class Party:
     #: set for calls of the Twilio-compatible API: they carry Twilio's parameters
     account_sid: str | None = None
     forwarded_from: str | None = None
+    #: Twilio's ``AnsweredBy``, sent when the call asked for machine detection
+    answered_by: str | None = None
 
     @property
     def twilio(self) -> bool:
@@ -127,6 +130,8 @@ def document_params(party: Party) -> Params:
     ]
     if party.parent_call_sid is not None:
         params.append(("ParentCallSid", party.parent_call_sid))
+    if party.answered_by is not None:
+        params.append(("AnsweredBy", party.answered_by))
     return params
 
 

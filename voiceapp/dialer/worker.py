@@ -641,6 +641,8 @@ class Dialer:
             fallback_method="GET" if spec.fallback_method.upper() == "GET" else "POST",
             time_limit=float(spec.time_limit),
             direction="inbound" if spec.direction == "inbound" else "outbound-api",
+            record=spec.record,
+            machine_detection=spec.machine_detection,
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:

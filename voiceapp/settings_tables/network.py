@@ -51,7 +51,8 @@ class Callee:
     press: tuple[Press, ...] = ()
     ivr: Ivr | None = None
     name: str = ""
-    answered_by: AnsweredBy = "human"  # what a call's machine detection reports
+    #: what a call's machine detection reports (None: the network cannot tell, ``unknown``)
+    answered_by: AnsweredBy | None = None
 
 
 _CALLEE_KEYS = frozenset(
@@ -117,8 +118,8 @@ def _callee(value: Any, key: Key) -> Callee:
     if not isinstance(name, str):
         raise (key / "name").fail("must be a string")
     hangup_after = data.get("hangup_after")
-    answered_by = data.get("answered_by", "human")
-    if answered_by not in ("human", "machine"):
+    answered_by = data.get("answered_by")
+    if answered_by not in (None, "human", "machine"):
         raise (key / "answered_by").fail(f"must be human or machine, got {answered_by!r}")
     callee = Callee(
         outcome=outcome,

@@ -263,8 +263,8 @@ class VoiceCall:
         callee: dict[str, Any] = {"rings": 1 if self.direction == "outbound" else 0}
         if self._answer in ("busy", "no-answer", "fail"):
             callee = {"outcome": self._answer}
-        elif self._answer == "machine":
-            callee["answered_by"] = "machine"
+        else:  # the test knows who answered: machine detection reports it
+            callee["answered_by"] = self._answer
         numbers: dict[str, Any] = {k: dict(v) for k, v in self.callees.items()}
         numbers[phone] = callee
         network = SimulatedNetwork(clock, {"ring_seconds": self.ring_seconds, "numbers": numbers})

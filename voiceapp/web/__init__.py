@@ -13,7 +13,8 @@
    the token signer and the session service;
 4. the blueprints ``voice``, ``api`` and ``calls`` (the call store; the in-process
    dialer is started by :mod:`voiceapp.cli.wsgi`, not here), the vendor-compatible
-   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), ``ops`` (``/v1/ready``,
+   blueprints (:mod:`voiceapp.web.compat`, ``[compat]``), the Twilio-compatible REST
+   API (:mod:`voiceapp.web.twilio_api`, ``TWILIO_ACCOUNTS``), ``ops`` (``/v1/ready``,
    ``/metrics``), ``GET /openapi.json`` (:mod:`voiceapp.web.openapi`) and one
    problem+json error handler;
 4. voiceapp's log handler (``LOG_FORMAT`` text or json, ``LOG_LEVEL``; :mod:`voiceapp.logs`).
@@ -39,7 +40,7 @@ from voiceapp.redact import install_log_filter
 from voiceapp.sessions import Sessions
 from voiceapp.stores import open_store
 from voiceapp.tokens import Signer
-from voiceapp.web import api, calls, compat, openapi, ops, problems, voice
+from voiceapp.web import api, calls, compat, openapi, ops, problems, twilio_api, voice
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
 
 __all__ = ["create_app", "runtime"]
@@ -105,5 +106,6 @@ def create_app(
     service = calls.init_app(app, settings, store_url, clock)
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
+    twilio_api.init_app(app)
     app.register_blueprint(openapi.bp)
     return app

@@ -8,6 +8,8 @@ with their delivery attempts, the dialer's trace and the call's ``error``, whate
 process dialed; redacted);
 ``GET /v1/calls`` → ``{"calls", "next_cursor"}``, newest first, filtered (``status``,
 ``to``, ``from``, ``created_after``, ``created_before``; ``limit``, ``cursor``);
+``POST /v1/calls/<sid>`` (``url`` + ``method``, ``twiml`` or ``status``: completed |
+canceled) → the call after the change (:func:`change_call`);
 ``POST /v1/calls/<sid>/cancel`` → the call after the cancel (queued calls end at
 once, dialing ones are ended by their dialer).
 
@@ -42,7 +44,15 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from voiceapp import checks
 from voiceapp.apps import get_app
 from voiceapp.calls.api_json import call_json
-from voiceapp.calls.records import CallChange, CallRecord, CallSpec, check_sid
+from voiceapp.calls.records import (
+    CHANGE_STATUSES,
+    DEFAULT_RING_TIMEOUT,
+    DEFAULT_TIME_LIMIT,
+    CallChange,
+    CallRecord,
+    CallSpec,
+    check_sid,
+)
 from voiceapp.calls.states import STATUSES
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.config import Settings
@@ -55,6 +65,7 @@ from voiceapp.errors import (
     DocumentError,
     InvalidValue,
     JsonTooDeep,
+    MissingField,
     NotFoundError,
     ValidationError,
     VoiceappError,
@@ -84,6 +95,10 @@ bp = Blueprint("calls", __name__, url_prefix="/v1")
 EXTENSION = "voiceapp.calls"
 
 MAX_URL_LENGTH = 2048
+#: The most seconds a call may ring (``timeout``; Twilio's ``Timeout`` has the same bound).
+MAX_RING_TIMEOUT = 600
+#: The most seconds a call may last (``timeLimit``: 24 h).
+MAX_TIME_LIMIT = 86400
 _METHOD = {"type": "string", "enum": [*HTTP_METHODS, *(m.lower() for m in HTTP_METHODS)]}
 _EVENTS = ("initiated", "ringing", "answered", "completed")
 MAX_TEXT_LENGTH = 512
@@ -97,6 +112,13 @@ def _object(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidValue(f"must be an object, not {_json_type(value)}", "invalid-type")
     return value
+
+
+def _change_status(value: Any) -> str:
+    word = _TEXT(value).strip()
+    if word not in CHANGE_STATUSES:
+        raise InvalidValue(f"must be {' or '.join(CHANGE_STATUSES)}", "invalid-choice")
+    return word
 
 
 def _event_names(value: Any) -> str | list[str]:
@@ -168,11 +190,71 @@ CALL_FIELDS = table(
     ),
     Field("app", STRING, "Instead of url: an app (pin, pin-verify, bridge, ivr).", check=_TEXT),
     Field(
+        "twiml",
+        STRING,
+        "Instead of url or app: the document itself, run on answer (checked by the schema).",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "timeout",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_RING_TIMEOUT,
+            "default": DEFAULT_RING_TIMEOUT,
+        },
+        f"Seconds to ring before no-answer, 1-{MAX_RING_TIMEOUT} (default {DEFAULT_RING_TIMEOUT}).",
+        form_schema=STRING,
+        check=checks.integer(1, MAX_RING_TIMEOUT, text=True),
+    ),
+    Field(
+        "timeLimit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_TIME_LIMIT, "default": DEFAULT_TIME_LIMIT},
+        f"Seconds the whole call may last, 1-{MAX_TIME_LIMIT} (default {DEFAULT_TIME_LIMIT}: 4 h).",
+        form_schema=STRING,
+        check=checks.integer(1, MAX_TIME_LIMIT, text=True),
+    ),
+    Field(
+        "fallbackUrl",
+        URL,
+        "Fetched once (with ErrorCode, ErrorUrl) when the document fetch fails.",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "fallbackMethod",
+        _METHOD,
+        "Method of the fallback fetch (default POST).",
+        check=checks.choice(_TEXT, HTTP_METHODS),
+    ),
+    Field(
         "variables",
         OBJECT,
         "The app's variables (with app only).",
         form_schema={"type": "string", "description": "JSON text of an object"},
         check=_object,
+    ),
+)
+#: The fields of ``POST /v1/calls/<sid>`` (:func:`parse_change`): one of url (with method),
+#: twiml or status.
+CHANGE_FIELDS = table(
+    Field(
+        "url",
+        URL,
+        "A new document, fetched and run at once (interrupting the current verb).",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "method",
+        _METHOD,
+        "Method of that fetch (default POST).",
+        check=checks.choice(_TEXT, HTTP_METHODS),
+    ),
+    Field("twiml", STRING, "A new document itself, run at once.", check=_URL_TEXT),
+    Field(
+        "status",
+        {"type": "string", "enum": list(CHANGE_STATUSES)},
+        "completed: hang up (any unfinished call); canceled: end it if not yet answered.",
+        check=_change_status,
     ),
 )
 #: The query parameters of ``GET /v1/calls`` (:func:`parse_list_query`).
@@ -404,9 +486,14 @@ def parse_call(
 
     url = values.get("url")
     app = values.get("app")
+    twiml = values.get("twiml")
     variables = values.get("variables")
     if url is not None and app is not None:
         raise ValidationError("give url or app, not both", code="invalid-combination", field="app")
+    if twiml is not None and (url is not None or app is not None):
+        raise ValidationError(
+            "give twiml, url or app, only one", code="invalid-combination", field="twiml"
+        )
     if variables is not None and app is None:
         raise ValidationError(
             "variables go with app", code="invalid-combination", field="variables"
@@ -418,6 +505,11 @@ def parse_call(
     allow = settings.outbound_allowlist
     if url is not None:
         check_url(url, field="url", allowlist=allow)
+    if twiml is not None:
+        check_twiml(twiml)
+    fallback_url = values.get("fallbackUrl")
+    if fallback_url is not None:
+        check_url(fallback_url, field="fallbackUrl", allowlist=allow)
     status_callback = values.get("statusCallback")
     if status_callback is not None:
         check_url(status_callback, field="statusCallback", allowlist=allow)
@@ -467,8 +559,38 @@ def parse_call(
         status_callback_method=subscription.method,
         secret_key=subscription.secret_key,
         optional=values.get("optional"),
+        twiml=twiml,
+        fallback_url=fallback_url,
+        fallback_method=values.get("fallbackMethod", "POST"),
+        timeout=values.get("timeout", DEFAULT_RING_TIMEOUT),
+        time_limit=values.get("timeLimit", DEFAULT_TIME_LIMIT),
     )
     return spec, session
+
+
+def parse_change(data: Mapping[str, Any]) -> CallChange:
+    """A ``POST /v1/calls/<sid>`` body (:data:`CHANGE_FIELDS`) as a :class:`CallChange`:
+    exactly one of ``url`` (with ``method``), ``twiml`` or ``status`` (422
+    ``invalid-combination``; none given: 400 ``missing``)."""
+    refuse_unknown(CHANGE_FIELDS, data)
+    values = read(CHANGE_FIELDS, data)
+    given = [name for name in ("url", "twiml", "status") if name in values]
+    if not given:
+        raise MissingField("give url, twiml or status", field="url")
+    if len(given) > 1:
+        raise ValidationError(
+            f"give one of url, twiml or status, not {' and '.join(given)}",
+            code="invalid-combination",
+            field=given[-1],
+        )
+    if "method" in values and "url" not in values:
+        raise ValidationError("method goes with url", code="invalid-combination", field="method")
+    return CallChange(
+        url=values.get("url"),
+        method=values.get("method", "POST"),
+        twiml=values.get("twiml"),
+        status=values.get("status"),
+    )
 
 
 # -- listing -----------------------------------------------------------------------------------
@@ -571,12 +693,15 @@ def place_call(
     language: str | None = None,
     extra: Mapping[str, Any] | None = None,
     api_key: str | None = None,
+    spec_fields: Mapping[str, Any] | None = None,
 ) -> CallRecord:
     """The core of ``POST /v1/calls``: validate ``data`` (the route's fields), create the
     app session, store and enqueue the call, wake the dialer; the stored record.
 
     ``sid``, ``language`` (of an app call's session) and ``extra`` (kept on the call) are
-    for the vendor-compatible routes, which translate their requests into ``data``.
+    for the vendor-compatible routes, which translate their requests into ``data``;
+    ``spec_fields`` (``account_sid``, ``record``, ``machine_detection``: :class:`CallSpec`
+    fields no ``/v1`` field sets) for the Twilio-compatible API.
     Rate limits: the request counts against ``api_key``'s (when given) and the call
     against its destination's (every route), 429 ``rate-limited`` beyond them.
     Raises a :class:`~voiceapp.errors.VoiceappError`; nothing is queued unless all is valid.
@@ -588,6 +713,8 @@ def place_call(
     limit_destination(rt, spec.to)
     if sid is not None or extra:
         spec = dataclasses.replace(spec, sid=sid or spec.sid, extra={**spec.extra, **(extra or {})})
+    if spec_fields:
+        spec = dataclasses.replace(spec, **spec_fields)
     if session:
         if language is not None:
             session["language"] = language
@@ -678,6 +805,15 @@ def list_calls() -> Response:
         calls.append(item)
     cursor = None if page.next is None else encode_cursor(page.next)
     return jsonify({"calls": calls, "next_cursor": cursor})
+
+
+@bp.post("/calls/<sid>")
+def update_call(sid: str) -> Response:
+    """Change a live call: a new document (url / twiml) or its end (status)."""
+    rt = runtime()
+    require_api_key(rt)
+    record = change_call(sid, parse_change(_body()))
+    return jsonify(_shown(rt.settings, record))
 
 
 @bp.post("/calls/<sid>/cancel")

@@ -24,7 +24,7 @@ from typing import Any, Final
 from flask import Blueprint, Response
 
 from voiceapp.calls.states import DELIVERY_STATES, STATUSES
-from voiceapp.web import api, calls
+from voiceapp.web import api, calls, twilio_api
 from voiceapp.web.compat import feather, pathors, polyai, thunderphone
 from voiceapp.web.fields import FieldTable
 from voiceapp.web.problems import PROBLEM_MIMETYPE
@@ -163,6 +163,15 @@ SCHEMAS: Final[dict[str, Any]] = {
             "secretKey": {"type": ["string", "null"], "enum": ["***", None]},
             "optional": _NSTR,
             "extra": {"type": "object"},
+            "accountSid": _NSTR,
+            "twiml": _NSTR,
+            "fallbackUrl": _NSTR,
+            "fallbackMethod": _STR,
+            "timeout": {"type": "integer"},
+            "timeLimit": {"type": "integer"},
+            "direction": {"type": "string", "enum": ["outbound-api", "inbound"]},
+            "record": {"type": "boolean"},
+            "machineDetection": _NSTR,
             "status": {"type": "string", "enum": sorted(STATUSES)},
             "createdAt": _NUM,
             "updatedAt": _NUM,
@@ -182,6 +191,57 @@ SCHEMAS: Final[dict[str, Any]] = {
         ["calls", "next_cursor"],
     ),
     "OpenAPI": _object({"openapi": _STR, "paths": {"type": "object"}}, ["openapi", "paths"]),
+    # the Twilio-compatible API (voiceapp.web.twilio_api)
+    "TwilioCall": _object(
+        {
+            "sid": _STR,
+            "account_sid": _STR,
+            "parent_call_sid": _NSTR,
+            "to": _STR,
+            "to_formatted": _STR,
+            "from": _STR,
+            "from_formatted": _STR,
+            "status": {"type": "string", "enum": list(twilio_api.TWILIO_STATUSES)},
+            "date_created": _NSTR,
+            "date_updated": _NSTR,
+            "start_time": _NSTR,
+            "end_time": _NSTR,
+            "duration": _NSTR,
+            "price": _NSTR,
+            "price_unit": _STR,
+            "direction": _STR,
+            "answered_by": _NSTR,
+            "api_version": {"const": twilio_api.API_VERSION},
+            "forwarded_from": _NSTR,
+            "caller_name": _NSTR,
+            "uri": _STR,
+            "subresource_uris": {"type": "object"},
+        },
+        ["sid", "account_sid", "to", "from", "status", "api_version", "uri"],
+    ),
+    "TwilioCallPage": _object(
+        {
+            "calls": {"type": "array", "items": _ref("TwilioCall")},
+            "page": {"type": "integer"},
+            "page_size": {"type": "integer"},
+            "start": {"type": "integer"},
+            "end": {"type": "integer"},
+            "uri": _STR,
+            "first_page_uri": _STR,
+            "next_page_uri": _NSTR,
+            "previous_page_uri": _NSTR,
+        },
+        ["calls", "page", "page_size", "uri", "next_page_uri"],
+    ),
+    "TwilioError": _object(
+        {
+            "code": {"type": "integer"},
+            "message": _STR,
+            "more_info": _STR,
+            "status": {"type": "integer"},
+        },
+        ["code", "message", "more_info", "status"],
+    ),
     # vendors
     "PathorsOk": _object({"success": {"const": True}, "callSid": _STR}, ["success"]),
     "PathorsError": _object({"error": _STR}, ["error"]),
@@ -249,6 +309,11 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "description": "compat.thunderphone.api_keys",
     },
     "polyai": {"type": "apiKey", "in": "header", "name": "X-PolyAi-Auth-Token"},
+    "twilio": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "AccountSid:AuthToken of TWILIO_ACCOUNTS",
+    },
 }
 _CORE_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"apiKey": []}, {"bearer": []})
 Responses = dict[str, tuple[str, str | None]]
@@ -269,6 +334,7 @@ class Operation:
     responses: Mapping[str, tuple[str, str | None]]
     body: FieldTable | None = None
     form: bool = False  # the body may also be a form (application/x-www-form-urlencoded)
+    form_only: bool = False  # the body is a form only (the Twilio API)
     query: FieldTable | None = None
     security: Sequence[Mapping[str, list[str]]] = ()
     path_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -289,6 +355,10 @@ def _vendor(schema: str, *statuses: int) -> Responses:
 
 
 _SID = {"type": "string"}
+_TWILIO_CALLS = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls.json"
+_TWILIO_CALL = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls/<sid>.json"
+_ACCOUNT = {"account_sid": {"type": "string"}}
+_TWILIO_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"twilio": []},)
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("/openapi.json", "GET", "This document", "meta", {"200": (JSON, "OpenAPI")}),
     Operation("/v1/health", "GET", "Liveness", "meta", {"200": (JSON, "Health"), **_problems()}),
@@ -348,6 +418,23 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
         "and has an error member {code, message, ...}.  An id of digits only is "
         "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/<sid>",
+        "POST",
+        "Change a live call: run a new document at once, or end it",
+        "calls",
+        {"200": (JSON, "Call"), **_problems(400, 401, 404, 409, 422, 503)},
+        body=calls.CHANGE_FIELDS,
+        form=True,
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+        description="One of url (with method), twiml or status.  A call still waiting in "
+        "the queue gets the new document as its own; a taken or dialing one has the change "
+        "kept for its dialer, which runs it at once (on answer when not answered yet).  "
+        "status completed hangs up any unfinished call; canceled ends only calls not yet "
+        "answered (an answered one is left alone, as Twilio does).  409 "
+        "call-not-changeable for a finished call.",
     ),
     Operation(
         "/v1/calls/<sid>/cancel",
@@ -448,6 +535,58 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         security=({"polyai": []},),
         path_params={"call_sid": _STR},
     ),
+    Operation(
+        _TWILIO_CALLS,
+        "POST",
+        "Twilio API: create a call",
+        "twilio",
+        {"201": (JSON, "TwilioCall"), **_vendor("TwilioError", 400, 401, 409, 429, 503)},
+        body=twilio_api.CREATE_FIELDS,
+        form_only=True,
+        security=_TWILIO_AUTH,
+        path_params=_ACCOUNT,
+        description="Twilio's Calls resource (docs/twilio-api.md); errors are Twilio's "
+        "{code, message, more_info, status} with its numeric codes.",
+    ),
+    Operation(
+        _TWILIO_CALLS,
+        "GET",
+        "Twilio API: list calls, newest first",
+        "twilio",
+        {"200": (JSON, "TwilioCallPage"), **_vendor("TwilioError", 400, 401, 503)},
+        query=twilio_api.LIST_FIELDS,
+        security=_TWILIO_AUTH,
+        path_params=_ACCOUNT,
+    ),
+    Operation(
+        _TWILIO_CALL,
+        "GET",
+        "Twilio API: fetch a call",
+        "twilio",
+        {"200": (JSON, "TwilioCall"), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_CALL,
+        "POST",
+        "Twilio API: update a call (Url/Method, Twiml, Status)",
+        "twilio",
+        {"200": (JSON, "TwilioCall"), **_vendor("TwilioError", 400, 401, 404, 503)},
+        body=twilio_api.UPDATE_FIELDS,
+        form_only=True,
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_CALL,
+        "DELETE",
+        "Twilio API: delete a finished call",
+        "twilio",
+        {"204": ("", None), **_vendor("TwilioError", 400, 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
 )
 
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
@@ -458,7 +597,7 @@ def openapi_path(rule: str) -> str:
     return _PARAM.sub(r"{\1}", rule)
 
 
-def _body(fields: FieldTable, form: bool) -> dict[str, Any]:
+def _body(fields: FieldTable, form: bool, form_only: bool = False) -> dict[str, Any]:
     names = [name for name, f in fields.items() if f.required]
 
     def schema(for_form: bool) -> dict[str, Any]:
@@ -472,26 +611,26 @@ def _body(fields: FieldTable, form: bool) -> dict[str, Any]:
             out["required"] = names
         return out
 
-    content = {JSON: {"schema": schema(False)}}
-    if form:
+    content = {} if form_only else {JSON: {"schema": schema(False)}}
+    if form or form_only:
         content[FORM] = {"schema": schema(True)}
-    return {"required": True, "content": content}
+    return {"required": not form_only, "content": content}
 
 
 def _responses(responses: Mapping[str, tuple[str, str | None]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, (media, name) in responses.items():
         schema = _STR if name is None else _ref(name)
-        out[status] = {
-            "description": _REASONS.get(status, "error"),
-            "content": {media: {"schema": schema}},
-        }
+        out[status] = {"description": _REASONS.get(status, "error")}
+        if media:  # "" : no body (204)
+            out[status]["content"] = {media: {"schema": schema}}
     return out
 
 
 _REASONS: Final = {
     "200": "OK",
     "201": "Created",
+    "204": "No content",
     "400": "Bad request",
     "401": "Unauthorized",
     "402": "Payment required",
@@ -543,7 +682,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = _body(op.body, op.form)
+        out["requestBody"] = _body(op.body, op.form, op.form_only)
     out["security"] = [dict(s) for s in op.security] if op.security else []
     return out
 
@@ -569,9 +708,9 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "voiceapp",
             "version": _version(),
-            "description": "TwiML-style voice applications: sessions, outbound calls and "
-            "vendor-compatible outbound-call routes.  Errors of the core routes are "
-            "application/problem+json (RFC 9457).",
+            "description": "TwiML-style voice applications: sessions, outbound calls, "
+            "vendor-compatible outbound-call routes and Twilio's Calls resource.  Errors of "
+            "the core routes are application/problem+json (RFC 9457).",
         },
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},

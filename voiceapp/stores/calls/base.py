@@ -328,22 +328,37 @@ class CallStore(abc.ABC):
         created_before: float | None = None,
         limit: int = 20,
         after: tuple[float, str] | None = None,
+        account_sid: str | None = None,
     ) -> CallPage:
         """Calls newest first (``created_at``, then sid, descending), with legs and events
         (no trace), filtered by a-leg ``status``, ``to``, ``from_`` and ``created_after`` <=
-        ``created_at`` < ``created_before``; at most ``limit`` (1-1000); ``after`` is the
-        ``next`` of the previous page (the calls that sort after it)."""
+        ``created_at`` < ``created_before`` and the Twilio ``account_sid`` that placed them;
+        at most ``limit`` (1-1000); ``after`` is the ``next`` of the previous page (the
+        calls that sort after it)."""
         if status is not None:
             check_status(status)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValueError(f"a list limit is 1-1000, not {limit!r}")
         records = self._list(
-            CallQuery(status, to, from_, created_after, created_before, limit + 1, after)
+            CallQuery(
+                status, to, from_, created_after, created_before, limit + 1, after, account_sid
+            )
         )
         more = len(records) > limit
         records = records[:limit]
         last = records[-1] if more and records else None
         return CallPage(tuple(records), None if last is None else (last.created_at, last.sid))
+
+    def delete(self, sid: str) -> None:
+        """Delete a finished call and everything of it (Twilio's call delete).
+
+        ``ConflictError`` ``call-not-deletable`` while it is unfinished or has status
+        callbacks still pending; ``NotFoundError`` ``call-not-found`` when unknown."""
+        self._delete(sid)
+
+    @abc.abstractmethod
+    def _delete(self, sid: str) -> None:
+        """:meth:`delete`'s atomic step (it raises the errors :meth:`delete` names)."""
 
     @abc.abstractmethod
     def _list(self, query: CallQuery) -> list[CallRecord]:

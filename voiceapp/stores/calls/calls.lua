@@ -285,6 +285,25 @@ local function take_changes(p, worker)
   return out
 end
 
+-- Delete a finished call whose status callbacks are all settled, with all its keys.
+local function delete(p, sid)
+  local call = p..'call:'..sid
+  local f = redis.call('HMGET', call, 'status', 'ended_at')
+  if not f[1] then return {'missing'} end
+  if not f[2] then return {'live'} end
+  local events = redis.call('HGETALL', call..':events')
+  for i = 1, #events, 2 do
+    local name = events[i]
+    if string.sub(name, -6) == '|state' and events[i + 1] == 'pending' then
+      return {'pending'}
+    end
+  end
+  redis.call('DEL', call, call..':history', call..':events', call..':trace', call..':changes')
+  redis.call('ZREM', p..'calls:created', sid)
+  redis.call('SREM', p..'calls:changes', sid)
+  return {'deleted'}
+end
+
 -- Writes in order, each one JSON array: its name (a key of writes), then its arguments,
 -- the call's sid first.  A write of a call one of whose writes failed earlier is
 -- 'skipped'.  One reply per write.
@@ -311,5 +330,5 @@ end
 local command = ARGV[1]
 if command == 'apply' then return apply(ARGV[2], 3) end
 local commands = {create = create, take = take, take_many = take_many, reclaim = reclaim,
-  cancel = cancel, change = change, take_changes = take_changes}
+  cancel = cancel, change = change, take_changes = take_changes, delete = delete}
 return commands[command](unpack(ARGV, 2))

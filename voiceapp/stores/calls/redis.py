@@ -78,6 +78,7 @@ from voiceapp.calls.refusals import (
     leg_not_found,
     not_cancelable,
     not_changeable,
+    not_deletable,
     not_found,
     sid_exists,
     status_conflict,
@@ -312,6 +313,10 @@ class RedisCallStore(CallStore):
                         continue
                     if query.from_ is not None and record.spec.from_ != query.from_:
                         continue
+                    if query.account_sid is not None and (
+                        record.spec.account_sid != query.account_sid
+                    ):
+                        continue
                     out.append(record)
                     if len(out) >= query.limit:
                         break
@@ -322,6 +327,16 @@ class RedisCallStore(CallStore):
                     break
         out.sort(key=lambda r: (r.created_at, r.sid), reverse=True)
         return out[: query.limit]
+
+    def _delete(self, sid: str) -> None:
+        reply = self._run("delete", sid)
+        kind = _s(reply[0])
+        if kind == "missing":
+            raise not_found(sid)
+        if kind == "live":
+            raise not_deletable(sid, "it has not ended")
+        if kind == "pending":
+            raise not_deletable(sid, "status callbacks are still being delivered")
 
     def _take(self, worker: str, until: float, now: float) -> str | None:
         sid = self._run("take", worker, repr(until), repr(now))

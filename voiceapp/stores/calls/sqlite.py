@@ -43,6 +43,7 @@ from voiceapp.calls.refusals import (
     leg_not_found,
     not_cancelable,
     not_changeable,
+    not_deletable,
     not_found,
     sid_exists,
     status_conflict,
@@ -168,6 +169,9 @@ _ADDED = (
     ("trace_count", "INTEGER NOT NULL DEFAULT 0"),
 )
 
+#: The tables of a call's parts (column ``call_sid``), deleted with it.
+_CALL_TABLES = ("call_events", "call_history", "call_legs", "call_traces", "call_changes")
+
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
 WHERE id = (SELECT id FROM calls WHERE waiting = 1 ORDER BY id LIMIT 1)
@@ -289,6 +293,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             ("json_extract(spec, '$.from') = ?", query.from_),
             ("created_at >= ?", query.created_after),
             ("created_at < ?", query.created_before),
+            ("json_extract(spec, '$.accountSid') = ?", query.account_sid),
         )
         where = [sql for sql, value in filters if value is not None]
         args: list[Any] = [value for _, value in filters if value is not None]
@@ -303,6 +308,28 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                 (*args, query.limit),
             ).fetchall()
             return self._records(conn, [(row[0], row[1:]) for row in rows]) if rows else []
+
+    def _delete(self, sid: str) -> None:
+        with self.db.transaction("delete") as conn:
+            row = conn.execute("SELECT ended_at FROM calls WHERE sid = ?", (sid,)).fetchone()
+            if row is None:
+                raise not_found(sid)
+            if row[0] is None:
+                raise not_deletable(sid, "it has not ended")
+            pending = conn.execute(
+                "SELECT 1 FROM call_events WHERE call_sid = ? AND state = 'pending' LIMIT 1",
+                (sid,),
+            ).fetchone()
+            if pending is not None:
+                raise not_deletable(sid, "status callbacks are still being delivered")
+            conn.execute(
+                "DELETE FROM call_attempts WHERE event_id IN "
+                "(SELECT event_id FROM call_events WHERE call_sid = ?)",
+                (sid,),
+            )
+            for table in _CALL_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE call_sid = ?", (sid,))
+            conn.execute("DELETE FROM calls WHERE sid = ?", (sid,))
 
     def _records(
         self, conn: sqlite3.Connection, rows: list[tuple[str, tuple[Any, ...]]]
@@ -771,7 +798,7 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
             f"(SELECT event_id FROM call_events WHERE call_sid IN ({old}))",
             (before,),
         )
-        for table in ("call_events", "call_history", "call_legs", "call_traces", "call_changes"):
+        for table in _CALL_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE call_sid IN ({old})", (before,))
         return conn.execute(
             "DELETE FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
