@@ -136,3 +136,17 @@ def test_ivr_silence_ends_after_the_retries(server: Flask, voice_call: VoiceCall
     call = voice_call(server, session(server, "ivr", IVR_MENU))
     call.hears("For opening hours").hears("We did not receive a choice")
     call.hears("For opening hours").hears("Goodbye").ended_with("completed")
+
+
+def test_signed_calls_under_require_signature(
+    make_server: Callable[..., Flask], voice_call: VoiceCallFactory
+) -> None:
+    secret = "kit-signature-secret-" + "k" * 24
+    server = make_server(REQUIRE_SIGNATURE="voiceapp", SIGNATURE_SECRETS=[secret])
+    url = session(server, "pin-verify", {"pin": "8970"})
+    call = voice_call(server, url, secret=secret)
+    call.hears("enter your 4-digit code").press("8970").hears("Your code is correct")
+    assert [r.status for r in call.requests] == [200, 200]  # the step is signed too
+    unsigned = voice_call(server, session(server, "pin-verify", {"pin": "8970"}))
+    unsigned.hears("an application error has occurred").ended_with("completed")
+    assert unsigned.requests[0].status == 403

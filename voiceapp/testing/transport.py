@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -75,9 +75,3 @@ class WsgiTransport(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to close: no connection was opened."""
-
-
-def describe(app: Any) -> str:
-    """A short name of a WSGI app for messages (``Flask 'shop'``)."""
-    name = getattr(app, "name", None) or getattr(app, "__name__", None) or type(app).__name__
-    return f"{type(app).__name__} {name!r}"
