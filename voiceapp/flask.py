@@ -10,7 +10,10 @@
 
     @app.post("/hello")
     def hello() -> VoiceResponse:
-        return VoiceResponse().say("Hello").hangup()   # sent as text/xml, canonical bytes
+        r = VoiceResponse()
+        r.say("Hello")              # a shortcut returns the child it adds (the <Say>)
+        r.hangup()
+        return r                    # sent as text/xml, with its canonical bytes
 
     @app.route("/pin/<token>", methods=["GET", "POST"])
     @voice_session
@@ -44,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask import Response as FlaskResponse
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 
 from voiceapp.document import Node, VoiceResponse
 from voiceapp.errors import VoiceappError
@@ -236,9 +239,7 @@ class Combined:
             adapter.match()
         except NotFound:
             return self.app(environ, start_response)
-        except MethodNotAllowed:
-            pass
-        except Exception:  # a redirect the server's routing asks for: the server answers
+        except HTTPException:  # 405, or a redirect its routing asks for: the server's
             pass
         return self.server(environ, start_response)
 
