@@ -636,6 +636,12 @@ class Settings:
         """The AuthToken of ``account_sid`` in ``TWILIO_ACCOUNTS``; None when it is not one."""
         return dict(self.TWILIO_ACCOUNTS).get(account_sid)
 
+    def twilio_signing_token(self, account_sid: str | None) -> str | None:
+        """The key of a request's ``X-Twilio-Signature``: the AuthToken of its
+        ``AccountSid`` (``TWILIO_ACCOUNTS``), else ``TWILIO_AUTH_TOKEN``; None without both."""
+        token = self.twilio_token(account_sid) if account_sid else None
+        return token or self.TWILIO_AUTH_TOKEN or None
+
     @property
     def outbound_allowlist(self) -> tuple[str, ...]:
         """``host:port`` entries outbound requests may use though not public:

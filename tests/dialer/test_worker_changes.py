@@ -116,3 +116,33 @@ def test_recovery_reports_a_twilio_account_call_with_twilios_parameters(
         assert completed["CallStatus"] == "completed" and "SipResponseCode" in completed
     finally:
         calls.close()
+
+
+def test_a_resumed_callback_keeps_optional_on_its_url(tmp_path: Path, site: Site) -> None:
+    """A delivery resumed after its worker died goes to the same URL as its first tries:
+    the call's optional pairs appended (the stored URL is the subscription's)."""
+    clock = Clock()
+    calls = open_call_store(f"sqlite:///{tmp_path / 'resumed.db'}", clock=clock)
+    try:
+        calls.create(spec("CAbusy", PIN_CALLEE, site))  # optional: token=123456
+        assert calls.take("dead-worker", 5.0) is not None
+        calls.set_status("CAbusy", "initiated", expect="queued")
+        calls.set_status("CAbusy", "busy", expect="initiated", duration=0)
+        calls.add_event(
+            "CAbusy",
+            "CAbusy:completed",
+            leg_sid="CAbusy",
+            sequence=0,
+            name="completed",
+            url=site.url("/cb"),
+            method="POST",
+            params=[("CallSid", "CAbusy"), ("StatusCallbackEvent", "completed")],
+        )
+        clock.now += 20
+        dialer = new_dialer(calls, site)
+        assert dialer.recover().resumed == ["CAbusy:completed"]
+        dialer.run_until_idle()
+        (delivered,) = site.accepted["CAbusy:completed"]
+        assert delivered["token"] == "123456"  # from the URL's query: the body has none
+    finally:
+        calls.close()

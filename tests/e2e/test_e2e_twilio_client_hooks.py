@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from support.e2e import FROM, PIN_CALLEE, Server, finished
+from support.e2e import AUTH, FROM, PIN_CALLEE, Server, finished
 from support.servers import wait_for
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -149,3 +149,29 @@ def test_update_with_twiml_and_url_changes_the_running_call(
     assert changed.form["AccountSid"] == ACCOUNT and changed.form["CallSid"] == call.sid
     assert RequestValidator(TOKEN).validate(changed.url, changed.form, changed.signature)
     assert finished(server, call.sid)["status"] == "completed"
+
+
+def test_require_signature_twilio_accepts_an_accounts_call_to_a_session_url(
+    serve: Callable[..., Server], dialer: Callable[..., Dialer], app: App
+) -> None:
+    """A Twilio API call fetching one of the server's own session URLs is signed with its
+    account's AuthToken; the server checks it with that token (not TWILIO_AUTH_TOKEN)."""
+    port = int(app.base.rsplit(":", 1)[1])
+    server = serve(
+        allow=(port,),
+        REQUIRE_SIGNATURE="twilio",
+        TWILIO_AUTH_TOKEN=DEPLOYMENT_TOKEN,
+        TWILIO_ACCOUNTS={ACCOUNT: TOKEN},
+    )
+    dialer(server)
+    session = server.post(
+        "/v1/sessions", {"app": "pin", "to": PIN_CALLEE, "variables": {"pin": "8970"}}, AUTH
+    )
+    assert session.status_code == 201, session.text
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = server.base
+    call = client.calls.create(to=PIN_CALLEE, from_=FROM, url=session.json()["url"])
+    done = finished(server, call.sid)
+    assert done["status"] == "completed" and done["error"] is None
+    assert [row for row in done["trace"] if row["kind"] == "fetch-error"] == []
+    assert any(row["kind"] == "say" for row in done["trace"])

@@ -19,6 +19,8 @@ from support.fuzz import (
     ALLOWED,
     RULES,
     TWILIO_ACCOUNT,
+    TWILIO_AUTH,
+    TWILIO_PREFIX,
     TWILIO_TOKEN,
     Post,
     Req,
@@ -47,6 +49,7 @@ POSTS: dict[str, dict[str, str]] = {
     "/v1/voice/outbound": {"x-api-key": FEATHER_KEY},
     "/v1/call": {"Authorization": f"Bearer {THUNDER_KEY}"},
     "/v1/outbound-calling": {"X-PolyAi-Auth-Token": POLYAI_TOKEN},
+    f"{TWILIO_PREFIX}{TWILIO_ACCOUNT}/Calls.json": TWILIO_AUTH,
 }
 
 
@@ -110,6 +113,12 @@ def issue_cases() -> list[Req]:
     for variables in ("[[]]", "8970", "5", "true", "[1]", nested(1_000, "[")):
         body = "from=%2B19499300360&to=%2B14155550198&app=pin&variables=" + variables
         cases.append(Req("POST", "/v1/calls", form, body.encode()))
+    twilio = {"Content-Type": "application/x-www-form-urlencoded", **TWILIO_AUTH}
+    for size in (5_000, 100_000, 1_000_000):  # Twiml over 4000 characters, over the body bound
+        body = "To=%2B14155550197&From=%2B19499300360&Twiml=" + "x" * size
+        cases.append(
+            Req("POST", f"{TWILIO_PREFIX}{TWILIO_ACCOUNT}/Calls.json", twilio, body.encode())
+        )
     voice_form = {"Content-Type": "application/x-www-form-urlencoded"}
     cases.append(Req("POST", "/voice/x", voice_form, b"CallSid=" + b"9" * 100_000))
     return cases

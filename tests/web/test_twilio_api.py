@@ -317,7 +317,7 @@ def test_list_children_of_a_call(client: Client, server: Server) -> None:
 @pytest.mark.parametrize(
     "params",
     [{"PageSize": "0"}, {"PageSize": "1001"}, {"Status": "initiated"}, {"StartTime": "soon"},
-     {"PageToken": "nope"}, {"PageToken": "PAnope"}],
+     {"PageToken": "nope"}, {"PageToken": "PAnope"}, {"Page": "6", "PageSize": "1000"}],
 )  # fmt: skip
 def test_list_refusals(server: Server, params: dict[str, str]) -> None:
     answer = raw(server, "GET", "/Calls.json", params=params)

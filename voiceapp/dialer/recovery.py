@@ -25,7 +25,7 @@ from voiceapp.calls.writes import Renew
 from voiceapp.dialer.callbacks import Attempt
 from voiceapp.dialer.webhooks import Direction, Party, callback_params
 from voiceapp.dialer.writes import LiveCall
-from voiceapp.errors import StoreError
+from voiceapp.errors import StoreError, VoiceappError
 from voiceapp.logs import call_logger
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class Recovery:
                             event.state == "pending"
                             and event.event_id not in self.worker.deliverer.calls
                         ):
-                            self._resume(event)
+                            self._resume(event, record)
                             report.resumed.append(event.event_id)
                     self._settle(record)
             now = self.worker.store_now()
@@ -261,9 +261,13 @@ class Recovery:
             due = event.created_at
         return now >= due + self.worker.lease
 
-    def _resume(self, event: EventRecord) -> None:
+    def _resume(self, event: EventRecord, record: CallRecord | None = None) -> None:
+        record = record or self.worker.store.get(event.call_sid)
         subscription = Subscription(
-            url=event.url, method="GET" if event.method == "GET" else "POST"
+            url=event.url,
+            method="GET" if event.method == "GET" else "POST",
+            # the stored URL is the subscription's: its optional pairs go on it again
+            optional=_optional(record),
         )
         attempts = [Attempt(a.number, a.at, a.ok, a.status, a.error) for a in event.attempts]
         self.worker.deliverer.submit(
@@ -350,6 +354,16 @@ class Recovery:
                 params=params,
                 call_sid=record.sid,
             )
+
+
+def _optional(record: CallRecord | None) -> tuple[tuple[str, str], ...]:
+    """The call's ``optional`` pairs (none when the call or its spec is unusable)."""
+    if record is None:
+        return ()
+    try:
+        return Subscription.of(record.spec).optional
+    except VoiceappError:
+        return ()
 
 
 def _direction(value: str) -> Direction:

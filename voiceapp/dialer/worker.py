@@ -272,7 +272,7 @@ class Dialer:
             guard=self.guard,
             pool_connections=32,
             pool_maxsize=64,
-            twilio_token=self._twilio_token,
+            twilio_token=settings.twilio_signing_token,
         )
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
@@ -320,12 +320,6 @@ class Dialer:
         self.answered_now = 0  # a-legs in progress right now
         self.peak_in_flight = 0
         self.peak_answered = 0
-
-    def _twilio_token(self, account_sid: str | None) -> str | None:
-        """The key of ``X-Twilio-Signature``: the AuthToken of the request's account
-        (``TWILIO_ACCOUNTS``), else ``TWILIO_AUTH_TOKEN``; None (unsigned) without both."""
-        token = self.settings.twilio_token(account_sid) if account_sid else None
-        return token or self.settings.TWILIO_AUTH_TOKEN or None
 
     def _callback_secret(self, url: str) -> str | None:
         """The newest secret signing callbacks to ``url`` (``CALLBACK_RECEIVERS`` first)."""

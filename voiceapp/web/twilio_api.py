@@ -671,6 +671,12 @@ def list_calls(account_sid: str) -> Response:
                     20422, "Invalid parameter: PageToken is not one this API gave"
                 ) from None
             skip = 0
+        elif skip > SCAN_MAX:
+            raise refusal(
+                20422,
+                f"Invalid parameter: Page {page} of PageSize {size} is past the first {SCAN_MAX} "
+                "calls; follow next_page_uri (its PageToken) to go further",
+            )
         calls, after = _scan(account_sid, query, match, size, skip, start_after)
     this = _page_uri(account_sid, filters, PageSize=size, Page=page, PageToken=token or None)
     next_uri = None
@@ -687,7 +693,7 @@ def list_calls(account_sid: str) -> Response:
             "page": page,
             "page_size": size,
             "previous_page_uri": None
-            if page == 0
+            if page == 0 or (page - 1) * size > SCAN_MAX
             else _page_uri(account_sid, filters, PageSize=size, Page=page - 1),
             "start": start,
             "uri": this,
@@ -725,7 +731,7 @@ def _scan(
         if chunk.next is None:
             return out, None
         after = chunk.next
-        if scanned >= SCAN_MAX:  # a partial page; the next one goes on from here
+        if scanned >= SCAN_MAX and not skip:  # a partial page; the next goes on from here
             return out, after
 
 

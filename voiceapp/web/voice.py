@@ -53,7 +53,9 @@ def check_signature(rt: Runtime) -> None:
         raise TokenInvalid(
             f"the {TWILIO_HEADER} header is missing", code="signature-missing", field=TWILIO_HEADER
         )
-    if not validate_twilio(rt.settings.TWILIO_AUTH_TOKEN, signature, url, params):
+    # a request of a TWILIO_ACCOUNTS account is signed with its AuthToken (as Twilio does)
+    token = rt.settings.twilio_signing_token(request.values.get("AccountSid"))
+    if not validate_twilio(token or "", signature, url, params):
         raise TokenInvalid(
             f"the {TWILIO_HEADER} signature does not match this request",
             code="signature-mismatch",
