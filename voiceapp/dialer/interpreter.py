@@ -885,14 +885,12 @@ class _Call:
         result = "".join(digits)
         action = node.get("action")
         self.trace.add(label, "gathered", digits=result, reason=reason, action=action)
-        if speech and action is not None:
-            said = (("SpeechResult", speech[0]), ("Confidence", "1.0"))
-            return _Goto(node.get("method"), urljoin(url or "", action), said)
-        if (result or node.get("actionOnEmptyResult")) and action is not None:
+        if (result or speech or node.get("actionOnEmptyResult")) and action is not None:
             params = gather_params(
                 result,
                 finished_on[0] if finished_on else None,
                 twilio=self.spec.account_sid is not None,
+                speech=speech[0] if speech else None,
             )
             return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
         return None

@@ -207,8 +207,14 @@ def callback_url(subscription: Subscription) -> str:
     return with_query(url, subscription.optional)
 
 
-def gather_params(digits: str, finished_on_key: str | None, *, twilio: bool) -> Params:
-    """A ``<Gather>`` action's own parameters (``FinishedOnKey`` is Twilio's)."""
+def gather_params(
+    digits: str, finished_on_key: str | None, *, twilio: bool, speech: str | None = None
+) -> Params:
+    """A ``<Gather>`` action's own parameters (``FinishedOnKey`` is Twilio's); what the
+    caller said, when speech ended it: ``SpeechResult`` and ``Confidence`` (scripted
+    speech is exact: 1.0) instead."""
+    if speech is not None:
+        return [("SpeechResult", speech), ("Confidence", "1.0")]
     params: Params = [("Digits", digits)]
     if twilio:
         params.append(("FinishedOnKey", finished_on_key or ""))
