@@ -354,3 +354,16 @@ def test_pressing_before_the_answer_waits_for_it(voice_call: VoiceCallFactory) -
     unanswered = voice_call(builder_app(), "/voice").answer_as("no-answer")
     with pytest.raises(CallAssertion, match="cannot press '1': the call has ended"):
         unanswered.press("1")
+
+
+def test_a_call_without_the_fixture() -> None:
+    with VoiceCall(builder_app(), "/voice") as call:
+        assert call.transcript() == "(the call has not started)" and call.status == "queued"
+        call.hears("Welcome to the shop").press("1").ended_with("completed")
+        assert call.sid.startswith("CA") and call.status == "completed"
+        kinds = [entry.kind for entry in call.trace]
+        assert kinds[0] == "status" and "gathered" in kinds
+    with pytest.raises(RuntimeError, match="must come before"):
+        call.answer_as("machine")
+    with pytest.raises(ValueError, match="answer_as takes one of"):
+        VoiceCall(builder_app()).answer_as("robot")  # type: ignore[arg-type]
