@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("apps",),
     ("config",),
     ("web", "dialer"),
+    ("flask", "testing"),
     ("cli",),
     ("__main__",),
 )

@@ -21,6 +21,8 @@ PUBLIC = (
     "voiceapp.config",
     "voiceapp.web",
     "voiceapp.cli",
+    "voiceapp.flask",
+    "voiceapp.testing",
 )
 
 

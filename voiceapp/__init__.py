@@ -2,7 +2,7 @@
 
 Build and check voice documents::
 
-    from voiceapp import Response, parse, lint
+    from voiceapp import Response, parse, lint   # Response is also VoiceResponse
 
     r = Response()
     r.say("Your pin is 8 9 7 0", voice="alice", loop=2).hangup()
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from voiceapp.document import Node as Node
     from voiceapp.document import Problem as Problem
     from voiceapp.document import Response as Response
+    from voiceapp.document import VoiceResponse as VoiceResponse
     from voiceapp.document import check as check
     from voiceapp.document import iter_problems as iter_problems
     from voiceapp.document import parse as parse
@@ -34,6 +35,7 @@ _EXPORTS = {
     "Node": "voiceapp.document",
     "Problem": "voiceapp.document",
     "Response": "voiceapp.document",
+    "VoiceResponse": "voiceapp.document",
     "check": "voiceapp.document",
     "iter_problems": "voiceapp.document",
     "lint": "voiceapp.document",
@@ -46,6 +48,7 @@ __all__ = [
     "Node",
     "Problem",
     "Response",
+    "VoiceResponse",
     "check",
     "iter_problems",
     "lint",

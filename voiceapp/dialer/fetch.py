@@ -65,7 +65,7 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -315,7 +315,9 @@ class HttpClient:
 
     ``session``: a ``requests`` session to use; guarded adapters (``pool_connections``
     pools of ``pool_maxsize`` connections) are mounted on it for ``http://`` and
-    ``https://``.
+    ``https://``.  ``transport``: another ``requests`` adapter mounted instead, one
+    that opens no connection (``voiceapp.testing`` runs a WSGI app in process with
+    one); nothing leaves the process, so no guard applies.
     """
 
     def __init__(
@@ -333,6 +335,7 @@ class HttpClient:
         pool_maxsize: int = 10,
         now: Callable[[], float] = time.time,
         twilio_token: TwilioToken | None = None,
+        transport: BaseAdapter | None = None,
     ) -> None:
         self.secret = secret
         self.twilio_token = twilio_token
@@ -343,7 +346,7 @@ class HttpClient:
         self.connect_retries = connect_retries
         self.guard = guard or Guard()
         self.session = session or requests.Session()
-        adapter = GuardedAdapter(
+        adapter = transport or GuardedAdapter(
             self.guard, pool_connections=pool_connections, pool_maxsize=pool_maxsize
         )
         self.session.mount("http://", adapter)

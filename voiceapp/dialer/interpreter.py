@@ -56,6 +56,7 @@ from voiceapp.dialer.webhooks import (
     gather_params,
 )
 from voiceapp.document import Node, Response, parse
+from voiceapp.document.model import break_ms, heard_text
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
 from voiceapp.phone import normalize
@@ -67,14 +68,6 @@ Fetch = Callable[[str, str, Sequence[tuple[str, str]]], bytes]
 
 APP_ERROR_TEXT: Final = "We are sorry, an application error has occurred. Goodbye."
 SECONDS_PER_WORD: Final = 0.4  # about 150 words a minute
-_BREAK_STRENGTH_MS: Final = {
-    "none": 0,
-    "x-weak": 100,
-    "weak": 250,
-    "medium": 500,
-    "strong": 1000,
-    "x-strong": 2000,
-}
 
 #: The attributes each element's simulation honours; any other attribute present
 #: on a document element is traced as ``unsupported`` (and otherwise ignored).
@@ -138,7 +131,9 @@ class OutboundCall:
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
     record: bool = False  # asked for; the network records nothing of a whole call
-    machine_detection: str | None = None  # asked for; no answering-machine detection here
+    #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
+    #: (what the network says answered; ``unknown`` when it cannot tell)
+    machine_detection: str | None = None
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -297,33 +292,25 @@ class _Ctx:
 
 
 def spoken_text(node: Node) -> str:
-    """The words a <Say> speaks, SSML included, whitespace collapsed."""
-    parts: list[str] = []
-
-    def walk(n: Node) -> None:
-        for child in n.children:
-            if isinstance(child, str):
-                parts.append(child)
-            else:
-                parts.append(" ")
-                walk(child)
-                parts.append(" ")
-
-    walk(node)
-    return " ".join("".join(parts).split())
+    """The words a <Say> speaks, as the caller hears them (:func:`heard_text`)."""
+    return heard_text(node)
 
 
 def speech_seconds(node: Node) -> float:
     """An estimate of how long a <Say> speaks: words at ~150 a minute, plus SSML breaks."""
     words = len(spoken_text(node).split())
-    pause_ms = 0
-    for child in node.iter():
-        if child.tag == "break":
-            time_ms = child.get("time")
-            pause_ms += (
-                time_ms if time_ms is not None else _BREAK_STRENGTH_MS.get(child.get("strength"), 0)
-            )
+    pause_ms = sum(break_ms(child) for child in node.iter() if child.tag == "break")
     return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
+
+
+def answered_by(leg: Leg, machine_detection: str) -> str:
+    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered
+    (``unknown`` when the network cannot tell)."""
+    if leg.answered_by == "human":
+        return "human"
+    if leg.answered_by == "machine":
+        return "machine_end_beep" if machine_detection == "DetectMessageEnd" else "machine_start"
+    return "unknown"
 
 
 class _Call:
@@ -373,7 +360,9 @@ class _Call:
             status=run.status,
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
-            answered_by="unknown" if self._detects(run) else None,
+            answered_by=answered_by(run.leg, self.spec.machine_detection or "")
+            if self._detects(run)
+            else None,
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -567,7 +556,7 @@ class _Call:
         ctx = _Ctx(a, (a,))
         if self.spec.record:
             self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
-        if self.spec.machine_detection is not None:
+        if self.spec.machine_detection is not None and a.leg.answered_by is None:
             self.trace.add(
                 "a",
                 "unsupported",
@@ -801,6 +790,9 @@ class _Call:
         detail: dict[str, Any] = {"text": text, "seconds": seconds, "loop": loop}
         if node is not None:
             detail |= {"voice": node.get("voice"), "language": node.get("language")}
+            with_pauses = heard_text(node, pauses=True)
+            if with_pauses != text:  # SSML breaks: where the caller hears silence
+                detail["pauses"] = with_pauses
         self.trace.add(ctx.run.leg.label, "say", **detail)
         for _ in range(loop or 1000):
             if interrupt is not None and interrupt.done():
@@ -854,9 +846,8 @@ class _Call:
             finishOnKey=finish,
             timeout=timeout,
         )
-        if "speech" in inputs:
-            self._unsupported(ctx, node, "speech input is not simulated (DTMF only)")
         digits: list[str] = []
+        speech: list[str] = []  # what the caller said (input="speech": scripted, exact)
         finished_on: list[str] = []  # the finishOnKey pressed, if one ended it
         done: asyncio.Future[str] = self.clock.future()
         first_digit: asyncio.Future[None] = self.clock.future()
@@ -877,8 +868,18 @@ class _Call:
             else:
                 settle(activity[0], None)
 
+        def on_speech(text: str) -> None:
+            self.trace.add(label, "speech-heard", text=text)
+            if done.done():
+                return
+            speech.append(text)
+            settle(first_digit, None)
+            settle(done, "speech")
+
         if "dtmf" in inputs:
             run.leg.on_digit = on_digit
+        if "speech" in inputs:
+            run.leg.on_speech = on_speech
         try:
             interrupt = first_digit if node.get("bargeIn") else None
             for child in node.elements:
@@ -897,14 +898,16 @@ class _Call:
                 reason = done.result()
         finally:
             run.leg.on_digit = self._ignore_digits(label)
+            run.leg.on_speech = None
         result = "".join(digits)
         action = node.get("action")
         self.trace.add(label, "gathered", digits=result, reason=reason, action=action)
-        if (result or node.get("actionOnEmptyResult")) and action is not None:
+        if (result or speech or node.get("actionOnEmptyResult")) and action is not None:
             params = gather_params(
                 result,
                 finished_on[0] if finished_on else None,
                 twilio=self.spec.account_sid is not None,
+                speech=speech[0] if speech else None,
             )
             return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
         return None

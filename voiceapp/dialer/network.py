@@ -23,7 +23,8 @@ configuration says (plain data, e.g. the ``[network]`` table of the TOML config)
 
 Per-number keys: ``outcome`` (``answer``, ``busy``, ``no-answer``, ``fail``),
 ``rings`` (rings before answer or busy), ``hangup_after`` (seconds after answer),
-``talk_seconds`` (how long the callee speaks into a ``<Record>``), ``press``
+``talk_seconds`` (how long the callee speaks into a ``<Record>``), ``answered_by``
+(``human`` or ``machine``: what a call's machine detection reports), ``press``
 (digits the callee presses ``at`` seconds after answer, or ``delay`` seconds after
 it hears a Say containing ``on_hearing``), ``ivr`` (an IVR callee that connects
 only when it hears ``expect`` no earlier than ``after`` seconds after answer, and
@@ -74,6 +75,9 @@ class Leg:
     trace: Trace | None = None
     on_event: Callable[[Event], None] = _ignore_event
     on_digit: Callable[[str], None] | None = None
+    #: what the far end says while a ``<Gather input="speech">`` listens
+    on_speech: Callable[[str], None] | None = None
+    answered_by: str | None = None  # ``human`` or ``machine``, as the network tells
     heard: list[Heard] = field(default_factory=list)
     answered_at: float | None = None
     ended: bool = False
@@ -206,6 +210,32 @@ class SimulatedNetwork(NetworkBackend):
         if b.bridged_to is a:
             b.bridged_to = None
 
+    # the far end, driven from outside (voiceapp.testing) ---------------------------------
+    def press(self, leg: Leg, digits: Timeline) -> asyncio.Future[None]:
+        """The far end of ``leg`` presses ``digits`` now (as a callee's ``press``)."""
+        line = self._lines.get(leg.sid)
+        if line is None:
+            raise ValueError(f"leg {leg.sid} was not placed")
+        task = self.clock.spawn(self._press(line, Press(digits), 0.0), f"press {leg.sid}")
+        line.tasks.append(task)
+        return task
+
+    def speak(self, leg: Leg, text: str) -> None:
+        """The far end of ``leg`` says ``text`` (heard by a ``<Gather input="speech">``)."""
+        leg.note("callee-said", text=text)
+        if leg.ended:
+            return
+        if leg.on_speech is None:
+            leg.note("speech-ignored", text=text)
+            return
+        leg.on_speech(text)
+
+    def remote_hang_up(self, leg: Leg, reason: str) -> None:
+        """The far end of ``leg`` hangs up now."""
+        line = self._lines.get(leg.sid)
+        if line is not None:
+            self._remote_hang_up(line, reason)
+
     # callee behaviour --------------------------------------------------------------------
     async def _ring(self, line: _Line) -> None:
         leg, callee = line.leg, line.callee
@@ -223,6 +253,7 @@ class SimulatedNetwork(NetworkBackend):
                 self._report(leg, Event.BUSY)
                 return
             leg.answered_at = self.clock.now()
+            leg.answered_by = callee.answered_by
             self._report(leg, Event.ANSWER)
             if leg.ended:
                 return

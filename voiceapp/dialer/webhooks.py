@@ -19,7 +19,7 @@ A call has one of two parameter sets, chosen by its spec's ``account_sid``
   and, on ``completed``, ``CallDuration``, ``Duration`` (minutes, rounded up),
   ``SipResponseCode`` and ``RecordingUrl``; Gather actions add ``Digits`` and
   ``FinishedOnKey``; a call that asked for machine detection gets
-  ``AnsweredBy=unknown`` (the simulated network cannot tell).
+  ``AnsweredBy`` (``unknown`` unless the simulated callee's ``answered_by`` tells).
 
 :class:`Party` is what both sets are built from; :func:`document_params`,
 :func:`callback_params`, :func:`callback_url` and :func:`gather_params` are the
@@ -207,8 +207,14 @@ def callback_url(subscription: Subscription) -> str:
     return with_query(url, subscription.optional)
 
 
-def gather_params(digits: str, finished_on_key: str | None, *, twilio: bool) -> Params:
-    """A ``<Gather>`` action's own parameters (``FinishedOnKey`` is Twilio's)."""
+def gather_params(
+    digits: str, finished_on_key: str | None, *, twilio: bool, speech: str | None = None
+) -> Params:
+    """A ``<Gather>`` action's own parameters (``FinishedOnKey`` is Twilio's); what the
+    caller said, when speech ended it: ``SpeechResult`` and ``Confidence`` (scripted
+    speech is exact: 1.0) instead."""
+    if speech is not None:
+        return [("SpeechResult", speech), ("Confidence", "1.0")]
     params: Params = [("Digits", digits)]
     if twilio:
         params.append(("FinishedOnKey", finished_on_key or ""))

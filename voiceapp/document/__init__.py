@@ -5,6 +5,9 @@ from voiceapp.document.model import Node, Response
 from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 from voiceapp.document.serialize import serialize
 
+#: The builder's root under a name that does not clash with ``flask.Response`` in a view.
+VoiceResponse = Response
+
 __all__ = [
     "CODES",
     "DEFAULT_MAX_BYTES",
@@ -12,6 +15,7 @@ __all__ = [
     "Node",
     "Problem",
     "Response",
+    "VoiceResponse",
     "check",
     "iter_problems",
     "lint",

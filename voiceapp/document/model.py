@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from voiceapp import schema
 from voiceapp.document.serialize import Check
@@ -251,6 +251,11 @@ class Node:
     def __repr__(self) -> str:
         attrs = "".join(f" {k}={v!r}" for k, v in self.attrs.items())
         return f"<Node {self.tag}{attrs} ({len(self.children)} children)>"
+
+    def __str__(self) -> str:
+        """The canonical document as text (``str(response)`` is the XML, as in
+        twilio-python, so a view may ``return str(response)``)."""
+        return self.to_xml().decode("utf-8")
 
     # ------------------------------------------------------------------ writing
 
@@ -552,6 +557,58 @@ class Response(Node):
 
     def __enter__(self) -> Response:
         return self
+
+
+# ---------------------------------------------------------------------- heard text
+
+#: ``<say-as interpret-as>`` values read one character at a time ("8970" -> "8 9 7 0").
+_SPELLED: Final = frozenset({"digits", "character", "characters", "spell-out", "telephone"})
+#: ``<break strength>`` in milliseconds, when it has no ``time``.
+BREAK_STRENGTH_MS: Final = {
+    "none": 0,
+    "x-weak": 100,
+    "weak": 250,
+    "medium": 500,
+    "strong": 1000,
+    "x-strong": 2000,
+}
+
+
+def break_ms(node: Node) -> int:
+    """How long a ``<break>`` is silent, in milliseconds (``time``, else ``strength``)."""
+    time_ms = node.get("time")
+    if time_ms is not None:
+        return int(time_ms)
+    return BREAK_STRENGTH_MS.get(node.get("strength"), 0)
+
+
+def heard_text(node: Node, *, pauses: bool = False) -> str:
+    """The words a caller hears from ``node`` (a ``<Say>`` and its SSML), whitespace
+    collapsed: ``<say-as interpret-as="digits">8970</say-as>`` is heard "8 9 7 0"
+    (characters, spell-out and telephone numbers are read one character at a time
+    too), a ``<sub alias>`` is heard as its alias, and with ``pauses`` a ``<break>``
+    is shown as ``[pause 0.5s]`` (else it is a word boundary)."""
+    parts: list[str] = []
+
+    def walk(n: Node) -> None:
+        for child in n.children:
+            if isinstance(child, str):
+                parts.append(child)
+                continue
+            parts.append(" ")
+            if child.tag == "say-as" and child.get("interpret-as") in _SPELLED:
+                parts.append(" ".join("".join(child.text.split())))
+            elif child.tag == "sub":
+                parts.append(child.get("alias"))
+            elif child.tag == "break":
+                if pauses:
+                    parts.append(f"[pause {break_ms(child) / 1000:g}s]")
+            else:
+                walk(child)
+            parts.append(" ")
+
+    walk(node)
+    return " ".join("".join(parts).split())
 
 
 # ---------------------------------------------------------------------- the checked add

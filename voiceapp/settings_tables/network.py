@@ -19,6 +19,7 @@ from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
+AnsweredBy = Literal["human", "machine"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
 
 
@@ -50,10 +51,12 @@ class Callee:
     press: tuple[Press, ...] = ()
     ivr: Ivr | None = None
     name: str = ""
+    #: what a call's machine detection reports (None: the network cannot tell, ``unknown``)
+    answered_by: AnsweredBy | None = None
 
 
 _CALLEE_KEYS = frozenset(
-    {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name"}
+    {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name", "answered_by"}
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
@@ -115,6 +118,9 @@ def _callee(value: Any, key: Key) -> Callee:
     if not isinstance(name, str):
         raise (key / "name").fail("must be a string")
     hangup_after = data.get("hangup_after")
+    answered_by = data.get("answered_by")
+    if answered_by not in (None, "human", "machine"):
+        raise (key / "answered_by").fail(f"must be human or machine, got {answered_by!r}")
     callee = Callee(
         outcome=outcome,
         rings=(key / "rings").check(_RINGS, data.get("rings", 1)),
@@ -125,6 +131,7 @@ def _callee(value: Any, key: Key) -> Callee:
         press=tuple(_press(p, (key / "press")[i]) for i, p in enumerate(press)),
         ivr=None if data.get("ivr") is None else _ivr(data["ivr"], key / "ivr"),
         name=name,
+        answered_by=answered_by,
     )
     if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
         raise (key / "outcome").fail(f"a {outcome} callee never answers, so it cannot press")

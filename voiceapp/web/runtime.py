@@ -62,14 +62,18 @@ class Runtime:
 
     # -- documents ----------------------------------------------------------------------
 
-    def _step_url(self, session: Session, call_sid: str) -> StepUrl:
+    def step_urls(self, session: Session, call_sid: str, endpoint: str = "voice.step") -> StepUrl:
+        """``step_url(step, data, ttl=)`` of ``session``: the URL of ``endpoint`` (voiceapp's
+        step route, or a user's view guarded by ``voiceapp.flask.voice_step``) with a new
+        single-use step token."""
+
         def step_url(step: str, data: Mapping[str, Any], *, ttl: int | None = None) -> str:
             # Bound to the fetching call, except the whisper, which the b-leg fetches.
             bind = call_sid if call_sid and step != "whisper" else None
             token = self.sessions.step_token(
                 session, step, data, ttl=ttl or self.settings.STEP_TTL, call_sid=bind
             )
-            return self.external_url("voice.step", token=token)
+            return self.external_url(endpoint, token=token)
 
         return step_url
 
@@ -79,7 +83,7 @@ class Runtime:
         return Context(
             session=session,
             templates=self.templates,
-            step_url=self._step_url(session, call_sid),
+            step_url=self.step_urls(session, call_sid),
             now=self.clock(),
             params=dict(params or {}),
         )

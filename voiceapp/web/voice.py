@@ -14,11 +14,15 @@ problem+json error (403 / 410) with no script content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Response, request
 
 from voiceapp.errors import PhoneError, TokenInvalid
 from voiceapp.phone import is_e164, normalize
 from voiceapp.signatures import HEADER, TWILIO_HEADER, validate_twilio, verify_request
+from voiceapp.stores.base import Session
 from voiceapp.web.runtime import Runtime, runtime
 
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -59,41 +63,50 @@ def check_signature(rt: Runtime) -> None:
         )
 
 
-def _destination(value: str | None, rt: Runtime) -> str | None:
-    """The ``To`` parameter as E.164 when it parses; as given otherwise (it then mismatches)."""
+def phone_param(value: str | None, rt: Runtime, *, field: str = "To") -> str | None:
+    """A ``To``/``From`` parameter as E.164 when it parses; as given otherwise (it then
+    mismatches).  A ``+`` that reached us as a space (an unencoded ``+`` in a form or a
+    query string is one) is put back first."""
     if not value:
         return None
+    if value[:1] == " " and value[1:].strip().isdigit():
+        value = "+" + value[1:].strip()
+    value = value.strip()
     if is_e164(value):  # what dialers send; phonenumbers is slow, keep it for the rest
         return value
     try:
-        return normalize(value, field="To", default_region=rt.settings.DEFAULT_REGION or None)
+        return normalize(value, field=field, default_region=rt.settings.DEFAULT_REGION or None)
     except PhoneError:
         return value
 
 
-def _xml(body: bytes) -> Response:
+def xml_response(body: bytes) -> Response:
+    """A voice document as the dialer gets it: ``200 text/xml; charset=utf-8``, not cached."""
     response = Response(body, status=200, content_type=XML_CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@bp.route("/voice/<token>", methods=["GET", "POST"])
-def document(token: str) -> Response:
+def open_session(token: str, render: Callable[[Session, str], bytes]) -> Response:
+    """The first document of the session behind voice ``token``: the signature
+    ``REQUIRE_SIGNATURE`` asks for is checked, ``To`` must be the session's number, and
+    the token is claimed once (:meth:`voiceapp.sessions.Sessions.open`);
+    ``render(session, call_sid)`` makes the document."""
     rt = runtime()
     check_signature(rt)
     call_sid = request.values.get("CallSid", "")
-    to = _destination(request.values.get("To"), rt)
+    to = phone_param(request.values.get("To"), rt)
     body = rt.sessions.open(
-        token,
-        to=to,
-        call_sid=call_sid,
-        render=lambda session: rt.render_start(session, call_sid),
+        token, to=to, call_sid=call_sid, render=lambda session: render(session, call_sid)
     )
-    return _xml(body)
+    return xml_response(body)
 
 
-@bp.route("/voice/step/<token>", methods=["GET", "POST"])
-def step(token: str) -> Response:
+def open_step(
+    token: str, render: Callable[[Session, dict[str, Any], dict[str, str], str], bytes]
+) -> Response:
+    """A continuation step under its single-use step token (signature checked, bound to
+    the fetching call); ``render(session, data, params, call_sid)`` makes the document."""
     rt = runtime()
     check_signature(rt)
     call_sid = request.values.get("CallSid", "")
@@ -101,6 +114,18 @@ def step(token: str) -> Response:
     body = rt.sessions.open_step(
         token,
         call_sid=call_sid,
-        render=lambda session, data: rt.render_step(session, data, params, call_sid),
+        render=lambda session, data: render(session, data, params, call_sid),
     )
-    return _xml(body)
+    return xml_response(body)
+
+
+@bp.route("/voice/<token>", methods=["GET", "POST"])
+def document(token: str) -> Response:
+    rt = runtime()
+    return open_session(token, rt.render_start)
+
+
+@bp.route("/voice/step/<token>", methods=["GET", "POST"])
+def step(token: str) -> Response:
+    rt = runtime()
+    return open_step(token, rt.render_step)
