@@ -316,6 +316,22 @@ class Redactor:
             return tuple(items) if isinstance(data, tuple) else items
         return data
 
+    def heard_digits(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Trace rows (as the API shows them) with the ``digit-heard`` digits of a leg
+        masked when, put together, they hold a secret: a PIN keyed in one digit a row
+        is no digit run for :meth:`text` to find."""
+        out = [dict(row) for row in rows]
+        heard: dict[str, list[dict[str, Any]]] = {}
+        for row in out:
+            if row.get("kind") == "digit-heard":
+                heard.setdefault(str(row.get("leg")), []).append(row)
+        for leg_rows in heard.values():
+            digits = "".join(str((r.get("detail") or {}).get("digit", "")) for r in leg_rows)
+            if self.text(digits) != digits:
+                for r in leg_rows:
+                    r["detail"] = {**(r.get("detail") or {}), "digit": MASK}
+        return out
+
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
         redacted: dict[str, Any] = self.value(data)
         return redacted

@@ -101,6 +101,23 @@ class Sessions:
             raise TokenExpired("the session has expired", code="session-expired")
         return session
 
+    def peek(self, token: str) -> Session | None:
+        """The live session behind voice ``token`` without opening it (nothing is
+        claimed), or None when the token is not a valid one of ours or its session is
+        gone: for a call placed with a session URL, whose secrets must be known to keep
+        them out of its trace."""
+        try:
+            payload = self.signer.verify(VOICE_PURPOSE, token)
+        except (TokenInvalid, TokenExpired):
+            return None
+        session_id = payload.get("sid")
+        if not isinstance(session_id, str):
+            return None
+        try:
+            return self.get(session_id)
+        except TokenExpired:
+            return None
+
     def open(
         self,
         token: str,

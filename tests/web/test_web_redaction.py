@@ -10,8 +10,9 @@ import pytest
 from flask import Flask
 from support.web import AUTH
 
-from voiceapp.calls.records import CallSpec
+from voiceapp.calls.records import CallSpec, trace_json
 from voiceapp.redact import (
+    EXTRA_KEY,
     MASK,
     Fingerprints,
     RedactingFilter,
@@ -174,3 +175,67 @@ def test_a_call_stored_with_its_pin_still_shows_none(calls_app: Flask) -> None:
     assert response.get_json()["variables"] == {"pin": MASK, "repeat": 1}
     canceled = calls_app.test_client().post("/v1/calls/CAold/cancel", headers=AUTH)
     assert canceled.status_code == 200 and "4321" not in canceled.get_data(as_text=True)
+
+
+def _trace_row(ms: int, kind: str, **detail: object) -> str:
+    return trace_json({"ms": ms, "leg": "a", "kind": kind, "detail": detail})
+
+
+def test_a_url_call_to_one_of_our_session_urls_keeps_its_pin_out(calls_app: Flask) -> None:
+    client = calls_app.test_client()
+    made = client.post(
+        "/v1/sessions",
+        json={"app": "pin", "to": "+14155550125", "variables": {"pin": "8970", "repeat": 1}},
+        headers=AUTH,
+    )
+    assert made.status_code == 201, made.text
+    created = client.post(
+        "/v1/calls",
+        json={"from": FROM, "to": "+14155550125", "url": made.get_json()["url"]},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+    sid = created.get_json()["sid"]
+    store = call_service(calls_app).store
+    assert store.require(sid).spec.extra.get(EXTRA_KEY), "the session's secrets are known"
+    store.append_trace(sid, [_trace_row(0, "say", text="Your pin is 8 9 7 0.")])
+    shown = client.get(f"/v1/calls/{sid}", headers=AUTH).get_data(as_text=True)
+    assert "8 9 7 0" not in shown and "8970" not in shown
+    assert "Your pin is" in shown
+
+
+def test_a_url_call_elsewhere_gets_no_fingerprints(calls_app: Flask) -> None:
+    created = calls_app.test_client().post(
+        "/v1/calls",
+        json={"from": FROM, "to": "+14155550126", "url": "https://voice.example.com/voice/x.y"},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+    record = call_service(calls_app).store.require(created.get_json()["sid"])
+    assert EXTRA_KEY not in record.spec.extra
+
+
+def test_a_pin_keyed_one_digit_a_row_is_masked(calls_app: Flask) -> None:
+    client = calls_app.test_client()
+    created = client.post(
+        "/v1/calls",
+        json={
+            "from": FROM,
+            "to": "+14155550127",
+            "app": "pin",
+            "variables": {"pin": "8970", "repeat": 1},
+        },
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+    sid = created.get_json()["sid"]
+    store = call_service(calls_app).store
+    rows = [_trace_row(i * 100, "digit-heard", digit=d) for i, d in enumerate("8970#")]
+    other_leg = trace_json(
+        {"ms": 950, "leg": "b1", "kind": "digit-heard", "detail": {"digit": "1"}}
+    )
+    store.append_trace(sid, [*rows, _trace_row(900, "digit-heard", digit="5"), other_leg])
+    trace = client.get(f"/v1/calls/{sid}", headers=AUTH).get_json()["trace"]
+    heard = [(row["leg"], row["detail"]["digit"]) for row in trace if row["kind"] == "digit-heard"]
+    # every digit of the leg (which ones are the PIN is a secret too); the other leg's stay
+    assert heard == [("a", MASK)] * 6 + [("b1", "1")]

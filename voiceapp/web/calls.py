@@ -86,7 +86,7 @@ from voiceapp.web.api import create_session, destination, number_of, require_api
 from voiceapp.web.bodies import form_body, json_body, loads
 from voiceapp.web.fields import OBJECT, STRING, URL, Field, read, refuse_unknown, table
 from voiceapp.web.limits import idempotent, limit_api_key, limit_destination
-from voiceapp.web.runtime import runtime
+from voiceapp.web.runtime import Runtime, runtime
 
 log = logging.getLogger("voiceapp.web.calls")
 
@@ -734,6 +734,10 @@ def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = N
             spec = dataclasses.replace(
                 spec, variables=variables, extra={**spec.extra, EXTRA_KEY: prints}
             )
+    elif spec.url is not None and EXTRA_KEY not in spec.extra:
+        prints = _session_prints(rt, spec.url)
+        if prints is not None:  # a url call to one of our session URLs: its secrets too
+            spec = dataclasses.replace(spec, extra={**spec.extra, EXTRA_KEY: prints})
     service = call_service()
     record = service.store.create(spec)
     if service.dialer is not None:
@@ -742,6 +746,23 @@ def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = N
         "call %s queued: %s -> %s", record.sid, spec.from_, spec.to, extra={"call_sid": record.sid}
     )
     return record
+
+
+_VOICE_TOKEN = re.compile(r"/voice/([A-Za-z0-9_.\-]+)/?$")
+
+
+def _session_prints(rt: Runtime, url: str) -> dict[str, Any] | None:
+    """The fingerprints of the secret variables of the session behind ``url``, when it
+    is one of this server's session URLs (``/voice/<token>``), so that the call's
+    trace keeps them out as an app call's does; None otherwise."""
+    match = _VOICE_TOKEN.search(urlsplit(url).path)
+    session = rt.sessions.peek(match.group(1)) if match else None
+    if session is None:
+        return None
+    with contextlib.suppress(ValidationError):  # an app no longer registered
+        secret = get_app(session.app).secret_variables
+        return hide_secret_variables(session.variables, secret, rt.settings.SECRET_KEYS[-1])[1]
+    return None
 
 
 def change_call(sid: str, change: CallChange) -> CallRecord:
@@ -795,7 +816,10 @@ def _shown(settings: Settings, record: CallRecord) -> dict[str, Any]:
         with contextlib.suppress(ValidationError):  # an app no longer registered
             secret = get_app(record.spec.app).secret_variables
             body["variables"] = mask_variables(body["variables"], secret)
-    shown: dict[str, Any] = Redactor.for_call(record.spec.extra, settings.SECRET_KEYS).value(body)
+    redactor = Redactor.for_call(record.spec.extra, settings.SECRET_KEYS)
+    shown: dict[str, Any] = redactor.value(body)
+    if shown.get("trace"):
+        shown["trace"] = redactor.heard_digits(shown["trace"])
     return shown
 
 

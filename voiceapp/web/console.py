@@ -52,7 +52,7 @@ from voiceapp.config import Settings
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import synthesize, wav_bytes
 from voiceapp.errors import DigitsError, TokenExpired, TokenInvalid, ValidationError, VoiceappError
-from voiceapp.redact import MASK, Redactor, redact_text
+from voiceapp.redact import redact_text
 from voiceapp.sessions import VOICE_PURPOSE
 from voiceapp.stores.base import Session
 from voiceapp.web import console_auth as auth
@@ -307,25 +307,10 @@ def calls() -> Response:
     return _page("calls.html", **values)
 
 
-def _hide_heard_secrets(call: dict[str, Any], redactor: Redactor) -> None:
-    """Mask the digits heard on a leg when, put together, they are a secret (a PIN keyed
-    in digit by digit is one digit a trace row)."""
-    heard: dict[str, list[dict[str, Any]]] = {}
-    for row in call.get("trace") or ():
-        if row.get("kind") == "digit-heard":
-            heard.setdefault(str(row.get("leg")), []).append(row)
-    for rows in heard.values():
-        digits = "".join(str((r.get("detail") or {}).get("digit", "")) for r in rows)
-        if redactor.text(digits) != digits:
-            for r in rows:
-                r["detail"] = {**(r.get("detail") or {}), "digit": MASK}
-
-
 def shown_call(settings: Settings, record: CallRecord) -> dict[str, Any]:
     """The call as the API shows it (redacted), and what the console hides besides."""
     call = _shown(settings, record)
-    call["trace"] = [dict(row) for row in call.get("trace") or ()]
-    _hide_heard_secrets(call, Redactor.for_call(record.spec.extra, settings.SECRET_KEYS))
+    call["trace"] = [dict(row) for row in call.get("trace") or ()]  # heard digits: _shown
     call.pop("extra", None)  # the vendor routes' own data: not the console's to show
     return call
 
