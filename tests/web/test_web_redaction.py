@@ -181,7 +181,14 @@ def _trace_row(ms: int, kind: str, **detail: object) -> str:
     return trace_json({"ms": ms, "leg": "a", "kind": kind, "detail": detail})
 
 
-def test_a_url_call_to_one_of_our_session_urls_keeps_its_pin_out(calls_app: Flask) -> None:
+def test_a_url_call_to_one_of_our_session_urls_keeps_its_pin_out(
+    make_app: Callable[..., Flask],
+) -> None:
+    calls_app = make_app(
+        OUTBOUND_NUMBERS={FROM: "active"},
+        DIALER="external",
+        URL_ALLOWLIST=["localhost:80"],  # the test client's own session URLs
+    )
     client = calls_app.test_client()
     made = client.post(
         "/v1/sessions",
