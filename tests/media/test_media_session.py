@@ -18,11 +18,12 @@ from support.rtp import RtpPeer, rms, speech_seconds
 from voiceapp.dialer.clock import Clock, RealClock, VirtualClock
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import decode, synthesize
-from voiceapp.errors import MediaError
+from voiceapp.errors import MediaError, OutboundBlocked
 from voiceapp.media import g711, rtp
 from voiceapp.media.audio import pcm_of, samples_of
 from voiceapp.media.session import MediaSession
 from voiceapp.media.speech import Speech
+from voiceapp.netguard import Allowlist, Guard
 
 T = TypeVar("T")
 PORTS = (30000, 39999)
@@ -444,3 +445,47 @@ def test_pacing_holds_on_real_time() -> None:
     assert statistics.median(drift) < 0.005  # on the absolute grid, not drifting
     assert peer.arrivals[-1].time - start == pytest.approx(0.98, abs=0.02)
     peer.close()
+
+
+def test_hold_and_a_new_media_address(clock: VirtualClock) -> None:
+    async def body() -> tuple[RtpPeer, RtpPeer]:
+        session, first = await pair(clock)
+        second = RtpPeer(clock.loop)
+        await first.send_audio(("127.0.0.1", session.local_port), tone(440, 0.04))
+        assert session.latched
+        session.set_remote("0.0.0.0", first.port)  # re-INVITE: hold
+        assert session.on_hold
+        await session.play(tone(440, 0.1))  # runs on the clock, sends nothing
+        session.set_remote("127.0.0.1", second.port)  # re-INVITE: media moved
+        assert not session.on_hold and not session.latched
+        await session.play(tone(440, 0.1))
+        session.close()
+        return first, second
+
+    first, second = run(clock, body)
+    assert not first.arrivals
+    assert len(second.arrivals) == 5
+    first.close()
+    second.close()
+
+
+def test_the_guard_checks_where_rtp_goes(clock: VirtualClock) -> None:
+    async def body() -> tuple[RtpPeer, RtpPeer]:
+        allowed, other = RtpPeer(clock.loop), RtpPeer(clock.loop)
+        strict = await MediaSession.open("127.0.0.1", PORTS, clock, guard=Guard())
+        with pytest.raises(OutboundBlocked):
+            strict.set_remote("127.0.0.1", allowed.port)
+        strict.close()
+        guard = Guard(Allowlist.parse([f"127.0.0.1:{allowed.port}"]))
+        session = await MediaSession.open("127.0.0.1", PORTS, clock, guard=guard)
+        session.set_remote("127.0.0.1", allowed.port)
+        # a packet from a port the deployment does not allow does not move the latch
+        await other.send_audio(("127.0.0.1", session.local_port), tone(440, 0.04))
+        await session.play(tone(440, 0.1))
+        session.close()
+        return allowed, other
+
+    allowed, other = run(clock, body)
+    assert len(allowed.arrivals) == 5 and not other.arrivals
+    allowed.close()
+    other.close()

@@ -49,7 +49,7 @@ from typing import Protocol
 from voiceapp.dtmf import TONES, Timeline, Tone
 from voiceapp.dtmf.audio import synthesize
 from voiceapp.dtmf.rfc4733 import DEFAULT_VOLUME, decode_payload, render_packets
-from voiceapp.errors import MediaError
+from voiceapp.errors import MediaError, OutboundBlocked
 from voiceapp.media import g711, rtp
 from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, rms
 from voiceapp.media.inband import ToneDetector
@@ -170,7 +170,8 @@ class MediaSession:
         self._seq = random.getrandbits(16)
         self._transport: asyncio.DatagramTransport | None = None
         # the peer
-        self.remote: tuple[str, int] | None = None
+        self.remote: tuple[str, int] | None = None  # where packets go now (None: on hold)
+        self.announced: tuple[str, int] | None = None  # the address of the last SDP
         self.latched = False
         self.codec: g711.Codec = "PCMU"
         self.payload_type = g711.STATIC_PAYLOAD_TYPES["PCMU"]
@@ -250,8 +251,17 @@ class MediaSession:
         self.payload_type = pt
         self.dtmf_payload_type = dtmf_payload_type
         self._detector = ToneDetector() if dtmf_payload_type is None else None
-        if not self.latched:
-            self.remote = (self._address(host, port), port)
+        announced = (self._address(host, port), port)
+        if announced != self.announced:  # a new media address: follow it, latch again
+            self.announced = announced
+            self.latched = False
+            self.remote = None if ipaddress.ip_address(announced[0]).is_unspecified else announced
+
+    @property
+    def on_hold(self) -> bool:
+        """The SDP's address is ``0.0.0.0`` / ``::`` (RFC 2543 hold): nothing is sent; jobs
+        still run on the clock."""
+        return self.announced is not None and self.remote is None
 
     def _address(self, host: str, port: int) -> str:
         host = host.strip("[]")
@@ -284,7 +294,7 @@ class MediaSession:
         """Send 16-bit little-endian 8 kHz mono PCM; resolves after its last packet."""
         if len(pcm) % SAMPLE_BYTES:
             raise ValueError(f"16-bit PCM has an even number of bytes, got {len(pcm)}")
-        return self._enqueue(_audio_ticks(g711.encode(pcm, self.codec), self.codec))
+        return self._enqueue(_audio_ticks(pcm, self.codec))
 
     def say(self, text: str, voice: str = "man", language: str = "en-US") -> asyncio.Future[None]:
         """Speak ``text`` (espeak-ng in a thread, cached); keeps its place in the queue."""
@@ -306,7 +316,7 @@ class MediaSession:
                     job.future.cancel()
                 self._kick()
                 return
-            job.ticks = _audio_ticks(g711.encode(done.result(), self.codec), self.codec)
+            job.ticks = _audio_ticks(done.result(), self.codec)
             self._kick()
 
         rendering.add_done_callback(rendered)
@@ -330,7 +340,7 @@ class MediaSession:
     def _need_remote(self) -> None:
         if self.closed:
             raise MediaError("the media session is closed", code="media-closed")
-        if self.remote is None:
+        if self.announced is None:
             raise MediaError(
                 "no remote media address yet (set_remote first)", code="media-no-remote"
             )
@@ -410,7 +420,7 @@ class MediaSession:
             return
         pt = packet.payload_type
         is_event = pt == self.dtmf_payload_type
-        if self.remote is None or (pt != self.payload_type and not is_event):
+        if self.announced is None or (pt != self.payload_type and not is_event):
             self.stats.dropped += 1
             return
         self.stats.received += 1
@@ -425,14 +435,12 @@ class MediaSession:
 
     def _latch(self, addr: tuple[str, int]) -> None:
         self.latched = True
-        if addr == self.remote:
+        if addr == self.remote or self.on_hold:
             return
         if self.guard is not None:
             try:
                 self.guard.check_address(addr[0], addr[1], addr[0])
-            except MediaError:  # pragma: no cover - check_address raises OutboundBlocked
-                return
-            except Exception:
+            except OutboundBlocked:
                 return  # keep sending to the SDP's address
         self.remote = addr
 
@@ -573,14 +581,14 @@ class MediaSession:
             self._next_ts_time = self.loop.time() + PTIME
 
 
-def _audio_ticks(encoded: bytes, codec: g711.Codec) -> Iterator[list[_Out]]:
-    """One packet of 160 G.711 bytes per tick (the last one padded with silence)."""
-    pad = bytes([g711.SILENCE[codec]])
-    for n, start in enumerate(range(0, len(encoded), SAMPLES_PER_PACKET)):
-        chunk = encoded[start : start + SAMPLES_PER_PACKET]
-        if len(chunk) < SAMPLES_PER_PACKET:
-            chunk += pad * (SAMPLES_PER_PACKET - len(chunk))
-        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, chunk)]
+def _audio_ticks(pcm: bytes, codec: g711.Codec) -> Iterator[list[_Out]]:
+    """One packet of 160 G.711 bytes per tick (the last one padded with silence), each
+    encoded when its tick comes (a long file costs no more at its start than later)."""
+    for n, start in enumerate(range(0, len(pcm), FRAME_BYTES)):
+        frame = pcm[start : start + FRAME_BYTES]
+        if len(frame) < FRAME_BYTES:
+            frame += bytes(FRAME_BYTES - len(frame))
+        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, g711.encode(frame, codec))]
 
 
 def _rfc4733_ticks(timeline: Timeline, volume: int, silence_code: int) -> Iterator[list[_Out]]:
