@@ -8,7 +8,8 @@ per packet, the inter-packet jitter ``|arrival interval - 20 ms|`` of its stream
 (p50, p99, max), the RFC 3550 interarrival jitter estimate (mean over the streams,
 from arrival times and RTP timestamps), the packets per second, lost packets, and
 the distance of each arrival from its stream's own 20 ms grid (p99: the pacing does
-not drift), and the sender's CPU time.
+not drift), the sender loop's own lateness (a probe timer on an absolute 10 ms grid:
+p99) and the sender's CPU time.
 
     .venv/bin/python bench/bench_media.py [--calls 100] [--seconds 10] [--rounds 1]
 """
@@ -81,17 +82,28 @@ def run_round(calls: int, seconds: float) -> dict[str, float]:
             session.set_remote("127.0.0.1", sink_port, "PCMU", 0, 101)
         started = os.times()
         loop = clock.loop
+        probe_origin = loop.time()
+
+        def probe(n: int) -> None:  # the loop's own lateness, on an absolute 10 ms grid
+            lag_ms.append((loop.time() - probe_origin - 0.01 * n) * 1000)
+            if not done:
+                loop.call_at(probe_origin + 0.01 * (n + 1), probe, n + 1)
+
+        loop.call_at(probe_origin, probe, 0)
         base = loop.time() + 0.05
         plays: list[asyncio.Future[None]] = []
         for n, session in enumerate(sessions):
             loop.call_at(base + 0.02 * n / calls, lambda s=session: plays.append(s.play(audio)))
         await asyncio.sleep(0.1)
         await asyncio.gather(*plays)
+        done.append(True)
         cpu = os.times()
         for session in sessions:
             session.close()
         return (cpu.user - started.user) + (cpu.system - started.system)
 
+    lag_ms: list[float] = []
+    done: list[bool] = []
     wall = time.monotonic()
     cpu = clock.run_until(main())
     wall = time.monotonic() - wall
@@ -127,6 +139,7 @@ def run_round(calls: int, seconds: float) -> dict[str, float]:
         "max_ms": max(jitter_ms),
         "rfc3550_ms": statistics.mean(rfc3550),
         "drift_p99_ms": percentile(drift_ms, 0.99),
+        "lag_p99_ms": percentile(lag_ms, 0.99),
         "cpu_s": cpu,
         "wall_s": wall,
     }
@@ -141,14 +154,14 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; {args.calls} calls x {args.seconds:g} s of 20 ms PCMU")
     print(
         f"{'calls':>6} {'packets':>8} {'lost':>5} {'pkt/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'max ms':>7} {'RFC3550 ms':>10} {'grid p99':>8} {'CPU %':>6}"
+        f" {'max ms':>7} {'RFC3550 ms':>10} {'grid p99':>8} {'lag p99':>7} {'CPU %':>6}"
     )
     for _ in range(args.rounds):
         r = run_round(args.calls, args.seconds)
         print(
             f"{r['calls']:>6} {r['packets']:>8} {r['lost']:>5} {r['packets_per_s']:>8.0f}"
             f" {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.1f}"
-            f" {r['rfc3550_ms']:>10.2f} {r['drift_p99_ms']:>8.2f}"
+            f" {r['rfc3550_ms']:>10.2f} {r['drift_p99_ms']:>8.2f} {r['lag_p99_ms']:>7.2f}"
             f" {100 * r['cpu_s'] / r['wall_s']:>6.1f}"
         )
 

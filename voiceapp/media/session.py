@@ -119,9 +119,10 @@ def _bind_even(host: str, port_range: tuple[int, int]) -> socket.socket:
     if not 0 < low <= high <= 65535:
         raise ValueError(f"bad RTP port range {port_range}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ports = list(range(low + (low & 1), high + 1, 2))
-    random.shuffle(ports)
-    for port in ports:
+    ports = range(low + (low & 1), high + 1, 2)
+    start = random.randrange(len(ports)) if ports else 0
+    for k in range(len(ports)):  # from a random even port on, round the range once
+        port = ports[(start + k) % len(ports)]
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.bind((host, port))
