@@ -72,6 +72,7 @@ def test_the_error_is_within_one_step_of_the_segment(codec: g711.Codec, sample: 
 
 def test_silence_and_bad_input() -> None:
     assert g711.SILENCE == {"PCMU": 0xFF, "PCMA": 0xD5}
+    assert g711.encode(b"", "PCMU") == b"" and g711.decode(b"", "PCMA") == b""
     with pytest.raises(ValueError):
         g711.encode(b"\x00", "PCMU")
     with pytest.raises(ValueError):

@@ -489,3 +489,21 @@ def test_the_guard_checks_where_rtp_goes(clock: VirtualClock) -> None:
     assert len(allowed.arrivals) == 5 and not other.arrivals
     allowed.close()
     other.close()
+
+
+def test_a_replayed_press_with_the_same_timestamp_is_a_new_digit(clock: VirtualClock) -> None:
+    digits: list[str] = []
+
+    async def body() -> None:
+        session, peer = await pair(clock)
+        session.on_digit = digits.append
+        to = ("127.0.0.1", session.local_port)
+        await peer.send_events(to, "5", EVENT_PT, ts=1000)
+        await peer.send_events(to, "5", EVENT_PT, ts=1000)  # the same capture again
+        peer.send(to, EVENT_PT, 1000, bytes.fromhex("058a0320"))  # a late end repeat
+        await asyncio.sleep(0.05)
+        session.close()
+        peer.close()
+
+    run(clock, body)
+    assert digits == ["5", "5"]

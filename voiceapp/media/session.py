@@ -187,6 +187,7 @@ class MediaSession:
         self._next_ts_time: float | None = None  # ... if it were sent at this loop time
         # receiving
         self._last_event_ts: int | None = None
+        self._last_event_ended = False
         self._detector: ToneDetector | None = None
         self._recording: _Recording | None = None
         self._peer: MediaSession | None = None
@@ -448,10 +449,17 @@ class MediaSession:
     def _received_event(self, packet: rtp.RtpPacket) -> None:
         if len(packet.payload) < 4:
             return
-        event, _end, _volume, _duration = decode_payload(packet.payload[:4])
-        if packet.timestamp == self._last_event_ts or event >= len(TONES):
-            return  # an update or a repeat of the event already reported
+        event, end, _volume, _duration = decode_payload(packet.payload[:4])
+        if event >= len(TONES):
+            return  # not a DTMF key (RFC 4733 section 3.2 has more events)
+        same = packet.timestamp == self._last_event_ts
+        if same and not (self._last_event_ended and packet.marker and not end):
+            # an update or an end repeat of the event already reported; a marked start
+            # after the end with the same timestamp is a new press (a replayed capture)
+            self._last_event_ended = self._last_event_ended or end
+            return
         self._last_event_ts = packet.timestamp
+        self._last_event_ended = end
         self._digit(TONES[event])
 
     def _received_audio(self, packet: rtp.RtpPacket) -> None:
