@@ -507,3 +507,24 @@ def test_a_replayed_press_with_the_same_timestamp_is_a_new_digit(clock: VirtualC
 
     run(clock, body)
     assert digits == ["5", "5"]
+
+
+def test_a_codec_change_applies_to_what_is_still_queued(clock: VirtualClock) -> None:
+    pcm = tone(800, 0.2)
+
+    async def body() -> RtpPeer:
+        session, peer = await pair(clock, "PCMU")
+        playing = session.play(pcm)
+        await asyncio.sleep(0.09)  # ticks at 0, 20, 40, 60, 80 ms went as PCMU
+        session.set_remote("127.0.0.1", peer.port, "PCMA", None, EVENT_PT)  # re-INVITE
+        await playing
+        session.close()
+        return peer
+
+    peer = run(clock, body)
+    assert [a.packet.payload_type for a in peer.arrivals] == [0] * 5 + [8] * 5
+    frames = [pcm[i : i + 320] for i in range(0, len(pcm), 320)]
+    assert [a.packet.payload for a in peer.arrivals[5:]] == [
+        g711.encode(f, "PCMA") for f in frames[5:]
+    ]
+    peer.close()

@@ -82,7 +82,7 @@ class _Out:
     event: bool  # telephone-event (else audio)
     marker: bool
     ts_offset: int  # RTP timestamp relative to the job's first tick
-    payload: bytes
+    payload: bytes  # an event's 4 bytes, or 20 ms of PCM (encoded when sent)
 
 
 @dataclass(slots=True)
@@ -290,13 +290,13 @@ class MediaSession:
         tick of the job."""
         if self.dtmf_payload_type is None:
             return self.play(bytes(synthesize(timeline)))
-        return self._enqueue(_rfc4733_ticks(timeline, volume, g711.SILENCE[self.codec]))
+        return self._enqueue(_rfc4733_ticks(timeline, volume))
 
     def play(self, pcm: bytes) -> asyncio.Future[None]:
         """Send 16-bit little-endian 8 kHz mono PCM; resolves after its last packet."""
         if len(pcm) % SAMPLE_BYTES:
             raise ValueError(f"16-bit PCM has an even number of bytes, got {len(pcm)}")
-        return self._enqueue(_audio_ticks(pcm, self.codec))
+        return self._enqueue(_audio_ticks(pcm))
 
     def say(self, text: str, voice: str = "man", language: str = "en-US") -> asyncio.Future[None]:
         """Speak ``text`` (espeak-ng in a thread, cached); keeps its place in the queue."""
@@ -318,7 +318,7 @@ class MediaSession:
                     job.future.cancel()
                 self._kick()
                 return
-            job.ticks = _audio_ticks(done.result(), self.codec)
+            job.ticks = _audio_ticks(done.result())
             self._kick()
 
         rendering.add_done_callback(rendered)
@@ -378,9 +378,11 @@ class MediaSession:
         job, packets = outs
         assert job.ts0 is not None
         for out in packets:
-            pt = self.dtmf_payload_type if out.event else self.payload_type
-            if pt is not None:  # events are only made with a telephone-event type
-                self._send(pt, job.ts0 + out.ts_offset, out.payload, out.marker)
+            if not out.event:  # in the codec of the moment (a re-INVITE may change it)
+                payload = g711.encode(out.payload, self.codec)
+                self._send(self.payload_type, job.ts0 + out.ts_offset, payload, out.marker)
+            elif self.dtmf_payload_type is not None:
+                self._send(self.dtmf_payload_type, job.ts0 + out.ts_offset, out.payload, out.marker)
         self._tick_no += 1
         self._timer = self.loop.call_at(self._origin + self._tick_no * PTIME, self._tick)
 
@@ -590,17 +592,17 @@ class MediaSession:
             self._next_ts_time = self.loop.time() + PTIME
 
 
-def _audio_ticks(pcm: bytes, codec: g711.Codec) -> Iterator[list[_Out]]:
-    """One packet of 160 G.711 bytes per tick (the last one padded with silence), each
-    encoded when its tick comes (a long file costs no more at its start than later)."""
+def _audio_ticks(pcm: bytes) -> Iterator[list[_Out]]:
+    """20 ms of PCM per tick (the last frame padded with silence), each encoded when its
+    tick comes (a long file costs no more at its start than later)."""
     for n, start in enumerate(range(0, len(pcm), FRAME_BYTES)):
         frame = pcm[start : start + FRAME_BYTES]
         if len(frame) < FRAME_BYTES:
             frame += bytes(FRAME_BYTES - len(frame))
-        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, g711.encode(frame, codec))]
+        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, frame)]
 
 
-def _rfc4733_ticks(timeline: Timeline, volume: int, silence_code: int) -> Iterator[list[_Out]]:
+def _rfc4733_ticks(timeline: Timeline, volume: int) -> Iterator[list[_Out]]:
     """RFC 4733 events on the 20 ms grid, with silence where no tone sounds.
 
     The event packets come from :func:`voiceapp.dtmf.rfc4733.render_packets` with a
@@ -622,7 +624,7 @@ def _rfc4733_ticks(timeline: Timeline, volume: int, silence_code: int) -> Iterat
         for tick in range(tone.start_ms // PTIME_MS, -(-tone.end_ms // PTIME_MS))
     }
     last = max([*by_tick, -(-timeline.duration_ms // PTIME_MS) - 1])
-    silence = bytes([silence_code]) * SAMPLES_PER_PACKET
+    silence = bytes(FRAME_BYTES)
     first_audio = True
     for tick in range(last + 1):
         if tick in by_tick:
