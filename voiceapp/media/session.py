@@ -41,12 +41,12 @@ import random
 import socket
 import wave
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from voiceapp.dtmf import TONES, Timeline, Tone
+from voiceapp.dtmf import TONES, Timeline
 from voiceapp.dtmf.audio import synthesize
 from voiceapp.dtmf.rfc4733 import DEFAULT_VOLUME, decode_payload, render_packets
 from voiceapp.errors import MediaError, OutboundBlocked
@@ -617,20 +617,13 @@ def _rfc4733_ticks(timeline: Timeline, volume: int) -> Iterator[list[_Out]]:
         by_tick.setdefault(packet.send_ms // PTIME_MS, []).append(
             _Out(True, packet.marker, packet.timestamp, packet.payload)
         )
-    tones: Iterable[Tone] = timeline.tones
-    sounding = {
-        tick
-        for tone in tones
-        for tick in range(tone.start_ms // PTIME_MS, -(-tone.end_ms // PTIME_MS))
-    }
     last = max([*by_tick, -(-timeline.duration_ms // PTIME_MS) - 1])
     silence = bytes(FRAME_BYTES)
-    first_audio = True
     for tick in range(last + 1):
         if tick in by_tick:
             yield by_tick[tick]
-        elif tick in sounding:
-            yield []
         else:
-            yield [_Out(False, first_audio, tick * SAMPLES_PER_PACKET, silence)]
-            first_audio = False
+            # silence: between the tones, and at a tone's first tick (its first event
+            # packet goes when that tick's 20 ms are over), so every tick sends a packet
+            # and media start is the job's first tick
+            yield [_Out(False, tick == 0, tick * SAMPLES_PER_PACKET, silence)]
