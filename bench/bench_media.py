@@ -1,7 +1,8 @@
 """Benchmark: N concurrent MediaSessions holding 20 ms RTP pacing on one asyncio loop.
 
 Every session plays ``--seconds`` of audio (G.711 PCMU, 160-byte packets) to a sink on
-127.0.0.1; the sessions start spread over the first 20 ms, as calls do.  The sink is
+127.0.0.1; the sessions start spread over the first 20 ms, as calls do.  Each
+round runs the sessions with a pacer each and with one shared pacer (``--pacer``).  The sink is
 a separate process (so its reading does not share the sender's loop or core): it
 stamps each packet with ``time.monotonic()`` on arrival and the benchmark reports,
 per packet, the inter-packet jitter ``|arrival interval - 20 ms|`` of its stream
@@ -30,7 +31,7 @@ from itertools import pairwise
 
 from voiceapp.dialer.clock import RealClock
 from voiceapp.media.audio import pcm_of
-from voiceapp.media.session import MediaSession
+from voiceapp.media.session import MediaSession, Pacer
 
 SINK = r"""
 import json, socket, struct, sys, time
@@ -60,7 +61,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-def run_round(calls: int, seconds: float) -> dict[str, float]:
+def run_round(calls: int, seconds: float, shared: bool) -> dict[str, float]:
     packets_each = round(seconds / 0.02)
     sink = subprocess.Popen(
         [sys.executable, "-c", SINK, str(calls * packets_each)],
@@ -75,8 +76,10 @@ def run_round(calls: int, seconds: float) -> dict[str, float]:
     )
 
     async def main() -> float:
+        pacer = Pacer(clock.loop) if shared else None
         sessions = [
-            await MediaSession.open("127.0.0.1", (40000, 60000), clock) for _ in range(calls)
+            await MediaSession.open("127.0.0.1", (40000, 60000), clock, pacer=pacer)
+            for _ in range(calls)
         ]
         for session in sessions:
             session.set_remote("127.0.0.1", sink_port, "PCMU", 0, 101)
@@ -150,20 +153,32 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--pacer",
+        choices=("own", "shared", "both"),
+        default="both",
+        help="a pacer per session, one shared by all, or both in turn",
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; {args.calls} calls x {args.seconds:g} s of 20 ms PCMU")
+    kinds = ("own", "shared") if args.pacer == "both" else (args.pacer,)
     print(
-        f"{'calls':>6} {'packets':>8} {'lost':>5} {'pkt/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'max ms':>7} {'RFC3550 ms':>10} {'grid p99':>8} {'lag p99':>7} {'CPU %':>6}"
+        f"{'pacer':>6} {'calls':>6} {'packets':>8} {'lost':>5} {'pkt/s':>8} {'p50 ms':>7}"
+        f" {'p99 ms':>7} {'max ms':>7} {'RFC3550 ms':>10} {'grid p99':>8} {'lag p99':>7}"
+        f" {'CPU %':>6}"
     )
     for _ in range(args.rounds):
-        r = run_round(args.calls, args.seconds)
-        print(
-            f"{r['calls']:>6} {r['packets']:>8} {r['lost']:>5} {r['packets_per_s']:>8.0f}"
-            f" {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.1f}"
-            f" {r['rfc3550_ms']:>10.2f} {r['drift_p99_ms']:>8.2f} {r['lag_p99_ms']:>7.2f}"
-            f" {100 * r['cpu_s'] / r['wall_s']:>6.1f}"
-        )
+        for kind in kinds:
+            report(kind, run_round(args.calls, args.seconds, kind == "shared"))
+
+
+def report(kind: str, r: dict[str, float]) -> None:
+    print(
+        f"{kind:>6} {r['calls']:>6} {r['packets']:>8} {r['lost']:>5}"
+        f" {r['packets_per_s']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
+        f" {r['max_ms']:>7.1f} {r['rfc3550_ms']:>10.2f} {r['drift_p99_ms']:>8.2f}"
+        f" {r['lag_p99_ms']:>7.2f} {100 * r['cpu_s'] / r['wall_s']:>6.1f}"
+    )
 
 
 if __name__ == "__main__":

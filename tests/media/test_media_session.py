@@ -21,7 +21,7 @@ from voiceapp.dtmf.audio import decode, synthesize
 from voiceapp.errors import MediaError, OutboundBlocked
 from voiceapp.media import g711, rtp
 from voiceapp.media.audio import pcm_of, samples_of
-from voiceapp.media.session import MediaSession
+from voiceapp.media.session import MediaSession, Pacer
 from voiceapp.media.speech import Speech
 from voiceapp.netguard import Allowlist, Guard
 
@@ -528,3 +528,59 @@ def test_a_codec_change_applies_to_what_is_still_queued(clock: VirtualClock) -> 
         g711.encode(f, "PCMA") for f in frames[5:]
     ]
     peer.close()
+
+
+def test_a_shared_pacer_ticks_every_session_with_one_timer(clock: VirtualClock) -> None:
+    async def body() -> tuple[list[RtpPeer], int]:
+        pacer = Pacer(clock.loop)
+        sessions = [
+            await MediaSession.open("127.0.0.1", PORTS, clock, pacer=pacer) for _ in range(3)
+        ]
+        peers = [RtpPeer(clock.loop) for _ in sessions]
+        for session, peer in zip(sessions, peers, strict=True):
+            session.set_remote("127.0.0.1", peer.port)
+        base = clock.pending
+        first = sessions[0].play(tone(440, 0.2))
+        await asyncio.sleep(0.03)  # the others join between two ticks
+        rest = [s.play(tone(440, 0.1)) for s in sessions[1:]]
+        timers = clock.pending - base
+        await asyncio.gather(first, *rest)
+        assert len(pacer) == 0 and clock.pending == 0  # quiet: no timer left
+        for session in sessions:
+            session.close()
+        return peers, timers
+
+    peers, timers = run(clock, body)
+    assert timers == 1  # one tick timer for all three
+    times = [[round(a.time, 6) for a in peer.arrivals] for peer in peers]
+    assert times[0] == [round(0.02 * n, 6) for n in range(10)]
+    assert times[1] == times[2] == [round(0.04 + 0.02 * n, 6) for n in range(5)]
+    for peer in peers:
+        peer.close()
+
+
+def test_a_broken_session_does_not_stop_the_others(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def body() -> tuple[RtpPeer, RtpPeer]:
+        pacer = Pacer(clock.loop)
+        good = await MediaSession.open("127.0.0.1", PORTS, clock, pacer=pacer)
+        bad = await MediaSession.open("127.0.0.1", PORTS, clock, pacer=pacer)
+        good_peer, bad_peer = RtpPeer(clock.loop), RtpPeer(clock.loop)
+        good.set_remote("127.0.0.1", good_peer.port)
+        bad.set_remote("127.0.0.1", bad_peer.port)
+
+        def broken(_ts: int) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(bad, "_next_outs", broken)
+        bad.play(tone(440, 0.1))
+        await good.play(tone(440, 0.1))
+        good.close()
+        bad.close()
+        return good_peer, bad_peer
+
+    good_peer, bad_peer = run(clock, body)
+    assert len(good_peer.arrivals) == 5 and not bad_peer.arrivals
+    good_peer.close()
+    bad_peer.close()

@@ -4,7 +4,8 @@ A session owns one UDP socket (an even port from the range, RFC 3550 section 11)
 speaks RTP with one peer:
 
 * **sending** — everything sent is a queue of *jobs* (a DTMF timeline, PCM to play,
-  rendered speech); a pacer takes one 20 ms packet's worth from the head job per
+  rendered speech); a :class:`Pacer` (one per session, or one shared by the sessions
+  of a loop) takes one 20 ms packet's worth from each active session's head job per
   tick.  Ticks fall on an absolute grid, ``origin + n * 20 ms`` of the loop's own
   clock (``loop.call_at``): a late tick does not push the later ones back, and on
   the dialer's virtual time the grid is exact.  The RTP timestamp advances 160 per
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import random
 import socket
 import wave
@@ -55,6 +57,8 @@ from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, rms
 from voiceapp.media.inband import ToneDetector
 from voiceapp.media.speech import Speech
 from voiceapp.netguard import Guard
+
+_log = logging.getLogger(__name__)
 
 #: Packet time: 20 ms of audio per packet, 160 samples at 8 kHz.
 PTIME = 0.020
@@ -138,6 +142,58 @@ def _bind_even(host: str, port_range: tuple[int, int]) -> socket.socket:
     )
 
 
+class Pacer:
+    """The 20 ms tick of a set of sessions on one loop: one timer for all of them.
+
+    Ticks fall on ``origin + n * 20 ms`` of the loop's clock (``loop.call_at``), so a
+    late tick does not push the later ones back.  A session joins when it has
+    something to send (its first packet goes on the next tick) and leaves when it is
+    quiet; with no session left the timer stops (a virtual-time loop can go idle) and
+    the grid starts again at the next join.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._sessions: dict[MediaSession, None] = {}  # in joining order
+        self._timer: asyncio.TimerHandle | None = None
+        self._origin = 0.0
+        self._next = 0  # the number of the next tick to run
+
+    def add(self, session: MediaSession) -> float:
+        """Join ``session``; returns the loop time of its first tick."""
+        if self._timer is None:
+            self._origin, self._next = self.loop.time(), 0
+            self._timer = self.loop.call_at(self._origin, self._run)
+        self._sessions[session] = None
+        return self._origin + self._next * PTIME
+
+    def remove(self, session: MediaSession) -> None:
+        self._sessions.pop(session, None)
+        if not self._sessions and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _run(self) -> None:
+        self._timer = None
+        for session in list(self._sessions):
+            try:
+                active = session._tick()
+            except Exception:  # one broken session must not stop the others' media
+                _log.exception(
+                    "media session on port %s failed; it stops sending", session.local_port
+                )
+                session._pacing = False
+                active = False
+            if not active:
+                del self._sessions[session]
+        self._next += 1
+        if self._sessions:
+            self._timer = self.loop.call_at(self._origin + self._next * PTIME, self._run)
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, session: MediaSession) -> None:
         self.session = session
@@ -159,6 +215,7 @@ class MediaSession:
         *,
         speech: Speech,
         guard: Guard | None,
+        pacer: Pacer,
     ) -> None:
         self.loop = loop
         self._sock = sock
@@ -179,7 +236,8 @@ class MediaSession:
         self.dtmf_payload_type: int | None = None
         # sending
         self._jobs: deque[_Job] = deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._pacer = pacer
+        self._pacing = False  # on the pacer's list
         self._origin = 0.0  # loop time of tick 0 of the current run of ticks
         self._tick_no = 0
         self._ts_origin = 0  # RTP timestamp of tick 0
@@ -204,15 +262,25 @@ class MediaSession:
         *,
         speech: Speech | None = None,
         guard: Guard | None = None,
+        pacer: Pacer | None = None,
     ) -> MediaSession:
         """Bind an even UDP port in ``port_range`` (inclusive) on ``local_host``.
 
         ``speech`` renders ``<Say>`` (give it the cache folder under the instance
-        folder); ``guard``, when given, checks every address RTP is sent to.
+        folder); ``guard``, when given, checks every address RTP is sent to; ``pacer``
+        is the 20 ms tick the session sends on (share one :class:`Pacer` among the
+        sessions of a loop: one timer for all of them; by default the session has its
+        own).
         """
         loop = clock.loop
         sock = _bind_even(local_host, port_range)
-        session = cls(loop, sock, speech=speech or Speech(), guard=guard)
+        session = cls(
+            loop,
+            sock,
+            speech=speech or Speech(),
+            guard=guard,
+            pacer=Pacer(loop) if pacer is None else pacer,
+        )
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(session), sock=sock)
         session._transport = transport
         return session
@@ -330,9 +398,9 @@ class MediaSession:
             job = self._jobs.popleft()
             if not job.future.done():
                 job.future.set_result(None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._pacing:
+            self._pacer.remove(self)
+            self._pacing = False
             self._went_quiet()
 
     @property
@@ -356,25 +424,26 @@ class MediaSession:
 
     def _kick(self) -> None:
         """Start the pacer if it is idle and the head job is ready."""
-        if self._timer is not None or self.closed or not self._jobs:
+        if self._pacing or self.closed or not self._jobs:
             return
         if self._jobs[0].ticks is None:
             return  # wait for the content; the pacer starts when it arrives
-        now = self.loop.time()
+        first = self._pacer.add(self)
+        self._pacing = True
         ts = self._next_ts
-        if self._next_ts_time is not None and now > self._next_ts_time:
+        if self._next_ts_time is not None and first > self._next_ts_time:
             # the RTP clock kept running through the quiet, in whole packets
-            ts += round((now - self._next_ts_time) / PTIME) * SAMPLES_PER_PACKET
-        self._origin, self._tick_no, self._ts_origin = now, 0, ts
-        self._timer = self.loop.call_at(now, self._tick)
+            ts += round((first - self._next_ts_time) / PTIME) * SAMPLES_PER_PACKET
+        self._origin, self._tick_no, self._ts_origin = first, 0, ts
 
-    def _tick(self) -> None:
-        self._timer = None
+    def _tick(self) -> bool:
+        """Send this tick's packets (called by the pacer); ``False`` when quiet."""
         ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
         outs = self._next_outs(ts)
         if outs is None:  # nothing queued, or the head job is not ready yet (speech)
+            self._pacing = False
             self._went_quiet()
-            return
+            return False
         job, packets = outs
         assert job.ts0 is not None
         for out in packets:
@@ -384,7 +453,7 @@ class MediaSession:
             elif self.dtmf_payload_type is not None:
                 self._send(self.dtmf_payload_type, job.ts0 + out.ts_offset, out.payload, out.marker)
         self._tick_no += 1
-        self._timer = self.loop.call_at(self._origin + self._tick_no * PTIME, self._tick)
+        return True
 
     def _went_quiet(self) -> None:
         self._next_ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
