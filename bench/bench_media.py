@@ -10,7 +10,7 @@ per packet, the inter-packet jitter ``|arrival interval - 20 ms|`` of its stream
 from arrival times and RTP timestamps), the packets per second, lost packets, and
 the distance of each arrival from its stream's own 20 ms grid (p99: the pacing does
 not drift), the sender loop's own lateness (a probe timer on an absolute 10 ms grid:
-p99) and the sender's CPU time.
+p99) and the sender's CPU time (share of one core, and per packet sent).
 
     .venv/bin/python bench/bench_media.py [--calls 100] [--seconds 10] [--rounds 1]
 """
@@ -165,7 +165,7 @@ def main() -> None:
     print(
         f"{'pacer':>6} {'calls':>6} {'packets':>8} {'lost':>5} {'pkt/s':>8} {'p50 ms':>7}"
         f" {'p99 ms':>7} {'max ms':>7} {'RFC3550 ms':>10} {'grid p99':>8} {'lag p99':>7}"
-        f" {'CPU %':>6}"
+        f" {'CPU %':>6} {'µs/pkt':>6}"
     )
     for _ in range(args.rounds):
         for kind in kinds:
@@ -178,6 +178,7 @@ def report(kind: str, r: dict[str, float]) -> None:
         f" {r['packets_per_s']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
         f" {r['max_ms']:>7.1f} {r['rfc3550_ms']:>10.2f} {r['drift_p99_ms']:>8.2f}"
         f" {r['lag_p99_ms']:>7.2f} {100 * r['cpu_s'] / r['wall_s']:>6.1f}"
+        f" {1e6 * r['cpu_s'] / r['packets']:>6.1f}"
     )
 
 
