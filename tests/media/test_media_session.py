@@ -584,3 +584,30 @@ def test_a_broken_session_does_not_stop_the_others(
     assert len(good_peer.arrivals) == 5 and not bad_peer.arrivals
     good_peer.close()
     bad_peer.close()
+
+
+def test_speech_comes_from_the_cache_once_rendered(tmp_path: Path) -> None:
+    first = Speech(tmp_path).render("Goodbye.", "man", "en-US")
+    # a renderer that cannot run still answers from the cache, for the same text and voice
+    cached = Speech(tmp_path, program="no-such-espeak")
+    assert cached.render("Goodbye.", "man", "en-US") == first
+    with pytest.raises(MediaError):
+        cached.render("Goodbye.", "woman", "en-US")  # another voice: not cached
+
+
+def test_a_silent_peer_ends_the_recording_after_timeout(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    async def body() -> tuple[float, float]:
+        session, peer = await pair(clock)
+        started = clock.now()
+        seconds = await session.record(tmp_path / "none.wav", max_length=60, timeout=3)
+        elapsed = clock.now() - started
+        session.close()
+        peer.close()
+        return seconds, elapsed
+
+    seconds, elapsed = run(clock, body)
+    assert (seconds, elapsed) == (0.0, 3.0)
+    with wave.open(str(tmp_path / "none.wav"), "rb") as wav:
+        assert wav.getnframes() == 0
