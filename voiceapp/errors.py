@@ -67,6 +67,7 @@ __all__ = [
     "ParseFailure",
     "PhoneError",
     "RateLimited",
+    "SipError",
     "StoreError",
     "TemplateError",
     "TokenError",
@@ -297,6 +298,12 @@ class RateLimited(VoiceappError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class SipError(VoiceappError):
+    """A SIP message that does not follow RFC 3261 (logged and dropped where it arrives)."""
+
+    default_code = "sip-malformed"
 
 
 class StoreError(VoiceappError):
