@@ -374,6 +374,7 @@ class _Call:
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
             answered_by="unknown" if self._detects(run) else None,
+            sip_code=run.leg.sip_code,
         )
 
     # legs ---------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ class Leg:
     answered_at: float | None = None
     ended: bool = False
     bridged_to: Leg | None = None
+    #: the SIP final response the leg ended with, when a SIP network carried it
+    sip_code: int | None = None
 
     def said(self) -> list[str]:
         """The texts of every Say the far end heard, in order."""
