@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("schema", "phone", "destinations", "keys", "netguard", "signatures", "tokens", "logs", "sip"),
     ("dtmf", "document", "redact"),
-    ("checks",),
+    ("checks", "media"),
     ("settings_tables",),
     ("calls",),
     ("stores",),

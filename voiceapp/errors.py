@@ -32,6 +32,8 @@ itself as a dict, so the web layer needs a single error handler.
      ├── VendorError            a vendor-compatible route's own refusal (its status)
      ├── OutboundBlocked        an outbound request would go where the deployment
      │                          does not allow (``fetch-blocked``; voiceapp.netguard)
+     ├── MediaError             call audio: an unreadable <Play> file, speech that could
+     │                          not be rendered, no free RTP port (502)
      ├── RateLimited            too many requests for a key or a number (429, Retry-After)
      └── StoreError             the session / call store failed (503)
 
@@ -61,6 +63,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidValue",
     "JsonTooDeep",
+    "MediaError",
     "MissingField",
     "NotFoundError",
     "OutboundBlocked",
@@ -278,6 +281,14 @@ class OutboundBlocked(VoiceappError):
         self.host = host
         self.port = port
         self.address = address
+
+
+class MediaError(VoiceappError):
+    """Call audio could not be made or read: an audio file voiceapp cannot decode, speech
+    the renderer refused, no free RTP port (``voiceapp.media``)."""
+
+    status = 502
+    default_code = "media"
 
 
 class RateLimited(VoiceappError):

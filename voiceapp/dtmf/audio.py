@@ -175,6 +175,18 @@ def _block_digit(block: array[int] | list[int]) -> str | None:
     return _DIGIT_AT[row, col]
 
 
+#: Samples per Goertzel block and between block starts, for streaming decoders
+#: (``voiceapp.media.inband``) that classify blocks as audio arrives.
+BLOCK_SAMPLES = _BLOCK
+HOP_SAMPLES = _HOP
+
+
+def block_digit(block: array[int] | list[int]) -> str | None:
+    """The digit one :data:`BLOCK_SAMPLES`-sample block of 8 kHz audio holds, or ``None``
+    (the test step 1 of :func:`decode` applies to each block)."""
+    return _block_digit(block)
+
+
 def decode(samples: array[int] | list[int], *, sample_rate: int = SAMPLE_RATE) -> list[DecodedTone]:
     """The DTMF digits in ``samples`` (8 kHz mono PCM), with start and end times."""
     if sample_rate != SAMPLE_RATE:
