@@ -67,7 +67,7 @@ def wire(clock: VirtualClock) -> Wire:
 
 @pytest.fixture
 def agent(clock: VirtualClock, wire: Wire) -> SipAgent:
-    a = SipAgent(clock.loop, "127.0.0.1", TRUNK)
+    a = SipAgent(clock.loop, "127.0.0.1")
     a.connection_made(wire)  # type: ignore[arg-type]
     return a
 
@@ -86,6 +86,7 @@ def _call(agent: SipAgent, credentials: Credentials | None = None) -> tuple[Outg
     target = Uri.parse("sip:+15551234@127.0.0.1:5070")
     call = OutgoingCall(
         agent,
+        TRUNK,
         target,
         Address.parse("<sip:+15550000@voiceapp.test>"),
         Address(target),

@@ -92,8 +92,6 @@ class SipNetwork(NetworkBackend):
         self.fetch_audio = fetch_audio
         self.media_folder = media_folder or Path("instance") / "media"
         self.speech = Speech(self.media_folder / "speech")
-        trunk = Uri.parse(config.trunk)
-        self.trunk = trunk
         self.credentials = (
             Credentials(config.username, config.password) if config.username else None
         )
@@ -109,7 +107,6 @@ class SipNetwork(NetworkBackend):
                     self.clock.loop,
                     self.config.local_host,
                     self.config.sip_ports,
-                    self.trunk.address,
                 ),
                 "sip agent",
             )
@@ -118,9 +115,9 @@ class SipNetwork(NetworkBackend):
     def close(self) -> None:
         for line in list(self._lines.values()):
             self._release(line)
-        if self._agent is not None and self._agent.done() and not self._agent.cancelled():
-            if self._agent.exception() is None:
-                self._agent.result().close()
+        agent = self._agent
+        if agent is not None and agent.done() and not agent.cancelled() and not agent.exception():
+            agent.result().close()
 
     # -- placing ------------------------------------------------------------------------------
     def place(self, leg: Leg) -> None:
@@ -152,9 +149,11 @@ class SipNetwork(NetworkBackend):
             media.close()
             return
         line.media = media
-        target = self._uri(leg.to, self.trunk.host, self.trunk.port)
+        route = Uri.parse(self.config.route(leg.to))
+        target = self._uri(leg.to, route.host, route.port)
         call = OutgoingCall(
             agent,
+            route.address,
             target,
             Address(self._uri(leg.from_, self.config.domain, None)),
             Address(target),

@@ -56,10 +56,10 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from voiceapp.calls.records import DEFAULT_RING_TIMEOUT, AttemptRecord, CallRecord

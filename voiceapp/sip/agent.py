@@ -86,6 +86,7 @@ class OutgoingCall:
     def __init__(
         self,
         agent: SipAgent,
+        next_hop: tuple[str, int],
         target: Uri,
         from_: Address,
         to: Address,
@@ -93,6 +94,7 @@ class OutgoingCall:
         credentials: Credentials | None = None,
     ) -> None:
         self.agent = agent
+        self.next_hop = next_hop
         self.target = target
         self.local = from_.with_tag(new_tag())
         self.remote = to
@@ -146,7 +148,7 @@ class OutgoingCall:
         invite.add("Content-Type", "application/sdp")
         invite.body = self.offer
         self.invite = self.agent.transact(
-            invite, self.agent.trunk, self._invite_response, self._invite_timeout
+            invite, self.next_hop, self._invite_response, self._invite_timeout
         )
 
     def _invite_timeout(self) -> None:
@@ -166,7 +168,7 @@ class OutgoingCall:
                     self.on_progress(status)
             return
         if status < 300:
-            self._answered(response)
+            self.answered(response)
             return
         if status in (401, 407) and self._retry_auth(response):
             return
@@ -199,7 +201,7 @@ class OutgoingCall:
         self._send_invite((name, answer))
         return True
 
-    def _answered(self, response: Response) -> None:
+    def answered(self, response: Response) -> None:
         if self.state == "confirmed":
             if self._ack is not None:  # a retransmitted 2xx: ACK it again (13.2.2.4)
                 self.agent.send(*self._ack)
@@ -349,17 +351,16 @@ def _ignore_response(_response: Response) -> None:
 
 
 class SipAgent(asyncio.DatagramProtocol):
-    """The stack on one UDP socket of the loop; ``trunk`` is where INVITEs go."""
+    """The stack on one UDP socket of the loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, trunk: tuple[str, int]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str):
         self.loop = loop
         self.host = host
         self.port = 0
-        self.trunk = trunk
         self.transport: asyncio.DatagramTransport | None = None
         self.transactions: dict[tuple[str, str], ClientTransaction] = {}
         self.calls: dict[str, OutgoingCall] = {}
-        self._answered: dict[tuple[str, str], tuple[bytes, asyncio.TimerHandle]] = {}
+        self._responses: dict[tuple[str, str], tuple[bytes, asyncio.TimerHandle]] = {}
         self._reliable: dict[str, asyncio.TimerHandle] = {}
         self.dropped = 0
 
@@ -369,12 +370,11 @@ class SipAgent(asyncio.DatagramProtocol):
         loop: asyncio.AbstractEventLoop,
         host: str,
         ports: tuple[int, int],
-        trunk: tuple[str, int],
     ) -> SipAgent:
         """Bind the first free port of ``ports`` (inclusive) on ``host``."""
         last: OSError | None = None
         for port in range(ports[0], ports[1] + 1):
-            agent = cls(loop, host, trunk)
+            agent = cls(loop, host)
             try:
                 await loop.create_datagram_endpoint(
                     functools.partial(_same, agent), local_addr=(host, port)
@@ -409,7 +409,7 @@ class SipAgent(asyncio.DatagramProtocol):
     def close(self) -> None:
         for transaction in list(self.transactions.values()):
             transaction.close()
-        for _wire, timer in self._answered.values():
+        for _wire, timer in self._responses.values():
             timer.cancel()
         for timer in self._reliable.values():
             timer.cancel()
@@ -480,10 +480,13 @@ class SipAgent(asyncio.DatagramProtocol):
         destination = self._response_address(request, source)
         self.send(wire, destination)
         key = (request.branch, request.method)
-        old = self._answered.pop(key, None)
+        old = self._responses.pop(key, None)
         if old is not None:
             old[1].cancel()
-        self._answered[key] = (wire, self.loop.call_later(_SERVER_LINGER, self._answered.pop, key))
+        self._responses[key] = (
+            wire,
+            self.loop.call_later(_SERVER_LINGER, self._responses.pop, key),
+        )
         if reliable:
             key2xx = f"{request.call_id} {request.cseq[0]}"
             self._retransmit_2xx(key2xx, wire, destination, T1, 0.0)
@@ -520,17 +523,17 @@ class SipAgent(asyncio.DatagramProtocol):
     def _response(self, response: Response) -> None:
         _number, method = response.cseq
         transaction = self.transactions.get((response.branch, method))
-        if transaction is not None:
+        if transaction is not None and transaction.state != "terminated":
             transaction.receive(response)
             return
         call = self.calls.get(response.call_id)
         if call is not None and method == "INVITE" and 200 <= response.status < 300:
-            call._answered(response)  # a 2xx retransmitted after its transaction ended
+            call.answered(response)  # a 2xx retransmitted after its transaction ended
             return
         log.debug("sip: a response for no transaction (%s %s)", response.status, method)
 
     def _request(self, request: Request, source: tuple[str, int]) -> None:
-        cached = self._answered.get((request.branch, request.method))
+        cached = self._responses.get((request.branch, request.method))
         if cached is not None:
             self.send(cached[0], self._response_address(request, source))
             return
