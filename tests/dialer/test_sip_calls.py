@@ -7,13 +7,15 @@ the statuses, every callback (with SipResponseCode) and what sipp saw.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.dialer import CALLER, CALLEE, IVR, Receiver, Site
+from support.dialer import CALLEE, CALLER, IVR, Receiver, Site
 from support.sipp import Sipp, dtmf_pcap, free_udp_port, start_sipp
 
 from voiceapp.calls.subscriptions import Subscription
@@ -167,3 +169,103 @@ def test_wrong_password_fails_with_403(lab: Lab) -> None:
     handle = lab.call(callee, lab.site.add("/hangup", HANGUP), credentials=("alice", "nope"))
     assert handle.status.value == "failed"
     assert callbacks(lab, handle.sid)[-1]["SipResponseCode"] == "403"
+
+
+# -- media: DTMF to a sink, digits from sipp, a bridge ------------------------------------
+
+
+class RtpSink(asyncio.DatagramProtocol):
+    """A UDP socket on the loop that keeps every RTP packet with its arrival time."""
+
+    def __init__(self, clock: RealClock) -> None:
+        self.clock = clock
+        self.packets: list[tuple[float, bytes]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packets.append((self.clock.now(), data))
+
+    def events(self) -> list[tuple[float, str, bool, int, bool]]:
+        """(arrival, digit, marker, duration, end) of each RFC 4733 packet (PT 101)."""
+        out = []
+        for at, data in self.packets:
+            if len(data) >= 16 and data[1] & 0x7F == 101:
+                event, flags, duration = struct.unpack("!BBH", data[12:16])
+                out.append(
+                    (at, "0123456789*#"[event], bool(data[1] & 0x80), duration, bool(flags & 0x80))
+                )
+        return out
+
+    def digits(self) -> str:
+        return "".join(d for _, d, marker, _, _ in self.events() if marker)
+
+
+@pytest.fixture
+def sink(clock: RealClock) -> Iterator[tuple[RtpSink, int]]:
+    port = free_udp_port()
+    protocol = RtpSink(clock)
+    clock.run_until(
+        clock.loop.create_datagram_endpoint(lambda: protocol, local_addr=("127.0.0.1", port))
+    )
+    yield protocol, port
+    if protocol.transport is not None:
+        protocol.transport.close()
+        clock.sleep(0.01)
+
+
+def test_pin_call_sends_rfc4733_digits_with_every_callback(
+    lab: Lab, sink: tuple[RtpSink, int]
+) -> None:
+    protocol, port = sink
+    callee = lab.sipp("answer_sink", keys={"rtp_sink": str(port)})
+    page = "<Response><Say>Your code is</Say><Play digits='w1234'/><Hangup/></Response>"
+    handle = lab.call(callee, lab.site.add("/pin", page))
+    assert handle.status.value == "completed"
+    sent = callbacks(lab, handle.sid)
+    assert [p["CallStatus"] for p in sent] == ["initiated", "ringing", "in-progress", "completed"]
+    assert sent[-1]["SipResponseCode"] == "200"
+    assert lab.site.requests[0][2]["CallStatus"] == "in-progress"
+    assert protocol.digits() == "1234"
+    for digit in "1234":
+        ends = [e for e in protocol.events() if e[1] == digit and e[4]]
+        assert len(ends) == 3  # the end packet three times
+        durations = [e[3] for e in protocol.events() if e[1] == digit and not e[4]]
+        assert durations == sorted(durations)  # growing duration
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_ivr_walk_gathers_digits_sipp_sends(lab: Lab) -> None:
+    dtmf_pcap(lab.folder / "digits.pcap", "101")
+    callee = lab.sipp("press")
+    got = lab.site.add("/got", "<Response><Hangup/></Response>")
+    page = (
+        f"<Response><Gather numDigits='3' timeout='6' action='{got}'>"
+        "<Say>Enter the extension</Say></Gather></Response>"
+    )
+    handle = lab.call(callee, lab.site.add("/ivr", page))
+    assert handle.status.value == "completed"
+    gathered = [r for r in lab.site.requests if r[1] == got]
+    assert gathered and gathered[0][2]["Digits"] == "101"
+    assert [e.detail["digit"] for e in handle.trace if e.kind == "digit-heard"] == list("101")
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_click_to_call_bridge_b_leg_hears_101(lab: Lab, sink: tuple[RtpSink, int]) -> None:
+    protocol, port = sink
+    a_callee = lab.sipp("answer")
+    b_callee = lab.sipp("hangup_sink", keys={"rtp_sink": str(port)}, duration_ms=2500)
+    page = f"<Response><Dial><Number sendDigits='w101'>{IVR}</Number></Dial></Response>"
+    handle = lab.call(a_callee, lab.site.add("/bridge", page), routes={IVR: b_callee})
+    assert handle.status.value == "completed"
+    assert len(handle.legs) == 2
+    b = handle.legs[1]
+    assert b.status.value == "completed"
+    b_sent = callbacks(lab, b.sid)
+    assert [p["CallStatus"] for p in b_sent][-1] == "completed"
+    assert b_sent[-1]["ParentCallSid"] == handle.sid
+    assert protocol.digits() == "101"
+    assert a_callee.wait() == 0, a_callee.errors()
+    assert b_callee.wait() == 0, b_callee.errors()
