@@ -37,6 +37,7 @@ from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dtmf import Timeline
+from voiceapp.errors import VoiceappError
 from voiceapp.media.audio import load_audio
 from voiceapp.media.session import MediaSession
 from voiceapp.media.speech import Speech
@@ -95,6 +96,11 @@ class SipNetwork(NetworkBackend):
         self.credentials = (
             Credentials(config.username, config.password) if config.username else None
         )
+        #: hosts media may go to though not public: the trunk's and the routes' (the
+        #: deployment named them); any other address in an SDP must pass the guard
+        self.media_hosts = frozenset(
+            Uri.parse(uri).host for uri in (config.trunk, *(u for _, u in config.routes))
+        )
         self._agent: asyncio.Future[SipAgent] | None = None
         self._lines: dict[str, _SipLine] = {}
 
@@ -139,7 +145,6 @@ class SipNetwork(NetworkBackend):
                 self.config.rtp_ports,
                 self.clock,
                 speech=self.speech,
-                guard=self.guard,
             )
         except OSError as exc:
             leg.note("sip-error", error=str(exc))
@@ -164,7 +169,7 @@ class SipNetwork(NetworkBackend):
         call.on_answer = lambda remote: self._answered(line, remote)
         call.on_final = lambda status: self._final(line, status)
         call.on_hangup = lambda: self._remote_bye(line)
-        call.on_media = lambda remote: self._set_media(line, remote)
+        call.on_media = lambda remote: self._media_changed(line, remote)
         line.call = call
         call.start()
         leg.note("sip-invite", to=str(target), call_id=call.call_id, rtp_port=media.local_port)
@@ -181,15 +186,28 @@ class SipNetwork(NetworkBackend):
         leg.note("sip-answered", codec=None if remote is None else remote.codec)
         if leg.ended:
             return
-        self._set_media(line, remote)
+        try:
+            self._set_media(line, remote)
+        except VoiceappError as exc:  # the SDP names a media address we may not send to
+            leg.note("sip-media-refused", error=exc.message)
+            if line.call is not None:
+                line.call.bye()
+            self._release(line)
+            leg.ended = True
+            leg.on_event(Event.FAIL)
+            return
         if line.media is not None:
             line.media.on_digit = lambda digit: self._digit(line, digit)
         leg.answered_at = self.clock.now()
         leg.on_event(Event.ANSWER)
 
     def _set_media(self, line: _SipLine, remote: sdp.Media | None) -> None:
+        """Point the leg's RTP at ``remote`` once its address is allowed: a host of the
+        trunk or a route, else a public address (netguard, checked now)."""
         if remote is None or line.media is None:
             return
+        if remote.host not in self.media_hosts:
+            (self.guard or Guard()).addresses(remote.host, remote.port)
         line.media.set_remote(
             remote.host,
             remote.port,
@@ -197,6 +215,12 @@ class SipNetwork(NetworkBackend):
             payload_type=remote.payload_type,
             dtmf_payload_type=remote.dtmf_payload_type,
         )
+
+    def _media_changed(self, line: _SipLine, remote: sdp.Media | None) -> None:
+        try:
+            self._set_media(line, remote)
+        except VoiceappError as exc:  # a re-INVITE toward a refused address: keep the old
+            line.leg.note("sip-media-refused", error=exc.message)
 
     def _digit(self, line: _SipLine, digit: str) -> None:
         leg = line.leg

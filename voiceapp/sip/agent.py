@@ -402,6 +402,8 @@ class SipAgent(asyncio.DatagramProtocol):
         except SipError as exc:
             self.dropped += 1
             log.warning("sip: dropped a malformed message from %s:%s: %s", *addr[:2], exc.message)
+        except Exception:  # a bug handling a good message: logged, the socket keeps going
+            log.exception("sip: failed to handle a message from %s:%s", *addr[:2])
 
     def error_received(self, exc: Exception) -> None:
         log.info("sip: socket error %s", exc)
