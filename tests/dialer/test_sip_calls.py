@@ -8,8 +8,12 @@ the statuses, every callback (with SipResponseCode) and what sipp saw.
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
+import math
 import shutil
 import struct
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.interpreter import CallHandle, Environment, OutboundCall, place_call
 from voiceapp.dialer.sip_backend import SipNetwork
+from voiceapp.media import g711
+from voiceapp.media.audio import rms
 from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.settings_tables.sip import SipConfig
 
@@ -47,6 +53,7 @@ class Lab:
         self.receiver = Receiver()
         self.sipps: list[Sipp] = []
         self.network: SipNetwork | None = None
+        self.audio: dict[str, bytes] = {}  # <Play> URLs -> file bytes
 
     def sipp(self, scenario: str, **options: Any) -> Sipp:
         sipp = start_sipp(scenario, self.folder, **options)
@@ -75,7 +82,9 @@ class Lab:
             rtp_ports=(rtp, rtp + 7),
             routes=tuple((number, s.uri) for number, s in (routes or {}).items()),
         )
-        self.network = SipNetwork(self.clock, config, media_folder=self.folder / "media")
+        self.network = SipNetwork(
+            self.clock, config, media_folder=self.folder / "media", fetch_audio=self.audio.get
+        )
         env = Environment(
             self.clock,
             self.network,
@@ -269,3 +278,40 @@ def test_click_to_call_bridge_b_leg_hears_101(lab: Lab, sink: tuple[RtpSink, int
     assert protocol.digits() == "101"
     assert a_callee.wait() == 0, a_callee.errors()
     assert b_callee.wait() == 0, b_callee.errors()
+
+
+def _tone_wav(seconds: float, hz: float = 440.0) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        frames = int(seconds * 8000)
+        wav.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / 8000)))
+                for i in range(frames)
+            )
+        )
+    return buffer.getvalue()
+
+
+def test_say_and_play_send_audio(lab: Lab, sink: tuple[RtpSink, int]) -> None:
+    protocol, port = sink
+    lab.audio["http://media.test/tone.wav"] = _tone_wav(1.0)
+    callee = lab.sipp("answer_sink", keys={"rtp_sink": str(port)})
+    page = (
+        "<Response><Say>Hello, this is a test of real speech.</Say>"
+        "<Pause length='1'/><Play>http://media.test/tone.wav</Play><Hangup/></Response>"
+    )
+    handle = lab.call(callee, lab.site.add("/media", page))
+    assert handle.status.value == "completed"
+    audio = [(at, data) for at, data in protocol.packets if data[1] & 0x7F == 0]
+    pcm = [g711.decode(data[12:], "PCMU") for _, data in audio]
+    loud = [at for (at, _), frame in zip(audio, pcm, strict=True) if rms(frame) > 500]
+    assert len(loud) > 50  # speech, then one second of tone: 50 loud 20 ms packets at least
+    tone = pcm[-50:]
+    assert all(rms(frame) > 3000 for frame in tone[5:-5])  # the file's samples (0.7 of 8000)
+    gaps = [b - a for a, b in itertools.pairwise(loud)]
+    assert max(gaps) > 0.8  # the Pause between the speech and the tone
+    assert callee.wait() == 0, callee.errors()
