@@ -129,6 +129,10 @@ class NetworkBackend(ABC):
     @abstractmethod
     def unbridge(self, a: Leg, b: Leg) -> None: ...
 
+    def close(self) -> None:
+        """Release what the backend holds (sockets); the dialer calls it when it stops."""
+        return None
+
 
 # -- the simulated network ------------------------------------------------------------------
 

@@ -119,6 +119,7 @@ class SipNetwork(NetworkBackend):
         return await self._agent
 
     def close(self) -> None:
+        """Hang up nothing (the dialer did), close every media socket and the SIP one."""
         for line in list(self._lines.values()):
             self._release(line)
         agent = self._agent

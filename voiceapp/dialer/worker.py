@@ -410,7 +410,11 @@ class Dialer:
 
     def _serve(self) -> None:
         """The background thread: the loop runs :meth:`_work` until :meth:`stop`."""
-        self.clock.run_until(self._work(None, until_idle=False))
+        try:
+            self.clock.run_until(self._work(None, until_idle=False))
+        finally:
+            self.network.close()
+            self.clock.sleep(0.01)  # the backend's sockets close on the loop
 
     async def _work(self, budget: int | None, *, until_idle: bool) -> None:
         """Rounds of queue work (:meth:`_housekeeping`) until stopped, or, ``until_idle``,
