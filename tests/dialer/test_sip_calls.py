@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from support.dialer import CALLEE, CALLER, IVR, Receiver, Site
-from support.sipp import Sipp, dtmf_pcap, free_udp_port, start_sipp
+from support.sipp import Sipp, audio_pcap, dtmf_pcap, free_udp_port, start_sipp
 
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer.callbacks import Deliverer
@@ -314,4 +314,24 @@ def test_say_and_play_send_audio(lab: Lab, sink: tuple[RtpSink, int]) -> None:
     assert all(rms(frame) > 3000 for frame in tone[5:-5])  # the file's samples (0.7 of 8000)
     gaps = [b - a for a, b in itertools.pairwise(loud)]
     assert max(gaps) > 0.8  # the Pause between the speech and the tone
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_record_writes_what_the_callee_says(lab: Lab) -> None:
+    tone = _tone_wav(2.0, hz=300.0)
+    audio_pcap(lab.folder / "talk.pcap", tone[44:])  # the WAV's samples
+    callee = lab.sipp("talk")
+    done = lab.site.add("/done", "<Response><Hangup/></Response>")
+    page = (
+        f"<Response><Record maxLength='4' timeout='3' playBeep='false' action='{done}'/></Response>"
+    )
+    handle = lab.call(callee, lab.site.add("/record", page))
+    assert handle.status.value == "completed"
+    (path,) = [e.detail["path"] for e in handle.trace if e.kind == "record-file"]
+    with wave.open(path, "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+        frames = wav.readframes(wav.getnframes())
+    assert rms(frames) > 2000  # the callee's tone, decoded from PCMU
+    (posted,) = [r[2] for r in lab.site.requests if r[1] == done]
+    assert 1 <= int(posted["RecordingDuration"]) <= 4
     assert callee.wait() == 0, callee.errors()

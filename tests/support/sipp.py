@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from voiceapp.cli.sipp import Sipp, dtmf_pcap, free_udp_port, start_sipp
+from voiceapp.cli.sipp import Sipp, audio_pcap, dtmf_pcap, free_udp_port, start_sipp
 
-__all__ = ["Sipp", "dtmf_pcap", "free_udp_port", "start_sipp"]
+__all__ = ["Sipp", "audio_pcap", "dtmf_pcap", "free_udp_port", "start_sipp"]

@@ -143,34 +143,47 @@ def dtmf_pcap(path: Path, digits: str, *, gap_ms: int = 400, payload_type: int =
     packet with the marker bit, growing durations, three end packets), as sipp's
     ``play_pcap_audio`` replays them."""
     packets: list[tuple[float, bytes]] = []
-    seq, ssrc, at = 1000, 0x5157E000, 0.0
+    seq, ssrc = 1000, 0x5157E000
     for index, digit in enumerate(digits):
         event = EVENTS.index(digit)
         timestamp = 8000 + index * gap_ms * 8
-        start = at + index * gap_ms / 1000
+        start = index * gap_ms / 1000
         steps = [(i * 160, 0) for i in range(1, 6)] + [(800, 0x80)] * 3
         for number, (duration, end) in enumerate(steps):
             marker = 0x80 if number == 0 else 0
-            rtp = struct.pack(
+            header = struct.pack(
                 "!BBHII", 0x80, marker | payload_type, seq & 0xFFFF, timestamp, ssrc
-            ) + struct.pack("!BBH", event, end | 10, duration)
+            )
             seq += 1
-            packets.append((start + min(number, 5) * 0.02, rtp))
+            packets.append(
+                (
+                    start + min(number, 5) * 0.02,
+                    header + struct.pack("!BBH", event, end | 10, duration),
+                )
+            )
+    return _write_pcap(path, packets)
+
+
+def audio_pcap(path: Path, pcm: bytes) -> Path:
+    """A pcap of 20 ms PCMU packets carrying ``pcm`` (16-bit 8 kHz mono): a callee talking."""
+    from voiceapp.media import g711
+
+    payload = g711.encode(pcm, "PCMU")
+    packets = []
+    for number, offset in enumerate(range(0, len(payload), 160)):
+        header = struct.pack("!BBHII", 0x80, 0, (2000 + number) & 0xFFFF, number * 160, 0x5157E001)
+        packets.append((number * 0.02, header + payload[offset : offset + 160]))
+    return _write_pcap(path, packets)
+
+
+def _write_pcap(path: Path, packets: list[tuple[float, bytes]]) -> Path:
+    """RTP payloads as an Ethernet/IPv4/UDP pcap (what ``play_pcap_audio`` reads)."""
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    loopback = bytes([127, 0, 0, 1])
     for moment, rtp in packets:
         udp = struct.pack("!HHHH", 10000, 10000, 8 + len(rtp), 0) + rtp
         ip = struct.pack(
-            "!BBHHHBBH4s4s",
-            0x45,
-            0,
-            20 + len(udp),
-            0,
-            0,
-            64,
-            17,
-            0,
-            bytes([127, 0, 0, 1]),
-            bytes([127, 0, 0, 1]),
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, loopback, loopback
         )
         frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
         seconds = 1_700_000_000 + int(moment)
