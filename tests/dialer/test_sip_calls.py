@@ -335,3 +335,14 @@ def test_record_writes_what_the_callee_says(lab: Lab) -> None:
     (posted,) = [r[2] for r in lab.site.requests if r[1] == done]
     assert 1 <= int(posted["RecordingDuration"]) <= 4
     assert callee.wait() == 0, callee.errors()
+
+
+def test_the_callee_re_invites_asks_options_updates_and_hangs_up(lab: Lab) -> None:
+    callee = lab.sipp("reinvite")
+    page = "<Response><Pause length='10'/></Response>"
+    handle = lab.call(callee, lab.site.add("/wait", page))
+    assert handle.status.value == "completed"
+    moved = [e.detail for e in handle.trace if e.kind == "sip-media-update"]
+    assert moved == [{"host": "127.0.0.1", "port": callee.media_port + 2}]
+    assert "callee-hangup" in [e.kind for e in handle.trace]
+    assert callee.wait() == 0, callee.errors()  # each request of sipp got its 200

@@ -218,6 +218,8 @@ class SipNetwork(NetworkBackend):
         )
 
     def _media_changed(self, line: _SipLine, remote: sdp.Media | None) -> None:
+        if remote is not None:
+            line.leg.note("sip-media-update", host=remote.host, port=remote.port)
         try:
             self._set_media(line, remote)
         except VoiceappError as exc:  # a re-INVITE toward a refused address: keep the old
