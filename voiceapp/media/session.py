@@ -4,7 +4,8 @@ A session owns one UDP socket (an even port from the range, RFC 3550 section 11)
 speaks RTP with one peer:
 
 * **sending** — everything sent is a queue of *jobs* (a DTMF timeline, PCM to play,
-  rendered speech); a pacer takes one 20 ms packet's worth from the head job per
+  rendered speech); a :class:`Pacer` (one per session, or one shared by the sessions
+  of a loop) takes one 20 ms packet's worth from each active session's head job per
   tick.  Ticks fall on an absolute grid, ``origin + n * 20 ms`` of the loop's own
   clock (``loop.call_at``): a late tick does not push the later ones back, and on
   the dialer's virtual time the grid is exact.  The RTP timestamp advances 160 per
@@ -37,24 +38,27 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import random
 import socket
 import wave
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from voiceapp.dtmf import TONES, Timeline, Tone
+from voiceapp.dtmf import TONES, Timeline
 from voiceapp.dtmf.audio import synthesize
 from voiceapp.dtmf.rfc4733 import DEFAULT_VOLUME, decode_payload, render_packets
-from voiceapp.errors import MediaError
+from voiceapp.errors import MediaError, OutboundBlocked
 from voiceapp.media import g711, rtp
 from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, rms
 from voiceapp.media.inband import ToneDetector
 from voiceapp.media.speech import Speech
 from voiceapp.netguard import Guard
+
+_log = logging.getLogger(__name__)
 
 #: Packet time: 20 ms of audio per packet, 160 samples at 8 kHz.
 PTIME = 0.020
@@ -82,7 +86,7 @@ class _Out:
     event: bool  # telephone-event (else audio)
     marker: bool
     ts_offset: int  # RTP timestamp relative to the job's first tick
-    payload: bytes
+    payload: bytes  # an event's 4 bytes, or 20 ms of PCM (encoded when sent)
 
 
 @dataclass(slots=True)
@@ -119,9 +123,10 @@ def _bind_even(host: str, port_range: tuple[int, int]) -> socket.socket:
     if not 0 < low <= high <= 65535:
         raise ValueError(f"bad RTP port range {port_range}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ports = list(range(low + (low & 1), high + 1, 2))
-    random.shuffle(ports)
-    for port in ports:
+    ports = range(low + (low & 1), high + 1, 2)
+    start = random.randrange(len(ports)) if ports else 0
+    for k in range(len(ports)):  # from a random even port on, round the range once
+        port = ports[(start + k) % len(ports)]
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.bind((host, port))
@@ -135,6 +140,58 @@ def _bind_even(host: str, port_range: tuple[int, int]) -> socket.socket:
         code="media-no-port",
         field="port_range",
     )
+
+
+class Pacer:
+    """The 20 ms tick of a set of sessions on one loop: one timer for all of them.
+
+    Ticks fall on ``origin + n * 20 ms`` of the loop's clock (``loop.call_at``), so a
+    late tick does not push the later ones back.  A session joins when it has
+    something to send (its first packet goes on the next tick) and leaves when it is
+    quiet; with no session left the timer stops (a virtual-time loop can go idle) and
+    the grid starts again at the next join.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._sessions: dict[MediaSession, None] = {}  # in joining order
+        self._timer: asyncio.TimerHandle | None = None
+        self._origin = 0.0
+        self._next = 0  # the number of the next tick to run
+
+    def add(self, session: MediaSession) -> float:
+        """Join ``session``; returns the loop time of its first tick."""
+        if self._timer is None:
+            self._origin, self._next = self.loop.time(), 0
+            self._timer = self.loop.call_at(self._origin, self._run)
+        self._sessions[session] = None
+        return self._origin + self._next * PTIME
+
+    def remove(self, session: MediaSession) -> None:
+        self._sessions.pop(session, None)
+        if not self._sessions and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _run(self) -> None:
+        self._timer = None
+        for session in list(self._sessions):
+            try:
+                active = session._tick()
+            except Exception:  # one broken session must not stop the others' media
+                _log.exception(
+                    "media session on port %s failed; it stops sending", session.local_port
+                )
+                session._pacing = False
+                active = False
+            if not active:
+                del self._sessions[session]
+        self._next += 1
+        if self._sessions:
+            self._timer = self.loop.call_at(self._origin + self._next * PTIME, self._run)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -158,6 +215,7 @@ class MediaSession:
         *,
         speech: Speech,
         guard: Guard | None,
+        pacer: Pacer,
     ) -> None:
         self.loop = loop
         self._sock = sock
@@ -170,14 +228,16 @@ class MediaSession:
         self._seq = random.getrandbits(16)
         self._transport: asyncio.DatagramTransport | None = None
         # the peer
-        self.remote: tuple[str, int] | None = None
+        self.remote: tuple[str, int] | None = None  # where packets go now (None: on hold)
+        self.announced: tuple[str, int] | None = None  # the address of the last SDP
         self.latched = False
         self.codec: g711.Codec = "PCMU"
         self.payload_type = g711.STATIC_PAYLOAD_TYPES["PCMU"]
         self.dtmf_payload_type: int | None = None
         # sending
         self._jobs: deque[_Job] = deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._pacer = pacer
+        self._pacing = False  # on the pacer's list
         self._origin = 0.0  # loop time of tick 0 of the current run of ticks
         self._tick_no = 0
         self._ts_origin = 0  # RTP timestamp of tick 0
@@ -185,6 +245,7 @@ class MediaSession:
         self._next_ts_time: float | None = None  # ... if it were sent at this loop time
         # receiving
         self._last_event_ts: int | None = None
+        self._last_event_ended = False
         self._detector: ToneDetector | None = None
         self._recording: _Recording | None = None
         self._peer: MediaSession | None = None
@@ -201,15 +262,25 @@ class MediaSession:
         *,
         speech: Speech | None = None,
         guard: Guard | None = None,
+        pacer: Pacer | None = None,
     ) -> MediaSession:
         """Bind an even UDP port in ``port_range`` (inclusive) on ``local_host``.
 
         ``speech`` renders ``<Say>`` (give it the cache folder under the instance
-        folder); ``guard``, when given, checks every address RTP is sent to.
+        folder); ``guard``, when given, checks every address RTP is sent to; ``pacer``
+        is the 20 ms tick the session sends on (share one :class:`Pacer` among the
+        sessions of a loop: one timer for all of them; by default the session has its
+        own).
         """
         loop = clock.loop
         sock = _bind_even(local_host, port_range)
-        session = cls(loop, sock, speech=speech or Speech(), guard=guard)
+        session = cls(
+            loop,
+            sock,
+            speech=speech or Speech(),
+            guard=guard,
+            pacer=Pacer(loop) if pacer is None else pacer,
+        )
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(session), sock=sock)
         session._transport = transport
         return session
@@ -250,8 +321,17 @@ class MediaSession:
         self.payload_type = pt
         self.dtmf_payload_type = dtmf_payload_type
         self._detector = ToneDetector() if dtmf_payload_type is None else None
-        if not self.latched:
-            self.remote = (self._address(host, port), port)
+        announced = (self._address(host, port), port)
+        if announced != self.announced:  # a new media address: follow it, latch again
+            self.announced = announced
+            self.latched = False
+            self.remote = None if ipaddress.ip_address(announced[0]).is_unspecified else announced
+
+    @property
+    def on_hold(self) -> bool:
+        """The SDP's address is ``0.0.0.0`` / ``::`` (RFC 2543 hold): nothing is sent; jobs
+        still run on the clock."""
+        return self.announced is not None and self.remote is None
 
     def _address(self, host: str, port: int) -> str:
         host = host.strip("[]")
@@ -278,13 +358,13 @@ class MediaSession:
         tick of the job."""
         if self.dtmf_payload_type is None:
             return self.play(bytes(synthesize(timeline)))
-        return self._enqueue(_rfc4733_ticks(timeline, volume, g711.SILENCE[self.codec]))
+        return self._enqueue(_rfc4733_ticks(timeline, volume))
 
     def play(self, pcm: bytes) -> asyncio.Future[None]:
         """Send 16-bit little-endian 8 kHz mono PCM; resolves after its last packet."""
         if len(pcm) % SAMPLE_BYTES:
             raise ValueError(f"16-bit PCM has an even number of bytes, got {len(pcm)}")
-        return self._enqueue(_audio_ticks(g711.encode(pcm, self.codec), self.codec))
+        return self._enqueue(_audio_ticks(pcm))
 
     def say(self, text: str, voice: str = "man", language: str = "en-US") -> asyncio.Future[None]:
         """Speak ``text`` (espeak-ng in a thread, cached); keeps its place in the queue."""
@@ -306,7 +386,7 @@ class MediaSession:
                     job.future.cancel()
                 self._kick()
                 return
-            job.ticks = _audio_ticks(g711.encode(done.result(), self.codec), self.codec)
+            job.ticks = _audio_ticks(done.result())
             self._kick()
 
         rendering.add_done_callback(rendered)
@@ -318,9 +398,9 @@ class MediaSession:
             job = self._jobs.popleft()
             if not job.future.done():
                 job.future.set_result(None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._pacing:
+            self._pacer.remove(self)
+            self._pacing = False
             self._went_quiet()
 
     @property
@@ -330,7 +410,7 @@ class MediaSession:
     def _need_remote(self) -> None:
         if self.closed:
             raise MediaError("the media session is closed", code="media-closed")
-        if self.remote is None:
+        if self.announced is None:
             raise MediaError(
                 "no remote media address yet (set_remote first)", code="media-no-remote"
             )
@@ -344,33 +424,36 @@ class MediaSession:
 
     def _kick(self) -> None:
         """Start the pacer if it is idle and the head job is ready."""
-        if self._timer is not None or self.closed or not self._jobs:
+        if self._pacing or self.closed or not self._jobs:
             return
         if self._jobs[0].ticks is None:
             return  # wait for the content; the pacer starts when it arrives
-        now = self.loop.time()
+        first = self._pacer.add(self)
+        self._pacing = True
         ts = self._next_ts
-        if self._next_ts_time is not None and now > self._next_ts_time:
+        if self._next_ts_time is not None and first > self._next_ts_time:
             # the RTP clock kept running through the quiet, in whole packets
-            ts += round((now - self._next_ts_time) / PTIME) * SAMPLES_PER_PACKET
-        self._origin, self._tick_no, self._ts_origin = now, 0, ts
-        self._timer = self.loop.call_at(now, self._tick)
+            ts += round((first - self._next_ts_time) / PTIME) * SAMPLES_PER_PACKET
+        self._origin, self._tick_no, self._ts_origin = first, 0, ts
 
-    def _tick(self) -> None:
-        self._timer = None
+    def _tick(self) -> bool:
+        """Send this tick's packets (called by the pacer); ``False`` when quiet."""
         ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
         outs = self._next_outs(ts)
         if outs is None:  # nothing queued, or the head job is not ready yet (speech)
+            self._pacing = False
             self._went_quiet()
-            return
+            return False
         job, packets = outs
         assert job.ts0 is not None
         for out in packets:
-            pt = self.dtmf_payload_type if out.event else self.payload_type
-            if pt is not None:  # events are only made with a telephone-event type
-                self._send(pt, job.ts0 + out.ts_offset, out.payload, out.marker)
+            if not out.event:  # in the codec of the moment (a re-INVITE may change it)
+                payload = g711.encode(out.payload, self.codec)
+                self._send(self.payload_type, job.ts0 + out.ts_offset, payload, out.marker)
+            elif self.dtmf_payload_type is not None:
+                self._send(self.dtmf_payload_type, job.ts0 + out.ts_offset, out.payload, out.marker)
         self._tick_no += 1
-        self._timer = self.loop.call_at(self._origin + self._tick_no * PTIME, self._tick)
+        return True
 
     def _went_quiet(self) -> None:
         self._next_ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
@@ -410,7 +493,7 @@ class MediaSession:
             return
         pt = packet.payload_type
         is_event = pt == self.dtmf_payload_type
-        if self.remote is None or (pt != self.payload_type and not is_event):
+        if self.announced is None or (pt != self.payload_type and not is_event):
             self.stats.dropped += 1
             return
         self.stats.received += 1
@@ -425,24 +508,29 @@ class MediaSession:
 
     def _latch(self, addr: tuple[str, int]) -> None:
         self.latched = True
-        if addr == self.remote:
+        if addr == self.remote or self.on_hold:
             return
         if self.guard is not None:
             try:
                 self.guard.check_address(addr[0], addr[1], addr[0])
-            except MediaError:  # pragma: no cover - check_address raises OutboundBlocked
-                return
-            except Exception:
+            except OutboundBlocked:
                 return  # keep sending to the SDP's address
         self.remote = addr
 
     def _received_event(self, packet: rtp.RtpPacket) -> None:
         if len(packet.payload) < 4:
             return
-        event, _end, _volume, _duration = decode_payload(packet.payload[:4])
-        if packet.timestamp == self._last_event_ts or event >= len(TONES):
-            return  # an update or a repeat of the event already reported
+        event, end, _volume, _duration = decode_payload(packet.payload[:4])
+        if event >= len(TONES):
+            return  # not a DTMF key (RFC 4733 section 3.2 has more events)
+        same = packet.timestamp == self._last_event_ts
+        if same and not (self._last_event_ended and packet.marker and not end):
+            # an update or an end repeat of the event already reported; a marked start
+            # after the end with the same timestamp is a new press (a replayed capture)
+            self._last_event_ended = self._last_event_ended or end
+            return
         self._last_event_ts = packet.timestamp
+        self._last_event_ended = end
         self._digit(TONES[event])
 
     def _received_audio(self, packet: rtp.RtpPacket) -> None:
@@ -573,17 +661,17 @@ class MediaSession:
             self._next_ts_time = self.loop.time() + PTIME
 
 
-def _audio_ticks(encoded: bytes, codec: g711.Codec) -> Iterator[list[_Out]]:
-    """One packet of 160 G.711 bytes per tick (the last one padded with silence)."""
-    pad = bytes([g711.SILENCE[codec]])
-    for n, start in enumerate(range(0, len(encoded), SAMPLES_PER_PACKET)):
-        chunk = encoded[start : start + SAMPLES_PER_PACKET]
-        if len(chunk) < SAMPLES_PER_PACKET:
-            chunk += pad * (SAMPLES_PER_PACKET - len(chunk))
-        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, chunk)]
+def _audio_ticks(pcm: bytes) -> Iterator[list[_Out]]:
+    """20 ms of PCM per tick (the last frame padded with silence), each encoded when its
+    tick comes (a long file costs no more at its start than later)."""
+    for n, start in enumerate(range(0, len(pcm), FRAME_BYTES)):
+        frame = pcm[start : start + FRAME_BYTES]
+        if len(frame) < FRAME_BYTES:
+            frame += bytes(FRAME_BYTES - len(frame))
+        yield [_Out(False, n == 0, n * SAMPLES_PER_PACKET, frame)]
 
 
-def _rfc4733_ticks(timeline: Timeline, volume: int, silence_code: int) -> Iterator[list[_Out]]:
+def _rfc4733_ticks(timeline: Timeline, volume: int) -> Iterator[list[_Out]]:
     """RFC 4733 events on the 20 ms grid, with silence where no tone sounds.
 
     The event packets come from :func:`voiceapp.dtmf.rfc4733.render_packets` with a
@@ -598,20 +686,13 @@ def _rfc4733_ticks(timeline: Timeline, volume: int, silence_code: int) -> Iterat
         by_tick.setdefault(packet.send_ms // PTIME_MS, []).append(
             _Out(True, packet.marker, packet.timestamp, packet.payload)
         )
-    tones: Iterable[Tone] = timeline.tones
-    sounding = {
-        tick
-        for tone in tones
-        for tick in range(tone.start_ms // PTIME_MS, -(-tone.end_ms // PTIME_MS))
-    }
     last = max([*by_tick, -(-timeline.duration_ms // PTIME_MS) - 1])
-    silence = bytes([silence_code]) * SAMPLES_PER_PACKET
-    first_audio = True
+    silence = bytes(FRAME_BYTES)
     for tick in range(last + 1):
         if tick in by_tick:
             yield by_tick[tick]
-        elif tick in sounding:
-            yield []
         else:
-            yield [_Out(False, first_audio, tick * SAMPLES_PER_PACKET, silence)]
-            first_audio = False
+            # silence: between the tones, and at a tone's first tick (its first event
+            # packet goes when that tick's 20 ms are over), so every tick sends a packet
+            # and media start is the job's first tick
+            yield [_Out(False, tick == 0, tick * SAMPLES_PER_PACKET, silence)]
