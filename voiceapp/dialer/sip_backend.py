@@ -39,7 +39,7 @@ from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dtmf import Timeline
 from voiceapp.errors import VoiceappError
 from voiceapp.media.audio import load_audio
-from voiceapp.media.session import MediaSession
+from voiceapp.media.session import MediaSession, Pacer
 from voiceapp.media.speech import Speech
 from voiceapp.netguard import Guard
 from voiceapp.settings_tables.sip import SipConfig
@@ -93,6 +93,8 @@ class SipNetwork(NetworkBackend):
         self.fetch_audio = fetch_audio
         self.media_folder = media_folder or Path("instance") / "media"
         self.speech = Speech(self.media_folder / "speech")
+        #: one 20 ms tick for the media of every leg on this loop
+        self.pacer = Pacer(clock.loop)
         self.credentials = (
             Credentials(config.username, config.password) if config.username else None
         )
@@ -146,6 +148,7 @@ class SipNetwork(NetworkBackend):
                 self.config.rtp_ports,
                 self.clock,
                 speech=self.speech,
+                pacer=self.pacer,
             )
         except OSError as exc:
             leg.note("sip-error", error=str(exc))
