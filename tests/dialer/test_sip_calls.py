@@ -68,6 +68,7 @@ class Lab:
         to: str = CALLEE,
         routes: dict[str, Sipp] | None = None,
         credentials: tuple[str, str] = ("", ""),
+        cancel_after: float | None = None,
         **spec: Any,
     ) -> CallHandle:
         sip_port = free_udp_port()
@@ -98,6 +99,8 @@ class Lab:
         handle = place_call(
             env, OutboundCall(from_=CALLER, to=to, url=url, subscription=sub, **spec)
         )
+        if cancel_after is not None:
+            self.clock.call_later(cancel_after, handle.cancel)
         self.clock.run_until(handle.task)
         self.clock.sleep(0.3)  # the last BYE/ACK leaves, the deliverer settles
         return handle
@@ -346,3 +349,27 @@ def test_the_callee_re_invites_asks_options_updates_and_hangs_up(lab: Lab) -> No
     assert moved == [{"host": "127.0.0.1", "port": callee.media_port + 2}]
     assert "callee-hangup" in [e.kind for e in handle.trace]
     assert callee.wait() == 0, callee.errors()  # each request of sipp got its 200
+
+
+def test_canceling_a_ringing_call_sends_cancel(lab: Lab) -> None:
+    callee = lab.sipp("noanswer")
+    handle = lab.call(callee, lab.site.add("/hangup", HANGUP), cancel_after=0.8)
+    assert handle.status.value == "canceled"
+    last = callbacks(lab, handle.sid)[-1]
+    assert (last["CallStatus"], last["SipResponseCode"]) == ("canceled", "487")
+    assert callee.wait() == 0, callee.errors()  # CANCEL 200, INVITE 487, ACK
+
+
+def test_dial_relays_the_a_legs_audio_to_the_b_leg(lab: Lab, sink: tuple[RtpSink, int]) -> None:
+    protocol, port = sink
+    audio_pcap(lab.folder / "talk.pcap", _tone_wav(2.0, hz=500.0)[44:])
+    a_callee = lab.sipp("talk")  # the customer talks 1.5 s after answering
+    b_callee = lab.sipp("hangup_sink", keys={"rtp_sink": str(port)}, duration_ms=4000)
+    page = f"<Response><Dial><Number>{IVR}</Number></Dial></Response>"
+    handle = lab.call(a_callee, lab.site.add("/bridge", page), routes={IVR: b_callee})
+    assert handle.status.value == "completed"
+    relayed = [g711.decode(d[12:], "PCMU") for _, d in protocol.packets if d[1] & 0x7F == 0]
+    loud = [frame for frame in relayed if rms(frame) > 2000]
+    assert len(loud) >= 50  # at least a second of the customer's tone reached the b-leg
+    assert a_callee.wait() == 0, a_callee.errors()
+    assert b_callee.wait() == 0, b_callee.errors()
