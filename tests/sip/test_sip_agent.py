@@ -279,3 +279,39 @@ def test_malformed_datagrams_are_dropped(agent: SipAgent, wire: Wire) -> None:
         agent.datagram_received(data, TRUNK)
     agent.datagram_received(b"\r\n\r\n", TRUNK)  # a keep-alive: not counted
     assert agent.dropped == 3 and wire.sent == []
+
+
+def test_garbage_on_the_real_socket_is_dropped_and_the_agent_answers_on() -> None:
+    import socket
+
+    from voiceapp.dialer.clock import RealClock
+
+    clock = RealClock()
+    try:
+        agent = clock.run_until(SipAgent.open(clock.loop, "127.0.0.1", (40000, 40999)))
+        options = (
+            b"OPTIONS sip:voiceapp@127.0.0.1 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKo1\r\nMax-Forwards: 70\r\n"
+            b"From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:voiceapp@127.0.0.1>\r\n"
+            b"Call-ID: probe-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            probe.settimeout(5)
+            for junk in (
+                b"\xff" * 50,
+                b"INVITE\r\n\r\n",
+                options[:40],
+                options.replace(b"CSeq: 1 OPTIONS", b"CSeq: x"),
+            ):
+                probe.sendto(junk, ("127.0.0.1", agent.port))
+            probe.sendto(options, ("127.0.0.1", agent.port))
+            clock.sleep(0.2)
+            answer = parse(probe.recv(65535))
+        assert isinstance(answer, Response) and answer.status == 200
+        assert "OPTIONS" in (answer.get("Allow") or "")
+        assert agent.dropped == 4
+        agent.close()
+        clock.sleep(0.01)
+    finally:
+        clock.close()
