@@ -304,7 +304,7 @@ def test_say_and_play_send_audio(lab: Lab, sink: tuple[RtpSink, int]) -> None:
     lab.audio["http://media.test/tone.wav"] = _tone_wav(1.0)
     callee = lab.sipp("answer_sink", keys={"rtp_sink": str(port)})
     page = (
-        "<Response><Say>Hello, this is a test of real speech.</Say>"
+        "<Response><Say voice='woman' language='en-GB'>Hello, this is a test of real speech.</Say>"
         "<Pause length='1'/><Play>http://media.test/tone.wav</Play><Hangup/></Response>"
     )
     handle = lab.call(callee, lab.site.add("/media", page))
@@ -317,6 +317,11 @@ def test_say_and_play_send_audio(lab: Lab, sink: tuple[RtpSink, int]) -> None:
     assert all(rms(frame) > 3000 for frame in tone[5:-5])  # the file's samples (0.7 of 8000)
     gaps = [b - a for a, b in itertools.pairwise(loud)]
     assert max(gaps) > 0.8  # the Pause between the speech and the tone
+    assert lab.network is not None  # the speech was rendered in the Say's voice and language
+    cached = lab.network.speech.cache_path(
+        "Hello, this is a test of real speech.", "woman", "en-GB"
+    )
+    assert cached is not None and cached.exists()
     assert callee.wait() == 0, callee.errors()
 
 

@@ -111,8 +111,16 @@ class NetworkBackend(ABC):
         """Play a DTMF timeline to the far end; done when its last event ends."""
 
     @abstractmethod
-    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
-        """Speak ``text`` to the far end for ``seconds``."""
+    def say(
+        self,
+        leg: Leg,
+        text: str,
+        seconds: float,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+    ) -> asyncio.Future[None]:
+        """Speak ``text`` to the far end for ``seconds`` (``<Say voice language>``)."""
 
     @abstractmethod
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
@@ -179,7 +187,15 @@ class SimulatedNetwork(NetworkBackend):
     def send_digits(self, leg: Leg, timeline: Timeline) -> asyncio.Future[None]:
         return self.clock.spawn(self._send(leg, timeline), f"digits {leg.sid}")
 
-    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
+    def say(
+        self,
+        leg: Leg,
+        text: str,
+        seconds: float,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+    ) -> asyncio.Future[None]:
         self._hear(leg, "say", text)
         return self.clock.timeout(seconds)
 

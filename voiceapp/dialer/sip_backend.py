@@ -288,11 +288,19 @@ class SipNetwork(NetworkBackend):
             return self._done()
         return media.send_dtmf(timeline)
 
-    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
+    def say(
+        self,
+        leg: Leg,
+        text: str,
+        seconds: float,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+    ) -> asyncio.Future[None]:
         media = self._media(leg)
         if media is None:
             return self._done()
-        return media.say(text)
+        return media.say(text, voice or "man", language or "en-US")
 
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         media = self._media(leg)
