@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "voiceapp"
 # The layers, lowest first: the same table as docs/architecture.md.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("schema", "phone", "destinations", "keys", "netguard", "signatures", "tokens", "logs"),
+    ("schema", "phone", "destinations", "keys", "netguard", "signatures", "tokens", "logs", "sip"),
     ("dtmf", "document", "redact"),
     ("checks", "media"),
     ("settings_tables",),

@@ -48,6 +48,7 @@ from voiceapp.settings_tables.inbound import InboundBinding, bindings
 from voiceapp.settings_tables.limits import RateLimit
 from voiceapp.settings_tables.network import NetworkConfig
 from voiceapp.settings_tables.retry import RetryPolicy
+from voiceapp.settings_tables.sip import SipConfig
 
 ENV_PREFIX = "VOICEAPP_"
 CONFIG_ENV = "VOICEAPP_CONFIG"
@@ -303,6 +304,15 @@ def _network(value: Any) -> NetworkConfig:
     return NetworkConfig.from_dict(value, key="network")
 
 
+def _sip(value: Any) -> SipConfig:
+    """The ``[sip]`` table (the SIP backend's trunk), validated into a ``SipConfig``."""
+    if isinstance(value, SipConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidValue("must be a table (see docs/sip.md)")
+    return SipConfig.from_dict(value, key="sip")
+
+
 def _retry(value: Any) -> RetryPolicy:
     """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
     if isinstance(value, RetryPolicy):
@@ -491,7 +501,15 @@ class Settings:
     NETWORK: NetworkConfig = setting(  # noqa: RUF009 - a field() carrying metadata
         NetworkConfig(),
         _network,
-        "The simulated network: [network] table of numbers and callee scripts (file only).",
+        "The network: [network] backend (simulated or sip) and the simulated network's numbers "
+        "and callee scripts (file only).",
+        env=False,
+    )
+    SIP: SipConfig = setting(  # noqa: RUF009 - a field() carrying metadata
+        SipConfig(),
+        _sip,
+        "The SIP backend ([network] backend = sip): [sip] trunk, digest username/password, "
+        "from_domain, local_host, sip_ports, rtp_ports; see docs/sip.md (file only).",
         env=False,
     )
     CALLBACK_RETRY: RetryPolicy = setting(  # noqa: RUF009 - a field() carrying metadata
@@ -864,7 +882,11 @@ def setting_docs() -> list[tuple[str, str, str, str]]:
         default = f.default
         if isinstance(default, tuple):
             shown = ",".join(default) if default else "(empty)"
-        elif default == "" or default is None or isinstance(default, NetworkConfig | RetryPolicy):
+        elif (
+            default == ""
+            or default is None
+            or isinstance(default, NetworkConfig | RetryPolicy | SipConfig)
+        ):
             shown = "(empty)"  # a table: its own defaults are in its docs (dialer.md)
         else:
             shown = str(default)

@@ -70,6 +70,7 @@ __all__ = [
     "ParseFailure",
     "PhoneError",
     "RateLimited",
+    "SipError",
     "StoreError",
     "TemplateError",
     "TokenError",
@@ -308,6 +309,12 @@ class RateLimited(VoiceappError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class SipError(VoiceappError):
+    """A SIP message that does not follow RFC 3261 (logged and dropped where it arrives)."""
+
+    default_code = "sip-malformed"
 
 
 class StoreError(VoiceappError):

@@ -595,7 +595,7 @@ def test_runs_on_the_real_clock() -> None:
 class BrokenNetwork(SimulatedNetwork):
     """A backend with a bug: saying anything blows up."""
 
-    def say(self, leg: Any, text: str, seconds: float) -> Any:
+    def say(self, leg: Any, text: str, seconds: float, **voice: Any) -> Any:
         raise RuntimeError("speech engine crashed")
 
 

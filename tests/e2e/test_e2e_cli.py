@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -287,6 +288,20 @@ def test_demo_runs_and_exits_0() -> None:
     assert "digits-sent    wwww101" in out and "result=connected" in out
     assert "gathered       digits '3'" in out and "gathered       digits '9'" in out
     assert "attempt 1: failed (HTTP 503)" in out and "attempt 2: delivered (HTTP 204)" in out
+    assert "demo: 3 calls ended as expected" in out
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+def test_demo_over_sip_with_sipp_callees() -> None:
+    result = run_cli("demo", "--network", "sip", "--port", "0", "--receiver-port", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count("sipp     +") == 4 and out.count(", as expected") == 3
+    assert (
+        "sip-invite" in out and "sip-answered" in out and 'callee-hangup  {"reason": "BYE"}' in out
+    )
+    assert "callee-pressed 3" in out and "callee-pressed 9" in out  # RFC 4733 from sipp
+    assert '"Your pin is ***."' in out and "8970" not in out
     assert "demo: 3 calls ended as expected" in out
 
 

@@ -21,6 +21,7 @@ does, then the calls, callback deliveries and document fetches of its own
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -88,6 +89,14 @@ def check_bridge(call: dict[str, Any]) -> list[str]:
     )
 
 
+def check_bridge_sip(call: dict[str, Any]) -> list[str]:
+    """Over SIP the IVR is a sipp callee: the bridge is up until it hangs up."""
+    dial = [d.get("DialCallStatus") for d in _rows(call, "dial-result")]
+    return _expect(call.get("status") == "completed", "the call did not complete") + _expect(
+        dial == ["completed"], f"the bridge did not complete (Dial: {dial})"
+    )
+
+
 def check_ivr(call: dict[str, Any]) -> list[str]:
     gathered = [d.get("digits") for d in _rows(call, "gathered")]
     said = [d.get("text") for d in _rows(call, "say", "a")]
@@ -99,7 +108,7 @@ def check_ivr(call: dict[str, Any]) -> list[str]:
     )
 
 
-def flows(callback: str) -> list[Flow]:
+def flows(callback: str, network: str = "simulated") -> list[Flow]:
     status = {"statusCallback": callback, "statusCallbackEvent": EVENTS}
     return [
         Flow(
@@ -123,7 +132,7 @@ def flows(callback: str) -> list[Flow]:
                 "variables": {"number": IVR, "send_digits": "wwww101"},
                 **status,
             },
-            check_bridge,
+            check_bridge_sip if network == "sip" else check_bridge,
         ),
         Flow(
             f"IVR walk: a caller dials our line {IVR_LINE} (inbound), presses 3, then 9",
@@ -199,7 +208,11 @@ def default_config() -> str:
 
 @contextmanager
 def running(
-    config: str, port: int, receiver_port: int, echo: Callable[[str], None]
+    config: str,
+    port: int,
+    receiver_port: int,
+    echo: Callable[[str], None],
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, str, str]]:
     """Server + embedded dialer + receiver; yields (base URL, API key, callback URL)."""
     from werkzeug.serving import make_server
@@ -232,6 +245,7 @@ def running(
                 "DIALER": "embedded",
                 "DEBUG": True,  # the example file's keys are published: local work only
                 "LOG_LEVEL": "warning",  # the timelines say what happens
+                **(extra or {}),  # --network sip: the backend, its routes to the sipp callees
             },
             config_file=config,
         )
@@ -292,21 +306,39 @@ def running(
     help="Seconds each call may take.",
 )
 @click.option(
+    "--network",
+    type=click.Choice(["simulated", "sip"]),
+    default="simulated",
+    show_default=True,
+    help="simulated: the config's [network]; sip: real SIP and RTP to sipp callees it starts.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
     help="Print a summary (calls, metrics) as JSON instead of the timelines; errors too.",
 )
-def demo(config: str, port: int, receiver_port: int, timeout: float, as_json: bool) -> None:
-    """Run the PIN, click-to-call and IVR flows on the simulated network."""
+def demo(
+    config: str, port: int, receiver_port: int, timeout: float, network: str, as_json: bool
+) -> None:
+    """Run the PIN, click-to-call and IVR flows on the simulated network (or over SIP)."""
     started = time.monotonic()
     problems: list[str] = []
     say: Callable[..., None] = _silent if as_json else click.echo
     bold: Callable[..., None] = _silent if as_json else click.secho
     summary: list[dict[str, Any]] = []
     try:
-        with running(config, port, receiver_port, say) as (base, key, callback):
-            todo = flows(callback)
+        with contextlib.ExitStack() as stack:
+            extra = None
+            if network == "sip":
+                from voiceapp.cli.sipp import demo_network
+
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sipp-")))
+                extra = stack.enter_context(demo_network(folder, say))
+            base, key, callback = stack.enter_context(
+                running(config, port, receiver_port, say, extra)
+            )
+            todo = flows(callback, network)
             for flow in todo:  # all three ring at once; the timelines print one by one
                 flow.sid = place(base, key, flow.fields, path=flow.path)
             for number, flow in enumerate(todo, 1):

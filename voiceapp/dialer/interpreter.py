@@ -363,6 +363,7 @@ class _Call:
             answered_by=answered_by(run.leg, self.spec.machine_detection or "")
             if self._detects(run)
             else None,
+            sip_code=run.leg.sip_code,
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -797,9 +798,14 @@ class _Call:
         for _ in range(loop or 1000):
             if interrupt is not None and interrupt.done():
                 return _INTERRUPTED
-            out = await self._wait(
-                self.env.network.say(ctx.run.leg, text, seconds), ctx.watch, interrupt=interrupt
+            spoken = self.env.network.say(
+                ctx.run.leg,
+                text,
+                seconds,
+                voice=node.get("voice") if node is not None else None,
+                language=node.get("language") if node is not None else None,
             )
+            out = await self._wait(spoken, ctx.watch, interrupt=interrupt)
             if isinstance(out, _Interrupted):
                 return out
         return None

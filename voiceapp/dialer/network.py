@@ -84,6 +84,8 @@ class Leg:
     bridged_to: Leg | None = None
     #: an inbound call's leg: the far end is the caller (``from_``), already on the line
     inbound: bool = False
+    #: the SIP final response the leg ended with, when a SIP network carried it
+    sip_code: int | None = None
 
     def said(self) -> list[str]:
         """The texts of every Say the far end heard, in order."""
@@ -116,8 +118,16 @@ class NetworkBackend(ABC):
         """Play a DTMF timeline to the far end; done when its last event ends."""
 
     @abstractmethod
-    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
-        """Speak ``text`` to the far end for ``seconds``."""
+    def say(
+        self,
+        leg: Leg,
+        text: str,
+        seconds: float,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+    ) -> asyncio.Future[None]:
+        """Speak ``text`` to the far end for ``seconds`` (``<Say voice language>``)."""
 
     @abstractmethod
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
@@ -133,6 +143,10 @@ class NetworkBackend(ABC):
 
     @abstractmethod
     def unbridge(self, a: Leg, b: Leg) -> None: ...
+
+    def close(self) -> None:
+        """Release what the backend holds (sockets); the dialer calls it when it stops."""
+        return None
 
 
 # -- the simulated network ------------------------------------------------------------------
@@ -185,7 +199,15 @@ class SimulatedNetwork(NetworkBackend):
     def send_digits(self, leg: Leg, timeline: Timeline) -> asyncio.Future[None]:
         return self.clock.spawn(self._send(leg, timeline), f"digits {leg.sid}")
 
-    def say(self, leg: Leg, text: str, seconds: float) -> asyncio.Future[None]:
+    def say(
+        self,
+        leg: Leg,
+        text: str,
+        seconds: float,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+    ) -> asyncio.Future[None]:
         self._hear(leg, "say", text)
         return self.clock.timeout(seconds)
 

@@ -59,6 +59,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from voiceapp.calls.records import DEFAULT_RING_TIMEOUT, AttemptRecord, CallRecord
@@ -252,9 +253,6 @@ class Dialer:
             clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
         self.clock: Clock = clock
         self.virtual = clock.virtual
-        if network is None:
-            network = SimulatedNetwork(clock, settings.NETWORK)
-        self.network = network
         self.worker_id = worker_id or default_worker_id()
         self.lease = settings.DIALER_LEASE
         self.concurrency = settings.DIALER_CONCURRENCY
@@ -274,6 +272,9 @@ class Dialer:
             pool_maxsize=64,
             twilio_token=settings.twilio_signing_token,
         )
+        if network is None:
+            network = self._network(settings, clock)
+        self.network = network
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
         )
@@ -409,7 +410,11 @@ class Dialer:
 
     def _serve(self) -> None:
         """The background thread: the loop runs :meth:`_work` until :meth:`stop`."""
-        self.clock.run_until(self._work(None, until_idle=False))
+        try:
+            self.clock.run_until(self._work(None, until_idle=False))
+        finally:
+            self.network.close()
+            self.clock.sleep(0.01)  # the backend's sockets close on the loop
 
     async def _work(self, budget: int | None, *, until_idle: bool) -> None:
         """Rounds of queue work (:meth:`_housekeeping`) until stopped, or, ``until_idle``,
@@ -562,6 +567,21 @@ class Dialer:
         """Settle the calls of dead workers and resume the callbacks nobody delivers
         (:meth:`Recovery.recover`)."""
         return self.recovery.recover()
+
+    def _network(self, settings: Settings, clock: Clock) -> NetworkBackend:
+        """The backend ``[network] backend`` names: the simulated network or SIP."""
+        if settings.NETWORK.backend == "sip":
+            from voiceapp.dialer.sip_backend import SipNetwork  # binds sockets: only if chosen
+
+            http = self.http
+            return SipNetwork(
+                clock,
+                settings.SIP,
+                guard=self.guard,
+                fetch_audio=lambda url: http.fetch("GET", url, ()),
+                media_folder=Path(settings.INSTANCE or "instance") / "media",
+            )
+        return SimulatedNetwork(clock, settings.NETWORK)
 
     @staticmethod
     def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:

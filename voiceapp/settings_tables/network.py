@@ -21,6 +21,9 @@ from voiceapp.settings_tables.key import Key
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
 AnsweredBy = Literal["human", "machine"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
+#: The networks a dialer can run on (``[network] backend``): the one table of the choice.
+Backend = Literal["simulated", "sip"]
+BACKENDS: Final[tuple[Backend, ...]] = ("simulated", "sip")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ _CALLEE_KEYS = frozenset(
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
-_NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
+_NETWORK_KEYS = frozenset({"backend", "ring_seconds", "default", "numbers"})
 #: A number the simulated network answers on.  The deployment defines these numbers, so they
 #: are dialed as written even where phonenumbers' metadata knows no such range (test numbers
 #: such as the seed examples' +0987654321).
@@ -145,6 +148,8 @@ class NetworkConfig:
     ring_seconds: float = 2.0
     default: Callee = field(default_factory=Callee)
     numbers: Mapping[str, Callee] = field(default_factory=dict)
+    #: which network carries the calls; the simulated callees above apply to "simulated"
+    backend: Backend = "simulated"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, key: str = "network") -> NetworkConfig:
@@ -157,7 +162,13 @@ class NetworkConfig:
             if _SIMULATED_NUMBER.fullmatch(number) is None:
                 raise at.fail("must be '+' and 2 to 15 digits (the form a number is dialed in)")
             numbers[number] = _callee(value, at)
+        backend = table.get("backend", "simulated")
+        if backend not in BACKENDS:
+            raise (where / "backend").fail(
+                f"must be one of {', '.join(BACKENDS)}, got {str(backend)[:40]!r}"
+            )
         return cls(
+            backend=backend,
             ring_seconds=(where / "ring_seconds").check(
                 checks.positive_seconds, table.get("ring_seconds", 2.0)
             ),
