@@ -1235,10 +1235,11 @@ class _Call:
             self._hold(ctx, node.get("waitUrl"), node.get("waitUrlMethod"), url, wait_params),
             f"queue {run.sid}",
         )
-        result = ERROR
+        result, dequeue = ERROR, None
         try:
-            out = await self._wait(first(member.dequeued, hold), ctx.watch)
-            dequeue: Dequeue = out[1]
+            index, dequeue = await self._wait(first(member.dequeued, hold), ctx.watch)
+            if index == 0:
+                result = BRIDGED
         except _LeaveQueue:
             result = LEAVE
         except _AppError:
@@ -1250,7 +1251,7 @@ class _Call:
             hold.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await hold
-        if result in (LEAVE, ERROR):
+        if dequeue is None or result != BRIDGED:
             self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
             return self._queue_action(node, url, result, queue, waited)
         self.trace.add(label, "dequeued", queue=queue.name, result=BRIDGED, by=dequeue.agent_sid)
