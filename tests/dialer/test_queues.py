@@ -110,7 +110,10 @@ def test_leave_and_queue_full(lab: Lab) -> None:
         "<Response><Gather numDigits='1' action='/leave' timeout='30'>"
         "<Say>press 0 to leave</Say></Gather></Response>"
     )
-    small = "<Response><Enqueue waitUrl='/wait' maxQueueSize='2' action='/queued'>small</Enqueue></Response>"
+    small = (
+        "<Response><Enqueue waitUrl='/wait' maxQueueSize='2' action='/queued'>small</Enqueue>"
+        "</Response>"
+    )
     site(lab, small=small, wait=leaving, leave="<Response><Leave/></Response>")
     env = lab.env()
     calls = [place(env, n, APP + "/small") for n in CALLERS[:3]]
@@ -129,7 +132,8 @@ def test_dial_queue_waits_for_a_caller_or_times_out(lab: Lab) -> None:
     site(lab)
     lab.site.add(
         "/agent",
-        "<Response><Dial timeout='40' action='/agent-done'><Queue>support</Queue></Dial></Response>",
+        "<Response><Dial timeout='40' action='/agent-done'><Queue>support</Queue></Dial>"
+        "</Response>",
     )
     env = lab.env()
     assert env.queues is not None
