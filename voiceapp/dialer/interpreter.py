@@ -1298,10 +1298,12 @@ class _Call:
             status = "no-answer"
             taking = queue.take()
             while True:
-                out = await self._wait(taking, ctx.watch, timeout=timeout)
-                if out is _TIMED_OUT:
-                    if not taking.done():
+                try:
+                    out = await self._wait(taking, ctx.watch, timeout=timeout)
+                finally:
+                    if not taking.done():  # timed out, or the agent hung up: stop waiting
                         taking.cancel()
+                if out is _TIMED_OUT:
                     break
                 member = out
                 dequeue = Dequeue(
