@@ -14,6 +14,7 @@ from voiceapp.dialer.interpreter import (
     OutboundCall,
     place_call,
 )
+from voiceapp.dialer.network import SimulatedNetwork
 
 HOST = "+15550100001"
 GUEST = "+15550100002"
@@ -178,3 +179,24 @@ def test_a_new_conference_of_the_same_name_after_the_end(lab: Lab) -> None:
     run(lab, first_call, second_call)
     sids = [c.trace.of("conference-join")[0].detail["sid"] for c in (first_call, second_call)]
     assert sids[0] != sids[1]
+
+
+def test_what_a_participant_says_is_heard_by_the_others(lab: Lab) -> None:
+    numbers = lab.network_config["numbers"]
+    for n in (HOST, GUEST, THIRD):
+        numbers[n] = {"rings": 0, "hangup_after": 30}
+    url = lab.site.add("/talk", conference(statusCallback="/cb", statusCallbackEvent="speaker"))
+    lab.site.add("/cb", "<Response/>")
+    env = lab.env()
+    calls = [place(lab, env, n, url) for n in (HOST, GUEST, THIRD)]
+    lab.clock.run_until(lab.clock.timeout(10.0))
+    assert isinstance(env.network, SimulatedNetwork)
+    env.network.speak(calls[1].a.leg, "I have an update")
+    run(lab, *calls)
+    assert "I have an update" in calls[0].a.leg.said()
+    assert "I have an update" in calls[2].a.leg.said()
+    assert "I have an update" not in calls[1].a.leg.said()
+    assert conference_events(lab) == [
+        ("participant-speech-start", calls[1].sid),
+        ("participant-speech-stop", calls[1].sid),
+    ]

@@ -171,3 +171,22 @@ def test_wait_fetches_do_not_hit_the_document_limit(lab: Lab) -> None:
     call = lab.call(APP + "/enqueue", to=CALLERS[0])
     assert len(requests_to(lab, "/wait")) > 100
     assert not [e for e in call.trace.of("fetch-error") if e.detail["code"] == "loop-guard"]
+
+
+def test_an_agent_hanging_up_while_waiting_takes_nobody(lab: Lab) -> None:
+    numbers = lab.network_config["numbers"]
+    numbers[AGENT] = {"rings": 0, "hangup_after": 5}  # gives up before any caller comes
+    numbers[CALLERS[0]] = {"rings": 5, "hangup_after": 20}
+    site(lab)
+    env = lab.env()
+    assert env.queues is not None
+    queue = env.queues.open("support")
+    agent = place(env, AGENT, APP + "/agent")
+    caller = place(env, CALLERS[0], APP + "/enqueue")
+    lab.clock.run_until(lab.clock.timeout(15.0))
+    assert queue.size == 1 and not queue.waiting  # the caller waits; no agent holds it
+    assert not queue.members[0].dequeued.done()
+    run(lab, agent, caller)
+    assert caller.status == "completed" and not agent.trace.of("bridge")
+    assert queue.size == 0  # the caller hung up: out of the queue
+    assert requests_to(lab, "/whisper") == []

@@ -1236,8 +1236,9 @@ class _Call:
             f"queue {run.sid}",
         )
         result, dequeue = ERROR, None
+        waiter = first(member.dequeued, hold)
         try:
-            index, dequeue = await self._wait(first(member.dequeued, hold), ctx.watch)
+            index, dequeue = await self._wait(waiter, ctx.watch)
             if index == 0:
                 result = BRIDGED
         except _LeaveQueue:
@@ -1248,9 +1249,7 @@ class _Call:
             self.queued = False
             waited = queue.waited(member)
             queue.remove(member)
-            hold.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await hold
+            await _stop(hold, waiter)
         if dequeue is None or result != BRIDGED:
             self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
             return self._queue_action(node, url, result, queue, waited)
@@ -1444,12 +1443,11 @@ class _Call:
                     f"conference {a.sid}",
                 )
                 assert room.started is not None
+                waiter = first(room.started, who.removed, hold)
                 try:
-                    await self._wait(first(room.started, who.removed, hold), ctx.watch)
+                    await self._wait(waiter, ctx.watch)
                 finally:
-                    hold.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await hold
+                    await _stop(hold, waiter)
             if room.running:
                 self.trace.add(label, "conference-start", conference=room.name, sid=room.sid)
             if node.get("hangupOnStar"):
@@ -1527,6 +1525,21 @@ class _Call:
                 )
 
         return emit
+
+
+async def _stop(task: asyncio.Task[None], waiter: asyncio.Future[Any]) -> None:
+    """Cancel a wait document's task and let it finish; what it or ``waiter`` (a
+    :func:`first` over it) raised is over with it (the caller already knows why)."""
+    waiter.add_done_callback(_retrieved)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    """Mark what ``fut`` raised as seen (the leg's end was reported by another future)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def place_call(env: Environment, spec: OutboundCall) -> CallHandle:
