@@ -52,5 +52,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 
 def test_the_surface_stays_small() -> None:
+    # 336 names in 54 lists before issue 11; since then the testing kit, voiceapp.flask
+    # and the SIP/media errors joined the surface
     names = {f"{m}.{n}" for m in PUBLIC for n in importlib.import_module(m).__all__}
-    assert len(names) < 150, len(names)
+    assert len(names) < 175, len(names)

@@ -716,6 +716,8 @@ RULES = (
     "/v1/health",
     "/v1/calls",
     "/v1/calls/<sid>",
+    "/v1/queues",
+    "/v1/queues/<name>",
     "/v1/calls/<sid>/cancel",
     "/v1/calls/inbound",
     "/v1/ready",
@@ -925,6 +927,16 @@ def routes(
             800,
             lambda: requests_for(
                 ["POST"], sids.map(lambda s: f"/v1/calls/{s}/cancel"), core, NO_BODY
+            ),
+        ),
+        "/v1/queues": (200, lambda: requests_for(["GET"], st.just("/v1/queues"), core, NO_BODY)),
+        "/v1/queues/<name>": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                (st.just("support") | SEGMENT.filter(bool)).map(lambda n: "/v1/queues/" + n),
+                core,
+                NO_BODY,
             ),
         ),
         "/v1/health": (300, lambda: requests_for(["GET"], st.just("/v1/health"), core, NO_BODY)),

@@ -45,15 +45,23 @@ from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
+from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
 from voiceapp.dialer.network import Leg, NetworkBackend
+from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
 from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
+    ConferenceEvent,
     Direction,
     Party,
     callback_params,
+    conference_params,
+    dial_queue_params,
     document_params,
     error_code,
     gather_params,
+    queue_action_params,
+    queue_wait_params,
+    queue_whisper_params,
 )
 from voiceapp.document import Node, Response, parse
 from voiceapp.document.model import break_ms, heard_text
@@ -88,7 +96,20 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
     "Redirect": frozenset({"method"}),
     "Hangup": frozenset(),
     "Reject": frozenset({"reason"}),
+    "Enqueue": frozenset({"action", "method", "waitUrl", "waitUrlMethod", "maxQueueSize"}),
+    "Leave": frozenset(),
+    "Conference": frozenset(
+        {"muted", "beep", "startConferenceOnEnter", "endConferenceOnExit", "waitUrl"}
+        | {"waitMethod", "maxParticipants", "statusCallback", "statusCallbackEvent"}
+        | {"statusCallbackMethod"}
+    ),
+    "Queue": frozenset({"url", "method"}),
 }
+#: What a caller waiting in a queue or a conference hears without a ``waitUrl``
+#: (Twilio's classical playlist; the simulator plays it, never downloads it).
+HOLD_MUSIC: Final = "https://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
+#: The shortest round of a wait document: one that takes no time is not refetched at once.
+WAIT_ROUND_MIN: Final = 1.0
 
 
 #: The code of the error that ends a call fetching more than ``max_documents`` documents.
@@ -159,6 +180,15 @@ class Environment:
     destinations: DestinationPolicy | None = None
     fetch_in_thread: bool = False  # real HTTP on the real clock: do not block the loop
     on_transition: Callable[[LegRun, Transition], None] | None = None
+    #: the dialer's conference rooms and call queues, by name (made from the clock)
+    rooms: Rooms | None = None
+    queues: Queues | None = None
+
+    def __post_init__(self) -> None:
+        if self.rooms is None:
+            self.rooms = Rooms(self.clock, self.new_sid)
+        if self.queues is None:
+            self.queues = Queues(self.clock, self.new_sid)
 
 
 # -- legs as the dialer sees them -----------------------------------------------------------
@@ -266,6 +296,10 @@ class _HangupVerb(Exception):
     """A <Hangup> or <Reject> ended the document."""
 
 
+class _LeaveQueue(Exception):
+    """A <Leave> in a wait document: the caller leaves its queue."""
+
+
 class _LegGone(Exception):
     def __init__(self, run: LegRun) -> None:
         super().__init__(run.sid)
@@ -336,6 +370,7 @@ class _Call:
         self.driving = False  # the a-leg's documents run (after senddigits)
         self.document_task: asyncio.Task[None] | None = None
         self.next_program: _Goto | _Inline | None = None  # a change waiting to run
+        self.queued = False  # a wait document of <Enqueue> runs (<Leave> leaves)
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
@@ -760,6 +795,14 @@ class _Call:
             return _INTERRUPTED if out is _INTERRUPTED else None
         if tag == "Gather":
             return await self._gather(ctx, node, url)
+        if tag == "Enqueue":
+            return await self._enqueue(ctx, node, url)
+        if tag == "Leave":
+            if not self.queued:
+                self._unsupported(ctx, node, "<Leave> outside a queue's wait document")
+                return None
+            self.trace.add(ctx.run.leg.label, "leave")
+            raise _LeaveQueue
         if tag == "Dial":
             return await self._dial(ctx, node, url)
         if tag == "Record":
@@ -954,6 +997,12 @@ class _Call:
         if ctx.whisper:
             self._unsupported(ctx, node, "<Dial> is not allowed in a whisper document")
             return None
+        room = next((c for c in node.elements if c.tag in ("Conference", "Queue")), None)
+        if room is not None:
+            self._check_attrs(ctx, room)
+            if room.tag == "Conference":
+                return await self._dial_conference(ctx, node, room, url)
+            return await self._dial_queue(ctx, node, room, url)
         targets: list[tuple[str, Node | None]] = []
         if node.value is not None:
             targets.append((node.value, None))
@@ -1131,6 +1180,372 @@ class _Call:
                 self._end(b)
         self._end(b)
         return "completed", b.duration
+
+    # waiting in a queue or a conference ---------------------------------------------------
+    async def _hold(
+        self,
+        ctx: _Ctx,
+        wait_url: str | None,
+        method: str,
+        url: str | None,
+        params: Callable[[], tuple[tuple[str, str], ...]],
+    ) -> None:
+        """What a waiting caller hears, forever (the caller of it cancels): the hold
+        music without ``waitUrl``, silence for ``waitUrl=""``, else the wait document,
+        fetched again each time it ends (its fetches do not count to ``max_documents``)."""
+        label = ctx.run.leg.label
+        if wait_url is None:
+            self.trace.add(label, "play", url=HOLD_MUSIC, seconds=self.env.play_seconds, loop=0)
+            while True:
+                await self._wait(
+                    self.env.network.play(ctx.run.leg, HOLD_MUSIC, self.env.play_seconds),
+                    ctx.watch,
+                )
+        if not wait_url:
+            await self._wait(self.clock.future(), ctx.watch)
+        target = urljoin(url or "", wait_url)
+        while True:
+            start, documents = self.clock.now(), self.documents
+            await self._run_url(ctx, _Goto(method, target, params()))
+            self.documents = documents
+            rest = WAIT_ROUND_MIN - (self.clock.now() - start)
+            if rest > 0:
+                await self._wait(self.clock.future(), ctx.watch, timeout=rest)
+
+    # Enqueue ------------------------------------------------------------------------------
+    async def _enqueue(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:
+        run = ctx.run
+        label = run.leg.label
+        assert self.env.queues is not None
+        queue = self.env.queues.open(node.value or "", node.get("maxQueueSize"))
+        member = queue.add(run.sid, run.leg)
+        if member is None:
+            self.trace.add(label, "queue-full", queue=queue.name, size=queue.size)
+            return self._queue_action(node, url, QUEUE_FULL, queue, 0)
+        self.trace.add(label, "enqueue", queue=queue.name, sid=queue.sid, position=queue.size)
+
+        def wait_params() -> tuple[tuple[str, str], ...]:
+            return tuple(
+                queue_wait_params(
+                    queue_sid=queue.sid,
+                    position=queue.position(member),
+                    waited=queue.waited(member),
+                    average=queue.average_wait(),
+                    size=queue.size,
+                    max_size=queue.max_size,
+                )
+            )
+
+        self.queued = True
+        hold = self.clock.spawn(
+            self._hold(ctx, node.get("waitUrl"), node.get("waitUrlMethod"), url, wait_params),
+            f"queue {run.sid}",
+        )
+        result, dequeue = ERROR, None
+        waiter = first(member.dequeued, hold)
+        try:
+            index, dequeue = await self._wait(waiter, ctx.watch)
+            if index == 0:
+                result = BRIDGED
+        except _LeaveQueue:
+            result = LEAVE
+        except _AppError:
+            result = ERROR
+        finally:
+            self.queued = False
+            waited = queue.waited(member)
+            queue.remove(member)
+            await _stop(hold, waiter)
+        if dequeue is None or result != BRIDGED:
+            self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
+            return self._queue_action(node, url, result, queue, waited)
+        self.trace.add(label, "dequeued", queue=queue.name, result=BRIDGED, by=dequeue.agent_sid)
+        try:
+            if dequeue.url:
+                whisper = _Goto(
+                    dequeue.method,
+                    dequeue.url,
+                    tuple(
+                        queue_whisper_params(
+                            queue_sid=queue.sid, waited=waited, dequeuing_sid=dequeue.agent_sid
+                        )
+                    ),
+                )
+                await self._run_url(_Ctx(run, ctx.watch, whisper=True), whisper)
+            settle(dequeue.ready, True)
+            await self._wait(dequeue.over, ctx.watch)
+        finally:
+            settle(dequeue.ready, False)
+        return self._queue_action(node, url, BRIDGED, queue, waited)
+
+    def _queue_action(
+        self, node: Node, url: str | None, result: str, queue: CallQueue, waited: int
+    ) -> _Goto | None:
+        action = node.get("action")
+        if action is None:
+            return None
+        params = queue_action_params(result=result, queue_sid=queue.sid, waited=waited)
+        return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+
+    # Dial Queue ---------------------------------------------------------------------------
+    async def _dial_queue(self, ctx: _Ctx, node: Node, noun: Node, url: str | None) -> _Goto | None:
+        a = ctx.run
+        label = a.leg.label
+        assert self.env.queues is not None
+        name = noun.value or ""
+        queue = self.env.queues.get(name)
+        timeout = node.get("timeout")
+        self.trace.add(label, "dial-queue", queue=name, timeout=timeout)
+        status, member_sid, waited, duration = "failed", None, 0, 0
+        if queue is None:
+            self.trace.add(label, "dial-error", queue=name, reason="no such queue")
+        else:
+            status = "no-answer"
+            taking = queue.take()
+            while True:
+                try:
+                    out = await self._wait(taking, ctx.watch, timeout=timeout)
+                finally:
+                    if not taking.done():  # timed out, or the agent hung up: stop waiting
+                        taking.cancel()
+                if out is _TIMED_OUT:
+                    break
+                member = out
+                dequeue = Dequeue(
+                    a.sid,
+                    a.leg,
+                    None if not noun.get("url") else urljoin(url or "", noun.get("url")),
+                    noun.get("method"),
+                    self.clock.future(),
+                    self.clock.future(),
+                )
+                waited = queue.waited(member)
+                if queue.dequeue(member, dequeue):
+                    member_sid = member.call_sid
+                    status, duration = await self._bridge_member(ctx, node, member.leg, dequeue)
+                    break
+                taking = queue.take()  # taken by another agent meanwhile: the next one
+        self.trace.add(
+            label,
+            "dial-result",
+            DialCallStatus=status,
+            DialCallSid=member_sid,
+            DialCallDuration=duration,
+        )
+        action = node.get("action")
+        if action is None:
+            return None
+        params = [("DialCallStatus", status), ("DialCallDuration", str(duration))]
+        if member_sid is not None:
+            params.append(("DialCallSid", member_sid))
+        params += dial_queue_params(
+            queue_sid=None if queue is None else queue.sid, member_sid=member_sid, waited=waited
+        )
+        return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+
+    async def _bridge_member(
+        self, ctx: _Ctx, node: Node, leg: Leg, dequeue: Dequeue
+    ) -> tuple[str, int]:
+        """Bridge the a-leg to a dequeued caller once its whisper is over."""
+        a = ctx.run
+        label = a.leg.label
+        try:
+            ready = await self._wait(dequeue.ready, ctx.watch)
+            if not ready or leg.ended:
+                return "failed", 0
+            self.env.network.bridge(a.leg, leg)
+            started = self.clock.now()
+            self.trace.add(label, "bridge", a=a.sid, b=leg.sid)
+            star: asyncio.Future[None] = self.clock.future()
+            if node.get("hangupOnStar"):
+
+                def on_digit(digit: str) -> None:
+                    self.trace.add(label, "digit-heard", digit=digit)
+                    if digit == "*":
+                        settle(star, None)
+
+                a.leg.on_digit = on_digit
+            gone = self.clock.future()
+            ended = self.clock.spawn(self._until_ended(leg), f"bridge {a.sid}")
+            ended.add_done_callback(lambda _: settle(gone, None))
+            out = await self._wait(first(gone, star), ctx.watch, timeout=node.get("timeLimit"))
+            ended.cancel()
+            if out is _TIMED_OUT:
+                self.trace.add(label, "time-limit", seconds=node.get("timeLimit"))
+            return "completed", round(self.clock.now() - started)
+        finally:
+            if a.leg.bridged_to is leg:
+                self.env.network.unbridge(a.leg, leg)
+                self.trace.add(label, "unbridge", b=leg.sid)
+            a.leg.on_digit = self._ignore_digits(label)
+            settle(dequeue.over, None)
+
+    async def _until_ended(self, leg: Leg) -> None:
+        """Done when ``leg`` (another call's) has ended: polled on the clock."""
+        while not leg.ended:
+            await asyncio.sleep(0.5)
+
+    # Dial Conference ----------------------------------------------------------------------
+    async def _dial_conference(
+        self, ctx: _Ctx, node: Node, noun: Node, url: str | None
+    ) -> _Goto | None:
+        a = ctx.run
+        label = a.leg.label
+        assert self.env.rooms is not None
+        name = noun.value or ""
+        room = self.env.rooms.open(name)
+        room.max_participants = noun.get("maxParticipants")
+        status, duration = "completed", 0
+        if room.full:
+            self.trace.add(label, "conference-full", conference=name, sid=room.sid)
+            status = "failed"
+        else:
+            if room.emit is None and noun.get("statusCallback") is not None:
+                room.emit = self._conference_emitter(noun, url)
+            participant = Participant(
+                a.sid,
+                a.leg,
+                muted=noun.get("muted"),
+                start_on_enter=noun.get("startConferenceOnEnter"),
+                end_on_exit=noun.get("endConferenceOnExit"),
+                beep=noun.get("beep"),
+            )
+            duration = await self._in_conference(ctx, node, noun, url, room, participant)
+        self.trace.add(label, "dial-result", DialCallStatus=status, DialCallDuration=duration)
+        action = node.get("action")
+        if action is None:
+            return None
+        params = [("DialCallStatus", status), ("DialCallDuration", str(duration))]
+        return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+
+    async def _in_conference(
+        self, ctx: _Ctx, node: Node, noun: Node, url: str | None, room: Room, who: Participant
+    ) -> int:
+        """Join ``room``, wait for it to start (the wait document), stay until it ends,
+        the leg hangs up, ``*`` (``hangupOnStar``) or ``timeLimit``; seconds in it."""
+        a = ctx.run
+        label = a.leg.label
+        assert self.env.rooms is not None
+        joined = self.clock.now()
+        self.trace.add(
+            label,
+            "conference-join",
+            conference=room.name,
+            sid=room.sid,
+            muted=who.muted,
+            startConferenceOnEnter=who.start_on_enter,
+            endConferenceOnExit=who.end_on_exit,
+        )
+        room.join(who)
+        if who.beep in ("true", "onEnter"):
+            self._beep(room, who)
+        assert who.removed is not None
+        star: asyncio.Future[None] = self.clock.future()
+        try:
+            if not room.running and not room.ended:
+                self.trace.add(label, "conference-wait", conference=room.name)
+                hold = self.clock.spawn(
+                    self._hold(ctx, noun.get("waitUrl"), noun.get("waitMethod"), url, tuple),
+                    f"conference {a.sid}",
+                )
+                assert room.started is not None
+                waiter = first(room.started, who.removed, hold)
+                try:
+                    await self._wait(waiter, ctx.watch)
+                finally:
+                    await _stop(hold, waiter)
+            if room.running:
+                self.trace.add(label, "conference-start", conference=room.name, sid=room.sid)
+            if node.get("hangupOnStar"):
+
+                def on_digit(digit: str) -> None:
+                    self.trace.add(label, "digit-heard", digit=digit)
+                    if digit == "*":
+                        settle(star, None)
+
+                a.leg.on_digit = on_digit
+            out = await self._wait(
+                first(who.removed, star), ctx.watch, timeout=node.get("timeLimit")
+            )
+            if out is _TIMED_OUT:
+                self.trace.add(label, "time-limit", seconds=node.get("timeLimit"))
+        finally:
+            a.leg.on_digit = self._ignore_digits(label)
+            reason = who.removed.result() if who.removed.done() else "left"
+            room.leave(who)
+            self.trace.add(label, "conference-leave", conference=room.name, reason=reason)
+            if who.beep in ("true", "onExit") and not room.ended:
+                self._beep(room, who)
+            self.env.rooms.close(room)
+        return round(self.clock.now() - joined)
+
+    def _beep(self, room: Room, who: Participant) -> None:
+        for other in room.participants:
+            if other is not who:
+                self.env.network.play(other.leg, "beep", 0.0)
+
+    def _conference_emitter(
+        self, noun: Node, url: str | None
+    ) -> Callable[[Room, str, Participant | None, dict[str, str]], None]:
+        """The room's events as this participant's ``statusCallback`` asks for them."""
+        words = noun.get("statusCallbackEvent") or ["start", "end"]
+        wanted = {name for word in words for name in EVENT_NAMES.get(word, ())}
+        subscription = Subscription(
+            url=urljoin(url or "", noun.get("statusCallback")),
+            method=noun.get("statusCallbackMethod"),
+        )
+        owner = self.sid
+        account = self.spec.account_sid
+        sent = [0]  # SequenceNumber: the events this subscription was sent, in order
+        deliverer = self.env.deliverer
+
+        def emit(room: Room, event: str, who: Participant | None, extra: dict[str, str]) -> None:
+            if event not in wanted:
+                return
+            params = conference_params(
+                ConferenceEvent(
+                    conference_sid=room.sid,
+                    friendly_name=room.name,
+                    event=event,
+                    sequence=sent[0],
+                    timestamp=self.clock.wall(),
+                    account_sid=account,
+                    call_sid=None if who is None else who.call_sid,
+                    muted=False if who is None else who.muted,
+                    hold=False if who is None else who.hold,
+                    start_on_enter=True if who is None else who.start_on_enter,
+                    end_on_exit=False if who is None else who.end_on_exit,
+                    extra=tuple(extra.items()),
+                )
+            )
+            sequence = sent[0]
+            sent[0] += 1
+            key = owner if who is None else who.call_sid
+            self.trace.add("a", "conference-callback", event=event, url=subscription.url)
+            if deliverer is not None:
+                deliverer.submit(
+                    event_id=f"{room.sid}:{sequence}:{event}",
+                    key=key,
+                    subscription=subscription,
+                    params=params,
+                )
+
+        return emit
+
+
+async def _stop(task: asyncio.Task[None], waiter: asyncio.Future[Any]) -> None:
+    """Cancel a wait document's task and let it finish; what it or ``waiter`` (a
+    :func:`first` over it) raised is over with it (the caller already knows why)."""
+    waiter.add_done_callback(_retrieved)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    """Mark what ``fut`` raised as seen (the leg's end was reported by another future)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def place_call(env: Environment, spec: OutboundCall) -> CallHandle:

@@ -39,7 +39,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
@@ -61,6 +61,18 @@ class Heard:
 
 def _ignore_event(event: Event) -> None:
     return None
+
+
+class Mixer(Protocol):
+    """A conference room as the network sees it (:mod:`voiceapp.dialer.conference`)."""
+
+    def listeners(self, leg: Leg) -> list[Leg]:
+        """The legs that hear what ``leg``'s far end presses or says."""
+        ...
+
+    def spoke(self, leg: Leg) -> None:
+        """``leg``'s far end said something (speaker events)."""
+        ...
 
 
 @dataclass(eq=False)
@@ -86,6 +98,8 @@ class Leg:
     inbound: bool = False
     #: the SIP final response the leg ended with, when a SIP network carried it
     sip_code: int | None = None
+    #: the conference room the leg is in: what its far end does reaches the others
+    room: Mixer | None = None
 
     def said(self) -> list[str]:
         """The texts of every Say the far end heard, in order."""
@@ -247,6 +261,7 @@ class SimulatedNetwork(NetworkBackend):
         leg.note("callee-said", text=text)
         if leg.ended:
             return
+        self._carry(leg, "say", text)
         if leg.on_speech is None:
             leg.note("speech-ignored", text=text)
             return
@@ -333,6 +348,7 @@ class SimulatedNetwork(NetworkBackend):
                     leg.on_digit(event.digit)
                 if leg.bridged_to is not None:
                     self._hear(leg.bridged_to, "digit", event.digit)
+                self._carry(leg, "digit", event.digit)
         except asyncio.CancelledError:
             return
 
@@ -364,6 +380,15 @@ class SimulatedNetwork(NetworkBackend):
                     return
                 self._hear(leg, "digit", event.digit)
         await asyncio.sleep(start + timeline.duration_ms / 1000 - self.clock.now())
+
+    def _carry(self, leg: Leg, kind: Literal["say", "digit"], value: str) -> None:
+        """What ``leg``'s far end did reaches the other legs of its conference room."""
+        if leg.room is None:
+            return
+        for other in leg.room.listeners(leg):
+            self._hear(other, kind, value)
+        if kind == "say":
+            leg.room.spoke(leg)
 
     def _hear(self, leg: Leg, kind: Literal["say", "play", "digit"], value: str) -> None:
         if leg.ended:

@@ -232,3 +232,98 @@ def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
     query = urlencode(pairs)
     merged = f"{parts.query}&{query}" if parts.query else query
     return urlunsplit(parts._replace(query=merged))
+
+
+# -- queues and conferences (the same names in both sets: Twilio's) ---------------------------
+
+
+def queue_wait_params(
+    *, queue_sid: str, position: int, waited: int, average: int, size: int, max_size: int
+) -> Params:
+    """What an ``<Enqueue waitUrl>`` document fetch adds to the call's parameters."""
+    return [
+        ("QueueSid", queue_sid),
+        ("QueuePosition", str(position)),
+        ("QueueTime", str(waited)),
+        ("AvgQueueTime", str(average)),
+        ("CurrentQueueSize", str(size)),
+        ("MaxQueueSize", str(max_size)),
+    ]
+
+
+def queue_action_params(*, result: str, queue_sid: str | None, waited: int) -> Params:
+    """An ``<Enqueue action>``'s parameters: ``QueueResult`` (``bridged``, ``hangup``,
+    ``leave``, ``queue-full``, ``error``, ...), ``QueueSid``, ``QueueTime``."""
+    params: Params = [("QueueResult", result)]
+    if queue_sid is not None:
+        params.append(("QueueSid", queue_sid))
+    params.append(("QueueTime", str(waited)))
+    return params
+
+
+def queue_whisper_params(*, queue_sid: str, waited: int, dequeuing_sid: str) -> Params:
+    """A ``<Queue url>`` document's parameters (it runs on the dequeued caller)."""
+    return [
+        ("QueueSid", queue_sid),
+        ("QueueTime", str(waited)),
+        ("DequeingCallSid", dequeuing_sid),
+    ]
+
+
+def dial_queue_params(*, queue_sid: str | None, member_sid: str | None, waited: int) -> Params:
+    """What a ``<Dial>`` action adds after a ``<Queue>``: the queue and the caller taken."""
+    params: Params = []
+    if queue_sid is not None:
+        params.append(("QueueSid", queue_sid))
+    if member_sid is not None:
+        params += [("DequeuedCallSid", member_sid), ("DequeuedCallQueueTime", str(waited))]
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceEvent:
+    """One conference status callback's facts (see :func:`conference_params`)."""
+
+    conference_sid: str
+    friendly_name: str
+    event: str  # conference-start, participant-join, ...
+    sequence: int
+    timestamp: datetime
+    account_sid: str | None = None
+    call_sid: str | None = None  # participant events
+    muted: bool = False
+    hold: bool = False
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    extra: tuple[tuple[str, str], ...] = ()  # ReasonConferenceEnded, CallSidEndingConference
+
+
+def conference_params(event: ConferenceEvent) -> Params:
+    """A conference ``statusCallback``'s parameters, as Twilio sends them: participant
+    events carry the participant's ``CallSid``, ``Muted``, ``Hold``, ``Coaching``,
+    ``EndConferenceOnExit``, ``StartConferenceOnEnter``; ``conference-end`` its
+    ``ReasonConferenceEnded`` and ``CallSidEndingConference``."""
+    params: Params = [("ConferenceSid", event.conference_sid)]
+    if event.account_sid is not None:
+        params.append(("AccountSid", event.account_sid))
+    params += [
+        ("FriendlyName", event.friendly_name),
+        ("StatusCallbackEvent", event.event),
+        ("SequenceNumber", str(event.sequence)),
+        ("Timestamp", email.utils.format_datetime(event.timestamp)),
+    ]
+    if event.event.startswith("participant-") and event.call_sid is not None:
+        params += [
+            ("CallSid", event.call_sid),
+            ("Muted", _bool(event.muted)),
+            ("Hold", _bool(event.hold)),
+            ("Coaching", "false"),
+            ("EndConferenceOnExit", _bool(event.end_on_exit)),
+            ("StartConferenceOnEnter", _bool(event.start_on_enter)),
+        ]
+    params.extend(event.extra)
+    return params
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -361,6 +361,12 @@ class Dialer:
         if self._thread is not None:
             self.clock.call_soon_threadsafe(self._woken.set)
 
+    def queues(self) -> list[dict[str, Any]]:
+        """This dialer's call queues (``<Enqueue>``) as the API shows them: name, sid,
+        size, average wait and members (read from any thread)."""
+        assert self.env.queues is not None
+        return self.env.queues.snapshot()
+
     # -- running ---------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -288,6 +288,10 @@ class Dialer(Protocol):
 
     def wake(self) -> None: ...
 
+    def queues(self) -> list[dict[str, Any]]:
+        """The call queues of the dialer's ``<Enqueue>``s (``GET /v1/queues``)."""
+        ...
+
 
 @dataclass
 class CallService:
@@ -845,6 +849,34 @@ def update_call(sid: str) -> Response:
     require_api_key(rt)
     record = change_call(sid, parse_change(_body()))
     return jsonify(_shown(rt.settings, record))
+
+
+def _queues() -> list[dict[str, Any]]:
+    """The embedded dialer's queues; none when this server has no dialer in it (queues
+    live in the memory of the dialer process that runs their calls: docs/conferences.md)."""
+    dialer = call_service().dialer
+    return [] if dialer is None else dialer.queues()
+
+
+@bp.get("/queues")
+def list_queues() -> Response:
+    """The call queues (``<Enqueue>``) of this server's dialer: size and average wait."""
+    rt = runtime()
+    require_api_key(rt)
+    dialer = "embedded" if call_service().dialer is not None else "none"
+    return jsonify({"queues": _queues(), "dialer": dialer})
+
+
+@bp.get("/queues/<name>")
+def get_queue(name: str) -> Response:
+    rt = runtime()
+    require_api_key(rt)
+    for queue in _queues():
+        if queue["name"] == name:
+            return jsonify(queue)
+    raise NotFoundError(
+        f"no queue {name!r} in this server's dialer", code="queue-not-found", field="name"
+    )
 
 
 @bp.post("/calls/<sid>/cancel")

@@ -80,6 +80,35 @@ SCHEMAS: Final[dict[str, Any]] = {
         {"status": _STR, "dialers": {"type": "integer"}, "heartbeat_age": _NUM}, ["status"]
     ),
     "Session": _object({"token": _STR, "url": _STR, "expires_at": _STR}, ["token", "url"]),
+    "Queue": _object(
+        {
+            "name": _STR,
+            "sid": _STR,
+            "current_size": {"type": "integer"},
+            "max_size": {"type": "integer"},
+            "average_wait_time": {"type": "integer"},
+            "dequeued": {"type": "integer"},
+            "members": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "call_sid": _STR,
+                        "position": {"type": "integer"},
+                        "wait_time": {"type": "integer"},
+                    },
+                    ["call_sid", "position", "wait_time"],
+                ),
+            },
+        },
+        ["name", "sid", "current_size", "max_size", "average_wait_time", "members"],
+    ),
+    "QueueList": _object(
+        {
+            "queues": {"type": "array", "items": _ref("Queue")},
+            "dialer": {"type": "string", "enum": ["embedded", "none"]},
+        },
+        ["queues", "dialer"],
+    ),
     "CallQueued": _object(
         {"sid": _STR, "status": {"type": "string", "enum": sorted(STATUSES)}}, ["sid", "status"]
     ),
@@ -464,6 +493,27 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "status completed hangs up any unfinished call; canceled ends only calls not yet "
         "answered (an answered one is left alone, as Twilio does).  409 "
         "call-not-changeable for a finished call.",
+    ),
+    Operation(
+        "/v1/queues",
+        "GET",
+        "The call queues of this server's dialer: size, average wait, members",
+        "queues",
+        {"200": (JSON, "QueueList"), **_problems(401, 503)},
+        security=_CORE_AUTH,
+        description="Queues are made by <Enqueue> and live in the memory of the dialer that "
+        "runs their calls: this server shows its embedded dialer's (dialer embedded), or none "
+        "(dialer none) when its calls are dialed by another process.",
+    ),
+    Operation(
+        "/v1/queues/<name>",
+        "GET",
+        "One call queue of this server's dialer",
+        "queues",
+        {"200": (JSON, "Queue"), **_problems(401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"name": _SID},
+        description="404 queue-not-found for a name no <Enqueue> of this dialer used.",
     ),
     Operation(
         "/v1/calls/inbound",
