@@ -717,6 +717,9 @@ RULES = (
     "/v1/calls",
     "/v1/calls/<sid>",
     "/v1/calls/<sid>/cancel",
+    "/v1/calls/<sid>/recordings",
+    "/v1/recordings/<sid>",
+    "/v1/recordings/<sid>.wav",
     "/v1/calls/inbound",
     "/v1/ready",
     "/metrics",
@@ -925,6 +928,24 @@ def routes(
             800,
             lambda: requests_for(
                 ["POST"], sids.map(lambda s: f"/v1/calls/{s}/cancel"), core, NO_BODY
+            ),
+        ),
+        "/v1/calls/<sid>/recordings": (
+            300,
+            lambda: requests_for(
+                ["GET"], sids.map(lambda s: f"/v1/calls/{s}/recordings"), core, NO_BODY
+            ),
+        ),
+        "/v1/recordings/<sid>": (
+            400,
+            lambda: requests_for(
+                ["GET", "DELETE"], sids.map(lambda s: "/v1/recordings/" + s), core, NO_BODY
+            ),
+        ),
+        "/v1/recordings/<sid>.wav": (
+            300,
+            lambda: requests_for(
+                ["GET"], sids.map(lambda s: f"/v1/recordings/{s}.wav"), core, NO_BODY
             ),
         ),
         "/v1/health": (300, lambda: requests_for(["GET"], st.just("/v1/health"), core, NO_BODY)),

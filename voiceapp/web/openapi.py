@@ -146,6 +146,26 @@ SCHEMAS: Final[dict[str, Any]] = {
         {"ms": {"type": "integer"}, "leg": _STR, "kind": _STR, "detail": {"type": "object"}},
         ["ms", "leg", "kind", "detail"],
     ),
+    "Recording": _object(
+        {
+            "sid": _STR,
+            "callSid": _STR,
+            "status": {"type": "string", "enum": ["in-progress", "completed", "absent"]},
+            "source": {"type": "string", "enum": ["RecordVerb", "OutboundAPI", "DialVerb"]},
+            "channels": {"type": "integer", "enum": [1, 2]},
+            "duration": {"type": "integer"},
+            "startedAt": _NUM,
+            "sampleRate": {"type": "integer"},
+            "size": {"type": "integer"},
+            "uri": _STR,
+            "mediaUri": _NSTR,
+        },
+        ["sid", "callSid", "status", "source", "duration", "uri", "mediaUri"],
+    ),
+    "RecordingList": _object(
+        {"recordings": {"type": "array", "items": _ref("Recording")}},
+        ["recordings"],
+    ),
     "Call": _object(
         {
             "sid": _STR,
@@ -172,6 +192,9 @@ SCHEMAS: Final[dict[str, Any]] = {
             "direction": {"type": "string", "enum": ["outbound-api", "inbound"]},
             "record": {"type": "boolean"},
             "machineDetection": _NSTR,
+            "recordingStatusCallback": _NSTR,
+            "recordingStatusCallbackMethod": _STR,
+            "recordingStatusCallbackEvent": {"type": "array", "items": _STR},
             "status": {"type": "string", "enum": sorted(STATUSES)},
             "createdAt": _NUM,
             "updatedAt": _NUM,
@@ -447,6 +470,44 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
         "and has an error member {code, message, ...}.  An id of digits only is "
         "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/<sid>/recordings",
+        "GET",
+        "The recordings of a call, oldest first",
+        "recordings",
+        {"200": (JSON, "RecordingList"), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+    ),
+    Operation(
+        "/v1/recordings/<sid>",
+        "GET",
+        "A recording: status, source, duration, its audio's URI",
+        "recordings",
+        {"200": (JSON, "Recording"), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+        description="status in-progress while it is made, completed (mediaUri is its WAV "
+        "file), or absent (nothing was heard: no file).",
+    ),
+    Operation(
+        "/v1/recordings/<sid>.wav",
+        "GET",
+        "A recording's audio: WAV, 8 kHz 16-bit PCM (mono, or two channels for dual)",
+        "recordings",
+        {"200": ("audio/wav", None), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+    ),
+    Operation(
+        "/v1/recordings/<sid>",
+        "DELETE",
+        "Delete a recording and its audio",
+        "recordings",
+        {"204": ("", None), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
     ),
     Operation(
         "/v1/calls/<sid>",
