@@ -105,3 +105,68 @@ def test_a_bad_recording_field_is_refused_with_its_name(serve: Callable[..., Ser
         )
         assert response.status_code in (400, 403, 422), (field, response.text)
         assert problem(response)["field"] == field, response.text
+
+
+ACCOUNT = "AC" + "7a" * 16
+TOKEN = "3c2b1a0f9e8d7c6b5a49382716f5e4d3"
+
+
+def test_recordings_through_twilio_python(
+    serve: Callable[..., Server],
+    dialer: Callable[..., Dialer],
+    receiver: Callable[..., HttpReceiver],
+    tmp_path: Path,
+) -> None:
+    from twilio.rest import Client
+
+    rec = receiver()
+    server = serve(
+        allow=(rec.port,),
+        TWILIO_ACCOUNTS={ACCOUNT: TOKEN},
+        INSTANCE=str(tmp_path / "instance"),
+        PUBLIC_URL="https://v.example.com",
+    )
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = server.base
+    call = client.calls.create(
+        to=PIN_CALLEE,
+        from_=FROM,
+        twiml='<Response><Pause length="2"/></Response>',
+        record=True,
+        recording_status_callback=rec.url,
+        recording_status_callback_event=["in-progress", "completed"],
+    )
+    dialer(server)
+    wait_for(lambda: client.calls(call.sid).fetch().status == "completed")
+    (recording,) = client.calls(call.sid).recordings.list()
+    assert (recording.status, recording.source, recording.channels) == (
+        "completed",
+        "OutboundAPI",
+        1,
+    )
+    assert recording.call_sid == call.sid and int(recording.duration) >= 2
+    assert client.recordings(recording.sid).fetch().sid == recording.sid
+    auth = (ACCOUNT, TOKEN)
+    audio = requests.get(
+        f"{server.base}{recording.uri.removesuffix('.json')}.wav", auth=auth, timeout=10
+    )
+    assert audio.status_code == 200
+    with wave.open(io.BytesIO(audio.content), "rb") as wav:
+        assert wav.getframerate() == 8000 and wav.getnframes() >= 2 * 8000
+
+    # Twilio's parameters, and a RecordingUrl in Twilio's form (its auth reads it)
+    wait_for(lambda: len(rec.delivered()) >= 2)
+    done = next(r.params for r in rec.delivered() if r.params["RecordingStatus"] == "completed")
+    assert done["AccountSid"] == ACCOUNT and done["CallSid"] == call.sid
+    assert done["RecordingUrl"] == f"https://v.example.com{recording.uri.removesuffix('.json')}"
+    assert "RecordingURL" not in done  # the seed's name is the seed's set only
+
+    other = requests.get(
+        f"{server.base}/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{recording.sid}.json",
+        auth=auth,
+        timeout=10,
+    )
+    assert other.status_code in (401, 403, 404)
+    assert client.recordings(recording.sid).delete() is True
+    missing = requests.get(f"{server.base}{recording.uri}", auth=auth, timeout=10)
+    assert missing.status_code == 404 and missing.json()["code"] == 20404

@@ -731,6 +731,9 @@ RULES = (
     "/v1/outbound-calling/<call_sid>",
     "/2010-04-01/Accounts/<account_sid>/Calls.json",
     "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json",
+    "/2010-04-01/Accounts/<account_sid>/Calls/<sid>/Recordings.json",
+    "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.json",
+    "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav",
     "/console/",
     "/console/login",
     "/console/logout",
@@ -862,6 +865,45 @@ def routes(
                 ),
                 TWILIO_AUTHS,
                 twilio_forms(TWILIO_UPDATES, ""),
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Calls/<sid>/Recordings.json": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Calls/{s}/Recordings.json",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.json": (
+            400,
+            lambda: requests_for(
+                ["GET", "DELETE"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Recordings/{s}.json",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Recordings/{s}.wav",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
             ),
         ),
         "/v1/calls": (

@@ -1010,7 +1010,7 @@ class _Call:
     # recordings ---------------------------------------------------------------------------
     def _rec_url(self, sid: str) -> str:
         if self.env.recorder is not None:
-            return self.env.recorder.url(sid)
+            return self.env.recorder.url(sid, self.spec.account_sid)
         return f"{self.env.recording_base_url.rstrip('/')}/{self.sid}/{sid}.wav"
 
     def _rec_begin(

@@ -150,10 +150,14 @@ class Recorder:
     base_url: str = "http://recordings.voiceapp.invalid"
     made: list[RecordingRecord] = field(default_factory=list)
 
-    def url(self, sid: str) -> str:
+    def url(self, sid: str, account_sid: str | None = None) -> str:
         """A recording's address: the API's resource (the key that reads the API reads it;
-        ``.wav`` appended is the audio)."""
-        return f"{self.base_url.rstrip('/')}/v1/recordings/{sid}"
+        ``.wav`` appended is the audio); a call of the Twilio API's: Twilio's form
+        (``/2010-04-01/Accounts/<AccountSid>/Recordings/<Sid>``, its auth)."""
+        base = self.base_url.rstrip("/")
+        if account_sid is not None:
+            return f"{base}/2010-04-01/Accounts/{account_sid}/Recordings/{sid}"
+        return f"{base}/v1/recordings/{sid}"
 
     def start(
         self, sid: str, call_sid: str, source: str, *, at: float, channels: int = 1

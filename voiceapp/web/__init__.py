@@ -51,6 +51,7 @@ from voiceapp.web import (
     problems,
     recordings,
     twilio_api,
+    twilio_recordings,  # noqa: F401 - its routes are on twilio_api.bp
     voice,
 )
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime

@@ -146,6 +146,24 @@ SCHEMAS: Final[dict[str, Any]] = {
         {"ms": {"type": "integer"}, "leg": _STR, "kind": _STR, "detail": {"type": "object"}},
         ["ms", "leg", "kind", "detail"],
     ),
+    "TwilioRecording": _object(
+        {
+            "sid": _STR,
+            "account_sid": _STR,
+            "call_sid": _STR,
+            "status": _STR,
+            "duration": _STR,
+            "channels": {"type": "integer"},
+            "source": _STR,
+            "media_url": _NSTR,
+            "uri": _STR,
+        },
+        ["sid", "account_sid", "call_sid", "status", "duration", "uri"],
+    ),
+    "TwilioRecordingPage": _object(
+        {"recordings": {"type": "array", "items": _ref("TwilioRecording")}, "uri": _STR},
+        ["recordings"],
+    ),
     "Recording": _object(
         {
             "sid": _STR,
@@ -386,6 +404,7 @@ def _vendor(schema: str, *statuses: int) -> Responses:
 _SID = {"type": "string"}
 _TWILIO_CALLS = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls.json"
 _TWILIO_CALL = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls/<sid>.json"
+_TWILIO_RECORDING = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Recordings/<sid>"
 _ACCOUNT = {"account_sid": {"type": "string"}}
 _TWILIO_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"twilio": []},)
 HTML: Final = "text/html"
@@ -676,6 +695,42 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {"200": (JSON, "TwilioCall"), **_vendor("TwilioError", 400, 401, 404, 503)},
         body=twilio_api.UPDATE_FIELDS,
         form_only=True,
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".json",
+        "GET",
+        "Twilio API: fetch a recording",
+        "twilio",
+        {"200": (JSON, "TwilioRecording"), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".json",
+        "DELETE",
+        "Twilio API: delete a recording and its audio",
+        "twilio",
+        {"204": ("", None), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".wav",
+        "GET",
+        "Twilio API: a recording's audio (WAV, 8 kHz 16-bit)",
+        "twilio",
+        {"200": ("audio/wav", None), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_CALL.removesuffix(".json") + "/Recordings.json",
+        "GET",
+        "Twilio API: a call's recordings (one page)",
+        "twilio",
+        {"200": (JSON, "TwilioRecordingPage"), **_vendor("TwilioError", 401, 404, 503)},
         security=_TWILIO_AUTH,
         path_params={**_ACCOUNT, "sid": _SID},
     ),

@@ -489,9 +489,13 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
                 f"SendDigits {digits[:40]!r} is not valid: at most {MAX_SEND_DIGITS} of "
                 "0-9 A-D * # w W",
             )
-    events = [e for value in params.getlist("StatusCallbackEvent") for e in value.split()]
-    if events:
-        data["statusCallbackEvent"] = " ".join(events)
+    for name, core in (
+        ("StatusCallbackEvent", "statusCallbackEvent"),
+        ("RecordingStatusCallbackEvent", "recordingStatusCallbackEvent"),
+    ):  # may be repeated, one event (or several) per value
+        events = [e for value in params.getlist(name) for e in value.replace(",", " ").split()]
+        if events:
+            data[core] = " ".join(events)
     spec: dict[str, Any] = {}
     record = params.get("Record", "").strip().lower()
     if record not in ("", "true", "false"):
