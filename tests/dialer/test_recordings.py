@@ -24,11 +24,13 @@ from voiceapp.stores.calls.base import CallStore
 TALKER = "+886912000001"  # speaks 3 s into a <Record>
 QUIET = "+886912000002"  # says nothing
 AGENT = "+886912000003"  # the b-leg of a recorded <Dial>; hangs up 4 s after answer
+HANGER = "+886912000004"  # hangs up 2 s after answer, in the middle of a <Record>
 NUMBERS = {
     **NETWORK["numbers"],
     TALKER: {"rings": 1, "talk_seconds": 3.0},
     QUIET: {"rings": 1, "talk_seconds": 0},
     AGENT: {"rings": 1, "hangup_after": 4},
+    HANGER: {"rings": 1, "talk_seconds": 5.0, "hangup_after": 2},
 }
 
 
@@ -195,3 +197,21 @@ def test_without_a_callback_nothing_is_sent_but_the_recording_is_kept(
     (recording,) = store.recordings_of("CArec5")
     assert (recording.status, recording.duration) == ("completed", 2)  # cut at maxLength
     assert receiver.delivered() == []
+
+
+def test_a_hang_up_during_record_keeps_what_was_said(
+    store: CallStore, site: Site, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    site.documents["rec"] = (
+        b'<Response><Record playBeep="false" recordingStatusCallback="'
+        + receiver.url.encode()
+        + b'"/></Response>'
+    )
+    store.create(spec("CArec6", HANGER, site, url="/doc/rec"))
+    assert dialer(store, site, receiver, tmp_path).run_until_idle() == 1
+    (recording,) = store.recordings_of("CArec6")
+    assert (recording.status, recording.duration) == ("completed", 2)
+    with wav_of(tmp_path, f"{recording.sid}.wav") as wav:
+        assert wav.getnframes() == 2 * 8000
+    (done,) = events(receiver, 1)
+    assert done["RecordingStatus"] == "completed" and done["RecordingDuration"] == "2"
