@@ -4,6 +4,7 @@ call store, and send ``recordingStatusCallback`` events to a real HTTP receiver.
 
 from __future__ import annotations
 
+import uuid
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +35,14 @@ NUMBERS = {
 }
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[CallStore]:
-    calls = open_call_store(f"sqlite:///{tmp_path / 'calls.db'}")
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CallStore]:
+    """The call store of each kind (Redis: a real server, keys under a unique prefix)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'calls.db'}"
+    else:
+        url = f"{request.getfixturevalue('redis_server')}?prefix=r{uuid.uuid4().hex[:12]}:"
+    calls = open_call_store(url)
     yield calls
     calls.close()
 
