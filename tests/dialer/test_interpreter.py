@@ -451,7 +451,7 @@ def test_unsupported_verbs_and_attributes_are_traced(lab: Lab) -> None:
         "/u",
         "<Response><Sms>hi</Sms><Echo/>"
         "<Gather input='speech dtmf' hints='yes' timeout='1'><Say>Say something</Say></Gather>"
-        "<Dial record='record-from-answer'><Sip>sip:alice@example.com</Sip></Dial>"
+        "<Dial answerOnBridge='true'><Sip>sip:alice@example.com</Sip></Dial>"
         "<Say>done</Say></Response>",
     )
     call = lab.call(url)
@@ -462,7 +462,7 @@ def test_unsupported_verbs_and_attributes_are_traced(lab: Lab) -> None:
         ("Sms", None),
         ("Echo", None),  # <Enqueue> is simulated now (tests/dialer/test_queues.py)
         ("Gather", "hints"),  # speech input is simulated (scripted), hints are not
-        ("Dial", "record"),
+        ("Dial", "answerOnBridge"),  # record is simulated (docs/recordings.md)
         ("Sip", None),
     ]
     assert call.a.leg.said() == ["Say something", "done"]

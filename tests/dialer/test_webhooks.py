@@ -332,7 +332,9 @@ def test_record_and_machine_detection_are_reported_as_not_available(lab: Lab) ->
     url = lab.site.add("/hello", "<Response><Say>Hello</Say></Response>")
     call = twilio_call(lab, url, record=True, machine_detection="Enable")
     features = [row.detail["feature"] for row in call.trace.of("unsupported")]
-    assert features == ["record", "machineDetection"]
+    assert features == ["machineDetection"]  # Record is made (docs/recordings.md) ...
+    assert [row.detail["source"] for row in call.trace.of("recording-start")] == ["OutboundAPI"]
+    assert call.trace.of("recording-not-kept")  # ... and kept where a recorder is set
     assert lab.site.requests[0][2]["AnsweredBy"] == "unknown"
     assert dict(lab.receiver.requests[-1].params)["AnsweredBy"] == "unknown"
     ringing = [

@@ -719,6 +719,9 @@ RULES = (
     "/v1/queues",
     "/v1/queues/<name>",
     "/v1/calls/<sid>/cancel",
+    "/v1/calls/<sid>/recordings",
+    "/v1/recordings/<sid>",
+    "/v1/recordings/<sid>.wav",
     "/v1/calls/inbound",
     "/v1/ready",
     "/metrics",
@@ -730,6 +733,9 @@ RULES = (
     "/v1/outbound-calling/<call_sid>",
     "/2010-04-01/Accounts/<account_sid>/Calls.json",
     "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json",
+    "/2010-04-01/Accounts/<account_sid>/Calls/<sid>/Recordings.json",
+    "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.json",
+    "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav",
     "/console/",
     "/console/login",
     "/console/logout",
@@ -863,6 +869,45 @@ def routes(
                 twilio_forms(TWILIO_UPDATES, ""),
             ),
         ),
+        "/2010-04-01/Accounts/<account_sid>/Calls/<sid>/Recordings.json": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Calls/{s}/Recordings.json",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.json": (
+            400,
+            lambda: requests_for(
+                ["GET", "DELETE"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Recordings/{s}.json",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
+            ),
+        ),
+        "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav": (
+            300,
+            lambda: requests_for(
+                ["GET"],
+                st.builds(
+                    lambda a, s: f"{TWILIO_PREFIX}{a}/Recordings/{s}.wav",
+                    TWILIO_ACCOUNTS,
+                    twilio_sids,
+                ),
+                TWILIO_AUTHS,
+                NO_BODY,
+            ),
+        ),
         "/v1/calls": (
             5000,
             lambda: (
@@ -937,6 +982,24 @@ def routes(
                 (st.just("support") | SEGMENT.filter(bool)).map(lambda n: "/v1/queues/" + n),
                 core,
                 NO_BODY,
+            ),
+        ),
+        "/v1/calls/<sid>/recordings": (
+            300,
+            lambda: requests_for(
+                ["GET"], sids.map(lambda s: f"/v1/calls/{s}/recordings"), core, NO_BODY
+            ),
+        ),
+        "/v1/recordings/<sid>": (
+            400,
+            lambda: requests_for(
+                ["GET", "DELETE"], sids.map(lambda s: "/v1/recordings/" + s), core, NO_BODY
+            ),
+        ),
+        "/v1/recordings/<sid>.wav": (
+            300,
+            lambda: requests_for(
+                ["GET"], sids.map(lambda s: f"/v1/recordings/{s}.wav"), core, NO_BODY
             ),
         ),
         "/v1/health": (300, lambda: requests_for(["GET"], st.just("/v1/health"), core, NO_BODY)),

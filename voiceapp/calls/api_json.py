@@ -20,6 +20,7 @@ from voiceapp.calls.records import (
     CallSpec,
     EventRecord,
     LegRecord,
+    RecordingRecord,
 )
 from voiceapp.redact import DEFAULT as REDACT
 from voiceapp.redact import EXTRA_KEY as REDACT_KEY
@@ -51,6 +52,9 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "direction": spec.direction,
         "record": spec.record,
         "machineDetection": spec.machine_detection,
+        "recordingStatusCallback": spec.recording_callback,
+        "recordingStatusCallbackMethod": spec.recording_callback_method,
+        "recordingStatusCallbackEvent": list(spec.recording_callback_events),
     }
 
 
@@ -83,6 +87,9 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         direction=data.get("direction") or "outbound-api",
         record=bool(data.get("record", False)),
         machine_detection=data.get("machineDetection"),
+        recording_callback=data.get("recordingStatusCallback"),
+        recording_callback_method=data.get("recordingStatusCallbackMethod") or "POST",
+        recording_callback_events=tuple(data.get("recordingStatusCallbackEvent") or ["completed"]),
     )
 
 
@@ -161,3 +168,22 @@ def call_json(record: CallRecord, *, secrets: bool = False) -> dict[str, Any]:
         return body
     redacted: dict[str, Any] = REDACT.value(body)
     return redacted
+
+
+def recording_json(recording: RecordingRecord) -> dict[str, Any]:
+    """The API's JSON for a recording (``GET /v1/recordings/<sid>``); its audio is
+    ``mediaUri`` (``<uri>.wav``), read with the same API key."""
+    uri = f"/v1/recordings/{recording.sid}"
+    return {
+        "sid": recording.sid,
+        "callSid": recording.call_sid,
+        "status": recording.status,
+        "source": recording.source,
+        "channels": recording.channels,
+        "duration": recording.duration,
+        "startedAt": recording.started_at,
+        "sampleRate": recording.sample_rate,
+        "size": recording.size,
+        "uri": uri,
+        "mediaUri": None if recording.media is None else uri + ".wav",
+    }

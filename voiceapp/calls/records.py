@@ -74,8 +74,12 @@ class CallSpec:
     timeout: int = DEFAULT_RING_TIMEOUT  # seconds the a-leg rings before no-answer
     time_limit: int = DEFAULT_TIME_LIMIT  # seconds the whole call may last
     direction: str = "outbound-api"  # inbound for inbound calls
-    record: bool = False  # asked for; the simulated network cannot record a call
+    record: bool = False  # record the whole call from the answer (a WAV file)
     machine_detection: str | None = None  # asked for (Enable / DetectMessageEnd); not available
+    #: where the events of the call's recording (``record``) go, their method and events
+    recording_callback: str | None = None
+    recording_callback_method: str = "POST"
+    recording_callback_events: tuple[str, ...] = ("completed",)
 
 
 #: What :class:`CallChange` ``status`` may be: hang up (any unfinished call) or cancel
@@ -286,3 +290,49 @@ def truncated_row(entries: Sequence[str], limit: int) -> str:
             ms = 0
     detail = {"limit": limit, "note": f"trace truncated: at most {limit} rows are kept"}
     return trace_json({"ms": ms, "leg": "a", "kind": TRUNCATED, "detail": detail})
+
+
+#: What a recording may be (Twilio's ``RecordingStatus``): being made, made, or nothing
+#: heard (``absent``: no file).
+RECORDING_STATUSES: Final = frozenset({"in-progress", "completed", "absent"})
+#: Where a recording comes from (Twilio's ``RecordingSource``).
+RECORDING_SOURCES: Final = frozenset({"RecordVerb", "OutboundAPI", "DialVerb"})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRecord:
+    """One recording of a call as the store keeps it (its audio is a media file, named
+    ``media``, in the media store: :mod:`voiceapp.stores.media`)."""
+
+    sid: str
+    call_sid: str
+    status: str  # one of RECORDING_STATUSES
+    source: str  # one of RECORDING_SOURCES
+    started_at: float  # seconds since the epoch
+    duration: int = 0  # whole seconds of audio (0 while in progress)
+    channels: int = 1
+    media: str | None = None  # the media file's name; None while in progress or absent
+    size: int = 0  # bytes of the media file
+    sample_rate: int = 8000
+
+    def check(self) -> None:
+        """``ValueError`` for a value the store cannot keep (a caller's bug)."""
+        check_sid(self.sid, "recording_sid")
+        check_sid(self.call_sid, "call_sid")
+        if self.status not in RECORDING_STATUSES:
+            raise ValueError(f"a recording status is one of {sorted(RECORDING_STATUSES)}")
+        if self.source not in RECORDING_SOURCES:
+            raise ValueError(f"a recording source is one of {sorted(RECORDING_SOURCES)}")
+        if self.duration < 0 or self.channels not in (1, 2):
+            raise ValueError("a recording has a duration >= 0 and 1 or 2 channels")
+
+    def to_json(self) -> str:
+        """The record as JSON text (what both stores keep)."""
+        return json.dumps(
+            {f: getattr(self, f) for f in self.__slots__}, separators=(",", ":"), sort_keys=True
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RecordingRecord:
+        data = json.loads(text)
+        return cls(**{f: data[f] for f in cls.__slots__ if f in data})

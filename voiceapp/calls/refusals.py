@@ -60,3 +60,7 @@ def not_deletable(sid: str, why: str) -> ConflictError:
     return ConflictError(
         f"call {sid} cannot be deleted: {why}", code="call-not-deletable", field="sid"
     )
+
+
+def recording_not_found(sid: str) -> NotFoundError:
+    return NotFoundError(f"no recording {sid}", code="recording-not-found", field="sid")

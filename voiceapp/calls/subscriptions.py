@@ -143,3 +143,22 @@ class Subscription:
 
     def wants(self, event: CallbackEvent | None) -> bool:
         return self.url is not None and event is not None and event in self.events
+
+
+#: The events a ``recordingStatusCallbackEvent`` may name (Twilio's).
+RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
+#: What a ``recordingStatusCallback`` gets when no event is named.
+DEFAULT_RECORDING_EVENTS: Final = frozenset({"completed"})
+
+
+def parse_recording_events(value: str | None) -> frozenset[str]:
+    """``"in-progress completed"`` (spaces or commas) → the set; ``ValueError`` naming an
+    unknown event; empty → :data:`DEFAULT_RECORDING_EVENTS`."""
+    words = (value or "").replace(",", " ").split()
+    unknown = [w for w in words if w not in RECORDING_EVENTS]
+    if unknown:
+        raise ValueError(
+            f"recordingStatusCallbackEvent {unknown[0]!r} is not one of "
+            + ", ".join(sorted(RECORDING_EVENTS))
+        )
+    return frozenset(words) or DEFAULT_RECORDING_EVENTS

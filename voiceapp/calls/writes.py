@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
-from voiceapp.calls.records import AttemptRecord, check_sid, truncated_row
+from voiceapp.calls.records import AttemptRecord, RecordingRecord, check_sid, truncated_row
 from voiceapp.calls.states import DELIVERY_STATES, check_status
 
 T_co = TypeVar("T_co", covariant=True)
@@ -31,6 +31,7 @@ class WriteHandler(Protocol[T_co]):
     def on_record_attempt(self, write: RecordAttempt) -> T_co: ...
     def on_append_trace(self, write: AppendTrace) -> T_co: ...
     def on_renew(self, write: Renew) -> T_co: ...
+    def on_save_recording(self, write: SaveRecording) -> T_co: ...
 
 
 T = TypeVar("T")
@@ -184,6 +185,23 @@ class Renew(Write):
 
     def handled_by(self, handler: WriteHandler[T]) -> T:
         return handler.on_renew(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRecording(Write):
+    """Store a recording of the call, or replace the one of the same sid (``in-progress``
+    → ``completed``); its result is None.  ``call-not-found`` for an unknown call."""
+
+    call_sid: str
+    recording: RecordingRecord
+
+    def check(self) -> None:
+        self.recording.check()
+        if self.recording.call_sid != self.call_sid:
+            raise ValueError("a recording is saved with its own call")
+
+    def handled_by(self, handler: WriteHandler[T]) -> T:
+        return handler.on_save_recording(self)
 
 
 class _Skipped:

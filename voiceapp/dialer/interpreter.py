@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
 
+from voiceapp.calls.records import RecordingRecord
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
@@ -48,6 +50,13 @@ from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
+from voiceapp.dialer.recording import (
+    RECORDING_ATTRIBUTES,
+    Recorder,
+    RecordingCallback,
+    Sound,
+    heard_sounds,
+)
 from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     ConferenceEvent,
@@ -62,6 +71,8 @@ from voiceapp.dialer.webhooks import (
     queue_action_params,
     queue_wait_params,
     queue_whisper_params,
+    record_action_params,
+    recording_params,
 )
 from voiceapp.document import Node, Response, parse
 from voiceapp.document.model import break_ms, heard_text
@@ -87,12 +98,16 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
         {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
         | {"actionOnEmptyResult"}
     ),
-    "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"}),
+    "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"})
+    | RECORDING_ATTRIBUTES
+    | {"record", "trim"},
     "Number": frozenset(
         {"sendDigits", "url", "method", "statusCallbackEvent", "statusCallback"}
         | {"statusCallbackMethod"}
     ),
-    "Record": frozenset({"action", "method", "timeout", "maxLength", "playBeep", "finishOnKey"}),
+    "Record": frozenset({"action", "method", "timeout", "maxLength", "playBeep", "finishOnKey"})
+    | RECORDING_ATTRIBUTES
+    | {"trim", "transcribe"},
     "Redirect": frozenset({"method"}),
     "Hangup": frozenset(),
     "Reject": frozenset({"reason"}),
@@ -151,7 +166,9 @@ class OutboundCall:
     fallback_method: HttpMethod = "POST"
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
-    record: bool = False  # asked for; the network records nothing of a whole call
+    record: bool = False  # record the whole call from the answer (RecordingSource OutboundAPI)
+    #: the call's ``recordingStatusCallback`` (+ method, events) for that recording
+    recording_callback: RecordingCallback | None = None
     #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
     #: (what the network says answered; ``unknown`` when it cannot tell)
     machine_detection: str | None = None
@@ -190,8 +207,31 @@ class Environment:
         if self.queues is None:
             self.queues = Queues(self.clock, self.new_sid)
 
+    #: makes recordings (files, records); None: recordings are traced, not kept
+    recorder: Recorder | None = None
+
 
 # -- legs as the dialer sees them -----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Take:
+    """A recording being made of ``run`` (``record``: as stored; None without a recorder)."""
+
+    sid: str
+    call_sid: str
+    run: LegRun
+    source: str
+    callback: RecordingCallback | None
+    started: float  # clock seconds
+    record: RecordingRecord | None = None
+
+    def placeholder(self, seconds: float) -> RecordingRecord:
+        """The recording as no store keeps it (no recorder): its values only."""
+        status = "completed" if seconds > 0 else "absent"
+        return RecordingRecord(
+            self.sid, self.call_sid, status, self.source, 0.0, duration=math.ceil(seconds - 1e-9)
+        )
 
 
 @dataclass(eq=False)
@@ -371,6 +411,8 @@ class _Call:
         self.document_task: asyncio.Task[None] | None = None
         self.next_program: _Goto | _Inline | None = None  # a change waiting to run
         self.queued = False  # a wait document of <Enqueue> runs (<Leave> leaves)
+        #: (clock time, seconds) the far end spoke into a <Record>: heard in call recordings
+        self.talk: list[tuple[float, float]] = []
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
@@ -590,8 +632,11 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
-        if self.spec.record:
-            self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
+        whole = (
+            self._rec_begin(a, "OutboundAPI", self.spec.recording_callback)
+            if self.spec.record
+            else None
+        )
         if self.spec.machine_detection is not None and a.leg.answered_by is None:
             self.trace.add(
                 "a",
@@ -625,6 +670,8 @@ class _Call:
             self.driving = False
             for run in self.legs:
                 self._end(run)
+            if whole is not None:
+                self._rec_end(whole, self.clock.now() - whole.started, self.legs)
         return a.status
 
     async def _drive(self, ctx: _Ctx) -> None:
@@ -970,25 +1017,108 @@ class _Call:
             await self._wait(self.clock.future(), ctx.watch, timeout=0.5)
         max_length = node.get("maxLength")
         timeout = node.get("timeout")
+        if node.get("transcribe"):
+            self._unsupported(
+                ctx,
+                node,
+                "transcription is not available: the recording is kept untranscribed",
+                attribute="transcribe",
+            )
         self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
-        seconds = await self._wait(
-            self.env.network.record(run.leg, max_length=max_length, timeout=timeout), ctx.watch
-        )
-        rec_sid = self.env.new_sid("RE")
-        rec_url = f"{self.env.recording_base_url.rstrip('/')}/{self.sid}/{rec_sid}.wav"
-        run.recording_url = rec_url
-        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=rec_sid)
+        take = self._rec_begin(run, "RecordVerb", RecordingCallback.of(node))
+        start = self.clock.now()
+        try:
+            seconds = talk = await self._wait(
+                self.env.network.record(run.leg, max_length=max_length, timeout=timeout),
+                ctx.watch,
+            )
+        except _LegGone:  # a hang-up ends the recording: what was said so far is kept
+            spoken = min(self.clock.now() - start, max_length)
+            heard = min(spoken, self.env.network.talk_seconds(run.leg))
+            if heard > 0:
+                self.talk.append((start, heard))
+            self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            raise
+        if seconds > 0:
+            self.talk.append((start, seconds))
+        if node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
+            seconds = min(max_length, seconds + timeout)  # the silence that ended it is kept
+        record = self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
+        rec_url = self._rec_url(record.sid)
+        if record.status == "completed":
+            run.recording_url = rec_url
+        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=record.sid)
         action = node.get("action")
-        if action is None:
-            return None
+        if action is None or record.status == "absent":
+            return None  # nothing heard: the document goes on (Twilio requests no action)
         return _Goto(
             node.get("method"),
             urljoin(url or "", action),
-            (
-                ("RecordingUrl", rec_url),
-                ("RecordingSid", rec_sid),
-                ("RecordingDuration", str(round(seconds))),
-            ),
+            tuple(record_action_params(rec_url, record.sid, record.duration)),
+        )
+
+    # recordings ---------------------------------------------------------------------------
+    def _rec_url(self, sid: str) -> str:
+        if self.env.recorder is not None:
+            return self.env.recorder.url(sid, self.spec.account_sid)
+        return f"{self.env.recording_base_url.rstrip('/')}/{self.sid}/{sid}.wav"
+
+    def _rec_begin(
+        self, run: LegRun, source: str, callback: RecordingCallback | None, *, channels: int = 1
+    ) -> Take:
+        """Start a recording of ``run`` (stored ``in-progress``; its event sent when asked)."""
+        take = Take(self.env.new_sid("RE"), self.sid, run, source, callback, self.clock.now())
+        self.trace.add(run.leg.label, "recording-start", sid=take.sid, source=source)
+        if self.env.recorder is None:
+            self.trace.add(run.leg.label, "recording-not-kept", reason="no media store")
+        else:
+            take.record = self.env.recorder.start(
+                take.sid, self.sid, source, at=self.clock.wall().timestamp(), channels=channels
+            )
+            self._rec_event(take, "in-progress", 0)
+        return take
+
+    def _rec_end(self, take: Take, seconds: float, heard: Sequence[Any]) -> RecordingRecord:
+        """Finish ``take``: ``heard`` is the legs whose line it hears (their digits, and the
+        far end's talk) or the sounds themselves; ``absent`` when nothing was heard."""
+        if heard and isinstance(heard[0], LegRun):
+            legs = [r.leg for r in heard]
+            sounds = heard_sounds(legs, take.started, seconds, self.talk)
+        else:
+            sounds = list(heard)
+        if self.env.recorder is None or take.record is None:
+            return take.placeholder(seconds)
+        record = self.env.recorder.finish(take.record, seconds, sounds)
+        self.trace.add(
+            take.run.leg.label,
+            "recording",
+            sid=record.sid,
+            status=record.status,
+            duration=record.duration,
+            size=record.size,
+        )
+        self._rec_event(take, record.status, record.duration)
+        return record
+
+    def _rec_event(self, take: Take, status: str, duration: int) -> None:
+        callback = take.callback
+        if callback is None or status not in callback.events or self.env.deliverer is None:
+            return
+        params = recording_params(
+            self.party(take.run),
+            sid=take.sid,
+            url=self._rec_url(take.sid),
+            status=status,
+            duration=duration,
+            channels=take.record.channels if take.record is not None else 1,
+            source=take.source,
+            started=self.clock.wall(),
+        )
+        self.env.deliverer.submit(
+            event_id=f"{take.sid}:recording-{status}",
+            key=take.run.sid,
+            subscription=Subscription(url=callback.url, method=callback.method),
+            params=params,
         )
 
     # Dial ---------------------------------------------------------------------------------
@@ -1050,12 +1180,27 @@ class _Call:
                 continue
             runs.append((run, noun))
         status, winner = "failed", None
+        dialed_at = self.clock.now()
         if runs:
             status, winner = await self._ring_b_legs(ctx, [r for r, _ in runs], timeout)
         duration = 0
         if winner is not None:
             noun = next(n for r, n in runs if r is winner)
-            status, duration = await self._connect(ctx, node, url, winner, noun)
+            mode = node.get("record") or "do-not-record"
+            take = None
+            if mode != "do-not-record":
+                take = self._rec_begin(
+                    a, "DialVerb", RecordingCallback.of(node), channels=2 if "dual" in mode else 1
+                )
+                if "ringing" in mode:
+                    take.started = dialed_at
+            try:
+                status, duration = await self._connect(ctx, node, url, winner, noun)
+            finally:
+                if take is not None:
+                    record = self._rec_end(take, self.clock.now() - take.started, [a, winner])
+                    if record.status == "completed":
+                        a.recording_url = self._rec_url(record.sid)
         self.trace.add(
             a.leg.label,
             "dial-result",

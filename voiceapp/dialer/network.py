@@ -151,6 +151,10 @@ class NetworkBackend(ABC):
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         """Record the far end; resolves to the recorded length in seconds."""
 
+    def talk_seconds(self, leg: Leg) -> float:
+        """How long the far end of ``leg`` speaks into a recording (0: unknown)."""
+        return 0.0
+
     @abstractmethod
     def bridge(self, a: Leg, b: Leg) -> None:
         """Connect two answered legs: what one side presses, the other hears."""
@@ -228,6 +232,10 @@ class SimulatedNetwork(NetworkBackend):
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         self._hear(leg, "play", url)
         return self.clock.timeout(seconds)
+
+    def talk_seconds(self, leg: Leg) -> float:
+        line = self._lines.get(leg.sid)
+        return line.callee.talk_seconds if line is not None else 0.0
 
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         line = self._lines.get(leg.sid)

@@ -327,3 +327,52 @@ def conference_params(event: ConferenceEvent) -> Params:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
+
+
+def record_action_params(url: str, sid: str, duration: int, *, digits: str = "") -> Params:
+    """A ``<Record>`` action's own parameters (both sets): the recording's address, sid
+    and whole seconds, and the key that ended it (``hangup`` when the caller hung up)."""
+    params: Params = [
+        ("RecordingUrl", url),
+        ("RecordingSid", sid),
+        ("RecordingDuration", str(duration)),
+    ]
+    if digits:
+        params.append(("Digits", digits))
+    return params
+
+
+def recording_params(
+    party: Party,
+    *,
+    sid: str,
+    url: str,
+    status: str,
+    duration: int,
+    channels: int,
+    source: str,
+    started: datetime,
+) -> Params:
+    """A ``recordingStatusCallback`` event's parameters: Twilio's names in both sets
+    (``AccountSid`` for calls of the Twilio API; ``RecordingUrl`` is empty when the
+    recording is ``absent``), and the seed's ``RecordingURL`` too in the seed's set."""
+    params: Params = []
+    if party.twilio:
+        params.append(("AccountSid", party.account_sid or ""))
+    shown_url = url if status == "completed" else ""
+    params += [
+        ("CallSid", party.call_sid),
+        ("RecordingSid", sid),
+        ("RecordingUrl", shown_url),
+        ("RecordingStatus", status),
+        ("RecordingDuration", str(duration)),
+        ("RecordingChannels", str(channels)),
+        ("RecordingStartTime", email.utils.format_datetime(started)),
+        ("RecordingSource", source),
+        ("RecordingTrack", "both"),
+    ]
+    if status == "absent":
+        params.append(("ErrorCode", "0"))
+    if not party.twilio:
+        params.append(("RecordingURL", shown_url))
+    return params

@@ -92,6 +92,7 @@ from voiceapp.dialer.interpreter import (
     place_call,
 )
 from voiceapp.dialer.network import NetworkBackend, SimulatedNetwork
+from voiceapp.dialer.recording import Recorder, RecordingCallback
 from voiceapp.dialer.recovery import Recovery, RecoveryReport, StoreOutage
 from voiceapp.dialer.trace import Trace, TraceEntry
 from voiceapp.dialer.writes import LiveCall, WriteBuffer
@@ -102,6 +103,7 @@ from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.stores.calls.base import CallStore
+from voiceapp.stores.media import FolderMedia
 
 log = logging.getLogger("voiceapp.dialer")
 
@@ -290,6 +292,12 @@ class Dialer:
         )
         if settings.PUBLIC_URL:
             self.env.recording_base_url = settings.PUBLIC_URL + "/recordings"
+        # recordings: WAV files in the instance folder, their records through the buffer
+        self.env.recorder = Recorder(
+            FolderMedia.under(settings.INSTANCE),
+            self._queue_write,
+            base_url=settings.PUBLIC_URL or "http://localhost",
+        )
         #: the calls this worker runs now, by sid (the recovery renews their leases)
         self.live_calls: dict[str, LiveCall] = {}
         self.writes = WriteBuffer(
@@ -662,6 +670,13 @@ class Dialer:
             time_limit=float(spec.time_limit),
             direction="inbound" if spec.direction == "inbound" else "outbound-api",
             record=spec.record,
+            recording_callback=None
+            if spec.recording_callback is None
+            else RecordingCallback(
+                spec.recording_callback,
+                "GET" if spec.recording_callback_method.upper() == "GET" else "POST",
+                frozenset(spec.recording_callback_events),
+            ),
             machine_detection=spec.machine_detection,
         )
 

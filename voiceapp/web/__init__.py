@@ -49,7 +49,9 @@ from voiceapp.web import (
     openapi,
     ops,
     problems,
+    recordings,
     twilio_api,
+    twilio_recordings,  # noqa: F401 - its routes are on twilio_api.bp
     voice,
 )
 from voiceapp.web.runtime import EXTENSION, Runtime, runtime
@@ -116,6 +118,7 @@ def create_app(
     app.register_blueprint(api.bp)
     service = calls.init_app(app, settings, store_url, clock)
     app.register_blueprint(inbound.bp)
+    recordings.init_app(app, settings)
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
     twilio_api.init_app(app)

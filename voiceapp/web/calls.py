@@ -54,7 +54,7 @@ from voiceapp.calls.records import (
     check_sid,
 )
 from voiceapp.calls.states import STATUSES
-from voiceapp.calls.subscriptions import Subscription
+from voiceapp.calls.subscriptions import Subscription, parse_recording_events
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.document import parse as parse_document
@@ -119,6 +119,20 @@ def _change_status(value: Any) -> str:
     if word not in CHANGE_STATUSES:
         raise InvalidValue(f"must be {' or '.join(CHANGE_STATUSES)}", "invalid-choice")
     return word
+
+
+def _flag(value: Any) -> bool:
+    """A boolean, or its text in a form body (``true`` / ``false``)."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return checks.boolean(value)
+
+
+def _recording_events(value: Any) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(parse_recording_events(_TEXT(value))))
+    except ValueError as exc:
+        raise InvalidValue(str(exc), "invalid-choice") from None
 
 
 def _event_names(value: Any) -> str | list[str]:
@@ -225,6 +239,32 @@ CALL_FIELDS = table(
         _METHOD,
         "Method of the fallback fetch (default POST).",
         check=checks.choice(_TEXT, HTTP_METHODS),
+    ),
+    Field(
+        "record",
+        {"type": "boolean"},
+        "Record the whole call from the answer (a WAV file: docs/recordings.md).",
+        form_schema=STRING,
+        check=_flag,
+    ),
+    Field(
+        "recordingStatusCallback",
+        URL,
+        "URL receiving the recording's events (in-progress, completed, absent).",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "recordingStatusCallbackMethod",
+        _METHOD,
+        "Method of the recording's events (default POST).",
+        check=checks.choice(_TEXT, HTTP_METHODS),
+    ),
+    Field(
+        "recordingStatusCallbackEvent",
+        STRING,
+        "Recording events to report: a space-separated subset of in-progress completed absent "
+        "(default completed).",
+        check=_recording_events,
     ),
     Field(
         "variables",
@@ -532,6 +572,10 @@ def parse_call(
             field="statusCallbackEvent",
         )
 
+    recording_callback = values.get("recordingStatusCallback")
+    if recording_callback is not None:
+        check_url(recording_callback, field="recordingStatusCallback", allowlist=allow)
+
     status = numbers.get(from_)
     if status is None:
         raise NotFoundError(
@@ -568,6 +612,10 @@ def parse_call(
         fallback_method=values.get("fallbackMethod", "POST"),
         timeout=values.get("timeout", DEFAULT_RING_TIMEOUT),
         time_limit=values.get("timeLimit", DEFAULT_TIME_LIMIT),
+        record=values.get("record", False),
+        recording_callback=recording_callback,
+        recording_callback_method=values.get("recordingStatusCallbackMethod", "POST"),
+        recording_callback_events=values.get("recordingStatusCallbackEvent", ("completed",)),
     )
     return spec, session
 

@@ -175,6 +175,44 @@ SCHEMAS: Final[dict[str, Any]] = {
         {"ms": {"type": "integer"}, "leg": _STR, "kind": _STR, "detail": {"type": "object"}},
         ["ms", "leg", "kind", "detail"],
     ),
+    "TwilioRecording": _object(
+        {
+            "sid": _STR,
+            "account_sid": _STR,
+            "call_sid": _STR,
+            "status": _STR,
+            "duration": _STR,
+            "channels": {"type": "integer"},
+            "source": _STR,
+            "media_url": _NSTR,
+            "uri": _STR,
+        },
+        ["sid", "account_sid", "call_sid", "status", "duration", "uri"],
+    ),
+    "TwilioRecordingPage": _object(
+        {"recordings": {"type": "array", "items": _ref("TwilioRecording")}, "uri": _STR},
+        ["recordings"],
+    ),
+    "Recording": _object(
+        {
+            "sid": _STR,
+            "callSid": _STR,
+            "status": {"type": "string", "enum": ["in-progress", "completed", "absent"]},
+            "source": {"type": "string", "enum": ["RecordVerb", "OutboundAPI", "DialVerb"]},
+            "channels": {"type": "integer", "enum": [1, 2]},
+            "duration": {"type": "integer"},
+            "startedAt": _NUM,
+            "sampleRate": {"type": "integer"},
+            "size": {"type": "integer"},
+            "uri": _STR,
+            "mediaUri": _NSTR,
+        },
+        ["sid", "callSid", "status", "source", "duration", "uri", "mediaUri"],
+    ),
+    "RecordingList": _object(
+        {"recordings": {"type": "array", "items": _ref("Recording")}},
+        ["recordings"],
+    ),
     "Call": _object(
         {
             "sid": _STR,
@@ -201,6 +239,9 @@ SCHEMAS: Final[dict[str, Any]] = {
             "direction": {"type": "string", "enum": ["outbound-api", "inbound"]},
             "record": {"type": "boolean"},
             "machineDetection": _NSTR,
+            "recordingStatusCallback": _NSTR,
+            "recordingStatusCallbackMethod": _STR,
+            "recordingStatusCallbackEvent": {"type": "array", "items": _STR},
             "status": {"type": "string", "enum": sorted(STATUSES)},
             "createdAt": _NUM,
             "updatedAt": _NUM,
@@ -392,6 +433,7 @@ def _vendor(schema: str, *statuses: int) -> Responses:
 _SID = {"type": "string"}
 _TWILIO_CALLS = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls.json"
 _TWILIO_CALL = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Calls/<sid>.json"
+_TWILIO_RECORDING = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>/Recordings/<sid>"
 _ACCOUNT = {"account_sid": {"type": "string"}}
 _TWILIO_AUTH: Final[tuple[dict[str, list[str]], ...]] = ({"twilio": []},)
 HTML: Final = "text/html"
@@ -476,6 +518,44 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "a 404, an invalid document, the loop guard) keeps its status (completed, as Twilio) "
         "and has an error member {code, message, ...}.  An id of digits only is "
         "ThunderPhone's GET /v1/calls/{call_id} (its key and shape).",
+    ),
+    Operation(
+        "/v1/calls/<sid>/recordings",
+        "GET",
+        "The recordings of a call, oldest first",
+        "recordings",
+        {"200": (JSON, "RecordingList"), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+    ),
+    Operation(
+        "/v1/recordings/<sid>",
+        "GET",
+        "A recording: status, source, duration, its audio's URI",
+        "recordings",
+        {"200": (JSON, "Recording"), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+        description="status in-progress while it is made, completed (mediaUri is its WAV "
+        "file), or absent (nothing was heard: no file).",
+    ),
+    Operation(
+        "/v1/recordings/<sid>.wav",
+        "GET",
+        "A recording's audio: WAV, 8 kHz 16-bit PCM (mono, or two channels for dual)",
+        "recordings",
+        {"200": ("audio/wav", None), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
+    ),
+    Operation(
+        "/v1/recordings/<sid>",
+        "DELETE",
+        "Delete a recording and its audio",
+        "recordings",
+        {"204": ("", None), **_problems(400, 401, 404, 503)},
+        security=_CORE_AUTH,
+        path_params={"sid": _SID},
     ),
     Operation(
         "/v1/calls/<sid>",
@@ -665,6 +745,42 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {"200": (JSON, "TwilioCall"), **_vendor("TwilioError", 400, 401, 404, 503)},
         body=twilio_api.UPDATE_FIELDS,
         form_only=True,
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".json",
+        "GET",
+        "Twilio API: fetch a recording",
+        "twilio",
+        {"200": (JSON, "TwilioRecording"), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".json",
+        "DELETE",
+        "Twilio API: delete a recording and its audio",
+        "twilio",
+        {"204": ("", None), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_RECORDING + ".wav",
+        "GET",
+        "Twilio API: a recording's audio (WAV, 8 kHz 16-bit)",
+        "twilio",
+        {"200": ("audio/wav", None), **_vendor("TwilioError", 401, 404, 503)},
+        security=_TWILIO_AUTH,
+        path_params={**_ACCOUNT, "sid": _SID},
+    ),
+    Operation(
+        _TWILIO_CALL.removesuffix(".json") + "/Recordings.json",
+        "GET",
+        "Twilio API: a call's recordings (one page)",
+        "twilio",
+        {"200": (JSON, "TwilioRecordingPage"), **_vendor("TwilioError", 401, 404, 503)},
         security=_TWILIO_AUTH,
         path_params={**_ACCOUNT, "sid": _SID},
     ),

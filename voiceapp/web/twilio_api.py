@@ -113,6 +113,9 @@ CREATE_NAMES: Final[Mapping[str, str]] = {
     "TimeLimit": "timeLimit",
     "FallbackUrl": "fallbackUrl",
     "FallbackMethod": "fallbackMethod",
+    "RecordingStatusCallback": "recordingStatusCallback",
+    "RecordingStatusCallbackMethod": "recordingStatusCallbackMethod",
+    "RecordingStatusCallbackEvent": "recordingStatusCallbackEvent",
 }
 #: ... and back, to name Twilio's parameter in a refusal of a core field.
 TWILIO_NAMES: Final[Mapping[str, str]] = {
@@ -137,7 +140,14 @@ CREATE_FIELDS = table(
     Field("TimeLimit", STRING, "Seconds the call may last (default 14400)."),
     Field("FallbackUrl", STRING, "Fetched once when the Url fetch fails."),
     Field("FallbackMethod", STRING, "GET or POST for FallbackUrl (default POST)."),
-    Field("Record", STRING, "true to record: accepted, not available on the simulated network."),
+    Field("Record", STRING, "true to record the whole call from the answer (a WAV file)."),
+    Field("RecordingStatusCallback", STRING, "The URL of the recording's status events."),
+    Field("RecordingStatusCallbackMethod", STRING, "GET or POST for it (default POST)."),
+    Field(
+        "RecordingStatusCallbackEvent",
+        STRING,
+        "in-progress, completed, absent (default completed).",
+    ),
     Field(
         "MachineDetection",
         STRING,
@@ -479,9 +489,13 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
                 f"SendDigits {digits[:40]!r} is not valid: at most {MAX_SEND_DIGITS} of "
                 "0-9 A-D * # w W",
             )
-    events = [e for value in params.getlist("StatusCallbackEvent") for e in value.split()]
-    if events:
-        data["statusCallbackEvent"] = " ".join(events)
+    for name, core in (
+        ("StatusCallbackEvent", "statusCallbackEvent"),
+        ("RecordingStatusCallbackEvent", "recordingStatusCallbackEvent"),
+    ):  # may be repeated, one event (or several) per value
+        events = [e for value in params.getlist(name) for e in value.replace(",", " ").split()]
+        if events:
+            data[core] = " ".join(events)
     spec: dict[str, Any] = {}
     record = params.get("Record", "").strip().lower()
     if record not in ("", "true", "false"):
@@ -499,9 +513,9 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
 def create_call(account_sid: str) -> tuple[Response, int]:
     data, spec = parse_create(_params())
     record = place_call(data, api_key=account_sid, spec_fields={"account_sid": account_sid, **spec})
-    if record.spec.record or record.spec.machine_detection:
+    if record.spec.machine_detection:
         log.info(
-            "call %s: Record / MachineDetection asked for; not available on this network",
+            "call %s: MachineDetection asked for; not available on this network",
             record.sid,
             extra={"call_sid": record.sid},
         )

@@ -28,10 +28,11 @@ from voiceapp.calls.records import (
     CallRecord,
     CallSpec,
     EventRecord,
+    RecordingRecord,
     check_spec,
     new_record,
 )
-from voiceapp.calls.refusals import not_found
+from voiceapp.calls.refusals import not_found, recording_not_found
 from voiceapp.calls.states import check_status
 from voiceapp.calls.writes import (
     SKIPPED,
@@ -40,6 +41,7 @@ from voiceapp.calls.writes import (
     AppendTrace,
     RecordAttempt,
     Renew,
+    SaveRecording,
     SetStatus,
     Write,
     expected,
@@ -255,6 +257,33 @@ class CallStore(abc.ABC):
     ) -> int:
         """:class:`AppendTrace` on its own; the number of rows the call's trace keeps."""
         return int(str(self._carry_out(AppendTrace(call_sid, tuple(entries), limit, error))))
+
+    # -- recordings ------------------------------------------------------------------------
+
+    def save_recording(self, recording: RecordingRecord) -> None:
+        """:class:`SaveRecording` on its own: store ``recording`` (or replace the one of
+        its sid); ``call-not-found`` when its call is unknown."""
+        self._carry_out(SaveRecording(recording.call_sid, recording))
+
+    @abc.abstractmethod
+    def get_recording(self, sid: str) -> RecordingRecord | None:
+        """The recording ``sid``; None if unknown (or gone with its call)."""
+
+    def require_recording(self, sid: str) -> RecordingRecord:
+        """:meth:`get_recording`, or ``NotFoundError`` ``recording-not-found`` (404)."""
+        recording = self.get_recording(sid)
+        if recording is None:
+            raise recording_not_found(sid)
+        return recording
+
+    @abc.abstractmethod
+    def recordings_of(self, call_sid: str) -> list[RecordingRecord]:
+        """The recordings of a call, oldest first (none for an unknown call)."""
+
+    @abc.abstractmethod
+    def delete_recording(self, sid: str) -> RecordingRecord:
+        """Forget the recording ``sid`` (its media file is the caller's to remove); the
+        record it was; ``NotFoundError`` ``recording-not-found`` when unknown."""
 
     @abc.abstractmethod
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:

@@ -12,6 +12,11 @@ local function expire_all(p, sid, retention)
     redis.call('PEXPIRE', p..'call:'..sid..':history', ms)
     redis.call('PEXPIRE', p..'call:'..sid..':events', ms)
     redis.call('PEXPIRE', p..'call:'..sid..':trace', ms)
+    local recordings = p..'call:'..sid..':recordings'
+    redis.call('PEXPIRE', recordings, ms)
+    for _, rsid in ipairs(redis.call('HKEYS', recordings)) do
+      redis.call('PEXPIRE', p..'recording:'..rsid, ms)
+    end
   end
 end
 -- Forget a call's pending changes (it ended, or its dialer took them).
@@ -152,9 +157,23 @@ local function op_renew(p, sid, worker, deadline, heartbeat)
   redis.call('ZADD', p..'calls:leases', deadline, sid)
   return 1
 end
+-- Store (or replace) a recording of the call; it expires with the call.
+local function op_recording(p, sid, rsid, data)
+  local call = p..'call:'..sid
+  if redis.call('EXISTS', call) == 0 then return -1 end
+  local key = call..':recordings'
+  redis.call('HSET', key, rsid, data)
+  redis.call('SET', p..'recording:'..rsid, sid)
+  local ttl = redis.call('PTTL', call)
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+    redis.call('PEXPIRE', p..'recording:'..rsid, ttl)
+  end
+  return 1
+end
 
 local writes = {set_status = op_set_status, add_leg = op_add_leg, add_event = op_add_event,
-  attempt = op_attempt, renew = op_renew, trace = op_trace}
+  attempt = op_attempt, renew = op_renew, trace = op_trace, recording = op_recording}
 
 -- The commands.
 
@@ -298,7 +317,11 @@ local function delete(p, sid)
       return {'pending'}
     end
   end
-  redis.call('DEL', call, call..':history', call..':events', call..':trace', call..':changes')
+  for _, rsid in ipairs(redis.call('HKEYS', call..':recordings')) do
+    redis.call('DEL', p..'recording:'..rsid)
+  end
+  redis.call('DEL', call, call..':history', call..':events', call..':trace', call..':changes',
+    call..':recordings')
   redis.call('ZREM', p..'calls:created', sid)
   redis.call('SREM', p..'calls:changes', sid)
   return {'deleted'}
@@ -327,8 +350,21 @@ local function apply(p, first)
   return out
 end
 
+-- Forget one recording: the record it was, or false when unknown.
+local function delete_recording(p, rsid)
+  local index = p..'recording:'..rsid
+  local sid = redis.call('GET', index)
+  if not sid then return false end
+  local key = p..'call:'..sid..':recordings'
+  local data = redis.call('HGET', key, rsid)
+  redis.call('HDEL', key, rsid)
+  redis.call('DEL', index)
+  return data
+end
+
 local command = ARGV[1]
 if command == 'apply' then return apply(ARGV[2], 3) end
 local commands = {create = create, take = take, take_many = take_many, reclaim = reclaim,
-  cancel = cancel, change = change, take_changes = take_changes, delete = delete}
+  cancel = cancel, change = change, take_changes = take_changes, delete = delete,
+  delete_recording = delete_recording}
 return commands[command](unpack(ARGV, 2))

@@ -30,6 +30,9 @@ prefix (``voiceapp:`` by default):
 ``calls:undelivered``
     sorted set of ``"<call_sid> <event_id>"`` by storage order; ``calls:eventseq``
     is that order's counter;
+``call:<sid>:recordings``
+    hash: recording sid → the recording (JSON :class:`RecordingRecord`); ``recording:<rsid>``
+    is the sid of its call (both expire with the call);
 ``dialers``
     sorted set worker id → time of its last heartbeat.
 
@@ -70,6 +73,7 @@ from voiceapp.calls.records import (
     CallSpec,
     EventRecord,
     LegRecord,
+    RecordingRecord,
     StatusChange,
     truncated_row,
 )
@@ -80,6 +84,7 @@ from voiceapp.calls.refusals import (
     not_changeable,
     not_deletable,
     not_found,
+    recording_not_found,
     sid_exists,
     status_conflict,
     to_busy,
@@ -92,6 +97,7 @@ from voiceapp.calls.writes import (
     AppendTrace,
     RecordAttempt,
     Renew,
+    SaveRecording,
     SetStatus,
     Write,
     WriteHandler,
@@ -462,6 +468,28 @@ class RedisCallStore(CallStore):
                 results[index] = exc
         return results
 
+    def get_recording(self, sid: str) -> RecordingRecord | None:
+        with self._errors("get_recording") as client:
+            call_sid = client.get(f"{self.prefix}recording:{sid}")
+            if call_sid is None:
+                return None
+            data = client.hget(f"{self.prefix}call:{_s(call_sid)}:recordings", sid)
+        return None if data is None else RecordingRecord.from_json(data)
+
+    def recordings_of(self, call_sid: str) -> list[RecordingRecord]:
+        with self._errors("recordings_of") as client:
+            fields = cast(
+                "dict[bytes, bytes]", client.hgetall(f"{self.prefix}call:{call_sid}:recordings")
+            )
+        found = [RecordingRecord.from_json(value) for value in fields.values()]
+        return sorted(found, key=lambda r: (r.started_at, r.sid))
+
+    def delete_recording(self, sid: str) -> RecordingRecord:
+        reply = self._run("delete_recording", sid)
+        if not reply:
+            raise recording_not_found(sid)
+        return RecordingRecord.from_json(reply)
+
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         key = f"{self.prefix}calls:undelivered"
         with self._errors("undelivered") as client:
@@ -582,6 +610,15 @@ class _Encoder(WriteHandler[_Op]):
         heartbeat = now if write.at is None else write.at
         args = [write.call_sid, write.worker, repr(now + write.lease), repr(heartbeat)]
         return _Op("renew", args, lambda reply: int(reply) == 1)
+
+    def on_save_recording(self, write: SaveRecording) -> _Op:
+        recording = write.recording
+        args = [write.call_sid, recording.sid, recording.to_json()]
+
+        def decode(reply: Any) -> None:
+            _known(reply, write.call_sid)
+
+        return _Op("recording", args, decode)
 
 
 def _known(reply: Any, call_sid: str) -> int:

@@ -36,6 +36,7 @@ from voiceapp.calls.records import (
     CallSpec,
     EventRecord,
     LegRecord,
+    RecordingRecord,
     StatusChange,
 )
 from voiceapp.calls.refusals import (
@@ -45,6 +46,7 @@ from voiceapp.calls.refusals import (
     not_changeable,
     not_deletable,
     not_found,
+    recording_not_found,
     sid_exists,
     status_conflict,
     to_busy,
@@ -57,6 +59,7 @@ from voiceapp.calls.writes import (
     AppendTrace,
     RecordAttempt,
     Renew,
+    SaveRecording,
     SetStatus,
     Write,
     WriteHandler,
@@ -150,6 +153,13 @@ CREATE TABLE IF NOT EXISTS call_changes (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS call_changes_call ON call_changes (call_sid);
+CREATE TABLE IF NOT EXISTS call_recordings (
+    sid TEXT PRIMARY KEY,
+    call_sid TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS call_recordings_call ON call_recordings (call_sid, started_at);
 CREATE TABLE IF NOT EXISTS dialer_heartbeats (
     worker TEXT PRIMARY KEY,
     at REAL NOT NULL
@@ -170,7 +180,14 @@ _ADDED = (
 )
 
 #: The tables of a call's parts (column ``call_sid``), deleted with it.
-_CALL_TABLES = ("call_events", "call_history", "call_legs", "call_traces", "call_changes")
+_CALL_TABLES = (
+    "call_events",
+    "call_history",
+    "call_legs",
+    "call_traces",
+    "call_changes",
+    "call_recordings",
+)
 
 _TAKE = """
 UPDATE calls SET waiting = 0, lease_owner = ?, lease_until = ?, takes = takes + 1, updated_at = ?
@@ -780,6 +797,38 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
                     attempt.error,
                 ),
             )
+
+    def on_save_recording(self, op: SaveRecording) -> None:
+        recording = op.recording
+        with self.db.transaction("save_recording") as conn:
+            _require_call(conn, op.call_sid)
+            conn.execute(
+                "INSERT INTO call_recordings (sid, call_sid, started_at, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sid) DO UPDATE SET data = excluded.data",
+                (recording.sid, op.call_sid, recording.started_at, recording.to_json()),
+            )
+
+    def get_recording(self, sid: str) -> RecordingRecord | None:
+        with self.db.snapshot("get_recording") as conn:
+            row = conn.execute("SELECT data FROM call_recordings WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else RecordingRecord.from_json(row[0])
+
+    def recordings_of(self, call_sid: str) -> list[RecordingRecord]:
+        with self.db.snapshot("recordings_of") as conn:
+            rows = conn.execute(
+                "SELECT data FROM call_recordings WHERE call_sid = ? ORDER BY started_at, sid",
+                (call_sid,),
+            ).fetchall()
+        return [RecordingRecord.from_json(row[0]) for row in rows]
+
+    def delete_recording(self, sid: str) -> RecordingRecord:
+        with self.db.transaction("delete_recording") as conn:
+            row = conn.execute(
+                "DELETE FROM call_recordings WHERE sid = ? RETURNING data", (sid,)
+            ).fetchone()
+        if row is None:
+            raise recording_not_found(sid)
+        return RecordingRecord.from_json(row[0])
 
     def undelivered(self, limit: int = 1000) -> list[EventRecord]:
         with self.db.snapshot("undelivered") as conn:

@@ -1,0 +1,214 @@
+"""Recordings on the simulated network: real WAV files, their records and callbacks.
+
+A recording is 8 kHz 16-bit mono PCM (the telephone's rate, :mod:`voiceapp.dtmf.audio`).
+What the simulated network "hears" is rendered as audio:
+
+* silence where nobody speaks;
+* DTMF tones (:func:`voiceapp.dtmf.synthesize`) for the digits on the line;
+* the far end's scripted speech (a callee's ``talk_seconds``) as a voice-band signal:
+  a 220 Hz tone with its harmonics and a little noise, so a file is not silence.
+
+:class:`Recorder` makes a recording end to end: it renders the audio, writes the file
+to the :class:`~voiceapp.stores.media.MediaStore`, stores the
+:class:`~voiceapp.calls.records.RecordingRecord` (``in-progress`` when it starts,
+``completed`` or ``absent`` when it stops) and sends the ``recordingStatusCallback``
+events the document or the call asked for (:func:`voiceapp.dialer.webhooks.recording_params`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import wave
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from voiceapp.calls.records import RecordingRecord
+from voiceapp.calls.subscriptions import DEFAULT_RECORDING_EVENTS, parse_recording_events
+from voiceapp.calls.writes import SaveRecording, Write
+from voiceapp.dialer.network import Leg
+from voiceapp.document import Node
+from voiceapp.dtmf import parse_digits
+from voiceapp.dtmf.audio import SAMPLE_RATE, synthesize, wav_bytes
+from voiceapp.schema import HttpMethod
+from voiceapp.stores.media import MediaStore
+
+#: The attributes of ``<Record>`` and ``<Dial>`` that say where a recording's events go.
+RECORDING_ATTRIBUTES: Final = frozenset(
+    {"recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent"}
+)
+#: One DTMF tone on the line in a call recording (milliseconds).
+TONE_MS: Final = 100
+_VOICE_HZ: Final = 220.0
+_VOICE_PEAK: Final = 0.25 * 32767
+
+
+# -- audio ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sound:
+    """Something heard in a recording: ``kind`` ``digit`` (``value`` the key) or ``talk``
+    (the far end speaking for ``seconds``), ``at`` seconds after the recording starts."""
+
+    at: float
+    kind: str
+    value: str = ""
+    seconds: float = 0.0
+
+
+def voice(seconds: float, *, seed: int = 0) -> array[int]:
+    """``seconds`` of the far end's scripted speech: a voice-band signal (a 220 Hz tone,
+    two harmonics, a 4 Hz syllable envelope and a little noise)."""
+    count = max(0, round(seconds * SAMPLE_RATE))
+    rng = random.Random(seed)
+    step = 2 * math.pi * _VOICE_HZ / SAMPLE_RATE
+    out = array("h", bytes(2 * count))
+    for n in range(count):
+        envelope = 0.6 + 0.4 * math.sin(2 * math.pi * 4 * n / SAMPLE_RATE)
+        tone = math.sin(step * n) + 0.5 * math.sin(2 * step * n) + 0.25 * math.sin(3 * step * n)
+        value = _VOICE_PEAK * envelope * tone / 1.75 + rng.gauss(0.0, 300.0)
+        out[n] = max(-32768, min(32767, round(value)))
+    return out
+
+
+def render(seconds: float, sounds: Iterable[Sound]) -> array[int]:
+    """``seconds`` of 8 kHz audio: silence with each of ``sounds`` mixed in at its time
+    (cut at the end)."""
+    total = max(0, round(seconds * SAMPLE_RATE))
+    samples = array("h", bytes(2 * total))
+    for index, sound in enumerate(sounds):
+        if sound.kind == "digit":
+            part = synthesize(parse_digits(sound.value, tone_ms=TONE_MS))
+            part = part[: TONE_MS * SAMPLE_RATE // 1000]
+        elif sound.kind == "talk":
+            part = voice(sound.seconds, seed=index)
+        else:
+            continue
+        first = max(0, round(sound.at * SAMPLE_RATE))
+        for offset, value in enumerate(part[: max(0, total - first)]):
+            mixed = samples[first + offset] + value
+            samples[first + offset] = max(-32768, min(32767, mixed))
+    return samples
+
+
+def heard_sounds(
+    legs: Iterable[Leg], start: float, seconds: float, talk: Iterable[tuple[float, float]] = ()
+) -> list[Sound]:
+    """What a recording from clock time ``start`` for ``seconds`` hears on the line of
+    ``legs``: the digits sent to them, and the far end's ``talk`` ((clock time, seconds))."""
+    end = start + seconds
+    sounds = [
+        Sound(h.at - start, "digit", h.value)
+        for leg in legs
+        for h in leg.heard
+        if h.kind == "digit" and start <= h.at < end
+    ]
+    sounds += [
+        Sound(at - start, "talk", seconds=length) for at, length in talk if start <= at < end
+    ]
+    return sorted(sounds, key=lambda s: s.at)
+
+
+# -- making recordings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingCallback:
+    """Where a recording's status events go (``recordingStatusCallback`` + method + events)."""
+
+    url: str
+    method: HttpMethod = "POST"
+    events: frozenset[str] = DEFAULT_RECORDING_EVENTS
+
+    @classmethod
+    def of(cls, node: Node) -> RecordingCallback | None:
+        """A ``<Record>``'s or ``<Dial>``'s (the schema checked the values); None without
+        a ``recordingStatusCallback``."""
+        url = node.get("recordingStatusCallback")
+        if not url:
+            return None
+        events = node.get("recordingStatusCallbackEvent")
+        words = " ".join(events) if isinstance(events, list | tuple) else events
+        return cls(
+            str(url),
+            node.get("recordingStatusCallbackMethod") or "POST",
+            parse_recording_events(words),
+        )
+
+
+@dataclass
+class Recorder:
+    """Makes recordings: files in ``media``, records through ``write`` (the dialer's
+    write buffer; the interpreter sends the status events)."""
+
+    media: MediaStore
+    write: Callable[[Write], None]
+    base_url: str = "http://recordings.voiceapp.invalid"
+    made: list[RecordingRecord] = field(default_factory=list)
+
+    def url(self, sid: str, account_sid: str | None = None) -> str:
+        """A recording's address: the API's resource (the key that reads the API reads it;
+        ``.wav`` appended is the audio); a call of the Twilio API's: Twilio's form
+        (``/2010-04-01/Accounts/<AccountSid>/Recordings/<Sid>``, its auth)."""
+        base = self.base_url.rstrip("/")
+        if account_sid is not None:
+            return f"{base}/2010-04-01/Accounts/{account_sid}/Recordings/{sid}"
+        return f"{base}/v1/recordings/{sid}"
+
+    def start(
+        self, sid: str, call_sid: str, source: str, *, at: float, channels: int = 1
+    ) -> RecordingRecord:
+        record = RecordingRecord(sid, call_sid, "in-progress", source, at, channels=channels)
+        self.write(SaveRecording(call_sid, record))
+        return record
+
+    def finish(
+        self, record: RecordingRecord, seconds: float, sounds: Iterable[Sound]
+    ) -> RecordingRecord:
+        """Write the audio (``seconds`` long; none: ``absent``) and the finished record."""
+        if seconds <= 0:
+            done = RecordingRecord(
+                record.sid,
+                record.call_sid,
+                "absent",
+                record.source,
+                record.started_at,
+                channels=record.channels,
+            )
+        else:
+            samples = render(seconds, sounds)
+            # a dual recording has the same mix on both channels
+            data = _stereo(samples) if record.channels == 2 else wav_bytes(samples)
+            name = f"{record.sid}.wav"
+            self.media.put(name, data)
+            done = RecordingRecord(
+                record.sid,
+                record.call_sid,
+                "completed",
+                record.source,
+                record.started_at,
+                duration=math.ceil(seconds - 1e-9),
+                channels=record.channels,
+                media=name,
+                size=len(data),
+            )
+        self.write(SaveRecording(record.call_sid, done))
+        self.made.append(done)
+        return done
+
+
+def _stereo(samples: array[int]) -> bytes:
+    both = array("h", bytes(4 * len(samples)))
+    both[0::2] = samples
+    both[1::2] = samples
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(both.tobytes())
+    return buffer.getvalue()
