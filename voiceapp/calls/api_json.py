@@ -20,6 +20,7 @@ from voiceapp.calls.records import (
     CallSpec,
     EventRecord,
     LegRecord,
+    answered_by,
 )
 from voiceapp.redact import DEFAULT as REDACT
 from voiceapp.redact import EXTRA_KEY as REDACT_KEY
@@ -51,6 +52,9 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "direction": spec.direction,
         "record": spec.record,
         "machineDetection": spec.machine_detection,
+        "asyncAmd": spec.async_amd,
+        "asyncAmdStatusCallback": spec.async_amd_status_callback,
+        "asyncAmdStatusCallbackMethod": spec.async_amd_status_callback_method,
     }
 
 
@@ -83,6 +87,9 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         direction=data.get("direction") or "outbound-api",
         record=bool(data.get("record", False)),
         machine_detection=data.get("machineDetection"),
+        async_amd=bool(data.get("asyncAmd", False)),
+        async_amd_status_callback=data.get("asyncAmdStatusCallback"),
+        async_amd_status_callback_method=data.get("asyncAmdStatusCallbackMethod") or "POST",
     )
 
 
@@ -148,6 +155,7 @@ def call_json(record: CallRecord, *, secrets: bool = False) -> dict[str, Any]:
         "updatedAt": record.updated_at,
         "endedAt": record.ended_at,
         "duration": record.duration,
+        "answeredBy": answered_by(record),
         "timestamps": record.timestamps,
         "cancelRequested": record.cancel_requested_at is not None,
         "heartbeatAt": record.heartbeat_at,

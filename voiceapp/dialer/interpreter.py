@@ -43,6 +43,7 @@ from urllib.parse import urljoin
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
+from voiceapp.dialer import amd
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.network import Leg, NetworkBackend
@@ -50,6 +51,7 @@ from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     Direction,
     Party,
+    async_amd_params,
     callback_params,
     document_params,
     error_code,
@@ -134,6 +136,9 @@ class OutboundCall:
     #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
     #: (what the network says answered; ``unknown`` when it cannot tell)
     machine_detection: str | None = None
+    #: detect without holding the document: the result is posted to ``amd_callback``
+    async_amd: bool = False
+    amd_callback: Subscription | None = None
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -303,16 +308,6 @@ def speech_seconds(node: Node) -> float:
     return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
 
 
-def answered_by(leg: Leg, machine_detection: str) -> str:
-    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered
-    (``unknown`` when the network cannot tell)."""
-    if leg.answered_by == "human":
-        return "human"
-    if leg.answered_by == "machine":
-        return "machine_end_beep" if machine_detection == "DetectMessageEnd" else "machine_start"
-    return "unknown"
-
-
 class _Call:
     """The process of one outbound call."""
 
@@ -336,6 +331,7 @@ class _Call:
         self.driving = False  # the a-leg's documents run (after senddigits)
         self.document_task: asyncio.Task[None] | None = None
         self.next_program: _Goto | _Inline | None = None  # a change waiting to run
+        self.detection: amd.Detection | None = None  # machine detection's result, once known
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
@@ -345,10 +341,12 @@ class _Call:
             subscription=spec.subscription,
         )
 
-    def _detects(self, run: LegRun) -> bool:
-        """Whether ``run``'s requests report ``AnsweredBy`` (the answered a-leg of a call
-        asking for machine detection)."""
-        return run is self.a and bool(self.spec.machine_detection) and run.answered_at is not None
+    def _answered_by(self, run: LegRun) -> str | None:
+        """The ``AnsweredBy`` ``run``'s requests report: the a-leg's machine detection
+        result, once known."""
+        if run is not self.a or self.detection is None:
+            return None
+        return self.detection.answered_by
 
     def party(self, run: LegRun) -> Party:
         """``run`` as its requests describe it (the call's parameter set)."""
@@ -360,9 +358,7 @@ class _Call:
             status=run.status,
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
-            answered_by=answered_by(run.leg, self.spec.machine_detection or "")
-            if self._detects(run)
-            else None,
+            answered_by=self._answered_by(run),
         )
 
     # legs ---------------------------------------------------------------------------------
@@ -556,16 +552,10 @@ class _Call:
         ctx = _Ctx(a, (a,))
         if self.spec.record:
             self.trace.add("a", "unsupported", feature="record", reason="calls are not recorded")
-        if self.spec.machine_detection is not None and a.leg.answered_by is None:
-            self.trace.add(
-                "a",
-                "unsupported",
-                feature="machineDetection",
-                value=self.spec.machine_detection,
-                reason="no answering-machine detection: AnsweredBy is unknown",
-            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
+            if self.spec.machine_detection is not None:
+                await self._machine_detection(a)
             if self.spec.send_digits:
                 timeline = parse_digits(self.spec.send_digits)
                 self.trace.add("a", "digits-sent", digits=timeline.digits, ms=timeline.duration_ms)
@@ -590,6 +580,48 @@ class _Call:
             for run in self.legs:
                 self._end(run)
         return a.status
+
+    async def _machine_detection(self, a: LegRun) -> None:
+        """Detect who answered (:mod:`voiceapp.dialer.amd`): wait for the result before
+        the document (sync), or post it to the AMD callback when known (``async_amd``)."""
+        mode = self.spec.machine_detection or ""
+        if a.leg.answered_by is None:
+            self.trace.add(
+                "a",
+                "unsupported",
+                feature="machineDetection",
+                value=mode,
+                reason="the network cannot tell who answered: AnsweredBy is unknown",
+            )
+        found = amd.detect(a.leg, mode)
+        self.trace.add("a", "amd-start", mode=mode, sync=not self.spec.async_amd)
+        if not self.spec.async_amd:
+            await self._wait(self.clock.timeout(found.seconds), [a])
+            self._detected(a, found)
+            return
+        self.clock.spawn(self._async_detection(a, found), f"amd {self.sid}")
+
+    async def _async_detection(self, a: LegRun, found: amd.Detection) -> None:
+        try:
+            await self._wait(self.clock.timeout(found.seconds), [a])
+        except _LegGone:
+            self.trace.add("a", "amd-abandoned", reason="the call ended before a result")
+            return
+        self._detected(a, found)
+        sub = self.spec.amd_callback
+        if sub is None or sub.url is None:
+            return
+        params = async_amd_params(self.party(a), found.duration_ms)
+        event_id = f"{a.sid}:amd"
+        if self.env.deliverer is not None:
+            self.env.deliverer.submit(
+                event_id=event_id, key=event_id, subscription=sub, params=params
+            )
+        self.trace.add("a", "callback", event="amd", event_id=event_id, url=sub.url)
+
+    def _detected(self, a: LegRun, found: amd.Detection) -> None:
+        self.detection = found
+        self.trace.add("a", "amd", answered_by=found.answered_by, duration_ms=found.duration_ms)
 
     async def _drive(self, ctx: _Ctx) -> None:
         """Run the a-leg's program; a live change interrupts it and runs instead."""

@@ -24,7 +24,9 @@ configuration says (plain data, e.g. the ``[network]`` table of the TOML config)
 Per-number keys: ``outcome`` (``answer``, ``busy``, ``no-answer``, ``fail``),
 ``rings`` (rings before answer or busy), ``hangup_after`` (seconds after answer),
 ``talk_seconds`` (how long the callee speaks into a ``<Record>``), ``answered_by``
-(``human`` or ``machine``: what a call's machine detection reports), ``press``
+(``human``, ``machine`` or ``fax``: what a call's machine detection finds, see
+:mod:`voiceapp.dialer.amd`; a machine's ``greeting_seconds``, default 5, and ``beep``,
+default true), ``press``
 (digits the callee presses ``at`` seconds after answer, or ``delay`` seconds after
 it hears a Say containing ``on_hearing``), ``ivr`` (an IVR callee that connects
 only when it hears ``expect`` no earlier than ``after`` seconds after answer, and
@@ -77,7 +79,9 @@ class Leg:
     on_digit: Callable[[str], None] | None = None
     #: what the far end says while a ``<Gather input="speech">`` listens
     on_speech: Callable[[str], None] | None = None
-    answered_by: str | None = None  # ``human`` or ``machine``, as the network tells
+    answered_by: str | None = None  # ``human``, ``machine`` or ``fax``, as the network tells
+    greeting_seconds: float = 0.0  # a machine's greeting (voiceapp.dialer.amd)
+    beep: bool = False  # ... ends with a beep
     heard: list[Heard] = field(default_factory=list)
     answered_at: float | None = None
     ended: bool = False
@@ -254,6 +258,7 @@ class SimulatedNetwork(NetworkBackend):
                 return
             leg.answered_at = self.clock.now()
             leg.answered_by = callee.answered_by
+            leg.greeting_seconds, leg.beep = callee.greeting_seconds, callee.beep
             self._report(leg, Event.ANSWER)
             if leg.ended:
                 return

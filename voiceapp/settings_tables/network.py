@@ -19,7 +19,8 @@ from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
-AnsweredBy = Literal["human", "machine"]
+AnsweredBy = Literal["human", "machine", "fax"]
+ANSWERED_BY: Final[tuple[AnsweredBy, ...]] = ("human", "machine", "fax")
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
 
 
@@ -53,10 +54,24 @@ class Callee:
     name: str = ""
     #: what a call's machine detection reports (None: the network cannot tell, ``unknown``)
     answered_by: AnsweredBy | None = None
+    #: a ``machine``'s greeting: how long it speaks, and whether a beep ends it
+    greeting_seconds: float = 5.0
+    beep: bool = True
 
 
 _CALLEE_KEYS = frozenset(
-    {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name", "answered_by"}
+    {
+        "outcome",
+        "rings",
+        "hangup_after",
+        "talk_seconds",
+        "press",
+        "ivr",
+        "name",
+        "answered_by",
+        "greeting_seconds",
+        "beep",
+    }
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
@@ -119,8 +134,17 @@ def _callee(value: Any, key: Key) -> Callee:
         raise (key / "name").fail("must be a string")
     hangup_after = data.get("hangup_after")
     answered_by = data.get("answered_by")
-    if answered_by not in (None, "human", "machine"):
-        raise (key / "answered_by").fail(f"must be human or machine, got {answered_by!r}")
+    if answered_by is not None and answered_by not in ANSWERED_BY:
+        raise (key / "answered_by").fail(
+            f"must be one of {', '.join(ANSWERED_BY)}, got {answered_by!r}"
+        )
+    if answered_by != "machine":
+        for only in ("greeting_seconds", "beep"):
+            if only in data:
+                raise (key / only).fail("only goes with answered_by = 'machine'")
+    beep = data.get("beep", True)
+    if not isinstance(beep, bool):
+        raise (key / "beep").fail("must be true or false")
     callee = Callee(
         outcome=outcome,
         rings=(key / "rings").check(_RINGS, data.get("rings", 1)),
@@ -132,6 +156,10 @@ def _callee(value: Any, key: Key) -> Callee:
         ivr=None if data.get("ivr") is None else _ivr(data["ivr"], key / "ivr"),
         name=name,
         answered_by=answered_by,
+        greeting_seconds=(key / "greeting_seconds").check(
+            checks.positive_seconds, data.get("greeting_seconds", 5.0)
+        ),
+        beep=beep,
     )
     if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
         raise (key / "outcome").fail(f"a {outcome} callee never answers, so it cannot press")
