@@ -461,7 +461,6 @@ def test_unsupported_verbs_and_attributes_are_traced(lab: Lab) -> None:
     assert unsupported == [
         ("Sms", None),
         ("Enqueue", None),
-        ("Gather", "hints"),  # speech input is simulated (scripted), hints are not
         ("Dial", "record"),
         ("Sip", None),
     ]

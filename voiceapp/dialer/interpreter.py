@@ -43,19 +43,21 @@ from urllib.parse import urljoin
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
-from voiceapp.dialer import amd
+from voiceapp.dialer import amd, speech
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.network import Leg, NetworkBackend
 from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     Direction,
+    Params,
     Party,
     async_amd_params,
     callback_params,
     document_params,
     error_code,
     gather_params,
+    partial_result_params,
 )
 from voiceapp.document import Node, Response, parse
 from voiceapp.document.model import break_ms, heard_text
@@ -79,7 +81,8 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
     "Pause": frozenset({"length"}),
     "Gather": frozenset(
         {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
-        | {"actionOnEmptyResult"}
+        | {"actionOnEmptyResult", "hints", "speechTimeout", "language"}
+        | {"partialResultCallback", "partialResultCallbackMethod"}
     ),
     "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"}),
     "Number": frozenset(
@@ -332,6 +335,7 @@ class _Call:
         self.document_task: asyncio.Task[None] | None = None
         self.next_program: _Goto | _Inline | None = None  # a change waiting to run
         self.detection: amd.Detection | None = None  # machine detection's result, once known
+        self.gathers = 0  # speech gathers that sent partial results (their event ids)
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
@@ -900,13 +904,16 @@ class _Call:
             else:
                 settle(activity[0], None)
 
+        timers: list[asyncio.TimerHandle] = []
+
         def on_speech(text: str) -> None:
             self.trace.add(label, "speech-heard", text=text)
-            if done.done():
+            if done.done() or speech:
                 return
             speech.append(text)
             settle(first_digit, None)
-            settle(done, "speech")
+            settle(activity[0], None)
+            timers.extend(self._speech_timers(ctx, node, url, text, done))
 
         if "dtmf" in inputs:
             run.leg.on_digit = on_digit
@@ -923,12 +930,16 @@ class _Call:
             reason = "timeout"
             while not done.done():
                 activity[0] = self.clock.future()
-                out = await self._wait(first(done, activity[0]), ctx.watch, timeout=timeout)
+                # once speech is heard, its own timer (speechTimeout) ends the gather
+                wait = None if speech else timeout
+                out = await self._wait(first(done, activity[0]), ctx.watch, timeout=wait)
                 if out is _TIMED_OUT:
                     break
             if done.done():
                 reason = done.result()
         finally:
+            for timer in timers:
+                timer.cancel()
             run.leg.on_digit = self._ignore_digits(label)
             run.leg.on_speech = None
         result = "".join(digits)
@@ -943,6 +954,43 @@ class _Call:
             )
             return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
         return None
+
+    def _speech_timers(
+        self, ctx: _Ctx, node: Node, url: str | None, text: str, done: asyncio.Future[str]
+    ) -> list[asyncio.TimerHandle]:
+        """A phrase heard by a speech gather (:mod:`voiceapp.dialer.speech`): its partial
+        results go to ``partialResultCallback`` word by word, and the gather ends after it
+        and ``speechTimeout`` of silence."""
+        silence = speech.silence_after(node.get("speechTimeout"), node.get("timeout"))
+        ends = speech.phrase_seconds(text) + silence
+        self.trace.add(
+            ctx.run.leg.label,
+            "speech",
+            text=text,
+            hints=list(speech.hints(node.get("hints"))),
+            ends_after=round(ends, 3),
+        )
+        timers = [self.clock.call_later(ends, lambda: settle(done, "speech"))]
+        callback = node.get("partialResultCallback")
+        if callback is None or self.env.deliverer is None:
+            return timers
+        deliverer = self.env.deliverer
+        sub = Subscription(
+            url=urljoin(url or "", callback), method=node.get("partialResultCallbackMethod")
+        )
+        self.gathers += 1
+        for partial in speech.partials(text):
+            params = partial_result_params(
+                self.party(ctx.run), partial, language=node.get("language")
+            )
+            event_id = f"{ctx.run.sid}:speech{self.gathers}.{partial.sequence}"
+
+            def send(event_id: str = event_id, params: Params = params) -> None:
+                deliverer.submit(event_id=event_id, key=event_id, subscription=sub, params=params)
+                self.trace.add(ctx.run.leg.label, "callback", event="partial", event_id=event_id)
+
+            timers.append(self.clock.call_later(partial.at, send))
+        return timers
 
     # Record -------------------------------------------------------------------------------
     async def _record(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:

@@ -45,6 +45,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription
+from voiceapp.dialer.speech import Partial
 
 API_VERSION: Final = "2010-04-01"
 #: ``CallbackSource`` of the seed (``call-progress-event``) and of Twilio (``...-events``).
@@ -216,6 +217,22 @@ def async_amd_params(party: Party, duration_ms: int) -> Params:
     params += [
         ("AnsweredBy", party.answered_by or "unknown"),
         ("MachineDetectionDuration", str(duration_ms)),
+    ]
+    return params
+
+
+def partial_result_params(party: Party, partial: Partial, *, language: str) -> Params:
+    """What a ``<Gather partialResultCallback>`` receives for one interim speech result
+    (Twilio's names, for both sets; ``AccountSid`` for calls of the Twilio API)."""
+    params: Params = [("CallSid", party.call_sid)]
+    if party.account_sid is not None:
+        params += [("AccountSid", party.account_sid), ("ApiVersion", API_VERSION)]
+    params += [
+        ("SequenceNumber", str(partial.sequence)),
+        ("UnstableSpeechResult", partial.unstable),
+        ("StableSpeechResult", partial.stable),
+        ("Stability", "1.0"),
+        ("LanguageCode", language),
     ]
     return params
 

@@ -35,6 +35,17 @@ class Press:
 
 
 @dataclass(frozen=True, slots=True)
+class Speak:
+    """The callee says ``text`` at ``at`` s after answer, or ``delay`` s after it hears a
+    Say containing ``on_hearing`` (None: any Say heard while a speech gather listens)."""
+
+    text: str
+    at: float | None = None
+    on_hearing: str | None = None
+    delay: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class Ivr:
     """An IVR callee: connects when it hears ``expect`` starting ``after`` s or later."""
 
@@ -57,6 +68,8 @@ class Callee:
     #: a ``machine``'s greeting: how long it speaks, and whether a beep ends it
     greeting_seconds: float = 5.0
     beep: bool = True
+    #: phrases the callee says (to a ``<Gather input="speech">``)
+    say: tuple[Speak, ...] = ()
 
 
 _CALLEE_KEYS = frozenset(
@@ -71,9 +84,11 @@ _CALLEE_KEYS = frozenset(
         "answered_by",
         "greeting_seconds",
         "beep",
+        "say",
     }
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
+_SAY_KEYS = frozenset({"text", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
 _NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
 #: A number the simulated network answers on.  The deployment defines these numbers, so they
@@ -101,6 +116,28 @@ def _press(value: Any, key: Key) -> Press:
         at=None if at is None else (key / "at").check(checks.seconds, at),
         on_hearing=hearing,
         delay=(key / "delay").check(checks.seconds, data.get("delay", 0.0)),
+    )
+
+
+def _speak(value: Any, key: Key) -> Speak:
+    if isinstance(value, str):  # a phrase said to the next speech gather that prompts
+        value = {"text": value}
+    data = key.table(value, _SAY_KEYS)
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise (key / "text").fail("must be a non-empty phrase")
+    at, hearing = data.get("at"), data.get("on_hearing")
+    if at is not None and hearing is not None:
+        raise key.fail("give 'at' (seconds after answer) or 'on_hearing', not both")
+    if hearing is not None and (not isinstance(hearing, str) or not hearing.strip()):
+        raise (key / "on_hearing").fail("must be a non-empty phrase")
+    if at is not None and "delay" in data:
+        raise (key / "delay").fail("does not go with 'at'")
+    return Speak(
+        text=text.strip(),
+        at=None if at is None else (key / "at").check(checks.seconds, at),
+        on_hearing=hearing,
+        delay=(key / "delay").check(checks.seconds, data.get("delay", 0.5)),
     )
 
 
@@ -142,6 +179,9 @@ def _callee(value: Any, key: Key) -> Callee:
         for only in ("greeting_seconds", "beep"):
             if only in data:
                 raise (key / only).fail("only goes with answered_by = 'machine'")
+    say = data.get("say", [])
+    if not isinstance(say, list):
+        say = [say]
     beep = data.get("beep", True)
     if not isinstance(beep, bool):
         raise (key / "beep").fail("must be true or false")
@@ -160,8 +200,11 @@ def _callee(value: Any, key: Key) -> Callee:
             checks.positive_seconds, data.get("greeting_seconds", 5.0)
         ),
         beep=beep,
+        say=tuple(_speak(s, (key / "say")[i]) for i, s in enumerate(say)),
     )
-    if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
+    if callee.outcome != "answer" and (
+        callee.press or callee.say or callee.ivr or "hangup_after" in data
+    ):
         raise (key / "outcome").fail(f"a {outcome} callee never answers, so it cannot press")
     return callee
 
