@@ -28,10 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from voiceapp.calls.records import MACHINE_DETECTION_MODES as MODES
+from voiceapp.calls.records import MACHINE_DETECTION_MODES
 from voiceapp.dialer.network import Leg
 
-__all__ = ["ANSWERED_BY", "MODES", "Detection", "detect"]
+#: ``Enable`` and ``DetectMessageEnd`` (the calls core's rule: the API checks them).
+MODES: Final = MACHINE_DETECTION_MODES
 #: Every value of ``AnsweredBy``.
 ANSWERED_BY: Final = (
     "human",
