@@ -461,7 +461,6 @@ def test_unsupported_verbs_and_attributes_are_traced(lab: Lab) -> None:
     assert unsupported == [
         ("Sms", None),
         ("Echo", None),  # <Enqueue> is simulated now (tests/dialer/test_queues.py)
-        ("Gather", "hints"),  # speech input is simulated (scripted), hints are not
         ("Dial", "answerOnBridge"),  # record is simulated (docs/recordings.md)
         ("Sip", None),
     ]

@@ -9,7 +9,14 @@ import pytest
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription
-from voiceapp.dialer.webhooks import Party, callback_params, document_params
+from voiceapp.dialer.speech import Partial
+from voiceapp.dialer.webhooks import (
+    Party,
+    async_amd_params,
+    callback_params,
+    document_params,
+    partial_result_params,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 COLUMNS = {"seed": 1, "twilio": 2}
@@ -43,7 +50,7 @@ def b_leg(flavor: str, status: CallStatus) -> Party:
         status,
         parent_call_sid="CA1",
         account_sid="AC" + "3" * 32 if flavor == "twilio" else None,
-        answered_by="unknown" if flavor == "twilio" else None,
+        answered_by="unknown",  # a call that asked for machine detection
     )
 
 
@@ -65,3 +72,17 @@ def test_callback_table(flavor: str) -> None:
         subscription=Subscription(url="http://x/cb", secret_key="k"),
     )
     assert sorted(documented("callback-params", flavor)) == sorted(name for name, _ in params)
+
+
+@pytest.mark.parametrize("flavor", ["seed", "twilio"])
+def test_amd_table(flavor: str) -> None:
+    names = [name for name, _ in async_amd_params(b_leg(flavor, CallStatus.IN_PROGRESS), 2400)]
+    assert documented("amd-params", flavor) == names
+
+
+@pytest.mark.parametrize("flavor", ["seed", "twilio"])
+def test_partial_result_table(flavor: str) -> None:
+    partial = Partial(sequence=1, at=0.8, unstable="I need", stable="I")
+    party = b_leg(flavor, CallStatus.IN_PROGRESS)
+    names = [name for name, _ in partial_result_params(party, partial, language="en-US")]
+    assert documented("partial-params", flavor) == names

@@ -109,6 +109,9 @@ def test_a_spec_stored_before_the_fields_existed_reads_their_defaults() -> None:
         "direction",
         "record",
         "machineDetection",
+        "asyncAmd",
+        "asyncAmdStatusCallback",
+        "asyncAmdStatusCallbackMethod",
     ):
         del old[key]
     read = spec_from_json(old)

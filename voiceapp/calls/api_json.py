@@ -21,6 +21,7 @@ from voiceapp.calls.records import (
     EventRecord,
     LegRecord,
     RecordingRecord,
+    answered_by,
 )
 from voiceapp.redact import DEFAULT as REDACT
 from voiceapp.redact import EXTRA_KEY as REDACT_KEY
@@ -55,6 +56,9 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "recordingStatusCallback": spec.recording_callback,
         "recordingStatusCallbackMethod": spec.recording_callback_method,
         "recordingStatusCallbackEvent": list(spec.recording_callback_events),
+        "asyncAmd": spec.async_amd,
+        "asyncAmdStatusCallback": spec.async_amd_status_callback,
+        "asyncAmdStatusCallbackMethod": spec.async_amd_status_callback_method,
     }
 
 
@@ -90,6 +94,9 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         recording_callback=data.get("recordingStatusCallback"),
         recording_callback_method=data.get("recordingStatusCallbackMethod") or "POST",
         recording_callback_events=tuple(data.get("recordingStatusCallbackEvent") or ["completed"]),
+        async_amd=bool(data.get("asyncAmd", False)),
+        async_amd_status_callback=data.get("asyncAmdStatusCallback"),
+        async_amd_status_callback_method=data.get("asyncAmdStatusCallbackMethod") or "POST",
     )
 
 
@@ -155,6 +162,7 @@ def call_json(record: CallRecord, *, secrets: bool = False) -> dict[str, Any]:
         "updatedAt": record.updated_at,
         "endedAt": record.ended_at,
         "duration": record.duration,
+        "answeredBy": answered_by(record),
         "timestamps": record.timestamps,
         "cancelRequested": record.cancel_requested_at is not None,
         "heartbeatAt": record.heartbeat_at,

@@ -28,6 +28,10 @@ DEFAULT_TIME_LIMIT: Final = 14400
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+#: ``machineDetection`` / Twilio's ``MachineDetection``: what a call may ask for.
+MACHINE_DETECTION_MODES: Final = ("Enable", "DetectMessageEnd")
+
+
 def check_sid(value: str, field: str = "sid") -> str:
     if not isinstance(value, str) or not _SID.match(value):
         raise ValidationError(
@@ -75,7 +79,10 @@ class CallSpec:
     time_limit: int = DEFAULT_TIME_LIMIT  # seconds the whole call may last
     direction: str = "outbound-api"  # inbound for inbound calls
     record: bool = False  # record the whole call from the answer (a WAV file)
-    machine_detection: str | None = None  # asked for (Enable / DetectMessageEnd); not available
+    machine_detection: str | None = None  # Enable / DetectMessageEnd (voiceapp.dialer.amd)
+    async_amd: bool = False  # detect without holding the document; post the result to:
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
     #: where the events of the call's recording (``record``) go, their method and events
     recording_callback: str | None = None
     recording_callback_method: str = "POST"
@@ -237,6 +244,16 @@ class CallRecord:
             for change in leg.history:
                 out.setdefault(change.status, change.at)
         return out
+
+
+def answered_by(record: CallRecord) -> str | None:
+    """What the call's machine detection found (its ``amd`` trace row), None before it
+    has a result or when the call did not ask for it."""
+    for row in reversed(record.trace):
+        if row.get("kind") == "amd" and row.get("leg") == "a":
+            value = (row.get("detail") or {}).get("answered_by")
+            return value if isinstance(value, str) else None
+    return None
 
 
 def new_record(spec: CallSpec, now: float) -> CallRecord:

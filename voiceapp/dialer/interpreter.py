@@ -45,6 +45,7 @@ from voiceapp.calls.records import RecordingRecord
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
+from voiceapp.dialer import amd, speech
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
@@ -61,13 +62,16 @@ from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     ConferenceEvent,
     Direction,
+    Params,
     Party,
+    async_amd_params,
     callback_params,
     conference_params,
     dial_queue_params,
     document_params,
     error_code,
     gather_params,
+    partial_result_params,
     queue_action_params,
     queue_wait_params,
     queue_whisper_params,
@@ -96,7 +100,8 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
     "Pause": frozenset({"length"}),
     "Gather": frozenset(
         {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
-        | {"actionOnEmptyResult"}
+        | {"actionOnEmptyResult", "hints", "speechTimeout", "language"}
+        | {"partialResultCallback", "partialResultCallbackMethod"}
     ),
     "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"})
     | RECORDING_ATTRIBUTES
@@ -172,6 +177,9 @@ class OutboundCall:
     #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
     #: (what the network says answered; ``unknown`` when it cannot tell)
     machine_detection: str | None = None
+    #: detect without holding the document: the result is posted to ``amd_callback``
+    async_amd: bool = False
+    amd_callback: Subscription | None = None
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -377,16 +385,6 @@ def speech_seconds(node: Node) -> float:
     return round(max(0.5, words * SECONDS_PER_WORD) + pause_ms / 1000, 3)
 
 
-def answered_by(leg: Leg, machine_detection: str) -> str:
-    """Twilio's ``AnsweredBy`` for a leg the network says a person or a machine answered
-    (``unknown`` when the network cannot tell)."""
-    if leg.answered_by == "human":
-        return "human"
-    if leg.answered_by == "machine":
-        return "machine_end_beep" if machine_detection == "DetectMessageEnd" else "machine_start"
-    return "unknown"
-
-
 class _Call:
     """The process of one outbound call."""
 
@@ -413,6 +411,8 @@ class _Call:
         self.queued = False  # a wait document of <Enqueue> runs (<Leave> leaves)
         #: (clock time, seconds) the far end spoke into a <Record>: heard in call recordings
         self.talk: list[tuple[float, float]] = []
+        self.detection: amd.Detection | None = None  # machine detection's result, once known
+        self.gathers = 0  # speech gathers that sent partial results (their event ids)
         self.a = self._new_leg(
             sid=self.sid,
             label="a",
@@ -422,10 +422,12 @@ class _Call:
             subscription=spec.subscription,
         )
 
-    def _detects(self, run: LegRun) -> bool:
-        """Whether ``run``'s requests report ``AnsweredBy`` (the answered a-leg of a call
-        asking for machine detection)."""
-        return run is self.a and bool(self.spec.machine_detection) and run.answered_at is not None
+    def _answered_by(self, run: LegRun) -> str | None:
+        """The ``AnsweredBy`` ``run``'s requests report: the a-leg's machine detection
+        result, once known."""
+        if run is not self.a or self.detection is None:
+            return None
+        return self.detection.answered_by
 
     def party(self, run: LegRun) -> Party:
         """``run`` as its requests describe it (the call's parameter set)."""
@@ -437,9 +439,7 @@ class _Call:
             status=run.status,
             parent_call_sid=run.leg.parent_sid,
             account_sid=self.spec.account_sid,
-            answered_by=answered_by(run.leg, self.spec.machine_detection or "")
-            if self._detects(run)
-            else None,
+            answered_by=self._answered_by(run),
             sip_code=run.leg.sip_code,
         )
 
@@ -637,16 +637,10 @@ class _Call:
             if self.spec.record
             else None
         )
-        if self.spec.machine_detection is not None and a.leg.answered_by is None:
-            self.trace.add(
-                "a",
-                "unsupported",
-                feature="machineDetection",
-                value=self.spec.machine_detection,
-                reason="no answering-machine detection: AnsweredBy is unknown",
-            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
+            if self.spec.machine_detection is not None:
+                await self._machine_detection(a)
             if self.spec.send_digits:
                 timeline = parse_digits(self.spec.send_digits)
                 self.trace.add("a", "digits-sent", digits=timeline.digits, ms=timeline.duration_ms)
@@ -673,6 +667,48 @@ class _Call:
             if whole is not None:
                 self._rec_end(whole, self.clock.now() - whole.started, self.legs)
         return a.status
+
+    async def _machine_detection(self, a: LegRun) -> None:
+        """Detect who answered (:mod:`voiceapp.dialer.amd`): wait for the result before
+        the document (sync), or post it to the AMD callback when known (``async_amd``)."""
+        mode = self.spec.machine_detection or ""
+        if a.leg.answered_by is None:
+            self.trace.add(
+                "a",
+                "unsupported",
+                feature="machineDetection",
+                value=mode,
+                reason="the network cannot tell who answered: AnsweredBy is unknown",
+            )
+        found = amd.detect(a.leg, mode)
+        self.trace.add("a", "amd-start", mode=mode, sync=not self.spec.async_amd)
+        if not self.spec.async_amd:
+            await self._wait(self.clock.timeout(found.seconds), [a])
+            self._detected(a, found)
+            return
+        self.clock.spawn(self._async_detection(a, found), f"amd {self.sid}")
+
+    async def _async_detection(self, a: LegRun, found: amd.Detection) -> None:
+        try:
+            await self._wait(self.clock.timeout(found.seconds), [a])
+        except _LegGone:
+            self.trace.add("a", "amd-abandoned", reason="the call ended before a result")
+            return
+        self._detected(a, found)
+        sub = self.spec.amd_callback
+        if sub is None or sub.url is None:
+            return
+        params = async_amd_params(self.party(a), found.duration_ms)
+        event_id = f"{a.sid}:amd"
+        if self.env.deliverer is not None:
+            self.env.deliverer.submit(
+                event_id=event_id, key=event_id, subscription=sub, params=params
+            )
+        self.trace.add("a", "callback", event="amd", event_id=event_id, url=sub.url)
+
+    def _detected(self, a: LegRun, found: amd.Detection) -> None:
+        self.detection = found
+        self.trace.add("a", "amd", answered_by=found.answered_by, duration_ms=found.duration_ms)
 
     async def _drive(self, ctx: _Ctx) -> None:
         """Run the a-leg's program; a live change interrupts it and runs instead."""
@@ -964,13 +1000,16 @@ class _Call:
             else:
                 settle(activity[0], None)
 
+        timers: list[asyncio.TimerHandle] = []
+
         def on_speech(text: str) -> None:
             self.trace.add(label, "speech-heard", text=text)
-            if done.done():
+            if done.done() or speech:
                 return
             speech.append(text)
             settle(first_digit, None)
-            settle(done, "speech")
+            settle(activity[0], None)
+            timers.extend(self._speech_timers(ctx, node, url, text, done))
 
         if "dtmf" in inputs:
             run.leg.on_digit = on_digit
@@ -987,12 +1026,16 @@ class _Call:
             reason = "timeout"
             while not done.done():
                 activity[0] = self.clock.future()
-                out = await self._wait(first(done, activity[0]), ctx.watch, timeout=timeout)
+                # once speech is heard, its own timer (speechTimeout) ends the gather
+                wait = None if speech else timeout
+                out = await self._wait(first(done, activity[0]), ctx.watch, timeout=wait)
                 if out is _TIMED_OUT:
                     break
             if done.done():
                 reason = done.result()
         finally:
+            for timer in timers:
+                timer.cancel()
             run.leg.on_digit = self._ignore_digits(label)
             run.leg.on_speech = None
         result = "".join(digits)
@@ -1007,6 +1050,43 @@ class _Call:
             )
             return _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
         return None
+
+    def _speech_timers(
+        self, ctx: _Ctx, node: Node, url: str | None, text: str, done: asyncio.Future[str]
+    ) -> list[asyncio.TimerHandle]:
+        """A phrase heard by a speech gather (:mod:`voiceapp.dialer.speech`): its partial
+        results go to ``partialResultCallback`` word by word, and the gather ends after it
+        and ``speechTimeout`` of silence."""
+        silence = speech.silence_after(node.get("speechTimeout"), node.get("timeout"))
+        ends = speech.phrase_seconds(text) + silence
+        self.trace.add(
+            ctx.run.leg.label,
+            "speech",
+            text=text,
+            hints=list(speech.hints(node.get("hints"))),
+            ends_after=round(ends, 3),
+        )
+        timers = [self.clock.call_later(ends, lambda: settle(done, "speech"))]
+        callback = node.get("partialResultCallback")
+        if callback is None or self.env.deliverer is None:
+            return timers
+        deliverer = self.env.deliverer
+        sub = Subscription(
+            url=urljoin(url or "", callback), method=node.get("partialResultCallbackMethod")
+        )
+        self.gathers += 1
+        for partial in speech.partials(text):
+            params = partial_result_params(
+                self.party(ctx.run), partial, language=node.get("language")
+            )
+            event_id = f"{ctx.run.sid}:speech{self.gathers}.{partial.sequence}"
+
+            def send(event_id: str = event_id, params: Params = params) -> None:
+                deliverer.submit(event_id=event_id, key=event_id, subscription=sub, params=params)
+                self.trace.add(ctx.run.leg.label, "callback", event="partial", event_id=event_id)
+
+            timers.append(self.clock.call_later(partial.at, send))
+        return timers
 
     # Record -------------------------------------------------------------------------------
     async def _record(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:

@@ -24,11 +24,16 @@ configuration says (plain data, e.g. the ``[network]`` table of the TOML config)
 Per-number keys: ``outcome`` (``answer``, ``busy``, ``no-answer``, ``fail``),
 ``rings`` (rings before answer or busy), ``hangup_after`` (seconds after answer),
 ``talk_seconds`` (how long the callee speaks into a ``<Record>``), ``answered_by``
-(``human`` or ``machine``: what a call's machine detection reports), ``press``
+(``human``, ``machine`` or ``fax``: what a call's machine detection finds, see
+:mod:`voiceapp.dialer.amd`; a machine's ``greeting_seconds``, default 5, and ``beep``,
+default true), ``press``
 (digits the callee presses ``at`` seconds after answer, or ``delay`` seconds after
 it hears a Say containing ``on_hearing``), ``ivr`` (an IVR callee that connects
 only when it hears ``expect`` no earlier than ``after`` seconds after answer, and
-hangs up after ``within`` seconds or on a wrong digit), ``name``.  Bad data raises
+hangs up after ``within`` seconds or on a wrong digit), ``say`` (phrases said to a
+``<Gather input="speech">``: ``"billing"`` is said ``0.5`` s after the next Say heard
+while one listens; ``{text, at}`` at seconds after answer; ``{text, on_hearing, delay}``
+after a Say containing the phrase), ``name``.  Bad data raises
 :class:`~voiceapp.errors.ConfigError` naming the key.  Time comes from a
 :class:`~voiceapp.dialer.clock.Clock`: virtual in tests, real in the demo.
 """
@@ -45,7 +50,7 @@ from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import Timeline, Tone
-from voiceapp.settings_tables.network import Callee, Ivr, NetworkConfig, Press
+from voiceapp.settings_tables.network import Callee, Ivr, NetworkConfig, Press, Speak
 
 # -- legs -----------------------------------------------------------------------------------
 
@@ -89,7 +94,9 @@ class Leg:
     on_digit: Callable[[str], None] | None = None
     #: what the far end says while a ``<Gather input="speech">`` listens
     on_speech: Callable[[str], None] | None = None
-    answered_by: str | None = None  # ``human`` or ``machine``, as the network tells
+    answered_by: str | None = None  # ``human``, ``machine`` or ``fax``, as the network tells
+    greeting_seconds: float = 0.0  # a machine's greeting (voiceapp.dialer.amd)
+    beep: bool = False  # ... ends with a beep
     heard: list[Heard] = field(default_factory=list)
     answered_at: float | None = None
     ended: bool = False
@@ -178,6 +185,7 @@ class _Line:
     callee: Callee
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     triggers: list[Press] = field(default_factory=list)
+    phrases: list[Speak] = field(default_factory=list)  # said on hearing a prompt
     collected: str = ""
     connected: bool = False
     gave_up: bool = False
@@ -299,6 +307,7 @@ class SimulatedNetwork(NetworkBackend):
                 return
             leg.answered_at = self.clock.now()
             leg.answered_by = callee.answered_by
+            leg.greeting_seconds, leg.beep = callee.greeting_seconds, callee.beep
             self._report(leg, Event.ANSWER)
             if leg.ended:
                 return
@@ -331,6 +340,13 @@ class SimulatedNetwork(NetworkBackend):
                 )
             else:
                 line.triggers.append(press)
+        for phrase in callee.say:
+            if phrase.at is not None:
+                line.tasks.append(
+                    self.clock.spawn(self._say_later(line, phrase.text, phrase.at), "say")
+                )
+            else:
+                line.phrases.append(phrase)
         if callee.hangup_after is not None:
             line.tasks.append(
                 self.clock.spawn(self._hang_up_after(line, callee.hangup_after), "hangup_after")
@@ -358,6 +374,27 @@ class SimulatedNetwork(NetworkBackend):
                     self._hear(leg.bridged_to, "digit", event.digit)
                 self._carry(leg, "digit", event.digit)
         except asyncio.CancelledError:
+            return
+
+    async def _say_later(self, line: _Line, text: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            return
+        self.speak(line.leg, text)
+
+    def _prompted(self, line: _Line, phrase: str) -> None:
+        """A Say was heard: the callee's first phrase waiting for it is said."""
+        for speak in line.phrases:
+            if speak.on_hearing is None:
+                if line.leg.on_speech is None:
+                    continue  # no speech gather listens to it
+            elif speak.on_hearing.casefold() not in phrase:
+                continue
+            line.phrases.remove(speak)
+            line.tasks.append(
+                self.clock.spawn(self._say_later(line, speak.text, speak.delay), "say")
+            )
             return
 
     async def _hang_up_after(self, line: _Line, seconds: float) -> None:
@@ -413,6 +450,7 @@ class SimulatedNetwork(NetworkBackend):
                     line.tasks.append(
                         self.clock.spawn(self._press(line, press, press.delay), "press")
                     )
+            self._prompted(line, phrase)
         elif kind == "digit" and line.callee.ivr is not None:
             self._ivr_digit(line, line.callee.ivr, value)
 
@@ -447,6 +485,7 @@ class SimulatedNetwork(NetworkBackend):
             task.cancel("leg ended")
         line.tasks.clear()
         line.triggers.clear()
+        line.phrases.clear()
 
     def _report(self, leg: Leg, event: Event) -> None:
         leg.on_event(event)

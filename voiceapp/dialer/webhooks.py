@@ -18,13 +18,19 @@ A call has one of two parameter sets, chosen by its spec's ``account_sid``
   ``Timestamp``, ``SequenceNumber``, ``CallbackSource=call-progress-events``
   and, on ``completed``, ``CallDuration``, ``Duration`` (minutes, rounded up),
   ``SipResponseCode`` and ``RecordingUrl``; Gather actions add ``Digits`` and
-  ``FinishedOnKey``; a call that asked for machine detection gets
-  ``AnsweredBy`` (``unknown`` unless the simulated callee's ``answered_by`` tells).
+  ``FinishedOnKey``.
+
+A call that asked for machine detection (``MachineDetection``, both sets) gets
+``AnsweredBy`` (:mod:`voiceapp.dialer.amd`) on the a-leg's requests once the result is
+known: on the document fetch with sync detection; with ``AsyncAmd``, the result goes
+to ``AsyncAmdStatusCallback`` (:func:`async_amd_params`: ``CallSid``, ``AccountSid``,
+``AnsweredBy``, ``MachineDetectionDuration``) and on the requests after it.
 
 :class:`Party` is what both sets are built from; :func:`document_params`,
-:func:`callback_params`, :func:`callback_url` and :func:`gather_params` are the
-one place each set is written.  :func:`error_code` maps the dialer's fetch and
-document error codes to Twilio's (``ErrorCode`` of a fallback request).
+:func:`callback_params`, :func:`callback_url`, :func:`gather_params` and
+:func:`async_amd_params` are the one place each set is written.  :func:`error_code`
+maps the dialer's fetch and document error codes to Twilio's (``ErrorCode`` of a
+fallback request).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from voiceapp.calls.states import CallbackEvent, CallStatus
 from voiceapp.calls.subscriptions import Subscription
+from voiceapp.dialer.speech import Partial
 
 API_VERSION: Final = "2010-04-01"
 #: ``CallbackSource`` of the seed (``call-progress-event``) and of Twilio (``...-events``).
@@ -116,6 +123,8 @@ def document_params(party: Party) -> Params:
         ]
         if party.parent_call_sid is not None:
             params.append(("ParentCallSid", party.parent_call_sid))
+        if party.answered_by is not None:
+            params.append(("AnsweredBy", party.answered_by))
         return params
     assert party.account_sid is not None
     params = [
@@ -187,6 +196,8 @@ def callback_params(
     ]
     if party.parent_call_sid is not None:
         params.append(("ParentCallSid", party.parent_call_sid))
+    if party.answered_by is not None:
+        params.append(("AnsweredBy", party.answered_by))
     if completed:
         params.append(("CallDuration", str(duration or 0)))
         params.append(("CallDurartion", str(duration or 0)))
@@ -196,6 +207,35 @@ def callback_params(
         if subscription.secret_key is not None:
             params.append(("apikey", subscription.secret_key))
         params.extend(subscription.optional)
+    return params
+
+
+def async_amd_params(party: Party, duration_ms: int) -> Params:
+    """What ``AsyncAmdStatusCallback`` receives once machine detection has a result
+    (Twilio's names, for both sets; ``AccountSid`` for calls of the Twilio API)."""
+    params: Params = [("CallSid", party.call_sid)]
+    if party.account_sid is not None:
+        params.append(("AccountSid", party.account_sid))
+    params += [
+        ("AnsweredBy", party.answered_by or "unknown"),
+        ("MachineDetectionDuration", str(duration_ms)),
+    ]
+    return params
+
+
+def partial_result_params(party: Party, partial: Partial, *, language: str) -> Params:
+    """What a ``<Gather partialResultCallback>`` receives for one interim speech result
+    (Twilio's names, for both sets; ``AccountSid`` for calls of the Twilio API)."""
+    params: Params = [("CallSid", party.call_sid)]
+    if party.account_sid is not None:
+        params += [("AccountSid", party.account_sid), ("ApiVersion", API_VERSION)]
+    params += [
+        ("SequenceNumber", str(partial.sequence)),
+        ("UnstableSpeechResult", partial.unstable),
+        ("StableSpeechResult", partial.stable),
+        ("Stability", "1.0"),
+        ("LanguageCode", language),
+    ]
     return params
 
 

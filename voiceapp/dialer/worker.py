@@ -678,6 +678,13 @@ class Dialer:
                 frozenset(spec.recording_callback_events),
             ),
             machine_detection=spec.machine_detection,
+            async_amd=spec.async_amd,
+            amd_callback=None
+            if spec.async_amd_status_callback is None
+            else Subscription(
+                url=spec.async_amd_status_callback,
+                method="GET" if spec.async_amd_status_callback_method.upper() == "GET" else "POST",
+            ),
         )
 
     def _place(self, record: CallRecord, call: OutboundCall) -> None:

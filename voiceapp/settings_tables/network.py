@@ -19,7 +19,8 @@ from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
-AnsweredBy = Literal["human", "machine"]
+AnsweredBy = Literal["human", "machine", "fax"]
+ANSWERED_BY: Final[tuple[AnsweredBy, ...]] = ("human", "machine", "fax")
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
 #: The networks a dialer can run on (``[network] backend``): the one table of the choice.
 Backend = Literal["simulated", "sip"]
@@ -34,6 +35,17 @@ class Press:
     at: float | None = None
     on_hearing: str | None = None
     delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Speak:
+    """The callee says ``text`` at ``at`` s after answer, or ``delay`` s after it hears a
+    Say containing ``on_hearing`` (None: any Say heard while a speech gather listens)."""
+
+    text: str
+    at: float | None = None
+    on_hearing: str | None = None
+    delay: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +68,30 @@ class Callee:
     name: str = ""
     #: what a call's machine detection reports (None: the network cannot tell, ``unknown``)
     answered_by: AnsweredBy | None = None
+    #: a ``machine``'s greeting: how long it speaks, and whether a beep ends it
+    greeting_seconds: float = 5.0
+    beep: bool = True
+    #: phrases the callee says (to a ``<Gather input="speech">``)
+    say: tuple[Speak, ...] = ()
 
 
 _CALLEE_KEYS = frozenset(
-    {"outcome", "rings", "hangup_after", "talk_seconds", "press", "ivr", "name", "answered_by"}
+    {
+        "outcome",
+        "rings",
+        "hangup_after",
+        "talk_seconds",
+        "press",
+        "ivr",
+        "name",
+        "answered_by",
+        "greeting_seconds",
+        "beep",
+        "say",
+    }
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
+_SAY_KEYS = frozenset({"text", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
 _NETWORK_KEYS = frozenset({"backend", "ring_seconds", "default", "numbers"})
 #: A number the simulated network answers on.  The deployment defines these numbers, so they
@@ -89,6 +119,28 @@ def _press(value: Any, key: Key) -> Press:
         at=None if at is None else (key / "at").check(checks.seconds, at),
         on_hearing=hearing,
         delay=(key / "delay").check(checks.seconds, data.get("delay", 0.0)),
+    )
+
+
+def _speak(value: Any, key: Key) -> Speak:
+    if isinstance(value, str):  # a phrase said to the next speech gather that prompts
+        value = {"text": value}
+    data = key.table(value, _SAY_KEYS)
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise (key / "text").fail("must be a non-empty phrase")
+    at, hearing = data.get("at"), data.get("on_hearing")
+    if at is not None and hearing is not None:
+        raise key.fail("give 'at' (seconds after answer) or 'on_hearing', not both")
+    if hearing is not None and (not isinstance(hearing, str) or not hearing.strip()):
+        raise (key / "on_hearing").fail("must be a non-empty phrase")
+    if at is not None and "delay" in data:
+        raise (key / "delay").fail("does not go with 'at'")
+    return Speak(
+        text=text.strip(),
+        at=None if at is None else (key / "at").check(checks.seconds, at),
+        on_hearing=hearing,
+        delay=(key / "delay").check(checks.seconds, data.get("delay", 0.5)),
     )
 
 
@@ -122,8 +174,20 @@ def _callee(value: Any, key: Key) -> Callee:
         raise (key / "name").fail("must be a string")
     hangup_after = data.get("hangup_after")
     answered_by = data.get("answered_by")
-    if answered_by not in (None, "human", "machine"):
-        raise (key / "answered_by").fail(f"must be human or machine, got {answered_by!r}")
+    if answered_by is not None and answered_by not in ANSWERED_BY:
+        raise (key / "answered_by").fail(
+            f"must be one of {', '.join(ANSWERED_BY)}, got {answered_by!r}"
+        )
+    if answered_by != "machine":
+        for only in ("greeting_seconds", "beep"):
+            if only in data:
+                raise (key / only).fail("only goes with answered_by = 'machine'")
+    say = data.get("say", [])
+    if not isinstance(say, list):
+        say = [say]
+    beep = data.get("beep", True)
+    if not isinstance(beep, bool):
+        raise (key / "beep").fail("must be true or false")
     callee = Callee(
         outcome=outcome,
         rings=(key / "rings").check(_RINGS, data.get("rings", 1)),
@@ -135,8 +199,15 @@ def _callee(value: Any, key: Key) -> Callee:
         ivr=None if data.get("ivr") is None else _ivr(data["ivr"], key / "ivr"),
         name=name,
         answered_by=answered_by,
+        greeting_seconds=(key / "greeting_seconds").check(
+            checks.positive_seconds, data.get("greeting_seconds", 5.0)
+        ),
+        beep=beep,
+        say=tuple(_speak(s, (key / "say")[i]) for i, s in enumerate(say)),
     )
-    if callee.outcome != "answer" and (callee.press or callee.ivr or "hangup_after" in data):
+    if callee.outcome != "answer" and (
+        callee.press or callee.say or callee.ivr or "hangup_after" in data
+    ):
         raise (key / "outcome").fail(f"a {outcome} callee never answers, so it cannot press")
     return callee
 

@@ -48,6 +48,7 @@ from voiceapp.calls.records import (
     CHANGE_STATUSES,
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TIME_LIMIT,
+    MACHINE_DETECTION_MODES,
     CallChange,
     CallRecord,
     CallSpec,
@@ -121,8 +122,15 @@ def _change_status(value: Any) -> str:
     return word
 
 
+def _machine_detection(value: Any) -> str:
+    word = _TEXT(value)
+    if word not in MACHINE_DETECTION_MODES:
+        raise InvalidValue(f"must be {' or '.join(MACHINE_DETECTION_MODES)}", "invalid-choice")
+    return word
+
+
 def _flag(value: Any) -> bool:
-    """A boolean, or its text in a form body (``true`` / ``false``)."""
+    """true or false: a JSON boolean, or the words in a form body (any case)."""
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return checks.boolean(value)
@@ -248,6 +256,20 @@ CALL_FIELDS = table(
         check=_flag,
     ),
     Field(
+        "machineDetection",
+        {"type": "string", "enum": list(MACHINE_DETECTION_MODES)},
+        "Answering-machine detection: Enable (human or machine_start as soon as known) or "
+        "DetectMessageEnd (a machine's greeting end, its beep); AnsweredBy on the document.",
+        check=_machine_detection,
+    ),
+    Field(
+        "asyncAmd",
+        {"type": "boolean"},
+        "true: run the document at once and post the detection to asyncAmdStatusCallback.",
+        form_schema=STRING,
+        check=_flag,
+    ),
+    Field(
         "recordingStatusCallback",
         URL,
         "URL receiving the recording's events (in-progress, completed, absent).",
@@ -265,6 +287,18 @@ CALL_FIELDS = table(
         "Recording events to report: a space-separated subset of in-progress completed absent "
         "(default completed).",
         check=_recording_events,
+    ),
+    Field(
+        "asyncAmdStatusCallback",
+        URL,
+        "URL receiving CallSid, AnsweredBy, MachineDetectionDuration (with asyncAmd).",
+        check=_URL_TEXT,
+    ),
+    Field(
+        "asyncAmdStatusCallbackMethod",
+        _METHOD,
+        "Method of that callback (default POST).",
+        check=checks.choice(_TEXT, HTTP_METHODS),
     ),
     Field(
         "variables",
@@ -590,6 +624,23 @@ def parse_call(
             field="from",
         )
 
+    machine = values.get("machineDetection")
+    async_amd = values.get("asyncAmd", False)
+    amd_callback = values.get("asyncAmdStatusCallback")
+    for name in ("asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod"):
+        if name in values and machine is None:
+            raise ValidationError(
+                f"{name} goes with machineDetection", code="invalid-combination", field=name
+            )
+    if amd_callback is not None:
+        if not async_amd:
+            raise ValidationError(
+                "asyncAmdStatusCallback goes with asyncAmd=true",
+                code="invalid-combination",
+                field="asyncAmdStatusCallback",
+            )
+        check_url(amd_callback, field="asyncAmdStatusCallback", allowlist=allow)
+
     session: dict[str, Any] = {}
     if app is not None:
         session = {"app": app, "to": to, "variables": variables or {}}
@@ -616,6 +667,10 @@ def parse_call(
         recording_callback=recording_callback,
         recording_callback_method=values.get("recordingStatusCallbackMethod", "POST"),
         recording_callback_events=values.get("recordingStatusCallbackEvent", ("completed",)),
+        machine_detection=machine,
+        async_amd=async_amd,
+        async_amd_status_callback=amd_callback,
+        async_amd_status_callback_method=values.get("asyncAmdStatusCallbackMethod", "POST"),
     )
     return spec, session
 

@@ -36,7 +36,13 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from voiceapp.calls.records import CallChange, CallRecord, LegRecord
+from voiceapp.calls.records import (
+    MACHINE_DETECTION_MODES,
+    CallChange,
+    CallRecord,
+    LegRecord,
+    answered_by,
+)
 from voiceapp.calls.states import CallStatus
 from voiceapp.errors import (
     BadRequestBody,
@@ -82,7 +88,6 @@ PAGE_SIZE_MAX: Final = 1000
 SCAN_MAX: Final = 5000
 _SEND_DIGITS = re.compile(r"[0-9A-D*#wW]*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-MACHINE_DETECTION: Final = ("Enable", "DetectMessageEnd")
 REALM: Final = 'Basic realm="Twilio API"'
 
 #: voiceapp's call status → Twilio's (a dialed call not ringing yet is still queued there).
@@ -120,6 +125,10 @@ CREATE_NAMES: Final[Mapping[str, str]] = {
 #: ... and back, to name Twilio's parameter in a refusal of a core field.
 TWILIO_NAMES: Final[Mapping[str, str]] = {
     **{core: name for name, core in CREATE_NAMES.items()},
+    "machineDetection": "MachineDetection",
+    "asyncAmd": "AsyncAmd",
+    "asyncAmdStatusCallback": "AsyncAmdStatusCallback",
+    "asyncAmdStatusCallbackMethod": "AsyncAmdStatusCallbackMethod",
     "statusCallbackEvent": "StatusCallbackEvent",
 }
 
@@ -151,8 +160,15 @@ CREATE_FIELDS = table(
     Field(
         "MachineDetection",
         STRING,
-        "Enable or DetectMessageEnd: accepted, not available (answered_by stays unknown).",
+        "Enable or DetectMessageEnd: answering-machine detection, AnsweredBy on the Url fetch.",
     ),
+    Field("AsyncAmd", STRING, "true: run Url at once, post the detection to the callback."),
+    Field(
+        "AsyncAmdStatusCallback",
+        STRING,
+        "Receives CallSid, AccountSid, AnsweredBy, MachineDetectionDuration (with AsyncAmd).",
+    ),
+    Field("AsyncAmdStatusCallbackMethod", STRING, "GET or POST for it (default POST)."),
 )
 UPDATE_FIELDS = table(
     Field("Url", STRING, "A new TwiML URL, fetched and run at once."),
@@ -415,8 +431,8 @@ def call_resource(record: CallRecord, account: str) -> dict[str, Any]:
         started=_started(a_leg.history) if a_leg else None,
         ended=record.ended_at,
         duration=record.duration,
-        # machine detection is not available: asked for, it answers "unknown"
-        answered_by="unknown" if spec.machine_detection else None,
+        # asked for, machine detection answers "unknown" until it has a result
+        answered_by=(answered_by(record) or "unknown") if spec.machine_detection else None,
     )
 
 
@@ -503,9 +519,18 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
     spec["record"] = record == "true"
     machine = params.get("MachineDetection", "").strip()
     if machine:
-        if machine not in MACHINE_DETECTION:
+        if machine not in MACHINE_DETECTION_MODES:
             raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
-        spec["machine_detection"] = machine
+        data["machineDetection"] = machine
+        async_amd = params.get("AsyncAmd", "").strip().lower()
+        if async_amd not in ("", "true", "false"):
+            raise refusal(20422, "Invalid parameter: AsyncAmd must be true or false")
+        if async_amd == "true":  # Twilio ignores the callback of a sync detection
+            data["asyncAmd"] = True
+            for name in ("AsyncAmdStatusCallback", "AsyncAmdStatusCallbackMethod"):
+                value = params.get(name, "").strip()
+                if value:
+                    data[name[0].lower() + name[1:]] = value
     return data, spec
 
 
@@ -513,12 +538,6 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
 def create_call(account_sid: str) -> tuple[Response, int]:
     data, spec = parse_create(_params())
     record = place_call(data, api_key=account_sid, spec_fields={"account_sid": account_sid, **spec})
-    if record.spec.machine_detection:
-        log.info(
-            "call %s: MachineDetection asked for; not available on this network",
-            record.sid,
-            extra={"call_sid": record.sid},
-        )
     return jsonify(call_resource(record, account_sid)), 201
 
 
