@@ -43,6 +43,7 @@ from voiceapp.destinations import (
 )
 from voiceapp.errors import ConfigError, InvalidValue, ValidationError
 from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
+from voiceapp.settings_tables.carrier import CarrierConfig
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.inbound import InboundBinding, bindings
 from voiceapp.settings_tables.limits import RateLimit
@@ -303,6 +304,16 @@ def _network(value: Any) -> NetworkConfig:
     return NetworkConfig.from_dict(value, key="network")
 
 
+def _carrier(value: Any) -> CarrierConfig | None:
+    """The ``[carrier]`` table (a Twilio-compatible carrier), validated into a
+    ``CarrierConfig``."""
+    if value is None or isinstance(value, CarrierConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidValue("must be a table of base_url, account_sid, auth_token")
+    return CarrierConfig.from_dict(value, key="carrier")
+
+
 def _retry(value: Any) -> RetryPolicy:
     """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
     if isinstance(value, RetryPolicy):
@@ -492,6 +503,13 @@ class Settings:
         NetworkConfig(),
         _network,
         "The simulated network: [network] table of numbers and callee scripts (file only).",
+        env=False,
+    )
+    CARRIER: CarrierConfig | None = setting(  # noqa: RUF009 - a field() carrying metadata
+        None,
+        _carrier,
+        "The carrier backend ([network] backend = carrier): [carrier] base_url, account_sid, "
+        "auth_token of a Twilio-compatible API; see docs/carrier.md (file only).",
         env=False,
     )
     CALLBACK_RETRY: RetryPolicy = setting(  # noqa: RUF009 - a field() carrying metadata
@@ -756,6 +774,13 @@ class Settings:
                 code="config-value",
                 field="ALLOWED_COUNTRY_CODES",
             )
+        if self.NETWORK.backend == "carrier" and self.CARRIER is None:
+            raise ConfigError(
+                "[network] backend = carrier needs the [carrier] table (base_url, account_sid, "
+                "auth_token)",
+                code="config-carrier",
+                field="CARRIER",
+            )
         if self.REQUIRE_SIGNATURE == "twilio" and not self.TWILIO_AUTH_TOKEN:
             raise ConfigError(
                 "REQUIRE_SIGNATURE = twilio needs TWILIO_AUTH_TOKEN", field="TWILIO_AUTH_TOKEN"
@@ -779,6 +804,7 @@ class Settings:
             ("API_KEYS", self.API_KEYS),
             ("COMPAT", tuple(compat)),
             ("TWILIO_ACCOUNTS", tuple(token for _, token in self.TWILIO_ACCOUNTS)),
+            ("CARRIER", () if self.CARRIER is None else (self.CARRIER.auth_token,)),
         ]
 
     def _check_reuse(self) -> None:

@@ -728,6 +728,7 @@ RULES = (
     "/v1/outbound-calling/<call_sid>",
     "/2010-04-01/Accounts/<account_sid>/Calls.json",
     "/2010-04-01/Accounts/<account_sid>/Calls/<sid>.json",
+    "/carrier/status/<sid>",
     "/console/",
     "/console/login",
     "/console/logout",
@@ -880,6 +881,12 @@ def routes(
                 st.just("/v1/sessions"),
                 core,
                 bodies(SESSION_BASES, SESSION_FIELDS, "variables", callee="to"),
+            ),
+        ),
+        "/carrier/status/<sid>": (
+            200,
+            lambda: requests_for(
+                ["POST"], sids.map(lambda s: "/carrier/status/" + s), SIGNATURES, voice_form()
             ),
         ),
         "/voice/<token>": (

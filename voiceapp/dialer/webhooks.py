@@ -96,6 +96,8 @@ class Party:
     forwarded_from: str | None = None
     #: Twilio's ``AnsweredBy``, sent when the call asked for machine detection
     answered_by: str | None = None
+    #: the SIP final response the network reported (else one derived from the status)
+    sip_code: int | None = None
 
     @property
     def twilio(self) -> bool:
@@ -165,7 +167,7 @@ def callback_params(
             params += [
                 ("CallDuration", str(seconds)),
                 ("Duration", str(math.ceil(seconds / 60))),
-                ("SipResponseCode", str(SIP_RESPONSE.get(party.status, 200))),
+                ("SipResponseCode", str(party.sip_code or SIP_RESPONSE.get(party.status, 200))),
             ]
             if recording_url is not None:
                 params.append(("RecordingUrl", recording_url))

@@ -252,9 +252,6 @@ class Dialer:
             clock = VirtualClock(start=datetime.now(UTC)) if virtual else RealClock()
         self.clock: Clock = clock
         self.virtual = clock.virtual
-        if network is None:
-            network = SimulatedNetwork(clock, settings.NETWORK)
-        self.network = network
         self.worker_id = worker_id or default_worker_id()
         self.lease = settings.DIALER_LEASE
         self.concurrency = settings.DIALER_CONCURRENCY
@@ -274,6 +271,9 @@ class Dialer:
             pool_maxsize=64,
             twilio_token=settings.twilio_signing_token,
         )
+        if network is None:
+            network = self._network(settings, clock)
+        self.network = network
         self.deliverer = _StoredDeliverer(
             self, send or self.http.send_callback, self.policy, threaded=send is None
         )
@@ -562,6 +562,16 @@ class Dialer:
         """Settle the calls of dead workers and resume the callbacks nobody delivers
         (:meth:`Recovery.recover`)."""
         return self.recovery.recover()
+
+    def _network(self, settings: Settings, clock: Clock) -> NetworkBackend:
+        """The backend ``[network] backend`` names: the simulated network or a carrier."""
+        if settings.NETWORK.backend == "carrier" and settings.CARRIER is not None:
+            from voiceapp.dialer.carrier_backend import CarrierNetwork
+
+            return CarrierNetwork(
+                clock, settings.CARRIER, public_url=settings.PUBLIC_URL, guard=self.guard
+            )
+        return SimulatedNetwork(clock, settings.NETWORK)
 
     @staticmethod
     def _destinations(settings: Settings, network: NetworkBackend) -> DestinationPolicy:

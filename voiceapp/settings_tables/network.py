@@ -18,6 +18,10 @@ from voiceapp import checks
 from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
+#: The networks a dialer can run on (``[network] backend``): the one table of the choice.
+Backend = Literal["simulated", "carrier"]
+BACKENDS: Final[tuple[Backend, ...]] = ("simulated", "carrier")
+
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
 
@@ -57,7 +61,7 @@ _CALLEE_KEYS = frozenset(
 )
 _PRESS_KEYS = frozenset({"digits", "at", "on_hearing", "delay"})
 _IVR_KEYS = frozenset({"expect", "after", "within"})
-_NETWORK_KEYS = frozenset({"ring_seconds", "default", "numbers"})
+_NETWORK_KEYS = frozenset({"backend", "ring_seconds", "default", "numbers"})
 #: A number the simulated network answers on.  The deployment defines these numbers, so they
 #: are dialed as written even where phonenumbers' metadata knows no such range (test numbers
 #: such as the seed examples' +0987654321).
@@ -138,6 +142,8 @@ class NetworkConfig:
     ring_seconds: float = 2.0
     default: Callee = field(default_factory=Callee)
     numbers: Mapping[str, Callee] = field(default_factory=dict)
+    #: which network carries the calls; the simulated callees above apply to "simulated"
+    backend: Backend = "simulated"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, key: str = "network") -> NetworkConfig:
@@ -150,7 +156,13 @@ class NetworkConfig:
             if _SIMULATED_NUMBER.fullmatch(number) is None:
                 raise at.fail("must be '+' and 2 to 15 digits (the form a number is dialed in)")
             numbers[number] = _callee(value, at)
+        backend = table.get("backend", "simulated")
+        if backend not in BACKENDS:
+            raise (where / "backend").fail(
+                f"must be one of {', '.join(BACKENDS)}, got {str(backend)[:40]!r}"
+            )
         return cls(
+            backend=backend,
             ring_seconds=(where / "ring_seconds").check(
                 checks.positive_seconds, table.get("ring_seconds", 2.0)
             ),
