@@ -702,8 +702,11 @@ class Settings:
 
     def twilio_signing_token(self, account_sid: str | None) -> str | None:
         """The key of a request's ``X-Twilio-Signature``: the AuthToken of its
-        ``AccountSid`` (``TWILIO_ACCOUNTS``), else ``TWILIO_AUTH_TOKEN``; None without both."""
+        ``AccountSid`` (``TWILIO_ACCOUNTS``; the ``[carrier]`` account's auth token for
+        the carrier's own requests), else ``TWILIO_AUTH_TOKEN``; None without both."""
         token = self.twilio_token(account_sid) if account_sid else None
+        if token is None and self.CARRIER is not None and account_sid == self.CARRIER.account_sid:
+            token = self.CARRIER.auth_token
         return token or self.TWILIO_AUTH_TOKEN or None
 
     @property
@@ -781,7 +784,7 @@ class Settings:
                 code="config-carrier",
                 field="CARRIER",
             )
-        if self.REQUIRE_SIGNATURE == "twilio" and not self.TWILIO_AUTH_TOKEN:
+        if self.REQUIRE_SIGNATURE == "twilio" and not (self.TWILIO_AUTH_TOKEN or self.CARRIER):
             raise ConfigError(
                 "REQUIRE_SIGNATURE = twilio needs TWILIO_AUTH_TOKEN", field="TWILIO_AUTH_TOKEN"
             )

@@ -52,7 +52,7 @@ class Pair:
         self.a = Server()
         self.b = Server()
 
-    def start(self, *, token: str = TOKEN, real_b: bool = False) -> None:
+    def start(self, *, token: str = TOKEN, real_b: bool = False, **a_settings: Any) -> None:
         allow = [f"127.0.0.1:{p}" for p in (self.a.port, self.b.port, self.receiver.port)]
         (self.tmp_path / "a").mkdir()
         (self.tmp_path / "b").mkdir()
@@ -69,6 +69,7 @@ class Pair:
             "account_sid": ACCOUNT,
             "auth_token": token,
         }
+        a_config.update(a_settings)
         self.a.start(create_app(a_config))
         self.a.start_dialer(RealClock())  # its network: the settings' carrier backend
 
@@ -135,6 +136,22 @@ def test_a_pin_call_runs_on_the_carriers_network(pair: Pair) -> None:
     assert all(r.params["tag"] == "pin" for r in delivered)
     # the carrier's auth token is nowhere in what A shows of the call
     assert TOKEN not in json.dumps(call)
+
+
+def test_a_server_requiring_twilio_signatures_takes_the_carriers_fetches(pair: Pair) -> None:
+    """REQUIRE_SIGNATURE = twilio on A: B signs its fetch of A's session URL with the
+    account's token, which A knows as its [carrier] auth token (no TWILIO_AUTH_TOKEN)."""
+    pair.start(REQUIRE_SIGNATURE="twilio")
+    response = pair.a.post_call(
+        **{"from": FROM, "to": PIN_CALLEE, "app": "pin", "variables": {"pin": "2468"}}
+    )
+    assert response.status_code == 201, response.text
+    call = finished(pair.a, response.json()["sid"])
+    assert call["status"] == "completed"
+    b_call = pair.b_call(PIN_CALLEE)
+    assert b_call["error"] is None and rows(b_call, "fetch-error") == []
+    said = [d["text"] for d in rows(b_call, "say")]
+    assert said and said[0].startswith("Your pin is")
 
 
 def test_a_busy_callee(pair: Pair) -> None:
