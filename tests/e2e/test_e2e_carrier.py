@@ -40,6 +40,17 @@ from voiceapp.web import create_app
 ACCOUNT = "AC" + "c" * 32
 TOKEN = "carrier-auth-token-0123456789"
 ALL = "initiated ringing answered completed"
+TYPIST = "+886912000333"  # on B's network: enters the PIN when asked for it
+B_NETWORK: dict[str, Any] = {
+    **NETWORK,
+    "numbers": {
+        **NETWORK["numbers"],
+        TYPIST: {
+            "rings": 1,
+            "press": [{"on_hearing": "enter your", "delay": 0.5, "digits": "8970"}],
+        },
+    },
+}
 HOLD = "<Response><Say loop='0'>Please hold the line while we connect you</Say></Response>"
 
 
@@ -60,7 +71,7 @@ class Pair:
         b_config["TWILIO_ACCOUNTS"] = {ACCOUNT: TOKEN}
         self.b.start(create_app(b_config))
         clock: Clock = RealClock() if real_b else VirtualClock()
-        self.b.start_dialer(clock, SimulatedNetwork(clock, NetworkConfig.from_dict(NETWORK)))
+        self.b.start_dialer(clock, SimulatedNetwork(clock, NetworkConfig.from_dict(B_NETWORK)))
         a_config = base_config(self.tmp_path / "a", allow)
         a_config["PUBLIC_URL"] = self.a.base
         a_config["NETWORK"] = {**NETWORK, "backend": "carrier"}
@@ -152,6 +163,34 @@ def test_a_server_requiring_twilio_signatures_takes_the_carriers_fetches(pair: P
     assert b_call["error"] is None and rows(b_call, "fetch-error") == []
     said = [d["text"] for d in rows(b_call, "say")]
     assert said and said[0].startswith("Your pin is")
+
+
+def test_an_ivr_walk_posts_the_callees_digits_to_as_step_urls(pair: Pair) -> None:
+    """pin-verify: B runs A's <Gather>, its callee presses 8970, B posts the digits to A's
+    step URL and runs the answer."""
+    pair.start()
+    response = pair.a.post_call(
+        **{"from": FROM, "to": TYPIST, "app": "pin-verify", "variables": {"pin": "8970"}}
+    )
+    assert response.status_code == 201, response.text
+    call = finished(pair.a, response.json()["sid"])
+    assert call["status"] == "completed" and call["error"] is None
+    b_call = pair.b_call(TYPIST)
+    fetched = [d["url"] for d in rows(b_call, "fetch")]
+    assert len(fetched) >= 2 and fetched[1].startswith(pair.a.base + "/voice/step/")
+    assert "Thank you. Your code is correct." in [d["text"] for d in rows(b_call, "say")]
+
+
+def test_a_call_without_url_bridges_to_from_on_the_carrier(pair: Pair) -> None:
+    """The seed's rule (no url: connect the callee to `from`) goes to the carrier as Twiml."""
+    pair.start()
+    response = pair.a.post_call(**{"from": FROM, "to": PIN_CALLEE})
+    assert response.status_code == 201, response.text
+    call = finished(pair.a, response.json()["sid"])
+    assert call["status"] == "completed"
+    b_call = pair.b_call(PIN_CALLEE)
+    assert [leg["to"] for leg in b_call["legs"]] == [PIN_CALLEE, FROM]
+    assert statuses(b_call, 1)[-1] == "completed"
 
 
 def test_a_busy_callee(pair: Pair) -> None:
