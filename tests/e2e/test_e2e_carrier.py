@@ -36,6 +36,7 @@ from voiceapp.dialer.network import SimulatedNetwork
 from voiceapp.settings_tables.network import NetworkConfig
 from voiceapp.signatures import twilio_signature
 from voiceapp.web import create_app
+from voiceapp.web.calls import call_service
 
 ACCOUNT = "AC" + "c" * 32
 TOKEN = "carrier-auth-token-0123456789"
@@ -232,6 +233,17 @@ def test_a_hang_up_through_as_api_reaches_the_carrier(pair: Pair) -> None:
     b_call = pair.b_call(PIN_CALLEE)
     assert b_call["status"] == "completed"
     assert rows(b_call, "hangup")[0]["reason"] == "hung up through the API"
+
+
+def test_stopping_as_dialer_hangs_its_calls_up_at_the_carrier(pair: Pair) -> None:
+    pair.start(real_b=True)
+    sid = pair.a.post_call(**{"from": FROM, "to": PIN_CALLEE, "twiml": HOLD}).json()["sid"]
+    wait_for(lambda: pair.a.call(sid)["status"] == "in-progress")
+    dialer = call_service(pair.a.app).dialer
+    assert dialer is not None
+    dialer.stop()  # waits for the carrier's hang-up request, not only for the call's end
+    assert rows(pair.a.call(sid), "carrier-update")[0]["status"] == "completed"
+    assert pair.b_call(PIN_CALLEE)["status"] == "completed"
 
 
 def test_bad_carrier_credentials_fail_the_call_clearly(pair: Pair) -> None:

@@ -707,6 +707,13 @@ def voice_form() -> st.SearchStrategy[tuple[str | None, bytes | None]]:
     )
 
 
+#: a carrier's X-Twilio-Signature (or none): base64 text, sendable over real HTTP
+CARRIER_SIGNATURES = st.fixed_dictionaries(
+    {},
+    optional={"X-Twilio-Signature": st.text("ABCDEFabcdef0123456789+/=", min_size=1, max_size=40)},
+)
+
+
 #: every URL rule of the app with examples/vendors.toml, in url_map order
 RULES = (
     "/openapi.json",
@@ -886,7 +893,10 @@ def routes(
         "/carrier/status/<sid>": (
             200,
             lambda: requests_for(
-                ["POST"], sids.map(lambda s: "/carrier/status/" + s), SIGNATURES, voice_form()
+                ["POST"],
+                sids.map(lambda s: "/carrier/status/" + s),
+                CARRIER_SIGNATURES,
+                voice_form(),
             ),
         ),
         "/voice/<token>": (

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -116,6 +116,16 @@ class CarrierNetwork(NetworkBackend):
         self.session.mount("https://", adapter)
         self._placed: dict[str, _Placed] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
+        self._requests: set[asyncio.Task[None]] = set()  # creates and updates on their way
+
+    @property
+    def idle(self) -> bool:
+        return not self._requests
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = self.clock.spawn(coro, name)
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
 
     # the carrier's API -------------------------------------------------------------------
     def _post(self, url: str, params: Sequence[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
@@ -183,7 +193,7 @@ class CarrierNetwork(NetworkBackend):
             raise ValueError(f"leg {leg.sid} was already placed")
         placed = _Placed(leg)
         self._placed[leg.sid] = placed
-        self.clock.spawn(self._create(placed), f"carrier create {leg.sid}")
+        self._spawn(self._create(placed), f"carrier create {leg.sid}")
 
     def _create_params(self, leg: Leg) -> list[tuple[str, str]]:
         carried = leg.carried
@@ -234,7 +244,7 @@ class CarrierNetwork(NetworkBackend):
             return
         self._remember(leg.sid)
         status = "completed" if leg.answered_at is not None else "canceled"
-        self.clock.spawn(self._update(placed, status), f"carrier {status} {leg.sid}")
+        self._spawn(self._update(placed, status), f"carrier {status} {leg.sid}")
 
     def report(self, call_sid: str, params: Mapping[str, str]) -> bool:
         """A status callback of the carrier for our leg ``call_sid`` (any thread): applied

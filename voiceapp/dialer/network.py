@@ -120,6 +120,12 @@ class NetworkBackend(ABC):
     #: the dialer then gives it ``leg.carried`` and only follows the leg's progress
     runs_documents: bool = False
 
+    @property
+    def idle(self) -> bool:
+        """No request of the network's own is still on its way (a carrier's hang-up): the
+        dialer's stop waits for it."""
+        return True
+
     @abstractmethod
     def place(self, leg: Leg) -> None:
         """Start calling ``leg.to``; progress arrives on ``leg.on_event``.  An ``inbound``

@@ -449,7 +449,7 @@ class Dialer:
                 if not live.cancel_sent:
                     live.cancel_sent = True
                     live.handle.hang_up()
-            done = not self.live_calls and self.deliverer.idle
+            done = not self.live_calls and self.deliverer.idle and self.network.idle
             if done or time.monotonic() >= self._stop_deadline:
                 break
             await asyncio.sleep(VIRTUAL_SLICE if self.virtual else 0.05)
