@@ -784,6 +784,13 @@ class Settings:
                 code="config-carrier",
                 field="CARRIER",
             )
+        if self.NETWORK.backend == "carrier" and not self.PUBLIC_URL:
+            raise ConfigError(
+                "[network] backend = carrier needs PUBLIC_URL: the carrier fetches the "
+                "documents and posts its status callbacks there",
+                code="config-public-url",
+                field="PUBLIC_URL",
+            )
         if self.REQUIRE_SIGNATURE == "twilio" and not (self.TWILIO_AUTH_TOKEN or self.CARRIER):
             raise ConfigError(
                 "REQUIRE_SIGNATURE = twilio needs TWILIO_AUTH_TOKEN", field="TWILIO_AUTH_TOKEN"

@@ -56,6 +56,9 @@ def test_the_backend_choice() -> None:
     with pytest.raises(ConfigError) as info:
         settings(NETWORK={"backend": "carrier"})
     assert info.value.code == "config-carrier" and info.value.field == "CARRIER"
+    with pytest.raises(ConfigError) as public:
+        settings(NETWORK={"backend": "carrier"}, CARRIER=GOOD)
+    assert public.value.code == "config-public-url" and public.value.field == "PUBLIC_URL"
     with pytest.raises(ConfigError) as bad:
         settings(NETWORK={"backend": "pstn"})
     assert bad.value.field == "network.backend" and "simulated" in bad.value.message
