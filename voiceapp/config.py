@@ -43,6 +43,7 @@ from voiceapp.destinations import (
 )
 from voiceapp.errors import ConfigError, InvalidValue, ValidationError
 from voiceapp.keys import MIN_SECRET_BYTES, derive_keys, weakness
+from voiceapp.settings_tables.carrier import CarrierConfig
 from voiceapp.settings_tables.compat import CompatConfig
 from voiceapp.settings_tables.inbound import InboundBinding, bindings
 from voiceapp.settings_tables.limits import RateLimit
@@ -313,6 +314,16 @@ def _sip(value: Any) -> SipConfig:
     return SipConfig.from_dict(value, key="sip")
 
 
+def _carrier(value: Any) -> CarrierConfig | None:
+    """The ``[carrier]`` table (a Twilio-compatible carrier), validated into a
+    ``CarrierConfig``."""
+    if value is None or isinstance(value, CarrierConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidValue("must be a table of base_url, account_sid, auth_token")
+    return CarrierConfig.from_dict(value, key="carrier")
+
+
 def _retry(value: Any) -> RetryPolicy:
     """The ``[callback_retry]`` table, validated into a ``RetryPolicy``."""
     if isinstance(value, RetryPolicy):
@@ -512,6 +523,13 @@ class Settings:
         "from_domain, local_host, sip_ports, rtp_ports; see docs/sip.md (file only).",
         env=False,
     )
+    CARRIER: CarrierConfig | None = setting(  # noqa: RUF009 - a field() carrying metadata
+        None,
+        _carrier,
+        "The carrier backend ([network] backend = carrier): [carrier] base_url, account_sid, "
+        "auth_token of a Twilio-compatible API; see docs/carrier.md (file only).",
+        env=False,
+    )
     CALLBACK_RETRY: RetryPolicy = setting(  # noqa: RUF009 - a field() carrying metadata
         RetryPolicy(),
         _retry,
@@ -702,8 +720,11 @@ class Settings:
 
     def twilio_signing_token(self, account_sid: str | None) -> str | None:
         """The key of a request's ``X-Twilio-Signature``: the AuthToken of its
-        ``AccountSid`` (``TWILIO_ACCOUNTS``), else ``TWILIO_AUTH_TOKEN``; None without both."""
+        ``AccountSid`` (``TWILIO_ACCOUNTS``; the ``[carrier]`` account's auth token for
+        the carrier's own requests), else ``TWILIO_AUTH_TOKEN``; None without both."""
         token = self.twilio_token(account_sid) if account_sid else None
+        if token is None and self.CARRIER is not None and account_sid == self.CARRIER.account_sid:
+            token = self.CARRIER.auth_token
         return token or self.TWILIO_AUTH_TOKEN or None
 
     @property
@@ -774,7 +795,21 @@ class Settings:
                 code="config-value",
                 field="ALLOWED_COUNTRY_CODES",
             )
-        if self.REQUIRE_SIGNATURE == "twilio" and not self.TWILIO_AUTH_TOKEN:
+        if self.NETWORK.backend == "carrier" and self.CARRIER is None:
+            raise ConfigError(
+                "[network] backend = carrier needs the [carrier] table (base_url, account_sid, "
+                "auth_token)",
+                code="config-carrier",
+                field="CARRIER",
+            )
+        if self.NETWORK.backend == "carrier" and not self.PUBLIC_URL:
+            raise ConfigError(
+                "[network] backend = carrier needs PUBLIC_URL: the carrier fetches the "
+                "documents and posts its status callbacks there",
+                code="config-public-url",
+                field="PUBLIC_URL",
+            )
+        if self.REQUIRE_SIGNATURE == "twilio" and not (self.TWILIO_AUTH_TOKEN or self.CARRIER):
             raise ConfigError(
                 "REQUIRE_SIGNATURE = twilio needs TWILIO_AUTH_TOKEN", field="TWILIO_AUTH_TOKEN"
             )
@@ -797,6 +832,7 @@ class Settings:
             ("API_KEYS", self.API_KEYS),
             ("COMPAT", tuple(compat)),
             ("TWILIO_ACCOUNTS", tuple(token for _, token in self.TWILIO_ACCOUNTS)),
+            ("CARRIER", () if self.CARRIER is None else (self.CARRIER.auth_token,)),
         ]
 
     def _check_reuse(self) -> None:

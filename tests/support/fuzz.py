@@ -707,6 +707,13 @@ def voice_form() -> st.SearchStrategy[tuple[str | None, bytes | None]]:
     )
 
 
+#: a carrier's X-Twilio-Signature (or none): base64 text, sendable over real HTTP
+CARRIER_SIGNATURES = st.fixed_dictionaries(
+    {},
+    optional={"X-Twilio-Signature": st.text("ABCDEFabcdef0123456789+/=", min_size=1, max_size=40)},
+)
+
+
 #: every URL rule of the app with examples/vendors.toml, in url_map order
 RULES = (
     "/openapi.json",
@@ -736,6 +743,7 @@ RULES = (
     "/2010-04-01/Accounts/<account_sid>/Calls/<sid>/Recordings.json",
     "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.json",
     "/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav",
+    "/carrier/status/<sid>",
     "/console/",
     "/console/login",
     "/console/logout",
@@ -927,6 +935,15 @@ def routes(
                 st.just("/v1/sessions"),
                 core,
                 bodies(SESSION_BASES, SESSION_FIELDS, "variables", callee="to"),
+            ),
+        ),
+        "/carrier/status/<sid>": (
+            200,
+            lambda: requests_for(
+                ["POST"],
+                sids.map(lambda s: "/carrier/status/" + s),
+                CARRIER_SIGNATURES,
+                voice_form(),
             ),
         ),
         "/voice/<token>": (

@@ -18,9 +18,10 @@ from typing import Any
 
 from flask import Flask
 
+from voiceapp.dialer.carrier_backend import CarrierNetwork
 from voiceapp.dialer.worker import Dialer
+from voiceapp.web import carrier, runtime
 from voiceapp.web import create_app as create_web_app
-from voiceapp.web import runtime
 from voiceapp.web.calls import call_service
 
 
@@ -39,6 +40,9 @@ def create_app(
 
 
 def attach_dialer(app: Flask, dialer: Dialer) -> Dialer:
-    """Make ``dialer`` the app's: woken by each new call, stopped by ``shutdown(app)``."""
+    """Make ``dialer`` the app's: woken by each new call, stopped by ``shutdown(app)``;
+    a carrier backend's status callbacks (``POST /carrier/status/<sid>``) go to it."""
     call_service(app).dialer = dialer
+    if isinstance(dialer.network, CarrierNetwork):
+        carrier.attach(app, dialer.network)
     return dialer

@@ -49,7 +49,7 @@ from voiceapp.dialer import amd, speech
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
-from voiceapp.dialer.network import Leg, NetworkBackend
+from voiceapp.dialer.network import Carried, Leg, NetworkBackend
 from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
 from voiceapp.dialer.recording import (
     RECORDING_ATTRIBUTES,
@@ -78,7 +78,7 @@ from voiceapp.dialer.webhooks import (
     record_action_params,
     recording_params,
 )
-from voiceapp.document import Node, Response, parse
+from voiceapp.document import Node, Response, parse, serialize
 from voiceapp.document.model import break_ms, heard_text
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
@@ -269,7 +269,10 @@ class LegRun:
 
     @property
     def duration(self) -> int:
-        """Whole seconds from answer to end (0 if never answered)."""
+        """Whole seconds from answer to end (0 if never answered); the network's own
+        count when it reports one (a carrier's ``CallDuration``)."""
+        if self.leg.duration is not None:
+            return self.leg.duration
         if self.answered_at is None or self.ended_at is None:
             return 0
         return round(self.ended_at - self.answered_at)
@@ -546,6 +549,9 @@ class _Call:
             self._end(run, Event.CANCEL)
 
     def change(self, program: _Goto | _Inline) -> bool:
+        if self.env.network.runs_documents:  # the carrier runs the call's document
+            self.trace.add("a", "change-refused", reason="the network runs the document")
+            return False
         if self.a.status in TERMINAL:
             self.trace.add("a", "change-refused", status=self.a.status.value)
             return False
@@ -625,6 +631,8 @@ class _Call:
         if a.status is CallStatus.CANCELED:
             return a.status
         self._apply(a, Event.DIAL)
+        if self.env.network.runs_documents:
+            a.leg.carried = self._carried()
         self.env.network.place(a.leg)
         outcome = await self._wait(first(a.answered, a.finished), [], timeout=self.spec.timeout)
         if outcome is _TIMED_OUT:
@@ -639,6 +647,9 @@ class _Call:
         )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
+            if self.env.network.runs_documents:  # it runs the document: follow the leg
+                await a.finished
+                return a.status
             if self.spec.machine_detection is not None:
                 await self._machine_detection(a)
             if self.spec.send_digits:
@@ -709,6 +720,24 @@ class _Call:
     def _detected(self, a: LegRun, found: amd.Detection) -> None:
         self.detection = found
         self.trace.add("a", "amd", answered_by=found.answered_by, duration_ms=found.duration_ms)
+
+    def _carried(self) -> Carried:
+        """The call as a network running its own documents gets it; no url and no twiml:
+        the seed's bridge to ``from`` (as :meth:`_execute` builds it)."""
+        spec = self.spec
+        twiml = spec.twiml
+        if twiml is None and spec.url is None:
+            doc = Response()
+            doc.dial(spec.from_, caller_id=spec.to)
+            twiml = serialize(doc).decode("utf-8")
+        return Carried(
+            url=spec.url if twiml is None else None,
+            method=spec.method,
+            twiml=twiml,
+            send_digits=spec.send_digits,
+            timeout=spec.timeout,
+            time_limit=spec.time_limit,
+        )
 
     async def _drive(self, ctx: _Ctx) -> None:
         """Run the a-leg's program; a live change interrupts it and runs instead."""

@@ -64,6 +64,19 @@ class Heard:
     value: str
 
 
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A call as a network that fetches and runs its documents itself receives it (a
+    Twilio-compatible carrier): the document to run on answer and the call's limits."""
+
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None  # instead of url
+    send_digits: str | None = None  # pressed on answer, before the document
+    timeout: float = 60.0  # seconds to ring
+    time_limit: float = 14400.0
+
+
 def _ignore_event(event: Event) -> None:
     return None
 
@@ -107,6 +120,10 @@ class Leg:
     sip_code: int | None = None
     #: the conference room the leg is in: what its far end does reaches the others
     room: Mixer | None = None
+    #: what a network that runs the documents itself (a carrier) is to run on this leg
+    carried: Carried | None = None
+    #: whole seconds the network says the leg lasted (else the dialer's own count)
+    duration: int | None = None
 
     def said(self) -> list[str]:
         """The texts of every Say the far end heard, in order."""
@@ -124,6 +141,15 @@ class NetworkBackend(ABC):
     """What the dialer needs from a phone network."""
 
     clock: Clock
+    #: True when the network fetches and runs each a-leg's document itself (a carrier):
+    #: the dialer then gives it ``leg.carried`` and only follows the leg's progress
+    runs_documents: bool = False
+
+    @property
+    def idle(self) -> bool:
+        """No request of the network's own is still on its way (a carrier's hang-up): the
+        dialer's stop waits for it."""
+        return True
 
     @abstractmethod
     def place(self, leg: Leg) -> None:

@@ -31,7 +31,7 @@ from typing import Any, Final
 from voiceapp.redact import DEFAULT
 
 #: Trace kinds that are the call's error (the first one is ``GET /v1/calls/<sid>``'s ``error``).
-ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error"})
+ERROR_KINDS: Final = frozenset({"fetch-error", "document-error", "internal-error", "carrier-error"})
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
@@ -57,6 +57,10 @@ def error_of(leg: str, kind: str, detail: Mapping[str, Any]) -> dict[str, Any] |
         for key in ("line", "column", "path", "url"):
             if detail.get(key) not in (None, ""):
                 error[key] = detail[key]
+    elif kind == "carrier-error":
+        error = {"code": detail.get("code") or "carrier-failed", "message": detail.get("error")}
+        if detail.get("status") is not None:
+            error["status"] = detail["status"]
     else:
         error = {"code": "internal-error", "message": detail.get("error")}
     error["leg"] = leg

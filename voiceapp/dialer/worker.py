@@ -468,7 +468,7 @@ class Dialer:
                 if not live.cancel_sent:
                     live.cancel_sent = True
                     live.handle.hang_up()
-            done = not self.live_calls and self.deliverer.idle
+            done = not self.live_calls and self.deliverer.idle and self.network.idle
             if done or time.monotonic() >= self._stop_deadline:
                 break
             await asyncio.sleep(VIRTUAL_SLICE if self.virtual else 0.05)
@@ -583,7 +583,13 @@ class Dialer:
         return self.recovery.recover()
 
     def _network(self, settings: Settings, clock: Clock) -> NetworkBackend:
-        """The backend ``[network] backend`` names: the simulated network or SIP."""
+        """The backend ``[network] backend`` names: the simulated network, SIP or a carrier."""
+        if settings.NETWORK.backend == "carrier" and settings.CARRIER is not None:
+            from voiceapp.dialer.carrier_backend import CarrierNetwork
+
+            return CarrierNetwork(
+                clock, settings.CARRIER, public_url=settings.PUBLIC_URL, guard=self.guard
+            )
         if settings.NETWORK.backend == "sip":
             from voiceapp.dialer.sip_backend import SipNetwork  # binds sockets: only if chosen
 

@@ -18,13 +18,14 @@ from voiceapp import checks
 from voiceapp.dtmf import Timeline
 from voiceapp.settings_tables.key import Key
 
+#: The networks a dialer can run on (``[network] backend``): the one table of the choice.
+Backend = Literal["simulated", "sip", "carrier"]
+BACKENDS: Final[tuple[Backend, ...]] = ("simulated", "sip", "carrier")
+
 Outcome = Literal["answer", "busy", "no-answer", "fail"]
 AnsweredBy = Literal["human", "machine", "fax"]
 ANSWERED_BY: Final[tuple[AnsweredBy, ...]] = ("human", "machine", "fax")
 OUTCOMES: Final[tuple[Outcome, ...]] = ("answer", "busy", "no-answer", "fail")
-#: The networks a dialer can run on (``[network] backend``): the one table of the choice.
-Backend = Literal["simulated", "sip"]
-BACKENDS: Final[tuple[Backend, ...]] = ("simulated", "sip")
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from voiceapp.tokens import Signer
 from voiceapp.web import (
     api,
     calls,
+    carrier,
     compat,
     console,
     inbound,
@@ -122,6 +123,7 @@ def create_app(
     ops.init_app(app, settings, service.store)
     compat.init_app(app, settings)
     twilio_api.init_app(app)
+    app.register_blueprint(carrier.bp)
     app.register_blueprint(openapi.bp)
     console.init_app(app, settings)
     return app

@@ -616,6 +616,18 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         path_params={"sid": _SID},
     ),
     Operation(
+        "/carrier/status/<sid>",
+        "POST",
+        "A status callback of the carrier ([network] backend = carrier) for call sid",
+        "carrier",
+        {"204": ("", None), **_problems(403, 404)},
+        path_params={"sid": _SID},
+        description="Signed with X-Twilio-Signature by the [carrier] auth token (403 "
+        "signature-missing / signature-mismatch).  The form is the carrier's (CallStatus, "
+        "SipResponseCode, CallDuration ...); 404 carrier-off without a carrier backend here, "
+        "carrier-unknown-call for a call no dialer of this server carries.  docs/carrier.md.",
+    ),
+    Operation(
         "/voice/<token>",
         "GET",
         "The first document of a session (single use)",
