@@ -254,6 +254,8 @@ class Redactor:
         last = 0
         for match in _DIGIT_RUN.finditer(text):
             run = match.group(0)
+            if len(run) < _FALLBACK_DIGITS:
+                continue  # fewer characters than a candidate has digits (most runs)
             spots = [i for i, c in enumerate(run) if c.isdigit()]
             digits = "".join(run[i] for i in spots)
             hit: tuple[int, int] | None = None
@@ -289,7 +291,7 @@ class Redactor:
             text = redact_text(text)
         if self._key is None and not self._fallback:
             return text
-        if any(c.isdigit() for c in text):
+        if _DIGIT_RUN.search(text) is not None:
             text = self._digits(text)
         if self._words and text:
             if self._secret(_normal(text)):
