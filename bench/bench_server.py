@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -45,8 +46,8 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-" + "0" * 20
-API_KEY = "bench-api-key-" + "0" * 20
+SECRET = secrets.token_urlsafe(32)  # production settings refuse low-entropy keys
+API_KEY = secrets.token_urlsafe(32)
 TO = "+14155550123"
 
 LUA = r"""

@@ -212,6 +212,11 @@ class Redactor:
         self._key: bytes | None = None
         self._mac: Any = None  # HMAC with the salt fed in: copied per candidate
         self._digests: frozenset[str] = frozenset()
+        # Digit strings already searched, with where their secret is: one call's trace
+        # rows repeat the same runs (its SID, its numbers), and a run of n digits costs
+        # up to (n-3)(n-2)/2 HMACs (bench/bench_calls.py's PIN calls: 140 a call before,
+        # about 90 with this).  The redactor lives as long as its call.
+        self._found: dict[str, tuple[int, int] | None] = {}
         self._words = False
         self._fallback = False
         if fingerprints is not None and fingerprints.digests:
@@ -242,25 +247,37 @@ class Redactor:
         mac.update(candidate.encode())
         return mac.hexdigest() in self._digests
 
+    def _find(self, digits: str) -> tuple[int, int] | None:
+        """Where in ``digits`` the longest (then first) secret value is, or None."""
+        if digits in self._found:
+            return self._found[digits]
+        hit: tuple[int, int] | None = None
+        if len(digits) <= _MAX_DIGITS:
+            for size in range(len(digits), _FALLBACK_DIGITS - 1, -1):
+                for start in range(len(digits) - size + 1):
+                    if self._secret(digits[start : start + size]):
+                        hit = (start, start + size)
+                        break
+                if hit is not None:
+                    break
+        self._found[digits] = hit
+        return hit
+
     def _digits(self, text: str) -> str:
         out: list[str] = []
         last = 0
         for match in _DIGIT_RUN.finditer(text):
             run = match.group(0)
+            if len(run) < _FALLBACK_DIGITS:
+                continue  # fewer characters than a candidate has digits (most runs)
             spots = [i for i, c in enumerate(run) if c.isdigit()]
             digits = "".join(run[i] for i in spots)
             hit: tuple[int, int] | None = None
             if self._fallback:
                 if len(digits) >= _FALLBACK_DIGITS:
                     hit = (0, len(digits))
-            elif len(digits) <= _MAX_DIGITS:
-                for size in range(len(digits), _FALLBACK_DIGITS - 1, -1):
-                    for start in range(len(digits) - size + 1):
-                        if self._secret(digits[start : start + size]):
-                            hit = (start, start + size)
-                            break
-                    if hit is not None:
-                        break
+            else:
+                hit = self._find(digits)
             if hit is None:
                 continue
             begin = match.start() + spots[hit[0]]
@@ -282,7 +299,7 @@ class Redactor:
             text = redact_text(text)
         if self._key is None and not self._fallback:
             return text
-        if any(c.isdigit() for c in text):
+        if _DIGIT_RUN.search(text) is not None:
             text = self._digits(text)
         if self._words and text:
             if self._secret(_normal(text)):

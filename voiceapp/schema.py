@@ -82,11 +82,15 @@ def check_chars(text: str) -> None:
         )
 
 
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
+
+
 def python_name(xml_name: str) -> str:
     """The Python name derived from an XML name: ``sendDigits`` -> ``send_digits``,
     ``say-as`` -> ``say_as``, ``xml:lang`` -> ``xml_lang``, ``for`` -> ``for_``."""
-    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", xml_name)
-    name = re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
+    name = _CAMEL_HUMP.sub(r"_\1", xml_name)
+    name = _NOT_IDENTIFIER.sub("_", name).lower()
     return name + "_" if keyword.iskeyword(name) else name
 
 
@@ -1609,10 +1613,15 @@ ROOT: Element = ELEMENTS["Response"]
 TAGS: frozenset[str] = frozenset(e.name for e in _TABLE)
 """Every XML tag the dialect knows, anywhere."""
 
-KIND_BY_PYTHON_NAME: Mapping[str, frozenset[str]] = {
-    name: frozenset(e.kind for e in _TABLE if e.python_name == name)
-    for name in {e.python_name for e in _TABLE}
-}
+
+def _kinds_by_python_name(table: Iterable[Element]) -> dict[str, frozenset[str]]:
+    kinds: dict[str, set[str]] = {}
+    for element in table:  # one pass: python_name() is a few regex calls
+        kinds.setdefault(element.python_name, set()).add(element.kind)
+    return {name: frozenset(k) for name, k in kinds.items()}
+
+
+KIND_BY_PYTHON_NAME: Mapping[str, frozenset[str]] = _kinds_by_python_name(_TABLE)
 """Builder method name -> the kinds of element it can make."""
 
 XML_NAME_BY_PYTHON_NAME: Mapping[str, str] = {e.python_name: e.name for e in _TABLE}

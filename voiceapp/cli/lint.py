@@ -23,7 +23,6 @@ Only the document layer is imported here (never Flask).
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -129,6 +128,8 @@ def lint(
             for problem in problems:
                 click.echo(_line(path, problem))
     if as_json:
+        import json  # here: a text-only run never loads it (cold start, bench/bench_cli.py)
+
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     sys.exit(2 if unreadable else 1 if invalid else 0)
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -49,6 +48,8 @@ class CliError(click.ClickException):
 
 
 def echo_json(data: Any) -> None:
+    import json  # here: a text-only run never loads it (cold start, bench/bench_cli.py)
+
     click.echo(json.dumps(data, ensure_ascii=False, indent=None))
 
 

@@ -83,24 +83,24 @@ quick test, and for an integer its range, which an int value is checked against
 inline)."""
 
 
-def _goes_up(name: str) -> frozenset[Element]:
-    """The elements from which ``add(name)`` goes to the parent: those whose children
-    are all of other kinds than the elements called ``name``."""
-    kinds = schema.KIND_BY_PYTHON_NAME.get(name) or schema.KIND_BY_PYTHON_NAME.get(
-        schema.python_name(name), frozenset()
-    )
-    if not kinds:
-        return frozenset()
-    return frozenset(
-        e
-        for e in schema.ELEMENTS.values()
-        if kinds.isdisjoint(schema.ELEMENTS[k].kind for k in e.children)
-    )
+def _goes_up_table() -> dict[str, frozenset[Element]]:
+    """For each XML and Python name, the elements from which ``add(name)`` goes to the
+    parent: those whose children are all of other kinds than the elements called
+    ``name``.  (One pass over the elements per distinct set of kinds.)"""
+    child_kinds = {
+        e: frozenset(schema.ELEMENTS[k].kind for k in e.children) for e in schema.ELEMENTS.values()
+    }
+    by_kinds: dict[frozenset[str], frozenset[Element]] = {}
+    table: dict[str, frozenset[Element]] = {}
+    for element in schema.ELEMENTS.values():
+        kinds = schema.KIND_BY_PYTHON_NAME[element.python_name]
+        if kinds not in by_kinds:
+            by_kinds[kinds] = frozenset(e for e, ck in child_kinds.items() if kinds.isdisjoint(ck))
+        table[element.name] = table[element.python_name] = by_kinds[kinds]
+    return table
 
 
-_GOES_UP: Mapping[str, frozenset[Element]] = {
-    name: _goes_up(name) for e in schema.ELEMENTS.values() for name in (e.name, e.python_name)
-}
+_GOES_UP: Mapping[str, frozenset[Element]] = _goes_up_table()
 
 ERROR_RULES: Mapping[Element, tuple[Rule, ...]] = {
     e: tuple(r for r in e.rules if r.severity == "error") for e in schema.ELEMENTS.values()

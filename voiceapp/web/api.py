@@ -104,15 +104,22 @@ def number_of(
     )
 
 
-def create_session(rt: Runtime, payload: Mapping[str, Any]) -> dict[str, Any]:
+def create_session(
+    rt: Runtime, payload: Mapping[str, Any], *, checked_to: str | None = None
+) -> dict[str, Any]:
     """Validate a session request and create the session: ``{"token", "url", "expires_at"}``.
 
     Every problem is a 4xx :class:`~voiceapp.errors.VoiceappError` naming its field;
-    nothing is stored unless everything is valid.
+    nothing is stored unless everything is valid.  ``checked_to`` is the payload's
+    ``to`` as :func:`destination` already returned it under ``rt.destinations`` (a
+    call's session: ``place_call`` read it); it is not read and checked again
+    (phonenumbers' parse and number type are most of a call's validation).
     """
     refuse_unknown(SESSION_FIELDS, payload)
     app = get_app(payload.get("app"))
-    to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
+    to = checked_to
+    if to is None:
+        to = destination(rt.settings, payload.get("to"), field="to", policy=rt.destinations)
     variables = app.validate(check_variables(payload.get("variables", {})))
     ttl = payload.get("ttl", rt.settings.SESSION_TTL)
     limit = rt.settings.MAX_SESSION_TTL

@@ -832,7 +832,7 @@ def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = N
     if session:
         if language is not None:
             session["language"] = language
-        created = create_session(rt, session)
+        created = create_session(rt, session, checked_to=spec.to)
         spec = dataclasses.replace(spec, url=created["url"], method="POST")
         variables, prints = hide_secret_variables(
             spec.variables, get_app(spec.app).secret_variables, rt.settings.SECRET_KEYS[-1]
