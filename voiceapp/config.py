@@ -512,8 +512,8 @@ class Settings:
     NETWORK: NetworkConfig = setting(  # noqa: RUF009 - a field() carrying metadata
         NetworkConfig(),
         _network,
-        "The network: [network] backend (simulated or sip) and the simulated network's numbers "
-        "and callee scripts (file only).",
+        "The network: [network] backend (simulated, sip or carrier) and the simulated network's "
+        "numbers and callee scripts (file only).",
         env=False,
     )
     SIP: SipConfig = setting(  # noqa: RUF009 - a field() carrying metadata

@@ -13,7 +13,7 @@ from voiceapp.settings_tables.sip import SipConfig
 
 
 def test_defaults_and_a_full_table() -> None:
-    assert NetworkConfig().backend == "simulated" and BACKENDS == ("simulated", "sip")
+    assert NetworkConfig().backend == "simulated" and BACKENDS == ("simulated", "sip", "carrier")
     config = SipConfig.from_dict(
         {
             "trunk": "sip:pbx.example:5070;transport=udp",

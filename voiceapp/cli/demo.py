@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +38,7 @@ import click
 
 from voiceapp.cli.call import place, watch
 from voiceapp.cli.output import CliError, JsonCommand, echo_json
+from voiceapp.config import load_settings
 from voiceapp.errors import VoiceappError
 
 FROM = "+19499300360"
@@ -97,18 +98,25 @@ def check_bridge_sip(call: dict[str, Any]) -> list[str]:
     )
 
 
-def check_ivr(call: dict[str, Any]) -> list[str]:
+def check_ivr_outbound(call: dict[str, Any]) -> list[str]:
     gathered = [d.get("digits") for d in _rows(call, "gathered")]
     said = [d.get("text") for d in _rows(call, "say", "a")]
     return (
         _expect(call.get("status") == "completed", "the call did not complete")
-        + _expect(call.get("direction") == "inbound", "the call was not an inbound call")
         + _expect(gathered[:2] == ["3", "9"], f"the walk pressed {gathered}, not 3 then 9")
         + _expect("Thank you for calling. Goodbye." in said, "the caller did not hear goodbye")
     )
 
 
-def flows(callback: str, network: str = "simulated") -> list[Flow]:
+def check_ivr(call: dict[str, Any]) -> list[str]:
+    return check_ivr_outbound(call) + _expect(
+        call.get("direction") == "inbound", "the call was not an inbound call"
+    )
+
+
+def flows(
+    callback: str, network: str = "simulated", ivr_menu: Mapping[str, Any] | None = None
+) -> list[Flow]:
     status = {"statusCallback": callback, "statusCallbackEvent": EVENTS}
     return [
         Flow(
@@ -134,13 +142,26 @@ def flows(callback: str, network: str = "simulated") -> list[Flow]:
             },
             check_bridge_sip if network == "sip" else check_bridge,
         ),
-        Flow(
-            f"IVR walk: a caller dials our line {IVR_LINE} (inbound), presses 3, then 9",
-            {"from": WALKER, "to": IVR_LINE},
-            check_ivr,
-            path="/v1/calls/inbound",
-        ),
+        ivr_walk(status, network, ivr_menu or {}),
     ]
+
+
+def ivr_walk(status: dict[str, Any], network: str, ivr_menu: Mapping[str, Any]) -> Flow:
+    """The IVR walk: an inbound call to our line on the simulated network; over SIP (whose
+    backend places no inbound call) an outbound call to the sipp walker with the menu of
+    our line's ``[inbound]`` binding (``ivr_menu``)."""
+    if network == "sip":
+        return Flow(
+            "IVR walk: our IVR calls the walker over SIP, who presses 3, then 9",
+            {"from": FROM, "to": WALKER, "app": "ivr", "variables": dict(ivr_menu), **status},
+            check_ivr_outbound,
+        )
+    return Flow(
+        f"IVR walk: a caller dials our line {IVR_LINE} (inbound), presses 3, then 9",
+        {"from": WALKER, "to": IVR_LINE},
+        check_ivr,
+        path="/v1/calls/inbound",
+    )
 
 
 class _Receiver:
@@ -338,7 +359,8 @@ def demo(
             base, key, callback = stack.enter_context(
                 running(config, port, receiver_port, say, extra)
             )
-            todo = flows(callback, network)
+            binding = load_settings(config)[0].inbound_binding(IVR_LINE)
+            todo = flows(callback, network, binding.variables if binding is not None else None)
             for flow in todo:  # all three ring at once; the timelines print one by one
                 flow.sid = place(base, key, flow.fields, path=flow.path)
             for number, flow in enumerate(todo, 1):

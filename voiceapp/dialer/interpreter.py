@@ -446,6 +446,16 @@ class _Call:
             sip_code=run.leg.sip_code,
         )
 
+    def _hang_up_on_star(self, a: LegRun, label: str, star: asyncio.Future[None]) -> None:
+        """``hangupOnStar``: the a-leg's digits are traced, and ``*`` settles ``star``."""
+
+        def on_digit(digit: str) -> None:
+            self.trace.add(label, "digit-heard", digit=digit)
+            if digit == "*":
+                settle(star, None)
+
+        a.leg.on_digit = on_digit
+
     # legs ---------------------------------------------------------------------------------
     def _new_leg(
         self,
@@ -1410,14 +1420,7 @@ class _Call:
             self.trace.add(a.leg.label, "bridge", a=a.sid, b=b.sid)
             star: asyncio.Future[None] = self.clock.future()
             if node.get("hangupOnStar"):
-                label = a.leg.label
-
-                def on_digit(digit: str) -> None:
-                    self.trace.add(label, "digit-heard", digit=digit)
-                    if digit == "*":
-                        settle(star, None)
-
-                a.leg.on_digit = on_digit
+                self._hang_up_on_star(a, a.leg.label, star)
             out = await self._wait(first(b.finished, star), (a,), timeout=node.get("timeLimit"))
             if out is _TIMED_OUT:
                 self.trace.add(a.leg.label, "time-limit", seconds=node.get("timeLimit"))
@@ -1612,13 +1615,7 @@ class _Call:
             self.trace.add(label, "bridge", a=a.sid, b=leg.sid)
             star: asyncio.Future[None] = self.clock.future()
             if node.get("hangupOnStar"):
-
-                def on_digit(digit: str) -> None:
-                    self.trace.add(label, "digit-heard", digit=digit)
-                    if digit == "*":
-                        settle(star, None)
-
-                a.leg.on_digit = on_digit
+                self._hang_up_on_star(a, label, star)
             gone = self.clock.future()
             ended = self.clock.spawn(self._until_ended(leg), f"bridge {a.sid}")
             ended.add_done_callback(lambda _: settle(gone, None))
@@ -1711,13 +1708,7 @@ class _Call:
             if room.running:
                 self.trace.add(label, "conference-start", conference=room.name, sid=room.sid)
             if node.get("hangupOnStar"):
-
-                def on_digit(digit: str) -> None:
-                    self.trace.add(label, "digit-heard", digit=digit)
-                    if digit == "*":
-                        settle(star, None)
-
-                a.leg.on_digit = on_digit
+                self._hang_up_on_star(a, label, star)
             out = await self._wait(
                 first(who.removed, star), ctx.watch, timeout=node.get("timeLimit")
             )
