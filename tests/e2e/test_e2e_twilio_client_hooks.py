@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from support.e2e import AUTH, FROM, PIN_CALLEE, Server, finished
+from support.net import serving
 from support.servers import wait_for
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -76,17 +77,9 @@ def app() -> Iterator[App]:
 
         do_GET = do_POST = handle_any
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state.base = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def twilio_server(serve: Callable[..., Server], app: App) -> tuple[Server, Client]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from support.net import serving
 
 import voiceapp.dialer.fetch as fetch_module
 from voiceapp.calls.subscriptions import Subscription
@@ -263,16 +263,8 @@ def site() -> Iterator[tuple[int, list[dict[str, str]]]]:
             self.end_headers()
             self.wfile.write(body)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield httpd.server_address[1], seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with serving(Handler) as port:
+        yield port, seen
 
 
 def test_an_allowed_name_connects_to_the_address_resolved_for_the_request(
