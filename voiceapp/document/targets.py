@@ -49,6 +49,9 @@ class Target:
 
 
 _TWILIO_DIGITS: Final = "0123456789*#w"
+#: The most digits Twilio sends from one string (``<Number sendDigits>`` here, the REST
+#: API's ``SendDigits`` in :mod:`voiceapp.web.twilio_api`).
+TWILIO_MAX_DIGITS: Final = 32
 
 TWILIO: Final = Target(
     name="twilio",
@@ -61,7 +64,7 @@ TWILIO: Final = Target(
             attribute="sendDigits",
             allowed=_TWILIO_DIGITS,
             allowed_text="0-9 * # w",
-            max_length=32,
+            max_length=TWILIO_MAX_DIGITS,
             rewrites={"W": "ww"},
             source="Twilio warning 13222",
         ),

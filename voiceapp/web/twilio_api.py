@@ -44,6 +44,7 @@ from voiceapp.calls.records import (
     answered_by,
 )
 from voiceapp.calls.states import CallStatus
+from voiceapp.document.targets import TWILIO_MAX_DIGITS
 from voiceapp.errors import (
     BadRequestBody,
     DestinationBlocked,
@@ -80,7 +81,7 @@ bp = Blueprint("twilio_api", __name__, url_prefix=f"/{API_VERSION}/Accounts/<acc
 
 #: Twilio's bounds: inline TwiML, SendDigits, a listing page.
 MAX_TWIML: Final = 4000
-MAX_SEND_DIGITS: Final = 32
+MAX_SEND_DIGITS: Final = TWILIO_MAX_DIGITS
 PAGE_SIZE_DEFAULT: Final = 50
 PAGE_SIZE_MAX: Final = 1000
 #: A listing reads at most this many stored calls for one page (then answers the page so
