@@ -23,14 +23,17 @@ from support.dialer import CALLEE, CALLER, IVR, Receiver, Site
 from support.sipp import Sipp, audio_pcap, dtmf_pcap, free_udp_port, start_sipp
 
 from voiceapp.calls.subscriptions import Subscription
+from voiceapp.calls.writes import SaveRecording, Write
 from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.interpreter import CallHandle, Environment, OutboundCall, place_call
+from voiceapp.dialer.recording import Recorder
 from voiceapp.dialer.sip_backend import SipNetwork
 from voiceapp.media import g711
 from voiceapp.media.audio import rms
 from voiceapp.settings_tables.retry import RetryPolicy
 from voiceapp.settings_tables.sip import SipConfig
+from voiceapp.stores.media import FolderMedia
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
 
@@ -54,6 +57,8 @@ class Lab:
         self.sipps: list[Sipp] = []
         self.network: SipNetwork | None = None
         self.audio: dict[str, bytes] = {}  # <Play> URLs -> file bytes
+        self.media = FolderMedia(folder / "recordings")
+        self.writes: list[Write] = []  # what the recorder stored
 
     def sipp(self, scenario: str, **options: Any) -> Sipp:
         sipp = start_sipp(scenario, self.folder, **options)
@@ -91,6 +96,7 @@ class Lab:
             self.network,
             self.site,
             deliverer=Deliverer(self.clock, self.receiver, RetryPolicy(first_delay=1)),
+            recorder=Recorder(self.media, self.writes.append),
         )
         sub = Subscription.from_fields(
             status_callback="http://hooks.test/status", status_callback_event=EVERY
@@ -335,8 +341,12 @@ def test_record_writes_what_the_callee_says(lab: Lab) -> None:
     )
     handle = lab.call(callee, lab.site.add("/record", page))
     assert handle.status.value == "completed"
-    (path,) = [e.detail["path"] for e in handle.trace if e.kind == "record-file"]
-    with wave.open(path, "rb") as wav:
+    (done_record,) = [
+        w.recording for w in lab.writes if isinstance(w, SaveRecording) and w.recording.media
+    ]
+    data = lab.media.get(done_record.media or "")
+    assert data is not None
+    with wave.open(io.BytesIO(data), "rb") as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
         frames = wav.readframes(wav.getnframes())
     assert rms(frames) > 2000  # the callee's tone, decoded from PCMU

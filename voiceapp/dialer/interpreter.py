@@ -53,6 +53,7 @@ from voiceapp.dialer.network import Carried, Leg, NetworkBackend
 from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
 from voiceapp.dialer.recording import (
     RECORDING_ATTRIBUTES,
+    Part,
     Recorder,
     RecordingCallback,
     Sound,
@@ -82,6 +83,7 @@ from voiceapp.document import Node, Response, parse, serialize
 from voiceapp.document.model import break_ms, heard_text
 from voiceapp.dtmf import parse_digits
 from voiceapp.errors import DestinationError, DocumentError, FetchError, PhoneError, VoiceappError
+from voiceapp.media.track import LineTap
 from voiceapp.phone import normalize
 from voiceapp.redact import redact_document, redact_url
 from voiceapp.schema import NATIONAL_NUMBER_REGION, HttpMethod
@@ -233,6 +235,10 @@ class Take:
     callback: RecordingCallback | None
     started: float  # clock seconds
     record: RecordingRecord | None = None
+    #: the network's real audio of the line (SIP), else None: the audio is rendered
+    capture: LineTap | None = None
+    part: Part = "line"
+    trim: bool = False
 
     def placeholder(self, seconds: float) -> RecordingRecord:
         """The recording as no store keeps it (no recorder): its values only."""
@@ -686,7 +692,7 @@ class _Call:
             for run in self.legs:
                 self._end(run)
             if whole is not None:
-                self._rec_end(whole, self.clock.now() - whole.started, self.legs)
+                await self._rec_end(whole, self.clock.now() - whole.started, self.legs)
         return a.status
 
     async def _machine_detection(self, a: LegRun) -> None:
@@ -1144,7 +1150,13 @@ class _Call:
                 attribute="transcribe",
             )
         self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
-        take = self._rec_begin(run, "RecordVerb", RecordingCallback.of(node))
+        take = self._rec_begin(
+            run,
+            "RecordVerb",
+            RecordingCallback.of(node),
+            part="far-end",
+            trim=node.get("trim") != "do-not-trim",
+        )
         start = self.clock.now()
         try:
             seconds = talk = await self._wait(
@@ -1156,13 +1168,13 @@ class _Call:
             heard = min(spoken, self.env.network.talk_seconds(run.leg))
             if heard > 0:
                 self.talk.append((start, heard))
-            self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
             raise
         if seconds > 0:
             self.talk.append((start, seconds))
         if node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
             seconds = min(max_length, seconds + timeout)  # the silence that ended it is kept
-        record = self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
+        record = await self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
         rec_url = self._rec_url(record.sid)
         if record.status == "completed":
             run.recording_url = rec_url
@@ -1183,23 +1195,35 @@ class _Call:
         return f"{self.env.recording_base_url.rstrip('/')}/{self.sid}/{sid}.wav"
 
     def _rec_begin(
-        self, run: LegRun, source: str, callback: RecordingCallback | None, *, channels: int = 1
+        self,
+        run: LegRun,
+        source: str,
+        callback: RecordingCallback | None,
+        *,
+        channels: int = 1,
+        part: Part = "line",
+        trim: bool = False,
     ) -> Take:
-        """Start a recording of ``run`` (stored ``in-progress``; its event sent when asked)."""
+        """Start a recording of ``run`` (stored ``in-progress``; its event sent when asked);
+        a network with media keeps the line's real audio (``part`` of it)."""
         take = Take(self.env.new_sid("RE"), self.sid, run, source, callback, self.clock.now())
+        take.part, take.trim = part, trim
         self.trace.add(run.leg.label, "recording-start", sid=take.sid, source=source)
         if self.env.recorder is None:
             self.trace.add(run.leg.label, "recording-not-kept", reason="no media store")
         else:
+            take.capture = self.env.network.capture(run.leg)
             take.record = self.env.recorder.start(
                 take.sid, self.sid, source, at=self.clock.wall().timestamp(), channels=channels
             )
             self._rec_event(take, "in-progress", 0)
         return take
 
-    def _rec_end(self, take: Take, seconds: float, heard: Sequence[Any]) -> RecordingRecord:
-        """Finish ``take``: ``heard`` is the legs whose line it hears (their digits, and the
-        far end's talk) or the sounds themselves; ``absent`` when nothing was heard."""
+    async def _rec_end(self, take: Take, seconds: float, heard: Sequence[Any]) -> RecordingRecord:
+        """Finish ``take``: its captured audio, else ``heard``, the legs whose line it
+        hears (their digits, and the far end's talk) or the sounds themselves; ``absent``
+        when nothing was heard."""
+        captured = take.capture.stop() if take.capture is not None else None
         if heard and isinstance(heard[0], LegRun):
             legs = [r.leg for r in heard]
             sounds = heard_sounds(legs, take.started, seconds, self.talk)
@@ -1207,7 +1231,9 @@ class _Call:
             sounds = list(heard)
         if self.env.recorder is None or take.record is None:
             return take.placeholder(seconds)
-        record = self.env.recorder.finish(take.record, seconds, sounds)
+        record = await self.env.recorder.finish(
+            take.record, seconds, sounds, captured=captured, part=take.part, trim=take.trim
+        )
         self.trace.add(
             take.run.leg.label,
             "recording",
@@ -1309,15 +1335,21 @@ class _Call:
             take = None
             if mode != "do-not-record":
                 take = self._rec_begin(
-                    a, "DialVerb", RecordingCallback.of(node), channels=2 if "dual" in mode else 1
+                    a,
+                    "DialVerb",
+                    RecordingCallback.of(node),
+                    channels=2 if "dual" in mode else 1,
+                    trim=node.get("trim") == "trim-silence",
                 )
                 if "ringing" in mode:
+                    if take.capture is not None:
+                        take.capture.start_earlier(take.started - dialed_at)
                     take.started = dialed_at
             try:
                 status, duration = await self._connect(ctx, node, url, winner, noun)
             finally:
                 if take is not None:
-                    record = self._rec_end(take, self.clock.now() - take.started, [a, winner])
+                    record = await self._rec_end(take, self.clock.now() - take.started, [a, winner])
                     if record.status == "completed":
                         a.recording_url = self._rec_url(record.sid)
         self.trace.add(
@@ -1688,6 +1720,7 @@ class _Call:
             endConferenceOnExit=who.end_on_exit,
         )
         room.join(who)
+        self.env.network.in_room(a.leg)
         if who.beep in ("true", "onEnter"):
             self._beep(room, who)
         assert who.removed is not None
@@ -1718,6 +1751,7 @@ class _Call:
             a.leg.on_digit = self._ignore_digits(label)
             reason = who.removed.result() if who.removed.done() else "left"
             room.leave(who)
+            self.env.network.in_room(a.leg)
             self.trace.add(label, "conference-leave", conference=room.name, reason=reason)
             if who.beep in ("true", "onExit") and not room.ended:
                 self._beep(room, who)

@@ -50,6 +50,7 @@ from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
 from voiceapp.dialer.trace import Trace
 from voiceapp.dtmf import Timeline, Tone
+from voiceapp.media.track import LineTap
 from voiceapp.settings_tables.network import Callee, Ivr, NetworkConfig, Press, Speak
 
 # -- legs -----------------------------------------------------------------------------------
@@ -187,6 +188,17 @@ class NetworkBackend(ABC):
     def talk_seconds(self, leg: Leg) -> float:
         """How long the far end of ``leg`` speaks into a recording (0: unknown)."""
         return 0.0
+
+    def capture(self, leg: Leg) -> LineTap | None:
+        """Start keeping the real audio on ``leg``'s line, both ways (a recording of a
+        network with media); None: the network has no audio, the recording is rendered
+        from what the dialer knows was said (:mod:`voiceapp.dialer.recording`)."""
+        return None
+
+    def in_room(self, leg: Leg) -> None:
+        """``leg`` joined or left its conference (``leg.room``, None once it left): a
+        network with media mixes the room's audio; the simulated one asks the room."""
+        return None
 
     @abstractmethod
     def bridge(self, a: Leg, b: Leg) -> None:

@@ -1,7 +1,12 @@
-"""Recordings on the simulated network: real WAV files, their records and callbacks.
+"""Recordings: real WAV files, their records and callbacks.
 
-A recording is 8 kHz 16-bit mono PCM (the telephone's rate, :mod:`voiceapp.dtmf.audio`).
-What the simulated network "hears" is rendered as audio:
+A recording is 8 kHz 16-bit PCM (the telephone's rate, :mod:`voiceapp.dtmf.audio`).
+On a network with media (SIP) it is the audio that passed on the leg's line, kept by a
+:class:`~voiceapp.media.track.LineTap` (:meth:`NetworkBackend.capture`): ``<Record>``
+keeps the far end (silence trimmed unless ``trim="do-not-trim"``), a call or
+``<Dial record>`` recording both directions, mixed (mono) or the far end left and
+what it heard right (``dual``).  What the simulated network "hears" is rendered as
+audio:
 
 * silence where nobody speaks;
 * DTMF tones (:func:`voiceapp.dtmf.synthesize`) for the digits on the line;
@@ -13,10 +18,13 @@ to the :class:`~voiceapp.stores.media.MediaStore`, stores the
 :class:`~voiceapp.calls.records.RecordingRecord` (``in-progress`` when it starts,
 ``completed`` or ``absent`` when it stops) and sends the ``recordingStatusCallback``
 events the document or the call asked for (:func:`voiceapp.dialer.webhooks.recording_params`).
+Making the audio and writing the file are CPU and disk work: :meth:`Recorder.finish`
+runs them in the loop's executor, so the other calls' 20 ms media pacing goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import random
@@ -24,7 +32,7 @@ import wave
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from voiceapp.calls.records import RecordingRecord
 from voiceapp.calls.subscriptions import DEFAULT_RECORDING_EVENTS, parse_recording_events
@@ -33,6 +41,7 @@ from voiceapp.dialer.network import Leg
 from voiceapp.document import Node
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import SAMPLE_RATE, synthesize, wav_bytes
+from voiceapp.media.track import Captured, trimmed
 from voiceapp.schema import HttpMethod
 from voiceapp.stores.media import MediaStore
 
@@ -115,6 +124,9 @@ def heard_sounds(
 
 # -- making recordings ------------------------------------------------------------------------
 
+#: What of a captured line a recording keeps: the far end (``<Record>``) or both ways.
+Part = Literal["far-end", "line"]
+
 
 @dataclass(frozen=True, slots=True)
 class RecordingCallback:
@@ -166,11 +178,28 @@ class Recorder:
         self.write(SaveRecording(call_sid, record))
         return record
 
-    def finish(
-        self, record: RecordingRecord, seconds: float, sounds: Iterable[Sound]
+    async def finish(
+        self,
+        record: RecordingRecord,
+        seconds: float,
+        sounds: Iterable[Sound] = (),
+        *,
+        captured: Captured | None = None,
+        part: Part = "line",
+        trim: bool = False,
     ) -> RecordingRecord:
-        """Write the audio (``seconds`` long; none: ``absent``) and the finished record."""
-        if seconds <= 0:
+        """Write the audio and the finished record: ``captured`` (a network's real audio:
+        the far end only, or the whole ``line``; silence trimmed or not), else
+        ``seconds`` of the rendered ``sounds``; nothing (``seconds`` 0, or only silence
+        trimmed away): ``absent``.  The audio is made and written in the loop's executor."""
+        name = f"{record.sid}.wav"
+        size, length = 0, 0.0
+        if seconds > 0:
+            job = (name, record.channels, seconds, tuple(sounds), captured, part, trim)
+            size, length = await asyncio.get_running_loop().run_in_executor(
+                None, self._write_audio, *job
+            )
+        if size == 0:
             done = RecordingRecord(
                 record.sid,
                 record.call_sid,
@@ -180,35 +209,66 @@ class Recorder:
                 channels=record.channels,
             )
         else:
-            samples = render(seconds, sounds)
-            # a dual recording has the same mix on both channels
-            data = _stereo(samples) if record.channels == 2 else wav_bytes(samples)
-            name = f"{record.sid}.wav"
-            self.media.put(name, data)
             done = RecordingRecord(
                 record.sid,
                 record.call_sid,
                 "completed",
                 record.source,
                 record.started_at,
-                duration=math.ceil(seconds - 1e-9),
+                duration=math.ceil(length - 1e-9),
                 channels=record.channels,
                 media=name,
-                size=len(data),
+                size=size,
             )
         self.write(SaveRecording(record.call_sid, done))
         self.made.append(done)
         return done
+
+    def _write_audio(
+        self,
+        name: str,
+        channels: int,
+        seconds: float,
+        sounds: tuple[Sound, ...],
+        captured: Captured | None,
+        part: Part,
+        trim: bool,
+    ) -> tuple[int, float]:
+        """(In the executor) make the WAV, store it; (its size, its seconds), (0, 0)
+        when there is no audio."""
+        if captured is None:
+            samples = render(seconds, sounds)
+            # a dual recording has the same mix on both channels
+            data = _stereo(samples) if channels == 2 else wav_bytes(samples)
+            length = seconds
+        else:
+            if part == "far-end":
+                pcm, channels = captured.far_end(trim=trim), 1
+            elif channels == 2:
+                pcm = captured.stereo()
+            else:
+                pcm = trimmed(captured.mono()) if trim else captured.mono()
+            if not pcm:
+                return 0, 0.0
+            data = _wav(pcm, channels)
+            length = len(pcm) / 2 / channels / SAMPLE_RATE
+        self.media.put(name, data)
+        return len(data), length
 
 
 def _stereo(samples: array[int]) -> bytes:
     both = array("h", bytes(4 * len(samples)))
     both[0::2] = samples
     both[1::2] = samples
+    return _wav(both.tobytes(), 2)
+
+
+def _wav(pcm: bytes, channels: int) -> bytes:
+    """A WAV file of 16-bit little-endian 8 kHz ``pcm`` (interleaved when 2 channels)."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
-        out.setnchannels(2)
+        out.setnchannels(channels)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
-        out.writeframes(both.tobytes())
+        out.writeframes(pcm)
     return buffer.getvalue()

@@ -19,8 +19,12 @@ RFC 4733).  What the trunk answers becomes the leg's events (docs/sip.md)::
 The final response code is kept on the leg (``Leg.sip_code``): the Twilio set's
 ``SipResponseCode``.  ``hang_up`` sends CANCEL to a ringing leg and BYE to an
 answered one.  Audio for ``<Play>`` is fetched with the dialer's own HTTP client
-(the same netguard checks as documents); ``<Record>`` writes WAV files under the
-media folder, ``<Say>`` speech is cached there too.
+(the same netguard checks as documents); ``<Say>`` speech is cached under the media
+folder.  Recordings keep the real audio of the line (:meth:`SipNetwork.capture`, a
+:class:`~voiceapp.media.track.LineTap` on the leg's session); the dialer's recorder
+makes the WAV.  The legs of one ``<Dial><Conference>`` room hear each other through one
+:class:`~voiceapp.media.mixer.Mixer` per room (:meth:`SipNetwork.in_room`): who
+speaks and who hears is read from the room at every 20 ms round (muted, hold, started).
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ from typing import Final
 
 from voiceapp.calls.states import Event
 from voiceapp.dialer.clock import Clock
-from voiceapp.dialer.network import Leg, NetworkBackend
+from voiceapp.dialer.conference import Room
+from voiceapp.dialer.network import Leg, Mixer, NetworkBackend
 from voiceapp.dtmf import Timeline
 from voiceapp.errors import VoiceappError
 from voiceapp.media.audio import load_audio
+from voiceapp.media.mixer import Mixer as AudioMixer
+from voiceapp.media.mixer import beep
 from voiceapp.media.session import MediaSession, Pacer
 from voiceapp.media.speech import Speech
+from voiceapp.media.track import LineTap
 from voiceapp.netguard import Guard
 from voiceapp.settings_tables.sip import SipConfig
 from voiceapp.sip import sdp
@@ -105,6 +113,8 @@ class SipNetwork(NetworkBackend):
         )
         self._agent: asyncio.Future[SipAgent] | None = None
         self._lines: dict[str, _SipLine] = {}
+        #: the audio of each conference room that has a leg of ours
+        self._mixers: dict[Mixer, AudioMixer] = {}
 
     # -- the agent ----------------------------------------------------------------------------
     async def agent(self) -> SipAgent:
@@ -256,6 +266,7 @@ class SipNetwork(NetworkBackend):
     def _release(self, line: _SipLine) -> None:
         self._lines.pop(line.leg.sid, None)
         if line.media is not None:
+            self._leave_mixers(line.media, keep=None)
             line.media.close()
         if line.leg.bridged_to is not None:
             self.unbridge(line.leg, line.leg.bridged_to)
@@ -304,6 +315,8 @@ class SipNetwork(NetworkBackend):
 
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         media = self._media(leg)
+        if media is not None and url == "beep":  # a conference's join/leave beep
+            return media.play(beep())
         if media is None or self.fetch_audio is None:
             leg.note("play-skipped", reason="no media or no audio fetcher")
             return self.clock.timeout(seconds)
@@ -325,11 +338,47 @@ class SipNetwork(NetworkBackend):
         media = self._media(leg)
         if media is None:
             return self.clock.timeout(0.0, 0.0)
-        folder = self.media_folder / "recordings"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{leg.sid}-{secrets.token_hex(4)}.wav"
-        leg.note("record-file", path=str(path))
-        return media.record(path, max_length, timeout)
+        # the limits and the length only: the audio is the recording's capture
+        return media.record(None, max_length, timeout)
+
+    def capture(self, leg: Leg) -> LineTap | None:
+        media = self._media(leg)
+        return None if media is None else media.tap()
+
+    # -- conferences --------------------------------------------------------------------------
+    def in_room(self, leg: Leg) -> None:
+        media = self._media(leg)
+        room = leg.room
+        if media is None:
+            return
+        self._leave_mixers(media, keep=room)
+        if room is None:
+            return
+        mixer = self._mixers.get(room)
+        if mixer is None:
+            mixer = self._mixers[room] = AudioMixer()
+            mixer.refresh = lambda: self._refresh(room, mixer)
+        mixer.add(media)
+        self._refresh(room, mixer)
+
+    def _leave_mixers(self, media: MediaSession, keep: Mixer | None) -> None:
+        for room, mixer in list(self._mixers.items()):
+            if room is not keep and media in mixer:
+                mixer.remove(media)
+            if not len(mixer):
+                del self._mixers[room]
+
+    def _refresh(self, room: Mixer, mixer: AudioMixer) -> None:
+        """Who of ``room`` speaks and hears now: everyone once it started, but a muted
+        participant is not heard and one on hold neither speaks nor hears."""
+        if not isinstance(room, Room):
+            return
+        running = room.running
+        for participant in room.participants:
+            media = self._media(participant.leg)
+            if media is not None and media in mixer:
+                hears = running and not participant.hold
+                mixer.set_part(media, speaks=hears and not participant.muted, hears=hears)
 
     def bridge(self, a: Leg, b: Leg) -> None:
         a.bridged_to, b.bridged_to = b, a

@@ -56,6 +56,7 @@ from voiceapp.media import g711, rtp
 from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, rms
 from voiceapp.media.inband import ToneDetector
 from voiceapp.media.speech import Speech
+from voiceapp.media.track import LineTap, tone_samples
 from voiceapp.netguard import Guard
 
 _log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Stats:
 
 @dataclass(slots=True)
 class _Recording:
-    wav: wave.Wave_write
+    wav: wave.Wave_write | None  # None: timing only (a tap keeps the audio)
     future: asyncio.Future[float]
     max_samples: int
     timeout: float
@@ -223,6 +224,8 @@ class MediaSession:
         self.speech = speech
         self.guard = guard
         self.on_digit: Callable[[str], None] | None = None
+        #: called with each piece of the peer's audio, decoded (RFC 4733 digits as tones)
+        self.on_audio: Callable[[MediaSession, bytes], None] | None = None
         self.stats = Stats()
         self.ssrc = random.getrandbits(32)
         self._seq = random.getrandbits(16)
@@ -246,6 +249,12 @@ class MediaSession:
         # receiving
         self._last_event_ts: int | None = None
         self._last_event_ended = False
+        self._event_digit = ""
+        self._event_rendered = 0  # samples of the peer's current event rendered as a tone
+        self._sent_rendered: dict[int, int] = {}  # our events' timestamps -> samples rendered
+        self._taps: list[LineTap] = []
+        self._feed: Callable[[], bytes] | None = None  # 20 ms frames when no job sends
+        self._fed = False  # the last packet sent came from the feed
         self._detector: ToneDetector | None = None
         self._recording: _Recording | None = None
         self._peer: MediaSession | None = None
@@ -290,6 +299,7 @@ class MediaSession:
         if self.closed:
             return
         self.closed = True
+        self._feed = self.on_audio = None
         self.unbridge()
         self.stop()
         if self._recording is not None:
@@ -402,6 +412,7 @@ class MediaSession:
             self._pacer.remove(self)
             self._pacing = False
             self._went_quiet()
+            self._kick()  # a feed goes on
 
     @property
     def sending(self) -> bool:
@@ -423,10 +434,10 @@ class MediaSession:
         return job.future
 
     def _kick(self) -> None:
-        """Start the pacer if it is idle and the head job is ready."""
-        if self._pacing or self.closed or not self._jobs:
+        """Start the pacer if it is idle and the head job is ready (or a feed is set)."""
+        if self._pacing or self.closed:
             return
-        if self._jobs[0].ticks is None:
+        if self._feed is None and (not self._jobs or self._jobs[0].ticks is None):
             return  # wait for the content; the pacer starts when it arrives
         first = self._pacer.add(self)
         self._pacing = True
@@ -441,19 +452,51 @@ class MediaSession:
         ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
         outs = self._next_outs(ts)
         if outs is None:  # nothing queued, or the head job is not ready yet (speech)
+            if self._feed is not None:  # a conference's mix
+                frame = self._feed()
+                self._send(self.payload_type, ts, g711.encode(frame, self.codec), not self._fed)
+                self._fed = True
+                self._tap_sent(frame)
+                self._tick_no += 1
+                return True
             self._pacing = False
             self._went_quiet()
             return False
+        self._fed = False
         job, packets = outs
         assert job.ts0 is not None
         for out in packets:
             if not out.event:  # in the codec of the moment (a re-INVITE may change it)
                 payload = g711.encode(out.payload, self.codec)
                 self._send(self.payload_type, job.ts0 + out.ts_offset, payload, out.marker)
+                if self._taps:
+                    self._tap_sent(out.payload)
             elif self.dtmf_payload_type is not None:
                 self._send(self.dtmf_payload_type, job.ts0 + out.ts_offset, out.payload, out.marker)
+                if self._taps:
+                    self._tap_sent_event(out, job.ts0, ts)
         self._tick_no += 1
         return True
+
+    def _tap_sent(self, pcm: bytes, offset: int = 0) -> None:
+        """``pcm`` sent now (``offset`` samples from this tick) is what the peer hears."""
+        at = self._origin + self._tick_no * PTIME if self._pacing else self.loop.time()
+        for tap in self._taps:
+            tap.sent.add(tap.position(at) + offset, pcm)
+
+    def _tap_sent_event(self, out: _Out, ts0: int, ts: int) -> None:
+        """An RFC 4733 packet we send (job start ``ts0``, this tick ``ts``), as the tone
+        the peer hears (the samples not rendered yet)."""
+        event, _end, _volume, duration = decode_payload(out.payload)
+        start = (ts0 + out.ts_offset) % rtp.TS_MOD
+        done = self._sent_rendered.get(start, 0)
+        if event >= len(TONES) or duration <= done:
+            return
+        if start not in self._sent_rendered and len(self._sent_rendered) >= 4:
+            self._sent_rendered.clear()  # the events of the past
+        self._sent_rendered[start] = duration
+        pcm = tone_samples(TONES[event], done, duration - done)
+        self._tap_sent(pcm, out.ts_offset + done - (ts - ts0))
 
     def _went_quiet(self) -> None:
         self._next_ts = self._ts_origin + self._tick_no * SAMPLES_PER_PACKET
@@ -520,7 +563,7 @@ class MediaSession:
     def _received_event(self, packet: rtp.RtpPacket) -> None:
         if len(packet.payload) < 4:
             return
-        event, end, _volume, _duration = decode_payload(packet.payload[:4])
+        event, end, _volume, duration = decode_payload(packet.payload[:4])
         if event >= len(TONES):
             return  # not a DTMF key (RFC 4733 section 3.2 has more events)
         same = packet.timestamp == self._last_event_ts
@@ -528,17 +571,49 @@ class MediaSession:
             # an update or an end repeat of the event already reported; a marked start
             # after the end with the same timestamp is a new press (a replayed capture)
             self._last_event_ended = self._last_event_ended or end
+            self._event_audio(packet, duration)
             return
         self._last_event_ts = packet.timestamp
         self._last_event_ended = end
-        self._digit(TONES[event])
+        self._event_digit, self._event_rendered = TONES[event], 0
+        self._digit(TONES[event])  # a finishOnKey digit ends a recording before its tone
+        self._event_audio(packet, duration)
+
+    def _event_audio(self, packet: rtp.RtpPacket, duration: int) -> None:
+        """The peer's event so far as its tone, to a recording, the taps and
+        :attr:`on_audio` (a recording of a line holds the tones it carried)."""
+        first = self._event_rendered
+        if duration <= first or (
+            not self._taps and self.on_audio is None and self._recording is None
+        ):
+            return
+        self._event_rendered = duration
+        pcm = tone_samples(self._event_digit, first, duration - first)
+        if self._recording is not None:
+            self._record_audio((packet.timestamp + first) % rtp.TS_MOD, pcm)
+        now = self.loop.time()
+        for tap in self._taps:
+            tap.heard.add(tap.place(packet.ssrc, packet.timestamp, now) + first, pcm)
+        if self.on_audio is not None:
+            self.on_audio(self, pcm)
 
     def _received_audio(self, packet: rtp.RtpPacket) -> None:
-        if self._detector is None and self._recording is None:
+        if (
+            self._detector is None
+            and self._recording is None
+            and not self._taps
+            and self.on_audio is None
+        ):
             return
         pcm = g711.decode(packet.payload, self.codec)
         if self._recording is not None:
             self._record_audio(packet.timestamp, pcm)
+        if self._taps:
+            now = self.loop.time()
+            for tap in self._taps:
+                tap.heard.add(tap.place(packet.ssrc, packet.timestamp, now), pcm)
+        if self.on_audio is not None:
+            self.on_audio(self, pcm)
         if self._detector is not None:
             for digit in self._detector.feed(pcm):
                 self._digit(digit)
@@ -550,22 +625,49 @@ class MediaSession:
         if self.on_digit is not None:
             self.on_digit(digit)
 
+    # -- taps and feeds ---------------------------------------------------------------------
+    def tap(self) -> LineTap:
+        """Keep what passes through this leg from now on, both ways (a call recording):
+        see :mod:`voiceapp.media.track`; :meth:`untap` ends it."""
+        tap = LineTap(self.loop.time(), self.loop.time, self.untap)
+        self._taps.append(tap)
+        return tap
+
+    def untap(self, tap: LineTap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def set_feed(self, feed: Callable[[], bytes] | None) -> None:
+        """Send ``feed()`` (20 ms of PCM) on every tick this leg has no job of its own (a
+        conference's mix, :mod:`voiceapp.media.mixer`); None stops it."""
+        self._feed = feed
+        if feed is not None:
+            self._kick()
+
     # -- recording --------------------------------------------------------------------------
     def record(
-        self, path: str | Path, max_length: float, timeout: float, *, finish_on_key: str = ""
+        self,
+        path: str | Path | None,
+        max_length: float,
+        timeout: float,
+        *,
+        finish_on_key: str = "",
     ) -> asyncio.Future[float]:
         """Write what the peer sends to a WAV file (8 kHz 16-bit mono) until ``max_length``
         seconds are recorded or elapsed, ``timeout`` seconds pass without sound (0: no
         silence limit), a digit of ``finish_on_key`` arrives, or :meth:`stop_recording`;
-        the future resolves with the recorded length in seconds."""
+        the future resolves with the recorded length in seconds.  ``path`` None: no file
+        (a :meth:`tap` keeps the audio), only the limits and the length."""
         if self._recording is not None:
             raise MediaError("a recording is already running", code="media-busy")
         if max_length <= 0 or timeout < 0:
             raise ValueError(f"bad record limits: max_length={max_length}, timeout={timeout}")
-        wav = wave.open(str(path), "wb")  # noqa: SIM115 - open until the recording ends
-        wav.setnchannels(1)
-        wav.setsampwidth(SAMPLE_BYTES)
-        wav.setframerate(SAMPLE_RATE)
+        wav = None
+        if path is not None:
+            wav = wave.open(str(path), "wb")  # noqa: SIM115 - open until the recording ends
+            wav.setnchannels(1)
+            wav.setsampwidth(SAMPLE_BYTES)
+            wav.setframerate(SAMPLE_RATE)
         recording = _Recording(
             wav=wav,
             future=self.loop.create_future(),
@@ -602,7 +704,8 @@ class MediaSession:
         recording.next_ts = (timestamp + len(pcm) // SAMPLE_BYTES) % rtp.TS_MOD
         room = recording.max_samples - recording.samples
         pcm = pcm[: room * SAMPLE_BYTES]
-        recording.wav.writeframes(pcm)
+        if recording.wav is not None:
+            recording.wav.writeframes(pcm)
         recording.samples += len(pcm) // SAMPLE_BYTES
         if rms(pcm[-FRAME_BYTES:]) > SILENCE_RMS:
             self._arm_silence(recording)
@@ -616,7 +719,8 @@ class MediaSession:
         self._recording = None
         for timer in recording.timers:
             timer.cancel()
-        recording.wav.close()
+        if recording.wav is not None:
+            recording.wav.close()
         if not recording.future.done():
             recording.future.set_result(recording.samples / SAMPLE_RATE)
 
@@ -656,6 +760,10 @@ class MediaSession:
         timestamp = (packet.timestamp + self._relay_offset) % rtp.TS_MOD
         self._send(pt, timestamp, payload, packet.marker)
         self.stats.relayed += 1
+        if self._taps and pt == self.payload_type:
+            pcm, now = g711.decode(payload, self.codec), self.loop.time()
+            for tap in self._taps:  # by the relayed timestamps: no jitter of arrival
+                tap.sent.add(tap.place(source.ssrc, timestamp, now, "relayed"), pcm)
         if pt == self.payload_type:
             self._next_ts = (timestamp + len(payload)) % rtp.TS_MOD
             self._next_ts_time = self.loop.time() + PTIME

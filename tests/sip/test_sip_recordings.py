@@ -1,0 +1,162 @@
+"""Recordings of SIP calls hold the real RTP audio (sipp callees on 127.0.0.1).
+
+Each callee plays a pcap: in-band DTMF tones as PCMU audio (talk.xml) or RFC 4733
+events (press.xml).  The recordings the dialer's recorder stores are decoded with the
+Goertzel decoder of voiceapp.dtmf.audio: the digits are there, in order, in the right
+channel, with durations and recordingStatusCallback events as the simulated network's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.dialer import CALLEE, IVR
+from support.siplab import SipLab
+from support.sipp import audio_pcap, dtmf_pcap
+
+from voiceapp.dialer.clock import RealClock
+from voiceapp.dtmf import parse_digits
+from voiceapp.dtmf.audio import decode, synthesize
+from voiceapp.media.audio import pcm_of
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+
+REC_HOOK = "http://hooks.test/recording"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[SipLab]:
+    clock = RealClock()
+    lab = SipLab(clock, tmp_path)
+    yield lab
+    lab.close()
+    clock.close()
+
+
+def tones(digits: str) -> bytes:
+    """In-band DTMF as PCM: 120 ms tones, 120 ms apart."""
+    return pcm_of(synthesize(parse_digits(digits, tone_ms=120, gap_ms=120)))
+
+
+def digits_in(samples: array[int]) -> str:
+    return "".join(t.digit for t in decode(samples))
+
+
+def recording_events(lab: SipLab) -> list[dict[str, str]]:
+    return [p for p in lab.receiver.accepted if "RecordingStatus" in p]
+
+
+def test_record_verb_keeps_the_callees_audio(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("147"))
+    callee = lab.sipp(CALLEE, "talk")  # plays 1.5 s after the answer
+    done = lab.site.add("/done", "<Response><Hangup/></Response>")
+    page = (
+        f"<Response><Record maxLength='8' timeout='2' playBeep='false' action='{done}'"
+        f" recordingStatusCallback='{REC_HOOK}'"
+        " recordingStatusCallbackEvent='in-progress completed'/></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    assert handle.status.value == "completed"
+    (record,) = lab.recordings()
+    assert record.status == "completed" and record.source == "RecordVerb"
+    channels, (samples,) = lab.wav(record)
+    assert channels == 1
+    assert digits_in(samples) == "147"
+    # trim-silence: the 1.5 s before the callee spoke is gone; the tones last 0.6 s
+    assert 0.5 <= len(samples) / 8000 <= 1.0
+    assert record.duration == 1
+    (posted,) = [r[2] for r in lab.site.requests if r[1] == done]
+    assert posted["RecordingSid"] == record.sid
+    assert posted["RecordingDuration"] == "1"
+    assert posted["RecordingUrl"].endswith(f"/Recordings/{record.sid}")
+    events = recording_events(lab)
+    assert [e["RecordingStatus"] for e in events] == ["in-progress", "completed"]
+    assert events[-1]["RecordingSid"] == record.sid
+    assert events[-1]["RecordingUrl"] == posted["RecordingUrl"]
+    assert events[-1]["RecordingDuration"] == "1"
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_record_do_not_trim_keeps_the_silence(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("9"))
+    callee = lab.sipp(CALLEE, "talk")
+    page = (
+        "<Response><Record maxLength='8' timeout='2' playBeep='false' trim='do-not-trim'/>"
+        "<Hangup/></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    (record,) = lab.recordings()
+    _, (samples,) = lab.wav(record)
+    assert digits_in(samples) == "9"
+    (tone,) = decode(samples)
+    assert 1.3 <= tone.start_ms / 1000 <= 2.0  # the callee spoke 1.5 s after the answer
+    assert len(samples) / 8000 >= tone.end_ms / 1000 + 1.5  # and the silence after it
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_record_keeps_rfc4733_digits_as_tones(lab: SipLab) -> None:
+    dtmf_pcap(lab.callee_folder(CALLEE) / "digits.pcap", "58", gap_ms=300)
+    callee = lab.sipp(CALLEE, "press")
+    page = (
+        "<Response><Record maxLength='3' timeout='5' finishOnKey='#' playBeep='false'"
+        " trim='do-not-trim'/><Hangup/></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    (record,) = lab.recordings()
+    _, (samples,) = lab.wav(record)
+    found = decode(samples)
+    assert "".join(t.digit for t in found) == "58"
+    for tone in found:  # each event lasts 100 ms (800 samples)
+        assert 80 <= tone.duration_ms <= 120
+    assert 250 <= found[1].start_ms - found[0].start_ms <= 350
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_call_record_true_mixes_both_directions(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("36"))
+    callee = lab.sipp(CALLEE, "talk")
+    # we press 9 (RFC 4733) 0.5 s in; the callee plays 3 and 6 from 1.5 s on
+    page = "<Response><Play digits='w9'/><Pause length='3'/><Hangup/></Response>"
+    handle = lab.start(CALLEE, lab.site.add("/call", page), record=True)
+    lab.run(handle)
+    assert handle.status.value == "completed"
+    (record,) = lab.recordings()
+    assert record.source == "OutboundAPI"
+    channels, (samples,) = lab.wav(record)
+    assert channels == 1
+    assert digits_in(samples) == "936"
+    assert 3.0 <= len(samples) / 8000 <= 5.0  # the whole call from the answer
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_dial_record_dual_puts_each_party_on_its_channel(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("12"))
+    audio_pcap(lab.callee_folder(IVR) / "talk.pcap", tones("34"))
+    a_callee = lab.sipp(CALLEE, "talk")
+    b_callee = lab.sipp(IVR, "talk")
+    page = (
+        f"<Response><Dial record='record-from-answer-dual' timeLimit='4'"
+        f" recordingStatusCallback='{REC_HOOK}'><Number>{IVR}</Number></Dial></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/dial", page))
+    lab.run(handle)
+    (record,) = lab.recordings()
+    assert (record.source, record.channels) == ("DialVerb", 2)
+    channels, (left, right) = lab.wav(record)
+    assert channels == 2
+    # each callee plays 1.5 s after its answer, both within the bridge: the a-leg's
+    # callee (the parent call) on the left, the b-leg's (relayed to the a-leg) on the right
+    assert digits_in(left) == "12"
+    assert digits_in(right) == "34"
+    assert 3.5 <= len(left) / 8000 <= 5.0
+    (event,) = recording_events(lab)  # the default events: completed
+    assert (event["RecordingChannels"], event["RecordingSource"]) == ("2", "DialVerb")
+    assert a_callee.wait() == 0, a_callee.errors()
+    assert b_callee.wait() == 0, b_callee.errors()

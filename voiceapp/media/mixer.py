@@ -1,0 +1,155 @@
+"""A conference's audio: each member hears the sum of the others, on the 20 ms tick.
+
+A :class:`Mixer` holds the :class:`~voiceapp.media.session.MediaSession` of each
+member of one conference.  What a member's far end sends (its audio, and RFC 4733
+digits rendered as their tones, :attr:`MediaSession.on_audio`) is cut into 20 ms
+frames and queued per member (at most :data:`MAX_QUEUED` frames: a member whose
+packets come in bursts loses the oldest, so the delay stays bounded).  Each member's
+session takes its next frame from the mixer on its own 20 ms tick when it has nothing
+of its own to send (:meth:`MediaSession.set_feed`).
+
+The frames are mixed in *rounds*: the first member served in a round takes one frame
+from every member's queue and sums those of the members that speak (16-bit ints,
+not clipped); each member then gets that sum minus its own frame, clipped to 16 bits,
+plus the current frame of an announcement (a join/leave beep).  A round ends when a
+member asks a second time: with the dialer's one shared pacer every member asks once
+per tick, so one round is one tick, and the work is one sum per tick plus one
+subtraction per member (not one sum per pair).
+
+Who speaks and who hears is set per member (:meth:`set_part`): a muted member is
+not mixed in, a member on hold neither speaks nor hears (its own hold music, queued
+on its session, goes first anyway).  A ``refresh`` callable, when given, is called at
+the start of each round to set them from the conference's state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, pcm_of, samples_of
+
+if TYPE_CHECKING:
+    from voiceapp.media.session import MediaSession
+
+#: 20 ms of 8 kHz audio.
+FRAME_SAMPLES: Final = 160
+FRAME_BYTES: Final = FRAME_SAMPLES * SAMPLE_BYTES
+#: Frames queued per member before the oldest is dropped (80 ms).
+MAX_QUEUED: Final = 4
+_SILENCE: Final = bytes(FRAME_BYTES)
+
+
+def beep(seconds: float = 0.4, hz: float = 1000.0) -> bytes:
+    """The beep of a participant joining or leaving: a ``hz`` tone at a third of full
+    scale, faded in and out over 10 ms."""
+    count = round(seconds * SAMPLE_RATE)
+    fade = SAMPLE_RATE // 100
+    step = 2 * math.pi * hz / SAMPLE_RATE
+    return pcm_of(
+        [
+            round(10000 * min(1.0, n / fade, (count - n) / fade) * math.sin(step * n))
+            for n in range(count)
+        ]
+    )
+
+
+@dataclass(eq=False)
+class _Member:
+    session: MediaSession
+    speaks: bool = True
+    hears: bool = True
+    queue: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED))
+    partial: bytes = b""
+    current: list[int] | None = None  # this round's frame, when it speaks
+
+
+class Mixer:
+    """One conference's audio (see the module doc)."""
+
+    def __init__(self, refresh: Callable[[], None] | None = None) -> None:
+        self.refresh = refresh
+        self._members: dict[MediaSession, _Member] = {}
+        self._served: set[MediaSession] = set()
+        self._total: list[int] = [0] * FRAME_SAMPLES
+        self._announcement: deque[bytes] = deque()
+        self._announced: bytes | None = None
+        self.rounds = 0
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, session: object) -> bool:
+        return session in self._members
+
+    def add(self, session: MediaSession) -> None:
+        """Mix ``session`` in: its far end's audio reaches the others, it hears theirs."""
+        if session in self._members:
+            return
+        self._members[session] = _Member(session)
+        session.on_audio = self._heard
+        session.set_feed(lambda: self._frame(session))
+
+    def remove(self, session: MediaSession) -> None:
+        member = self._members.pop(session, None)
+        self._served.discard(session)
+        if member is not None and not session.closed:
+            session.on_audio = None
+            session.set_feed(None)
+
+    def set_part(self, session: MediaSession, *, speaks: bool, hears: bool) -> None:
+        member = self._members.get(session)
+        if member is not None:
+            member.speaks, member.hears = speaks, hears
+            if not speaks:
+                member.queue.clear()
+
+    def announce(self, pcm: bytes) -> None:
+        """Mix ``pcm`` (16-bit 8 kHz) into what every member hears, from the next round."""
+        for start in range(0, len(pcm), FRAME_BYTES):
+            frame = pcm[start : start + FRAME_BYTES]
+            self._announcement.append(frame + bytes(FRAME_BYTES - len(frame)))
+
+    # -- in and out -------------------------------------------------------------------------
+    def _heard(self, session: MediaSession, pcm: bytes) -> None:
+        member = self._members.get(session)
+        if member is None or not member.speaks:
+            return
+        data = member.partial + pcm
+        whole = len(data) - len(data) % FRAME_BYTES
+        for start in range(0, whole, FRAME_BYTES):
+            member.queue.append(data[start : start + FRAME_BYTES])
+        member.partial = data[whole:]
+
+    def _round(self) -> None:
+        self.rounds += 1
+        self._served.clear()
+        if self.refresh is not None:
+            self.refresh()
+        total = [0] * FRAME_SAMPLES
+        for member in self._members.values():
+            member.current = None
+            if member.speaks and member.queue:
+                frame = list(samples_of(member.queue.popleft()))
+                member.current = frame
+                total = [t + s for t, s in zip(total, frame, strict=True)]
+        self._total = total
+        self._announced = self._announcement.popleft() if self._announcement else None
+
+    def _frame(self, session: MediaSession) -> bytes:
+        """``session``'s 20 ms of the mix (a new round when it was served already)."""
+        if session in self._served or not self._served:
+            self._round()
+        self._served.add(session)
+        member = self._members.get(session)
+        if member is None or not member.hears:
+            return _SILENCE
+        out = self._total
+        if member.current is not None:
+            out = [t - s for t, s in zip(out, member.current, strict=True)]
+        if self._announced is not None:
+            out = [t + s for t, s in zip(out, samples_of(self._announced), strict=True)]
+        return pcm_of(out)
