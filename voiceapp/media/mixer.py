@@ -90,8 +90,8 @@ class Mixer:
         if session in self._members:
             return
         self._members[session] = _Member(session)
-        session.on_audio = self._heard
-        session.set_feed(lambda: self._frame(session))
+        session.on_audio = self.heard
+        session.set_feed(lambda: self.frame_for(session))
 
     def remove(self, session: MediaSession) -> None:
         member = self._members.pop(session, None)
@@ -114,7 +114,7 @@ class Mixer:
             self._announcement.append(frame + bytes(FRAME_BYTES - len(frame)))
 
     # -- in and out -------------------------------------------------------------------------
-    def _heard(self, session: MediaSession, pcm: bytes) -> None:
+    def heard(self, session: MediaSession, pcm: bytes) -> None:
         member = self._members.get(session)
         if member is None or not member.speaks:
             return
@@ -139,7 +139,7 @@ class Mixer:
         self._total = total
         self._announced = self._announcement.popleft() if self._announcement else None
 
-    def _frame(self, session: MediaSession) -> bytes:
+    def frame_for(self, session: MediaSession) -> bytes:
         """``session``'s 20 ms of the mix (a new round when it was served already)."""
         if session in self._served or not self._served:
             self._round()
