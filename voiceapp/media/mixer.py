@@ -25,6 +25,8 @@ the start of each round to set them from the conference's state.
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,4 +154,9 @@ class Mixer:
             out = [t - s for t, s in zip(out, member.current, strict=True)]
         if self._announced is not None:
             out = [t + s for t, s in zip(out, samples_of(self._announced), strict=True)]
-        return pcm_of(out)
+        if max(out) > 32767 or min(out) < -32768:
+            return pcm_of(out)  # clipped
+        data = array("h", out)  # the usual case: nothing to clip
+        if sys.byteorder == "big":  # pragma: no cover
+            data.byteswap()
+        return data.tobytes()
