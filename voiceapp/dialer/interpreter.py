@@ -689,10 +689,12 @@ class _Call:
         finally:
             limit.cancel()
             self.driving = False
-            for run in self.legs:
-                self._end(run)
-            if whole is not None:
-                await self._rec_end(whole, self.clock.now() - whole.started, self.legs)
+            try:
+                if whole is not None:  # stored before the call ends, as before
+                    await self._rec_end(whole, self.clock.now() - whole.started, self.legs)
+            finally:
+                for run in self.legs:
+                    self._end(run)
         return a.status
 
     async def _machine_detection(self, a: LegRun) -> None:
