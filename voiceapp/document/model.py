@@ -806,8 +806,11 @@ _COMPLETE_CHECKS: Mapping[Element, Check] = {
 
 def from_source(root: etree._Element) -> Response:
     """The lazy document over a hardened, already validated lxml tree."""
-    doc = Response()
+    doc = _new_node(Response)  # without __init__, as in _add()
+    doc.element = schema.ROOT
+    doc.attrs = {}
     doc._children = None  # read from the source when asked for
+    doc.parent = None
     doc._source = root
     return doc
 
