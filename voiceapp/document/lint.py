@@ -249,12 +249,10 @@ def _check(
         for c in el:
             tail = c.tail
             if tail is not None:
-                if check_tails:
-                    if not tail.isspace():
-                        check_tails = False
-                        problems.append(_no_text(el, plan.element, tail, c))
-                else:
-                    tails += tail
+                tails += tail
+                if check_tails and not tail.isspace():
+                    check_tails = False
+                    problems.append(_no_text(el, plan.element, tail, c))
             tag = c.tag
             cplan = children.get(tag)  # type: ignore[arg-type]
             if cplan is None:
