@@ -22,7 +22,14 @@ from typing import Any
 from lxml import etree
 
 from voiceapp import schema
-from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
+from voiceapp.document.model import (
+    LEAF_RULES,
+    ONE_CHILD_OK,
+    Node,
+    Response,
+    from_source,
+    quick_tests,
+)
 from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Locator, load
 from voiceapp.document.serialize import serialize
 from voiceapp.document.targets import TARGETS, Target, rewritten
@@ -63,7 +70,6 @@ SEVERITY: dict[str, schema.Severity] = {
 """The severity of each code that is not an error (read from the schema's rules)."""
 
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
-_NO_QUICK_TEST = frozenset[str]().__contains__  # always false: parse() decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +124,6 @@ def _qname(tag: str) -> str:
 # One attribute as the walk reads it: (XML name, the value type's quick test, for an
 # integer its range (checked inline; None otherwise), the value type).
 _AttrCheck = tuple[str, Callable[[str], object], int | None, int, schema.ValueType]
-_INT_MAX = 10**18 - 1  # what Int.parse reads as plain digits (at most 18 of them)
 
 
 class _Plan:
@@ -166,11 +171,8 @@ class _Plan:
 
 
 def _attr_check(attr: schema.Attr) -> _AttrCheck:
-    type_ = attr.type
-    lo, hi = None, 0
-    if isinstance(type_, schema.Int):
-        lo, hi = type_.lo, _INT_MAX if type_.hi is None else type_.hi
-    return (attr.name, type_.accepts or _NO_QUICK_TEST, lo, hi, type_)
+    accepts, lo, hi = quick_tests(attr.type)  # the builder's, too
+    return (attr.name, accepts, lo, hi, attr.type)
 
 
 def _plans() -> dict[Element, _Plan]:

@@ -20,7 +20,6 @@ time they are read.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -67,13 +66,23 @@ _NO_QUICK_TEST = frozenset[str]().__contains__  # always false: parse() decides
 _Keyword = tuple[int, str, schema.ValueType, Callable[[str], object], int | None, int]
 
 
-def _keyword(element: Element, attr: Attr) -> _Keyword:
-    type_ = attr.type
+_INT_MAX = 10**18 - 1
+
+
+def quick_tests(type_: schema.ValueType) -> tuple[Callable[[str], object], int | None, int]:
+    """What the builder and the linter ask before ``parse()``: the type's quick test
+    (always false when it has none) and, for an integer, the range (lo, hi) a value is
+    checked against inline (lo None otherwise).  An open range stops at 18 digits,
+    what :meth:`~voiceapp.schema.Int.parse` reads as plain digits."""
     accepts = type_.accepts or _NO_QUICK_TEST
-    lo, hi = None, 0
     if isinstance(type_, schema.Int):
-        lo, hi = type_.lo, sys.maxsize if type_.hi is None else type_.hi
-    return (ATTR_ORDER[element][attr.name], attr.name, type_, accepts, lo, hi)
+        return accepts, type_.lo, _INT_MAX if type_.hi is None else type_.hi
+    return accepts, None, 0
+
+
+def _keyword(element: Element, attr: Attr) -> _Keyword:
+    accepts, lo, hi = quick_tests(attr.type)
+    return (ATTR_ORDER[element][attr.name], attr.name, attr.type, accepts, lo, hi)
 
 
 _KEYWORDS: Mapping[Element, Mapping[str, _Keyword]] = {
