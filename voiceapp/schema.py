@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -579,6 +580,12 @@ class Rule:
         whatever its attributes and text."""
         return False
 
+    def kept_by_short_leaf(self) -> tuple[int, frozenset[str]] | None:
+        """``(n, names)`` when any element with no child elements, at most ``n``
+        characters of text and none of the attributes ``names`` keeps this rule (so
+        checkers may skip it for such leaves); None when there is no such promise."""
+        return None
+
 
 def _tags(names: Sequence[str]) -> str:
     return " or ".join(f"`<{n}>`" for n in names)
@@ -730,6 +737,9 @@ class TextLimit(Rule):
             return None
         return f"<{element.name}> text is {len(text)} characters; {family} voices speak {limit}"
 
+    def kept_by_short_leaf(self) -> tuple[int, frozenset[str]]:
+        return self.shortest, frozenset()
+
     def describe(self) -> str:
         each = ", ".join(f"{n:,} for {family}" for family, n in self.limits.items())
         return f"text longer than the voice speaks at once ({each} voices)"
@@ -765,6 +775,9 @@ class VoiceLanguage(Rule):
             return None
         return f"voice {voice!r} does not speak {language!r}"
 
+    def kept_by_short_leaf(self) -> tuple[int, frozenset[str]]:
+        return sys.maxsize, frozenset(["language"])
+
     def describe(self) -> str:
         return "a `language` the `voice` does not speak"
 
@@ -795,6 +808,9 @@ class PercentRange(Rule):
         if self.lo <= n <= self.hi:
             return None
         return f"{self.attr}: {value} is outside {self.lo}%-{self.hi}%"
+
+    def kept_by_short_leaf(self) -> tuple[int, frozenset[str]]:
+        return sys.maxsize, frozenset([self.attr])
 
     def describe(self) -> str:
         return f"`{self.attr}` outside {self.lo}%-{self.hi}%"

@@ -22,7 +22,14 @@ from typing import Any
 from lxml import etree
 
 from voiceapp import schema
-from voiceapp.document.model import LEAF_RULES, ONE_CHILD_OK, Node, Response, from_source
+from voiceapp.document.model import (
+    LEAF_RULES,
+    ONE_CHILD_OK,
+    Node,
+    Response,
+    from_source,
+    quick_tests,
+)
 from voiceapp.document.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Locator, load
 from voiceapp.document.serialize import serialize
 from voiceapp.document.targets import TARGETS, Target, rewritten
@@ -63,7 +70,6 @@ SEVERITY: dict[str, schema.Severity] = {
 """The severity of each code that is not an error (read from the schema's rules)."""
 
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
-_NO_QUICK_TEST = frozenset[str]().__contains__  # always false: parse() decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,28 +121,74 @@ def _qname(tag: str) -> str:
     return tag
 
 
-_LXML_ATTRS: Mapping[Element, Mapping[str, tuple[schema.Attr, Callable[[str], object]]]] = {
-    e: {
-        (_XML_NS + a.name[4:] if a.name.startswith("xml:") else a.name): (
-            a,
-            a.type.accepts or _NO_QUICK_TEST,
-        )
-        for a in e.attrs
-    }
-    for e in schema.ELEMENTS.values()
-}
-"""The attributes of each element by the names lxml gives them (``xml:lang`` is
-``{http://www.w3.org/XML/1998/namespace}lang``), with their type's quick test;
-derived once from the schema."""
+# One attribute as the walk reads it: (XML name, the value type's quick test, for an
+# integer its range (checked inline; None otherwise), the value type).
+_AttrCheck = tuple[str, Callable[[str], object], int | None, int, schema.ValueType]
+
+
+class _Plan:
+    """What the walk reads of one schema element, derived once at import (plain data,
+    never written to afterwards): one lookup per element instead of one per field."""
+
+    __slots__ = (
+        "attrs",
+        "children",
+        "element",
+        "leaf_rules",
+        "mixed",
+        "one_child_ok",
+        "required",
+        "rules",
+        "short_attrs",
+        "short_text",
+        "text",
+        "text_required",
+    )
+
+    def __init__(self, element: Element) -> None:
+        self.element = element
+        self.attrs: Mapping[str, _AttrCheck] = {
+            # by the names lxml gives them: xml:lang is {http://...namespace}lang
+            (_XML_NS + a.name[4:] if a.name.startswith("xml:") else a.name): _attr_check(a)
+            for a in element.attrs
+        }
+        self.required = element.required_attrs
+        self.text = element.text
+        self.mixed = element.mixed
+        self.text_required = element.text_required
+        self.rules = element.rules
+        self.leaf_rules = LEAF_RULES[element]
+        # a leaf with at most short_text characters and none of the attributes
+        # short_attrs keeps all its leaf_rules (a <Say> of a few words, no language)
+        promises = [r.kept_by_short_leaf() for r in self.leaf_rules]
+        self.short_text = -1
+        self.short_attrs: frozenset[str] = frozenset()
+        if promises and None not in promises:
+            self.short_text = min(p[0] for p in promises if p is not None)
+            self.short_attrs = frozenset().union(*(p[1] for p in promises if p is not None))
+        self.one_child_ok = ONE_CHILD_OK[element]
+        self.children: Mapping[str, _Plan] = {}
+
+
+def _attr_check(attr: schema.Attr) -> _AttrCheck:
+    accepts, lo, hi = quick_tests(attr.type)  # the builder's, too
+    return (attr.name, accepts, lo, hi, attr.type)
+
+
+def _plans() -> dict[Element, _Plan]:
+    plans = {e: _Plan(e) for e in schema.ELEMENTS.values()}
+    for element, plan in plans.items():
+        plan.children = {tag: plans[child] for tag, child in element.child_map.items()}
+    return plans
+
+
+_ROOT_PLAN = _plans()[schema.ROOT]
 
 
 def _walk(root: etree._Element, max_depth: int) -> Iterator[_Raw]:
-    """Every problem of a tree, not yet located, in document order: the one walk.
-    It collects them in a list rather than yielding them from nested generators:
-    check() wants them all when there is one, and generator frames cost more than one
-    call per element (with the quick value tests and the lone-child skip, parse + lint
-    of bench/bench_document.py's 3 documents went from 311K to 277K instructions,
-    valgrind)."""
+    """Every problem of a tree, not yet located: the one walk.  It collects them in a
+    list rather than yielding them from nested generators: check() wants them all
+    when there is one, and generator frames cost more than one call per element."""
     problems: list[_Raw] = []
     if root.tag != "Response":
         message = f"the root element must be <Response>, not <{_qname(str(root.tag))}>"
@@ -145,105 +197,114 @@ def _walk(root: etree._Element, max_depth: int) -> Iterator[_Raw]:
         message = f"elements are nested deeper than {max_depth}"
         problems.append(("too-deep", message, root, None, None, None))
     else:
-        _check(root, schema.ROOT, 1, max_depth, problems)
+        _check(root, _ROOT_PLAN, 1, max_depth, problems)
     return iter(problems)
 
 
 def _check(
-    el: etree._Element, spec: Element, depth: int, max_depth: int, problems: list[_Raw]
+    el: etree._Element, plan: _Plan, depth: int, max_depth: int, problems: list[_Raw]
 ) -> None:
-    """Append the problems of ``el`` (an element of ``spec`` at ``depth``, the root at
-    1) and of everything under it to ``problems``: its attributes, its text, the
-    schema's rules about it as a whole, then its children."""
-    n = len(el)
+    """Append the problems of ``el`` (an element of ``plan`` at ``depth``, the root at
+    1) and of everything under it to ``problems``: its attributes; its children, each
+    read once (tag, tail); then its text and the schema's rules about it as a whole,
+    which read what the children loop collected.  (One pass over the children, the
+    plans, the inline integer test: parse + lint of bench/bench_document.py's 3
+    documents went from 277K to 270K instructions, valgrind.)"""
     items = el.items()
     if items:
-        attrs = _LXML_ATTRS[spec]
+        attrs = plan.attrs
         for key, value in items:
             known = attrs.get(key)
             if known is None:
                 name = _qname(key)
-                message = f"<{spec.name}> has no attribute {name!r}"
+                message = f"<{plan.element.name}> has no attribute {name!r}"
                 problems.append(("unknown-attribute", message, el, name, None, None))
                 continue
-            attr, accepts = known
-            if not accepts(value):
-                try:
-                    attr.type.parse(value)
-                except InvalidValue as exc:
-                    message = f"{attr.name}: {exc.message}"
-                    problems.append((exc.code, message, el, attr.name, None, None))
-    for attr in spec.required_attrs:
-        if all(_qname(key) != attr.name for key, _ in items):
-            message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
-            problems.append(("missing-attribute", message, el, None, None, None))
-    text_type = spec.text
+            if known[1](value):
+                continue  # the quick test says valid
+            name, _, lo, hi, type_ = known
+            if lo is not None and value.isdigit() and value.isascii() and lo <= int(value) <= hi:
+                continue  # an integer in range
+            try:
+                type_.parse(value)
+            except InvalidValue as exc:
+                problems.append((exc.code, f"{name}: {exc.message}", el, name, None, None))
+    if plan.required:
+        for attr in plan.required:
+            if all(_qname(key) != attr.name for key, _ in items):
+                spec = plan.element
+                message = f"<{spec.name}> needs the attribute {attr.name} ({attr.type.describe()})"
+                problems.append(("missing-attribute", message, el, None, None, None))
+    text_type = plan.text
     own = el.text  # read once: lxml makes a new str on each read
-    if text_type is None:
-        if own is not None and not own.isspace():  # _has_text(), inline
-            problems.append(_no_text(el, spec, own))
-    elif not spec.mixed:
-        value = own or ""
-        if n:
-            value += "".join([c.tail or "" for c in el])
-        value = value.strip()
-        if not value:
-            if spec.text_required:
+    # text between the children, where el takes none, is reported once per element
+    check_tails = text_type is None
+    if check_tails and own is not None and not own.isspace():
+        check_tails = False
+        problems.append(_no_text(el, plan.element, own))
+    tags: list[str] = []  # the tags of the child elements
+    tails = ""  # the text after each child
+    n = len(el)
+    if n:
+        children = plan.children
+        depth += 1
+        for c in el:
+            tail = c.tail
+            if tail is not None:
+                tails += tail
+                if check_tails and not tail.isspace():
+                    check_tails = False
+                    problems.append(_no_text(el, plan.element, tail, c))
+            tag = c.tag
+            cplan = children.get(tag)  # type: ignore[arg-type]
+            if cplan is None:
+                if tag.__class__ is str:
+                    tags.append(tag)
+                    problems.append(_refused(plan.element, c, tag))
+                continue  # a comment or processing instruction when tag is not a str
+            tags.append(tag)  # type: ignore[arg-type]
+            if depth > max_depth:
+                message = f"elements are nested deeper than {max_depth}"
+                problems.append(("too-deep", message, c, None, None, None))
+                continue
+            _check(c, cplan, depth, max_depth, problems)
+    if text_type is not None and not plan.mixed:
+        text = (own + tails if own is not None else tails).strip()
+        if not text:
+            if plan.text_required:
+                spec = plan.element
                 message = f"<{spec.name}> needs text ({text_type.describe()})"
                 problems.append(("missing-text", message, el, None, None, None))
-        elif text_type.accepts is None or not text_type.accepts(value):
+        elif text_type.accepts is None or not text_type.accepts(text):
             try:
-                text_type.parse(value)
+                text_type.parse(text)
             except InvalidValue as exc:
-                problems.append((exc.code, f"text: {exc.message}", el, None, value[:20], None))
-    rules = spec.rules
-    if rules and n == 1 and el[0].tag in ONE_CHILD_OK[spec]:
-        rules = ()  # a lone child that keeps every rule (a <Dial> with one <Number>)
-    if rules:
-        # what the rules read: attributes, the tags of the child elements, the text
-        if n:
-            # elements only (no comments, PIs or entities): their tags are str
-            tags: list[str] = [c.tag for c in el.iterchildren(etree.Element)]  # type: ignore[misc]
-            if spec.mixed:
-                text = "".join(el.itertext())
-            else:
-                text = (own or "") + "".join([c.tail or "" for c in el])
-            text = text.strip()
-        else:
-            tags = []
-            text = (own or "").strip()
-            if text:
-                rules = LEAF_RULES[spec]  # what a text leaf keeps is not checked
-        if rules:
-            given = dict(items)  # the rules read no namespaced (xml:) attribute
-            for rule in rules:
-                found = rule.check(spec, given, tags, text)
-                if found is not None:
-                    attribute = rule.attribute if rule.attribute in given else None
-                    problems.append((rule.code, found, el, attribute, None, None))
-    if not n:
+                problems.append((exc.code, f"text: {exc.message}", el, None, text[:20], None))
+    elif plan.rules:  # the rules read the text too: for mixed elements, all inside
+        text = ("".join(el.itertext()) if plan.mixed and n else (own or "") + tails).strip()
+    else:
         return
-    child_map = spec.child_map
-    # text between the children, where el takes none, is reported once per element
-    check_tails = text_type is None and not _has_text(own)
-    depth += 1
-    for c in el:
-        if check_tails:
-            tail = c.tail
-            if tail is not None and not tail.isspace():  # _has_text(), inline in this loop
-                check_tails = False
-                problems.append(_no_text(el, spec, tail, c))
-        tag = c.tag
-        cspec = child_map.get(tag)  # type: ignore[arg-type]
-        if cspec is None:
-            if tag.__class__ is str:
-                problems.append(_refused(spec, c, tag))
-            continue  # a comment or processing instruction when tag is not a str
-        if depth > max_depth:
-            message = f"elements are nested deeper than {max_depth}"
-            problems.append(("too-deep", message, c, None, None, None))
-            continue
-        _check(c, cspec, depth, max_depth, problems)
+    rules = plan.rules
+    if not rules:
+        return
+    if not tags:
+        if text:
+            rules = plan.leaf_rules  # what a text leaf keeps is not checked
+            if len(text) <= plan.short_text:
+                for name in plan.short_attrs:
+                    if el.get(name) is not None:
+                        break
+                else:
+                    return  # a short leaf keeps them all (parse + lint: -8K instructions)
+    elif len(tags) == 1 and tags[0] in plan.one_child_ok:
+        return  # a lone child that keeps every rule (a <Dial> with one <Number>)
+    if rules:
+        given = dict(items)  # the rules read no namespaced (xml:) attribute
+        for rule in rules:
+            found = rule.check(plan.element, given, tags, text)
+            if found is not None:
+                attribute = rule.attribute if rule.attribute in given else None
+                problems.append((rule.code, found, el, attribute, None, None))
 
 
 def _has_text(text: str | None) -> bool:

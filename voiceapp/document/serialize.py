@@ -52,21 +52,20 @@ def serialize(node: Node, checks: Mapping[Element, Check] = MappingProxyType({})
 
 
 def _write(node: Node, out: list[str], checks: Mapping[Element, Check]) -> None:
-    """Append ``node``, as it is now, to ``out``."""
+    """Append ``node``, as it is now, to ``out``: one piece per tag and attribute,
+    joined once by :func:`serialize`."""
     element = node.element
     children = node._children
     if children is None:
         children = node.children
-    if checks:
-        check = checks.get(element)
-        if check is not None:
-            check(node, children)
-    start = "<" + element.name
-    for name, value in node.attrs.items():
+    check = checks.get(element)
+    if check is not None:
+        check(node, children)
+    name = element.name
+    out.append("<" + name)
+    for key, value in node.attrs.items():
         # isalnum() first, then one memchr per special character: most values have
         # nothing to escape, and a regex search costs more to set up than these scans
-        # (with the same for text: to_xml() of bench/bench_document.py's 3 documents
-        # went from 103K to 100K instructions, valgrind)
         if not value.isalnum() and (
             "&" in value
             or "<" in value
@@ -76,11 +75,11 @@ def _write(node: Node, out: list[str], checks: Mapping[Element, Check]) -> None:
             or "\r" in value
         ):
             value = _ATTR_SPECIAL.sub(_attr_sub, value)
-        start += f' {name}="{value}"'
+        out.append(f' {key}="{value}"')
     if not children:
-        out.append(start + "/>")
+        out.append("/>")
         return
-    out.append(start + ">")
+    out.append(">")
     for child in children:
         if child.__class__ is str:
             text: str = child
@@ -89,4 +88,4 @@ def _write(node: Node, out: list[str], checks: Mapping[Element, Check]) -> None:
             out.append(text)
         else:
             _write(child, out, checks)  # type: ignore[arg-type]
-    out.append(f"</{element.name}>")
+    out.append(f"</{name}>")
