@@ -9,7 +9,6 @@ terminal, and never with ``NO_COLOR`` set.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import click
 
@@ -29,6 +28,8 @@ COMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
+        import importlib.util  # here: only help lists the commands (cold start of the others)
+
         available = []
         for name, target in COMMANDS.items():
             module = target.partition(":")[0]
