@@ -244,3 +244,26 @@ def test_bad_limits_are_config_errors(key: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ={f"VOICEAPP_{key}": value})
     assert info.value.field == key and key in str(info.value)
+
+
+def test_the_twilio_view_shows_the_wait_and_the_cancel(tmp_path: Path, site: Site) -> None:
+    from voiceapp.web.twilio_api import call_resource
+
+    clock = VirtualClock()  # the store on the dialer's clock: queue waits in virtual seconds
+    store = open_call_store(
+        f"sqlite:///{tmp_path / 'v.db'}", clock=lambda: clock.wall().timestamp()
+    )
+    try:
+        for n in range(3):
+            place(store, site, f"CAtw{n}", CALLEES[n], twiml=HOLD_10)
+        settings = make_settings(
+            site, NETWORK=NETWORK, DIALER_CPS_PER_FROM=1, DIALER_CONCURRENCY=2, DIALER_QUEUE_TTL=5
+        )
+        assert Dialer(settings, store, clock=clock, worker_id="w-tw").run_until_idle() == 2
+        shown = [call_resource(store.require(f"CAtw{n}"), "AC" + "0" * 32) for n in range(3)]
+        assert [c["status"] for c in shown] == ["completed", "completed", "canceled"]
+        assert [c["queue_time"] for c in shown] == ["0", "1000", "5000"]
+        assert shown[2]["start_time"] is None and shown[2]["end_time"] is not None
+        assert shown[2]["duration"] == "0"
+    finally:
+        store.close()
