@@ -559,6 +559,21 @@ class Settings:
     DIALER_POLL: float = setting(
         0.2, _float_range(0.01, 10), "Seconds between two looks at the call queue."
     )
+    DIALER_CPS_PER_FROM: float = setting(
+        0.0,
+        _float_range(0, 1000),
+        "Calls a dialer worker starts per second from one caller number (Twilio: 1); 0 = no limit.",
+    )
+    DIALER_CPS: float = setting(
+        0.0,
+        _float_range(0, 100000),
+        "Calls a dialer worker starts per second from all numbers together; 0 = no limit.",
+    )
+    DIALER_QUEUE_TTL: float = setting(
+        0.0,
+        _float_range(0, 604800),
+        "Seconds a call may wait queued before it is canceled (queue-expired); 0 = no limit.",
+    )
     # -- destination policy
     BLOCKED_NUMBER_TYPES: tuple[str, ...] = setting(
         DEFAULT_BLOCKED_TYPES,

@@ -52,6 +52,14 @@ CALLBACK_DELIVERIES = Counter(
     "Status-callback delivery attempts by result: delivered, failed (retried), given-up.",
     ["result"],
 )
+DIALER_PACED = Counter(
+    "voiceapp_dialer_paced",
+    "Calls a dialer held queued for a calls-per-second slot (DIALER_CPS_PER_FROM, DIALER_CPS).",
+)
+DIALER_QUEUE_EXPIRED = Counter(
+    "voiceapp_dialer_queue_expired",
+    "Calls that waited queued longer than DIALER_QUEUE_TTL and were canceled.",
+)
 DIALER_LAG = Histogram(
     "voiceapp_dialer_lag_seconds",
     "Seconds from a call being queued to a dialer taking it.",

@@ -200,6 +200,12 @@ class Recovery:
                     if renewed:
                         live.renewed_at = time.monotonic()
                     continue
+                if sid in self.worker.pacer.held:  # ours, waiting for its slot: keep it
+                    if not self.worker.store.renew(
+                        sid, self.worker.worker_id, self.worker.lease, at=self.worker.wall_time()
+                    ):
+                        self.worker.pacer.drop([sid])
+                    continue
                 record = self.worker.store.reclaim(sid, self.worker.worker_id, self.worker.lease)
                 if record is None:
                     continue  # somebody else got there first

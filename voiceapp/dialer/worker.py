@@ -62,13 +62,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from voiceapp.calls.records import DEFAULT_RING_TIMEOUT, AttemptRecord, CallRecord
-from voiceapp.calls.states import TERMINAL, CallStatus, Event, Transition
+from voiceapp.calls.records import DEFAULT_RING_TIMEOUT, AttemptRecord, CallRecord, trace_json
+from voiceapp.calls.states import TERMINAL, CallbackEvent, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.calls.writes import (
     AddEvent,
     AddLeg,
+    AppendTrace,
     RecordAttempt,
+    Renew,
     SetStatus,
     Write,
 )
@@ -92,13 +94,21 @@ from voiceapp.dialer.interpreter import (
     place_call,
 )
 from voiceapp.dialer.network import NetworkBackend, SimulatedNetwork
+from voiceapp.dialer.pacing import QUEUE_EXPIRED, Limits, Pacer
 from voiceapp.dialer.recording import Recorder, RecordingCallback
 from voiceapp.dialer.recovery import Recovery, RecoveryReport, StoreOutage
 from voiceapp.dialer.trace import Trace, TraceEntry
+from voiceapp.dialer.webhooks import Party, callback_params
 from voiceapp.dialer.writes import LiveCall, WriteBuffer
 from voiceapp.errors import ConflictError, StoreError, VoiceappError
 from voiceapp.logs import call_logger
-from voiceapp.metrics import CALLBACK_DELIVERIES, DIALER_LAG, DOCUMENT_FETCH
+from voiceapp.metrics import (
+    CALLBACK_DELIVERIES,
+    DIALER_LAG,
+    DIALER_PACED,
+    DIALER_QUEUE_EXPIRED,
+    DOCUMENT_FETCH,
+)
 from voiceapp.netguard import Allowlist, Guard
 from voiceapp.redact import Redactor, install_log_filter, redact_text, redact_url
 from voiceapp.settings_tables.retry import RetryPolicy
@@ -259,6 +269,8 @@ class Dialer:
         self.lease = settings.DIALER_LEASE
         self.concurrency = settings.DIALER_CONCURRENCY
         self.poll = settings.DIALER_POLL
+        #: calls per second and the queue TTL (voiceapp.dialer.pacing); off by default
+        self.pacer = Pacer(Limits.of(settings))
         self.trace_limit = settings.TRACE_MAX_ENTRIES
         self.policy: RetryPolicy = settings.CALLBACK_RETRY
         install_log_filter()  # urllib3's request lines show no voice token
@@ -441,7 +453,7 @@ class Dialer:
                 taken = 0
             if budget is not None:
                 budget -= taken
-            busy = bool(self.live_calls) or not self.deliverer.idle
+            busy = bool(self.live_calls) or not self.deliverer.idle or bool(self.pacer.held)
             if until_idle and not busy and (self._queue_empty or budget == 0):
                 return
             await self._pause(outside=not until_idle and not busy and self._queue_empty)
@@ -451,13 +463,17 @@ class Dialer:
         """Wait for the next round: :data:`VIRTUAL_SLICE` on virtual time, else ``poll``
         seconds or a :meth:`wake`.  ``outside``: nothing runs here, so on virtual time
         wait ``poll`` real seconds for work from outside (virtual time stands still)."""
+        slice_, poll = VIRTUAL_SLICE, self.poll
+        due = self.pacer.next_due(self.clock.now())  # a held call's slot or TTL, sooner
+        if due is not None and due > 0:
+            slice_, poll = min(slice_, due), min(poll, due)
         if self.virtual and not outside:
-            await asyncio.sleep(VIRTUAL_SLICE)
+            await asyncio.sleep(slice_)
         elif self.virtual:
-            await self.clock.run_in_thread(lambda: self._wake.wait(self.poll))
+            await self.clock.run_in_thread(lambda: self._wake.wait(poll))
         else:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self.poll)
+                await asyncio.wait_for(self._woken.wait(), poll)
         self._wake.clear()
         self._woken.clear()
 
@@ -491,7 +507,7 @@ class Dialer:
         if self.outage.waiting(now) or not self.recovery.beat(now):
             self._queue_empty = True  # nothing can be taken now
             return 0
-        if self.live_calls:
+        if self.live_calls or self.pacer.held:
             try:
                 self._carry_out_cancels()
                 self._carry_out_changes()
@@ -500,6 +516,7 @@ class Dialer:
                 self._queue_empty = True
                 return 0
             self.recovery.renew_leases(now)
+            self._renew_held(now)
         if now - self._last_sweep >= max(1.0, self.lease / 2):
             self._last_sweep = now
             self.recover()
@@ -508,6 +525,8 @@ class Dialer:
         room = min(TAKE_BATCH, self.concurrency - len(self.live_calls))
         if budget is not None:
             room = min(room, budget)
+        if self.pacer.active and not self._stopping and (budget is None or budget > 0):
+            return self._paced_round(now, room, budget)
         if self._stopping or room <= 0:
             return 0
         ready: list[tuple[CallRecord, OutboundCall]] = []
@@ -518,18 +537,35 @@ class Dialer:
                 taken = len(records)
                 if taken < room:
                     self._queue_empty = True
-                for record in records:
-                    call = self._outbound(record)
-                    if call is not None:
-                        ready.append((record, call))
-                at = self.wall_time()
-                results = self.store.apply(
-                    [SetStatus(r.sid, "initiated", expect=("queued",), at=at) for r, _ in ready]
-                )
+                results = self._initiate(records, ready)
         except Exception as exc:
             # nothing of the batch is durable: those calls stay queued, their leases expire
             self.store_failed("taking calls", exc)
             return taken
+        self._dial(records, ready, results)
+        return taken
+
+    def _initiate(
+        self, records: list[CallRecord], ready: list[tuple[CallRecord, OutboundCall]]
+    ) -> list[object]:
+        """``initiated`` (expecting ``queued``) for each taken call that can be placed
+        (appended to ``ready``), in one ``apply``; its results."""
+        for record in records:
+            call = self._outbound(record)
+            if call is not None:
+                ready.append((record, call))
+        at = self.wall_time()
+        return self.store.apply(
+            [SetStatus(r.sid, "initiated", expect=("queued",), at=at) for r, _ in ready]
+        )
+
+    def _dial(
+        self,
+        records: list[CallRecord],
+        ready: list[tuple[CallRecord, OutboundCall]],
+        results: list[object],
+    ) -> None:
+        """Place the calls whose ``initiated`` is durable."""
         store_now = self.store_now()
         for record in records:
             DIALER_LAG.observe(max(0.0, store_now - record.created_at))
@@ -544,7 +580,122 @@ class Dialer:
                 )
                 continue
             self._place(record, call)
-        return taken
+
+    # -- pacing (voiceapp.dialer.pacing) -----------------------------------------------------
+
+    def _paced_round(self, monotonic: float, room: int, budget: int | None) -> int:
+        """Take calls into the pacer's hold, expire those past the TTL, start those whose
+        slot came (at most ``room``); how many started."""
+        pacer = self.pacer
+        now = self.clock.now()
+        space = min(TAKE_BATCH, pacer.room())
+        if budget is not None:
+            space = min(space, budget - len(pacer.held))
+        store_empty = False
+        if space > 0:
+            try:
+                records = self.store.take_many(self.worker_id, self.lease, space)
+            except Exception as exc:
+                self.store_failed("taking calls", exc)
+                return 0
+            store_empty = len(records) < space
+            pacer.hold(records, now, monotonic)
+        for record in pacer.expired(now, self.store_now()):
+            self._expire(record)
+        released, paced = pacer.release(now, max(0, room))
+        if paced:
+            DIALER_PACED.inc(paced)
+        self._queue_empty = store_empty and not pacer.held
+        if not released:
+            return 0
+        ready: list[tuple[CallRecord, OutboundCall]] = []
+        try:
+            with self.store.batch():
+                results = self._initiate(released, ready)
+        except Exception as exc:
+            self.store_failed("starting calls", exc)
+            pacer.hold(released, now, monotonic)  # still queued and ours: the next round
+            return 0
+        self._dial(released, ready, results)
+        return len(released)
+
+    def _renew_held(self, monotonic: float) -> None:
+        """Renew the leases of the calls waiting in the pacer's hold, as of running ones."""
+        due = self.pacer.due_renewals(monotonic, self.lease / 3)
+        if not due:
+            return
+        at = self.wall_time()
+        try:
+            results = self.store.apply(
+                [Renew(h.record.sid, self.worker_id, self.lease, at) for h in due]
+            )
+        except Exception as exc:
+            self.store_failed("lease renewal", exc)
+            return
+        lost = []
+        for held, kept in zip(due, results, strict=True):
+            if kept is False:  # canceled through the API, or taken over: not ours to start
+                lost.append(held.record.sid)
+            elif not isinstance(kept, Exception):
+                held.renewed_at = monotonic
+        self.pacer.drop(lost)
+
+    def _expire(self, record: CallRecord) -> None:
+        """Settle a call that waited past ``DIALER_QUEUE_TTL``: ``canceled`` with the error
+        ``queue-expired`` (and a trace row), then its ``completed`` callback."""
+        ttl = self.pacer.limits.ttl
+        error = {
+            "code": QUEUE_EXPIRED,
+            "message": f"the call waited queued longer than DIALER_QUEUE_TTL ({ttl:g} s) "
+            "and was canceled before it was dialed",
+            "ttl": ttl,
+        }
+        row = {"ms": 0, "leg": "a", "kind": QUEUE_EXPIRED, "detail": {"ttl": ttl}}
+        writes: list[Write] = [
+            SetStatus(record.sid, "canceled", expect=("queued",), at=self.wall_time(), duration=0),
+            AppendTrace(record.sid, (trace_json(row),), self.trace_limit, trace_json(error)),
+        ]
+        try:
+            result = self.store.apply(writes)[0]
+        except Exception as exc:
+            self.store_failed("expiring a queued call", exc)
+            return
+        if isinstance(result, Exception):
+            return  # canceled or taken over meanwhile: not ours to settle
+        DIALER_QUEUE_EXPIRED.inc()
+        call_logger(log, record.sid).info(
+            "call %s: queued longer than DIALER_QUEUE_TTL (%g s); canceled", record.sid, ttl
+        )
+        spec = record.spec
+        try:
+            subscription = Subscription.of(spec)
+        except VoiceappError:
+            return
+        if not subscription.wants(CallbackEvent.COMPLETED):
+            return
+        party = Party(
+            call_sid=record.sid,
+            from_=spec.from_,
+            to=spec.to,
+            direction="inbound" if spec.direction == "inbound" else "outbound-api",
+            status=CallStatus.CANCELED,
+            account_sid=spec.account_sid,
+        )
+        params = callback_params(
+            party,
+            event=CallbackEvent.COMPLETED,
+            sequence=0,
+            timestamp=self.clock.wall(),
+            duration=0,
+            subscription=subscription,
+        )
+        self.deliverer.submit(
+            event_id=f"{record.sid}:completed",
+            key=record.sid,
+            subscription=subscription,
+            params=params,
+            call_sid=record.sid,
+        )
 
     def _carry_out_cancels(self) -> None:
         for sid in self.store.cancel_requests(self.worker_id):
@@ -557,7 +708,10 @@ class Dialer:
     def _carry_out_changes(self) -> None:
         for sid, change in self.store.change_requests(self.worker_id):
             live = self.live_calls.get(sid)
-            if live is None or live.lost:
+            if live is None:
+                self.pacer.change(sid, change)  # waiting for its slot: its spec changes
+                continue
+            if live.lost:
                 continue
             handle = live.handle
             if change.status == "completed":
@@ -619,7 +773,11 @@ class Dialer:
         return self.clock.wall().timestamp()
 
     def start_call(self, record: CallRecord) -> None:
-        """Write ``initiated`` and dial (a call taken outside a batch: recovery)."""
+        """Write ``initiated`` and dial (a call taken outside a batch: recovery); while
+        pacing is on, the call joins the pacer's hold and starts when its slot comes."""
+        if self.pacer.active:
+            self.pacer.hold([record], self.clock.now(), time.monotonic())
+            return
         call = self._outbound(record)
         if call is None:
             return

@@ -43,7 +43,7 @@ from voiceapp.calls.records import (
     LegRecord,
     answered_by,
 )
-from voiceapp.calls.states import CallStatus
+from voiceapp.calls.states import TERMINAL, CallStatus
 from voiceapp.document.targets import TWILIO_MAX_DIGITS
 from voiceapp.errors import (
     BadRequestBody,
@@ -356,10 +356,11 @@ def call_uri(account: str, sid: str) -> str:
 
 
 def _started(history: Any) -> float | None:
-    """When a leg was dialed (its first status after queued), else None."""
+    """When a leg was dialed (its first status after queued), else None (also for a call
+    that ended without leaving the queue: canceled, expired, refused)."""
     for change in history:
         if change.status != CallStatus.QUEUED:
-            return float(change.at)
+            return None if change.status in TERMINAL else float(change.at)
     return None
 
 
@@ -378,6 +379,7 @@ def _resource(
     ended: float | None,
     duration: int | None,
     answered_by: str | None,
+    queue_time: float = 0.0,
 ) -> dict[str, Any]:
     base = call_uri(account, sid).removesuffix(".json")
     subresources = ("events", "notifications", "recordings", "payments", "siprec", "streams",
@@ -406,7 +408,7 @@ def _resource(
         "forwarded_from": None,
         "group_sid": None,
         "caller_name": None,
-        "queue_time": "0",
+        "queue_time": str(round(queue_time * 1000)),
         "trunk_sid": None,
         "uri": f"{base}.json",
         "subresource_uris": {
@@ -419,6 +421,10 @@ def call_resource(record: CallRecord, account: str) -> dict[str, Any]:
     """A call as Twilio's Call resource (``GET .../Calls/<Sid>.json``)."""
     spec = record.spec
     a_leg = record.legs[0] if record.legs else None
+    started = _started(a_leg.history) if a_leg else None
+    # milliseconds the call waited in the queue (paced, docs/dialer.md): to its dial, or
+    # to its end when it never left the queue (canceled, expired)
+    left_queue = started if started is not None else record.ended_at
     return _resource(
         account,
         record.sid,
@@ -429,9 +435,10 @@ def call_resource(record: CallRecord, account: str) -> dict[str, Any]:
         direction=spec.direction,
         created=record.created_at,
         updated=record.updated_at,
-        started=_started(a_leg.history) if a_leg else None,
+        started=started,
         ended=record.ended_at,
         duration=record.duration,
+        queue_time=0.0 if left_queue is None else max(0.0, left_queue - record.created_at),
         # asked for, machine detection answers "unknown" until it has a result
         answered_by=(answered_by(record) or "unknown") if spec.machine_detection else None,
     )
