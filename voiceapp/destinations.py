@@ -151,18 +151,23 @@ class DestinationPolicy:
         """This policy with ``numbers`` added to the exact allowed numbers."""
         return dataclasses.replace(self, allowlist=self.allowlist | frozenset(numbers))
 
-    def check(self, number: str, *, field: str) -> str:
+    def check(
+        self, number: str, *, field: str, parsed: phonenumbers.PhoneNumber | None = None
+    ) -> str:
         """``number`` (E.164, as :func:`voiceapp.phone.normalize` made it) when it may be
-        called; else :class:`DestinationBlocked` or :class:`DestinationNotPermitted`."""
+        called; else :class:`DestinationBlocked` or :class:`DestinationNotPermitted`.
+        ``parsed`` is ``number`` as :func:`voiceapp.phone.normalize_parsed` parsed it
+        (then it is not parsed again)."""
         if number in self.allowlist:
             return number
-        try:
-            parsed = phonenumbers.parse(number, None)
-        except NumberParseException:
-            raise DestinationNotPermitted(
-                f"{field} {number} has no country calling code this deployment calls",
-                field=field,
-            ) from None
+        if parsed is None:
+            try:
+                parsed = phonenumbers.parse(number, None)
+            except NumberParseException:
+                raise DestinationNotPermitted(
+                    f"{field} {number} has no country calling code this deployment calls",
+                    field=field,
+                ) from None
         code = parsed.country_code or 0
         if code in self.blocked_codes:
             kind = BLOCKED_CODE_NAMES.get(code, f"+{code}")

@@ -126,6 +126,26 @@ def normalize(
     ``field`` names the request field in every error.  A bad ``default_region`` is
     a deployment problem and is reported against ``default_region``.
     """
+    return normalize_parsed(
+        number,
+        field=field,
+        country_code=country_code,
+        default_region=default_region,
+        known=known,
+    )[0]
+
+
+def normalize_parsed(
+    number: object,
+    *,
+    field: str,
+    country_code: str | None = None,
+    default_region: str | None = None,
+    known: Collection[str] = (),
+) -> tuple[str, phonenumbers.PhoneNumber | None]:
+    """:func:`normalize`, with the number phonenumbers parsed (None for a ``known``
+    number, taken as written), so that a caller checking it further (the destination
+    policy) does not parse it again."""
     if not isinstance(number, str):
         raise PhoneError(f"{field} must be a string", code="phone-type", field=field)
     text = number.strip()
@@ -140,7 +160,7 @@ def normalize(
             field=field,
         )
     if text in known:
-        return text
+        return text, None
     region: str | None = None
     if country_code is not None:
         region = check_region(country_code, field="country_code")
@@ -176,7 +196,7 @@ def normalize(
             code="phone-invalid",
             field=field,
         )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), parsed
 
 
 def region_of(e164: str) -> str | None:

@@ -22,7 +22,12 @@ from ``SECRET_KEYS`` (:func:`voiceapp.keys.derive_key`, purpose ``redact``) and 
 per-call salt, so a reader of the call store cannot test PINs without the server's
 key.  A :class:`Redactor` finds a value again in text by hashing candidates: every
 run of four or more digits (spaces, ``,``, ``.`` or ``-`` between them allowed:
-``8 9 7 0``) for a digit value, every word and the whole string otherwise.  When none of the
+``8 9 7 0``) for a digit value, every word and the whole string otherwise.  The
+fingerprints also hold a digest of each digit value's *length* (same key and salt, so
+they tell a reader without the key nothing), and only candidates of those lengths are
+hashed: a PIN call's trace costs about 30 HMACs instead of 85 (the numbers in it,
+``+14155550123``, are runs of 11 and 12 digits, each up to 45 candidates).
+Fingerprints stored without them are searched at every length.  When none of the
 keys it holds made the fingerprints (a dialer with other ``SECRET_KEYS``) it masks
 every run of four or more digits instead.
 """
@@ -131,6 +136,12 @@ def _digest(key: bytes, salt: str, value: str) -> str:
     return hmac.new(key, f"{salt}\x00{value}".encode(), hashlib.sha256).hexdigest()
 
 
+def _length_mark(size: int) -> str:
+    """What a digit value's length is fingerprinted as (never a :func:`_normal` value's
+    digest: those are kept apart, in ``digests``)."""
+    return f"\x01length:{size}"
+
+
 @dataclass(frozen=True)
 class Fingerprints:
     """Salted, keyed digests of a call's secret values (kept in ``CallSpec.extra``)."""
@@ -139,6 +150,9 @@ class Fingerprints:
     check: str  # the digest of "" with the same key: tells a Redactor which key it was
     digests: tuple[str, ...]
     words: bool = False  # whether a secret is not all digits (then words are checked too)
+    #: digests of the lengths of the digit values (:func:`_length_mark`); None when the
+    #: fingerprints were stored without them (then every length is searched)
+    lengths: tuple[str, ...] | None = None
 
     @classmethod
     def make(cls, values: Iterable[Any], secret_key: str) -> Fingerprints:
@@ -150,6 +164,9 @@ class Fingerprints:
             _digest(key, salt, ""),
             tuple(sorted(_digest(key, salt, v) for v in normal)),
             any(not v.isdigit() for v in normal),
+            tuple(
+                sorted({_digest(key, salt, _length_mark(len(v))) for v in normal if v.isdigit()})
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -158,6 +175,7 @@ class Fingerprints:
             "check": self.check,
             "digests": list(self.digests),
             "words": self.words,
+            **({} if self.lengths is None else {"lengths": list(self.lengths)}),
         }
 
     @classmethod
@@ -170,6 +188,7 @@ class Fingerprints:
                 str(data["check"]),
                 tuple(map(str, data["digests"])),
                 bool(data.get("words", True)),
+                None if data.get("lengths") is None else tuple(map(str, data["lengths"])),
             )
         except (KeyError, TypeError):
             return None
@@ -219,6 +238,10 @@ class Redactor:
         self._found: dict[str, tuple[int, int] | None] = {}
         self._words = False
         self._fallback = False
+        # Which digit-value lengths the call's secrets have (None: unknown, try every
+        # length), asked of the length digests one size at a time, as runs need them.
+        self._length_digests: frozenset[str] | None = None
+        self._sizes: dict[int, bool] = {}
         if fingerprints is not None and fingerprints.digests:
             for secret in secret_keys:
                 key = derive_key(secret, "redact").encode("ascii")
@@ -228,6 +251,8 @@ class Redactor:
                     self._mac = hmac.new(key, salt, hashlib.sha256)
                     self._digests = frozenset(fingerprints.digests)
                     self._words = fingerprints.words
+                    if fingerprints.lengths is not None:
+                        self._length_digests = frozenset(fingerprints.lengths)
                     break
             else:
                 self._fallback = True
@@ -242,10 +267,22 @@ class Redactor:
         """Whether no key matched, so every run of 4+ digits is masked."""
         return self._fallback
 
-    def _secret(self, candidate: str) -> bool:
+    def _hash(self, candidate: str) -> str:
         mac = self._mac.copy()
         mac.update(candidate.encode())
-        return mac.hexdigest() in self._digests
+        return str(mac.hexdigest())
+
+    def _secret(self, candidate: str) -> bool:
+        return self._hash(candidate) in self._digests
+
+    def _size(self, size: int) -> bool:
+        """Whether a digit value of the call's secrets may be ``size`` digits long."""
+        if self._length_digests is None:
+            return True
+        known = self._sizes.get(size)
+        if known is None:
+            known = self._sizes[size] = self._hash(_length_mark(size)) in self._length_digests
+        return known
 
     def _find(self, digits: str) -> tuple[int, int] | None:
         """Where in ``digits`` the longest (then first) secret value is, or None."""
@@ -254,6 +291,8 @@ class Redactor:
         hit: tuple[int, int] | None = None
         if len(digits) <= _MAX_DIGITS:
             for size in range(len(digits), _FALLBACK_DIGITS - 1, -1):
+                if not self._size(size):
+                    continue
                 for start in range(len(digits) - size + 1):
                     if self._secret(digits[start : start + size]):
                         hit = (start, start + size)

@@ -6,7 +6,9 @@ The clock moves by less than the claim and counter ttl, so only session expiry
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -80,3 +82,11 @@ def test_store_behaves_like_the_model(store: Store, clock: Clock, operations: li
             assert store.get_session(f"{ns}:{key}") == expected
         else:
             clock.advance(op[1])
+
+
+def test_session_json_holds_every_field() -> None:
+    """Session.to_json writes the fields one by one: it must name all of them, and read
+    back into the same session."""
+    session = Session("id1", "pin", "+886912345678", {"pin": "8970", "n": [1]}, "zh", 1.5, 2.5)
+    assert json.loads(session.to_json()) == asdict(session)
+    assert Session(**json.loads(session.to_json())) == session

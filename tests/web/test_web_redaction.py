@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -154,6 +155,50 @@ def test_fingerprints_round_trip_and_refuse_junk() -> None:
     assert Fingerprints.from_json(prints.to_json()) == prints
     assert Fingerprints.from_json({"salt": "x"}) is None
     assert Fingerprints.from_json("junk") is None
+
+
+def test_length_digests_change_what_is_hashed_not_what_is_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fingerprints with the digests of the digit values' lengths hash only candidates of
+    those lengths; the masks are those of a search at every length (fingerprints stored
+    without them), for digit and word secrets alike."""
+    texts = [
+        "Your pin is 8 9 7 0.",
+        "+19499300360 called +14155558970",
+        "CAd5000e26ba824cc2bfbbdd0a452ccc6a",
+        "code 123456 then 8970-1 and 0123456789",
+        "the word Swordfish, then 8,9,7,0",
+        "<Say>0 1 2 3 4 5 6 7 8 9</Say>",
+    ]
+    for values in (["8970"], ["8970", "123456"], ["0123456789"], ["8970", "swordfish"]):
+        prints = Fingerprints.make(values, KEYS[0])
+        assert prints.lengths is not None
+        assert len(prints.lengths) == len({len(v) for v in values if v.isdigit()})
+        old = dataclasses.replace(prints, lengths=None)  # as stored before lengths
+        assert Fingerprints.from_json(old.to_json()) == old
+        assert "lengths" not in old.to_json()
+        hashed: list[int] = []
+        for fingerprints in (prints, old):
+            redactor = Redactor(fingerprints, KEYS)
+            count = 0
+            real = redactor._hash
+
+            def counting(candidate: str, real: Callable[[str], str] = real) -> str:
+                nonlocal count
+                count += 1
+                return real(candidate)
+
+            monkeypatch.setattr(redactor, "_hash", counting)
+            masked = [redactor.text(text) for text in texts]
+            if fingerprints is prints:
+                expected = masked
+            else:
+                assert masked == expected, values
+            hashed.append(count)
+        assert hashed[0] < hashed[1], (values, hashed)
+    redactor = Redactor(Fingerprints.make(["8970"], KEYS[0]), KEYS)
+    assert redactor.text("+19499300360 / 8 9 7 0") == "+19499300360 / ***"
 
 
 def test_a_call_stored_with_its_pin_still_shows_none(calls_app: Flask) -> None:

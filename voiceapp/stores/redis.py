@@ -38,7 +38,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from importlib import resources
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -124,7 +123,7 @@ class RedisStore(Store):
             if ttl <= 0:
                 client.delete(key)
                 return
-            data = json.dumps(asdict(session), separators=(",", ":"), ensure_ascii=False)
+            data = session.to_json()
             client.set(key, data.encode("utf-8"), ex=ttl)
 
     def get_session(self, session_id: str) -> Session | None:

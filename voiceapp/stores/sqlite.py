@@ -21,7 +21,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from voiceapp.errors import StoreError
@@ -143,7 +142,7 @@ class SQLiteStore(Store):
     # -- the Store contract --------------------------------------------------------------
 
     def put_session(self, session: Session) -> None:
-        data = json.dumps(asdict(session), separators=(",", ":"), ensure_ascii=False)
+        data = session.to_json()
         with self.db.locked("put_session") as conn:
             now = self.clock()
             conn.execute(

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from phonenumbers import PhoneNumber
 
 from voiceapp.apps import Context, TemplateError, get_app
 from voiceapp.apps.base import check_variables
 from voiceapp.config import Settings
 from voiceapp.destinations import DestinationPolicy
 from voiceapp.errors import Unauthorized, ValidationError
-from voiceapp.phone import normalize
+from voiceapp.phone import normalize_parsed
 from voiceapp.stores.base import Session
 from voiceapp.web.bodies import json_body
 from voiceapp.web.fields import OBJECT, STRING, Field, refuse_unknown, table
@@ -82,10 +83,10 @@ def destination(
     numbers) that the destination ``policy`` (default: the settings') permits, else a
     403 ``destination-blocked`` / ``destination-not-permitted``.  The settings' policy
     permits the deployment's own numbers (:meth:`~voiceapp.config.Settings.destination_policy`)."""
-    e164 = number_of(settings, number, field=field, country_code=country_code)
+    e164, parsed = _read_number(settings, number, field=field, country_code=country_code)
     if policy is None:
         policy = settings.destination_policy()
-    return policy.check(e164, field=field)
+    return policy.check(e164, field=field, parsed=parsed)  # one phonenumbers parse, not two
 
 
 def number_of(
@@ -95,7 +96,13 @@ def number_of(
     ``DEFAULT_REGION``), with no destination policy: for looking calls up, not placing
     them.  A number of the simulated network is taken as written once it passes
     :func:`~voiceapp.phone.normalize`'s checks (``known``)."""
-    return normalize(
+    return _read_number(settings, number, field=field, country_code=country_code)[0]
+
+
+def _read_number(
+    settings: Settings, number: object, *, field: str, country_code: str | None
+) -> tuple[str, PhoneNumber | None]:
+    return normalize_parsed(
         number,
         field=field,
         country_code=country_code,

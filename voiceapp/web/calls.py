@@ -833,14 +833,19 @@ def enqueue(spec: CallSpec, session: dict[str, Any], *, language: str | None = N
         if language is not None:
             session["language"] = language
         created = create_session(rt, session, checked_to=spec.to)
-        spec = dataclasses.replace(spec, url=created["url"], method="POST")
         variables, prints = hide_secret_variables(
             spec.variables, get_app(spec.app).secret_variables, rt.settings.SECRET_KEYS[-1]
         )
         if prints is not None:  # the session holds the values; the call never does
             spec = dataclasses.replace(
-                spec, variables=variables, extra={**spec.extra, EXTRA_KEY: prints}
+                spec,
+                url=created["url"],
+                method="POST",
+                variables=variables,
+                extra={**spec.extra, EXTRA_KEY: prints},
             )
+        else:
+            spec = dataclasses.replace(spec, url=created["url"], method="POST")
     elif spec.url is not None and EXTRA_KEY not in spec.extra:
         prints = _session_prints(rt, spec.url)
         if prints is not None:  # a url call to one of our session URLs: its secrets too
