@@ -15,7 +15,7 @@ from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import decode, synthesize
 from voiceapp.media.audio import pcm_of, samples_of
-from voiceapp.media.mixer import FRAME_BYTES, MAX_QUEUED, Mixer, beep
+from voiceapp.media.mixer import FRAME_BYTES, MAX_QUEUED, PLAYOUT_FRAMES, Mixer, beep
 from voiceapp.media.session import MediaSession, Pacer
 
 PORTS = (30000, 39999)
@@ -125,12 +125,13 @@ def test_sums_are_clipped_not_wrapped(clock: VirtualClock) -> None:
 
 
 def test_queues_are_bounded_and_announcements_reach_everyone(clock: VirtualClock) -> None:
+    burst = pcm_of([round(8000 * math.sin(2 * math.pi * 400 * n / 8000)) for n in range(1600)])
+
     async def body() -> list[list[bytes]]:
         mixer, sessions, peers = await members(clock, 2)
         await asyncio.sleep(0.02)  # one whole round (tick): the next call starts a new one
         a = sessions[0]
-        burst = tones("4")
-        mixer.heard(a, burst)  # 0.12 s arrives at once: the oldest frames are dropped
+        mixer.heard(a, burst)  # 0.2 s arrives at once: the oldest frames are dropped
         mixer.announce(beep(0.06))
         served = [[mixer.frame_for(s) for s in sessions] for _ in range(MAX_QUEUED + 2)]
         close(sessions, peers)
@@ -139,5 +140,36 @@ def test_queues_are_bounded_and_announcements_reach_everyone(clock: VirtualClock
     served = clock.run_until(body())
     b_frames = [frames[1] for frames in served]
     a_frames = [frames[0] for frames in served]
-    assert sum(1 for f in b_frames if any(f)) == MAX_QUEUED  # only the newest 80 ms of a
-    assert [any(f) for f in a_frames] == [True, True, True, False, False, False]  # the beep
+    assert sum(1 for f in b_frames if any(f)) == MAX_QUEUED  # only the newest 120 ms of a
+    assert [any(f) for f in a_frames] == [True] * 3 + [False] * (MAX_QUEUED - 1)  # the beep
+
+
+def test_a_late_packet_does_not_cut_a_gap(clock: VirtualClock) -> None:
+    """The jitter buffer: a member's frames play PLAYOUT_FRAMES rounds after they come,
+    so one frame that misses its tick is still on time, and a tone stays one tone."""
+    tone = pcm_of(synthesize(parse_digits("3", tone_ms=200)))[: 10 * FRAME_BYTES]  # 200 ms
+    frames = [tone[i : i + FRAME_BYTES] for i in range(0, len(tone), FRAME_BYTES)]
+
+    async def body() -> list[bytes]:
+        mixer, sessions, peers = await members(clock, 2)
+        await asyncio.sleep(0.02)
+        a, b = sessions
+        out = []
+        for n, frame in enumerate(frames):
+            if n != 4:  # frame 4 is late: it comes with frame 5, one round after its own
+                mixer.heard(a, frame if n != 5 else frames[4] + frame)
+            out.append(mixer.frame_for(b))
+            mixer.frame_for(a)
+        for _ in range(PLAYOUT_FRAMES + 1):
+            out.append(mixer.frame_for(b))
+            mixer.frame_for(a)
+        close(sessions, peers)
+        return out
+
+    out = clock.run_until(body())
+    silent = [not any(f) for f in out]
+    first = silent.index(False)
+    assert first == PLAYOUT_FRAMES - 1  # the playout delay
+    assert not any(silent[first : first + len(frames)])  # no gap where frame 4 was late
+    assert b"".join(out[first : first + len(frames)]) == b"".join(frames)
+    assert "".join(t.digit for t in decode(samples_of(b"".join(out)))) == "3"

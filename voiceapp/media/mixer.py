@@ -4,7 +4,12 @@ A :class:`Mixer` holds the :class:`~voiceapp.media.session.MediaSession` of each
 member of one conference.  What a member's far end sends (its audio, and RFC 4733
 digits rendered as their tones, :attr:`MediaSession.on_audio`) is cut into 20 ms
 frames and queued per member (at most :data:`MAX_QUEUED` frames: a member whose
-packets come in bursts loses the oldest, so the delay stays bounded).  Each member's
+packets come in bursts loses the oldest, so the delay stays bounded).  The queue is a
+small jitter buffer: a member's audio is mixed in once :data:`PLAYOUT_FRAMES` frames
+are queued (or its first frame has waited that many rounds), and after the queue runs
+dry it fills again first, so a packet up to 40 ms late, or a tick of the shared pacer
+that runs late and catches up, does not cut a gap into what the others hear (a gap
+in a DTMF tone would be heard as the digit twice).  Each member's
 session takes its next frame from the mixer on its own 20 ms tick when it has nothing
 of its own to send (:meth:`MediaSession.set_feed`).
 
@@ -40,8 +45,10 @@ if TYPE_CHECKING:
 #: 20 ms of 8 kHz audio.
 FRAME_SAMPLES: Final = 160
 FRAME_BYTES: Final = FRAME_SAMPLES * SAMPLE_BYTES
-#: Frames queued per member before the oldest is dropped (80 ms).
-MAX_QUEUED: Final = 4
+#: Frames queued per member before the oldest is dropped (120 ms).
+MAX_QUEUED: Final = 6
+#: Frames a member's queue holds before its audio is mixed in (60 ms of playout delay).
+PLAYOUT_FRAMES: Final = 3
 _SILENCE: Final = bytes(FRAME_BYTES)
 
 
@@ -67,6 +74,20 @@ class _Member:
     queue: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED))
     partial: bytes = b""
     current: list[int] | None = None  # this round's frame, when it speaks
+    playing: bool = False  # the queue filled to PLAYOUT_FRAMES and has not run dry since
+    waited: int = 0  # rounds the first frame of a filling queue has waited
+
+    def next_frame(self) -> bytes | None:
+        """This round's frame from the queue (the jitter buffer of the module doc)."""
+        if not self.queue:
+            self.playing, self.waited = False, 0
+            return None
+        if not self.playing:
+            self.waited += 1
+            if len(self.queue) < PLAYOUT_FRAMES and self.waited < PLAYOUT_FRAMES:
+                return None
+            self.playing = True
+        return self.queue.popleft()
 
 
 class Mixer:
@@ -108,6 +129,7 @@ class Mixer:
             member.speaks, member.hears = speaks, hears
             if not speaks:
                 member.queue.clear()
+                member.playing, member.waited = False, 0
 
     def announce(self, pcm: bytes) -> None:
         """Mix ``pcm`` (16-bit 8 kHz) into what every member hears, from the next round."""
@@ -134,8 +156,9 @@ class Mixer:
         total = [0] * FRAME_SAMPLES
         for member in self._members.values():
             member.current = None
-            if member.speaks and member.queue:
-                frame = list(samples_of(member.queue.popleft()))
+            queued = member.next_frame() if member.speaks else None
+            if queued is not None:
+                frame = list(samples_of(queued))
                 member.current = frame
                 total = [t + s for t, s in zip(total, frame, strict=True)]
         self._total = total
