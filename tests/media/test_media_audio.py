@@ -1,9 +1,10 @@
-"""Reading ``<Play>`` audio (WAV in its encodings, raw types), resampling, and the in-band
-Goertzel detector on the dtmf module's own tones."""
+"""Reading ``<Play>`` audio (WAV in its encodings, raw types), resampling, the beep tone,
+and the in-band Goertzel detector on the dtmf module's own tones."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import struct
 import wave
@@ -14,7 +15,7 @@ from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import add_noise, synthesize, wav_bytes
 from voiceapp.errors import MediaError
 from voiceapp.media import g711
-from voiceapp.media.audio import load_audio, pcm_of, resample, rms, samples_of
+from voiceapp.media.audio import beep, load_audio, pcm_of, resample, rms, samples_of
 from voiceapp.media.inband import ToneDetector
 from voiceapp.media.speech import espeak_voices
 
@@ -102,6 +103,18 @@ def test_unsupported_audio_is_a_media_error(data: bytes, content_type: str | Non
         load_audio(data, content_type)
     assert caught.value.code == "media-format"
     assert caught.value.to_dict()["field"] == "audio"
+
+
+@pytest.mark.parametrize(("seconds", "hz"), [(0.5, 1000.0), (0.4, 1000.0), (0.1, 440.0)])
+def test_a_beep_is_a_faded_tone_of_its_length(seconds: float, hz: float) -> None:
+    samples = samples_of(beep(seconds, hz))
+    assert len(samples) == round(seconds * 8000)
+    assert abs(samples[0]) <= 1 and abs(samples[-1]) <= 400  # faded in and out (10 ms)
+    middle = samples[80:-80]
+    assert max(abs(s) for s in middle) in range(9900, 10001)  # a third of full scale
+    # its frequency: two sign changes per period
+    changes = sum(1 for a, b in itertools.pairwise(middle) if (a < 0) != (b < 0))
+    assert abs(changes - 2 * hz * len(middle) / 8000) <= 2
 
 
 def test_resampling_keeps_the_band_and_drops_what_is_above() -> None:

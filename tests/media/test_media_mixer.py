@@ -14,8 +14,8 @@ from support.rtp import RtpPeer
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import decode, synthesize
-from voiceapp.media.audio import pcm_of, samples_of
-from voiceapp.media.mixer import FRAME_BYTES, MAX_QUEUED, PLAYOUT_FRAMES, Mixer, beep
+from voiceapp.media.audio import beep, pcm_of, samples_of
+from voiceapp.media.mixer import FRAME_BYTES, MAX_QUEUED, PLAYOUT_FRAMES, Mixer
 from voiceapp.media.session import MediaSession, Pacer
 
 PORTS = (30000, 39999)

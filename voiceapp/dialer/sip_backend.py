@@ -43,9 +43,8 @@ from voiceapp.dialer.conference import Room
 from voiceapp.dialer.network import Leg, Mixer, NetworkBackend
 from voiceapp.dtmf import Timeline
 from voiceapp.errors import VoiceappError
-from voiceapp.media.audio import load_audio
+from voiceapp.media.audio import beep, load_audio
 from voiceapp.media.mixer import Mixer as AudioMixer
-from voiceapp.media.mixer import beep
 from voiceapp.media.session import MediaSession, Pacer
 from voiceapp.media.speech import Speech
 from voiceapp.media.track import LineTap
@@ -316,7 +315,7 @@ class SipNetwork(NetworkBackend):
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         media = self._media(leg)
         if media is not None and url == "beep":  # a conference's join/leave beep
-            return media.play(beep())
+            return media.play(beep(0.4))
         if media is None or self.fetch_audio is None:
             leg.note("play-skipped", reason="no media or no audio fetcher")
             return self.clock.timeout(seconds)

@@ -1,5 +1,5 @@
 """Call audio as 16-bit little-endian 8 kHz mono PCM: reading WAV and raw files,
-resampling, loudness.
+resampling, loudness, the beep tone.
 
 What a ``<Play>`` URL returns is read by :func:`load_audio` (WAV with PCM 8/16/24/32-bit,
 IEEE float, μ-law or A-law data, any rate, any channel count; or raw audio named by its
@@ -65,6 +65,20 @@ def rms(pcm: bytes) -> float:
     if not samples:
         return 0.0
     return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def beep(seconds: float, hz: float = 1000.0) -> bytes:
+    """A beep: ``seconds`` of a ``hz`` tone at a third of full scale, faded in and out
+    over 10 ms (before a ``<Record>``; a conference participant joining or leaving)."""
+    count = round(seconds * SAMPLE_RATE)
+    fade = SAMPLE_RATE // 100
+    step = 2 * math.pi * hz / SAMPLE_RATE
+    return pcm_of(
+        [
+            round(10000 * min(1.0, n / fade, (count - n) / fade) * math.sin(step * n))
+            for n in range(count)
+        ]
+    )
 
 
 def resample(samples: array[int] | list[int], from_rate: int, to_rate: int) -> array[int]:

@@ -16,10 +16,11 @@ of its own to send (:meth:`MediaSession.set_feed`).
 The frames are mixed in *rounds*: the first member served in a round takes one frame
 from every member's queue and sums those of the members that speak (16-bit ints,
 not clipped); each member then gets that sum minus its own frame, clipped to 16 bits,
-plus the current frame of an announcement (a join/leave beep).  A round ends when a
-member asks a second time: with the dialer's one shared pacer every member asks once
-per tick, so one round is one tick, and the work is one sum per tick plus one
-subtraction per member (not one sum per pair).
+plus the current frame of an announcement (a join/leave beep,
+:func:`voiceapp.media.audio.beep`).  A round ends when a member asks a second time:
+with the dialer's one shared pacer every member asks once per tick, so one round is
+one tick, and the work is one sum per tick plus one subtraction per member (not one
+sum per pair).
 
 Who speaks and who hears is set per member (:meth:`set_part`): a muted member is
 not mixed in, a member on hold neither speaks nor hears (its own hold music, queued
@@ -29,7 +30,6 @@ the start of each round to set them from the conference's state.
 
 from __future__ import annotations
 
-import math
 import sys
 from array import array
 from collections import deque
@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from voiceapp.media.audio import SAMPLE_BYTES, SAMPLE_RATE, pcm_of, samples_of
+from voiceapp.media.audio import SAMPLE_BYTES, pcm_of, samples_of
 
 if TYPE_CHECKING:
     from voiceapp.media.session import MediaSession
@@ -50,20 +50,6 @@ MAX_QUEUED: Final = 6
 #: Frames a member's queue holds before its audio is mixed in (60 ms of playout delay).
 PLAYOUT_FRAMES: Final = 3
 _SILENCE: Final = bytes(FRAME_BYTES)
-
-
-def beep(seconds: float = 0.4, hz: float = 1000.0) -> bytes:
-    """The beep of a participant joining or leaving: a ``hz`` tone at a third of full
-    scale, faded in and out over 10 ms."""
-    count = round(seconds * SAMPLE_RATE)
-    fade = SAMPLE_RATE // 100
-    step = 2 * math.pi * hz / SAMPLE_RATE
-    return pcm_of(
-        [
-            round(10000 * min(1.0, n / fade, (count - n) / fade) * math.sin(step * n))
-            for n in range(count)
-        ]
-    )
 
 
 @dataclass(eq=False)
