@@ -411,6 +411,20 @@ def test_record_sets_recording_urls(lab: Lab) -> None:
     assert lab.receiver.accepted[-1]["RecordingURL"] == rec.detail["url"]
 
 
+@pytest.mark.parametrize(("play_beep", "beeps"), [("true", ["beep"]), ("false", [])])
+def test_record_beeps_before_it_records_unless_told_not_to(
+    lab: Lab, play_beep: str, beeps: list[str]
+) -> None:
+    lab.network_config["numbers"][CALLEE] = {"rings": 0, "talk_seconds": 2}
+    url = lab.site.add("/r", f"<Response><Record timeout='1' playBeep='{play_beep}'/></Response>")
+    call = lab.call(url)
+    assert [h.value for h in call.a.leg.heard if h.kind == "play"] == beeps
+    assert [e.detail for e in call.trace.of("beep")] == [{"seconds": 0.5}] * len(beeps)
+    (start,) = call.trace.of("record-start")
+    assert start.ms == 500 * len(beeps)  # the recording starts once the beep has been sent
+    assert call.trace.of("record")[0].ms == start.ms + 2000 + 1000  # talk, then silence
+
+
 def test_redirect_and_relative_urls(lab: Lab) -> None:
     url = lab.site.add("/a/start", "<Response><Redirect method='GET'>next</Redirect></Response>")
     lab.site.add("/a/next", "<Response><Say>Redirected</Say></Response>")

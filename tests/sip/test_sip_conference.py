@@ -7,14 +7,13 @@ mixer sends it arrives at the sink, where the Goertzel decoder reads the digits.
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.dialer import CALLEE, IVR
-from support.siplab import SipLab
+from support.siplab import SipLab, tone_frames
 from support.sipp import audio_pcap
 
 from voiceapp.dialer.clock import RealClock
@@ -49,23 +48,6 @@ def conference(lab: SipLab, path: str, *, seconds: int, **noun: str) -> str:
         "</Response>"
     )
     return lab.site.add(path, page)
-
-
-def tone_frames(pcm: bytes, hz: float, *, share: float = 0.6) -> int:
-    """20 ms frames of ``pcm`` whose energy is mostly at ``hz`` (and loud)."""
-    samples = samples_of(pcm)
-    count = 0
-    for start in range(0, len(samples) - 160, 160):
-        frame = samples[start : start + 160]
-        energy = sum(s * s for s in frame)
-        if energy < 160 * 2000**2:
-            continue
-        w = 2 * math.pi * hz / 8000
-        re = sum(s * math.cos(w * n) for n, s in enumerate(frame))
-        im = sum(s * math.sin(w * n) for n, s in enumerate(frame))
-        if 2 * (re * re + im * im) / 160 >= share * energy:
-            count += 1
-    return count
 
 
 def test_participants_hear_each_other(lab: SipLab) -> None:

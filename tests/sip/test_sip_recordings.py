@@ -4,6 +4,8 @@ Each callee plays a pcap: in-band DTMF tones as PCMU audio (talk.xml) or RFC 473
 events (press.xml).  The recordings the dialer's recorder stores are decoded with the
 Goertzel decoder of voiceapp.dtmf.audio: the digits are there, in order, in the right
 channel, with durations and recordingStatusCallback events as the simulated network's.
+A callee whose SDP points at the test's RTP sink (talk_sink.xml) shows the beep the
+dialer sends before a ``<Record>``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.dialer import CALLEE, IVR
-from support.siplab import SipLab
+from support.siplab import SipLab, tone_frames
 from support.sipp import audio_pcap, dtmf_pcap
 
 from voiceapp.dialer.clock import RealClock
@@ -79,6 +81,49 @@ def test_record_verb_keeps_the_callees_audio(lab: SipLab) -> None:
     assert events[-1]["RecordingSid"] == record.sid
     assert events[-1]["RecordingUrl"] == posted["RecordingUrl"]
     assert events[-1]["RecordingDuration"] == "1"
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_record_beeps_to_the_callee_before_it_records(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("5"))
+    sink = lab.sink()  # what the dialer sends the callee, until the callee talks
+    callee = lab.sipp(CALLEE, "talk_sink", keys={"rtp_sink": str(sink.port)})
+    page = "<Response><Record maxLength='6' timeout='2'/><Hangup/></Response>"
+    # Record=true on the call too: the line both ways, beside the verb's far end only
+    handle = lab.start(CALLEE, lab.site.add("/record", page), record=True)
+    lab.run(handle)
+    assert handle.status.value == "completed"
+    (beep,) = handle.trace.of("beep")
+    (start,) = handle.trace.of("record-start")
+    assert start.ms - beep.ms >= 500  # the verb waited until the beep had been sent
+    window = handle.trace.origin + start.ms / 1000
+    beeped = tone_frames(sink.pcm(before=window), 1000.0)
+    assert 24 <= beeped <= 25  # 0.5 s of 1 kHz: 25 packets of 20 ms, before the window
+    assert tone_frames(sink.pcm(), 1000.0) == beeped  # and none after it
+    verb, call = sorted(lab.recordings(), key=lambda r: r.source != "RecordVerb")
+    assert (verb.source, call.source) == ("RecordVerb", "OutboundAPI")
+    _, (samples,) = lab.wav(verb)
+    assert digits_in(samples) == "5"  # the callee's audio, without the beep
+    assert tone_frames(pcm_of(samples), 1000.0) == 0
+    _, (line,) = lab.wav(call)
+    assert 24 <= tone_frames(pcm_of(line), 1000.0) <= 25  # the line carried it
+    assert digits_in(line) == "5"
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_record_play_beep_false_sends_no_tone(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("5"))
+    sink = lab.sink()
+    callee = lab.sipp(CALLEE, "talk_sink", keys={"rtp_sink": str(sink.port)})
+    page = "<Response><Record maxLength='6' timeout='2' playBeep='false'/><Hangup/></Response>"
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    assert handle.status.value == "completed"
+    assert handle.trace.of("beep") == []
+    assert tone_frames(sink.pcm(), 1000.0) == 0
+    (record,) = lab.recordings()
+    _, (samples,) = lab.wav(record)
+    assert digits_in(samples) == "5"
     assert callee.wait() == 0, callee.errors()
 
 

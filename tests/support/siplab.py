@@ -5,13 +5,15 @@ pcap), one :class:`~voiceapp.dialer.sip_backend.SipNetwork` routing a number to 
 an :class:`~voiceapp.dialer.interpreter.Environment` with a real recorder (WAV files in
 a folder, the records it writes kept in :attr:`SipLab.writes`), and runs calls on a
 RealClock until they end (bounded).  :class:`RtpSink` is a UDP socket a sipp callee's
-SDP can point at (``answer_sink``): what the dialer sends that callee arrives there.
+SDP can point at (``answer_sink``, ``talk_sink``): what the dialer sends that callee
+arrives there; :func:`tone_frames` counts the 20 ms frames of one frequency in audio.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import math
 import wave
 from array import array
 from pathlib import Path
@@ -51,9 +53,31 @@ class RtpSink(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.packets.append((self.clock.now(), data))
 
-    def pcm(self) -> bytes:
-        """The PCMU audio received, decoded, packet after packet."""
-        return b"".join(g711.decode(d[12:], "PCMU") for _, d in self.packets if d[1] & 0x7F == 0)
+    def pcm(self, *, before: float | None = None) -> bytes:
+        """The PCMU audio received (only what arrived before clock time ``before`` when
+        given), decoded, packet after packet."""
+        return b"".join(
+            g711.decode(d[12:], "PCMU")
+            for at, d in self.packets
+            if d[1] & 0x7F == 0 and (before is None or at < before)
+        )
+
+
+def tone_frames(pcm: bytes, hz: float, *, share: float = 0.6) -> int:
+    """20 ms frames of ``pcm`` whose energy is mostly at ``hz`` (and loud)."""
+    samples = samples_of(pcm)
+    count = 0
+    for start in range(0, len(samples) - 159, 160):  # every whole frame
+        frame = samples[start : start + 160]
+        energy = sum(s * s for s in frame)
+        if energy < 160 * 2000**2:
+            continue
+        w = 2 * math.pi * hz / 8000
+        re = sum(s * math.cos(w * n) for n, s in enumerate(frame))
+        im = sum(s * math.sin(w * n) for n, s in enumerate(frame))
+        if 2 * (re * re + im * im) / 160 >= share * energy:
+            count += 1
+    return count
 
 
 class SipLab:

@@ -326,6 +326,10 @@ class CarrierNetwork(NetworkBackend):
         leg.note("unsupported", feature="play", reason="the carrier runs the document")
         return self._done()
 
+    def beep(self, leg: Leg, seconds: float) -> asyncio.Future[None]:
+        leg.note("unsupported", feature="beep", reason="the carrier runs the document")
+        return self._done()
+
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         leg.note("unsupported", feature="record", reason="the carrier runs the document")
         return self._done(0.0)

@@ -130,6 +130,10 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
 #: What a caller waiting in a queue or a conference hears without a ``waitUrl``
 #: (Twilio's classical playlist; the simulator plays it, never downloads it).
 HOLD_MUSIC: Final = "https://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
+#: How long a beep lasts: before a ``<Record playBeep>`` (Twilio's short beep) and
+#: when a conference participant with ``beep`` joins or leaves.
+RECORD_BEEP_SECONDS: Final = 0.5
+CONFERENCE_BEEP_SECONDS: Final = 0.4
 #: The shortest round of a wait document: one that takes no time is not refetched at once.
 WAIT_ROUND_MIN: Final = 1.0
 
@@ -1139,9 +1143,9 @@ class _Call:
     async def _record(self, ctx: _Ctx, node: Node, url: str | None) -> _Goto | None:
         run = ctx.run
         label = run.leg.label
-        if node.get("playBeep"):
-            self.trace.add(label, "beep")
-            await self._wait(self.clock.future(), ctx.watch, timeout=0.5)
+        if node.get("playBeep"):  # the recording starts once the beep has been sent
+            self.trace.add(label, "beep", seconds=RECORD_BEEP_SECONDS)
+            await self._wait(self.env.network.beep(run.leg, RECORD_BEEP_SECONDS), ctx.watch)
         max_length = node.get("maxLength")
         timeout = node.get("timeout")
         if node.get("transcribe"):
@@ -1763,7 +1767,7 @@ class _Call:
     def _beep(self, room: Room, who: Participant) -> None:
         for other in room.participants:
             if other is not who:
-                self.env.network.play(other.leg, "beep", 0.0)
+                self.env.network.beep(other.leg, CONFERENCE_BEEP_SECONDS)
 
     def _conference_emitter(
         self, noun: Node, url: str | None

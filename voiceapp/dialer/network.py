@@ -182,6 +182,11 @@ class NetworkBackend(ABC):
         """Play the audio at ``url`` to the far end for ``seconds``."""
 
     @abstractmethod
+    def beep(self, leg: Leg, seconds: float) -> asyncio.Future[None]:
+        """Play a beep tone of ``seconds`` to the far end (before a ``<Record>``; a
+        conference participant joining or leaving); done once it has been sent."""
+
+    @abstractmethod
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         """Record the far end; resolves to the recorded length in seconds."""
 
@@ -277,6 +282,10 @@ class SimulatedNetwork(NetworkBackend):
 
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         self._hear(leg, "play", url)
+        return self.clock.timeout(seconds)
+
+    def beep(self, leg: Leg, seconds: float) -> asyncio.Future[None]:
+        self._hear(leg, "play", "beep")
         return self.clock.timeout(seconds)
 
     def talk_seconds(self, leg: Leg) -> float:

@@ -18,13 +18,15 @@ RFC 4733).  What the trunk answers becomes the leg's events (docs/sip.md)::
 
 The final response code is kept on the leg (``Leg.sip_code``): the Twilio set's
 ``SipResponseCode``.  ``hang_up`` sends CANCEL to a ringing leg and BYE to an
-answered one.  Audio for ``<Play>`` is fetched with the dialer's own HTTP client
-(the same netguard checks as documents); ``<Say>`` speech is cached under the media
-folder.  Recordings keep the real audio of the line (:meth:`SipNetwork.capture`, a
-:class:`~voiceapp.media.track.LineTap` on the leg's session); the dialer's recorder
-makes the WAV.  The legs of one ``<Dial><Conference>`` room hear each other through one
-:class:`~voiceapp.media.mixer.Mixer` per room (:meth:`SipNetwork.in_room`): who
-speaks and who hears is read from the room at every 20 ms round (muted, hold, started).
+answered one.  A beep (before a ``<Record>``, a conference's join and leave) is a
+1000 Hz tone sent on the leg's media.  Audio for ``<Play>`` is fetched with the
+dialer's own HTTP client (the same netguard checks as documents); ``<Say>`` speech is
+cached under the media folder.  Recordings keep the real audio of the line
+(:meth:`SipNetwork.capture`, a :class:`~voiceapp.media.track.LineTap` on the leg's
+session); the dialer's recorder makes the WAV.  The legs of one ``<Dial><Conference>``
+room hear each other through one :class:`~voiceapp.media.mixer.Mixer` per room
+(:meth:`SipNetwork.in_room`): who speaks and who hears is read from the room at every
+20 ms round (muted, hold, started).
 """
 
 from __future__ import annotations
@@ -314,8 +316,6 @@ class SipNetwork(NetworkBackend):
 
     def play(self, leg: Leg, url: str, seconds: float) -> asyncio.Future[None]:
         media = self._media(leg)
-        if media is not None and url == "beep":  # a conference's join/leave beep
-            return media.play(beep(0.4))
         if media is None or self.fetch_audio is None:
             leg.note("play-skipped", reason="no media or no audio fetcher")
             return self.clock.timeout(seconds)
@@ -332,6 +332,15 @@ class SipNetwork(NetworkBackend):
             leg.note("play-error", error=f"{type(exc).__name__}: {exc}")
             return
         await media.play(pcm)
+
+    def beep(self, leg: Leg, seconds: float) -> asyncio.Future[None]:
+        """A 1000 Hz tone queued on the leg's media (after what plays already); done
+        after its last packet."""
+        media = self._media(leg)
+        if media is None or media.announced is None:  # no media, or an answer without SDP
+            leg.note("beep-skipped", reason="no media")
+            return self.clock.timeout(seconds)
+        return media.play(beep(seconds))
 
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         media = self._media(leg)
