@@ -631,13 +631,15 @@ class Dialer:
             )
         except Exception as exc:
             self.store_failed("lease renewal", exc)
+            for held in due:
+                self.pacer.renewed(held, None)  # due again next round
             return
         lost = []
         for held, kept in zip(due, results, strict=True):
             if kept is False:  # canceled through the API, or taken over: not ours to start
                 lost.append(held.record.sid)
-            elif not isinstance(kept, Exception):
-                held.renewed_at = monotonic
+            else:
+                self.pacer.renewed(held, None if isinstance(kept, Exception) else monotonic)
         self.pacer.drop(lost)
 
     def _expire(self, record: CallRecord) -> None:
