@@ -119,17 +119,19 @@ class Pacer:
     #: the earliest time (``Clock.now``) the next call may start, per ``from`` number
     #: and (key ``""``) in all
     next_slot: dict[str, float] = field(default_factory=dict)
-    _at: dict[int, Held] = field(default_factory=dict, repr=False)  # held, by position
-    _next_position: int = field(default=0, repr=False)
-    _free: deque[int] = field(default_factory=deque, repr=False)
-    _lines: dict[str, _Line] = field(default_factory=dict, repr=False)
-    _due: list[tuple[int, str]] = field(default_factory=list, repr=False)
-    _waiting: list[tuple[float, str]] = field(default_factory=list, repr=False)
-    _not_paced_yet: deque[int] = field(default_factory=deque, repr=False)
-    _by_created: list[_Entry] = field(default_factory=list, repr=False)
-    _by_seen: list[_Entry] = field(default_factory=list, repr=False)
-    _renewals: list[_Entry] = field(default_factory=list, repr=False)
-    _left: int = field(default=0, repr=False)  # calls that left since the orders were built
+    #: the held calls by position
+    _at: dict[int, Held] = field(default_factory=dict, init=False, repr=False)
+    _next_position: int = field(default=0, init=False, repr=False)
+    _free: deque[int] = field(default_factory=deque, init=False, repr=False)
+    _lines: dict[str, _Line] = field(default_factory=dict, init=False, repr=False)
+    _due: list[tuple[int, str]] = field(default_factory=list, init=False, repr=False)
+    _waiting: list[tuple[float, str]] = field(default_factory=list, init=False, repr=False)
+    _not_paced_yet: deque[int] = field(default_factory=deque, init=False, repr=False)
+    _by_created: list[_Entry] = field(default_factory=list, init=False, repr=False)
+    _by_seen: list[_Entry] = field(default_factory=list, init=False, repr=False)
+    _renewals: list[_Entry] = field(default_factory=list, init=False, repr=False)
+    #: calls that left the hold since the orders were built
+    _left: int = field(default=0, init=False, repr=False)
 
     @property
     def active(self) -> bool:

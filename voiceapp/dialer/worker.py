@@ -476,8 +476,9 @@ class Dialer:
         slice_, poll = VIRTUAL_SLICE, self.poll
         now = self.clock.now()
         due = self.pacer.next_due(now)  # a held call's slot or TTL, sooner
-        if self._look_skipped:  # the store's requests: a poll after they were last read
-            due = min(due, self._next_look - now) if due is not None else self._next_look - now
+        if self._look_skipped:  # or when the store's requests are to be read again
+            look_in = self._next_look - now
+            due = look_in if due is None else min(due, look_in)
         if due is not None and due > 0:
             slice_, poll = min(slice_, due), min(poll, due)
         if self.virtual and not outside:
