@@ -3,12 +3,15 @@
 ``--calls`` calls (2,000) from ``--numbers`` caller numbers (20) are queued in a SQLite
 call store; a :class:`~voiceapp.dialer.worker.Dialer` on a virtual clock runs them to
 their end (ring once, answer, an in-process ``<Hangup/>`` document, every status
-written).  Three runs in this one process, each on a fresh store:
+written).  Four runs in this one process, each on a fresh store:
 
 * **peer**: pacing off (the default), every call dialed as soon as it is taken;
 * **1 CPS per number**: ``DIALER_CPS_PER_FROM = 1`` (Twilio's default rate), so the
   calls of each number start one a second, the numbers side by side;
-* **1 CPS per number, 10 CPS in all**: ``DIALER_CPS = 10`` on top.
+* **1 CPS per number, 10 CPS in all**: ``DIALER_CPS = 10`` on top;
+* **pacing off, one call at a time** (``DIALER_CONCURRENCY = 1``): the same calls, none
+  beside another, so each call's writes go to the store in groups of their own, as at a
+  low rate: what spreading the calls out costs without the pacer.
 
 Printed per run: CPU seconds (``time.process_time``: load-independent enough on the
 shared 2-core machine) per 1,000 calls, the ratio to the peer, the virtual seconds from
@@ -83,6 +86,7 @@ def main() -> None:
         ("peer: pacing off", {}),
         ("1 CPS per number", {"DIALER_CPS_PER_FROM": 1}),
         ("1 CPS per number, 10 in all", {"DIALER_CPS_PER_FROM": 1, "DIALER_CPS": 10}),
+        ("pacing off, one call at a time", {"DIALER_CONCURRENCY": 1}),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         results: dict[str, tuple[float, float]] = {}

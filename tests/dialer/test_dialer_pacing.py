@@ -20,6 +20,7 @@ from voiceapp.calls.records import CallChange, new_record
 from voiceapp.config import load_settings
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.pacing import HOLD_LIMIT, QUEUE_EXPIRED, Limits, Pacer
+from voiceapp.dialer.trace import TraceEntry
 from voiceapp.dialer.worker import Dialer
 from voiceapp.errors import ConfigError
 from voiceapp.stores.calls import open_call_store
@@ -267,3 +268,56 @@ def test_the_twilio_view_shows_the_wait_and_the_cancel(tmp_path: Path, site: Sit
         assert shown[2]["duration"] == "0"
     finally:
         store.close()
+
+
+def test_a_call_queued_while_others_wait_takes_its_turn_after_them(
+    store: CallStore, site: Site
+) -> None:
+    # 10 calls a second in all: rounds come every 0.1 s; the store's queue, found empty
+    # once the thirty were taken, is read again within a virtual second (not only once
+    # the hold is empty), as without pacing
+    waiting = [f"CAturn{n:02d}" for n in range(30)]
+    for n, sid in enumerate(waiting):
+        place(store, site, sid, f"+8869120002{n:02d}", from_=CALLER if n % 2 else OTHER)
+    network = {"numbers": {f"+8869120002{n:02d}": {"rings": 1} for n in range(31)}}
+    settings = make_settings(site, NETWORK=network, DIALER_CPS=10)
+    worker = Dialer(settings, store, clock=VirtualClock(), worker_id="w-pace")
+    seen: dict[str, float | bool] = {}
+
+    def on_row(sid: str, entry: TraceEntry) -> None:
+        if sid == "CAturn00" and "placed" not in seen:  # while 29 wait for their slots
+            seen["placed"] = worker.clock.now()
+            place(store, site, "CAlate", "+886912000230")
+        if sid == "CAturn20" and "held" not in seen:
+            seen["held"] = "CAlate" in worker.pacer.held
+
+    worker.subscribe(on_row)
+    assert worker.run_until_idle() == 31
+    assert seen == {"placed": seen["placed"], "held": True} and seen["placed"] < 1.0
+    assert started(store, [*waiting, "CAlate"]) == [round(0.1 * n, 3) for n in range(31)]
+    assert store.require("CAlate").status == "completed"
+
+
+def test_a_dialing_call_is_canceled_while_others_wait(store: CallStore, site: Site) -> None:
+    # cancel requests are read within a virtual second while rounds come every 0.1 s
+    network = {"numbers": {**NETWORK["numbers"], CALLEES[0]: {"rings": 10}}}
+    for n in range(12):
+        place(store, site, f"CAring{n:02d}", CALLEES[n])
+    settings = make_settings(site, NETWORK=network, DIALER_CPS=10)
+    worker = Dialer(settings, store, clock=VirtualClock(), worker_id="w-pace")
+    asked: list[float] = []
+
+    def on_row(sid: str, entry: TraceEntry) -> None:
+        if sid == "CAring02" and not asked:  # 0.2 s on: CAring00 rings, nine wait
+            asked.append(worker.clock.now())
+            store.cancel("CAring00")  # ringing: its dialer is asked to withdraw it
+
+    worker.subscribe(on_row)
+    assert worker.run_until_idle() == 12
+    assert asked == [pytest.approx(0.2)]
+    canceled = store.require("CAring00")
+    assert canceled.status == "canceled" and "answered" not in canceled.timestamps
+    history = canceled.legs[0].history
+    assert [c.status for c in history] == ["queued", "initiated", "ringing", "canceled"]
+    assert history[-1].at - history[1].at < 2.0  # long before its tenth ring
+    assert all(store.require(f"CAring{n:02d}").status == "completed" for n in range(1, 12))

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -328,6 +329,14 @@ class Dialer:
         self._woken = asyncio.Event()  # the same, on the loop
         self._stop_deadline = 0.0
         self._queue_empty = False
+        # while calls wait in the pacer's hold, rounds come as often as their slots: the
+        # store's cancel and change requests, and its queue once found empty, are read at
+        # most once a ``poll`` (a VIRTUAL_SLICE on virtual time) then, or on a wake()
+        self._look_every = VIRTUAL_SLICE if self.virtual else self.poll
+        self._next_look = -math.inf  # clock time the next such read is due
+        self._look_skipped = False  # the last round left it for later
+        self._look_now = False  # a wake() asked for one
+        self._queue_seen_empty = False  # the last take while pacing got fewer than asked
         self._last_sweep = time.monotonic()
         ready_age = settings.READY_DIALER_AGE
         self.recovery = Recovery(self, heartbeat_every=min(HEARTBEAT_EVERY, ready_age / 3))
@@ -377,6 +386,7 @@ class Dialer:
 
     def wake(self) -> None:
         """Look at the queue (and cancel requests) now instead of at the next poll."""
+        self._look_now = True
         self._wake.set()
         if self._thread is not None:
             self.clock.call_soon_threadsafe(self._woken.set)
@@ -464,7 +474,11 @@ class Dialer:
         seconds or a :meth:`wake`.  ``outside``: nothing runs here, so on virtual time
         wait ``poll`` real seconds for work from outside (virtual time stands still)."""
         slice_, poll = VIRTUAL_SLICE, self.poll
-        due = self.pacer.next_due(self.clock.now())  # a held call's slot or TTL, sooner
+        now = self.clock.now()
+        due = self.pacer.next_due(now)  # a held call's slot or TTL, sooner
+        if self._look_skipped:  # or when the store's requests are to be read again
+            look_in = self._next_look - now
+            due = look_in if due is None else min(due, look_in)
         if due is not None and due > 0:
             slice_, poll = min(slice_, due), min(poll, due)
         if self.virtual and not outside:
@@ -507,10 +521,12 @@ class Dialer:
         if self.outage.waiting(now) or not self.recovery.beat(now):
             self._queue_empty = True  # nothing can be taken now
             return 0
+        look = self._look()
         if self.live_calls or self.pacer.held:
             try:
-                self._carry_out_cancels()
-                self._carry_out_changes()
+                if look:
+                    self._carry_out_cancels()
+                    self._carry_out_changes()
             except StoreError as exc:
                 self.store_failed("reading cancel and change requests", exc)
                 self._queue_empty = True
@@ -526,7 +542,7 @@ class Dialer:
         if budget is not None:
             room = min(room, budget)
         if self.pacer.active and not self._stopping and (budget is None or budget > 0):
-            return self._paced_round(now, room, budget)
+            return self._paced_round(now, room, budget, look=look)
         if self._stopping or room <= 0:
             return 0
         ready: list[tuple[CallRecord, OutboundCall]] = []
@@ -583,22 +599,25 @@ class Dialer:
 
     # -- pacing (voiceapp.dialer.pacing) -----------------------------------------------------
 
-    def _paced_round(self, monotonic: float, room: int, budget: int | None) -> int:
-        """Take calls into the pacer's hold, expire those past the TTL, start those whose
-        slot came (at most ``room``); how many started."""
+    def _paced_round(self, monotonic: float, room: int, budget: int | None, *, look: bool) -> int:
+        """Take calls into the pacer's hold (when the last take got all it asked for, or
+        ``look``), expire those past the TTL, start those whose slot came (at most
+        ``room``); how many started."""
         pacer = self.pacer
         now = self.clock.now()
         space = min(TAKE_BATCH, pacer.room())
         if budget is not None:
             space = min(space, budget - len(pacer.held))
         store_empty = False
-        if space > 0:
+        if space > 0 and self._queue_seen_empty and not look:
+            store_empty = True  # as it was a moment ago
+        elif space > 0:
             try:
                 records = self.store.take_many(self.worker_id, self.lease, space)
             except Exception as exc:
                 self.store_failed("taking calls", exc)
                 return 0
-            store_empty = len(records) < space
+            store_empty = self._queue_seen_empty = len(records) < space
             pacer.hold(records, now, monotonic)
         for record in pacer.expired(now, self.store_now()):
             self._expire(record)
@@ -619,6 +638,20 @@ class Dialer:
         self._dial(released, ready, results)
         return len(released)
 
+    def _look(self) -> bool:
+        """Whether this round reads the store's cancel and change requests (and, while
+        pacing, a queue found empty): always, but while calls wait in the pacer's hold
+        once a ``poll`` (a :data:`VIRTUAL_SLICE` on virtual time) or on a :meth:`wake`,
+        as often as without pacing; the rounds in between start calls as slots come."""
+        now = self.clock.now()
+        later = bool(self.pacer.held) and not self._look_now and now < self._next_look
+        self._look_skipped = later  # the next pause ends when it is due
+        if later:
+            return False
+        self._look_now = False
+        self._next_look = now + self._look_every
+        return True
+
     def _renew_held(self, monotonic: float) -> None:
         """Renew the leases of the calls waiting in the pacer's hold, as of running ones."""
         due = self.pacer.due_renewals(monotonic, self.lease / 3)
@@ -631,13 +664,15 @@ class Dialer:
             )
         except Exception as exc:
             self.store_failed("lease renewal", exc)
+            for held in due:
+                self.pacer.renewed(held, None)  # due again next round
             return
         lost = []
         for held, kept in zip(due, results, strict=True):
             if kept is False:  # canceled through the API, or taken over: not ours to start
                 lost.append(held.record.sid)
-            elif not isinstance(kept, Exception):
-                held.renewed_at = monotonic
+            else:
+                self.pacer.renewed(held, None if isinstance(kept, Exception) else monotonic)
         self.pacer.drop(lost)
 
     def _expire(self, record: CallRecord) -> None:
