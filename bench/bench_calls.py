@@ -36,10 +36,15 @@ Three parts (``--part``, default all), each in this one process:
   through ``take_many`` and one ``apply`` per step (as the dialer writes), and SQLite with
   ``synchronous = FULL`` (the default is NORMAL).
 
+* **poll** — a dialer worker's reads each ``DIALER_POLL`` (``take_many``,
+  ``cancel_requests``, ``change_requests``) with 1,000 and ``--inflight`` ended calls
+  kept in the store, against the same on an empty store (peer): a poll must not cost
+  more as the calls of the retention time pile up.
+
 The api and inflight parts run on SQLite (the embedded default) and on a real
 redis-server started here (``--store``).
 
-    .venv/bin/python bench/bench_calls.py [--part api|inflight|store|all]
+    .venv/bin/python bench/bench_calls.py [--part api|inflight|store|poll|all]
         [--store sqlite|redis|both] [--calls N] [--inflight N] [--rounds R]
 """
 
@@ -198,6 +203,42 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
         rows.append(("call store, sync FULL", full))
     for label, rate in rows:
         print(f"{name:7s} {label:28s} {rate:8.0f} calls/s   ratio {rate / peer_rate:.2f}")
+
+
+# -- poll: a dialer worker's reads of the queue, against a store full of ended calls --------
+
+
+def poll_rate(url: str, ended: int, polls: int) -> float:
+    """Polls per second of CPU time (what a worker reads each ``DIALER_POLL``:
+    ``take_many``, ``cancel_requests``, ``change_requests``) on a store that also holds
+    ``ended`` calls another worker made (completed, kept for the retention time)."""
+    calls = open_call_store(url)
+    tag = uuid.uuid4().hex[:8]
+    with calls.batch():
+        for i in range(ended):
+            sid = f"CA{tag}{i}"
+            calls.create(CallSpec(sid=sid, from_=FROM, to=f"+1415{i:07d}"))
+            assert calls.take("other", 60) is not None
+            dial(calls, sid)
+    started = time.process_time()
+    for _ in range(polls):
+        assert calls.take_many("poller", 60, 10) == []
+        assert calls.cancel_requests("poller") == []
+        assert calls.change_requests("poller") == []
+    elapsed = time.process_time() - started
+    calls.close()
+    return polls / elapsed
+
+
+def run_poll(name: str, url_for: Callable[[], str], args: argparse.Namespace) -> None:
+    polls = 2000
+    empty = best(lambda: poll_rate(url_for(), 0, polls), args.rounds)
+    for ended in (1_000, args.inflight):
+        full = best(lambda e=ended: poll_rate(url_for(), e, polls), args.rounds)
+        print(
+            f"{name:7s} worker poll, {ended:6d} ended calls in the store "
+            f"{full:8.0f} polls/s   ratio {full / empty:.2f} (empty store: {empty:.0f}/s)"
+        )
 
 
 # -- api: PIN calls end to end through the API, on the virtual clock -------------------------
@@ -480,7 +521,9 @@ def run_inflight_real(name: str, url: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--part", choices=["api", "inflight", "inflight-real", "store", "all"], default="all"
+        "--part",
+        choices=["api", "inflight", "inflight-real", "store", "poll", "all"],
+        default="all",
     )
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--store", choices=["sqlite", "redis", "both"], default="both")
@@ -488,7 +531,7 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=INFLIGHT_TARGET)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    parts = ["api", "inflight", "store"] if args.part == "all" else [args.part]
+    parts = ["api", "inflight", "store", "poll"] if args.part == "all" else [args.part]
     with tempfile.TemporaryDirectory(prefix="voiceapp-bench-calls-") as tmp:
         workdir = Path(tmp)
         counter = iter(range(1_000_000))
@@ -508,6 +551,8 @@ def main() -> None:
                     run_inflight_real(name, url_for(), args)
                 if "store" in parts:
                     run(name, url_for(), args)
+                if "poll" in parts:
+                    run_poll(name, url_for, args)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS calls_busy_dest ON calls (dest) WHERE ended_at
 CREATE INDEX IF NOT EXISTS calls_waiting ON calls (id) WHERE waiting = 1;
 CREATE INDEX IF NOT EXISTS calls_lease ON calls (lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calls_cancel_requested ON calls (lease_owner, id)
+    WHERE cancel_requested_at IS NOT NULL AND ended_at IS NULL;
 CREATE TABLE IF NOT EXISTS call_legs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sid TEXT NOT NULL UNIQUE,
@@ -545,19 +547,23 @@ class SQLiteCallStore(CallStore, WriteHandler[object]):
     def change_requests(self, worker: str) -> list[tuple[str, CallChange]]:
         """A read first (no write lock while there is nothing for ``worker``), then one
         ``DELETE ... RETURNING`` takes them."""
-        mine = "SELECT sid FROM calls WHERE lease_owner = ? AND ended_at IS NULL"
+        # read from call_changes (empty but for the changes not yet taken), each looked
+        # up in calls by sid: listing the worker's calls first would scan the calls table
+        mine = (
+            "EXISTS (SELECT 1 FROM calls WHERE calls.sid = call_changes.call_sid "
+            "AND calls.lease_owner = ? AND calls.ended_at IS NULL)"
+        )
         with self.db.snapshot("change_requests") as conn:
             if (
                 conn.execute(
-                    f"SELECT 1 FROM call_changes WHERE call_sid IN ({mine}) LIMIT 1", (worker,)
+                    f"SELECT 1 FROM call_changes WHERE {mine} LIMIT 1", (worker,)
                 ).fetchone()
                 is None
             ):
                 return []
         with self.db.transaction("change_requests") as conn:
             rows = conn.execute(
-                f"DELETE FROM call_changes WHERE call_sid IN ({mine}) "
-                "RETURNING id, call_sid, change",
+                f"DELETE FROM call_changes WHERE {mine} RETURNING id, call_sid, change",
                 (worker,),
             ).fetchall()
         rows.sort(key=lambda row: (row[1], row[0]))  # by call, then as asked
