@@ -19,7 +19,10 @@ to the :class:`~voiceapp.stores.media.MediaStore`, stores the
 ``completed`` or ``absent`` when it stops) and sends the ``recordingStatusCallback``
 events the document or the call asked for (:func:`voiceapp.dialer.webhooks.recording_params`).
 Making the audio and writing the file are CPU and disk work: :meth:`Recorder.finish`
-runs them in the loop's executor, so the other calls' 20 ms media pacing goes on.
+runs them in the loop's executor, so the other calls' 20 ms media pacing goes on.  A
+capture is read from its tap's files and written to the store a few seconds at a time
+(:func:`wav_pieces`: the header first, its length known), so an hour's recording is
+never whole in memory.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ class SipNetwork(NetworkBackend):
         return await self._agent
 
     def close(self) -> None:
-        """Hang up nothing (the dialer did), close every media socket and the SIP one."""
+        """Hang up nothing (the dialer did), close every media socket and the SIP one;
+        the taps of recordings still running are discarded (their files removed)."""
         for line in list(self._lines.values()):
             self._release(line)
         for tap in list(self._taps):  # recordings nobody will finish now
