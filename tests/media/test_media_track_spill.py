@@ -392,3 +392,18 @@ def test_a_sessions_tap_spills_a_long_call_and_places_every_packet(tmp_path: Pat
             assert at >= 0 and at % 2 == 0
             assert track[:at] == bytes(at) and not any(track[at + len(expected) :])
     assert open_files_in(tmp_path) == []
+
+
+def test_an_hour_of_silence_between_two_pieces_costs_no_memory(tmp_path: Path) -> None:
+    track = Track(tmp_path)
+    track.add(0, pcm_of([1] * FRAME))
+    track.add(3600 * RATE, pcm_of([2] * FRAME))  # what we send after an hour quiet
+    assert track.buffered <= round(WINDOW_SECONDS * RATE) + FRAME
+    kept = track.stop(0)
+    try:
+        assert kept.samples == 3600 * RATE + FRAME
+        assert samples_of(kept.read(0, 2 * FRAME)) == array("h", [1] * FRAME + [0] * FRAME)
+        assert set(samples_of(kept.read(1800 * RATE, CHUNK))) == {0}
+        assert samples_of(kept.read(3600 * RATE - 1, FRAME + 1))[:2] == array("h", [0, 2])
+    finally:
+        kept.close()

@@ -162,7 +162,7 @@ class Track:
 
     def _spill(self, keep_from: int) -> None:
         """Move the samples before position ``keep_from`` to the file, once there is a
-        second of them (silence past the end of memory is written as zeros)."""
+        second of them (silence past the end of memory extends the file with zeros)."""
         count = keep_from - self._base
         if count < SPILL:
             return
@@ -175,8 +175,8 @@ class Track:
         self._file.seek(0, io.SEEK_END)  # (a reader may have moved it)
         self._file.write(self._pcm[:held])
         del self._pcm[:held]
-        for at in range(held // SAMPLE_BYTES, count, SPILL):
-            self._file.write(bytes(min(SPILL, count - at) * SAMPLE_BYTES))
+        if held < count * SAMPLE_BYTES:  # a long silence: the file grows by zeros (a hole)
+            self._file.truncate((keep_from - self._lead) * SAMPLE_BYTES)
         self._base = keep_from
 
     def shift(self, samples: int) -> None:
