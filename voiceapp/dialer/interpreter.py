@@ -265,6 +265,8 @@ class LegRun:
     initiated_at: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
+    #: when we hung the leg up on the network (its status may move a little later)
+    hung_up_at: float | None = None
     sequence: int = 0
     recording_url: str | None = None
     callbacks: list[list[tuple[str, str]]] = field(default_factory=list)
@@ -511,7 +513,7 @@ class _Call:
         elif row.target is CallStatus.IN_PROGRESS:
             run.answered_at = now
         elif row.target in TERMINAL:
-            run.ended_at = now
+            run.ended_at = now if run.hung_up_at is None else run.hung_up_at
         self.trace.add(
             run.leg.label,
             "status",
@@ -557,8 +559,15 @@ class _Call:
         """End a leg from our side: hang up if answered, else ``event`` (cancel/no-answer)."""
         if run.status in TERMINAL:
             return
-        self.env.network.hang_up(run.leg)
+        self._hang_up_leg(run)
         self._apply(run, Event.HANG_UP if run.status is CallStatus.IN_PROGRESS else event)
+
+    def _hang_up_leg(self, run: LegRun) -> None:
+        """The network part of :meth:`_end` (once): the leg's end is now."""
+        if run.status in TERMINAL or run.hung_up_at is not None:
+            return
+        run.hung_up_at = self.clock.now()
+        self.env.network.hang_up(run.leg)
 
     def hang_up(self, reason: str = "ended by the dialer") -> None:
         if self.a.status is CallStatus.QUEUED:
@@ -694,8 +703,9 @@ class _Call:
             limit.cancel()
             self.driving = False
             try:
-                if whole is not None:  # stored before the call ends, as before
-                    await self._rec_end(whole, self.clock.now() - whole.started, self.legs)
+                if whole is not None:  # stored before the call's status ends, as before
+                    seconds = self.clock.now() - whole.started
+                    await self._rec_end(whole, seconds, self.legs, hang_up=True)
             finally:
                 for run in self.legs:
                     self._end(run)
@@ -1176,6 +1186,10 @@ class _Call:
                 self.talk.append((start, heard))
             await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
             raise
+        except BaseException:  # cancelled (a live change): nothing will finish the take
+            if take.capture is not None:
+                take.capture.discard()
+            raise
         if seconds > 0:
             self.talk.append((start, seconds))
         if node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
@@ -1225,17 +1239,26 @@ class _Call:
             self._rec_event(take, "in-progress", 0)
         return take
 
-    async def _rec_end(self, take: Take, seconds: float, heard: Sequence[Any]) -> RecordingRecord:
+    async def _rec_end(
+        self, take: Take, seconds: float, heard: Sequence[Any], *, hang_up: bool = False
+    ) -> RecordingRecord:
         """Finish ``take``: its captured audio, else ``heard``, the legs whose line it
         hears (their digits, and the far end's talk) or the sounds themselves; ``absent``
-        when nothing was heard."""
+        when nothing was heard.  ``hang_up``: the call ends with it; its legs are hung
+        up on the network once the audio is taken (the BYE does not wait for the
+        file), their status moves (``completed``) after the recording is stored."""
         captured = take.capture.stop() if take.capture is not None else None
+        if hang_up:
+            for run in self.legs:
+                self._hang_up_leg(run)
         if heard and isinstance(heard[0], LegRun):
             legs = [r.leg for r in heard]
             sounds = heard_sounds(legs, take.started, seconds, self.talk)
         else:
             sounds = list(heard)
         if self.env.recorder is None or take.record is None:
+            if captured is not None:
+                captured.close()
             return take.placeholder(seconds)
         record = await self.env.recorder.finish(
             take.record, seconds, sounds, captured=captured, part=take.part, trim=take.trim

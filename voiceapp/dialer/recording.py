@@ -19,18 +19,20 @@ to the :class:`~voiceapp.stores.media.MediaStore`, stores the
 ``completed`` or ``absent`` when it stops) and sends the ``recordingStatusCallback``
 events the document or the call asked for (:func:`voiceapp.dialer.webhooks.recording_params`).
 Making the audio and writing the file are CPU and disk work: :meth:`Recorder.finish`
-runs them in the loop's executor, so the other calls' 20 ms media pacing goes on.
+runs them in the loop's executor, so the other calls' 20 ms media pacing goes on.  A
+capture is read from its tap's files and written to the store a few seconds at a time
+(:func:`wav_pieces`: the header first, its length known), so an hour's recording is
+never whole in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import random
-import wave
+import struct
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -41,7 +43,7 @@ from voiceapp.dialer.network import Leg
 from voiceapp.document import Node
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import SAMPLE_RATE, synthesize, wav_bytes
-from voiceapp.media.track import Captured, trimmed
+from voiceapp.media.track import Captured, Pcm
 from voiceapp.schema import HttpMethod
 from voiceapp.stores.media import MediaStore
 
@@ -199,6 +201,8 @@ class Recorder:
             size, length = await asyncio.get_running_loop().run_in_executor(
                 None, self._write_audio, *job
             )
+        elif captured is not None:
+            captured.close()
         if size == 0:
             done = RecordingRecord(
                 record.sid,
@@ -235,25 +239,25 @@ class Recorder:
         trim: bool,
     ) -> tuple[int, float]:
         """(In the executor) make the WAV, store it; (its size, its seconds), (0, 0)
-        when there is no audio."""
+        when there is no audio.  A capture is read a few seconds at a time and its files
+        are removed here, written or not."""
         if captured is None:
             samples = render(seconds, sounds)
             # a dual recording has the same mix on both channels
             data = _stereo(samples) if channels == 2 else wav_bytes(samples)
-            length = seconds
-        else:
+            self.media.put(name, data)
+            return len(data), seconds
+        with captured:
             if part == "far-end":
-                pcm, channels = captured.far_end(trim=trim), 1
+                audio = captured.far_end_audio(trim=trim)
             elif channels == 2:
-                pcm = captured.stereo()
+                audio = captured.stereo_audio()
             else:
-                pcm = trimmed(captured.mono()) if trim else captured.mono()
-            if not pcm:
+                audio = captured.mono_audio(trim=trim)
+            if audio.frames == 0:
                 return 0, 0.0
-            data = _wav(pcm, channels)
-            length = len(pcm) / 2 / channels / SAMPLE_RATE
-        self.media.put(name, data)
-        return len(data), length
+            self.media.put(name, wav_pieces(audio))
+        return WAV_HEADER_BYTES + audio.frames * audio.channels * 2, audio.frames / SAMPLE_RATE
 
 
 def _stereo(samples: array[int]) -> bytes:
@@ -263,12 +267,39 @@ def _stereo(samples: array[int]) -> bytes:
     return _wav(both.tobytes(), 2)
 
 
+#: The size of :func:`wav_header` (RIFF, ``fmt`` and ``data`` chunk headers).
+WAV_HEADER_BYTES: Final = 44
+
+
+def wav_header(frames: int, channels: int) -> bytes:
+    """The header of a 16-bit 8 kHz PCM WAV file of ``frames`` samples per channel (as
+    the standard library's :mod:`wave` writes it): known before the audio is made, so a
+    file can be written a piece at a time."""
+    data = frames * channels * 2
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        WAV_HEADER_BYTES - 8 + data,
+        b"WAVE",
+        b"fmt ",
+        16,  # the size of a PCM format chunk
+        1,  # WAVE_FORMAT_PCM
+        channels,
+        SAMPLE_RATE,
+        SAMPLE_RATE * channels * 2,
+        channels * 2,
+        16,
+        b"data",
+        data,
+    )
+
+
+def wav_pieces(audio: Pcm) -> Iterator[bytes]:
+    """``audio`` as a WAV file, the header first, then its chunks."""
+    yield wav_header(audio.frames, audio.channels)
+    yield from audio.chunks()
+
+
 def _wav(pcm: bytes, channels: int) -> bytes:
     """A WAV file of 16-bit little-endian 8 kHz ``pcm`` (interleaved when 2 channels)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm)
-    return buffer.getvalue()
+    return wav_header(len(pcm) // 2 // channels, channels) + pcm

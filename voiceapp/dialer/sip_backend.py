@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,8 @@ class SipNetwork(NetworkBackend):
         self._lines: dict[str, _SipLine] = {}
         #: the audio of each conference room that has a leg of ours
         self._mixers: dict[Mixer, AudioMixer] = {}
+        #: the recordings' taps while their calls hold them (discarded on close)
+        self._taps: weakref.WeakSet[LineTap] = weakref.WeakSet()
 
     # -- the agent ----------------------------------------------------------------------------
     async def agent(self) -> SipAgent:
@@ -132,9 +135,13 @@ class SipNetwork(NetworkBackend):
         return await self._agent
 
     def close(self) -> None:
-        """Hang up nothing (the dialer did), close every media socket and the SIP one."""
+        """Hang up nothing (the dialer did), close every media socket and the SIP one;
+        the taps of recordings still running are discarded (their files removed)."""
         for line in list(self._lines.values()):
             self._release(line)
+        for tap in list(self._taps):  # recordings nobody will finish now
+            if not tap.stopped:
+                tap.discard()
         agent = self._agent
         if agent is not None and agent.done() and not agent.cancelled() and not agent.exception():
             agent.result().close()
@@ -350,8 +357,14 @@ class SipNetwork(NetworkBackend):
         return media.record(None, max_length, timeout)
 
     def capture(self, leg: Leg) -> LineTap | None:
+        """A tap on the leg's media; its older audio waits in ``<media_folder>/taps``
+        (anonymous files, gone when the recording is written or the tap discarded)."""
         media = self._media(leg)
-        return None if media is None else media.tap()
+        if media is None:
+            return None
+        tap = media.tap(spill_dir=self.media_folder / "taps")
+        self._taps.add(tap)
+        return tap
 
     # -- conferences --------------------------------------------------------------------------
     def in_room(self, leg: Leg) -> None:

@@ -626,10 +626,12 @@ class MediaSession:
             self.on_digit(digit)
 
     # -- taps and feeds ---------------------------------------------------------------------
-    def tap(self) -> LineTap:
+    def tap(self, *, spill_dir: str | Path | None = None) -> LineTap:
         """Keep what passes through this leg from now on, both ways (a call recording):
-        see :mod:`voiceapp.media.track`; :meth:`untap` ends it."""
-        tap = LineTap(self.loop.time(), self.loop.time, self.untap)
+        see :mod:`voiceapp.media.track` (``spill_dir``: where its older audio waits);
+        :meth:`untap` ends it.  Closing the session leaves the tap's audio to its
+        :meth:`~voiceapp.media.track.LineTap.stop`."""
+        tap = LineTap(self.loop.time(), self.loop.time, self.untap, spill_dir=spill_dir)
         self._taps.append(tap)
         return tap
 

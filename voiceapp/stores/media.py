@@ -13,6 +13,7 @@ import abc
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -32,8 +33,9 @@ class MediaStore(abc.ABC):
     """Media files by name: written once, read whole, deleted."""
 
     @abc.abstractmethod
-    def put(self, name: str, data: bytes) -> None:
-        """Store ``data`` as ``name`` (whole, or not at all)."""
+    def put(self, name: str, data: bytes | Iterable[bytes]) -> None:
+        """Store ``data`` as ``name`` (whole, or not at all): bytes, or its pieces in
+        order (a long recording, made a second at a time)."""
 
     @abc.abstractmethod
     def get(self, name: str) -> bytes | None:
@@ -66,19 +68,24 @@ class FolderMedia(MediaStore):
     def _path(self, name: str) -> Path:
         return self.folder / check_name(name)
 
-    def put(self, name: str, data: bytes) -> None:
+    def put(self, name: str, data: bytes | Iterable[bytes]) -> None:
         path = self._path(name)
+        temp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             # written beside, then renamed: a reader never sees half a file
             fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                for piece in [data] if isinstance(data, bytes) else data:
+                    out.write(piece)
             os.replace(temp, path)
         except OSError as exc:
             raise StoreError(
                 f"cannot write recording {name}: {exc.strerror}", code="media-unavailable"
             ) from exc
+        finally:  # a failed write (the disk, or making the pieces) leaves no part behind
+            if temp is not None and os.path.exists(temp):
+                os.unlink(temp)
 
     def get(self, name: str) -> bytes | None:
         try:
