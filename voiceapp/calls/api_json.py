@@ -14,12 +14,14 @@ from typing import Any
 from voiceapp.calls.records import (
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TIME_LIMIT,
+    MACHINE_DETECTION_TUNING,
     SECRET_PARAM,
     AttemptRecord,
     CallRecord,
     CallSpec,
     EventRecord,
     LegRecord,
+    MachineDetectionTuning,
     RecordingRecord,
     answered_by,
 )
@@ -59,6 +61,7 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "asyncAmd": spec.async_amd,
         "asyncAmdStatusCallback": spec.async_amd_status_callback,
         "asyncAmdStatusCallbackMethod": spec.async_amd_status_callback_method,
+        **{name: getattr(spec.amd_tuning, key) for name, key in MACHINE_DETECTION_TUNING.items()},
     }
 
 
@@ -97,6 +100,13 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         async_amd=bool(data.get("asyncAmd", False)),
         async_amd_status_callback=data.get("asyncAmdStatusCallback"),
         async_amd_status_callback_method=data.get("asyncAmdStatusCallbackMethod") or "POST",
+        amd_tuning=MachineDetectionTuning(
+            **{
+                key: int(data[name])
+                for name, key in MACHINE_DETECTION_TUNING.items()
+                if name in data
+            }
+        ),
     )
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
 
-from voiceapp.calls.records import RecordingRecord
+from voiceapp.calls.records import MachineDetectionTuning, RecordingRecord
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
@@ -186,6 +186,8 @@ class OutboundCall:
     #: detect without holding the document: the result is posted to ``amd_callback``
     async_amd: bool = False
     amd_callback: Subscription | None = None
+    #: how detection decides (Twilio's MachineDetectionTimeout and thresholds)
+    amd_tuning: MachineDetectionTuning = field(default_factory=MachineDetectionTuning)
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -713,7 +715,7 @@ class _Call:
                 value=mode,
                 reason="the network cannot tell who answered: AnsweredBy is unknown",
             )
-        found = amd.detect(a.leg, mode)
+        found = amd.detect(a.leg, mode, self.spec.amd_tuning)
         self.trace.add("a", "amd-start", mode=mode, sync=not self.spec.async_amd)
         if not self.spec.async_amd:
             await self._wait(self.clock.timeout(found.seconds), [a])

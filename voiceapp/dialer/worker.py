@@ -878,6 +878,7 @@ class Dialer:
             ),
             machine_detection=spec.machine_detection,
             async_amd=spec.async_amd,
+            amd_tuning=spec.amd_tuning,
             amd_callback=None
             if spec.async_amd_status_callback is None
             else Subscription(

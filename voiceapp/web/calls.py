@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -49,10 +49,13 @@ from voiceapp.calls.records import (
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TIME_LIMIT,
     MACHINE_DETECTION_MODES,
+    MACHINE_DETECTION_TUNING,
     CallChange,
     CallRecord,
     CallSpec,
+    MachineDetectionTuning,
     check_sid,
+    tuning_range,
 )
 from voiceapp.calls.states import STATUSES
 from voiceapp.calls.subscriptions import Subscription, parse_recording_events
@@ -120,6 +123,15 @@ def _change_status(value: Any) -> str:
     if word not in CHANGE_STATUSES:
         raise InvalidValue(f"must be {' or '.join(CHANGE_STATUSES)}", "invalid-choice")
     return word
+
+
+#: What each tuning field of machine detection sets (Twilio's meaning).
+_TUNING_DOCS: Final[Mapping[str, str]] = {
+    "machineDetectionTimeout": "seconds to try before AnsweredBy is unknown",
+    "machineDetectionSpeechThreshold": "milliseconds of speech that make a machine",
+    "machineDetectionSpeechEndThreshold": "milliseconds of silence that end the speech",
+    "machineDetectionSilenceTimeout": "milliseconds of first silence before unknown",
+}
 
 
 def _machine_detection(value: Any) -> str:
@@ -261,6 +273,17 @@ CALL_FIELDS = table(
         "Answering-machine detection: Enable (human or machine_start as soon as known) or "
         "DetectMessageEnd (a machine's greeting end, its beep); AnsweredBy on the document.",
         check=_machine_detection,
+    ),
+    *(
+        Field(
+            name,
+            {"type": "integer", "minimum": low, "maximum": high, "default": default},
+            f"With machineDetection: {_TUNING_DOCS[name]}, {low}-{high} (default {default}).",
+            form_schema=STRING,
+            check=checks.integer(low, high, text=True),
+        )
+        for name in MACHINE_DETECTION_TUNING
+        for low, high, default in [tuning_range(name)]
     ),
     Field(
         "asyncAmd",
@@ -627,7 +650,9 @@ def parse_call(
     machine = values.get("machineDetection")
     async_amd = values.get("asyncAmd", False)
     amd_callback = values.get("asyncAmdStatusCallback")
-    for name in ("asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod"):
+    tuning_names = tuple(MACHINE_DETECTION_TUNING)
+    amd_names = ("asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod")
+    for name in (*amd_names, *tuning_names):
         if name in values and machine is None:
             raise ValidationError(
                 f"{name} goes with machineDetection", code="invalid-combination", field=name
@@ -671,6 +696,13 @@ def parse_call(
         async_amd=async_amd,
         async_amd_status_callback=amd_callback,
         async_amd_status_callback_method=values.get("asyncAmdStatusCallbackMethod", "POST"),
+        amd_tuning=MachineDetectionTuning(
+            **{
+                key: values[name]
+                for name, key in MACHINE_DETECTION_TUNING.items()
+                if name in values
+            }
+        ),
     )
     return spec, session
 

@@ -38,10 +38,12 @@ from werkzeug.exceptions import HTTPException
 
 from voiceapp.calls.records import (
     MACHINE_DETECTION_MODES,
+    MACHINE_DETECTION_TUNING,
     CallChange,
     CallRecord,
     LegRecord,
     answered_by,
+    tuning_range,
 )
 from voiceapp.calls.states import TERMINAL, CallStatus
 from voiceapp.document.targets import TWILIO_MAX_DIGITS
@@ -131,7 +133,15 @@ TWILIO_NAMES: Final[Mapping[str, str]] = {
     "asyncAmdStatusCallback": "AsyncAmdStatusCallback",
     "asyncAmdStatusCallbackMethod": "AsyncAmdStatusCallbackMethod",
     "statusCallbackEvent": "StatusCallbackEvent",
+    **{core: core[0].upper() + core[1:] for core in MACHINE_DETECTION_TUNING},
 }
+
+
+def _tuning_doc(core: str) -> str:
+    low, high, default = tuning_range(core)
+    unit = "seconds" if core == "machineDetectionTimeout" else "milliseconds"
+    return f"With MachineDetection: {unit}, {low}-{high} (default {default})."
+
 
 #: The parameters of the create, for docs/twilio-api.md and /openapi.json.
 CREATE_FIELDS = table(
@@ -162,6 +172,10 @@ CREATE_FIELDS = table(
         "MachineDetection",
         STRING,
         "Enable or DetectMessageEnd: answering-machine detection, AnsweredBy on the Url fetch.",
+    ),
+    *(
+        Field(core[0].upper() + core[1:], STRING, _tuning_doc(core))
+        for core in MACHINE_DETECTION_TUNING
     ),
     Field("AsyncAmd", STRING, "true: run Url at once, post the detection to the callback."),
     Field(
@@ -530,6 +544,10 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
         if machine not in MACHINE_DETECTION_MODES:
             raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
         data["machineDetection"] = machine
+        for core in MACHINE_DETECTION_TUNING:  # the core checks their ranges (20422)
+            value = params.get(core[0].upper() + core[1:], "").strip()
+            if value:
+                data[core] = value
         async_amd = params.get("AsyncAmd", "").strip().lower()
         if async_amd not in ("", "true", "false"):
             raise refusal(20422, "Invalid parameter: AsyncAmd must be true or false")
