@@ -1157,7 +1157,10 @@ class _Call:
                 "transcription is not available: the recording is kept untranscribed",
                 attribute="transcribe",
             )
-        self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
+        finish = node.get("finishOnKey")
+        self.trace.add(
+            label, "record-start", maxLength=max_length, timeout=timeout, finishOnKey=finish
+        )
         take = self._rec_begin(
             run,
             "RecordVerb",
@@ -1166,35 +1169,70 @@ class _Call:
             trim=node.get("trim") != "do-not-trim",
         )
         start = self.clock.now()
+        pressed: asyncio.Future[str] = self.clock.future()
+
+        def on_digit(digit: str) -> None:  # a key of finishOnKey ends the recording
+            self.trace.add(label, "digit-heard", digit=digit)
+            if digit in finish:
+                settle(pressed, digit)
+
+        run.leg.on_digit = on_digit
+        recording = self.env.network.record(run.leg, max_length=max_length, timeout=timeout)
         try:
-            seconds = talk = await self._wait(
-                self.env.network.record(run.leg, max_length=max_length, timeout=timeout),
-                ctx.watch,
-            )
+            which, value = await self._wait(first(recording, pressed), ctx.watch)
         except _LegGone:  # a hang-up ends the recording: what was said so far is kept
             spoken = min(self.clock.now() - start, max_length)
             heard = min(spoken, self.env.network.talk_seconds(run.leg))
             if heard > 0:
                 self.talk.append((start, heard))
-            await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            record = await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            await self._record_action_after_hangup(ctx, node, url, record)
             raise
-        if seconds > 0:
-            self.talk.append((start, seconds))
-        if node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
+        finally:
+            run.leg.on_digit = self._ignore_digits(label)
+        digit = ""
+        if which == 0:
+            seconds = talk = float(value)
+        else:  # a key: what was said until it, the recording stopped there
+            digit = str(value)
+            self.env.network.stop_recording(run.leg)
+            elapsed = self.clock.now() - start
+            seconds = talk = min(elapsed, self.env.network.talk_seconds(run.leg))
+            if node.get("trim") == "do-not-trim":
+                seconds = elapsed
+        if talk > 0:
+            self.talk.append((start, talk))
+        if which == 0 and node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
             seconds = min(max_length, seconds + timeout)  # the silence that ended it is kept
         record = await self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
         rec_url = self._rec_url(record.sid)
         if record.status == "completed":
             run.recording_url = rec_url
-        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=record.sid)
+        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=record.sid, digits=digit)
         action = node.get("action")
         if action is None or record.status == "absent":
             return None  # nothing heard: the document goes on (Twilio requests no action)
         return _Goto(
             node.get("method"),
             urljoin(url or "", action),
-            tuple(record_action_params(rec_url, record.sid, record.duration)),
+            tuple(record_action_params(rec_url, record.sid, record.duration, digits=digit)),
         )
+
+    async def _record_action_after_hangup(
+        self, ctx: _Ctx, node: Node, url: str | None, record: RecordingRecord
+    ) -> None:
+        """A ``<Record>`` the caller hung up on still requests its ``action`` (Twilio's
+        ``Digits=hangup``), so the app learns of the recording; the answer is not run."""
+        action = node.get("action")
+        if action is None or record.status != "completed":
+            return
+        params = record_action_params(
+            self._rec_url(record.sid), record.sid, record.duration, digits="hangup"
+        )
+        goto = _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+        with contextlib.suppress(_FetchFailed, _AppError):
+            await self._fetch_once(_Ctx(ctx.run, ()), goto)
+            self.trace.add(ctx.run.leg.label, "document-not-run", url=goto.url, reason="hangup")
 
     # recordings ---------------------------------------------------------------------------
     def _rec_url(self, sid: str) -> str:
