@@ -29,6 +29,12 @@ DEFAULT_TIME_LIMIT: Final = 14400
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+#: What a call's recording (``record``) may be: Twilio's ``RecordingChannels``,
+#: ``RecordingTrack`` and ``Trim`` of the Calls API (the first value is the default).
+RECORDING_CHANNELS: Final = ("mono", "dual")
+RECORDING_TRACKS: Final = ("both", "inbound", "outbound")
+RECORDING_TRIMS: Final = ("trim-silence", "do-not-trim")
+
 #: ``machineDetection`` / Twilio's ``MachineDetection``: what a call may ask for.
 MACHINE_DETECTION_MODES: Final = ("Enable", "DetectMessageEnd")
 
@@ -110,6 +116,11 @@ class CallSpec:
     time_limit: int = DEFAULT_TIME_LIMIT  # seconds the whole call may last
     direction: str = "outbound-api"  # inbound for inbound calls
     record: bool = False  # record the whole call from the answer (a WAV file)
+    #: that recording as Twilio's ``RecordingChannels``, ``RecordingTrack`` and ``Trim``
+    #: take it (their defaults too)
+    recording_channels: str = "mono"  # one of RECORDING_CHANNELS
+    recording_track: str = "both"  # one of RECORDING_TRACKS
+    recording_trim: str = "trim-silence"  # one of RECORDING_TRIMS
     machine_detection: str | None = None  # Enable / DetectMessageEnd (voiceapp.dialer.amd)
     async_amd: bool = False  # detect without holding the document; post the result to:
     async_amd_status_callback: str | None = None

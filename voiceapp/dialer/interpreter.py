@@ -53,6 +53,7 @@ from voiceapp.dialer.network import Carried, Leg, NetworkBackend
 from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
 from voiceapp.dialer.recording import (
     RECORDING_ATTRIBUTES,
+    TRACK_PARTS,
     Part,
     Recorder,
     RecordingCallback,
@@ -107,7 +108,7 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
     ),
     "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"})
     | RECORDING_ATTRIBUTES
-    | {"record", "trim"},
+    | {"record", "trim", "recordingTrack"},
     "Number": frozenset(
         {"sendDigits", "url", "method", "statusCallbackEvent", "statusCallback"}
         | {"statusCallbackMethod"}
@@ -178,6 +179,10 @@ class OutboundCall:
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
     record: bool = False  # record the whole call from the answer (RecordingSource OutboundAPI)
+    #: that recording's channels (2: Twilio's ``dual``), track and silence trimming
+    recording_channels: int = 1
+    recording_track: str = "both"  # inbound, outbound or both (Twilio's RecordingTrack)
+    recording_trim: bool = True  # Twilio's Trim default: trim-silence
     #: the call's ``recordingStatusCallback`` (+ method, events) for that recording
     recording_callback: RecordingCallback | None = None
     #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
@@ -245,6 +250,7 @@ class Take:
     capture: LineTap | None = None
     part: Part = "line"
     trim: bool = False
+    track: str = "both"  # RecordingTrack of its status events
 
     def placeholder(self, seconds: float) -> RecordingRecord:
         """The recording as no store keeps it (no recorder): its values only."""
@@ -662,11 +668,18 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
-        whole = (
-            self._rec_begin(a, "OutboundAPI", self.spec.recording_callback)
-            if self.spec.record
-            else None
-        )
+        whole = None
+        if self.spec.record:  # RecordingTrack inbound/outbound: one side, one channel
+            track = self.spec.recording_track
+            whole = self._rec_begin(
+                a,
+                "OutboundAPI",
+                self.spec.recording_callback,
+                channels=self.spec.recording_channels if track == "both" else 1,
+                part=TRACK_PARTS[track],
+                trim=self.spec.recording_trim,
+                track=track,
+            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
             if self.env.network.runs_documents:  # it runs the document: follow the leg
@@ -1249,11 +1262,12 @@ class _Call:
         channels: int = 1,
         part: Part = "line",
         trim: bool = False,
+        track: str = "both",
     ) -> Take:
         """Start a recording of ``run`` (stored ``in-progress``; its event sent when asked);
         a network with media keeps the line's real audio (``part`` of it)."""
         take = Take(self.env.new_sid("RE"), self.sid, run, source, callback, self.clock.now())
-        take.part, take.trim = part, trim
+        take.part, take.trim, take.track = part, trim, track
         self.trace.add(run.leg.label, "recording-start", sid=take.sid, source=source)
         if self.env.recorder is None:
             self.trace.add(run.leg.label, "recording-not-kept", reason="no media store")
@@ -1272,7 +1286,7 @@ class _Call:
         captured = take.capture.stop() if take.capture is not None else None
         if heard and isinstance(heard[0], LegRun):
             legs = [r.leg for r in heard]
-            sounds = heard_sounds(legs, take.started, seconds, self.talk)
+            sounds = heard_sounds(legs, take.started, seconds, self.talk, part=take.part)
         else:
             sounds = list(heard)
         if self.env.recorder is None or take.record is None:
@@ -1304,6 +1318,7 @@ class _Call:
             channels=take.record.channels if take.record is not None else 1,
             source=take.source,
             started=self.clock.wall(),
+            track=take.track,
         )
         self.env.deliverer.submit(
             event_id=f"{take.sid}:recording-{status}",
@@ -1378,14 +1393,17 @@ class _Call:
         if winner is not None:
             noun = next(n for r, n in runs if r is winner)
             mode = node.get("record") or "do-not-record"
+            track = node.get("recordingTrack") or "both"
             take = None
             if mode != "do-not-record":
                 take = self._rec_begin(
                     a,
                     "DialVerb",
                     RecordingCallback.of(node),
-                    channels=2 if "dual" in mode else 1,
+                    channels=2 if "dual" in mode and track == "both" else 1,
+                    part=TRACK_PARTS[track],
                     trim=node.get("trim") == "trim-silence",
+                    track=track,
                 )
                 if "ringing" in mode:
                     if take.capture is not None:

@@ -392,6 +392,7 @@ def recording_params(
     channels: int,
     source: str,
     started: datetime,
+    track: str = "both",
 ) -> Params:
     """A ``recordingStatusCallback`` event's parameters: Twilio's names in both sets
     (``AccountSid`` for calls of the Twilio API; ``RecordingUrl`` is empty when the
@@ -409,7 +410,7 @@ def recording_params(
         ("RecordingChannels", str(channels)),
         ("RecordingStartTime", email.utils.format_datetime(started)),
         ("RecordingSource", source),
-        ("RecordingTrack", "both"),
+        ("RecordingTrack", track),
     ]
     if status == "absent":
         params.append(("ErrorCode", "0"))

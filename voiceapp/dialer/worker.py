@@ -869,6 +869,9 @@ class Dialer:
             time_limit=float(spec.time_limit),
             direction="inbound" if spec.direction == "inbound" else "outbound-api",
             record=spec.record,
+            recording_channels=2 if spec.recording_channels == "dual" else 1,
+            recording_track=spec.recording_track,
+            recording_trim=spec.recording_trim == "trim-silence",
             recording_callback=None
             if spec.recording_callback is None
             else RecordingCallback(

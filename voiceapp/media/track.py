@@ -118,6 +118,10 @@ class Captured:
         """The far end's audio; ``trim``: without the silence before and after it."""
         return trimmed(self.heard) if trim else self.heard
 
+    def near_end(self, *, trim: bool) -> bytes:
+        """What the far end heard from us; ``trim`` as :meth:`far_end`."""
+        return trimmed(self.sent) if trim else self.sent
+
 
 def trimmed(pcm: bytes) -> bytes:
     """Mono ``pcm`` without the silent 20 ms frames at its start and end (``b""`` when

@@ -50,6 +50,9 @@ from voiceapp.calls.records import (
     DEFAULT_TIME_LIMIT,
     MACHINE_DETECTION_MODES,
     MACHINE_DETECTION_TUNING,
+    RECORDING_CHANNELS,
+    RECORDING_TRACKS,
+    RECORDING_TRIMS,
     CallChange,
     CallRecord,
     CallSpec,
@@ -134,11 +137,19 @@ _TUNING_DOCS: Final[Mapping[str, str]] = {
 }
 
 
-def _machine_detection(value: Any) -> str:
-    word = _TEXT(value)
-    if word not in MACHINE_DETECTION_MODES:
-        raise InvalidValue(f"must be {' or '.join(MACHINE_DETECTION_MODES)}", "invalid-choice")
-    return word
+def _one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
+    """One of ``values``, exactly (Twilio's words are case-sensitive)."""
+
+    def check(value: Any) -> str:
+        word = _TEXT(value)
+        if word not in values:
+            raise InvalidValue(f"must be {' or '.join(values)}", "invalid-choice")
+        return word
+
+    return check
+
+
+_machine_detection = _one_of(MACHINE_DETECTION_MODES)
 
 
 def _flag(value: Any) -> bool:
@@ -266,6 +277,19 @@ CALL_FIELDS = table(
         "Record the whole call from the answer (a WAV file: docs/recordings.md).",
         form_schema=STRING,
         check=_flag,
+    ),
+    *(
+        Field(
+            name,
+            {"type": "string", "enum": list(values), "default": values[0]},
+            f"With record: {text}, {' or '.join(values)} (default {values[0]}).",
+            check=_one_of(values),
+        )
+        for name, values, text in (
+            ("recordingChannels", RECORDING_CHANNELS, "one channel, or each side on its own"),
+            ("recordingTrack", RECORDING_TRACKS, "what is recorded: both ways or one side"),
+            ("trim", RECORDING_TRIMS, "the silence at the recording's start and end"),
+        )
     ),
     Field(
         "machineDetection",
@@ -629,6 +653,11 @@ def parse_call(
             field="statusCallbackEvent",
         )
 
+    for name in ("recordingChannels", "recordingTrack", "trim"):
+        if name in values and not values.get("record", False):
+            raise ValidationError(
+                f"{name} goes with record=true", code="invalid-combination", field=name
+            )
     recording_callback = values.get("recordingStatusCallback")
     if recording_callback is not None:
         check_url(recording_callback, field="recordingStatusCallback", allowlist=allow)
@@ -689,6 +718,9 @@ def parse_call(
         timeout=values.get("timeout", DEFAULT_RING_TIMEOUT),
         time_limit=values.get("timeLimit", DEFAULT_TIME_LIMIT),
         record=values.get("record", False),
+        recording_channels=values.get("recordingChannels", RECORDING_CHANNELS[0]),
+        recording_track=values.get("recordingTrack", RECORDING_TRACKS[0]),
+        recording_trim=values.get("trim", RECORDING_TRIMS[0]),
         recording_callback=recording_callback,
         recording_callback_method=values.get("recordingStatusCallbackMethod", "POST"),
         recording_callback_events=values.get("recordingStatusCallbackEvent", ("completed",)),

@@ -39,6 +39,9 @@ from werkzeug.exceptions import HTTPException
 from voiceapp.calls.records import (
     MACHINE_DETECTION_MODES,
     MACHINE_DETECTION_TUNING,
+    RECORDING_CHANNELS,
+    RECORDING_TRACKS,
+    RECORDING_TRIMS,
     CallChange,
     CallRecord,
     LegRecord,
@@ -125,6 +128,13 @@ CREATE_NAMES: Final[Mapping[str, str]] = {
     "RecordingStatusCallbackMethod": "recordingStatusCallbackMethod",
     "RecordingStatusCallbackEvent": "recordingStatusCallbackEvent",
 }
+#: Twilio's parameters of the call's recording (with ``Record=true``; ignored without,
+#: as Twilio does) → the :class:`CallSpec` field, and the values each takes.
+RECORDING_NAMES: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
+    "RecordingChannels": ("recording_channels", RECORDING_CHANNELS),
+    "RecordingTrack": ("recording_track", RECORDING_TRACKS),
+    "Trim": ("recording_trim", RECORDING_TRIMS),
+}
 #: ... and back, to name Twilio's parameter in a refusal of a core field.
 TWILIO_NAMES: Final[Mapping[str, str]] = {
     **{core: name for name, core in CREATE_NAMES.items()},
@@ -161,6 +171,9 @@ CREATE_FIELDS = table(
     Field("FallbackUrl", STRING, "Fetched once when the Url fetch fails."),
     Field("FallbackMethod", STRING, "GET or POST for FallbackUrl (default POST)."),
     Field("Record", STRING, "true to record the whole call from the answer (a WAV file)."),
+    Field("RecordingChannels", STRING, "With Record: mono or dual (default mono)."),
+    Field("RecordingTrack", STRING, "With Record: inbound, outbound or both (default both)."),
+    Field("Trim", STRING, "With Record: trim-silence or do-not-trim (default trim-silence)."),
     Field("RecordingStatusCallback", STRING, "The URL of the recording's status events."),
     Field("RecordingStatusCallbackMethod", STRING, "GET or POST for it (default POST)."),
     Field(
@@ -539,10 +552,16 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
     if record not in ("", "true", "false"):
         raise refusal(20422, "Invalid parameter: Record must be true or false")
     spec["record"] = record == "true"
+    for name, (field, values) in RECORDING_NAMES.items():
+        value = params.get(name, "").strip()
+        if value and value not in values:
+            raise refusal(20422, f"Invalid parameter: {name} must be {' or '.join(values)}")
+        if value and spec["record"]:
+            spec[field] = value
     machine = params.get("MachineDetection", "").strip()
-    if machine:
-        if machine not in MACHINE_DETECTION_MODES:
-            raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
+    if machine and machine not in MACHINE_DETECTION_MODES:
+        raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
+    if machine and digits is None:  # Twilio ignores MachineDetection with SendDigits
         data["machineDetection"] = machine
         for core in MACHINE_DETECTION_TUNING:  # the core checks their ranges (20422)
             value = params.get(core[0].upper() + core[1:], "").strip()
