@@ -50,7 +50,16 @@ from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
 from voiceapp.dialer.network import Carried, Leg, NetworkBackend
-from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
+from voiceapp.dialer.queues import (
+    BRIDGED,
+    ERROR,
+    HANGUP,
+    LEAVE,
+    QUEUE_FULL,
+    CallQueue,
+    Dequeue,
+    Queues,
+)
 from voiceapp.dialer.recording import (
     RECORDING_ATTRIBUTES,
     TRACK_PARTS,
@@ -1242,7 +1251,15 @@ class _Call:
         params = record_action_params(
             self._rec_url(record.sid), record.sid, record.duration, digits="hangup"
         )
-        goto = _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+        await self._request_after_hangup(
+            ctx, _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+        )
+
+    async def _request_after_hangup(self, ctx: _Ctx, goto: _Goto | None) -> None:
+        """Request ``goto`` (a verb's ``action``) for a caller who hung up, as Twilio
+        does so the app learns how the verb ended; the document it answers is not run."""
+        if goto is None:
+            return
         with contextlib.suppress(_FetchFailed, _AppError):
             await self._fetch_once(_Ctx(ctx.run, ()), goto)
             self.trace.add(ctx.run.leg.label, "document-not-run", url=goto.url, reason="hangup")
@@ -1596,6 +1613,7 @@ class _Call:
         )
         result, dequeue = ERROR, None
         waiter = first(member.dequeued, hold)
+        gone = False
         try:
             index, dequeue = await self._wait(waiter, ctx.watch)
             if index == 0:
@@ -1604,11 +1622,19 @@ class _Call:
             result = LEAVE
         except _AppError:
             result = ERROR
+        except _LegGone:
+            result, gone = HANGUP, True
+            raise
         finally:
             self.queued = False
             waited = queue.waited(member)
             queue.remove(member)
             await _stop(hold, waiter)
+            if gone:  # the caller hung up while waiting: QueueResult=hangup
+                self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
+                await self._request_after_hangup(
+                    ctx, self._queue_action(node, url, result, queue, waited)
+                )
         if dequeue is None or result != BRIDGED:
             self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
             return self._queue_action(node, url, result, queue, waited)
@@ -1627,6 +1653,11 @@ class _Call:
                 await self._run_url(_Ctx(run, ctx.watch, whisper=True), whisper)
             settle(dequeue.ready, True)
             await self._wait(dequeue.over, ctx.watch)
+        except _LegGone:  # the caller hung up on the bridge: its action still hears of it
+            await self._request_after_hangup(
+                ctx, self._queue_action(node, url, BRIDGED, queue, waited)
+            )
+            raise
         finally:
             settle(dequeue.ready, False)
         return self._queue_action(node, url, BRIDGED, queue, waited)
