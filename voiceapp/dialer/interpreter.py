@@ -69,6 +69,7 @@ from voiceapp.dialer.recording import (
     Sound,
     heard_sounds,
 )
+from voiceapp.dialer.speech import within as speech_within
 from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     ConferenceEvent,
@@ -114,6 +115,7 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
         {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
         | {"actionOnEmptyResult", "hints", "speechTimeout", "language"}
         | {"partialResultCallback", "partialResultCallbackMethod"}
+        | {"maxSpeechTime", "speechModel", "enhanced"}
     ),
     "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"})
     | RECORDING_ATTRIBUTES
@@ -1081,6 +1083,7 @@ class _Call:
             self.trace.add(label, "speech-heard", text=text)
             if done.done() or speech:
                 return
+            text = speech_within(text, node.get("maxSpeechTime"))
             speech.append(text)
             settle(first_digit, None)
             settle(activity[0], None)
@@ -1133,13 +1136,19 @@ class _Call:
         results go to ``partialResultCallback`` word by word, and the gather ends after it
         and ``speechTimeout`` of silence."""
         silence = speech.silence_after(node.get("speechTimeout"), node.get("timeout"))
-        ends = speech.phrase_seconds(text) + silence
+        longest = float(node.get("maxSpeechTime"))
+        said = speech.phrase_seconds(text)
+        # maxSpeechTime: the gather ends as the time is up, without waiting for silence
+        ends = longest if said >= longest else said + silence
         self.trace.add(
             ctx.run.leg.label,
             "speech",
             text=text,
             hints=list(speech.hints(node.get("hints"))),
             ends_after=round(ends, 3),
+            # scripted speech is recognised exactly whatever the model: kept to be seen
+            speechModel=node.get("speechModel"),
+            enhanced=node.get("enhanced"),
         )
         timers = [self.clock.call_later(ends, lambda: settle(done, "speech"))]
         callback = node.get("partialResultCallback")
