@@ -141,6 +141,7 @@ def test_a_record_that_hears_nothing_is_absent_and_skips_its_action(
     assert not any(p.get("RecordingSid") for p in site.fetch_params)  # no action request
     (absent,) = events(receiver, 1)
     assert absent["RecordingStatus"] == "absent" and absent.get("RecordingUrl", "") == ""
+    assert absent["ErrorCode"] == "16102"  # Twilio's code for a silent recording
     trace = worker.trace("CArec2")
     assert trace is not None
     notes = [e.detail for e in trace.of("unsupported")]
