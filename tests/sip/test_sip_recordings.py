@@ -165,6 +165,28 @@ def test_record_keeps_rfc4733_digits_as_tones(lab: SipLab) -> None:
     assert callee.wait() == 0, callee.errors()
 
 
+def test_a_finish_on_key_digit_stops_the_media_recording(lab: SipLab) -> None:
+    dtmf_pcap(lab.callee_folder(CALLEE) / "digits.pcap", "58", gap_ms=300)
+    callee = lab.sipp(CALLEE, "press")
+    # the action records again: the media's first recording must have been stopped
+    again = "<Response><Record maxLength='1' timeout='1' playBeep='false'/></Response>"
+    done = lab.site.add("/done", again)
+    page = (
+        "<Response><Record maxLength='8' timeout='6' finishOnKey='8' playBeep='false'"
+        f" trim='do-not-trim' action='{done}'/><Pause length='1'/></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    record = lab.recordings()[0]
+    _, (samples,) = lab.wav(record)
+    assert digits_in(samples).startswith("5")  # the 8 ended it
+    assert record.duration < 8
+    action = [p for _, url, p in lab.site.requests if url == done]
+    assert action[0]["Digits"] == "8"
+    assert len(handle.trace.of("record")) == 2 and not handle.trace.of("internal-error")
+    assert callee.wait() == 0, callee.errors()
+
+
 @pytest.mark.parametrize(
     ("spec", "heard", "low", "high"),
     [
