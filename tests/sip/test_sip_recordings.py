@@ -165,7 +165,8 @@ def test_record_keeps_rfc4733_digits_as_tones(lab: SipLab) -> None:
     assert callee.wait() == 0, callee.errors()
 
 
-def test_a_finish_on_key_digit_stops_the_media_recording(lab: SipLab) -> None:
+@pytest.mark.parametrize("trim", ["do-not-trim", "trim-silence"])
+def test_a_finish_on_key_digit_stops_the_media_recording(lab: SipLab, trim: str) -> None:
     dtmf_pcap(lab.callee_folder(CALLEE) / "digits.pcap", "58", gap_ms=300)
     callee = lab.sipp(CALLEE, "press")
     # the action records again: the media's first recording must have been stopped
@@ -173,7 +174,7 @@ def test_a_finish_on_key_digit_stops_the_media_recording(lab: SipLab) -> None:
     done = lab.site.add("/done", again)
     page = (
         "<Response><Record maxLength='8' timeout='6' finishOnKey='8' playBeep='false'"
-        f" trim='do-not-trim' action='{done}'/><Pause length='1'/></Response>"
+        f" trim='{trim}' action='{done}'/><Pause length='1'/></Response>"
     )
     handle = lab.start(CALLEE, lab.site.add("/record", page))
     lab.run(handle)

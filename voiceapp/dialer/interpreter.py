@@ -1216,7 +1216,9 @@ class _Call:
             heard = min(spoken, self.env.network.talk_seconds(run.leg))
             if heard > 0:
                 self.talk.append((start, heard))
-            record = await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            # a captured line is the recording's audio: its time so far (the recorder trims)
+            kept = spoken if take.capture is not None else heard
+            record = await self._rec_end(take, kept, [Sound(0.0, "talk", seconds=heard)])
             await self._record_action_after_hangup(ctx, node, url, record)
             raise
         finally:
@@ -1229,8 +1231,8 @@ class _Call:
             self.env.network.stop_recording(run.leg)
             elapsed = self.clock.now() - start
             seconds = talk = min(elapsed, self.env.network.talk_seconds(run.leg))
-            if node.get("trim") == "do-not-trim":
-                seconds = elapsed
+            if take.capture is not None or node.get("trim") == "do-not-trim":
+                seconds = elapsed  # a captured line: the recorder trims its audio itself
         if talk > 0:
             self.talk.append((start, talk))
         if which == 0 and node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
