@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from support.dialer import CALLEE, Lab
 
+from voiceapp.calls.records import MachineDetectionTuning
 from voiceapp.calls.subscriptions import Subscription
 from voiceapp.dialer import amd
 from voiceapp.dialer.network import Leg
@@ -186,3 +187,49 @@ def test_network_config_checks_the_machine_keys() -> None:
 def test_detect_refuses_an_unknown_mode() -> None:
     with pytest.raises(ValueError, match="Enable"):
         amd.detect(Leg("CA1", "+1", "+2"), "Sometimes")
+
+
+@pytest.mark.parametrize(
+    ("config", "mode", "tuning", "answered_by", "seconds"),
+    [
+        # a longer SpeechEndThreshold: a person is known after the hello and 3 s of silence
+        ({"answered_by": "human"}, "Enable", {"speech_end_threshold": 3000}, "human", 3.6),
+        # a shorter SpeechThreshold calls a machine sooner
+        ({"answered_by": "machine"}, "Enable", {"speech_threshold": 1000}, "machine_start", 1.0),
+        # the silence that ends a greeting without a beep
+        ({"answered_by": "machine", "greeting_seconds": 4, "beep": False}, "DetectMessageEnd",
+         {"speech_end_threshold": 500}, "machine_end_silence", 4.5),
+        # MachineDetectionTimeout: a greeting longer than it ends as machine_end_other ...
+        ({"answered_by": "machine", "greeting_seconds": 12}, "DetectMessageEnd",
+         {"timeout": 10}, "machine_end_other", 10.0),
+        # ... and Enable gives up as unknown when the result would come after it
+        ({"answered_by": "human"}, "Enable", {"timeout": 3, "speech_end_threshold": 5000},
+         "unknown", 3.0),
+    ],
+)  # fmt: skip
+def test_the_tuning_decides_the_result_and_its_time(
+    lab: Lab,
+    config: dict[str, Any],
+    mode: str,
+    tuning: dict[str, int],
+    answered_by: str,
+    seconds: float,
+) -> None:
+    callee(lab, **config)
+    url = lab.site.add("/hello", HELLO)
+    call = lab.call(
+        url,
+        account_sid=ACCOUNT,
+        machine_detection=mode,
+        amd_tuning=MachineDetectionTuning(**tuning),
+    )
+    assert fetch_params(lab)["AnsweredBy"] == answered_by
+    assert fetched_at(lab, call) - answered_at(call) == pytest.approx(seconds)
+    assert call.trace.of("amd")[0].detail["duration_ms"] == round(seconds * 1000)
+
+
+def test_the_tuning_defaults_are_twilios() -> None:
+    tuning = MachineDetectionTuning()
+    assert (tuning.timeout, tuning.speech_threshold) == (30, 2400)
+    assert (tuning.speech_end_threshold, tuning.silence_timeout) == (1200, 5000)
+    assert round(amd.HUMAN_SECONDS, 6) == 1.8

@@ -411,6 +411,67 @@ def test_record_sets_recording_urls(lab: Lab) -> None:
     assert lab.receiver.accepted[-1]["RecordingURL"] == rec.detail["url"]
 
 
+@pytest.mark.parametrize(
+    ("finish", "trim", "seconds", "digits"),
+    [
+        ("#", "trim-silence", 2, "#"),  # the key ends it: the 2 s said so far
+        ("#", "do-not-trim", 3, "#"),  # ... with the silence until the key kept
+        ("*", "trim-silence", 2, None),  # not a finishOnKey key: ends 4 s after the talk
+    ],
+)
+def test_record_finish_on_key_ends_it_and_sends_digits(
+    lab: Lab, finish: str, trim: str, seconds: int, digits: str | None
+) -> None:
+    lab.network_config["numbers"][CALLEE] = {
+        "rings": 0,
+        "talk_seconds": 2,
+        "press": [{"digits": "#", "at": 3.0}],
+    }
+    url = lab.site.add(
+        "/r",
+        f"<Response><Record playBeep='false' timeout='4' finishOnKey='{finish}' trim='{trim}'"
+        " action='/saved'/></Response>",
+    )
+    lab.site.add("/saved", "<Response/>")
+    call = lab.call(url, env=lab.env(recording_base_url="http://rec.test/r"))
+    rec = call.trace.of("record")[0]
+    assert rec.detail["seconds"] == seconds
+    assert rec.ms == (3000 if digits else 6000)
+    action = lab.site.requests[-1][2]
+    assert action["RecordingDuration"] == str(seconds)
+    assert action.get("Digits") == digits
+
+
+def test_record_default_finish_on_key_is_every_key(lab: Lab) -> None:
+    lab.network_config["numbers"][CALLEE] = {
+        "rings": 0,
+        "talk_seconds": 5,
+        "press": [{"digits": "7", "at": 1.0}],
+    }
+    url = lab.site.add("/r", "<Response><Record playBeep='false' action='/saved'/></Response>")
+    lab.site.add("/saved", "<Response/>")
+    lab.call(url, env=lab.env(recording_base_url="http://rec.test/r"))
+    assert lab.site.requests[-1][2]["Digits"] == "7"
+
+
+def test_a_hang_up_during_record_still_requests_its_action(lab: Lab) -> None:
+    lab.network_config["numbers"][CALLEE] = {"rings": 0, "talk_seconds": 5, "hangup_after": 2}
+    url = lab.site.add(
+        "/r", "<Response><Record playBeep='false' action='/saved'/><Say>never</Say></Response>"
+    )
+    lab.site.add("/saved", "<Response><Say>not run</Say></Response>")
+    call = lab.call(url, env=lab.env(recording_base_url="http://rec.test/r"))
+    method, action_url, action = lab.site.requests[-1]
+    assert (method, action_url) == ("POST", APP + "/saved")
+    assert (action["Digits"], action["RecordingDuration"]) == ("hangup", "2")
+    assert action["RecordingUrl"] == call.trace.of("recording-start")[0].detail["sid"].join(
+        (f"http://rec.test/r/{call.sid}/", ".wav")
+    )
+    assert call.a.leg.said() == []
+    assert call.trace.of("document-not-run")[0].detail["reason"] == "hangup"
+    assert call.status == "completed"
+
+
 @pytest.mark.parametrize(("play_beep", "beeps"), [("true", ["beep"]), ("false", [])])
 def test_record_beeps_before_it_records_unless_told_not_to(
     lab: Lab, play_beep: str, beeps: list[str]

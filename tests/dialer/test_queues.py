@@ -92,9 +92,12 @@ def test_an_agent_takes_the_oldest_caller_with_a_whisper(lab: Lab) -> None:
     assert whisper[0]["QueueTime"] == "20"
     assert "connecting you to an agent" in first.a.leg.said()
     assert first.a.leg.digits_heard() == "7"  # the agent pressed 7 in the bridge
-    # the agent hung up at 50 s; the caller's action then had QueueResult bridged
-    action = requests_to(lab, "/queued")
-    assert [(a["QueueResult"], a["QueueTime"]) for a in action] == [("bridged", "20")]
+    # the second caller's action heard of its hang-up (QueueResult hangup, its answer not
+    # run); the agent hung up at 50 s; the first caller's action then had bridged
+    action = [(a["CallSid"], a["QueueResult"], a["QueueTime"]) for a in requests_to(lab, "/queued")]
+    assert action == [(second.sid, "hangup", "13"), (first.sid, "bridged", "20")]
+    assert second.trace.of("document-not-run")[0].detail["reason"] == "hangup"
+    assert "thanks for waiting" not in second.a.leg.said()
     assert first.a.leg.said()[-1] == "thanks for waiting"
     assert "not reached" not in first.a.leg.said()
     agent_done = requests_to(lab, "/agent-done")
@@ -190,3 +193,18 @@ def test_an_agent_hanging_up_while_waiting_takes_nobody(lab: Lab) -> None:
     assert caller.status == "completed" and not agent.trace.of("bridge")
     assert queue.size == 0  # the caller hung up: out of the queue
     assert requests_to(lab, "/whisper") == []
+
+
+def test_a_caller_hanging_up_on_the_bridge_still_requests_the_action(lab: Lab) -> None:
+    numbers = lab.network_config["numbers"]
+    numbers[CALLERS[0]] = {"rings": 0, "hangup_after": 12}
+    numbers[AGENT] = {"rings": 2}
+    site(lab, agent="<Response><Dial><Queue>support</Queue></Dial></Response>")
+    env = lab.env()
+    caller = place(env, CALLERS[0], APP + "/enqueue")
+    agent = place(env, AGENT, APP + "/agent")
+    run(lab, caller, agent)
+    (action,) = requests_to(lab, "/queued")
+    assert (action["QueueResult"], action["CallSid"]) == ("bridged", caller.sid)
+    assert caller.trace.of("document-not-run")
+    assert caller.status == "completed"

@@ -141,6 +141,7 @@ def test_a_record_that_hears_nothing_is_absent_and_skips_its_action(
     assert not any(p.get("RecordingSid") for p in site.fetch_params)  # no action request
     (absent,) = events(receiver, 1)
     assert absent["RecordingStatus"] == "absent" and absent.get("RecordingUrl", "") == ""
+    assert absent["ErrorCode"] == "16102"  # Twilio's code for a silent recording
     trace = worker.trace("CArec2")
     assert trace is not None
     notes = [e.detail for e in trace.of("unsupported")]
@@ -221,3 +222,60 @@ def test_a_hang_up_during_record_keeps_what_was_said(
         assert wav.getnframes() == 2 * 8000
     (done,) = events(receiver, 1)
     assert done["RecordingStatus"] == "completed" and done["RecordingDuration"] == "2"
+
+
+def test_dial_recording_track_is_one_side_on_one_channel(
+    store: CallStore, site: Site, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    site.documents["dial"] = (
+        b'<Response><Dial record="record-from-answer-dual" recordingTrack="inbound"'
+        b' recordingStatusCallback="'
+        + receiver.url.encode()
+        + b'"><Number>'
+        + AGENT.encode()
+        + b"</Number></Dial></Response>"
+    )
+    store.create(spec("CArec7", QUIET, site, url="/doc/dial"))
+    assert dialer(store, site, receiver, tmp_path).run_until_idle() == 1
+    (recording,) = store.recordings_of("CArec7")
+    assert (recording.source, recording.channels) == ("DialVerb", 1)  # one track: mono
+    (done,) = events(receiver, 1)
+    assert (done["RecordingTrack"], done["RecordingChannels"]) == ("inbound", "1")
+
+
+@pytest.mark.parametrize(
+    ("fields", "channels", "track"),
+    [
+        ({}, 1, "both"),  # Twilio's defaults: mono, both tracks
+        ({"recording_channels": "dual"}, 2, "both"),
+        ({"recording_channels": "dual", "recording_track": "outbound"}, 1, "outbound"),
+    ],
+)
+def test_a_recorded_calls_channels_and_track(
+    store: CallStore,
+    site: Site,
+    receiver: HttpReceiver,
+    tmp_path: Path,
+    fields: dict[str, str],
+    channels: int,
+    track: str,
+) -> None:
+    site.documents["talk"] = b"<Response><Play digits='12'/><Pause length='2'/></Response>"
+    store.create(
+        spec(
+            "CArec8",
+            TALKER,
+            site,
+            url="/doc/talk",
+            record=True,
+            recording_callback=receiver.url,
+            **fields,
+        )
+    )
+    assert dialer(store, site, receiver, tmp_path).run_until_idle() == 1
+    (recording,) = store.recordings_of("CArec8")
+    assert (recording.source, recording.channels) == ("OutboundAPI", channels)
+    with wav_of(tmp_path, f"{recording.sid}.wav") as wav:
+        assert wav.getnchannels() == channels
+    (done,) = events(receiver, 1)
+    assert (done["RecordingTrack"], done["RecordingChannels"]) == (track, str(channels))

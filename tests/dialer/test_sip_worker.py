@@ -86,7 +86,16 @@ def test_recordings_of_a_queued_sip_call_are_stored_as_the_simulated_ones(
         with serve_site(
             FETCH_SECRETS[-1], CALLBACK_SECRETS[-1], documents={"rec": record_xml}
         ) as site:
-            store.create(spec("CAsiprec", PIN_CALLEE, site, url="/doc/rec", record=True))
+            store.create(
+                spec(
+                    "CAsiprec",
+                    PIN_CALLEE,
+                    site,
+                    url="/doc/rec",
+                    record=True,
+                    recording_trim="do-not-trim",
+                )
+            )
             sip = free_udp_port()
             rtp = free_udp_port(count=4)
             settings = make_settings(

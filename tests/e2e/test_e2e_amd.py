@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from support.e2e import FROM, HttpReceiver, Server, finished
 from support.servers import wait_for
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from voiceapp.dialer.clock import VirtualClock
@@ -84,3 +86,94 @@ def test_twilio_api_sync_detection_shows_answered_by(serve: Callable[..., Server
     assert done.answered_by == "fax"
     fetch = [r for r in server.call(created.sid)["trace"] if r["kind"] == "amd"]
     assert fetch[0]["detail"] == {"answered_by": "fax", "duration_ms": 1000}
+
+
+def test_core_api_takes_the_detection_tuning(serve: Callable[..., Server]) -> None:
+    server = serve()
+    start(server)
+    response = server.post_call(
+        **{
+            "from": FROM,
+            "to": MACHINE,
+            "twiml": LEAVE,
+            "machineDetection": "DetectMessageEnd",
+            "machineDetectionTimeout": 5,  # the 9 s greeting outlasts it
+            "machineDetectionSpeechThreshold": 1500,
+            "machineDetectionSpeechEndThreshold": 800,
+            "machineDetectionSilenceTimeout": 3000,
+        }
+    )
+    assert response.status_code == 201, response.text
+    call = finished(server, response.json()["sid"])
+    assert call["answeredBy"] == "machine_end_other"
+    assert (call["machineDetectionTimeout"], call["machineDetectionSpeechThreshold"]) == (5, 1500)
+    shown = (call["machineDetectionSpeechEndThreshold"], call["machineDetectionSilenceTimeout"])
+    assert shown == (800, 3000)
+    amd = [r for r in call["trace"] if r["kind"] == "amd"]
+    assert amd[0]["detail"] == {"answered_by": "machine_end_other", "duration_ms": 5000}
+
+
+def test_core_api_checks_the_tuning_ranges(serve: Callable[..., Server]) -> None:
+    server = serve()
+    base = {"from": FROM, "to": MACHINE, "twiml": LEAVE, "machineDetection": "Enable"}
+    for name, bad in (
+        ("machineDetectionTimeout", 2),
+        ("machineDetectionTimeout", 61),
+        ("machineDetectionSpeechThreshold", 999),
+        ("machineDetectionSpeechThreshold", 6001),
+        ("machineDetectionSpeechEndThreshold", 499),
+        ("machineDetectionSpeechEndThreshold", 5001),
+        ("machineDetectionSilenceTimeout", 1999),
+        ("machineDetectionSilenceTimeout", 10001),
+    ):
+        refused = server.post_call(**base, **{name: bad})
+        assert refused.status_code == 422, (name, bad)
+        assert refused.json()["field"] == name
+    alone = server.post_call(
+        **{"from": FROM, "to": MACHINE, "twiml": LEAVE, "machineDetectionTimeout": 10}
+    )
+    assert alone.status_code == 422 and alone.json()["field"] == "machineDetectionTimeout"
+
+
+def test_twilio_api_takes_the_detection_tuning(serve: Callable[..., Server]) -> None:
+    server = serve(TWILIO_ACCOUNTS={ACCOUNT: TOKEN})
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = server.base
+    created = client.calls.create(
+        to=MACHINE,
+        from_=FROM,
+        twiml=LEAVE,
+        machine_detection="Enable",
+        machine_detection_timeout=3,
+        machine_detection_speech_threshold=1000,
+        machine_detection_speech_end_threshold=500,
+        machine_detection_silence_timeout=2000,
+    )
+    stored = server.call(created.sid)
+    assert (stored["machineDetectionTimeout"], stored["machineDetectionSpeechThreshold"]) == (
+        3,
+        1000,
+    )
+    start(server)
+    done = wait_for(
+        lambda: c if (c := client.calls(created.sid).fetch()).status == "completed" else None
+    )
+    assert done.answered_by == "machine_start"
+    amd = [r for r in server.call(created.sid)["trace"] if r["kind"] == "amd"]
+    assert amd[0]["detail"] == {"answered_by": "machine_start", "duration_ms": 1000}
+
+
+def test_twilio_api_refuses_a_tuning_out_of_range(serve: Callable[..., Server]) -> None:
+    server = serve(TWILIO_ACCOUNTS={ACCOUNT: TOKEN})
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = server.base
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls.create(
+            to=MACHINE,
+            from_=FROM,
+            twiml=LEAVE,
+            machine_detection="Enable",
+            machine_detection_speech_threshold=7000,
+        )
+    assert refused.value.code == 20422
+    assert "MachineDetectionSpeechThreshold" in refused.value.msg

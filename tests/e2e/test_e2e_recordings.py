@@ -170,3 +170,25 @@ def test_recordings_through_twilio_python(
     assert client.recordings(recording.sid).delete() is True
     missing = requests.get(f"{server.base}{recording.uri}", auth=auth, timeout=10)
     assert missing.status_code == 404 and missing.json()["code"] == 20404
+
+
+def test_the_core_api_takes_the_recordings_channels_track_and_trim(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve()
+    base = {"from": FROM, "to": PIN_CALLEE, "twiml": "<Response><Hangup/></Response>"}
+    made = server.post_call(
+        **base, record=True, recordingChannels="dual", recordingTrack="outbound", trim="do-not-trim"
+    )
+    assert made.status_code == 201, made.text
+    shown = server.call(made.json()["sid"])
+    assert (shown["recordingChannels"], shown["recordingTrack"], shown["trim"]) == (
+        "dual",
+        "outbound",
+        "do-not-trim",
+    )
+    alone = server.post_call(**base, recordingChannels="dual")
+    assert alone.status_code == 422 and alone.json()["field"] == "recordingChannels"
+    for name, bad in (("recordingChannels", "stereo"), ("recordingTrack", "left"), ("trim", 1)):
+        refused = server.post_call(**base, record=True, **{name: bad})
+        assert refused.status_code == 422 and refused.json()["field"] == name

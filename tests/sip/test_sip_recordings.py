@@ -14,6 +14,7 @@ import shutil
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.dialer import CALLEE, IVR
@@ -164,20 +165,68 @@ def test_record_keeps_rfc4733_digits_as_tones(lab: SipLab) -> None:
     assert callee.wait() == 0, callee.errors()
 
 
-def test_call_record_true_mixes_both_directions(lab: SipLab) -> None:
+@pytest.mark.parametrize("trim", ["do-not-trim", "trim-silence"])
+def test_a_finish_on_key_digit_stops_the_media_recording(lab: SipLab, trim: str) -> None:
+    dtmf_pcap(lab.callee_folder(CALLEE) / "digits.pcap", "58", gap_ms=300)
+    callee = lab.sipp(CALLEE, "press")
+    # the action records again: the media's first recording must have been stopped
+    again = "<Response><Record maxLength='1' timeout='1' playBeep='false'/></Response>"
+    done = lab.site.add("/done", again)
+    page = (
+        "<Response><Record maxLength='8' timeout='6' finishOnKey='8' playBeep='false'"
+        f" trim='{trim}' action='{done}'/><Pause length='1'/></Response>"
+    )
+    handle = lab.start(CALLEE, lab.site.add("/record", page))
+    lab.run(handle)
+    record = lab.recordings()[0]
+    _, (samples,) = lab.wav(record)
+    assert digits_in(samples).startswith("5")  # the 8 ended it
+    assert record.duration < 8
+    action = [p for _, url, p in lab.site.requests if url == done]
+    assert action[0]["Digits"] == "8"
+    assert len(handle.trace.of("record")) == 2 and not handle.trace.of("internal-error")
+    assert callee.wait() == 0, callee.errors()
+
+
+@pytest.mark.parametrize(
+    ("spec", "heard", "low", "high"),
+    [
+        ({"recording_trim": False}, "936", 3.0, 5.0),  # the whole call from the answer
+        ({}, "936", 1.0, 2.5),  # Twilio's default, trim-silence: from the 9 to the 6
+        ({"recording_track": "inbound", "recording_trim": False}, "36", 3.0, 5.0),
+        ({"recording_track": "outbound", "recording_trim": False}, "9", 3.0, 5.0),
+    ],
+)
+def test_call_record_true_mixes_both_directions(
+    lab: SipLab, spec: dict[str, Any], heard: str, low: float, high: float
+) -> None:
     audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("36"))
     callee = lab.sipp(CALLEE, "talk")
     # we press 9 (RFC 4733) 0.5 s in; the callee plays 3 and 6 from 1.5 s on
     page = "<Response><Play digits='w9'/><Pause length='3'/><Hangup/></Response>"
-    handle = lab.start(CALLEE, lab.site.add("/call", page), record=True)
+    handle = lab.start(CALLEE, lab.site.add("/call", page), record=True, **spec)
     lab.run(handle)
     assert handle.status.value == "completed"
     (record,) = lab.recordings()
     assert record.source == "OutboundAPI"
     channels, (samples,) = lab.wav(record)
     assert channels == 1
-    assert digits_in(samples) == "936"
-    assert 3.0 <= len(samples) / 8000 <= 5.0  # the whole call from the answer
+    assert digits_in(samples) == heard
+    assert low <= len(samples) / 8000 <= high
+    assert callee.wait() == 0, callee.errors()
+
+
+def test_call_record_true_dual_puts_each_direction_on_its_channel(lab: SipLab) -> None:
+    audio_pcap(lab.callee_folder(CALLEE) / "talk.pcap", tones("36"))
+    callee = lab.sipp(CALLEE, "talk")
+    page = "<Response><Play digits='w9'/><Pause length='3'/><Hangup/></Response>"
+    handle = lab.start(CALLEE, lab.site.add("/call", page), record=True, recording_channels=2)
+    lab.run(handle)
+    (record,) = lab.recordings()
+    assert record.channels == 2
+    channels, (far_end, ours) = lab.wav(record)
+    assert channels == 2
+    assert (digits_in(far_end), digits_in(ours)) == ("36", "9")
     assert callee.wait() == 0, callee.errors()
 
 

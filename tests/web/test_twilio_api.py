@@ -140,6 +140,57 @@ def test_create_with_inline_twiml_record_and_machine_detection(
     assert call.answered_by == "unknown"  # not available on this network
 
 
+def test_create_takes_the_recordings_channels_track_and_trim(
+    client: Client, server: Server
+) -> None:
+    call = client.calls.create(
+        to="+14155550130",
+        from_=FROM,
+        url=DOC,
+        record=True,
+        recording_channels="dual",
+        recording_track="inbound",
+        trim="do-not-trim",
+    )
+    stored = server.call(call.sid)
+    shown = (stored["recordingChannels"], stored["recordingTrack"], stored["trim"])
+    assert shown == ("dual", "inbound", "do-not-trim")
+    plain = server.call(client.calls.create(to="+14155550131", from_=FROM, url=DOC).sid)
+    # Twilio's defaults; without Record the three are ignored, as Twilio ignores them
+    assert (plain["recordingChannels"], plain["recordingTrack"], plain["trim"]) == (
+        "mono",
+        "both",
+        "trim-silence",
+    )
+    ignored = client.calls.create(to="+14155550132", from_=FROM, url=DOC, recording_channels="dual")
+    assert server.call(ignored.sid)["recordingChannels"] == "mono"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"recording_channels": "stereo"}, {"recording_track": "left"}, {"trim": "yes"}],
+)
+def test_create_refuses_a_bad_recording_value(client: Client, bad: dict[str, str]) -> None:
+    error = twilio_error(
+        lambda: client.calls.create(to="+14155550133", from_=FROM, url=DOC, record=True, **bad)
+    )
+    assert (error.code, error.status) == (20422, 400)
+
+
+def test_machine_detection_is_ignored_with_send_digits(client: Client, server: Server) -> None:
+    call = client.calls.create(
+        to="+14155550134",
+        from_=FROM,
+        url=DOC,
+        send_digits="1234",
+        machine_detection="Enable",
+        machine_detection_timeout=10,
+    )
+    stored = server.call(call.sid)  # Twilio's rule: SendDigits wins
+    assert stored["machineDetection"] is None and stored["senddigits"] == "1234"
+    assert call.answered_by is None
+
+
 def test_the_answer_times_are_rfc_2822(client: Client, server: Server) -> None:
     call = client.calls.create(to="+14155550125", from_=FROM, url=DOC)
     drive(server, call.sid, "initiated", "ringing", "in-progress", "completed", duration=7)

@@ -14,12 +14,14 @@ from typing import Any
 from voiceapp.calls.records import (
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TIME_LIMIT,
+    MACHINE_DETECTION_TUNING,
     SECRET_PARAM,
     AttemptRecord,
     CallRecord,
     CallSpec,
     EventRecord,
     LegRecord,
+    MachineDetectionTuning,
     RecordingRecord,
     answered_by,
 )
@@ -52,6 +54,9 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "timeLimit": spec.time_limit,
         "direction": spec.direction,
         "record": spec.record,
+        "recordingChannels": spec.recording_channels,
+        "recordingTrack": spec.recording_track,
+        "trim": spec.recording_trim,
         "machineDetection": spec.machine_detection,
         "recordingStatusCallback": spec.recording_callback,
         "recordingStatusCallbackMethod": spec.recording_callback_method,
@@ -59,6 +64,7 @@ def spec_json(spec: CallSpec) -> dict[str, Any]:
         "asyncAmd": spec.async_amd,
         "asyncAmdStatusCallback": spec.async_amd_status_callback,
         "asyncAmdStatusCallbackMethod": spec.async_amd_status_callback_method,
+        **{name: getattr(spec.amd_tuning, key) for name, key in MACHINE_DETECTION_TUNING.items()},
     }
 
 
@@ -90,6 +96,10 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         time_limit=int(data.get("timeLimit", DEFAULT_TIME_LIMIT)),
         direction=data.get("direction") or "outbound-api",
         record=bool(data.get("record", False)),
+        # a call stored before these existed was recorded mono, both ways, untrimmed
+        recording_channels=data.get("recordingChannels") or "mono",
+        recording_track=data.get("recordingTrack") or "both",
+        recording_trim=data.get("trim") or "do-not-trim",
         machine_detection=data.get("machineDetection"),
         recording_callback=data.get("recordingStatusCallback"),
         recording_callback_method=data.get("recordingStatusCallbackMethod") or "POST",
@@ -97,6 +107,13 @@ def spec_from_json(data: Mapping[str, Any]) -> CallSpec:
         async_amd=bool(data.get("asyncAmd", False)),
         async_amd_status_callback=data.get("asyncAmdStatusCallback"),
         async_amd_status_callback_method=data.get("asyncAmdStatusCallbackMethod") or "POST",
+        amd_tuning=MachineDetectionTuning(
+            **{
+                key: int(data[name])
+                for name, key in MACHINE_DETECTION_TUNING.items()
+                if name in data
+            }
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from voiceapp.calls.states import QUEUED
 from voiceapp.errors import ValidationError
+from voiceapp.schema import ELEMENTS, Int
 
 #: The callback parameter that carries a call's ``secretKey`` (masked when shown).
 SECRET_PARAM: Final = "apikey"
@@ -28,8 +29,44 @@ DEFAULT_TIME_LIMIT: Final = 14400
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+#: What a call's recording (``record``) may be: Twilio's ``RecordingChannels``,
+#: ``RecordingTrack`` and ``Trim`` of the Calls API (the first value is the default).
+RECORDING_CHANNELS: Final = ("mono", "dual")
+RECORDING_TRACKS: Final = ("both", "inbound", "outbound")
+RECORDING_TRIMS: Final = ("trim-silence", "do-not-trim")
+
 #: ``machineDetection`` / Twilio's ``MachineDetection``: what a call may ask for.
 MACHINE_DETECTION_MODES: Final = ("Enable", "DetectMessageEnd")
+
+#: The tuning of machine detection, by the name of the ``/v1`` field (Twilio's parameter
+#: is the same name capitalised: ``MachineDetectionTimeout``) → the field of
+#: :class:`MachineDetectionTuning`.  The ranges and defaults are the schema's
+#: ``<Number machineDetection…>`` attributes (the one rule; Twilio documents the same
+#: ones for the Calls API): seconds for the timeout, milliseconds for the rest.
+MACHINE_DETECTION_TUNING: Final[Mapping[str, str]] = {
+    "machineDetectionTimeout": "timeout",
+    "machineDetectionSpeechThreshold": "speech_threshold",
+    "machineDetectionSpeechEndThreshold": "speech_end_threshold",
+    "machineDetectionSilenceTimeout": "silence_timeout",
+}
+
+
+def tuning_range(name: str) -> tuple[int, int, int]:
+    """(lowest, highest, default) of a tuning field of :data:`MACHINE_DETECTION_TUNING`."""
+    attr = ELEMENTS["Number"].attr_map[name]
+    kind = attr.type
+    assert isinstance(kind, Int) and kind.hi is not None and attr.default is not None
+    return kind.lo, kind.hi, int(attr.default)
+
+
+@dataclass(frozen=True, slots=True)
+class MachineDetectionTuning:
+    """How machine detection decides (Twilio's four knobs, its defaults)."""
+
+    timeout: int = tuning_range("machineDetectionTimeout")[2]  # s before it gives up
+    speech_threshold: int = tuning_range("machineDetectionSpeechThreshold")[2]  # ms: machine
+    speech_end_threshold: int = tuning_range("machineDetectionSpeechEndThreshold")[2]  # ms
+    silence_timeout: int = tuning_range("machineDetectionSilenceTimeout")[2]  # ms: unknown
 
 
 def check_sid(value: str, field: str = "sid") -> str:
@@ -79,10 +116,16 @@ class CallSpec:
     time_limit: int = DEFAULT_TIME_LIMIT  # seconds the whole call may last
     direction: str = "outbound-api"  # inbound for inbound calls
     record: bool = False  # record the whole call from the answer (a WAV file)
+    #: that recording as Twilio's ``RecordingChannels``, ``RecordingTrack`` and ``Trim``
+    #: take it (their defaults too)
+    recording_channels: str = "mono"  # one of RECORDING_CHANNELS
+    recording_track: str = "both"  # one of RECORDING_TRACKS
+    recording_trim: str = "trim-silence"  # one of RECORDING_TRIMS
     machine_detection: str | None = None  # Enable / DetectMessageEnd (voiceapp.dialer.amd)
     async_amd: bool = False  # detect without holding the document; post the result to:
     async_amd_status_callback: str | None = None
     async_amd_status_callback_method: str = "POST"
+    amd_tuning: MachineDetectionTuning = MachineDetectionTuning()  # with machine_detection
     #: where the events of the call's recording (``record``) go, their method and events
     recording_callback: str | None = None
     recording_callback_method: str = "POST"

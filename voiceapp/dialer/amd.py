@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from voiceapp.calls.records import MACHINE_DETECTION_MODES
+from voiceapp.calls.records import MACHINE_DETECTION_MODES, MachineDetectionTuning
 from voiceapp.dialer.network import Leg
 
 #: ``Enable`` and ``DetectMessageEnd`` (the calls core's rule: the API checks them).
@@ -43,18 +43,18 @@ ANSWERED_BY: Final = (
     "fax",
     "unknown",
 )
-#: Seconds of a person's "Hello?" plus the silence after it that tells it is a person
-#: (Twilio's MachineDetectionSpeechEndThreshold is 1.2 s).
-HUMAN_SECONDS: Final = 1.8
-#: Seconds of continuous speech after which a greeting is a machine's (Twilio's
-#: MachineDetectionSpeechThreshold default, 2.4 s).
-MACHINE_SPEECH_SECONDS: Final = 2.4
-#: Silence after a greeting without a beep before its end is called (the end threshold).
-END_SILENCE_SECONDS: Final = 1.2
+#: Seconds of a person's "Hello?"; the silence after it (the tuning's speech end
+#: threshold, Twilio's 1.2 s by default) tells it is a person.
+HELLO_SECONDS: Final = 0.6
 #: A fax's calling tone is heard within this many seconds.
 FAX_SECONDS: Final = 1.0
-#: Twilio's MachineDetectionTimeout default: detection gives up after this long.
-TIMEOUT_SECONDS: Final = 30.0
+#: Twilio's defaults (MachineDetectionTimeout 30 s, SpeechThreshold 2.4 s,
+#: SpeechEndThreshold 1.2 s) and what they give: a person is known after 1.8 s.
+DEFAULT_TUNING: Final = MachineDetectionTuning()
+END_SILENCE_SECONDS: Final = DEFAULT_TUNING.speech_end_threshold / 1000
+HUMAN_SECONDS: Final = HELLO_SECONDS + END_SILENCE_SECONDS
+MACHINE_SPEECH_SECONDS: Final = DEFAULT_TUNING.speech_threshold / 1000
+TIMEOUT_SECONDS: Final = float(DEFAULT_TUNING.timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +70,33 @@ class Detection:
         return round(self.seconds * 1000)
 
 
-def detect(leg: Leg, mode: str) -> Detection:
-    """The result of ``mode`` (``Enable``, ``DetectMessageEnd``) on the answered ``leg``."""
+def detect(leg: Leg, mode: str, tuning: MachineDetectionTuning = DEFAULT_TUNING) -> Detection:
+    """The result of ``mode`` (``Enable``, ``DetectMessageEnd``) on the answered ``leg``,
+    as ``tuning`` decides it (Twilio's defaults: 30 s timeout; 2.4 s of speech is a
+    machine; 1.2 s of silence ends the speech).  ``Enable`` answers ``unknown`` when its
+    result would come after the timeout; ``DetectMessageEnd`` ``machine_end_other``
+    when a machine's greeting outlasts it."""
     if mode not in MODES:
         raise ValueError(f"machine detection mode must be one of {', '.join(MODES)}: {mode!r}")
+    timeout = float(tuning.timeout)
+    speech = tuning.speech_threshold / 1000
+    end_silence = tuning.speech_end_threshold / 1000
     who = leg.answered_by
-    if who == "human":
-        return Detection("human", HUMAN_SECONDS)
     if who == "fax":
         return Detection("fax", FAX_SECONDS)
-    if who != "machine":
+    if who not in ("human", "machine"):
         return Detection("unknown", 0.0)
-    greeting = leg.greeting_seconds
-    if mode == "Enable":
-        return Detection("machine_start", min(greeting, MACHINE_SPEECH_SECONDS))
-    if leg.beep and greeting <= TIMEOUT_SECONDS:
-        return Detection("machine_end_beep", greeting)
-    if greeting + END_SILENCE_SECONDS <= TIMEOUT_SECONDS:
-        return Detection("machine_end_silence", greeting + END_SILENCE_SECONDS)
-    return Detection("machine_end_other", TIMEOUT_SECONDS)
+    if who == "human":
+        found = Detection("human", HELLO_SECONDS + end_silence)
+    elif mode == "Enable":
+        found = Detection("machine_start", min(leg.greeting_seconds, speech))
+    else:
+        greeting = leg.greeting_seconds
+        if leg.beep and greeting <= timeout:
+            return Detection("machine_end_beep", greeting)
+        if greeting + end_silence <= timeout:
+            return Detection("machine_end_silence", greeting + end_silence)
+        return Detection("machine_end_other", timeout)
+    if found.seconds > timeout:
+        return Detection("unknown", timeout)
+    return found

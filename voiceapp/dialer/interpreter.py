@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin
 
-from voiceapp.calls.records import RecordingRecord
+from voiceapp.calls.records import MachineDetectionTuning, RecordingRecord
 from voiceapp.calls.states import TERMINAL, CallState, CallStatus, Event, Transition
 from voiceapp.calls.subscriptions import Subscription, parse_events
 from voiceapp.destinations import DestinationPolicy
@@ -50,15 +50,26 @@ from voiceapp.dialer.callbacks import Deliverer
 from voiceapp.dialer.clock import Clock, first, settle
 from voiceapp.dialer.conference import EVENT_NAMES, Participant, Room, Rooms
 from voiceapp.dialer.network import Carried, Leg, NetworkBackend
-from voiceapp.dialer.queues import BRIDGED, ERROR, LEAVE, QUEUE_FULL, CallQueue, Dequeue, Queues
+from voiceapp.dialer.queues import (
+    BRIDGED,
+    ERROR,
+    HANGUP,
+    LEAVE,
+    QUEUE_FULL,
+    CallQueue,
+    Dequeue,
+    Queues,
+)
 from voiceapp.dialer.recording import (
     RECORDING_ATTRIBUTES,
+    TRACK_PARTS,
     Part,
     Recorder,
     RecordingCallback,
     Sound,
     heard_sounds,
 )
+from voiceapp.dialer.speech import within as speech_within
 from voiceapp.dialer.trace import Trace
 from voiceapp.dialer.webhooks import (
     ConferenceEvent,
@@ -104,10 +115,11 @@ HONOURED: Final[dict[str, frozenset[str]]] = {
         {"input", "action", "method", "timeout", "finishOnKey", "numDigits", "bargeIn"}
         | {"actionOnEmptyResult", "hints", "speechTimeout", "language"}
         | {"partialResultCallback", "partialResultCallbackMethod"}
+        | {"maxSpeechTime", "speechModel", "enhanced"}
     ),
     "Dial": frozenset({"action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId"})
     | RECORDING_ATTRIBUTES
-    | {"record", "trim"},
+    | {"record", "trim", "recordingTrack"},
     "Number": frozenset(
         {"sendDigits", "url", "method", "statusCallbackEvent", "statusCallback"}
         | {"statusCallbackMethod"}
@@ -178,6 +190,10 @@ class OutboundCall:
     time_limit: float = 14400.0  # seconds from the answer before the call is hung up
     direction: Direction = "outbound-api"
     record: bool = False  # record the whole call from the answer (RecordingSource OutboundAPI)
+    #: that recording's channels (2: Twilio's ``dual``), track and silence trimming
+    recording_channels: int = 1
+    recording_track: str = "both"  # inbound, outbound or both (Twilio's RecordingTrack)
+    recording_trim: bool = True  # Twilio's Trim default: trim-silence
     #: the call's ``recordingStatusCallback`` (+ method, events) for that recording
     recording_callback: RecordingCallback | None = None
     #: ``Enable`` or ``DetectMessageEnd``: the a-leg's requests carry ``AnsweredBy``
@@ -186,6 +202,8 @@ class OutboundCall:
     #: detect without holding the document: the result is posted to ``amd_callback``
     async_amd: bool = False
     amd_callback: Subscription | None = None
+    #: how detection decides (Twilio's MachineDetectionTimeout and thresholds)
+    amd_tuning: MachineDetectionTuning = field(default_factory=MachineDetectionTuning)
     #: applied to every trace row (default: voiceapp.redact.DEFAULT)
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -243,6 +261,7 @@ class Take:
     capture: LineTap | None = None
     part: Part = "line"
     trim: bool = False
+    track: str = "both"  # RecordingTrack of its status events
 
     def placeholder(self, seconds: float) -> RecordingRecord:
         """The recording as no store keeps it (no recorder): its values only."""
@@ -669,11 +688,18 @@ class _Call:
         if a.status is not CallStatus.IN_PROGRESS:
             return a.status
         ctx = _Ctx(a, (a,))
-        whole = (
-            self._rec_begin(a, "OutboundAPI", self.spec.recording_callback)
-            if self.spec.record
-            else None
-        )
+        whole = None
+        if self.spec.record:  # RecordingTrack inbound/outbound: one side, one channel
+            track = self.spec.recording_track
+            whole = self._rec_begin(
+                a,
+                "OutboundAPI",
+                self.spec.recording_callback,
+                channels=self.spec.recording_channels if track == "both" else 1,
+                part=TRACK_PARTS[track],
+                trim=self.spec.recording_trim,
+                track=track,
+            )
         limit = self.clock.call_later(self.spec.time_limit, self._time_up)
         try:
             if self.env.network.runs_documents:  # it runs the document: follow the leg
@@ -723,7 +749,7 @@ class _Call:
                 value=mode,
                 reason="the network cannot tell who answered: AnsweredBy is unknown",
             )
-        found = amd.detect(a.leg, mode)
+        found = amd.detect(a.leg, mode, self.spec.amd_tuning)
         self.trace.add("a", "amd-start", mode=mode, sync=not self.spec.async_amd)
         if not self.spec.async_amd:
             await self._wait(self.clock.timeout(found.seconds), [a])
@@ -1067,6 +1093,7 @@ class _Call:
             self.trace.add(label, "speech-heard", text=text)
             if done.done() or speech:
                 return
+            text = speech_within(text, node.get("maxSpeechTime"))
             speech.append(text)
             settle(first_digit, None)
             settle(activity[0], None)
@@ -1119,13 +1146,19 @@ class _Call:
         results go to ``partialResultCallback`` word by word, and the gather ends after it
         and ``speechTimeout`` of silence."""
         silence = speech.silence_after(node.get("speechTimeout"), node.get("timeout"))
-        ends = speech.phrase_seconds(text) + silence
+        longest = float(node.get("maxSpeechTime"))
+        said = speech.phrase_seconds(text)
+        # maxSpeechTime: the gather ends as the time is up, without waiting for silence
+        ends = longest if said >= longest else said + silence
         self.trace.add(
             ctx.run.leg.label,
             "speech",
             text=text,
             hints=list(speech.hints(node.get("hints"))),
             ends_after=round(ends, 3),
+            # scripted speech is recognised exactly whatever the model: kept to be seen
+            speechModel=node.get("speechModel"),
+            enhanced=node.get("enhanced"),
         )
         timers = [self.clock.call_later(ends, lambda: settle(done, "speech"))]
         callback = node.get("partialResultCallback")
@@ -1165,7 +1198,10 @@ class _Call:
                 "transcription is not available: the recording is kept untranscribed",
                 attribute="transcribe",
             )
-        self.trace.add(label, "record-start", maxLength=max_length, timeout=timeout)
+        finish = node.get("finishOnKey")
+        self.trace.add(
+            label, "record-start", maxLength=max_length, timeout=timeout, finishOnKey=finish
+        )
         take = self._rec_begin(
             run,
             "RecordVerb",
@@ -1174,39 +1210,84 @@ class _Call:
             trim=node.get("trim") != "do-not-trim",
         )
         start = self.clock.now()
+        pressed: asyncio.Future[str] = self.clock.future()
+
+        def on_digit(digit: str) -> None:  # a key of finishOnKey ends the recording
+            self.trace.add(label, "digit-heard", digit=digit)
+            if digit in finish:
+                settle(pressed, digit)
+
+        run.leg.on_digit = on_digit
+        recording = self.env.network.record(run.leg, max_length=max_length, timeout=timeout)
         try:
-            seconds = talk = await self._wait(
-                self.env.network.record(run.leg, max_length=max_length, timeout=timeout),
-                ctx.watch,
-            )
+            which, value = await self._wait(first(recording, pressed), ctx.watch)
         except _LegGone:  # a hang-up ends the recording: what was said so far is kept
             spoken = min(self.clock.now() - start, max_length)
             heard = min(spoken, self.env.network.talk_seconds(run.leg))
             if heard > 0:
                 self.talk.append((start, heard))
-            await self._rec_end(take, heard, [Sound(0.0, "talk", seconds=heard)])
+            # a captured line is the recording's audio: its time so far (the recorder trims)
+            kept = spoken if take.capture is not None else heard
+            record = await self._rec_end(take, kept, [Sound(0.0, "talk", seconds=heard)])
+            await self._record_action_after_hangup(ctx, node, url, record)
             raise
         except BaseException:  # cancelled (a live change): nothing will finish the take
             if take.capture is not None:
                 take.capture.discard()
             raise
-        if seconds > 0:
-            self.talk.append((start, seconds))
-        if node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
+        finally:
+            run.leg.on_digit = self._ignore_digits(label)
+        digit = ""
+        if which == 0:
+            seconds = talk = float(value)
+        else:  # a key: what was said until it, the recording stopped there
+            digit = str(value)
+            self.env.network.stop_recording(run.leg)
+            elapsed = self.clock.now() - start
+            seconds = talk = min(elapsed, self.env.network.talk_seconds(run.leg))
+            if take.capture is not None or node.get("trim") == "do-not-trim":
+                seconds = elapsed  # a captured line: the recorder trims its audio itself
+        if talk > 0:
+            self.talk.append((start, talk))
+        if which == 0 and node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
             seconds = min(max_length, seconds + timeout)  # the silence that ended it is kept
         record = await self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
         rec_url = self._rec_url(record.sid)
         if record.status == "completed":
             run.recording_url = rec_url
-        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=record.sid)
+        self.trace.add(label, "record", seconds=seconds, url=rec_url, sid=record.sid, digits=digit)
         action = node.get("action")
         if action is None or record.status == "absent":
             return None  # nothing heard: the document goes on (Twilio requests no action)
         return _Goto(
             node.get("method"),
             urljoin(url or "", action),
-            tuple(record_action_params(rec_url, record.sid, record.duration)),
+            tuple(record_action_params(rec_url, record.sid, record.duration, digits=digit)),
         )
+
+    async def _record_action_after_hangup(
+        self, ctx: _Ctx, node: Node, url: str | None, record: RecordingRecord
+    ) -> None:
+        """A ``<Record>`` the caller hung up on still requests its ``action`` (Twilio's
+        ``Digits=hangup``), so the app learns of the recording; the answer is not run."""
+        action = node.get("action")
+        if action is None or record.status != "completed":
+            return
+        params = record_action_params(
+            self._rec_url(record.sid), record.sid, record.duration, digits="hangup"
+        )
+        await self._request_after_hangup(
+            ctx, _Goto(node.get("method"), urljoin(url or "", action), tuple(params))
+        )
+
+    async def _request_after_hangup(self, ctx: _Ctx, goto: _Goto | None) -> None:
+        """Request ``goto`` (a verb's ``action``) for a caller who hung up, as Twilio
+        does so the app learns how the verb ended; the document it answers is not run."""
+        if goto is None:
+            return
+        with contextlib.suppress(_FetchFailed, _AppError):
+            await self._fetch_once(_Ctx(ctx.run, ()), goto)
+            self.trace.add(ctx.run.leg.label, "document-not-run", url=goto.url, reason="hangup")
 
     # recordings ---------------------------------------------------------------------------
     def _rec_url(self, sid: str) -> str:
@@ -1223,11 +1304,12 @@ class _Call:
         channels: int = 1,
         part: Part = "line",
         trim: bool = False,
+        track: str = "both",
     ) -> Take:
         """Start a recording of ``run`` (stored ``in-progress``; its event sent when asked);
         a network with media keeps the line's real audio (``part`` of it)."""
         take = Take(self.env.new_sid("RE"), self.sid, run, source, callback, self.clock.now())
-        take.part, take.trim = part, trim
+        take.part, take.trim, take.track = part, trim, track
         self.trace.add(run.leg.label, "recording-start", sid=take.sid, source=source)
         if self.env.recorder is None:
             self.trace.add(run.leg.label, "recording-not-kept", reason="no media store")
@@ -1253,7 +1335,7 @@ class _Call:
                 self._hang_up_leg(run)
         if heard and isinstance(heard[0], LegRun):
             legs = [r.leg for r in heard]
-            sounds = heard_sounds(legs, take.started, seconds, self.talk)
+            sounds = heard_sounds(legs, take.started, seconds, self.talk, part=take.part)
         else:
             sounds = list(heard)
         if self.env.recorder is None or take.record is None:
@@ -1287,6 +1369,7 @@ class _Call:
             channels=take.record.channels if take.record is not None else 1,
             source=take.source,
             started=self.clock.wall(),
+            track=take.track,
         )
         self.env.deliverer.submit(
             event_id=f"{take.sid}:recording-{status}",
@@ -1361,14 +1444,17 @@ class _Call:
         if winner is not None:
             noun = next(n for r, n in runs if r is winner)
             mode = node.get("record") or "do-not-record"
+            track = node.get("recordingTrack") or "both"
             take = None
             if mode != "do-not-record":
                 take = self._rec_begin(
                     a,
                     "DialVerb",
                     RecordingCallback.of(node),
-                    channels=2 if "dual" in mode else 1,
+                    channels=2 if "dual" in mode and track == "both" else 1,
+                    part=TRACK_PARTS[track],
                     trim=node.get("trim") == "trim-silence",
+                    track=track,
                 )
                 if "ringing" in mode:
                     if take.capture is not None:
@@ -1561,6 +1647,7 @@ class _Call:
         )
         result, dequeue = ERROR, None
         waiter = first(member.dequeued, hold)
+        gone = False
         try:
             index, dequeue = await self._wait(waiter, ctx.watch)
             if index == 0:
@@ -1569,11 +1656,19 @@ class _Call:
             result = LEAVE
         except _AppError:
             result = ERROR
+        except _LegGone:
+            result, gone = HANGUP, True
+            raise
         finally:
             self.queued = False
             waited = queue.waited(member)
             queue.remove(member)
             await _stop(hold, waiter)
+            if gone:  # the caller hung up while waiting: QueueResult=hangup
+                self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
+                await self._request_after_hangup(
+                    ctx, self._queue_action(node, url, result, queue, waited)
+                )
         if dequeue is None or result != BRIDGED:
             self.trace.add(label, "dequeued", queue=queue.name, result=result, seconds=waited)
             return self._queue_action(node, url, result, queue, waited)
@@ -1592,6 +1687,11 @@ class _Call:
                 await self._run_url(_Ctx(run, ctx.watch, whisper=True), whisper)
             settle(dequeue.ready, True)
             await self._wait(dequeue.over, ctx.watch)
+        except _LegGone:  # the caller hung up on the bridge: its action still hears of it
+            await self._request_after_hangup(
+                ctx, self._queue_action(node, url, BRIDGED, queue, waited)
+            )
+            raise
         finally:
             settle(dequeue.ready, False)
         return self._queue_action(node, url, BRIDGED, queue, waited)

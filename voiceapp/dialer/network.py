@@ -190,6 +190,11 @@ class NetworkBackend(ABC):
     def record(self, leg: Leg, *, max_length: float, timeout: float) -> asyncio.Future[float]:
         """Record the far end; resolves to the recorded length in seconds."""
 
+    def stop_recording(self, leg: Leg) -> None:
+        """End the :meth:`record` running on ``leg`` now (a key of ``finishOnKey``);
+        a network whose recording is only a timer has nothing to stop."""
+        return None
+
     def talk_seconds(self, leg: Leg) -> float:
         """How long the far end of ``leg`` speaks into a recording (0: unknown)."""
         return 0.0

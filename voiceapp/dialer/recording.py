@@ -32,7 +32,7 @@ import math
 import random
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -107,27 +107,44 @@ def render(seconds: float, sounds: Iterable[Sound]) -> array[int]:
 
 
 def heard_sounds(
-    legs: Iterable[Leg], start: float, seconds: float, talk: Iterable[tuple[float, float]] = ()
+    legs: Iterable[Leg],
+    start: float,
+    seconds: float,
+    talk: Iterable[tuple[float, float]] = (),
+    *,
+    part: Part = "line",
 ) -> list[Sound]:
     """What a recording from clock time ``start`` for ``seconds`` hears on the line of
-    ``legs``: the digits sent to them, and the far end's ``talk`` ((clock time, seconds))."""
+    ``legs``: the digits sent to them (what we send: not in a ``far-end`` recording),
+    and the far end's ``talk`` ((clock time, seconds); not in a ``near-end`` one)."""
     end = start + seconds
-    sounds = [
-        Sound(h.at - start, "digit", h.value)
-        for leg in legs
-        for h in leg.heard
-        if h.kind == "digit" and start <= h.at < end
-    ]
-    sounds += [
-        Sound(at - start, "talk", seconds=length) for at, length in talk if start <= at < end
-    ]
+    sounds: list[Sound] = []
+    if part != "far-end":
+        sounds += [
+            Sound(h.at - start, "digit", h.value)
+            for leg in legs
+            for h in leg.heard
+            if h.kind == "digit" and start <= h.at < end
+        ]
+    if part != "near-end":
+        sounds += [
+            Sound(at - start, "talk", seconds=length) for at, length in talk if start <= at < end
+        ]
     return sorted(sounds, key=lambda s: s.at)
 
 
 # -- making recordings ------------------------------------------------------------------------
 
-#: What of a captured line a recording keeps: the far end (``<Record>``) or both ways.
-Part = Literal["far-end", "line"]
+#: What of a captured line a recording keeps: the far end (``<Record>``, Twilio's
+#: ``inbound`` track), what we send it (``outbound``) or both ways.
+Part = Literal["far-end", "near-end", "line"]
+#: Twilio's recording track (``RecordingTrack`` of a call, ``<Dial recordingTrack>``) →
+#: the part of the line it keeps.  One track is always one channel.
+TRACK_PARTS: Final[Mapping[str, Part]] = {
+    "inbound": "far-end",
+    "outbound": "near-end",
+    "both": "line",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +267,8 @@ class Recorder:
         with captured:
             if part == "far-end":
                 audio = captured.far_end_audio(trim=trim)
+            elif part == "near-end":
+                audio = captured.near_end_audio(trim=trim)
             elif channels == 2:
                 audio = captured.stereo_audio()
             else:

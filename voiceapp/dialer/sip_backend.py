@@ -356,6 +356,11 @@ class SipNetwork(NetworkBackend):
         # the limits and the length only: the audio is the recording's capture
         return media.record(None, max_length, timeout)
 
+    def stop_recording(self, leg: Leg) -> None:
+        media = self._media(leg)
+        if media is not None:
+            media.stop_recording()
+
     def capture(self, leg: Leg) -> LineTap | None:
         """A tap on the leg's media; its older audio waits in ``<media_folder>/taps``
         (anonymous files, gone when the recording is written or the tap discarded)."""

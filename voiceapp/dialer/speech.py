@@ -5,8 +5,9 @@ Speech is scripted (a callee's ``say``, the testing kit's ``say_speech``), so it
 recognised exactly: the ``SpeechResult`` is the phrase, ``Confidence`` 1.0.  The phrase
 is spoken at :data:`SECONDS_PER_WORD`; after its last word a gather waits for
 ``speechTimeout`` seconds of silence (``auto``: :data:`AUTO_SILENCE`; absent: its
-``timeout``) before it ends.  While it is spoken, each word adds a partial result: the
-words so far as ``UnstableSpeechResult`` and all but the last as
+``timeout``) before it ends; a phrase longer than ``maxSpeechTime`` ends the gather then,
+with the words said so far (:func:`within`).  While it is spoken, each word adds a
+partial result: the words so far as ``UnstableSpeechResult`` and all but the last as
 ``StableSpeechResult``.
 """
 
@@ -25,6 +26,14 @@ AUTO_SILENCE: Final = 1.0
 def phrase_seconds(text: str) -> float:
     """How long saying ``text`` takes."""
     return round(max(1, len(text.split())) * SECONDS_PER_WORD, 3)
+
+
+def within(text: str, max_speech_time: float) -> str:
+    """What of ``text`` is said within ``max_speech_time`` seconds (``maxSpeechTime``: the
+    gather stops listening then): its first words, at least one."""
+    words = text.split()
+    keep = max(1, int(max_speech_time / SECONDS_PER_WORD + 1e-9))
+    return " ".join(words[:keep])
 
 
 def silence_after(speech_timeout: str | None, timeout: float) -> float:

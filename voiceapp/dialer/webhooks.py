@@ -75,6 +75,9 @@ TWILIO_ERROR_CODES: Final[dict[str, int]] = {
     "fetch-override": 11100,  # the URL's connection overrides are not valid
     "fetch-too-large": 11750,  # TwiML response body too large
 }
+#: The ``ErrorCode`` of an ``absent`` recording: Twilio's "silent" (16102; 16101 is "too
+#: short").  A recording is absent when it heard no sound at all.
+SILENT_RECORDING: Final = 16102
 #: Any document error (not XML, not valid against the schema): document parse failure.
 DOCUMENT_PARSE_FAILURE: Final = 12100
 #: A failure of another kind (an injected fetch raising something else).
@@ -392,6 +395,7 @@ def recording_params(
     channels: int,
     source: str,
     started: datetime,
+    track: str = "both",
 ) -> Params:
     """A ``recordingStatusCallback`` event's parameters: Twilio's names in both sets
     (``AccountSid`` for calls of the Twilio API; ``RecordingUrl`` is empty when the
@@ -409,10 +413,10 @@ def recording_params(
         ("RecordingChannels", str(channels)),
         ("RecordingStartTime", email.utils.format_datetime(started)),
         ("RecordingSource", source),
-        ("RecordingTrack", "both"),
+        ("RecordingTrack", track),
     ]
     if status == "absent":
-        params.append(("ErrorCode", "0"))
+        params.append(("ErrorCode", str(SILENT_RECORDING)))
     if not party.twilio:
         params.append(("RecordingURL", shown_url))
     return params

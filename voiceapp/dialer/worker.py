@@ -869,6 +869,9 @@ class Dialer:
             time_limit=float(spec.time_limit),
             direction="inbound" if spec.direction == "inbound" else "outbound-api",
             record=spec.record,
+            recording_channels=2 if spec.recording_channels == "dual" else 1,
+            recording_track=spec.recording_track,
+            recording_trim=spec.recording_trim == "trim-silence",
             recording_callback=None
             if spec.recording_callback is None
             else RecordingCallback(
@@ -878,6 +881,7 @@ class Dialer:
             ),
             machine_detection=spec.machine_detection,
             async_amd=spec.async_amd,
+            amd_tuning=spec.amd_tuning,
             amd_callback=None
             if spec.async_amd_status_callback is None
             else Subscription(

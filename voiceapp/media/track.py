@@ -315,6 +315,12 @@ class Captured:
         span = _loud_span(read, self.samples) if trim else range(self.samples)
         return self._pcm(read, span, 1)
 
+    def near_end_audio(self, *, trim: bool) -> Pcm:
+        """What the far end heard from us; ``trim`` as :meth:`far_end_audio`."""
+        read = self._sent.read
+        span = _loud_span(read, self.samples) if trim else range(self.samples)
+        return self._pcm(read, span, 1)
+
     # -- whole (short audio, tests) ---------------------------------------------------------
     def mono(self) -> bytes:
         """Both directions mixed: the call as one channel."""
@@ -327,6 +333,10 @@ class Captured:
     def far_end(self, *, trim: bool) -> bytes:
         """The far end's audio; ``trim``: without the silence before and after it."""
         return self.far_end_audio(trim=trim).whole()
+
+    def near_end(self, *, trim: bool) -> bytes:
+        """What the far end heard from us; ``trim`` as :meth:`far_end`."""
+        return self.near_end_audio(trim=trim).whole()
 
 
 def _loud_frames(read: Callable[[int, int], bytes], samples: int, chunks: range) -> Iterator[int]:

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -49,10 +49,16 @@ from voiceapp.calls.records import (
     DEFAULT_RING_TIMEOUT,
     DEFAULT_TIME_LIMIT,
     MACHINE_DETECTION_MODES,
+    MACHINE_DETECTION_TUNING,
+    RECORDING_CHANNELS,
+    RECORDING_TRACKS,
+    RECORDING_TRIMS,
     CallChange,
     CallRecord,
     CallSpec,
+    MachineDetectionTuning,
     check_sid,
+    tuning_range,
 )
 from voiceapp.calls.states import STATUSES
 from voiceapp.calls.subscriptions import Subscription, parse_recording_events
@@ -122,11 +128,28 @@ def _change_status(value: Any) -> str:
     return word
 
 
-def _machine_detection(value: Any) -> str:
-    word = _TEXT(value)
-    if word not in MACHINE_DETECTION_MODES:
-        raise InvalidValue(f"must be {' or '.join(MACHINE_DETECTION_MODES)}", "invalid-choice")
-    return word
+#: What each tuning field of machine detection sets (Twilio's meaning).
+_TUNING_DOCS: Final[Mapping[str, str]] = {
+    "machineDetectionTimeout": "seconds to try before AnsweredBy is unknown",
+    "machineDetectionSpeechThreshold": "milliseconds of speech that make a machine",
+    "machineDetectionSpeechEndThreshold": "milliseconds of silence that end the speech",
+    "machineDetectionSilenceTimeout": "milliseconds of first silence before unknown",
+}
+
+
+def _one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
+    """One of ``values``, exactly (Twilio's words are case-sensitive)."""
+
+    def check(value: Any) -> str:
+        word = _TEXT(value)
+        if word not in values:
+            raise InvalidValue(f"must be {' or '.join(values)}", "invalid-choice")
+        return word
+
+    return check
+
+
+_machine_detection = _one_of(MACHINE_DETECTION_MODES)
 
 
 def _flag(value: Any) -> bool:
@@ -255,12 +278,36 @@ CALL_FIELDS = table(
         form_schema=STRING,
         check=_flag,
     ),
+    *(
+        Field(
+            name,
+            {"type": "string", "enum": list(values), "default": values[0]},
+            f"With record: {text}, {' or '.join(values)} (default {values[0]}).",
+            check=_one_of(values),
+        )
+        for name, values, text in (
+            ("recordingChannels", RECORDING_CHANNELS, "one channel, or each side on its own"),
+            ("recordingTrack", RECORDING_TRACKS, "what is recorded: both ways or one side"),
+            ("trim", RECORDING_TRIMS, "the silence at the recording's start and end"),
+        )
+    ),
     Field(
         "machineDetection",
         {"type": "string", "enum": list(MACHINE_DETECTION_MODES)},
         "Answering-machine detection: Enable (human or machine_start as soon as known) or "
         "DetectMessageEnd (a machine's greeting end, its beep); AnsweredBy on the document.",
         check=_machine_detection,
+    ),
+    *(
+        Field(
+            name,
+            {"type": "integer", "minimum": low, "maximum": high, "default": default},
+            f"With machineDetection: {_TUNING_DOCS[name]}, {low}-{high} (default {default}).",
+            form_schema=STRING,
+            check=checks.integer(low, high, text=True),
+        )
+        for name in MACHINE_DETECTION_TUNING
+        for low, high, default in [tuning_range(name)]
     ),
     Field(
         "asyncAmd",
@@ -606,6 +653,11 @@ def parse_call(
             field="statusCallbackEvent",
         )
 
+    for name in ("recordingChannels", "recordingTrack", "trim"):
+        if name in values and not values.get("record", False):
+            raise ValidationError(
+                f"{name} goes with record=true", code="invalid-combination", field=name
+            )
     recording_callback = values.get("recordingStatusCallback")
     if recording_callback is not None:
         check_url(recording_callback, field="recordingStatusCallback", allowlist=allow)
@@ -627,7 +679,9 @@ def parse_call(
     machine = values.get("machineDetection")
     async_amd = values.get("asyncAmd", False)
     amd_callback = values.get("asyncAmdStatusCallback")
-    for name in ("asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod"):
+    tuning_names = tuple(MACHINE_DETECTION_TUNING)
+    amd_names = ("asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod")
+    for name in (*amd_names, *tuning_names):
         if name in values and machine is None:
             raise ValidationError(
                 f"{name} goes with machineDetection", code="invalid-combination", field=name
@@ -664,6 +718,9 @@ def parse_call(
         timeout=values.get("timeout", DEFAULT_RING_TIMEOUT),
         time_limit=values.get("timeLimit", DEFAULT_TIME_LIMIT),
         record=values.get("record", False),
+        recording_channels=values.get("recordingChannels", RECORDING_CHANNELS[0]),
+        recording_track=values.get("recordingTrack", RECORDING_TRACKS[0]),
+        recording_trim=values.get("trim", RECORDING_TRIMS[0]),
         recording_callback=recording_callback,
         recording_callback_method=values.get("recordingStatusCallbackMethod", "POST"),
         recording_callback_events=values.get("recordingStatusCallbackEvent", ("completed",)),
@@ -671,6 +728,13 @@ def parse_call(
         async_amd=async_amd,
         async_amd_status_callback=amd_callback,
         async_amd_status_callback_method=values.get("asyncAmdStatusCallbackMethod", "POST"),
+        amd_tuning=MachineDetectionTuning(
+            **{
+                key: values[name]
+                for name, key in MACHINE_DETECTION_TUNING.items()
+                if name in values
+            }
+        ),
     )
     return spec, session
 

@@ -38,10 +38,15 @@ from werkzeug.exceptions import HTTPException
 
 from voiceapp.calls.records import (
     MACHINE_DETECTION_MODES,
+    MACHINE_DETECTION_TUNING,
+    RECORDING_CHANNELS,
+    RECORDING_TRACKS,
+    RECORDING_TRIMS,
     CallChange,
     CallRecord,
     LegRecord,
     answered_by,
+    tuning_range,
 )
 from voiceapp.calls.states import TERMINAL, CallStatus
 from voiceapp.document.targets import TWILIO_MAX_DIGITS
@@ -123,6 +128,13 @@ CREATE_NAMES: Final[Mapping[str, str]] = {
     "RecordingStatusCallbackMethod": "recordingStatusCallbackMethod",
     "RecordingStatusCallbackEvent": "recordingStatusCallbackEvent",
 }
+#: Twilio's parameters of the call's recording (with ``Record=true``; ignored without,
+#: as Twilio does) → the :class:`CallSpec` field, and the values each takes.
+RECORDING_NAMES: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
+    "RecordingChannels": ("recording_channels", RECORDING_CHANNELS),
+    "RecordingTrack": ("recording_track", RECORDING_TRACKS),
+    "Trim": ("recording_trim", RECORDING_TRIMS),
+}
 #: ... and back, to name Twilio's parameter in a refusal of a core field.
 TWILIO_NAMES: Final[Mapping[str, str]] = {
     **{core: name for name, core in CREATE_NAMES.items()},
@@ -131,7 +143,15 @@ TWILIO_NAMES: Final[Mapping[str, str]] = {
     "asyncAmdStatusCallback": "AsyncAmdStatusCallback",
     "asyncAmdStatusCallbackMethod": "AsyncAmdStatusCallbackMethod",
     "statusCallbackEvent": "StatusCallbackEvent",
+    **{core: core[0].upper() + core[1:] for core in MACHINE_DETECTION_TUNING},
 }
+
+
+def _tuning_doc(core: str) -> str:
+    low, high, default = tuning_range(core)
+    unit = "seconds" if core == "machineDetectionTimeout" else "milliseconds"
+    return f"With MachineDetection: {unit}, {low}-{high} (default {default})."
+
 
 #: The parameters of the create, for docs/twilio-api.md and /openapi.json.
 CREATE_FIELDS = table(
@@ -151,6 +171,9 @@ CREATE_FIELDS = table(
     Field("FallbackUrl", STRING, "Fetched once when the Url fetch fails."),
     Field("FallbackMethod", STRING, "GET or POST for FallbackUrl (default POST)."),
     Field("Record", STRING, "true to record the whole call from the answer (a WAV file)."),
+    Field("RecordingChannels", STRING, "With Record: mono or dual (default mono)."),
+    Field("RecordingTrack", STRING, "With Record: inbound, outbound or both (default both)."),
+    Field("Trim", STRING, "With Record: trim-silence or do-not-trim (default trim-silence)."),
     Field("RecordingStatusCallback", STRING, "The URL of the recording's status events."),
     Field("RecordingStatusCallbackMethod", STRING, "GET or POST for it (default POST)."),
     Field(
@@ -162,6 +185,10 @@ CREATE_FIELDS = table(
         "MachineDetection",
         STRING,
         "Enable or DetectMessageEnd: answering-machine detection, AnsweredBy on the Url fetch.",
+    ),
+    *(
+        Field(core[0].upper() + core[1:], STRING, _tuning_doc(core))
+        for core in MACHINE_DETECTION_TUNING
     ),
     Field("AsyncAmd", STRING, "true: run Url at once, post the detection to the callback."),
     Field(
@@ -525,11 +552,21 @@ def parse_create(params: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str,
     if record not in ("", "true", "false"):
         raise refusal(20422, "Invalid parameter: Record must be true or false")
     spec["record"] = record == "true"
+    for name, (field, values) in RECORDING_NAMES.items():
+        value = params.get(name, "").strip()
+        if value and value not in values:
+            raise refusal(20422, f"Invalid parameter: {name} must be {' or '.join(values)}")
+        if value and spec["record"]:
+            spec[field] = value
     machine = params.get("MachineDetection", "").strip()
-    if machine:
-        if machine not in MACHINE_DETECTION_MODES:
-            raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
+    if machine and machine not in MACHINE_DETECTION_MODES:
+        raise refusal(21207, "MachineDetection must be Enable or DetectMessageEnd")
+    if machine and digits is None:  # Twilio ignores MachineDetection with SendDigits
         data["machineDetection"] = machine
+        for core in MACHINE_DETECTION_TUNING:  # the core checks their ranges (20422)
+            value = params.get(core[0].upper() + core[1:], "").strip()
+            if value:
+                data[core] = value
         async_amd = params.get("AsyncAmd", "").strip().lower()
         if async_amd not in ("", "true", "false"):
             raise refusal(20422, "Invalid parameter: AsyncAmd must be true or false")
