@@ -8,15 +8,12 @@ mixer sends it arrives at the sink, where the Goertzel decoder reads the digits.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.dialer import CALLEE, IVR
 from support.siplab import SipLab, tone_frames
 from support.sipp import audio_pcap
 
-from voiceapp.dialer.clock import RealClock
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import decode, synthesize
 from voiceapp.media.audio import pcm_of, samples_of
@@ -24,15 +21,6 @@ from voiceapp.media.audio import pcm_of, samples_of
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
 
 LISTENER = "+14155552671"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[SipLab]:
-    clock = RealClock()
-    lab = SipLab(clock, tmp_path)
-    yield lab
-    lab.close()
-    clock.close()
 
 
 def tones(digits: str, *, after: float = 0.0) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ from support.dialer import CALLEE
 from support.siplab import SipLab
 
 from voiceapp.cli.sipp import Sipp
-from voiceapp.dialer.clock import RealClock
 from voiceapp.dialer.recording import RecordingCallback
 from voiceapp.stores.media import FolderMedia
 
@@ -38,15 +37,6 @@ class HeldMedia(FolderMedia):
             time.sleep(0.02)
         self.callee_gone_first.append(self.callee.process.poll() is not None)
         super().put(name, data)
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[SipLab]:
-    clock = RealClock()
-    lab = SipLab(clock, tmp_path)
-    yield lab
-    lab.close()
-    clock.close()
 
 
 def test_the_bye_leaves_before_the_wav_is_written(lab: SipLab) -> None:

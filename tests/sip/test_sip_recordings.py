@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import shutil
 from array import array
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,6 @@ from support.dialer import CALLEE, IVR
 from support.siplab import SipLab, tone_frames
 from support.sipp import audio_pcap, dtmf_pcap
 
-from voiceapp.dialer.clock import RealClock
 from voiceapp.dtmf import parse_digits
 from voiceapp.dtmf.audio import decode, synthesize
 from voiceapp.media.audio import pcm_of
@@ -29,15 +26,6 @@ from voiceapp.media.audio import pcm_of
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
 
 REC_HOOK = "http://hooks.test/recording"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[SipLab]:
-    clock = RealClock()
-    lab = SipLab(clock, tmp_path)
-    yield lab
-    lab.close()
-    clock.close()
 
 
 def tones(digits: str) -> bytes:
