@@ -16,6 +16,7 @@ from support.servers import wait_for
 from support.sites import Site, serve_site
 from support.worker import CALLBACK_SECRETS, CALLER, FETCH_SECRETS, NETWORK, make_settings, spec
 
+from voiceapp.calls.records import CallChange
 from voiceapp.dialer.clock import VirtualClock
 from voiceapp.dialer.worker import Dialer
 from voiceapp.dtmf.audio import decode, read_wav
@@ -222,6 +223,42 @@ def test_a_hang_up_during_record_keeps_what_was_said(
         assert wav.getnframes() == 2 * 8000
     (done,) = events(receiver, 1)
     assert done["RecordingStatus"] == "completed" and done["RecordingDuration"] == "2"
+
+
+def test_a_live_change_during_record_keeps_what_was_said(
+    store: CallStore, site: Site, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """A live change (POST /v1/calls/<sid> with a new url) cuts a <Record> short: the
+    recording is finished with what was said until then (not left in-progress), its
+    callback is sent, its action is not requested, and the new document runs."""
+    site.documents["rec"] = (
+        b'<Response><Record playBeep="false" action="/doc/action" recordingStatusCallback="'
+        + receiver.url.encode()
+        + b'"/></Response>'
+    )
+    site.documents["moved"] = b"<Response><Say>Moved</Say></Response>"
+    site.documents["action"] = b"<Response><Say>Action</Say></Response>"
+    store.create(spec("CArec7", TALKER, site, url="/doc/rec"))
+    worker = dialer(store, site, receiver, tmp_path)
+
+    def listener(sid: str, entry: Any) -> None:
+        if entry.kind == "record-start":  # the API's change comes 2 s into the recording
+            change = CallChange(url=site.url("/doc/moved"))
+            worker.clock.call_later(2.0, lambda: store.request_change(sid, change))
+
+    worker.subscribe(listener)
+    assert worker.run_until_idle() == 1
+    (recording,) = store.recordings_of("CArec7")
+    assert (recording.status, recording.duration) == ("completed", 2)
+    with wav_of(tmp_path, recording.media) as wav:
+        assert 2 * 8000 <= wav.getnframes() <= 3 * 8000  # the talk until the change
+    (done,) = events(receiver, 1)
+    assert done["RecordingStatus"] == "completed" and done["RecordingSid"] == recording.sid
+    trace = worker.trace("CArec7")
+    assert trace is not None
+    assert [e.detail["text"] for e in trace.of("say")] == ["Moved"]
+    assert not any(p.get("RecordingSid") for p in site.fetch_params)  # no action request
+    assert store.require("CArec7").status == "completed"
 
 
 def test_dial_recording_track_is_one_side_on_one_channel(

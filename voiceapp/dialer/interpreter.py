@@ -445,6 +445,8 @@ class _Call:
         self.queued = False  # a wait document of <Enqueue> runs (<Leave> leaves)
         #: (clock time, seconds) the far end spoke into a <Record>: heard in call recordings
         self.talk: list[tuple[float, float]] = []
+        # <Record> takes a live change cut short: finished before the change runs
+        self.cut_takes: list[tuple[Take, float, list[Sound]]] = []
         self.detection: amd.Detection | None = None  # machine detection's result, once known
         self.gathers = 0  # speech gathers that sent partial results (their event ids)
         self.a = self._new_leg(
@@ -808,13 +810,25 @@ class _Call:
                 await task
             except asyncio.CancelledError:
                 if self.next_program is None or not task.cancelled():
+                    self._discard_cut_takes()
                     raise  # the call itself is cancelled
             finally:
                 self.document_task = None
             if self.next_program is None:
                 return
             program, self.next_program = self.next_program, None
+            while self.cut_takes:  # a <Record> the change cut: kept, its action not asked
+                take, seconds, sounds = self.cut_takes.pop(0)
+                record = await self._rec_end(take, seconds, sounds)
+                label = take.run.leg.label
+                self.trace.add(label, "record", seconds=seconds, sid=record.sid, cut="change")
             self._interrupted(ctx)
+
+    def _discard_cut_takes(self) -> None:
+        for take, _, _ in self.cut_takes:
+            if take.capture is not None:
+                take.capture.discard()
+        self.cut_takes.clear()
 
     def _interrupted(self, ctx: _Ctx) -> None:
         """After a change stopped a document: its b-legs end, the a-leg is on its own."""
@@ -1231,7 +1245,18 @@ class _Call:
             record = await self._rec_end(take, kept, [Sound(0.0, "talk", seconds=heard)])
             await self._record_action_after_hangup(ctx, node, url, record)
             raise
-        except BaseException:  # cancelled (a live change): nothing will finish the take
+        except asyncio.CancelledError:  # a live change (or the call cancelled)
+            # what was said so far is the recording: _drive finishes it (this task is
+            # being cancelled) before the change runs, or discards it with the call
+            self.env.network.stop_recording(run.leg)
+            elapsed = self.clock.now() - start
+            talk = min(elapsed, self.env.network.talk_seconds(run.leg))
+            if talk > 0:
+                self.talk.append((start, talk))
+            kept = elapsed if take.capture is not None else talk
+            self.cut_takes.append((take, kept, [Sound(0.0, "talk", seconds=talk)]))
+            raise
+        except BaseException:  # nothing will finish the take
             if take.capture is not None:
                 take.capture.discard()
             raise
