@@ -76,11 +76,14 @@ def string(max_length: int | None = None) -> Callable[[Any], str]:
     return check
 
 
-def choice(check: Callable[[Any], str], allowed: tuple[str, ...]) -> Callable[[Any], str]:
-    """``check``'s value in upper case, one of ``allowed`` (``GET``/``POST`` in any case)."""
+def choice(
+    check: Callable[[Any], str], allowed: tuple[str, ...], *, exact: bool = False
+) -> Callable[[Any], str]:
+    """``check``'s value in upper case, one of ``allowed`` (``GET``/``POST`` in any case);
+    ``exact``: as it is, case included (Twilio's words such as ``DetectMessageEnd``)."""
 
     def choose(value: Any) -> str:
-        word = check(value).upper()
+        word = check(value) if exact else check(value).upper()
         if word not in allowed:
             raise InvalidValue(f"must be {' or '.join(allowed)}", "invalid-choice")
         return word

@@ -137,21 +137,6 @@ _TUNING_DOCS: Final[Mapping[str, str]] = {
 }
 
 
-def _one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
-    """One of ``values``, exactly (Twilio's words are case-sensitive)."""
-
-    def check(value: Any) -> str:
-        word = _TEXT(value)
-        if word not in values:
-            raise InvalidValue(f"must be {' or '.join(values)}", "invalid-choice")
-        return word
-
-    return check
-
-
-_machine_detection = _one_of(MACHINE_DETECTION_MODES)
-
-
 def _flag(value: Any) -> bool:
     """true or false: a JSON boolean, or the words in a form body (any case)."""
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -283,7 +268,7 @@ CALL_FIELDS = table(
             name,
             {"type": "string", "enum": list(values), "default": values[0]},
             f"With record: {text}, {' or '.join(values)} (default {values[0]}).",
-            check=_one_of(values),
+            check=checks.choice(_TEXT, values, exact=True),
         )
         for name, values, text in (
             ("recordingChannels", RECORDING_CHANNELS, "one channel, or each side on its own"),
@@ -296,7 +281,7 @@ CALL_FIELDS = table(
         {"type": "string", "enum": list(MACHINE_DETECTION_MODES)},
         "Answering-machine detection: Enable (human or machine_start as soon as known) or "
         "DetectMessageEnd (a machine's greeting end, its beep); AnsweredBy on the document.",
-        check=_machine_detection,
+        check=checks.choice(_TEXT, MACHINE_DETECTION_MODES, exact=True),
     ),
     *(
         Field(
