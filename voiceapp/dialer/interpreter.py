@@ -1236,24 +1236,15 @@ class _Call:
         try:
             which, value = await self._wait(first(recording, pressed), ctx.watch)
         except _LegGone:  # a hang-up ends the recording: what was said so far is kept
-            spoken = min(self.clock.now() - start, max_length)
-            heard = min(spoken, self.env.network.talk_seconds(run.leg))
-            if heard > 0:
-                self.talk.append((start, heard))
-            # a captured line is the recording's audio: its time so far (the recorder trims)
-            kept = spoken if take.capture is not None else heard
-            record = await self._rec_end(take, kept, [Sound(0.0, "talk", seconds=heard)])
+            kept, talk = self._said_so_far(run, take, start, max_length)
+            record = await self._rec_end(take, kept, [Sound(0.0, "talk", seconds=talk)])
             await self._record_action_after_hangup(ctx, node, url, record)
             raise
         except asyncio.CancelledError:  # a live change (or the call cancelled)
             # what was said so far is the recording: _drive finishes it (this task is
             # being cancelled) before the change runs, or discards it with the call
             self.env.network.stop_recording(run.leg)
-            elapsed = self.clock.now() - start
-            talk = min(elapsed, self.env.network.talk_seconds(run.leg))
-            if talk > 0:
-                self.talk.append((start, talk))
-            kept = elapsed if take.capture is not None else talk
+            kept, talk = self._said_so_far(run, take, start, max_length)
             self.cut_takes.append((take, kept, [Sound(0.0, "talk", seconds=talk)]))
             raise
         except BaseException:  # nothing will finish the take
@@ -1265,15 +1256,13 @@ class _Call:
         digit = ""
         if which == 0:
             seconds = talk = float(value)
+            if talk > 0:
+                self.talk.append((start, talk))
         else:  # a key: what was said until it, the recording stopped there
             digit = str(value)
             self.env.network.stop_recording(run.leg)
-            elapsed = self.clock.now() - start
-            seconds = talk = min(elapsed, self.env.network.talk_seconds(run.leg))
-            if take.capture is not None or node.get("trim") == "do-not-trim":
-                seconds = elapsed  # a captured line: the recorder trims its audio itself
-        if talk > 0:
-            self.talk.append((start, talk))
+            whole = node.get("trim") == "do-not-trim"
+            seconds, talk = self._said_so_far(run, take, start, max_length, whole=whole)
         if which == 0 and node.get("trim") == "do-not-trim" and 0 < seconds < max_length:
             seconds = min(max_length, seconds + timeout)  # the silence that ended it is kept
         record = await self._rec_end(take, seconds, [Sound(0.0, "talk", seconds=talk)])
@@ -1289,6 +1278,19 @@ class _Call:
             urljoin(url or "", action),
             tuple(record_action_params(rec_url, record.sid, record.duration, digits=digit)),
         )
+
+    def _said_so_far(
+        self, run: LegRun, take: Take, start: float, longest: float, *, whole: bool = False
+    ) -> tuple[float, float]:
+        """A ``<Record>`` ended before its recording did (a key, a hang-up, a live
+        change): (the seconds it keeps, the far end's talk in them).  A captured line
+        (or ``whole``, untrimmed) keeps all the time so far, the recorder trims its own
+        audio; a rendered one the talk.  The talk is noted for the call's recordings."""
+        elapsed = min(self.clock.now() - start, longest)
+        talk = min(elapsed, self.env.network.talk_seconds(run.leg))
+        if talk > 0:
+            self.talk.append((start, talk))
+        return (elapsed if take.capture is not None or whole else talk), talk
 
     async def _record_action_after_hangup(
         self, ctx: _Ctx, node: Node, url: str | None, record: RecordingRecord
